@@ -1,0 +1,15 @@
+# The warning set of STYLE.md rule 25, each flag probed before use.
+include(CheckCCompilerFlag)
+set(SIOC_WARNING_FLAGS "")
+foreach(flag -Wall -Wextra -Wstrict-prototypes -Wshadow -Wformat=2 -Wvla -Wwrite-strings
+             -Werror=implicit-function-declaration -Werror=incompatible-pointer-types)
+  string(MAKE_C_IDENTIFIER "HAVE${flag}" var)
+  check_c_compiler_flag(${flag} ${var})
+  if(${var})
+    list(APPEND SIOC_WARNING_FLAGS ${flag})
+  endif()
+endforeach()
+if(SIOC_WERROR)
+  list(APPEND SIOC_WARNING_FLAGS -Werror)
+endif()
+add_compile_options(${SIOC_WARNING_FLAGS})
