@@ -1,0 +1,106 @@
+/*
+ * hmap.c - intrusive hash table (hmap.h).
+ */
+#include "hmap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+
+#define HMAP_INITIAL 16
+
+void hmap_init(hmap_t *m)
+{
+    m->_buckets = xcalloc(HMAP_INITIAL, sizeof(*m->_buckets));
+    m->_mask = HMAP_INITIAL - 1;
+    m->count = 0;
+}
+
+void hmap_free(hmap_t *m)
+{
+    free(m->_buckets);
+    m->_buckets = NULL;
+    m->count = 0;
+}
+
+uint64_t hmap_hash(const char *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+hmap_node_t *hmap_get(const hmap_t *m, sioc_iov_t key)
+{
+    uint64_t h = hmap_hash(key.base, key.len);
+    for (hmap_node_t *n = m->_buckets[h & m->_mask]; n != NULL; n = n->_next)
+        if (n->_hash == h && iov_eq(n->key, key))
+            return n;
+    return NULL;
+}
+
+static void grow(hmap_t *m)
+{
+    size_t size = (m->_mask + 1) * 2;
+    hmap_node_t **b = xcalloc(size, sizeof(*b));
+    for (size_t i = 0; i <= m->_mask; i++) {
+        hmap_node_t *n = m->_buckets[i];
+        while (n != NULL) {
+            hmap_node_t *next = n->_next;
+            n->_next = b[n->_hash & (size - 1)];
+            b[n->_hash & (size - 1)] = n;
+            n = next;
+        }
+    }
+    free(m->_buckets);
+    m->_buckets = b;
+    m->_mask = size - 1;
+}
+
+void hmap_put(hmap_t *m, hmap_node_t *n)
+{
+    if (m->count >= m->_mask + 1)
+        grow(m);
+    n->_hash = hmap_hash(n->key.base, n->key.len);
+    hmap_node_t **b = &m->_buckets[n->_hash & m->_mask];
+    n->_next = *b;
+    *b = n;
+    m->count++;
+}
+
+void hmap_del(hmap_t *m, hmap_node_t *n)
+{
+    hmap_node_t **p = &m->_buckets[n->_hash & m->_mask];
+    while (*p != NULL && *p != n)
+        p = &(*p)->_next;
+    if (*p == n) {
+        *p = n->_next;
+        m->count--;
+    }
+    n->_next = NULL;
+}
+
+hmap_iter_t hmap_iter(const hmap_t *m)
+{
+    hmap_iter_t it = {m, 0, m->_buckets[0]};
+    return it;
+}
+
+hmap_node_t *hmap_next(hmap_iter_t *it)
+{
+    while (it->_next == NULL) {
+        if (++it->_bucket > it->_m->_mask)
+            return NULL;
+        it->_next = it->_m->_buckets[it->_bucket];
+    }
+    hmap_node_t *n = it->_next;
+    it->_next = n->_next;
+    return n;
+}

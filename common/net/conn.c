@@ -1,0 +1,383 @@
+/*
+ * conn.c - lean TCP connections (conn.h).
+ *
+ * One struct event per connection, reassigned between EV_READ and
+ * EV_READ|EV_WRITE when output backs up (rare), so an idle connection costs
+ * this struct and its event. Flushing happens in a deferred action at the end
+ * of the loop turn; freeing too.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/err.h"
+
+#define CONN_READING 0x01   /* read interest wanted by the owner */
+#define CONN_WANT_WRITE 0x02 /* EV_WRITE registered */
+#define CONN_CLOSING 0x04   /* closed by someone; inert */
+#define CONN_FLUSH_CLOSE 0x08 /* close once output is written */
+#define CONN_RESCAN 0x10
+#define CONN_EV_ADDED 0x20
+#define CONN_DRAIN_WATCH 0x40
+
+#define FLUSH_CLOSE_DEADLINE_S 5
+
+struct conn {
+    int fd;
+    uint8_t flags;
+    uint32_t max_input;
+    uint32_t max_output;
+    net_loop_t *loop;
+    const conn_hooks_t *hooks;
+    void *data;
+    struct evbuffer *out; /* NULL while nothing is pending */
+    sioc_buf_t in;        /* unconsumed input; empty (no storage) when idle */
+    net_deferred_t flush; /* queued while output or a rescan is pending */
+    net_deferred_t reap;  /* queued once closing */
+    struct event ev;
+};
+
+static void on_event(evutil_socket_t fd, short what, void *arg);
+
+static void update_event(conn_t *c)
+{
+    if (c->flags & CONN_CLOSING)
+        return;
+    short want = 0;
+    if (c->flags & CONN_READING)
+        want |= EV_READ;
+    if (c->flags & CONN_WANT_WRITE)
+        want |= EV_WRITE;
+    if (c->flags & CONN_EV_ADDED) {
+        if (event_get_events(&c->ev) == (want | EV_PERSIST))
+            return;
+        event_del(&c->ev);
+        c->flags &= (uint8_t)~CONN_EV_ADDED;
+    }
+    if (want == 0)
+        return;
+    event_assign(&c->ev, net_loop_base(c->loop), c->fd, want | EV_PERSIST, on_event, c);
+    if (c->flags & CONN_FLUSH_CLOSE) {
+        struct timeval tv = {FLUSH_CLOSE_DEADLINE_S, 0};
+        event_add(&c->ev, &tv);
+    } else {
+        event_add(&c->ev, NULL);
+    }
+    c->flags |= CONN_EV_ADDED;
+}
+
+static void reap(net_deferred_t *d)
+{
+    conn_t *c = container_of(d, conn_t, reap);
+    net_loop_cancel(&c->flush);
+    if (c->out != NULL)
+        evbuffer_free(c->out);
+    buf_free(&c->in);
+    free(c);
+}
+
+/* Ends the connection now: no more I/O, freed at turn end. */
+static void terminate(conn_t *c)
+{
+    if (c->flags & CONN_CLOSING)
+        return;
+    if (c->flags & CONN_EV_ADDED)
+        event_del(&c->ev);
+    c->flags = CONN_CLOSING;
+    close(c->fd);
+    c->fd = -1;
+    net_loop_stats(c->loop)->conns_open--;
+    net_loop_cancel(&c->flush);
+    c->reap.cb = reap;
+    net_loop_defer(c->loop, &c->reap);
+}
+
+static void fail(conn_t *c, int reason)
+{
+    if (c->flags & CONN_CLOSING)
+        return;
+    int flush_close = c->flags & CONN_FLUSH_CLOSE;
+    terminate(c);
+    if (!flush_close && c->hooks->on_close != NULL)
+        c->hooks->on_close(c, reason);
+}
+
+/* Writes what is queued; returns 0 when everything went out, 1 when some remains,
+ * -1 after a fatal error (the connection failed). */
+static int write_out(conn_t *c)
+{
+    while (c->out != NULL && evbuffer_get_length(c->out) > 0) {
+        int n = evbuffer_write(c->out, c->fd);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return 1;
+            fail(c, CONN_CLOSE_ERROR);
+            return -1;
+        }
+        if (n == 0)
+            return 1;
+        net_loop_stats(c->loop)->bytes_out += (unsigned long long)n;
+    }
+    return 0;
+}
+
+static void after_write(conn_t *c, int r)
+{
+    if (r < 0)
+        return;
+    if (r == 0) {
+        if (c->out != NULL) {
+            /* Nothing pending: give the buffer back so idle costs nothing. */
+            evbuffer_free(c->out);
+            c->out = NULL;
+        }
+        if (c->flags & CONN_FLUSH_CLOSE) {
+            shutdown(c->fd, SHUT_WR);
+            terminate(c);
+            return;
+        }
+        if (c->flags & CONN_WANT_WRITE) {
+            c->flags &= (uint8_t)~CONN_WANT_WRITE;
+            update_event(c);
+        }
+        if ((c->flags & CONN_DRAIN_WATCH) && c->hooks->on_drain != NULL) {
+            c->flags &= (uint8_t)~CONN_DRAIN_WATCH;
+            c->hooks->on_drain(c);
+        }
+        return;
+    }
+    if (!(c->flags & CONN_WANT_WRITE)) {
+        c->flags |= CONN_WANT_WRITE | CONN_DRAIN_WATCH;
+        update_event(c);
+    }
+}
+
+static void deliver(conn_t *c, uint8_t *buf, size_t len)
+{
+    size_t used = c->hooks->on_data(c, buf, len);
+    if (c->flags & CONN_CLOSING)
+        return;
+    if (used > len)
+        used = len;
+    if (buf == (uint8_t *)c->in.base) {
+        buf_consume(&c->in, used);
+        if (c->in.len == 0)
+            buf_free(&c->in);
+    } else if (used < len) {
+        if (buf_append(&c->in, buf + used, len - used) != 0) {
+            fail(c, CONN_CLOSE_INPUT_CAP);
+            return;
+        }
+    }
+    if (c->in.len > c->max_input)
+        fail(c, CONN_CLOSE_INPUT_CAP);
+}
+
+static void flush_cb(net_deferred_t *d)
+{
+    conn_t *c = container_of(d, conn_t, flush);
+    if (c->flags & CONN_CLOSING)
+        return;
+    if (c->flags & CONN_RESCAN) {
+        c->flags &= (uint8_t)~CONN_RESCAN;
+        if (c->in.len > 0)
+            deliver(c, (uint8_t *)c->in.base, c->in.len);
+        if (c->flags & CONN_CLOSING)
+            return;
+    }
+    if (c->out != NULL && !(c->flags & CONN_WANT_WRITE))
+        after_write(c, write_out(c));
+}
+
+static void do_read(conn_t *c)
+{
+    uint8_t *scratch = net_loop_scratch(c->loop);
+    size_t cap = net_loop_scratch_size();
+    ssize_t n = read(c->fd, scratch, cap);
+    if (n == 0) {
+        fail(c, CONN_CLOSE_EOF);
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            fail(c, CONN_CLOSE_ERROR);
+        return;
+    }
+    net_loop_stats(c->loop)->bytes_in += (unsigned long long)n;
+    if (c->in.len == 0) {
+        deliver(c, scratch, (size_t)n);
+        return;
+    }
+    if (buf_append(&c->in, scratch, (size_t)n) != 0) {
+        fail(c, CONN_CLOSE_INPUT_CAP);
+        return;
+    }
+    deliver(c, (uint8_t *)c->in.base, c->in.len);
+}
+
+static void on_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    conn_t *c = arg;
+    if (what & EV_TIMEOUT) {
+        /* Only armed while flushing before a close: the peer does not read. */
+        terminate(c);
+        return;
+    }
+    if (what & EV_WRITE) {
+        after_write(c, write_out(c));
+        if (c->flags & CONN_CLOSING)
+            return;
+    }
+    if ((what & EV_READ) && (c->flags & CONN_READING))
+        do_read(c);
+}
+
+conn_t *conn_new(net_loop_t *loop, int fd, const conn_hooks_t *hooks, void *data)
+{
+    conn_t *c = xcalloc(1, sizeof(*c));
+    c->fd = fd;
+    c->loop = loop;
+    c->hooks = hooks;
+    c->data = data;
+    c->max_input = 64 * 1024;
+    c->max_output = 1024 * 1024;
+    c->flush.cb = flush_cb;
+    c->flags = CONN_READING;
+    net_stats_t *st = net_loop_stats(loop);
+    st->conns_open++;
+    st->conns_total++;
+    update_event(c);
+    return c;
+}
+
+void *conn_data(const conn_t *c)
+{
+    return c->data;
+}
+
+void conn_set_data(conn_t *c, void *data)
+{
+    c->data = data;
+}
+
+void conn_set_hooks(conn_t *c, const conn_hooks_t *hooks)
+{
+    c->hooks = hooks;
+}
+
+int conn_fd(const conn_t *c)
+{
+    return c->fd;
+}
+
+net_loop_t *conn_loop(const conn_t *c)
+{
+    return c->loop;
+}
+
+void conn_set_limits(conn_t *c, size_t max_input, size_t max_output)
+{
+    c->max_input = max_input > UINT32_MAX ? UINT32_MAX : (uint32_t)max_input;
+    c->max_output = max_output > UINT32_MAX ? UINT32_MAX : (uint32_t)max_output;
+    c->in.limit = max_input + net_loop_scratch_size();
+}
+
+static int queue_check(conn_t *c, size_t n)
+{
+    if (c->flags & (CONN_CLOSING | CONN_FLUSH_CLOSE))
+        return SIOC_ECANCELED;
+    size_t pending = c->out != NULL ? evbuffer_get_length(c->out) : 0;
+    if (pending + n > c->max_output) {
+        net_loop_stats(c->loop)->overflows++;
+        fail(c, CONN_CLOSE_OVERFLOW);
+        return SIOC_EMSGSIZE;
+    }
+    if (c->out == NULL && (c->out = evbuffer_new()) == NULL)
+        return SIOC_ENOMEM;
+    return 0;
+}
+
+int conn_write(conn_t *c, const void *p, size_t n)
+{
+    int r = queue_check(c, n);
+    if (r)
+        return r;
+    if (evbuffer_add(c->out, p, n) != 0)
+        return SIOC_ENOMEM;
+    net_loop_defer(c->loop, &c->flush);
+    return 0;
+}
+
+int conn_write_shared(conn_t *c, sioc_shared_t *s, size_t off, size_t len)
+{
+    int r = queue_check(c, len);
+    if (r)
+        return r;
+    shared_ref(s);
+    if (evbuffer_add_reference(c->out, s->data + off, len, shared_release, s) != 0) {
+        shared_unref(s);
+        return SIOC_ENOMEM;
+    }
+    net_loop_defer(c->loop, &c->flush);
+    return 0;
+}
+
+size_t conn_pending(const conn_t *c)
+{
+    return c->out != NULL ? evbuffer_get_length(c->out) : 0;
+}
+
+int conn_closing(const conn_t *c)
+{
+    return (c->flags & (CONN_CLOSING | CONN_FLUSH_CLOSE)) != 0;
+}
+
+void conn_pause_read(conn_t *c)
+{
+    if (c->flags & CONN_READING) {
+        c->flags &= (uint8_t)~CONN_READING;
+        update_event(c);
+    }
+}
+
+void conn_resume_read(conn_t *c)
+{
+    if (!(c->flags & (CONN_READING | CONN_CLOSING | CONN_FLUSH_CLOSE))) {
+        c->flags |= CONN_READING;
+        update_event(c);
+    }
+}
+
+void conn_rescan(conn_t *c)
+{
+    if (c->flags & CONN_CLOSING)
+        return;
+    c->flags |= CONN_RESCAN;
+    net_loop_defer(c->loop, &c->flush);
+}
+
+void conn_close(conn_t *c, int flush)
+{
+    if (c->flags & (CONN_CLOSING | CONN_FLUSH_CLOSE))
+        return;
+    if (!flush || conn_pending(c) == 0) {
+        if (flush)
+            shutdown(c->fd, SHUT_WR);
+        terminate(c);
+        return;
+    }
+    c->flags = (uint8_t)((c->flags & (CONN_EV_ADDED | CONN_WANT_WRITE)) | CONN_FLUSH_CLOSE);
+    c->flags |= CONN_WANT_WRITE;
+    update_event(c);
+    net_loop_defer(c->loop, &c->flush);
+}
