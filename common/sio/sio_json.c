@@ -1,0 +1,101 @@
+/*
+ * sio_json.c - JSON string writing (sio_json.h).
+ */
+#include "sio_json.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "sio/jscan.h"
+
+/* Whether byte c may be copied as is (printable ASCII other than '"' and '\\'). */
+static inline int plain(uint8_t c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+static int escape(sioc_buf_t *b, const uint8_t *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i = 0;
+    int r;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && plain(s[j]))
+            j++;
+        if (j > i && (r = buf_append(b, s + i, j - i)))
+            return r;
+        i = j;
+        if (i >= n)
+            break;
+        uint8_t c = s[i];
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t k = 2;
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            if (c < 0x20) {
+                memcpy(esc + 1, "u00", 3);
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                k = 6;
+                break;
+            }
+            /* c >= 0x80: a whole valid sequence goes through, a bad byte becomes U+FFFD. */
+            k = jscan__utf8_seq(s + i, n - i);
+            if (k) {
+                if ((r = buf_append(b, s + i, k)))
+                    return r;
+                i += k;
+            } else {
+                if ((r = buf_append(b, "\xef\xbf\xbd", 3)))
+                    return r;
+                i++;
+            }
+            continue;
+        }
+        if ((r = buf_append(b, esc, k)))
+            return r;
+        i++;
+    }
+    return 0;
+}
+
+int sio_json_escape_append(sioc_buf_t *b, const char *s, size_t n)
+{
+    size_t start = b->len;
+    int r = escape(b, (const uint8_t *)s, n);
+    if (r)
+        b->len = start;
+    return r;
+}
+
+int sio_json_append_string(sioc_buf_t *b, const char *s, size_t n)
+{
+    size_t start = b->len;
+    int r = buf_append_byte(b, '"');
+    r = r ? r : escape(b, (const uint8_t *)s, n);
+    r = r ? r : buf_append_byte(b, '"');
+    if (r)
+        b->len = start;
+    return r;
+}
