@@ -43,6 +43,7 @@ struct conn {
     sioc_buf_t in;        /* unconsumed input; empty (no storage) when idle */
     net_deferred_t flush; /* queued while output or a rescan is pending */
     net_deferred_t reap;  /* queued once closing */
+    uint8_t close_reason; /* enum conn_close_reason, for on_close */
     struct event ev;
 };
 
@@ -79,6 +80,8 @@ static void reap(net_deferred_t *d)
 {
     conn_t *c = container_of(d, conn_t, reap);
     net_loop_cancel(&c->flush);
+    if (c->hooks->on_close != NULL)
+        c->hooks->on_close(c, c->close_reason);
     if (c->out != NULL)
         evbuffer_free(c->out);
     buf_free(&c->in);
@@ -105,10 +108,9 @@ static void fail(conn_t *c, int reason)
 {
     if (c->flags & CONN_CLOSING)
         return;
-    int flush_close = c->flags & CONN_FLUSH_CLOSE;
+    if (!(c->flags & CONN_FLUSH_CLOSE))
+        c->close_reason = (uint8_t)reason;
     terminate(c);
-    if (!flush_close && c->hooks->on_close != NULL)
-        c->hooks->on_close(c, reason);
 }
 
 /* Writes what is queued; returns 0 when everything went out, 1 when some remains,
@@ -253,6 +255,7 @@ conn_t *conn_new(net_loop_t *loop, int fd, const conn_hooks_t *hooks, void *data
     c->max_output = 1024 * 1024;
     c->flush.cb = flush_cb;
     c->flags = CONN_READING;
+    c->close_reason = CONN_CLOSE_LOCAL;
     net_stats_t *st = net_loop_stats(loop);
     st->conns_open++;
     st->conns_total++;

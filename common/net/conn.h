@@ -10,11 +10,11 @@
  * (one writev for everything queued during the turn); shared broadcast
  * blocks are queued by reference, never copied.
  *
- * Lifetime: conn_close() by the owner ends the connection without calling
- * on_close (the owner already knows). A peer close, an I/O error, or an
- * output overflow calls on_close exactly once. In both cases the memory is
- * freed at the end of the loop turn, so a conn_t pointer stays valid (inert)
- * for the rest of the current callback. Loop thread only.
+ * Lifetime: however a connection ends (conn_close() by the owner, a peer
+ * close, an I/O error, an output overflow), on_close runs exactly once, at
+ * the end of the loop turn, with the reason; the memory is freed right after
+ * it. Until then the conn_t pointer stays valid but inert (writes fail with
+ * SIOC_ECANCELED), so no callback ever sees freed memory. Loop thread only.
  */
 #ifndef SIOC_COMMON_NET_CONN_H
 #define SIOC_COMMON_NET_CONN_H
@@ -28,6 +28,7 @@
 typedef struct conn conn_t;
 
 enum conn_close_reason {
+    CONN_CLOSE_LOCAL = 0, /* conn_close() by the owner */
     CONN_CLOSE_EOF = 1,   /* the peer closed */
     CONN_CLOSE_ERROR,     /* read/write error */
     CONN_CLOSE_OVERFLOW,  /* output above the hard limit (slow consumer) */
@@ -39,7 +40,7 @@ typedef struct conn_hooks {
      * the new ones. Returns how many bytes it consumed; the rest is kept for the next call.
      * The hook may call conn_close(); it must then return (any value). */
     size_t (*on_data)(conn_t *c, uint8_t *buf, size_t len);
-    /** The connection ended for a reason other than conn_close() (see enum above). */
+    /** The connection ended (see enum above); runs once, at turn end, before the free. */
     void (*on_close)(conn_t *c, int reason);
     /** Output fell to zero after having been above the drain watermark (optional). */
     void (*on_drain)(conn_t *c);
@@ -74,7 +75,7 @@ void conn_resume_read(conn_t *c);
 void conn_rescan(conn_t *c);
 
 /** Ends the connection. With `flush`, queued output is written first (bounded by a 5 s
- * deadline), then the socket is shut down; without, it closes at once. on_close is not called. */
+ * deadline), then the socket is shut down; without, it closes at once. on_close follows. */
 void conn_close(conn_t *c, int flush);
 
 

@@ -1,0 +1,243 @@
+/*
+ * app_chat.c - the chat application (the seed's events, with acks).
+ *
+ * Middleware: when the worker has a JWT verifier, handshake.auth.token must
+ * verify (auth.h); any failure is refused with "Authentication error" and
+ * the reason is logged at info level without the token. A token's exp arms
+ * a timer that disconnects the socket when it passes.
+ *
+ * Events:
+ *   join-room (roomId, ack?)            -> join; ack {"ok":true}
+ *   leave-room (roomId, ack?)           -> leave; ack {"ok":true}
+ *   send-message ({roomId, msg}, ack?)  -> receive-message(msg) to the room
+ * Bad arguments are answered {"ok":false,"error":"..."} when an ack is asked
+ * and dropped otherwise. msg may be any JSON value, binary included: its
+ * placeholders are renumbered for the outgoing packet.
+ */
+#include "app.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "broadcast.h"
+#include "sio/jscan.h"
+#include "sio/sio_binary.h"
+
+#define MAX_ROOM_ID 256
+#define MAX_TOKEN 8192
+
+typedef struct chat_user {
+    char *sub;
+    char *claims_json;
+    struct event *exp_timer;
+} chat_user_t;
+
+static const char auth_error[] = "Authentication error";
+
+static void on_expired(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sio_socket_t *s = arg;
+    chat_user_t *u = sio_socket_data(s);
+    log_info("socket %s: token of user %s expired: disconnected", sio_socket_id(s),
+             u && u->sub ? u->sub : "?");
+    sio_disconnect(s, 0);
+}
+
+static const char *chat_authorize(sio_socket_t *s, sioc_iov_t auth_json)
+{
+    worker_t *w = sio_socket_worker(s);
+    if (w->auth == NULL)
+        return NULL;
+    sioc_iov_t tok = SIOC_IOV_NULL, key, val;
+    jscan_iter_t it;
+    if (jscan_iter_init(&it, auth_json) == 0) {
+        while (jscan_next(&it, &key, &val) > 0) {
+            if (jscan_string_eq(key, "token")) {
+                tok = val;
+                break;
+            }
+        }
+    }
+    const char *reason = "no token in handshake.auth";
+    char *token = NULL;
+    int n = -1;
+    if (tok.len > 0 && jscan_token_kind(tok) == JSCAN_STRING && tok.len < MAX_TOKEN) {
+        token = xmalloc(tok.len);
+        n = jscan_string_unescape(tok, token, tok.len);
+    }
+    auth_claims_t claims;
+    if (n <= 0 || auth_verify(w->auth, token, (size_t)n, clock_unix(), &claims, &reason) != 0) {
+        free(token);
+        log_info("handshake refused for %s: %s", sio_socket_id(s), reason);
+        return auth_error;
+    }
+    free(token);
+    chat_user_t *u = xcalloc(1, sizeof(*u));
+    u->sub = claims.sub;
+    u->claims_json = claims.claims_json;
+    if (claims.exp > 0) {
+        long long left_ms = claims.exp * 1000 - clock_unix_ms();
+        if (left_ms < 0)
+            left_ms = 0;
+        u->exp_timer = event_new(net_loop_base(w->loop), -1, 0, on_expired, s);
+        struct timeval tv = {(time_t)(left_ms / 1000), (suseconds_t)((left_ms % 1000) * 1000)};
+        event_add(u->exp_timer, &tv);
+    }
+    sio_socket_set_data(s, u);
+    return NULL;
+}
+
+static void chat_disconnect(sio_socket_t *s, const char *reason)
+{
+    (void)reason;
+    chat_user_t *u = sio_socket_data(s);
+    if (u == NULL)
+        return;
+    if (u->exp_timer != NULL)
+        event_free(u->exp_timer);
+    free(u->sub);
+    free(u->claims_json);
+    free(u);
+    sio_socket_set_data(s, NULL);
+}
+
+static void reply(sio_socket_t *s, const sio_event_t *ev, const char *error)
+{
+    if (!ev->has_ack)
+        return;
+    if (error == NULL) {
+        (void)sio_ack(s, ev->ack_id, SIOC_LIT("[{\"ok\":true}]"), NULL, 0);
+        return;
+    }
+    sioc_buf_t b = {0};
+    int r = buf_append_str(&b, "[{\"ok\":false,\"error\":\"");
+    r |= buf_append_str(&b, error); /* static ASCII texts without quotes */
+    r |= buf_append_str(&b, "\"}]");
+    if (r == 0)
+        (void)sio_ack(s, ev->ack_id, iov_make(b.base, b.len), NULL, 0);
+    buf_free(&b);
+}
+
+/* The first argument after the event name, or an empty slice. */
+static sioc_iov_t first_arg(const sio_event_t *ev)
+{
+    jscan_iter_t it;
+    sioc_iov_t key, val;
+    if (jscan_iter_init(&it, ev->data) != 0 || jscan_next(&it, &key, &val) <= 0)
+        return SIOC_IOV_NULL;
+    if (jscan_next(&it, &key, &val) <= 0)
+        return SIOC_IOV_NULL;
+    return val;
+}
+
+/* Unescapes a room id; returns its length or -1 when it is not a usable room id. */
+static int room_id(sioc_iov_t tok, char out[MAX_ROOM_ID + 1])
+{
+    if (tok.len == 0 || jscan_token_kind(tok) != JSCAN_STRING)
+        return -1;
+    int n = jscan_string_unescape(tok, out, MAX_ROOM_ID + 1);
+    if (n <= 0 || n > MAX_ROOM_ID)
+        return -1;
+    return n;
+}
+
+static void join_or_leave(sio_socket_t *s, const sio_event_t *ev, int join)
+{
+    char room[MAX_ROOM_ID + 1];
+    int n = room_id(first_arg(ev), room);
+    if (n < 0) {
+        reply(s, ev, "roomId must be a non-empty string of at most 256 bytes");
+        return;
+    }
+    if (join)
+        broadcast_join(s, iov_make(room, (size_t)n), ev->has_ack, ev->ack_id);
+    else {
+        broadcast_leave(s, iov_make(room, (size_t)n));
+        reply(s, ev, NULL);
+    }
+}
+
+static void send_message(sio_socket_t *s, const sio_event_t *ev)
+{
+    sioc_iov_t obj = first_arg(ev);
+    if (obj.len == 0 || jscan_token_kind(obj) != JSCAN_OBJECT) {
+        reply(s, ev, "expected {roomId, msg}");
+        return;
+    }
+    jscan_iter_t it;
+    sioc_iov_t key, val, room_tok = SIOC_IOV_NULL, msg = SIOC_IOV_NULL;
+    jscan_iter_init(&it, obj);
+    while (jscan_next(&it, &key, &val) > 0) {
+        if (jscan_string_eq(key, "roomId"))
+            room_tok = val;
+        else if (jscan_string_eq(key, "msg"))
+            msg = val;
+    }
+    char room[MAX_ROOM_ID + 1];
+    int rn = room_id(room_tok, room);
+    if (rn < 0) {
+        reply(s, ev, "roomId must be a non-empty string of at most 256 bytes");
+        return;
+    }
+    if (msg.len == 0) {
+        reply(s, ev, "msg is missing");
+        return;
+    }
+    sioc_buf_t b = {0};
+    int r = buf_append_str(&b, "[\"receive-message\",");
+    unsigned map[16], order[16];
+    sioc_iov_t att[16];
+    size_t n_att = 0;
+    const char *why = NULL;
+    if (ev->n_att > 0 && ev->n_att <= 16) {
+        int k = sio_binary_renumber(msg, (unsigned)ev->n_att, map, order, &why);
+        if (k < 0) {
+            buf_free(&b);
+            reply(s, ev, "malformed binary placeholder");
+            return;
+        }
+        for (int i = 0; i < k; i++)
+            att[i] = ev->att[order[i]];
+        n_att = (size_t)k;
+        r |= sio_binary_rewrite(&b, msg, map, ev->n_att, &why);
+    } else {
+        r |= buf_append(&b, msg.base, msg.len);
+    }
+    r |= buf_append_byte(&b, ']');
+    if (r != 0) {
+        buf_free(&b);
+        reply(s, ev, "message could not be encoded");
+        return;
+    }
+    sioc_iov_t rooms[1] = {iov_make(room, (size_t)rn)};
+    broadcast_emit(sio_socket_nsp_obj(s), rooms, 1, NULL, 0, iov_make(b.base, b.len), att, n_att);
+    buf_free(&b);
+    reply(s, ev, NULL);
+}
+
+static void chat_event(sio_socket_t *s, const sio_event_t *ev)
+{
+    if (jscan_string_eq(ev->name, "send-message"))
+        send_message(s, ev);
+    else if (jscan_string_eq(ev->name, "join-room"))
+        join_or_leave(s, ev, 1);
+    else if (jscan_string_eq(ev->name, "leave-room"))
+        join_or_leave(s, ev, 0);
+    else
+        reply(s, ev, "unknown event");
+}
+
+static const sio_app_t chat = {chat_authorize, NULL, chat_event, chat_disconnect};
+
+const sio_app_t *app_chat(void)
+{
+    return &chat;
+}

@@ -1,0 +1,54 @@
+/*
+ * config.h - sioc-worker configuration: flags and environment variables.
+ *
+ * Every option has a flag and an environment variable; a flag wins over the
+ * variable, which wins over the default. Values are validated at start-up and
+ * the process refuses to start on a bad one, with a message naming it.
+ * The parsed configuration is read-only afterwards.
+ */
+#ifndef SIOC_WORKER_CONFIG_H
+#define SIOC_WORKER_CONFIG_H
+
+#include <stddef.h>
+
+enum worker_app { WORKER_APP_CHAT, WORKER_APP_ECHO };
+
+typedef struct worker_config {
+    char *host;
+    int port;
+    char *path; /* always starts and ends with '/' */
+    int app;
+    char *namespaces[32];
+    size_t num_namespaces;
+    long ping_interval;
+    long ping_timeout;
+    long connect_timeout;
+    long upgrade_timeout;
+    long max_http_buffer_size;
+    char *cors_origins[32];
+    size_t num_cors_origins;
+    int cors_any; /* "*" */
+    int cookie;
+    char *jwt_secret;
+    char *jwt_alg;
+    char *jwt_public_key;
+    long jwt_leeway;
+    long max_connections;
+    long max_connections_per_ip;
+    long max_output_buffer;
+    long ack_timeout;
+    long max_events_per_second; /* per socket; 0 = unlimited */
+    char *redis_url;
+    char *worker_id;
+    char *advertise; /* address:port announced to the proxy */
+    int log_level;
+    long drain_timeout;
+} worker_config_t;
+
+/** Parses argv and the environment into `c`. Returns 0, 1 when --help or --version was
+ * printed (exit 0), or -1 after printing an error (exit 2). Strings are owned by `c`. */
+int worker_config_parse(worker_config_t *c, int argc, char **argv);
+/** Frees the strings of `c`. */
+void worker_config_free(worker_config_t *c);
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * metrics.c - /metrics (metrics.h).
+ */
+#include "metrics.h"
+
+#include <stdio.h>
+
+#include "engine.h"
+#include "net/loop.h"
+#include "sio.h"
+
+static void put(sioc_buf_t *b, const char *name, const char *type, const char *help,
+                unsigned long long v)
+{
+    char line[512];
+    int n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name,
+                     type, name, v);
+    if (n > 0)
+        (void)!buf_append(b, line, (size_t)n);
+}
+
+void metrics_write(worker_t *w, sioc_buf_t *b)
+{
+    const worker_stats_t *s = &w->stats;
+    const net_stats_t *n = net_loop_stats(w->loop);
+    put(b, "sioc_connections_open", "gauge", "Open TCP connections", n->conns_open);
+    put(b, "sioc_connections_total", "counter", "Accepted TCP connections", n->conns_total);
+    put(b, "sioc_connections_refused_total", "counter", "Connections refused by a limit",
+        s->conn_refused_limit);
+    put(b, "sioc_bytes_in_total", "counter", "Bytes read", n->bytes_in);
+    put(b, "sioc_bytes_out_total", "counter", "Bytes written", n->bytes_out);
+    put(b, "sioc_http_requests_total", "counter", "HTTP requests", s->http_requests);
+    put(b, "sioc_http_errors_total", "counter", "HTTP error responses", s->http_errors);
+    put(b, "sioc_sessions_open", "gauge", "Open Engine.IO sessions", s->sessions_open);
+    put(b, "sioc_sessions_total", "counter", "Engine.IO sessions opened", s->sessions_total);
+    put(b, "sioc_sessions_websocket", "gauge", "Sessions on websocket", s->ws_sessions_open);
+    put(b, "sioc_sessions_polling", "gauge", "Sessions on long-polling", s->polling_sessions_open);
+    put(b, "sioc_upgrades_total", "counter", "Polling to websocket upgrades", s->ws_upgrades);
+    put(b, "sioc_packets_in_total", "counter", "Engine.IO packets received", s->eio_packets_in);
+    put(b, "sioc_packets_out_total", "counter", "Engine.IO packets sent", s->eio_packets_out);
+    put(b, "sioc_events_in_total", "counter", "Socket.IO events received", s->sio_events_in);
+    put(b, "sioc_events_out_total", "counter", "Socket.IO events delivered", s->sio_events_out);
+    put(b, "sioc_broadcasts_total", "counter", "Broadcasts", s->broadcasts);
+    put(b, "sioc_sockets_open", "gauge", "Connected Socket.IO sockets", s->sockets_open);
+    put(b, "sioc_sockets_total", "counter", "Socket.IO sockets connected", s->sockets_total);
+    put(b, "sioc_rooms", "gauge", "Rooms with members", sio_room_count(w));
+    put(b, "sioc_auth_failures_total", "counter", "Refused handshakes (auth)", s->auth_failures);
+    char line[256];
+    (void)!buf_append_str(b, "# HELP sioc_dropped_total Connections or messages dropped, by reason\n"
+                             "# TYPE sioc_dropped_total counter\n");
+    struct {
+        const char *r;
+        unsigned long long v;
+    } drops[] = {{"slow_consumer", s->drops_slow_consumer}, {"too_large", s->drops_too_large},
+                 {"rate_limited", s->drops_rate_limited},   {"parse_error", s->drops_parse_error},
+                 {"ping_timeout", s->drops_ping_timeout},   {"output_overflow", n->overflows}};
+    for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
+        int k = snprintf(line, sizeof(line), "sioc_dropped_total{reason=\"%s\"} %llu\n", drops[i].r,
+                         drops[i].v);
+        (void)!buf_append(b, line, (size_t)k);
+    }
+    put(b, "sioc_ready", "gauge", "1 when the worker accepts and delivers", (unsigned long long)(w->ready && !w->draining));
+}

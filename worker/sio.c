@@ -1,0 +1,760 @@
+/*
+ * sio.c - Socket.IO v5 server (sio.h).
+ *
+ * Per Engine.IO session a sio_client_t holds the connected sockets (one per
+ * namespace) and the binary packet being reassembled. Rooms are an index per
+ * namespace: room name -> list of memberships; each membership node is also
+ * linked into its socket, so leaving all rooms on disconnect is O(rooms of
+ * the socket). A socket's own-id room is implicit (the socket table), which
+ * saves one allocation per socket.
+ *
+ * Broadcasts are deduplicated with a per-namespace generation stamp on each
+ * socket: except-members are stamped first, then the first visit of a socket
+ * stamps and delivers, so a socket in several target rooms gets one copy.
+ */
+#include "sio.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/rand.h"
+#include "engine.h"
+#include "sio/jscan.h"
+#include "sio/sio_binary.h"
+#include "sio/sio_packet.h"
+
+#define SOCKET_ID_LEN 20
+#define MAX_ROOM_NAME 1024
+
+struct sio_server {
+    worker_t *w;
+    const sio_app_t *app;
+    sio_nsp_t **nsps;
+    size_t n_nsps;
+};
+
+struct sio_nsp {
+    char *name;
+    sioc_iov_t name_iov;
+    hmap_t sockets; /* by id */
+    hmap_t rooms;   /* by name */
+    unsigned long long gen;
+    struct sio_server *srv;
+};
+
+typedef struct room {
+    hmap_node_t node;
+    sioc_list_t members;
+    size_t count;
+    char name[];
+} room_t;
+
+typedef struct membership {
+    sioc_list_t in_room;
+    sioc_list_t in_socket;
+    room_t *room;
+    sio_socket_t *socket;
+} membership_t;
+
+typedef struct sio_client {
+    eio_session_t *eio;
+    worker_t *w;
+    sioc_list_t sockets;
+    sioc_list_t fifo; /* in worker->handshake_fifo until the first namespace connect */
+    long long created_ms;
+    /* A binary packet waiting for its attachments. */
+    char *partial;
+    size_t partial_len;
+    sio_packet_t partial_pkt;
+    sioc_iov_t *partial_att;
+    unsigned partial_have;
+    size_t partial_bytes;
+} sio_client_t;
+
+typedef struct pending_ack {
+    sioc_list_t link;
+    unsigned long long id;
+    sio_ack_cb cb;
+    void *data;
+    struct event *timer;
+    sio_socket_t *socket;
+} pending_ack_t;
+
+struct sio_socket {
+    hmap_node_t node; /* in nsp->sockets */
+    sio_nsp_t *nsp;
+    sio_client_t *client;
+    sioc_list_t link;  /* in client->sockets */
+    sioc_list_t rooms; /* memberships */
+    sioc_list_t acks;  /* pending server->client acks */
+    unsigned long long gen;
+    unsigned long long next_ack;
+    long long rate_window_ms;
+    unsigned rate_count;
+    uint8_t connected;
+    void *data;
+    net_deferred_t reap;
+    char id[SOCKET_ID_LEN + 1];
+};
+
+static struct sio_server *server_of(worker_t *w)
+{
+    return w->sio;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sending                                                              */
+
+static int send_packet(sio_socket_t *s, int type, int has_ack, unsigned long long ack_id,
+                       sioc_iov_t data, const sioc_iov_t *att, size_t n_att)
+{
+    if (!s->connected)
+        return SIOC_ECANCELED;
+    sioc_buf_t b = {0};
+    int binary = n_att > 0;
+    int t = type;
+    if (binary)
+        t = type == SIO_EVENT ? SIO_BINARY_EVENT : SIO_BINARY_ACK;
+    int r = sio_packet_write(&b, t, (unsigned)n_att, s->nsp->name_iov, has_ack, ack_id, data);
+    if (r == 0)
+        r = eio_send_text(s->client->eio, b.base, b.len);
+    for (size_t i = 0; i < n_att && r == 0; i++)
+        r = eio_send_binary(s->client->eio, att[i].base, att[i].len);
+    buf_free(&b);
+    if (r == 0 && type == SIO_EVENT)
+        s->client->w->stats.sio_events_out++;
+    return r;
+}
+
+int sio_emit(sio_socket_t *s, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att)
+{
+    return send_packet(s, SIO_EVENT, 0, 0, json_array, att, n_att);
+}
+
+int sio_ack(sio_socket_t *s, unsigned long long ack_id, sioc_iov_t json_array,
+            const sioc_iov_t *att, size_t n_att)
+{
+    return send_packet(s, SIO_ACK, 1, ack_id, json_array, att, n_att);
+}
+
+static void ack_finish(pending_ack_t *a, sioc_iov_t *args, const char *reason)
+{
+    list_remove(&a->link);
+    if (a->timer != NULL)
+        event_free(a->timer);
+    a->cb(a->socket, args, reason, a->data);
+    free(a);
+}
+
+static void on_ack_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ack_finish(arg, NULL, "operation has timed out");
+}
+
+int sio_emit_ack(sio_socket_t *s, sioc_iov_t json_array, sio_ack_cb cb, void *data)
+{
+    unsigned long long id = s->next_ack++;
+    int r = send_packet(s, SIO_EVENT, 1, id, json_array, NULL, 0);
+    if (r != 0)
+        return r;
+    pending_ack_t *a = xcalloc(1, sizeof(*a));
+    a->id = id;
+    a->cb = cb;
+    a->data = data;
+    a->socket = s;
+    worker_t *w = s->client->w;
+    a->timer = event_new(net_loop_base(w->loop), -1, 0, on_ack_timeout, a);
+    long ms = w->conf->ack_timeout;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(a->timer, &tv);
+    list_insert_tail(&s->acks, &a->link);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rooms                                                                */
+
+static room_t *room_find(sio_nsp_t *nsp, sioc_iov_t name)
+{
+    hmap_node_t *n = hmap_get(&nsp->rooms, name);
+    return n ? container_of(n, room_t, node) : NULL;
+}
+
+static membership_t *membership_find(const sio_socket_t *s, sioc_iov_t room)
+{
+    sioc_list_t *p;
+    list_foreach(p, &s->rooms)
+    {
+        membership_t *m = container_of(p, membership_t, in_socket);
+        if (iov_eq(m->room->node.key, room))
+            return m;
+    }
+    return NULL;
+}
+
+int sio_in_room(const sio_socket_t *s, sioc_iov_t room)
+{
+    if (iov_eq_str(room, s->id))
+        return 1;
+    return membership_find(s, room) != NULL;
+}
+
+int sio_join(sio_socket_t *s, sioc_iov_t name)
+{
+    if (name.len == 0 || name.len > MAX_ROOM_NAME)
+        return SIOC_EINVAL;
+    if (!s->connected)
+        return SIOC_ECANCELED;
+    if (iov_eq_str(name, s->id) || membership_find(s, name) != NULL)
+        return 0;
+    room_t *r = room_find(s->nsp, name);
+    if (r == NULL) {
+        r = xmalloc(sizeof(*r) + name.len + 1);
+        memcpy(r->name, name.base, name.len);
+        r->name[name.len] = '\0';
+        r->node.key = iov_make(r->name, name.len);
+        list_init(&r->members);
+        r->count = 0;
+        hmap_put(&s->nsp->rooms, &r->node);
+    }
+    membership_t *m = xmalloc(sizeof(*m));
+    m->room = r;
+    m->socket = s;
+    list_insert_tail(&r->members, &m->in_room);
+    list_insert_tail(&s->rooms, &m->in_socket);
+    r->count++;
+    return 0;
+}
+
+static void membership_drop(sio_nsp_t *nsp, membership_t *m)
+{
+    room_t *r = m->room;
+    list_remove(&m->in_room);
+    list_remove(&m->in_socket);
+    free(m);
+    if (--r->count == 0) {
+        hmap_del(&nsp->rooms, &r->node);
+        free(r);
+    }
+}
+
+int sio_leave(sio_socket_t *s, sioc_iov_t name)
+{
+    membership_t *m = membership_find(s, name);
+    if (m != NULL)
+        membership_drop(s->nsp, m);
+    return 0;
+}
+
+unsigned long long sio_room_count(worker_t *w)
+{
+    struct sio_server *srv = server_of(w);
+    unsigned long long n = 0;
+    for (size_t i = 0; srv != NULL && i < srv->n_nsps; i++)
+        n += srv->nsps[i]->rooms.count;
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Broadcast                                                            */
+
+static void mark(sio_nsp_t *nsp, sioc_iov_t room, unsigned long long gen)
+{
+    hmap_node_t *sn = hmap_get(&nsp->sockets, room);
+    if (sn != NULL)
+        container_of(sn, sio_socket_t, node)->gen = gen;
+    room_t *r = room_find(nsp, room);
+    if (r == NULL)
+        return;
+    sioc_list_t *p;
+    list_foreach(p, &r->members) container_of(p, membership_t, in_room)->socket->gen = gen;
+}
+
+static int deliver(sio_socket_t *s, eio_msg_t *m, unsigned long long gen)
+{
+    if (s->gen == gen || !s->connected)
+        return 0;
+    s->gen = gen;
+    s->client->w->stats.sio_events_out++;
+    /* A full output queue closes that client, not the broadcast. */
+    (void)eio_send_msg(s->client->eio, m);
+    return 1;
+}
+
+sio_nsp_t *sio_socket_nsp_obj(const sio_socket_t *s)
+{
+    return s->nsp;
+}
+
+int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
+                  const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
+                  const sioc_iov_t *att, size_t n_att)
+{
+    sioc_buf_t b = {0};
+    int r = sio_packet_write(&b, n_att ? SIO_BINARY_EVENT : SIO_EVENT, (unsigned)n_att,
+                             nsp->name_iov, 0, 0, json_array);
+    if (r != 0) {
+        buf_free(&b);
+        return r;
+    }
+    eio_msg_t *m = eio_msg_new(b.base, b.len, att, n_att);
+    buf_free(&b);
+    if (m == NULL)
+        return SIOC_ENOMEM;
+    unsigned long long gen = ++nsp->gen;
+    for (size_t i = 0; i < n_except; i++)
+        mark(nsp, except[i], gen);
+    int count = 0;
+    if (n_rooms == 0) {
+        hmap_node_t *n;
+        for (hmap_iter_t it = hmap_iter(&nsp->sockets); (n = hmap_next(&it)) != NULL;)
+            count += deliver(container_of(n, sio_socket_t, node), m, gen);
+    }
+    for (size_t i = 0; i < n_rooms; i++) {
+        hmap_node_t *sn = hmap_get(&nsp->sockets, rooms[i]);
+        if (sn != NULL)
+            count += deliver(container_of(sn, sio_socket_t, node), m, gen);
+        room_t *room = room_find(nsp, rooms[i]);
+        if (room == NULL)
+            continue;
+        sioc_list_t *p, *tmp;
+        list_foreach_safe(p, tmp, &room->members)
+        {
+            count += deliver(container_of(p, membership_t, in_room)->socket, m, gen);
+        }
+    }
+    eio_msg_unref(m);
+    nsp->srv->w->stats.broadcasts++;
+    return count;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sockets                                                              */
+
+const char *sio_socket_id(const sio_socket_t *s)
+{
+    return s->id;
+}
+
+sioc_iov_t sio_socket_nsp(const sio_socket_t *s)
+{
+    return s->nsp->name_iov;
+}
+
+worker_t *sio_socket_worker(const sio_socket_t *s)
+{
+    return s->client->w;
+}
+
+void *sio_socket_data(const sio_socket_t *s)
+{
+    return s->data;
+}
+
+void sio_socket_set_data(sio_socket_t *s, void *data)
+{
+    s->data = data;
+}
+
+int sio_socket_connected(const sio_socket_t *s)
+{
+    return s->connected;
+}
+
+static void socket_reap(net_deferred_t *d)
+{
+    free(container_of(d, sio_socket_t, reap));
+}
+
+/* Ends a socket: leaves its rooms, fails its pending acks, tells the app. */
+static void socket_close(sio_socket_t *s, const char *reason)
+{
+    if (!s->connected)
+        return;
+    worker_t *w = s->client->w;
+    s->connected = 0;
+    hmap_del(&s->nsp->sockets, &s->node);
+    list_remove(&s->link);
+    while (!list_empty(&s->rooms))
+        membership_drop(s->nsp, container_of(s->rooms.next, membership_t, in_socket));
+    while (!list_empty(&s->acks))
+        ack_finish(container_of(s->acks.next, pending_ack_t, link), NULL, reason);
+    w->stats.sockets_open--;
+    const sio_app_t *app = s->nsp->srv->app;
+    if (app->on_disconnect != NULL)
+        app->on_disconnect(s, reason);
+    s->reap.cb = socket_reap;
+    net_loop_defer(w->loop, &s->reap);
+}
+
+void sio_disconnect(sio_socket_t *s, int close)
+{
+    if (!s->connected)
+        return;
+    sio_client_t *c = s->client;
+    sioc_buf_t b = {0};
+    if (sio_packet_write_disconnect(&b, s->nsp->name_iov) == 0)
+        (void)eio_send_text(c->eio, b.base, b.len);
+    buf_free(&b);
+    socket_close(s, "server namespace disconnect");
+    if (close)
+        eio_session_close(c->eio, eio_reason_forced_close);
+}
+
+static sio_socket_t *client_socket(sio_client_t *c, sioc_iov_t nsp)
+{
+    sioc_list_t *p;
+    list_foreach(p, &c->sockets)
+    {
+        sio_socket_t *s = container_of(p, sio_socket_t, link);
+        if (iov_eq(s->nsp->name_iov, nsp))
+            return s;
+    }
+    return NULL;
+}
+
+static sio_nsp_t *nsp_find(struct sio_server *srv, sioc_iov_t name)
+{
+    for (size_t i = 0; i < srv->n_nsps; i++)
+        if (iov_eq(srv->nsps[i]->name_iov, name))
+            return srv->nsps[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Incoming packets                                                     */
+
+static void client_fail(sio_client_t *c, const char *why)
+{
+    static long long last;
+    if (log_ratelimited(&last))
+        log_info("session %s: closed: %s", eio_session_sid(c->eio), why);
+    eio_session_close(c->eio, eio_reason_parse_error);
+}
+
+static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
+{
+    struct sio_server *srv = server_of(c->w);
+    sio_nsp_t *nsp = nsp_find(srv, pk->nsp);
+    sioc_buf_t b = {0};
+    if (nsp == NULL) {
+        if (sio_packet_write_connect_error(&b, pk->nsp, "Invalid namespace", SIOC_IOV_NULL) == 0)
+            (void)eio_send_text(c->eio, b.base, b.len);
+        buf_free(&b);
+        return;
+    }
+    if (client_socket(c, pk->nsp) != NULL) {
+        client_fail(c, "CONNECT for a connected namespace");
+        return;
+    }
+    if (c->w->draining) {
+        if (sio_packet_write_connect_error(&b, pk->nsp, "Server shutting down", SIOC_IOV_NULL) == 0)
+            (void)eio_send_text(c->eio, b.base, b.len);
+        buf_free(&b);
+        return;
+    }
+    sio_socket_t *s = xcalloc(1, sizeof(*s));
+    s->nsp = nsp;
+    s->client = c;
+    list_init(&s->rooms);
+    list_init(&s->acks);
+    list_init(&s->link);
+    rand_id(s->id, SOCKET_ID_LEN);
+    s->node.key = iov_make(s->id, SOCKET_ID_LEN);
+    sioc_iov_t auth = pk->data.len ? pk->data : SIOC_LIT("{}");
+    const char *refused = NULL;
+    /* The socket is visible to the middleware (it may read and set its data) but not yet
+     * connected: a refusal frees it without an on_disconnect. */
+    if (srv->app->authorize != NULL)
+        refused = srv->app->authorize(s, auth);
+    if (refused != NULL) {
+        c->w->stats.auth_failures++;
+        if (sio_packet_write_connect_error(&b, pk->nsp, refused, SIOC_IOV_NULL) == 0)
+            (void)eio_send_text(c->eio, b.base, b.len);
+        buf_free(&b);
+        if (srv->app->on_disconnect != NULL)
+            srv->app->on_disconnect(s, NULL);
+        free(s);
+        return;
+    }
+    s->connected = 1;
+    hmap_put(&nsp->sockets, &s->node);
+    list_insert_tail(&c->sockets, &s->link);
+    if (list_linked(&c->fifo))
+        list_remove(&c->fifo);
+    c->w->stats.sockets_open++;
+    c->w->stats.sockets_total++;
+    if (sio_packet_write_connect(&b, pk->nsp, s->id, NULL) == 0)
+        (void)eio_send_text(c->eio, b.base, b.len);
+    buf_free(&b);
+    if (srv->app->on_connect != NULL)
+        srv->app->on_connect(s, auth);
+}
+
+static int rate_limited(sio_socket_t *s)
+{
+    long max = s->client->w->conf->max_events_per_second;
+    if (max <= 0)
+        return 0;
+    long long now = clock_ms();
+    if (now - s->rate_window_ms >= 1000) {
+        s->rate_window_ms = now;
+        s->rate_count = 0;
+    }
+    return ++s->rate_count > (unsigned)max;
+}
+
+static void dispatch(sio_client_t *c, const sio_packet_t *pk, const sioc_iov_t *att, size_t n_att)
+{
+    if (pk->type == SIO_CONNECT) {
+        handle_connect(c, pk);
+        return;
+    }
+    sio_socket_t *s = client_socket(c, pk->nsp);
+    if (s == NULL) {
+        client_fail(c, "packet for a namespace that is not connected");
+        return;
+    }
+    switch (pk->type) {
+    case SIO_DISCONNECT:
+        socket_close(s, "client namespace disconnect");
+        return;
+    case SIO_EVENT:
+    case SIO_BINARY_EVENT: {
+        c->w->stats.sio_events_in++;
+        if (rate_limited(s)) {
+            c->w->stats.drops_rate_limited++;
+            if (s->rate_count > 2u * (unsigned)c->w->conf->max_events_per_second) {
+                static long long last;
+                if (log_ratelimited(&last))
+                    log_warn("socket %s: event rate over twice the limit: disconnected", s->id);
+                sio_disconnect(s, 1);
+            }
+            return;
+        }
+        sio_event_t ev = {pk->data, pk->event, pk->args, att, n_att, pk->has_ack, pk->ack_id};
+        const sio_app_t *app = s->nsp->srv->app;
+        if (app->on_event != NULL)
+            app->on_event(s, &ev);
+        return;
+    }
+    case SIO_ACK:
+    case SIO_BINARY_ACK: {
+        sioc_list_t *p;
+        list_foreach(p, &s->acks)
+        {
+            pending_ack_t *a = container_of(p, pending_ack_t, link);
+            if (a->id == pk->ack_id) {
+                sioc_iov_t args = pk->args;
+                ack_finish(a, &args, NULL);
+                return;
+            }
+        }
+        return; /* late or unknown ack: ignored, as Node does */
+    }
+    default:
+        client_fail(c, "unexpected packet type from a client");
+        return;
+    }
+}
+
+static void partial_reset(sio_client_t *c)
+{
+    for (unsigned i = 0; i < c->partial_have; i++)
+        free((void *)c->partial_att[i].base);
+    free(c->partial_att);
+    free(c->partial);
+    c->partial = NULL;
+    c->partial_att = NULL;
+    c->partial_have = 0;
+    c->partial_bytes = 0;
+}
+
+static void on_message(eio_session_t *e, const char *data, size_t len, int binary)
+{
+    sio_client_t *c = eio_session_data(e);
+    if (c == NULL)
+        return;
+    if (binary) {
+        if (c->partial == NULL) {
+            client_fail(c, "unexpected binary message");
+            return;
+        }
+        c->partial_bytes += len;
+        if (c->partial_bytes > (size_t)c->w->conf->max_http_buffer_size) {
+            partial_reset(c);
+            client_fail(c, "binary attachments over max-http-buffer-size");
+            return;
+        }
+        char *copy = try_malloc(len ? len : 1);
+        if (copy == NULL) {
+            partial_reset(c);
+            eio_session_close(e, eio_reason_transport_error);
+            return;
+        }
+        memcpy(copy, data, len);
+        c->partial_att[c->partial_have++] = iov_make(copy, len);
+        if (c->partial_have == c->partial_pkt.attachments) {
+            sio_packet_t pk = c->partial_pkt;
+            sioc_iov_t *att = c->partial_att;
+            unsigned n = c->partial_have;
+            char *text = c->partial;
+            c->partial = NULL;
+            c->partial_att = NULL;
+            c->partial_have = 0;
+            c->partial_bytes = 0;
+            dispatch(c, &pk, att, n);
+            for (unsigned i = 0; i < n; i++)
+                free((void *)att[i].base);
+            free(att);
+            free(text);
+        }
+        return;
+    }
+    if (c->partial != NULL) {
+        partial_reset(c);
+        client_fail(c, "text packet while binary attachments were expected");
+        return;
+    }
+    sio_packet_t pk;
+    const char *reason = NULL;
+    if (sio_packet_parse(data, len, &pk, &reason) < 0) {
+        client_fail(c, reason ? reason : "malformed packet");
+        return;
+    }
+    if (pk.type == SIO_CONNECT_ERROR) {
+        client_fail(c, "CONNECT_ERROR from a client");
+        return;
+    }
+    if (pk.attachments > 0) {
+        /* Keep a copy: the slices of pk must outlive this buffer. */
+        c->partial = xmalloc(len);
+        memcpy(c->partial, data, len);
+        const char *reason2 = NULL;
+        if (sio_packet_parse(c->partial, len, &c->partial_pkt, &reason2) < 0) {
+            partial_reset(c);
+            client_fail(c, "malformed packet");
+            return;
+        }
+        c->partial_att = xcalloc(pk.attachments, sizeof(*c->partial_att));
+        c->partial_bytes = len;
+        return;
+    }
+    dispatch(c, &pk, NULL, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Engine hooks, connect timeout                                        */
+
+static void arm_connect_timer(worker_t *w)
+{
+    if (list_empty(&w->handshake_fifo) || event_pending(w->connect_timer, EV_TIMEOUT, NULL))
+        return;
+    sio_client_t *c = container_of(w->handshake_fifo.next, sio_client_t, fifo);
+    long long due = c->created_ms + w->conf->connect_timeout - clock_ms();
+    if (due < 0)
+        due = 0;
+    struct timeval tv = {(time_t)(due / 1000), (suseconds_t)((due % 1000) * 1000)};
+    event_add(w->connect_timer, &tv);
+}
+
+static void on_connect_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    long long now = clock_ms();
+    while (!list_empty(&w->handshake_fifo)) {
+        sio_client_t *c = container_of(w->handshake_fifo.next, sio_client_t, fifo);
+        if (c->created_ms + w->conf->connect_timeout > now)
+            break;
+        list_remove(&c->fifo);
+        eio_session_close(c->eio, eio_reason_forced_close);
+    }
+    arm_connect_timer(w);
+}
+
+static void on_open(eio_session_t *e)
+{
+    worker_t *w = eio_session_worker(e);
+    sio_client_t *c = xcalloc(1, sizeof(*c));
+    c->eio = e;
+    c->w = w;
+    list_init(&c->sockets);
+    c->created_ms = clock_ms();
+    list_insert_tail(&w->handshake_fifo, &c->fifo);
+    eio_session_set_data(e, c);
+    arm_connect_timer(w);
+}
+
+static void on_close(eio_session_t *e, const char *reason)
+{
+    sio_client_t *c = eio_session_data(e);
+    if (c == NULL)
+        return;
+    eio_session_set_data(e, NULL);
+    if (list_linked(&c->fifo))
+        list_remove(&c->fifo);
+    while (!list_empty(&c->sockets))
+        socket_close(container_of(c->sockets.next, sio_socket_t, link), reason);
+    partial_reset(c);
+    free(c);
+}
+
+static const eio_handler_t handler = {on_open, on_message, on_close};
+
+const eio_handler_t *sio_engine_handler(void)
+{
+    return &handler;
+}
+
+static sio_nsp_t *nsp_new(struct sio_server *srv, const char *name)
+{
+    sio_nsp_t *n = xcalloc(1, sizeof(*n));
+    n->name = xstrdup(name);
+    n->name_iov = iov_make(n->name, strlen(n->name));
+    hmap_init(&n->sockets);
+    hmap_init(&n->rooms);
+    n->srv = srv;
+    return n;
+}
+
+struct sio_server *sio_server_new(worker_t *w, const sio_app_t *app)
+{
+    struct sio_server *srv = xcalloc(1, sizeof(*srv));
+    srv->w = w;
+    srv->app = app;
+    srv->nsps = xcalloc(1 + w->conf->num_namespaces, sizeof(*srv->nsps));
+    srv->nsps[srv->n_nsps++] = nsp_new(srv, "/");
+    for (size_t i = 0; i < w->conf->num_namespaces; i++)
+        if (strcmp(w->conf->namespaces[i], "/") != 0)
+            srv->nsps[srv->n_nsps++] = nsp_new(srv, w->conf->namespaces[i]);
+    list_init(&w->handshake_fifo);
+    w->connect_timer = event_new(net_loop_base(w->loop), -1, 0, on_connect_timer, w);
+    return srv;
+}
+
+void sio_server_free(struct sio_server *srv)
+{
+    if (srv == NULL)
+        return;
+    for (size_t i = 0; i < srv->n_nsps; i++) {
+        sio_nsp_t *n = srv->nsps[i];
+        hmap_free(&n->sockets);
+        hmap_free(&n->rooms);
+        free(n->name);
+        free(n);
+    }
+    free(srv->nsps);
+    event_free(srv->w->connect_timer);
+    free(srv);
+}
