@@ -180,6 +180,8 @@ static void respond(client_t *cl, int status, const char *ctype, const char *ext
         n = snprintf(head, sizeof(head), "Content-Type: %s\r\n", ctype);
         r |= buf_append(&b, head, (size_t)n);
     }
+    if (!cl->keep_alive)
+        close = 1;
     n = snprintf(head, sizeof(head), "Content-Length: %zu\r\n%s", body_len,
                  close ? "Connection: close\r\n" : "");
     r |= buf_append(&b, head, (size_t)n);
@@ -191,7 +193,7 @@ static void respond(client_t *cl, int status, const char *ctype, const char *ext
     if (r == 0)
         (void)!conn_write(cl->conn, b.base, b.len);
     buf_free(&b);
-    if (close || !cl->keep_alive)
+    if (close)
         conn_close(cl->conn, 1);
 }
 
