@@ -218,7 +218,7 @@ int eio_payload_append_binary(sioc_buf_t *b, int first, const uint8_t *data, siz
     if (len > ((size_t)-1 - 8) / 4 * 3)
         return SIOC_ENOMEM;
     size_t start = b->len;
-    int r = buf_reserve(b, eio_base64_encoded_len(len) + 2);
+    int r = buf_reserve(b, eio_base64_encoded_len(len) + 1 + (first == 0));
     r = r ? r : append_sep(b, first);
     r = r ? r : buf_append_byte(b, 'b');
     if (r) {
