@@ -133,19 +133,23 @@ int ws_reader_next(ws_reader_t *r, uint8_t *buf, size_t len, ws_event_t *ev)
     int hl = ws_frame_parse_header(buf, len, &h, r->_server, &r->reason, &r->close_code);
     if (hl == SIOC_EPROTO)
         return fail(r, r->close_code, r->reason);
+    if (len == 0)
+        return SIOC_INCOMPLETE;
+    /* The opcode is in the first byte: check the message sequence now,
+     * without waiting for the rest of the header. */
+    unsigned op = buf[0] & 0x0F;
+    if (op == WS_FRAME_OP_CONT && r->_msg_op == 0)
+        return fail(r, WS_CLOSE_PROTOCOL_ERROR, "continuation frame without a message");
+    if ((op == WS_FRAME_OP_TEXT || op == WS_FRAME_OP_BINARY) && r->_msg_op != 0)
+        return fail(r, WS_CLOSE_PROTOCOL_ERROR, "new message before the last one ended");
     if (hl < 0)
         return hl;
-    unsigned op = h.opcode;
-    int text = op == WS_FRAME_OP_TEXT || (op == WS_FRAME_OP_CONT && r->_msg_op == WS_FRAME_OP_TEXT);
     if (!WS_FRAME_IS_CONTROL(op)) {
-        if (op == WS_FRAME_OP_CONT && r->_msg_op == 0)
-            return fail(r, WS_CLOSE_PROTOCOL_ERROR, "continuation frame without a message");
-        if (op != WS_FRAME_OP_CONT && r->_msg_op != 0)
-            return fail(r, WS_CLOSE_PROTOCOL_ERROR, "new message before the last one ended");
         size_t have = r->_msg_op != 0 ? r->_msg.len : 0;
         if (h.payload_len > r->_max - have)
             return fail(r, WS_CLOSE_TOO_BIG, "message too big");
     }
+    int text = op == WS_FRAME_OP_TEXT || (op == WS_FRAME_OP_CONT && r->_msg_op == WS_FRAME_OP_TEXT);
     size_t avail = len - (size_t)hl;
     if (h.payload_len > avail) {
         if (text && avail > 0 && precheck_text(r, &h, buf + hl, avail) != 0)
