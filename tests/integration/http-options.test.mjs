@@ -1,0 +1,152 @@
+// HTTP-level options: CORS (--cors-origin), the io cookie (--cookie), and
+// connection limits (--max-connections, --max-connections-per-ip).
+//
+// The contract does not name the refusal status for the connection limits;
+// any non-200 answer to the handshake (Node: 403) counts as a refusal here.
+
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, stopAll, IS_NODE_PEER } from "./lib/server.mjs";
+import { request, eioUrl, pollingHandshake, post, RawWs, wsUrl } from "./lib/raw.mjs";
+import { sleep } from "./lib/util.mjs";
+
+const P = "/socket.io/";
+let plain, star, list, cookie, cookieEnv, maxConn, perIp;
+
+before(async () => {
+  [plain, star, list, cookie, cookieEnv, maxConn, perIp] = await Promise.all([
+    startServer({ flags: { app: "chat" } }),
+    startServer({ flags: { app: "chat", "cors-origin": "*" } }),
+    startServer({ flags: { app: "chat", "cors-origin": "http://a.example,https://b.example:8443" } }),
+    startServer({ flags: { app: "chat", cookie: true } }),
+    startServer({ flags: { app: "chat" }, env: { IO_COOKIE: "1" } }),
+    startServer({ flags: { app: "chat", "max-connections": 2 } }),
+    startServer({ flags: { app: "chat", "max-connections-per-ip": 2 } }),
+  ]);
+});
+after(() => stopAll(plain, star, list, cookie, cookieEnv, maxConn, perIp));
+
+const handshakeUrl = (s) => eioUrl(s, P, { EIO: 4, transport: "polling" });
+
+describe("CORS", () => {
+  it("off by default: no Access-Control-Allow-Origin", async () => {
+    const r = await request(handshakeUrl(plain), { headers: { origin: "http://a.example" } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["access-control-allow-origin"], undefined);
+  });
+
+  it('"*": Access-Control-Allow-Origin: *, no credentials', async () => {
+    const r = await request(handshakeUrl(star), { headers: { origin: "http://anything.example" } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["access-control-allow-origin"], "*");
+    assert.notEqual(r.headers["access-control-allow-credentials"], "true");
+  });
+
+  it("exact origins: a listed origin is echoed with credentials allowed", async () => {
+    for (const origin of ["http://a.example", "https://b.example:8443"]) {
+      const r = await request(handshakeUrl(list), { headers: { origin } });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers["access-control-allow-origin"], origin);
+      assert.equal(r.headers["access-control-allow-credentials"], "true");
+    }
+  });
+
+  it("exact origins: an unlisted origin is not allowed", async () => {
+    for (const origin of ["http://evil.example", "http://a.example.evil", "https://a.example"]) {
+      const r = await request(handshakeUrl(list), { headers: { origin } });
+      const acao = r.headers["access-control-allow-origin"];
+      assert.ok(acao === undefined || (acao !== origin && acao !== "*"), `${origin} got ${acao}`);
+    }
+  });
+
+  it("preflight OPTIONS from a listed origin is answered 2xx with the CORS headers", async () => {
+    const r = await request(handshakeUrl(list), {
+      method: "OPTIONS",
+      headers: { origin: "http://a.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
+    });
+    assert.ok(r.status >= 200 && r.status < 300, `status ${r.status}`);
+    assert.equal(r.headers["access-control-allow-origin"], "http://a.example");
+    assert.equal(r.headers["access-control-allow-credentials"], "true");
+    assert.match(String(r.headers["access-control-allow-methods"]), /POST/);
+  });
+
+  it("POST responses carry the CORS headers too", async () => {
+    const { sid } = await pollingHandshake(list, P, {}, { headers: { origin: "http://a.example" } });
+    const r = await post(list, P, sid, "40", { headers: { origin: "http://a.example" } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["access-control-allow-origin"], "http://a.example");
+  });
+});
+
+describe("io cookie", () => {
+  it("off by default", async () => {
+    const r = await request(handshakeUrl(plain));
+    assert.equal(r.headers["set-cookie"], undefined);
+  });
+
+  for (const [what, get] of [["--cookie", () => cookie], ["IO_COOKIE=1", () => cookieEnv]]) {
+    it(`${what}: polling handshake sets io=<sid>; Path=/; HttpOnly; SameSite=Lax`, async () => {
+      const { sid, res } = await pollingHandshake(get(), P);
+      const sc = [].concat(res.headers["set-cookie"] || []);
+      assert.equal(sc.length, 1, `one Set-Cookie: ${sc}`);
+      const parts = sc[0].split(";").map((x) => x.trim());
+      assert.equal(parts[0], `io=${sid}`);
+      const attrs = parts.slice(1).map((x) => x.toLowerCase());
+      assert.ok(attrs.includes("path=/"), sc[0]);
+      assert.ok(attrs.includes("httponly"), sc[0]);
+      assert.ok(attrs.includes("samesite=lax"), sc[0]);
+    });
+  }
+
+  it(
+    "--cookie: a websocket-only handshake (101) sets it too",
+    { skip: IS_NODE_PEER && "engine.io 6.6 sets the cookie on polling handshakes only (PROTOCOL.md §1.9 wants the 101 too)" },
+    async () => {
+      const ws = new RawWs(wsUrl(eioUrl(cookie, P, { EIO: 4, transport: "websocket" })));
+      const headers = await new Promise((resolve) => ws.ws.once("upgrade", (res) => resolve(res.headers)));
+      const first = await ws.nextText();
+      const sid = JSON.parse(first.slice(1)).sid;
+      ws.terminate();
+      const sc = [].concat(headers["set-cookie"] || []);
+      assert.ok(sc.some((c) => c.startsWith(`io=${sid}`)), `Set-Cookie: ${sc}`);
+    },
+  );
+
+  it("--cookie: no Set-Cookie on later polling requests", async () => {
+    const { sid } = await pollingHandshake(cookie, P);
+    const r = await post(cookie, P, sid, "40");
+    assert.equal(r.headers["set-cookie"], undefined);
+  });
+});
+
+describe("connection limits", () => {
+  it("--max-connections 2: the third handshake is refused, a slot frees up when a session ends", async () => {
+    const a = await pollingHandshake(maxConn, P);
+    const b = await pollingHandshake(maxConn, P);
+    const third = await request(handshakeUrl(maxConn));
+    assert.notEqual(third.status, 200, `third handshake: ${third.status} ${third.text}`);
+    assert.ok(third.status >= 400, `third handshake: ${third.status}`);
+    const ws = new RawWs(wsUrl(eioUrl(maxConn, P, { EIO: 4, transport: "websocket" })));
+    assert.equal(await ws.closesWithin(2000), true, "a websocket handshake is refused too");
+    assert.ok(!ws.queue.some((m) => !m.isBinary && m.text.startsWith("0")), "no open packet");
+    assert.equal((await post(maxConn, P, a.sid, "1")).status, 200);
+    await sleep(100);
+    const again = await request(handshakeUrl(maxConn));
+    assert.equal(again.status, 200, "a new handshake fits once a session closed");
+    const c = JSON.parse(again.text.slice(1)).sid;
+    await post(maxConn, P, b.sid, "1");
+    await post(maxConn, P, c, "1");
+  });
+
+  it("--max-connections-per-ip 2: the third from 127.0.0.1 is refused, 127.0.0.2 still gets in", async () => {
+    const a = await pollingHandshake(perIp, P);
+    const b = await pollingHandshake(perIp, P);
+    const third = await request(handshakeUrl(perIp));
+    assert.ok(third.status >= 400, `third handshake from 127.0.0.1: ${third.status}`);
+    const other = await request(handshakeUrl(perIp), { localAddress: "127.0.0.2" });
+    assert.equal(other.status, 200, "another source address has its own budget");
+    const c = JSON.parse(other.text.slice(1)).sid;
+    for (const sid of [a.sid, b.sid]) await post(perIp, P, sid, "1");
+    await post(perIp, P, c, "1", { localAddress: "127.0.0.2" });
+  });
+});
