@@ -179,6 +179,10 @@ int http_chunked_next(http_chunked_t *d, const char *buf, size_t len, sioc_iov_t
     const char *dummy_reason;
     if (reason == NULL)
         reason = &dummy_reason;
+    if (len == 0) {
+        *data = iov_make(buf, 0);
+        return d->_state == S_DONE ? 0 : SIOC_INCOMPLETE;
+    }
     if (len > INT_MAX)
         len = INT_MAX; /* the return value counts consumed bytes */
     const char *p = buf, *end = buf + len;

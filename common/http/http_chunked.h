@@ -40,7 +40,7 @@ typedef struct {
     int _state;
 } http_chunked_t;
 
-/** Starts decoding a new body of at most max_body bytes (0 = no limit). */
+/** Starts decoding a new body of at most max_body bytes (0 = no limit); d is caller-owned. */
 void http_chunked_init(http_chunked_t *d, unsigned long long max_body);
 
 /**
@@ -56,7 +56,7 @@ void http_chunked_init(http_chunked_t *d, unsigned long long max_body);
 int http_chunked_next(http_chunked_t *d, const char *buf, size_t len, sioc_iov_t *data,
                       const char **reason);
 
-/** Whether the final CRLF after the last chunk and trailers has been consumed. */
+/** Whether the final CRLF after the last chunk and trailers has been consumed. Borrows d. */
 int http_chunked_done(const http_chunked_t *d);
 
 #endif

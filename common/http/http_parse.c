@@ -446,6 +446,8 @@ int http_parse_request(const char *buf, size_t len, http_request_t *req, const h
     const char *dummy_reason;
     if (reason == NULL)
         reason = &dummy_reason;
+    if (len == 0)
+        return SIOC_INCOMPLETE; /* also keeps (NULL, 0) away from pointer arithmetic */
     size_t max_head = head_limit(lim);
     size_t max_headers = headers_limit(lim, req->num_headers);
     const char *end = buf + (len < max_head ? len : max_head);
@@ -534,6 +536,8 @@ int http_parse_response(const char *buf, size_t len, http_response_t *res, const
     const char *dummy_reason;
     if (reason == NULL)
         reason = &dummy_reason;
+    if (len == 0)
+        return SIOC_INCOMPLETE; /* also keeps (NULL, 0) away from pointer arithmetic */
     size_t max_head = head_limit(lim);
     size_t max_headers = headers_limit(lim, res->num_headers);
     const char *end = buf + (len < max_head ? len : max_head);
@@ -631,6 +635,8 @@ int http_header_find(const http_header_t *headers, size_t num_headers, sioc_iov_
 
 int http_header_has_token(sioc_iov_t value, sioc_iov_t token)
 {
+    if (value.len == 0)
+        return 0;
     const char *p = value.base, *end = value.base + value.len;
     while (p < end) {
         const char *comma = memchr(p, ',', (size_t)(end - p));

@@ -90,25 +90,31 @@ typedef struct {
  * when more bytes are needed, SIOC_EPROTO when malformed (answer 400 and
  * close), or SIOC_EMSGSIZE when the head is, or already would be, longer than
  * lim->max_head_size or has more fields than allowed (answer 431 and close).
- * On errors *reason (if reason is not NULL) gets a static string.
- * Borrows buf: every slice in *req is valid as long as buf is.
+ * On errors *reason (if reason is not NULL) gets a static string and the
+ * outputs in *req are unspecified. Borrows buf and req->headers: every slice
+ * in *req is valid as long as buf is.
  */
 int http_parse_request(const char *buf, size_t len, http_request_t *req, const http_limits_t *lim,
                        const char **reason);
 
 /**
  * Parses a response head from buf[0..len); same contract as
- * http_parse_request(). Borrows buf: the slices in *res point into it.
+ * http_parse_request() (Host and Sec-WebSocket-Key may repeat here). Borrows
+ * buf and res->headers: the slices in *res point into buf.
  */
 int http_parse_response(const char *buf, size_t len, http_response_t *res, const http_limits_t *lim,
                         const char **reason);
 
 /**
  * Cheap pre-check for re-parsing after more bytes arrived: returns 1 when
- * buf[0..len) may now hold a complete (or malformed, or oversized) head given
- * that buf[0..last_len) did not, 0 when calling the parser would surely give
- * SIOC_INCOMPLETE. Scans only the new bytes (and 3 before them), so a slow
- * trickle costs linear, not quadratic, time. Borrows buf for the call only.
+ * buf[0..len) may hold a finished head (a line break followed by an empty
+ * line), is over the size limit, or is seen for the first time
+ * (last_len == 0), given that parsing buf[0..last_len) gave SIOC_INCOMPLETE;
+ * returns 0 otherwise. Scans only the new bytes (and 2 before them), so a
+ * slow trickle costs linear, not quadratic, time. A syntax error after the
+ * first look is then reported once the empty line or the size limit arrives
+ * (the header deadline covers clients that send neither). Borrows buf for
+ * the call only.
  */
 int http_head_ready(const char *buf, size_t len, size_t last_len, const http_limits_t *lim);
 

@@ -8,7 +8,8 @@
  * other control bytes except HTAB: echoed values (a reflected Origin, a
  * cookie) therefore cannot inject fields (SIOC_EINVAL).
  *
- * The module writes framing only; which CORS or cookie fields to send is the
+ * Every function borrows `b` for the call; the appended bytes belong to the
+ * buffer. The module writes framing only; which CORS or cookie fields to send is the
  * server's policy. Pure; safe from any thread.
  */
 #ifndef SIOC_COMMON_HTTP_HTTP_RESP_H

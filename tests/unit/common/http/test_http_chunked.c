@@ -254,6 +254,7 @@ static void test_chunked_incomplete(void **state)
     http_chunked_init(&d, 0);
     sioc_iov_t data;
     assert_int_equal(http_chunked_next(&d, "", 0, &data, NULL), SIOC_INCOMPLETE);
+    assert_int_equal(http_chunked_next(&d, NULL, 0, &data, NULL), SIOC_INCOMPLETE);
     assert_int_equal(http_chunked_next(&d, "1", 1, &data, NULL), SIOC_INCOMPLETE);
     assert_int_equal(http_chunked_done(&d), 0);
     /* After the end, further calls consume nothing. */

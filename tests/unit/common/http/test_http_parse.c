@@ -610,6 +610,10 @@ static void test_too_many_headers(void **state)
     check_req_lim(s, strlen(s), MAX_HDRS, &lim, SIOC_EMSGSIZE, NULL, &o);
     assert_ptr_equal(o.reason, http_reason_too_many_headers);
     check_req_lim(s, strlen(s), 0, NULL, SIOC_EMSGSIZE, NULL, &o);
+    /* The array capacity wins over a larger limit. */
+    lim.max_headers = 100;
+    check_req_lim(s, strlen(s), 4, &lim, SIOC_EMSGSIZE, NULL, &o);
+    assert_ptr_equal(o.reason, http_reason_too_many_headers);
     check_req_lim("GET / HTTP/1.1\r\n\r\n", 18, 0, NULL, 18, NULL, &o);
 }
 
@@ -790,6 +794,17 @@ static void test_response_bad(void **state)
 
 /* ---- helpers ---- */
 
+static void test_null_reason(void **state)
+{
+    (void)state;
+    http_header_t h[2];
+    http_request_t req = {.headers = h, .num_headers = 2};
+    assert_int_equal(http_parse_request("GET / HTTP/1.1\r\n\n", 17, &req, NULL, NULL), SIOC_EPROTO);
+    http_response_t res = {.headers = h, .num_headers = 2};
+    assert_int_equal(http_parse_response("HTTP/1.1 200 OK\n", 16, &res, NULL, NULL), SIOC_EPROTO);
+    assert_int_equal(http_parse_request(NULL, 0, &req, NULL, NULL), SIOC_INCOMPLETE);
+}
+
 static void test_header_helpers(void **state)
 {
     (void)state;
@@ -808,6 +823,7 @@ static void test_header_helpers(void **state)
     assert_false(http_header_has_token(SIOC_LIT("upgrade2"), SIOC_LIT("upgrade")));
     assert_false(http_header_has_token(SIOC_LIT("up grade"), SIOC_LIT("upgrade")));
     assert_false(http_header_has_token(SIOC_LIT(""), SIOC_LIT("upgrade")));
+    assert_false(http_header_has_token(SIOC_IOV_NULL, SIOC_LIT("upgrade")));
 }
 
 static void test_head_ready(void **state)
@@ -822,6 +838,7 @@ static void test_head_ready(void **state)
     assert_int_equal(http_head_ready("GET / HTTP/1.1\n\n", 16, 15, NULL), 1);
     http_limits_t lim = {.max_head_size = 10};
     assert_int_equal(http_head_ready(s, 11, 10, &lim), 1);
+    assert_int_equal(http_head_ready(s, 5, 9, NULL), 1); /* buffer shrank: look again */
     assert_int_equal(http_head_ready(s, 10, 9, &lim), 0);
 }
 
@@ -854,6 +871,7 @@ int main(void)
         cmocka_unit_test(test_byte_classes),
         cmocka_unit_test(test_response_ok),
         cmocka_unit_test(test_response_bad),
+        cmocka_unit_test(test_null_reason),
         cmocka_unit_test(test_header_helpers),
         cmocka_unit_test(test_head_ready),
     };

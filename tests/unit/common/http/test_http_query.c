@@ -91,6 +91,8 @@ static void test_pct_decode(void **state)
     (void)state;
     char out[64];
     assert_int_equal(dec("", out, 0, 1), 0);
+    assert_int_equal(http_pct_decode(SIOC_IOV_NULL, NULL, 0, 1), 0);
+    assert_int_equal(http_pct_encode(SIOC_IOV_NULL, NULL, 0), 0);
     assert_int_equal(dec("abc", out, sizeof(out), 1), 3);
     assert_memory_equal(out, "abc", 3);
     assert_int_equal(dec("a%20b+c%2B%2b", out, sizeof(out), 1), 7);
