@@ -160,7 +160,8 @@ static size_t put_u64(char *out, uint64_t v)
 /*
  * Shortest decimal digits of positive finite d that read back as d, the
  * candidate closest to d among those (ECMA-262 Number::toString). For up to
- * 15 digits the correctly rounded %.*e form is that candidate; at 16 digits
+ * 15 digits the correctly rounded %.*e form is that candidate (for normal
+ * doubles a shorter one would show as trailing zeros); at 16 digits
  * the nearest may miss while its neighbour on the other side of d hits (at
  * powers of two the rounding interval is lopsided); 17 always reads back.
  * Returns the digit count, *n = decimal exponent with d = 0.DIGITS * 10^n.
@@ -169,7 +170,8 @@ static int shortest_digits(double d, char *dig, int *n)
 {
     char buf[48];
     int prec, e = 0;
-    for (prec = 15; prec <= 17; prec++) {
+    /* subnormals carry fewer digits: search from one up */
+    for (prec = d < 2.2250738585072014e-308 ? 1 : 15; prec <= 17; prec++) {
         snprintf(buf, sizeof(buf), "%.*e", prec - 1, d);
         if (strtod(buf, NULL) == d)
             break;
