@@ -19,7 +19,7 @@
 // below) that tests/unit/common/adapter/test_adapter_msg.c rebuilds from the C
 // decoder's output.
 import { createRequire } from "node:module";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
@@ -379,6 +379,15 @@ async function main() {
   const spec = "93a7656d6974746572" + "83a474797065" + "02" + "a464617461" + "92a26869a57468657265" + "a36e7370a12f" +
     "83a5726f6f6d7390a5666c61677380a6657863657074" + "90";
   writeFileSync(join(dir, "spec_emit_hi_there.hex"), spec + "\n");
+  // fuzz seeds: every message (and value/JSON text) of at most 2 KiB
+  const corpus = join(dir, "..", "..", "fuzz", "corpus", "adapter_msg");
+  mkdirSync(corpus, { recursive: true });
+  for (const line of out) {
+    const [kind, name, h] = line.split("\t");
+    const b = Buffer.from(h, "hex");
+    if (b.length <= 2048) writeFileSync(join(corpus, kind + "-" + name), b);
+  }
+  writeFileSync(join(corpus, "spec-emit-hi-there"), Buffer.from(spec, "hex"));
   console.log(out.length + " vectors");
   process.exit(0);
 }
