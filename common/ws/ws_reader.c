@@ -130,18 +130,23 @@ int ws_reader_next(ws_reader_t *r, uint8_t *buf, size_t len, ws_event_t *ev)
         if (r->_msg.cap > WS_READER_KEEP_BYTES)
             buf_free(&r->_msg);
     }
-    int hl = ws_frame_parse_header(buf, len, &h, r->_server, &r->reason, &r->close_code);
-    if (hl == SIOC_EPROTO)
-        return fail(r, r->close_code, r->reason);
     if (len == 0)
         return SIOC_INCOMPLETE;
-    /* The opcode is in the first byte: check the message sequence now,
-     * without waiting for the rest of the header. */
+    /* The opcode is in the first byte: check the first byte's own rules,
+     * then the message sequence, before the rest of the header. Checking in
+     * this fixed order makes the verdict independent of how the bytes were
+     * split across reads. */
+    int hl = ws_frame_parse_header(buf, 1, &h, r->_server, &r->reason, &r->close_code);
+    if (hl == SIOC_EPROTO)
+        return fail(r, r->close_code, r->reason);
     unsigned op = buf[0] & 0x0F;
     if (op == WS_FRAME_OP_CONT && r->_msg_op == 0)
         return fail(r, WS_CLOSE_PROTOCOL_ERROR, "continuation frame without a message");
     if ((op == WS_FRAME_OP_TEXT || op == WS_FRAME_OP_BINARY) && r->_msg_op != 0)
         return fail(r, WS_CLOSE_PROTOCOL_ERROR, "new message before the last one ended");
+    hl = ws_frame_parse_header(buf, len, &h, r->_server, &r->reason, &r->close_code);
+    if (hl == SIOC_EPROTO)
+        return fail(r, r->close_code, r->reason);
     if (hl < 0)
         return hl;
     if (!WS_FRAME_IS_CONTROL(op)) {

@@ -229,7 +229,6 @@ static void test_kuhn_and_boundaries(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const ucase_t *c = &cases[i];
-        print_message("case %s\n", c->name);
         check_all_ways((const uint8_t *)c->s, c->len, c->status, c->where);
     }
 }

@@ -151,10 +151,11 @@ static void record(run_t *out, const ws_event_t *ev, const uint8_t *work, size_t
     r->close_code = ev->close_code;
     if (ev->type == WS_EVENT_CLOSE) {
         assert_true(ev->close_reason.len <= WS_CLOSE_MAX_REASON);
-        memcpy(r->reason, ev->close_reason.base, ev->close_reason.len);
         /* The reason is inside the payload. */
-        if (ev->close_reason.len)
+        if (ev->close_reason.len) {
+            memcpy(r->reason, ev->close_reason.base, ev->close_reason.len);
             assert_ptr_equal(ev->close_reason.base, ev->payload.base + 2);
+        }
     } else {
         assert_int_equal(ev->close_code, 0);
     }
@@ -601,6 +602,15 @@ static void test_family5_fragmentation(void **state)
     assert_int_equal(scenario(SERVER, 0, &b, &r), 1); /* on the first byte */
     expect_fail(&r, WS_CLOSE_PROTOCOL_ERROR);
     assert_int_equal(r.nev, 0);
+    run_free(&r);
+
+    /* A stray continuation that is also unmasked: the verdict (and its
+     * reason) does not depend on how the bytes were split. */
+    b.len = 0;
+    raw_frame(&b, WS_FRAME_OP_CONT, "x", 1, 0);
+    assert_int_equal(scenario(SERVER, 0, &b, &r), 1);
+    expect_fail(&r, WS_CLOSE_PROTOCOL_ERROR);
+    assert_string_equal(r.reason, "continuation frame without a message");
     run_free(&r);
 
     /* 5.12-5.14: continuation (FIN clear) with no message */
