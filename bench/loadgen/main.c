@@ -1,0 +1,1375 @@
+/*
+ * main.c - sioc-bench: command line, scenarios, measurements and reports.
+ *
+ * Phases: CONNECT (clients opened at --connect-rate, at most --max-pending
+ * handshakes in flight, each from the next of --sources loopback source
+ * addresses; members join their room as soon as their Socket.IO CONNECT is
+ * answered) -> SETUP until every client is connected or failed and every
+ * join is acknowledged -> optional SYNC (print "@ready", wait for SIGUSR1:
+ * the compare script lines several bench processes up this way) -> RUN (the
+ * scenario) -> FINISH (close everything, report).
+ *
+ * Fanout and chat publish open-loop: a 1 ms tick sends the messages that the
+ * schedule says are due, round-robin over the rooms, each stamped with its
+ * scheduled send time (CLOCK_MONOTONIC, shared by every process of the
+ * machine), so a stalled client or server shows as latency instead of
+ * silently lowering the offered load. Each message carries its room, a
+ * per-room sequence number and the step number; receivers count per step,
+ * record the latency, and detect duplicates and reordering with a 64-bit
+ * window per member. loss = expected - received, where expected = messages
+ * sent x members joined.
+ *
+ * Results: a live progress line on a terminal, a summary on stdout, and
+ * with --json a JSON document (histograms included, mergeable across
+ * processes). Exit status: 0 ok; 1 messages lost, requests failed or
+ * clients dropped after setup; 2 usage; 3 setup failed (not every client
+ * connected). Loop thread only.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/rand.h"
+#include "bench.h"
+#include "procstat.h"
+#include "sio/jscan.h"
+
+#define TICK_US 1000
+#define PROGRESS_US 500000
+
+enum { PH_CONNECT, PH_SYNC, PH_RUN, PH_FINISH, PH_DONE };
+enum { STEP_SEND, STEP_DRAIN };
+
+static const char *const scenario_names[] = {"idle", "echo", "fanout", "connect", "chat"};
+
+/* Run-time state of main.c that is not in bench_t. */
+typedef struct {
+    bench_t b;
+    struct event *tick, *sigint, *sigterm, *sigusr1, *finish_timer;
+    int phase;
+    int go;            /* SIGUSR1 seen */
+    int stop;          /* SIGINT seen */
+    int ready_printed;
+    unsigned nstarted; /* clients created */
+    unsigned nclosed;  /* clients that reported closed */
+    unsigned total;    /* clients to open */
+    unsigned members;  /* clients that join a room */
+    long long t_run_start, t_run_end, t_phase;
+    int step_state;
+    long long last_progress;
+    int tty;
+    long long rss_base_kb[16], rss_loaded_kb[16], rss_end_kb[16];
+    double cpu_run_start[16], cpu_run_end[16];
+    uint64_t pings_at_start, pongs_at_start, ping_bytes_at_start;
+    long long client_rss_kb;
+    double client_cpu_s;
+    uint64_t room_cursor;
+    int stopped_early;
+    const char *stop_reason;
+} run_t;
+
+uint64_t bench_rand(bench_t *b)
+{
+    uint64_t x = b->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    b->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static run_t *run_of(bench_t *b)
+{
+    return container_of(b, run_t, b);
+}
+
+static int is_member(const run_t *r, unsigned idx)
+{
+    int s = r->b.conf->scenario;
+    return (s == SCN_FANOUT || s == SCN_CHAT) && idx < r->members;
+}
+
+/* ------------------------------------------------------------------ client reports */
+
+static void send_join(bench_t *b, bclient_t *c)
+{
+    client_slot_t *s = client_slot(c);
+    char args[300];
+    int n = snprintf(args, sizeof(args), "\"%sr%u\"", b->conf->room_prefix, s->room);
+    s->ack_pending = client_next_ack(c);
+    s->joins_pending = 1;
+    client_emit(c, "join-room", iov_make(args, (size_t)n), s->ack_pending);
+}
+
+void bench_on_connected(bench_t *b, bclient_t *c, long long now_us)
+{
+    run_t *r = run_of(b);
+    b->connected++;
+    b->pending--;
+    long long lat = now_us - client_t0_us(c);
+    hist_add(&b->connect_lat, (uint64_t)(lat > 0 ? lat : 0));
+    b->t_connected_us = now_us;
+    if (is_member(r, client_index(c)))
+        send_join(b, c);
+}
+
+void bench_on_refused(bench_t *b, bclient_t *c, sioc_iov_t data)
+{
+    (void)c;
+    (void)data;
+    b->auth_failed++;
+}
+
+static void on_delivery(bench_t *b, bclient_t *c, sioc_iov_t msg, long long now)
+{
+    long long room = -1, seq = -1, t = -1, step = -1;
+    jscan_iter_t it;
+    sioc_iov_t k, v;
+    if (jscan_iter_init(&it, msg) != 0) {
+        b->msgs_rx_other++;
+        return;
+    }
+    /* One pass over the members: r, s, t, k in any order. */
+    while (jscan_next(&it, &k, &v) > 0) {
+        if (k.len != 3 || k.base[0] != '"' || k.base[2] != '"')
+            continue;
+        long long *dst = k.base[1] == 'r' ? &room : k.base[1] == 's' ? &seq
+                       : k.base[1] == 't' ? &t : k.base[1] == 'k' ? &step : NULL;
+        if (dst != NULL && jscan_number_ll(v, dst) != 0)
+            *dst = -1;
+    }
+    client_slot_t *s = client_slot(c);
+    if (room < 0 || seq < 0 || t < 0 || step < 0 || (size_t)step >= b->nsteps ||
+        (uint32_t)room != s->room) {
+        b->msgs_rx_other++;
+        return;
+    }
+    bench_step_t *st = &b->steps[step];
+    uint32_t q = (uint32_t)seq;
+    if (q >= s->next_seq) {
+        if (q > s->next_seq)
+            st->out_of_order++;
+        uint32_t adv = q - s->next_seq + 1;
+        s->seen = adv >= 64 ? 0 : s->seen << adv;
+        s->seen |= 1; /* bit 0 = next_seq - 1 */
+        s->next_seq = q + 1;
+    } else {
+        uint32_t back = s->next_seq - 1 - q;
+        if (back < 64 && (s->seen >> back & 1)) {
+            st->duplicates++;
+            return;
+        }
+        if (back < 64)
+            s->seen |= 1ULL << back;
+        st->out_of_order++;
+    }
+    st->received++;
+    st->t_last_rx_us = now;
+    hist_add(&st->lat, (uint64_t)(now > t ? now - t : 0));
+}
+
+void bench_on_event(bench_t *b, bclient_t *c, sioc_iov_t event, sioc_iov_t args, long long now_us)
+{
+    if (jscan_string_eq(event, "receive-message"))
+        on_delivery(b, c, args, now_us);
+    else
+        b->msgs_rx_other++;
+}
+
+static void echo_send(run_t *r, bclient_t *c);
+
+void bench_on_ack(bench_t *b, bclient_t *c, unsigned long long id, sioc_iov_t args, long long now_us)
+{
+    run_t *r = run_of(b);
+    client_slot_t *s = client_slot(c);
+    if (id == 0 || id != s->ack_pending) {
+        b->msgs_rx_other++;
+        return;
+    }
+    s->ack_pending = 0;
+    if (s->joins_pending) {
+        s->joins_pending = 0;
+        /* {"ok":true} (sioc, Node peer) */
+        jscan_iter_t it;
+        sioc_iov_t k, v;
+        int ok = 0;
+        if (jscan_iter_init(&it, args) == 0)
+            while (jscan_next(&it, &k, &v) > 0)
+                if (jscan_string_eq(k, "ok") && iov_eq(v, SIOC_LIT("true")))
+                    ok = 1;
+        if (!ok) {
+            b->proto_errors++;
+            if (b->first_error == NULL)
+                b->first_error = "join-room refused";
+            return;
+        }
+        b->rooms[s->room].members++;
+        b->joined++;
+        return;
+    }
+    if (b->conf->scenario == SCN_ECHO) {
+        long long rtt = now_us - s->sent_us;
+        hist_add(&b->echo_lat, (uint64_t)(rtt > 0 ? rtt : 0));
+        b->echo_done++;
+        if (r->phase == PH_RUN && now_us < r->t_run_end)
+            echo_send(r, c);
+    }
+}
+
+void bench_on_closed(bench_t *b, bclient_t *c, int reason, const char *why)
+{
+    run_t *r = run_of(b);
+    (void)why;
+    r->nclosed++;
+    if (reason >= 0 && reason < 8)
+        b->close_reasons[reason]++;
+    if (!client_was_ready(c)) {
+        b->failed++;
+        b->pending--;
+        return;
+    }
+    if (r->phase >= PH_FINISH)
+        return;
+    b->closed_unexpected++;
+    client_slot_t *s = client_slot(c);
+    if (s->room != UINT32_MAX && s->room < b->nrooms && !s->joins_pending && b->rooms[s->room].members > 0)
+        b->rooms[s->room].members--; /* no longer expected to receive */
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static void sample_cpu(const bench_conf_t *cf, double *out)
+{
+    for (size_t i = 0; i < cf->npids && i < 16; i++)
+        out[i] = procstat_cpu_s(cf->pids[i]);
+}
+
+static void sample_rss(const bench_conf_t *cf, long long *out)
+{
+    for (size_t i = 0; i < cf->npids && i < 16; i++)
+        out[i] = procstat_rss_kb(cf->pids[i]);
+}
+
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void fmt_rate(char *out, size_t n, double v)
+{
+    if (v >= 1e6)
+        snprintf(out, n, "%.2fM", v / 1e6);
+    else if (v >= 1e4)
+        snprintf(out, n, "%.1fk", v / 1e3);
+    else
+        snprintf(out, n, "%.0f", v);
+}
+
+static void progress(run_t *r, long long now, int final)
+{
+    bench_t *b = &r->b;
+    if (!r->tty || b->conf->quiet || !b->conf->progress)
+        return;
+    if (!final && now - r->last_progress < PROGRESS_US)
+        return;
+    r->last_progress = now;
+    char line[256];
+    int n = snprintf(line, sizeof(line), "[%s %5.1fs] conn %u/%u fail %u",
+                     scenario_names[b->conf->scenario], (double)(now - b->t0_us) / 1e6, b->connected,
+                     r->total, b->failed);
+    if (r->phase == PH_CONNECT && r->members > 0)
+        n += snprintf(line + n, sizeof(line) - (size_t)n, " joined %u/%u", b->joined, r->members);
+    if (r->phase >= PH_RUN && b->cur_step >= 0 && (size_t)b->cur_step < b->nsteps) {
+        bench_step_t *st = &b->steps[b->cur_step];
+        double el = (double)(now - st->t_start_us) / 1e6;
+        char a[32], o[32];
+        fmt_rate(a, sizeof(a), el > 0 ? (double)st->received / el : 0);
+        fmt_rate(o, sizeof(o), st->offered);
+        n += snprintf(line + n, sizeof(line) - (size_t)n,
+                      " | step %d/%zu offered %s/s got %s/s p99 %.1fms lost-so-far %lld",
+                      b->cur_step + 1, b->nsteps, o, a, (double)hist_quantile(&st->lat, 0.99) / 1e3,
+                      (long long)st->expected - (long long)st->received);
+    } else if (r->phase >= PH_RUN && b->conf->scenario == SCN_ECHO) {
+        double el = (double)(now - r->t_run_start) / 1e6;
+        char a[32];
+        fmt_rate(a, sizeof(a), el > 0 ? (double)b->echo_done / el : 0);
+        n += snprintf(line + n, sizeof(line) - (size_t)n, " | %s acks/s p99 %.2fms", a,
+                      (double)hist_quantile(&b->echo_lat, 0.99) / 1e3);
+    } else if (r->phase >= PH_RUN && b->conf->scenario == SCN_IDLE) {
+        n += snprintf(line + n, sizeof(line) - (size_t)n, " | holding, pings %llu",
+                      (unsigned long long)b->pings_rx);
+    }
+    if (b->closed_unexpected)
+        n += snprintf(line + n, sizeof(line) - (size_t)n, " dropped %u", b->closed_unexpected);
+    fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
+    fflush(stderr);
+}
+
+/* ------------------------------------------------------------------ scenarios */
+
+static void echo_send(run_t *r, bclient_t *c)
+{
+    bench_t *b = &r->b;
+    client_slot_t *s = client_slot(c);
+    char args[320];
+    int n;
+    if (b->conf->echo_app)
+        n = snprintf(args, sizeof(args), "%u", client_index(c));
+    else
+        n = snprintf(args, sizeof(args), "{\"roomId\":\"%se%u\",\"msg\":%u}", b->conf->room_prefix,
+                     client_index(c), client_index(c));
+    s->ack_pending = client_next_ack(c);
+    s->sent_us = clock_us();
+    if (client_emit(c, b->conf->echo_app ? "message-with-ack" : "send-message", iov_make(args, (size_t)n),
+                    s->ack_pending) != 0) {
+        s->ack_pending = 0;
+        b->echo_errors++;
+    }
+}
+
+static void start_step(run_t *r, long long now)
+{
+    bench_t *b = &r->b;
+    bench_step_t *st = &b->steps[b->cur_step];
+    st->t_start_us = now;
+    sample_cpu(b->conf, st->cpu_s_start);
+    r->step_state = STEP_SEND;
+}
+
+/* Publishes what the schedule says is due by `now` in the current step. */
+static void publish_due(run_t *r, long long now)
+{
+    bench_t *b = &r->b;
+    const bench_conf_t *cf = b->conf;
+    bench_step_t *st = &b->steps[b->cur_step];
+    double msg_rate = st->offered / (double)cf->room_size;
+    long long end = st->t_start_us + (long long)(cf->duration_s * 1e6);
+    long long upto = now < end ? now : end;
+    uint64_t due = (uint64_t)(msg_rate * (double)(upto - st->t_start_us) / 1e6);
+    static const char pad[] =
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+    while (st->sent < due) {
+        uint32_t room = (uint32_t)(r->room_cursor++ % b->nrooms);
+        bench_room_t *rm = &b->rooms[room];
+        bclient_t *c;
+        if (cf->scenario == SCN_FANOUT) {
+            c = b->clients[r->members + room % cf->publishers];
+        } else {
+            unsigned first = room * cf->room_size;
+            unsigned size = r->members - first < cf->room_size ? r->members - first : cf->room_size;
+            c = b->clients[first + rm->next_seq % size];
+        }
+        /* Stamped with the time it is queued; how far the client trails the schedule is
+         * reported apart (a bench that cannot keep up must not pass for a slow server). */
+        long long sched = st->t_start_us + (long long)((double)(st->sent + 1) / msg_rate * 1e6);
+        long long t = now;
+        if (now - sched > st->max_lag_us)
+            st->max_lag_us = now - sched;
+        st->sent++;
+        if (c == NULL || !client_ready(c)) {
+            st->publish_failed++;
+            continue;
+        }
+        size_t padlen = cf->msg_size > 60 ? cf->msg_size - 60 : 0;
+        if (padlen > sizeof(pad) - 1)
+            padlen = sizeof(pad) - 1;
+        char args[600];
+        int n = snprintf(args, sizeof(args),
+                         "{\"roomId\":\"%sr%u\",\"msg\":{\"r\":%u,\"s\":%u,\"t\":%lld,\"k\":%d,\"p\":\"%.*s\"}}",
+                         cf->room_prefix, room, room, rm->next_seq, t, b->cur_step, (int)padlen, pad);
+        if (client_emit(c, "send-message", iov_make(args, (size_t)n), 0) != 0) {
+            st->publish_failed++;
+            continue;
+        }
+        rm->next_seq++;
+        st->expected += rm->members;
+    }
+}
+
+static void finish(run_t *r, const char *why);
+
+static void end_step(run_t *r, long long now)
+{
+    bench_t *b = &r->b;
+    const bench_conf_t *cf = b->conf;
+    bench_step_t *st = &b->steps[b->cur_step];
+    st->t_end_us = now;
+    sample_cpu(cf, st->cpu_s_end);
+    long long loss = (long long)st->expected - (long long)st->received;
+    double p99_ms = (double)hist_quantile(&st->lat, 0.99) / 1e3;
+    const char *stop = NULL;
+    if (loss > 0)
+        stop = "messages lost";
+    else if (st->publish_failed > 0)
+        stop = "publishing failed";
+    else if (p99_ms > cf->stop_p99_ms)
+        stop = "p99 above --stop-p99";
+    else if (b->closed_unexpected > 0)
+        stop = "clients dropped";
+    if (!cf->quiet && !r->tty)
+        fprintf(stderr, "step %d: offered %.0f/s received %llu/%llu p99 %.2f ms\n", b->cur_step + 1,
+                st->offered, (unsigned long long)st->received, (unsigned long long)st->expected, p99_ms);
+    if (stop != NULL && (size_t)b->cur_step + 1 < b->nsteps) {
+        r->stopped_early = 1;
+        r->stop_reason = stop;
+    }
+    if (stop != NULL || (size_t)b->cur_step + 1 >= b->nsteps || r->stop) {
+        b->nsteps = (size_t)b->cur_step + 1;
+        finish(r, stop);
+        return;
+    }
+    b->cur_step++;
+    start_step(r, now);
+}
+
+static void run_start(run_t *r, long long now)
+{
+    bench_t *b = &r->b;
+    const bench_conf_t *cf = b->conf;
+    r->phase = PH_RUN;
+    r->t_run_start = now;
+    r->client_rss_kb = procstat_rss_kb(getpid());
+    switch (cf->scenario) {
+    case SCN_IDLE:
+        r->t_run_end = now + (long long)((cf->settle_s + cf->duration_s) * 1e6);
+        r->t_phase = now + (long long)(cf->settle_s * 1e6);
+        r->step_state = -1; /* not sampled yet */
+        break;
+    case SCN_ECHO:
+        r->t_run_end = now + (long long)(cf->duration_s * 1e6);
+        sample_cpu(cf, r->cpu_run_start);
+        for (unsigned i = 0; i < r->total; i++)
+            if (b->clients[i] != NULL && client_ready(b->clients[i]))
+                echo_send(r, b->clients[i]);
+        break;
+    case SCN_FANOUT:
+    case SCN_CHAT:
+        b->cur_step = 0;
+        start_step(r, now);
+        break;
+    default:
+        sample_cpu(cf, r->cpu_run_start);
+        r->t_run_end = now;
+        break;
+    }
+}
+
+static void run_tick(run_t *r, long long now)
+{
+    bench_t *b = &r->b;
+    const bench_conf_t *cf = b->conf;
+    switch (cf->scenario) {
+    case SCN_IDLE:
+        if (r->step_state == -1 && now >= r->t_phase) {
+            sample_rss(cf, r->rss_loaded_kb);
+            sample_cpu(cf, r->cpu_run_start);
+            r->pings_at_start = b->pings_rx;
+            r->pongs_at_start = b->pongs_tx;
+            r->ping_bytes_at_start = b->ping_bytes;
+            r->client_rss_kb = procstat_rss_kb(getpid());
+            r->step_state = 0;
+        }
+        if (now >= r->t_run_end || r->stop) {
+            sample_rss(cf, r->rss_end_kb);
+            sample_cpu(cf, r->cpu_run_end);
+            r->t_run_end = now;
+            finish(r, NULL);
+        }
+        break;
+    case SCN_ECHO: {
+        int inflight = 0;
+        if (now >= r->t_run_end)
+            for (unsigned i = 0; i < r->total && !inflight; i++)
+                if (b->clients[i] != NULL && client_ready(b->clients[i]) &&
+                    client_slot(b->clients[i])->ack_pending)
+                    inflight = 1;
+        if ((now >= r->t_run_end && (!inflight || now >= r->t_run_end + (long long)(cf->drain_s * 1e6))) ||
+            r->stop) {
+            sample_cpu(cf, r->cpu_run_end);
+            finish(r, NULL);
+        }
+        break;
+    }
+    case SCN_FANOUT:
+    case SCN_CHAT: {
+        bench_step_t *st = &b->steps[b->cur_step];
+        long long end = st->t_start_us + (long long)(cf->duration_s * 1e6);
+        if (r->step_state == STEP_SEND) {
+            publish_due(r, now);
+            if (now >= end || r->stop)
+                r->step_state = STEP_DRAIN;
+        }
+        if (r->step_state == STEP_DRAIN &&
+            (st->received >= st->expected || now >= end + (long long)(cf->drain_s * 1e6) || r->stop))
+            end_step(r, now);
+        break;
+    }
+    default:
+        sample_cpu(cf, r->cpu_run_end);
+        finish(r, NULL);
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ phases */
+
+static void open_clients(run_t *r, long long now)
+{
+    bench_t *b = &r->b;
+    const bench_conf_t *cf = b->conf;
+    unsigned want = r->total;
+    if (cf->connect_rate > 0) {
+        double due = cf->connect_rate * (double)(now - b->t0_us) / 1e6 + 1;
+        if (due < (double)want)
+            want = (unsigned)due;
+    }
+    while (b->opened < want && b->pending < cf->max_pending) {
+        const char *err = NULL;
+        unsigned idx = b->opened++;
+        bclient_t *c = client_start(b, idx, &err);
+        if (c == NULL) {
+            b->failed++;
+            if (b->first_error == NULL)
+                b->first_error = err;
+            if (strstr(err, "too many open files") != NULL || strstr(err, "no free local port")) {
+                /* Out of descriptors or ports: stop opening, keep what we have. */
+                r->total = b->opened;
+            }
+            continue;
+        }
+        b->clients[idx] = c;
+        /* Members come first, so room k holds clients k*K .. k*K+K-1. */
+        if (is_member(r, idx))
+            client_slot(c)->room = idx / cf->room_size;
+        b->pending++;
+        r->nstarted++;
+    }
+}
+
+static int setup_done(run_t *r)
+{
+    bench_t *b = &r->b;
+    if (b->opened < r->total || b->pending > 0)
+        return 0;
+    unsigned members_ready = 0;
+    for (unsigned i = 0; i < r->members; i++)
+        if (b->clients[i] != NULL && client_ready(b->clients[i]))
+            members_ready++;
+    return b->joined >= members_ready;
+}
+
+static void finish(run_t *r, const char *why)
+{
+    bench_t *b = &r->b;
+    if (r->phase >= PH_FINISH)
+        return;
+    if (why != NULL && r->stop_reason == NULL && r->stopped_early)
+        r->stop_reason = why;
+    r->client_cpu_s = self_cpu_s();
+    long long rss = procstat_rss_kb(getpid());
+    if (rss > r->client_rss_kb)
+        r->client_rss_kb = rss;
+    r->phase = PH_FINISH;
+    progress(r, clock_us(), 1);
+    for (unsigned i = 0; i < b->opened; i++)
+        if (b->clients[i] != NULL)
+            client_close(b->clients[i]);
+    struct timeval tv = {3, 0};
+    event_add(r->finish_timer, &tv);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    run_t *r = arg;
+    bench_t *b = &r->b;
+    const bench_conf_t *cf = b->conf;
+    long long now = clock_us();
+    switch (r->phase) {
+    case PH_CONNECT:
+        if (r->stop) {
+            finish(r, "interrupted");
+            break;
+        }
+        open_clients(r, now);
+        if (setup_done(r)) {
+            r->phase = PH_SYNC;
+            r->t_phase = now;
+        } else if (now - b->t0_us > (long long)(cf->connect_timeout_s * 1e6)) {
+            if (b->first_error == NULL)
+                b->first_error = "connect timeout";
+            /* Give up on what is still pending and go on with the rest. */
+            for (unsigned i = 0; i < b->opened; i++)
+                if (b->clients[i] != NULL && !client_ready(b->clients[i]))
+                    client_close(b->clients[i]);
+            r->total = b->opened;
+            r->phase = PH_SYNC;
+        }
+        break;
+    case PH_SYNC:
+        if (b->pending > 0)
+            break; /* timed-out clients still closing */
+        if (cf->sync && !r->go) {
+            if (!r->ready_printed) {
+                printf("@ready connected=%u failed=%u\n", b->connected, b->failed);
+                fflush(stdout);
+                r->ready_printed = 1;
+            }
+            if (r->stop)
+                finish(r, "interrupted");
+            break;
+        }
+        run_start(r, now);
+        break;
+    case PH_RUN:
+        run_tick(r, now);
+        break;
+    case PH_FINISH:
+        if (r->nclosed >= r->nstarted) {
+            r->phase = PH_DONE;
+            net_loop_break(b->loop);
+        }
+        break;
+    default:
+        break;
+    }
+    progress(r, now, 0);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    run_t *r = arg;
+    if (sig == SIGUSR1) {
+        r->go = 1;
+        return;
+    }
+    if (r->stop) {
+        /* second interrupt: give up on the orderly close */
+        r->phase = PH_DONE;
+        net_loop_break(r->b.loop);
+        return;
+    }
+    r->stop = 1;
+}
+
+static void on_finish_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    run_t *r = arg;
+    r->phase = PH_DONE;
+    net_loop_break(r->b.loop);
+}
+
+/* ------------------------------------------------------------------ report */
+
+static json_t *servers_json(run_t *r, double *cpu_total)
+{
+    const bench_conf_t *cf = r->b.conf;
+    json_t *a = json_array();
+    *cpu_total = 0;
+    for (size_t i = 0; i < cf->npids && i < 16; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "pid", json_integer(cf->pids[i]));
+        json_object_set_new(o, "rss_base_kb", json_integer(r->rss_base_kb[i]));
+        if (cf->scenario == SCN_IDLE) {
+            json_object_set_new(o, "rss_loaded_kb", json_integer(r->rss_loaded_kb[i]));
+            json_object_set_new(o, "rss_end_kb", json_integer(r->rss_end_kb[i]));
+        }
+        double cpu = r->cpu_run_end[i] - r->cpu_run_start[i];
+        if (cf->scenario != SCN_FANOUT && cf->scenario != SCN_CHAT) {
+            json_object_set_new(o, "cpu_s", json_real(cpu));
+            *cpu_total += cpu;
+        }
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static json_t *report_json(run_t *r, int *ok)
+{
+    bench_t *b = &r->b;
+    const bench_conf_t *cf = b->conf;
+    json_t *o = json_object();
+    json_object_set_new(o, "tool", json_string("sioc-bench"));
+    json_object_set_new(o, "scenario", json_string(scenario_names[cf->scenario]));
+    if (cf->label)
+        json_object_set_new(o, "label", json_string(cf->label));
+    json_object_set_new(o, "transport", json_string(cf->transport == TR_WEBSOCKET ? "websocket" : "polling"));
+    json_t *tg = json_array();
+    for (size_t i = 0; i < cf->ntargets; i++)
+        json_array_append_new(tg, json_string(cf->targets[i].hostport));
+    json_object_set_new(o, "targets", tg);
+    json_object_set_new(o, "path", json_string(cf->path));
+    json_object_set_new(o, "unix_time", json_integer(clock_unix()));
+
+    json_t *p = json_object();
+    json_object_set_new(p, "conns", json_integer(cf->conns));
+    json_object_set_new(p, "connect_rate", json_real(cf->connect_rate));
+    json_object_set_new(p, "max_pending", json_integer(cf->max_pending));
+    json_object_set_new(p, "sources", json_integer(cf->sources));
+    json_object_set_new(p, "duration_s", json_real(cf->duration_s));
+    json_object_set_new(p, "msg_size", json_integer(cf->msg_size));
+    json_object_set_new(p, "room_size", json_integer(cf->room_size));
+    json_object_set_new(p, "publishers", json_integer(cf->publishers));
+    json_object_set_new(p, "auth", json_string(cf->token ? "token" : cf->secret ? "minted" : "none"));
+    json_object_set_new(o, "params", p);
+
+    double conn_el = (double)(b->t_connected_us - b->t0_us) / 1e6;
+    json_t *c = json_object();
+    json_object_set_new(c, "attempted", json_integer(b->opened));
+    json_object_set_new(c, "connected", json_integer(b->connected));
+    json_object_set_new(c, "failed", json_integer(b->failed));
+    json_object_set_new(c, "auth_failed", json_integer(b->auth_failed));
+    json_object_set_new(c, "elapsed_s", json_real(conn_el > 0 ? conn_el : 0));
+    json_object_set_new(c, "rate_per_s", json_real(conn_el > 0 ? (double)b->connected / conn_el : 0));
+    json_object_set_new(c, "latency_us", hist_json(&b->connect_lat));
+    json_object_set_new(o, "connect", c);
+
+    json_t *e = json_object();
+    json_object_set_new(e, "first", b->first_error ? json_string(b->first_error) : json_null());
+    json_object_set_new(e, "protocol", json_integer((json_int_t)b->proto_errors));
+    json_object_set_new(e, "dropped_after_ready", json_integer(b->closed_unexpected));
+    json_object_set_new(e, "unexpected_messages", json_integer((json_int_t)b->msgs_rx_other));
+    json_object_set_new(o, "errors", e);
+
+    json_t *cl = json_object();
+    json_object_set_new(cl, "cpu_s", json_real(r->client_cpu_s));
+    json_object_set_new(cl, "rss_kb", json_integer(r->client_rss_kb));
+    json_object_set_new(o, "client", cl);
+
+    double cpu_total = 0;
+    json_object_set_new(o, "servers", servers_json(r, &cpu_total));
+
+    *ok = b->connected > 0 && b->closed_unexpected == 0;
+    if (cf->scenario == SCN_IDLE) {
+        json_t *i = json_object();
+        double hold = (double)(r->t_run_end - r->t_run_start) / 1e6 - cf->settle_s;
+        json_object_set_new(i, "hold_s", json_real(hold));
+        json_object_set_new(i, "held", json_integer(b->connected - b->closed_unexpected));
+        json_object_set_new(i, "pings", json_integer((json_int_t)(b->pings_rx - r->pings_at_start)));
+        json_object_set_new(i, "pongs", json_integer((json_int_t)(b->pongs_tx - r->pongs_at_start)));
+        json_object_set_new(i, "ping_bytes", json_integer((json_int_t)(b->ping_bytes - r->ping_bytes_at_start)));
+        json_object_set_new(i, "server_cpu_s", json_real(cpu_total));
+        json_t *per = json_array();
+        for (size_t k = 0; k < cf->npids && k < 16; k++) {
+            double d = (double)(r->rss_loaded_kb[k] - r->rss_base_kb[k]) * 1024.0;
+            json_array_append_new(per, json_real(b->connected ? d / b->connected : 0));
+        }
+        json_object_set_new(i, "rss_per_conn_bytes", per);
+        json_object_set_new(o, "idle", i);
+    } else if (cf->scenario == SCN_ECHO) {
+        json_t *i = json_object();
+        double el = (double)(r->t_run_end - r->t_run_start) / 1e6;
+        json_object_set_new(i, "requests", json_integer((json_int_t)b->echo_done));
+        json_object_set_new(i, "errors", json_integer((json_int_t)b->echo_errors));
+        json_object_set_new(i, "rate_per_s", json_real(el > 0 ? (double)b->echo_done / el : 0));
+        json_object_set_new(i, "server_cpu_s", json_real(cpu_total));
+        json_object_set_new(i, "latency_us", hist_json(&b->echo_lat));
+        json_object_set_new(o, "echo", i);
+        if (b->echo_errors)
+            *ok = 0;
+    } else if (cf->scenario == SCN_FANOUT || cf->scenario == SCN_CHAT) {
+        json_t *f = json_object();
+        json_object_set_new(f, "room_size", json_integer(cf->room_size));
+        json_object_set_new(f, "rooms", json_integer(b->nrooms));
+        json_object_set_new(f, "members", json_integer(r->members));
+        json_object_set_new(f, "joined", json_integer(b->joined));
+        json_object_set_new(f, "publishers", json_integer(cf->scenario == SCN_FANOUT ? cf->publishers : r->members));
+        json_t *steps = json_array();
+        uint64_t te = 0, tr = 0, td = 0, to = 0;
+        hist_t *all = xcalloc(1, sizeof(*all));
+        hist_reset(all);
+        for (size_t k = 0; k < b->nsteps; k++) {
+            bench_step_t *st = &b->steps[k];
+            if (st->t_start_us == 0)
+                break;
+            json_t *s = json_object();
+            double win = (double)(st->t_last_rx_us - st->t_start_us) / 1e6;
+            if (win < cf->duration_s)
+                win = cf->duration_s;
+            json_object_set_new(s, "offered_per_s", json_real(st->offered));
+            json_object_set_new(s, "duration_s", json_real(cf->duration_s));
+            json_object_set_new(s, "sent", json_integer((json_int_t)st->sent));
+            json_object_set_new(s, "publish_failed", json_integer((json_int_t)st->publish_failed));
+            json_object_set_new(s, "expected", json_integer((json_int_t)st->expected));
+            json_object_set_new(s, "received", json_integer((json_int_t)st->received));
+            json_object_set_new(s, "loss", json_integer((json_int_t)st->expected - (json_int_t)st->received));
+            json_object_set_new(s, "duplicates", json_integer((json_int_t)st->duplicates));
+            json_object_set_new(s, "out_of_order", json_integer((json_int_t)st->out_of_order));
+            json_object_set_new(s, "deliveries_per_s", json_real((double)st->received / win));
+            json_object_set_new(s, "max_schedule_lag_us", json_integer(st->max_lag_us));
+            double cpu = 0;
+            json_t *sc = json_array();
+            for (size_t i = 0; i < cf->npids && i < 16; i++) {
+                double d = st->cpu_s_end[i] - st->cpu_s_start[i];
+                json_array_append_new(sc, json_real(d));
+                cpu += d;
+            }
+            json_object_set_new(s, "server_cpu_s", sc);
+            json_object_set_new(s, "server_cpu_us_per_delivery",
+                                json_real(st->received ? cpu * 1e6 / (double)st->received : 0));
+            json_object_set_new(s, "latency_us", hist_json(&st->lat));
+            json_array_append_new(steps, s);
+            te += st->expected;
+            tr += st->received;
+            td += st->duplicates;
+            to += st->out_of_order;
+            hist_merge(all, &st->lat);
+        }
+        json_object_set_new(f, "steps", steps);
+        json_t *t = json_object();
+        json_object_set_new(t, "expected", json_integer((json_int_t)te));
+        json_object_set_new(t, "received", json_integer((json_int_t)tr));
+        json_object_set_new(t, "loss", json_integer((json_int_t)te - (json_int_t)tr));
+        json_object_set_new(t, "duplicates", json_integer((json_int_t)td));
+        json_object_set_new(t, "out_of_order", json_integer((json_int_t)to));
+        json_object_set_new(t, "latency_us", hist_json(all));
+        json_object_set_new(f, "total", t);
+        json_object_set_new(f, "stopped_early", json_boolean(r->stopped_early));
+        json_object_set_new(f, "stop_reason", r->stop_reason ? json_string(r->stop_reason) : json_null());
+        json_object_set_new(o, cf->scenario == SCN_FANOUT ? "fanout" : "chat", f);
+        free(all);
+        if (te != tr || td > 0)
+            *ok = 0;
+    }
+    if (b->connected < b->opened || b->opened < cf->conns + (cf->scenario == SCN_FANOUT ? cf->publishers : 0))
+        json_object_set_new(o, "setup_complete", json_false());
+    else
+        json_object_set_new(o, "setup_complete", json_true());
+    json_object_set_new(o, "ok", json_boolean(*ok));
+    return o;
+}
+
+static void print_hist_line(const char *name, json_t *h)
+{
+    printf("  %-22s p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms  (n=%lld)\n", name,
+           (double)json_integer_value(json_object_get(h, "p50")) / 1e3,
+           (double)json_integer_value(json_object_get(h, "p90")) / 1e3,
+           (double)json_integer_value(json_object_get(h, "p99")) / 1e3,
+           (double)json_integer_value(json_object_get(h, "p999")) / 1e3,
+           (double)json_integer_value(json_object_get(h, "max")) / 1e3,
+           (long long)json_integer_value(json_object_get(h, "count")));
+}
+
+static void print_summary(json_t *o)
+{
+    json_t *c = json_object_get(o, "connect");
+    printf("sioc-bench %s: %lld/%lld connected (%lld failed, %lld auth refused) in %.2f s = %.0f conn/s\n",
+           json_string_value(json_object_get(o, "scenario")),
+           (long long)json_integer_value(json_object_get(c, "connected")),
+           (long long)json_integer_value(json_object_get(c, "attempted")),
+           (long long)json_integer_value(json_object_get(c, "failed")),
+           (long long)json_integer_value(json_object_get(c, "auth_failed")),
+           json_real_value(json_object_get(c, "elapsed_s")), json_real_value(json_object_get(c, "rate_per_s")));
+    print_hist_line("handshake latency", json_object_get(c, "latency_us"));
+    json_t *e = json_object_get(o, "errors");
+    if (json_is_string(json_object_get(e, "first")))
+        printf("  first error: %s\n", json_string_value(json_object_get(e, "first")));
+    if (json_integer_value(json_object_get(e, "dropped_after_ready")))
+        printf("  clients dropped after setup: %lld\n",
+               (long long)json_integer_value(json_object_get(e, "dropped_after_ready")));
+    json_t *x;
+    if ((x = json_object_get(o, "idle")) != NULL) {
+        printf("  held %lld connections for %.1f s; pings %lld (%lld bytes)\n",
+               (long long)json_integer_value(json_object_get(x, "held")),
+               json_real_value(json_object_get(x, "hold_s")),
+               (long long)json_integer_value(json_object_get(x, "pings")),
+               (long long)json_integer_value(json_object_get(x, "ping_bytes")));
+        json_t *per = json_object_get(x, "rss_per_conn_bytes");
+        json_t *srv = json_object_get(o, "servers");
+        for (size_t i = 0; i < json_array_size(per); i++)
+            printf("  pid %lld: RSS %lld -> %lld KiB = %.0f bytes per connection\n",
+                   (long long)json_integer_value(json_object_get(json_array_get(srv, i), "pid")),
+                   (long long)json_integer_value(json_object_get(json_array_get(srv, i), "rss_base_kb")),
+                   (long long)json_integer_value(json_object_get(json_array_get(srv, i), "rss_loaded_kb")),
+                   json_real_value(json_array_get(per, i)));
+    }
+    if ((x = json_object_get(o, "echo")) != NULL) {
+        printf("  %lld round trips (%lld errors), %.0f/s\n",
+               (long long)json_integer_value(json_object_get(x, "requests")),
+               (long long)json_integer_value(json_object_get(x, "errors")),
+               json_real_value(json_object_get(x, "rate_per_s")));
+        print_hist_line("round trip", json_object_get(x, "latency_us"));
+    }
+    if ((x = json_object_get(o, "fanout")) != NULL || (x = json_object_get(o, "chat")) != NULL) {
+        json_t *steps = json_object_get(x, "steps");
+        printf("  rooms %lld x %lld members, %lld publishers\n",
+               (long long)json_integer_value(json_object_get(x, "rooms")),
+               (long long)json_integer_value(json_object_get(x, "room_size")),
+               (long long)json_integer_value(json_object_get(x, "publishers")));
+        for (size_t i = 0; i < json_array_size(steps); i++) {
+            json_t *s = json_array_get(steps, i);
+            printf("  step %zu: offered %.0f/s -> %.0f deliveries/s, loss %lld, dup %lld, reordered %lld, "
+                   "server CPU %.2f us/delivery\n",
+                   i + 1, json_real_value(json_object_get(s, "offered_per_s")),
+                   json_real_value(json_object_get(s, "deliveries_per_s")),
+                   (long long)json_integer_value(json_object_get(s, "loss")),
+                   (long long)json_integer_value(json_object_get(s, "duplicates")),
+                   (long long)json_integer_value(json_object_get(s, "out_of_order")),
+                   json_real_value(json_object_get(s, "server_cpu_us_per_delivery")));
+            print_hist_line("latency", json_object_get(s, "latency_us"));
+        }
+        json_t *t = json_object_get(x, "total");
+        printf("  total: expected %lld received %lld loss %lld duplicates %lld%s%s\n",
+               (long long)json_integer_value(json_object_get(t, "expected")),
+               (long long)json_integer_value(json_object_get(t, "received")),
+               (long long)json_integer_value(json_object_get(t, "loss")),
+               (long long)json_integer_value(json_object_get(t, "duplicates")),
+               json_is_true(json_object_get(x, "stopped_early")) ? "; stopped early: " : "",
+               json_is_true(json_object_get(x, "stopped_early"))
+                   ? json_string_value(json_object_get(x, "stop_reason"))
+                   : "");
+    }
+    json_t *cl = json_object_get(o, "client");
+    printf("  bench client: %.2f s CPU, %lld KiB RSS; result %s\n",
+           json_real_value(json_object_get(cl, "cpu_s")),
+           (long long)json_integer_value(json_object_get(cl, "rss_kb")),
+           json_is_true(json_object_get(o, "ok")) ? "OK" : "FAILED");
+}
+
+/* ------------------------------------------------------------------ command line */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: sioc-bench [options] SCENARIO\n"
+"Socket.IO v5 load generator (Engine.IO v4; websocket or long-polling). Works\n"
+"against any server with the chat events: join-room, send-message, receive-message.\n"
+"\n"
+"Scenarios:\n"
+"  idle     hold the clients; report server RSS delta per connection and ping traffic\n"
+"  echo     ack round trips, one outstanding per client (chat: send-message with an ack\n"
+"           to an empty room; --echo-app: the echo app's message-with-ack)\n"
+"  fanout   --conns subscribers in rooms of --room-size, --publishers extra clients\n"
+"           send-message at the offered rate(s); latency, deliveries/s, loss, order\n"
+"  connect  open the clients as fast as allowed; connections/s, handshake latency\n"
+"  chat     every client joins a room and takes turns sending to it (sender included);\n"
+"           with several --url the rooms span workers (needs a cluster adapter)\n"
+"\n"
+"Target:\n"
+"  --url URL[,URL...]      http://127.x.x.x:PORT (loopback only); clients are spread\n"
+"                          round-robin over the list [http://127.0.0.1:3000]\n"
+"  --path P                Engine.IO path [/socket.io/]\n"
+"  --transport T           websocket | polling [websocket]\n"
+"Clients:\n"
+"  -n, --conns N           clients (fanout: subscribers) [1000]\n"
+"  --connect-rate R        new connections per second, 0 = unlimited [0]\n"
+"  --max-pending N         handshakes in flight at most [256]\n"
+"  --connect-timeout S     give up on clients not connected by then [60]\n"
+"  --sources N             bind to N source addresses from --source-base (before connect,\n"
+"                          ports picked per destination); 0 = kernel's choice [16]\n"
+"  --source-base ADDR      first source address [127.0.0.1]\n"
+"Auth (handshake.auth.token):\n"
+"  --token JWT             one token for every client\n"
+"  --jwt-secret S          mint an HS256 token per client, sub=<prefix><index> (env JWT_SECRET)\n"
+"  --user-prefix P         [u]\n"
+"  --token-ttl S           token lifetime [3600]\n"
+"Rooms and load:\n"
+"  --room-size K           members per room (fanout, chat) [100]\n"
+"  --room-prefix P         room id prefix [bench-<pid>-]\n"
+"  --publishers P          fanout publisher clients [min(rooms, 16)]\n"
+"  --rate D[,D...]         offered deliveries per second (messages/s x room size), one step\n"
+"                          each, run in order on the same clients [10000]\n"
+"  --duration S            idle hold / echo run / length of each step [10]\n"
+"  --drain S               wait for late deliveries after each step [3]\n"
+"  --settle S              idle: pause after setup before sampling RSS [2]\n"
+"  --msg-size B            approximate bytes of each message [100]\n"
+"  --stop-p99 MS           fanout/chat: stop stepping once a step's p99 passes MS [1000]\n"
+"  --echo-app              echo scenario against the echo app (message-with-ack)\n"
+"Measurement and output:\n"
+"  --pid PID[,PID...]      server processes to sample (RSS, utime+stime) from /proc\n"
+"  --json FILE             write the result document (histograms included)\n"
+"  --label TEXT            copied into the JSON\n"
+"  --sync                  after setup print \"@ready ...\" on stdout and wait for SIGUSR1\n"
+"  --progress/--no-progress  live progress line on stderr [on when stderr is a terminal]\n"
+"  --quiet                 no summary\n"
+"  -h, --help\n"
+"\n"
+"Exit status: 0 ok; 1 messages lost, duplicated, requests failed or clients dropped;\n"
+"2 usage; 3 not every client connected. SIGINT stops early and still reports.\n");
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < 0 || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_uint(const char *s, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v > UINT_MAX || s[0] == '-')
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int parse_url(const char *u, bench_target_t *t)
+{
+    if (strncmp(u, "http://", 7) == 0)
+        u += 7;
+    else if (strncmp(u, "ws://", 5) == 0)
+        u += 5;
+    char host[64];
+    const char *colon = strchr(u, ':');
+    if (colon == NULL || (size_t)(colon - u) >= sizeof(host))
+        return -1;
+    memcpy(host, u, (size_t)(colon - u));
+    host[colon - u] = '\0';
+    unsigned port;
+    char portbuf[16];
+    size_t pl = strcspn(colon + 1, "/");
+    if (pl == 0 || pl >= sizeof(portbuf))
+        return -1;
+    memcpy(portbuf, colon + 1, pl);
+    portbuf[pl] = '\0';
+    if (parse_uint(portbuf, &port) != 0 || port == 0 || port > 65535)
+        return -1;
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    memset(&t->addr, 0, sizeof(t->addr));
+    t->addr.sin_family = AF_INET;
+    t->addr.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &t->addr.sin_addr) != 1)
+        return -1;
+    if ((ntohl(t->addr.sin_addr.s_addr) >> 24) != 127)
+        return -2; /* loopback only */
+    snprintf(t->hostport, sizeof(t->hostport), "%s:%u", host, port);
+    return 0;
+}
+
+enum {
+    O_URL = 256, O_PATH, O_TRANSPORT, O_RATE_CONN, O_PENDING, O_CTIMEOUT, O_SOURCES, O_SBASE, O_TOKEN,
+    O_SECRET, O_UPREFIX, O_TTL, O_RSIZE, O_RPREFIX, O_PUBS, O_RATE, O_DURATION, O_DRAIN, O_SETTLE,
+    O_MSIZE, O_STOP, O_ECHOAPP, O_PID, O_JSON, O_LABEL, O_SYNC, O_PROGRESS, O_NOPROGRESS, O_QUIET,
+};
+
+static int parse_args(bench_conf_t *cf, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"url", required_argument, NULL, O_URL},
+        {"path", required_argument, NULL, O_PATH},
+        {"transport", required_argument, NULL, O_TRANSPORT},
+        {"conns", required_argument, NULL, 'n'},
+        {"connect-rate", required_argument, NULL, O_RATE_CONN},
+        {"max-pending", required_argument, NULL, O_PENDING},
+        {"connect-timeout", required_argument, NULL, O_CTIMEOUT},
+        {"sources", required_argument, NULL, O_SOURCES},
+        {"source-base", required_argument, NULL, O_SBASE},
+        {"token", required_argument, NULL, O_TOKEN},
+        {"jwt-secret", required_argument, NULL, O_SECRET},
+        {"user-prefix", required_argument, NULL, O_UPREFIX},
+        {"token-ttl", required_argument, NULL, O_TTL},
+        {"room-size", required_argument, NULL, O_RSIZE},
+        {"room-prefix", required_argument, NULL, O_RPREFIX},
+        {"publishers", required_argument, NULL, O_PUBS},
+        {"rate", required_argument, NULL, O_RATE},
+        {"duration", required_argument, NULL, O_DURATION},
+        {"drain", required_argument, NULL, O_DRAIN},
+        {"settle", required_argument, NULL, O_SETTLE},
+        {"msg-size", required_argument, NULL, O_MSIZE},
+        {"stop-p99", required_argument, NULL, O_STOP},
+        {"echo-app", no_argument, NULL, O_ECHOAPP},
+        {"pid", required_argument, NULL, O_PID},
+        {"json", required_argument, NULL, O_JSON},
+        {"label", required_argument, NULL, O_LABEL},
+        {"sync", no_argument, NULL, O_SYNC},
+        {"progress", no_argument, NULL, O_PROGRESS},
+        {"no-progress", no_argument, NULL, O_NOPROGRESS},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *urls = "http://127.0.0.1:3000", *rates = "10000", *pids = NULL, *tr = "websocket";
+    const char *sbase = "127.0.0.1";
+    unsigned ttl = 3600;
+    int pubs_set = 0;
+    cf->path = "/socket.io/";
+    cf->conns = 1000;
+    cf->max_pending = 256;
+    cf->connect_timeout_s = 60;
+    cf->sources = 16;
+    cf->user_prefix = "u";
+    cf->room_size = 100;
+    cf->duration_s = 10;
+    cf->drain_s = 3;
+    cf->settle_s = 2;
+    cf->msg_size = 100;
+    cf->stop_p99_ms = 1000;
+    cf->progress = -1;
+    cf->secret = getenv("JWT_SECRET");
+    if (cf->secret != NULL && cf->secret[0] == '\0')
+        cf->secret = NULL;
+    int ch, bad = 0;
+    while ((ch = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case O_URL: urls = optarg; break;
+        case O_PATH: cf->path = optarg; break;
+        case O_TRANSPORT: tr = optarg; break;
+        case 'n': bad |= parse_uint(optarg, &cf->conns); break;
+        case O_RATE_CONN: bad |= parse_double(optarg, &cf->connect_rate); break;
+        case O_PENDING: bad |= parse_uint(optarg, &cf->max_pending); break;
+        case O_CTIMEOUT: bad |= parse_double(optarg, &cf->connect_timeout_s); break;
+        case O_SOURCES: bad |= parse_uint(optarg, &cf->sources); break;
+        case O_SBASE: sbase = optarg; break;
+        case O_TOKEN: cf->token = optarg; break;
+        case O_SECRET: cf->secret = optarg; break;
+        case O_UPREFIX: cf->user_prefix = optarg; break;
+        case O_TTL: bad |= parse_uint(optarg, &ttl); break;
+        case O_RSIZE: bad |= parse_uint(optarg, &cf->room_size); break;
+        case O_RPREFIX: cf->room_prefix = optarg; break;
+        case O_PUBS: bad |= parse_uint(optarg, &cf->publishers); pubs_set = 1; break;
+        case O_RATE: rates = optarg; break;
+        case O_DURATION: bad |= parse_double(optarg, &cf->duration_s); break;
+        case O_DRAIN: bad |= parse_double(optarg, &cf->drain_s); break;
+        case O_SETTLE: bad |= parse_double(optarg, &cf->settle_s); break;
+        case O_MSIZE: bad |= parse_uint(optarg, &cf->msg_size); break;
+        case O_STOP: bad |= parse_double(optarg, &cf->stop_p99_ms); break;
+        case O_ECHOAPP: cf->echo_app = 1; break;
+        case O_PID: pids = optarg; break;
+        case O_JSON: cf->json_path = optarg; break;
+        case O_LABEL: cf->label = optarg; break;
+        case O_SYNC: cf->sync = 1; break;
+        case O_PROGRESS: cf->progress = 1; break;
+        case O_NOPROGRESS: cf->progress = 0; break;
+        case O_QUIET: cf->quiet = 1; break;
+        case 'h': usage(stdout); return 1;
+        default: usage(stderr); return -1;
+        }
+    }
+    if (bad) {
+        fprintf(stderr, "sioc-bench: a numeric option has a bad value\n");
+        return -1;
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return -1;
+    }
+    const char *scn = argv[optind];
+    cf->scenario = -1;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(scn, scenario_names[i]) == 0)
+            cf->scenario = i;
+    if (cf->scenario < 0) {
+        fprintf(stderr, "sioc-bench: unknown scenario %s\n", scn);
+        return -1;
+    }
+    if (strcmp(tr, "websocket") == 0)
+        cf->transport = TR_WEBSOCKET;
+    else if (strcmp(tr, "polling") == 0)
+        cf->transport = TR_POLLING;
+    else {
+        fprintf(stderr, "sioc-bench: --transport websocket|polling\n");
+        return -1;
+    }
+    /* targets */
+    char *list = xstrdup(urls), *save = NULL;
+    for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+        cf->targets = xrealloc(cf->targets, (cf->ntargets + 1) * sizeof(*cf->targets));
+        int r = parse_url(u, &cf->targets[cf->ntargets]);
+        if (r != 0) {
+            fprintf(stderr, "sioc-bench: %s: %s\n", u,
+                    r == -2 ? "only 127.0.0.0/8 targets are allowed" : "expected http://127.x.x.x:PORT");
+            free(list);
+            return -1;
+        }
+        cf->ntargets++;
+    }
+    free(list);
+    if (cf->ntargets == 0)
+        return -1;
+    /* rates */
+    list = xstrdup(rates);
+    for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+        cf->rates = xrealloc(cf->rates, (cf->nrates + 1) * sizeof(double));
+        if (parse_double(u, &cf->rates[cf->nrates]) != 0 || cf->rates[cf->nrates] <= 0) {
+            fprintf(stderr, "sioc-bench: bad --rate %s\n", u);
+            free(list);
+            return -1;
+        }
+        cf->nrates++;
+    }
+    free(list);
+    if (pids != NULL) {
+        list = xstrdup(pids);
+        for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+            unsigned v;
+            if (parse_uint(u, &v) != 0 || v == 0 || cf->npids >= 16) {
+                fprintf(stderr, "sioc-bench: bad --pid %s (at most 16)\n", u);
+                free(list);
+                return -1;
+            }
+            cf->pids = xrealloc(cf->pids, (cf->npids + 1) * sizeof(pid_t));
+            cf->pids[cf->npids++] = (pid_t)v;
+        }
+        free(list);
+    }
+    struct in_addr sb;
+    if (inet_pton(AF_INET, sbase, &sb) != 1 || (ntohl(sb.s_addr) >> 24) != 127 ||
+        (ntohl(sb.s_addr) & 0xffffff) + cf->sources > 0xffffff) {
+        fprintf(stderr, "sioc-bench: --source-base must be a 127.x.x.x address\n");
+        return -1;
+    }
+    cf->src_base = ntohl(sb.s_addr);
+    if (cf->token != NULL)
+        cf->secret = NULL;
+    if (cf->secret != NULL)
+        cf->secret_len = strlen(cf->secret);
+    cf->token_ttl = ttl;
+    if (cf->room_prefix == NULL) {
+        static char pfx[32];
+        snprintf(pfx, sizeof(pfx), "bench-%d-", (int)getpid());
+        cf->room_prefix = pfx;
+    }
+    if (strlen(cf->room_prefix) > 200 || strchr(cf->room_prefix, '"') || strchr(cf->room_prefix, '\\')) {
+        fprintf(stderr, "sioc-bench: --room-prefix: at most 200 JSON-safe characters\n");
+        return -1;
+    }
+    if (cf->room_size == 0 || cf->conns == 0 || cf->max_pending == 0) {
+        fprintf(stderr, "sioc-bench: --conns, --room-size and --max-pending must be positive\n");
+        return -1;
+    }
+    unsigned rooms = (cf->conns + cf->room_size - 1) / cf->room_size;
+    if (cf->scenario == SCN_FANOUT) {
+        if (!pubs_set)
+            cf->publishers = rooms < 16 ? rooms : 16;
+        if (cf->publishers == 0)
+            cf->publishers = 1;
+    } else {
+        cf->publishers = 0;
+    }
+    if (cf->progress < 0)
+        cf->progress = isatty(2);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bench_conf_t cf;
+    memset(&cf, 0, sizeof(cf));
+    int pr = parse_args(&cf, argc, argv);
+    if (pr != 0)
+        return pr > 0 ? 0 : 2;
+    signal(SIGPIPE, SIG_IGN);
+
+    unsigned total = cf.conns + cf.publishers;
+    unsigned fds_each = cf.transport == TR_POLLING ? 2 : 1;
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if ((unsigned long long)total * fds_each + 32 > (unsigned long long)rl.rlim_cur) {
+        fprintf(stderr,
+                "sioc-bench: %u clients need %llu descriptors, the limit is %llu: split the load over "
+                "several sioc-bench processes (bench/compare does)\n",
+                total, (unsigned long long)total * fds_each + 32, (unsigned long long)rl.rlim_cur);
+        return 2;
+    }
+
+    run_t *r = xcalloc(1, sizeof(*r));
+    bench_t *b = &r->b;
+    b->conf = &cf;
+    b->loop = net_loop_new();
+    b->rng = rand_u64() | 1;
+    b->cur_step = -1;
+    r->total = total;
+    r->members = (cf.scenario == SCN_FANOUT || cf.scenario == SCN_CHAT) ? cf.conns : 0;
+    r->tty = isatty(2);
+    hist_reset(&b->connect_lat);
+    hist_reset(&b->echo_lat);
+    b->clients = xcalloc(total, sizeof(*b->clients));
+    if (r->members > 0) {
+        b->nrooms = (cf.conns + cf.room_size - 1) / cf.room_size;
+        b->rooms = xcalloc(b->nrooms, sizeof(*b->rooms));
+        b->nsteps = cf.nrates;
+        b->steps = xcalloc(b->nsteps, sizeof(*b->steps));
+        for (size_t i = 0; i < b->nsteps; i++) {
+            hist_reset(&b->steps[i].lat);
+            b->steps[i].offered = cf.rates[i];
+        }
+    }
+    sample_rss(&cf, r->rss_base_kb);
+
+    struct event_base *base = net_loop_base(b->loop);
+    r->tick = event_new(base, -1, EV_PERSIST, on_tick, r);
+    struct timeval tv = {0, TICK_US};
+    event_add(r->tick, &tv);
+    r->sigint = evsignal_new(base, SIGINT, on_signal, r);
+    r->sigterm = evsignal_new(base, SIGTERM, on_signal, r);
+    r->sigusr1 = evsignal_new(base, SIGUSR1, on_signal, r);
+    event_add(r->sigint, NULL);
+    event_add(r->sigterm, NULL);
+    event_add(r->sigusr1, NULL);
+    r->finish_timer = evtimer_new(base, on_finish_timeout, r);
+
+    b->t0_us = clock_us();
+    net_loop_run(b->loop);
+
+    int ok = 0;
+    json_t *doc = report_json(r, &ok);
+    if (cf.json_path != NULL) {
+        if (json_dump_file(doc, cf.json_path, JSON_INDENT(1)) != 0)
+            fprintf(stderr, "sioc-bench: cannot write %s\n", cf.json_path);
+    }
+    if (!cf.quiet)
+        print_summary(doc);
+    if (cf.sync) {
+        printf("@done\n");
+        fflush(stdout);
+    }
+    int status = ok ? 0 : 1;
+    if (b->connected < total)
+        status = 3;
+    if (ok == 0 && b->connected == total)
+        status = 1;
+    json_decref(doc);
+
+    for (unsigned i = 0; i < total; i++)
+        client_free(b->clients[i]);
+    free(b->clients);
+    free(b->rooms);
+    free(b->steps);
+    buf_free(&b->tx);
+    buf_free(&b->frame);
+    event_free(r->tick);
+    event_free(r->sigint);
+    event_free(r->sigterm);
+    event_free(r->sigusr1);
+    event_free(r->finish_timer);
+    if (r->nclosed >= r->nstarted)
+        net_loop_free(b->loop); /* otherwise connections are still open: the exit reclaims them */
+    free(r);
+    free(cf.targets);
+    free(cf.rates);
+    free(cf.pids);
+    return status;
+}
