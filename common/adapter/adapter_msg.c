@@ -660,7 +660,39 @@ typedef struct {
     uint32_t last;  /* record holding the last value of this key */
     size_t koff;    /* JSON -> msgpack: key payload, member and value offsets in the output */
     size_t mstart, vstart, mend;
+    cptr rawkey; /* msgpack -> JSON: the key bytes while `key` holds their repaired form */
 } mrec_t;
+
+/* Whether n bytes at p are well-formed UTF-8. */
+static int utf8_ok(cptr p, size_t n)
+{
+    cptr end = p + n;
+    while (p < end) {
+        size_t bad, l = *p < 0x80 ? 1 : utf8_seq(p, end, &bad);
+        if (!l)
+            return 0;
+        p += l;
+    }
+    return 1;
+}
+
+/* Appends the string Buffer.toString("utf8") makes of p[0..n) to b. */
+static int utf8_repair(sioc_buf_t *b, cptr p, size_t n)
+{
+    cptr end = p + n;
+    int r = 0;
+    while (p < end && !r) {
+        size_t bad, l = utf8_seq(p, end, &bad);
+        if (l) {
+            r = buf_append(b, p, l);
+            p += l;
+        } else {
+            r = buf_append(b, "\xEF\xBF\xBD", 3);
+            p += bad;
+        }
+    }
+    return r;
+}
 
 static int put_placeholder(m2j_t *c, cptr data, size_t len)
 {
@@ -750,7 +782,7 @@ static int m2j_map(m2j_t *c, cptr *pp, size_t n, unsigned depth)
         return r;
     s->len += n * sizeof(mrec_t);
     mrec_t *rec = (mrec_t *)(void *)(s->base + base);
-    int canonical = 1, seen_named = 0;
+    int canonical = 1, seen_named = 0, repair = 0;
     int64_t prev = -1;
     for (size_t i = 0; i < n; i++) {
         mp_item_t it;
@@ -759,6 +791,10 @@ static int m2j_map(m2j_t *c, cptr *pp, size_t n, unsigned depth)
         if (it.kind != K_STR) {
             r = fail(ctx, "map key is not a string");
             goto out;
+        }
+        if (!utf8_ok(it.data, it.len)) {
+            repair = 1; /* distinct bytes may decode to the same key */
+            canonical = 0;
         }
         rec[i].key = it.data;
         rec[i].klen = it.len;
@@ -794,7 +830,31 @@ static int m2j_map(m2j_t *c, cptr *pp, size_t n, unsigned depth)
     }
     size_t m = n, ordoff = 0;
     if (!canonical) {
-        if ((r = map_order(ctx, base, n, 1, &m)))
+        sioc_buf_t *t = &ctx->_tmp;
+        size_t t0 = t->len;
+        if (repair) {
+            /* compare keys as JS strings: ill-formed bytes repaired first */
+            for (size_t i = 0; i < n; i++) {
+                rec[i].rawkey = rec[i].key;
+                rec[i].koff = t->len;
+                if ((r = utf8_repair(t, rec[i].key, rec[i].klen)))
+                    goto out;
+                rec[i].mend = rec[i].klen;
+                rec[i].klen = t->len - rec[i].koff;
+            }
+            for (size_t i = 0; i < n; i++)
+                rec[i].key = (cptr)t->base + rec[i].koff;
+        }
+        r = map_order(ctx, base, n, 1, &m);
+        rec = (mrec_t *)(void *)(s->base + base);
+        if (repair) {
+            for (size_t i = 0; i < n; i++) {
+                rec[i].key = rec[i].rawkey;
+                rec[i].klen = rec[i].mend;
+            }
+            t->len = t0;
+        }
+        if (r)
             goto out;
         ordoff = s->len;
         s->len += 2 * n * sizeof(uint32_t);
