@@ -209,8 +209,8 @@ int main(int argc, char **argv)
         }
     }
     fail |= run("parse 42[\"send-message\",{...}]", parse_case, chat, sizeof(chat) - 1, secs, 1);
-    fail |= run("frame -> eio -> sio + event match", frame_case, chat_frame,
-                sizeof(chat_frame) - 1, secs, 1);
+    fail |= run("frame -> eio -> sio + event match", frame_case, chat_frame, sizeof(chat_frame) - 1,
+                secs, 1);
     fail |= run("parse 452-[\"message\",ph0,ph1]", parse_case, binary, sizeof(binary) - 1, secs, 1);
     fail |= run("parse 43456[ack args]", parse_case, ack, sizeof(ack) - 1, secs, 1);
     fail |= run("parse 40/admin,{token}", parse_case, connect, sizeof(connect) - 1, secs, 1);

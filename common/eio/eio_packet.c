@@ -68,8 +68,9 @@ int eio_open_write(sioc_buf_t *b, const char *sid, int upgrades_websocket, unsig
     r = r ? r : buf_append_str(b, "0{\"sid\":\"");
     r = r ? r : buf_append_str(b, sid);
     r = r ? r
-          : buf_append_str(b, upgrades_websocket ? "\",\"upgrades\":[\"websocket\"],\"pingInterval\":"
-                                                 : "\",\"upgrades\":[],\"pingInterval\":");
+          : buf_append_str(b, upgrades_websocket
+                                  ? "\",\"upgrades\":[\"websocket\"],\"pingInterval\":"
+                                  : "\",\"upgrades\":[],\"pingInterval\":");
     r = r ? r : buf_append_u64(b, ping_interval);
     r = r ? r : buf_append_str(b, ",\"pingTimeout\":");
     r = r ? r : buf_append_u64(b, ping_timeout);

@@ -42,10 +42,11 @@ typedef struct {
 
 /**
  * Decodes one text packet of exactly `len` bytes.
- * Returns `len` (> 0) on success, or SIOC_EPROTO when the packet is empty or
- * its first byte is not '0'..'6' or it is longer than INT_MAX (with `*reason`, a static string, set when
- * `reason` is not NULL). A `b` (polling binary) record is not a text packet
- * and is rejected here. The data bytes are not inspected.
+ * Returns `len` (> 0) on success, or SIOC_EPROTO when the packet is empty,
+ * its first byte is not '0'..'6', or it is longer than INT_MAX (with
+ * `*reason`, a static string, set when `reason` is not NULL). A `b` (polling
+ * binary) record is not a text packet and is rejected here. The data bytes
+ * are not inspected.
  * Borrows `p`; `out->data` points into it and is valid as long as `p` is.
  */
 int eio_packet_decode(const char *p, size_t len, eio_packet_t *out, const char **reason);

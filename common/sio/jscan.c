@@ -318,8 +318,8 @@ static int scan(scanner_t *s, int *root_kind)
                 if ((r = emit(s, JSCAN_EV_END, top, starts[depth], s->i, depth)))
                     return r;
             } else {
-                return fail(s, s->i, top == JSCAN_OBJECT ? "expected ',' or '}'"
-                                                         : "expected ',' or ']'");
+                return fail(s, s->i,
+                            top == JSCAN_OBJECT ? "expected ',' or '}'" : "expected ',' or ']'");
             }
         }
     }

@@ -67,8 +67,8 @@ enum jscan_event_type {
 };
 
 typedef struct {
-    int type;       /* enum jscan_event_type */
-    int kind;       /* JSCAN_OBJECT/JSCAN_ARRAY for BEGIN/END, JSCAN_STRING for KEY, else the scalar's */
+    int type; /* enum jscan_event_type */
+    int kind; /* JSCAN_OBJECT/JSCAN_ARRAY for BEGIN/END, JSCAN_STRING for KEY, else the scalar's */
     sioc_iov_t tok; /* see enum jscan_event_type */
     unsigned depth; /* 0 for the top-level value; members of a depth-d container are at d+1 */
 } jscan_event_t;
@@ -119,7 +119,9 @@ int jscan_iter_init(jscan_iter_t *it, sioc_iov_t container);
  * and, for objects, `*key` to the key's string token (quotes included; for
  * arrays `*key` is set empty); 0 at the closing bracket; SIOC_EPROTO when the
  * container is malformed (every element is validated as it is reached, so a
- * container that came from jscan_value never fails). `key` may be NULL.
+ * container that came from jscan_value never fails; the depth limit counts
+ * from the element, so an unvalidated container may nest one level deeper
+ * than jscan_value allows). `key` may be NULL.
  * Slices borrow the container.
  */
 int jscan_next(jscan_iter_t *it, sioc_iov_t *key, sioc_iov_t *value);

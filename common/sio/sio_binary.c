@@ -122,8 +122,8 @@ static int on_event(const jscan_event_t *ev, void *data)
 
 static sioc_iov_t trim(sioc_iov_t v)
 {
-    while (v.len && (v.base[0] == ' ' || v.base[0] == '\t' || v.base[0] == '\n' ||
-                     v.base[0] == '\r')) {
+    while (v.len &&
+           (v.base[0] == ' ' || v.base[0] == '\t' || v.base[0] == '\n' || v.base[0] == '\r')) {
         v.base++;
         v.len--;
     }

@@ -69,7 +69,8 @@ static sioc_iov_t inner_from(sioc_iov_t container, const char *from)
     return iov_make(from, (size_t)(end - from));
 }
 
-/* EVENT/BINARY_EVENT: a non-empty array whose first element is a number or a non-reserved string. */
+/* EVENT/BINARY_EVENT: a non-empty array whose first element is a number or a non-reserved string.
+ */
 static int check_event(sio_packet_t *pkt, const char **reason)
 {
     jscan_iter_t it;
@@ -131,8 +132,8 @@ static int check_payload(sio_packet_t *pkt, const char **reason)
     }
 }
 
-int sio_packet_parse_ex(const char *p, size_t len, const sio_packet_limits_t *lim, sio_packet_t *pkt,
-                        const char **reason)
+int sio_packet_parse_ex(const char *p, size_t len, const sio_packet_limits_t *lim,
+                        sio_packet_t *pkt, const char **reason)
 {
     size_t i = 1;
     if (len == 0)

@@ -76,10 +76,12 @@ typedef struct {
     unsigned long long ack_id; /* valid when has_ack */
     sioc_iov_t data;           /* the JSON value without surrounding whitespace; empty if none */
     int data_kind;             /* enum jscan_kind of data, 0 when empty */
-    sioc_iov_t event;  /* EVENT/BINARY_EVENT: first element's token (string with quotes, or number) */
-    int event_kind;    /* JSCAN_STRING or JSCAN_NUMBER for events, else 0 */
-    sioc_iov_t args;   /* EVENT/BINARY_EVENT: elements after the first; ACK/BINARY_ACK: all
-                          elements; as JSON text without brackets or outer whitespace, may be empty */
+    /* EVENT/BINARY_EVENT: the first element's token (a string with its quotes, or a number). */
+    sioc_iov_t event;
+    int event_kind; /* JSCAN_STRING or JSCAN_NUMBER for events, else 0 */
+    /* EVENT/BINARY_EVENT: the elements after the first; ACK/BINARY_ACK: all elements; as JSON
+     * text without the brackets or outer whitespace; may be empty. */
+    sioc_iov_t args;
 } sio_packet_t;
 
 /**
@@ -91,8 +93,8 @@ typedef struct {
 int sio_packet_parse(const char *p, size_t len, sio_packet_t *pkt, const char **reason);
 
 /** As sio_packet_parse with caller-chosen limits (`lim` borrowed for the call only). */
-int sio_packet_parse_ex(const char *p, size_t len, const sio_packet_limits_t *lim, sio_packet_t *pkt,
-                        const char **reason);
+int sio_packet_parse_ex(const char *p, size_t len, const sio_packet_limits_t *lim,
+                        sio_packet_t *pkt, const char **reason);
 
 /**
  * Appends a packet header: type digit, `<attachments>-` for types 5/6, then

@@ -77,14 +77,15 @@ static int has_lone_surrogate(sioc_iov_t tok)
             i++;
             continue;
         }
-        unsigned v = (unsigned)strtoul((char[5]){s[i + 2], s[i + 3], s[i + 4], s[i + 5], 0}, NULL, 16);
+        unsigned v =
+            (unsigned)strtoul((char[5]){s[i + 2], s[i + 3], s[i + 4], s[i + 5], 0}, NULL, 16);
         if (v >= 0xdc00 && v <= 0xdfff)
             return 1;
         if (v >= 0xd800 && v <= 0xdbff) {
             unsigned lo = 0;
             if (i + 11 < tok.len && s[i + 6] == '\\' && s[i + 7] == 'u')
-                lo = (unsigned)strtoul((char[5]){s[i + 8], s[i + 9], s[i + 10], s[i + 11], 0},
-                                       NULL, 16);
+                lo = (unsigned)strtoul((char[5]){s[i + 8], s[i + 9], s[i + 10], s[i + 11], 0}, NULL,
+                                       16);
             if (lo < 0xdc00 || lo > 0xdfff)
                 return 1;
             i += 6;
@@ -131,7 +132,8 @@ static int on_event(const jscan_event_t *ev, void *data)
         w->open[w->depth++] = (unsigned)ev->kind;
         break;
     case JSCAN_EV_END:
-        CHECK(w->depth > 0 && ev->depth == w->depth - 1 && w->open[ev->depth] == (unsigned)ev->kind);
+        CHECK(w->depth > 0 && ev->depth == w->depth - 1 &&
+              w->open[ev->depth] == (unsigned)ev->kind);
         CHECK(ev->tok.base[ev->tok.len - 1] == (ev->kind == JSCAN_OBJECT ? '}' : ']'));
         w->depth--;
         break;

@@ -69,8 +69,7 @@ static void check_fields(const sio_packet_t *pkt, const char *p, size_t n)
         CHECK(!pkt->has_ack && pkt->data_kind == 0);
         break;
     case SIO_CONNECT_ERROR:
-        CHECK(!pkt->has_ack &&
-              (pkt->data_kind == JSCAN_OBJECT || pkt->data_kind == JSCAN_STRING));
+        CHECK(!pkt->has_ack && (pkt->data_kind == JSCAN_OBJECT || pkt->data_kind == JSCAN_STRING));
         break;
     case SIO_EVENT:
     case SIO_BINARY_EVENT: {
@@ -116,8 +115,8 @@ static void check_binary(const sio_packet_t *pkt)
     CHECK(again.type == pkt->type && again.attachments == (unsigned)n);
     /* Placeholders now count up from 0 in order of first use. */
     unsigned nums2[64];
-    int count2 = sio_binary_collect(iov_make(b.base + hdr, b.len - hdr), (unsigned)n, nums2, 64,
-                                    NULL);
+    int count2 =
+        sio_binary_collect(iov_make(b.base + hdr, b.len - hdr), (unsigned)n, nums2, 64, NULL);
     CHECK(count2 == count);
     unsigned next = 0;
     for (int i = 0; i < count2 && i < 64; i++) {

@@ -68,8 +68,8 @@ static void test_decode_every_type(void **state)
 static void test_decode_malformed(void **state)
 {
     (void)state;
-    static const char *bad[] = {"abc", "7", "9", "b", "bAQIDBA==", " 4", "-1", "/", ":", "\x1e",
-                                "\xff", "\x00x"};
+    static const char *bad[] = {"abc", "7", "9", "b",    "bAQIDBA==", " 4",
+                                "-1",  "/", ":", "\x1e", "\xff",      "\x00x"};
     eio_packet_t pkt;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *reason = NULL;
@@ -155,8 +155,9 @@ static void test_open_packet_exact(void **state)
 
     /* §4.1/§4.2 suite configuration over a websocket-only session: "upgrades":[]. */
     assert_int_equal(eio_open_write(&b, "AAAAAAAAAAAAAAAAAAAA", 0, 300, 200, 1000000), 0);
-    static const char want_ws[] = "0{\"sid\":\"AAAAAAAAAAAAAAAAAAAA\",\"upgrades\":[],"
-                                  "\"pingInterval\":300,\"pingTimeout\":200,\"maxPayload\":1000000}";
+    static const char want_ws[] =
+        "0{\"sid\":\"AAAAAAAAAAAAAAAAAAAA\",\"upgrades\":[],"
+        "\"pingInterval\":300,\"pingTimeout\":200,\"maxPayload\":1000000}";
     assert_int_equal(b.len, sizeof(want_ws) - 1);
     assert_memory_equal(b.base, want_ws, b.len);
 

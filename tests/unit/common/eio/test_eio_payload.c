@@ -73,16 +73,34 @@ static void test_golden_payloads(void **state)
     (void)state;
     /* PROTOCOL.md §1.4 framing examples. */
     want_t a[] = {{0, EIO_MESSAGE, "hello", 5}, {0, EIO_PING, "", 0}, {0, EIO_MESSAGE, "world", 5}};
-    expect_payload("4hello\x1e" "2\x1e" "4world", LEN("4hello\x1e" "2\x1e" "4world"), a, 3, 0);
+    expect_payload("4hello\x1e"
+                   "2\x1e"
+                   "4world",
+                   LEN("4hello\x1e"
+                       "2\x1e"
+                       "4world"),
+                   a, 3, 0);
     want_t b[] = {{0, EIO_MESSAGE, "hello", 5}, {1, EIO_MESSAGE, "\x01\x02\x03\x04", 4}};
-    expect_payload("4hello\x1e" "bAQIDBA==", LEN("4hello\x1e" "bAQIDBA=="), b, 2, 0);
+    expect_payload("4hello\x1e"
+                   "bAQIDBA==",
+                   LEN("4hello\x1e"
+                       "bAQIDBA=="),
+                   b, 2, 0);
     /* §4.1 suite: three text packets in one POST, echoed in one GET. */
     want_t c[] = {{0, 4, "test1", 5}, {0, 4, "test2", 5}, {0, 4, "test3", 5}};
-    expect_payload("4test1\x1e" "4test2\x1e" "4test3", LEN("4test1\x1e" "4test2\x1e" "4test3"), c,
-                   3, 0);
+    expect_payload("4test1\x1e"
+                   "4test2\x1e"
+                   "4test3",
+                   LEN("4test1\x1e"
+                       "4test2\x1e"
+                       "4test3"),
+                   c, 3, 0);
     /* §2.6 sample session POST bodies. */
     want_t d[] = {{0, 4, "2[\"hello\"]", 10}, {0, 4, "2[\"world\"]", 10}};
-    expect_payload("42[\"hello\"]\x1e" "42[\"world\"]", LEN("42[\"hello\"]\x1e" "42[\"world\"]"),
+    expect_payload("42[\"hello\"]\x1e"
+                   "42[\"world\"]",
+                   LEN("42[\"hello\"]\x1e"
+                       "42[\"world\"]"),
                    d, 2, 0);
     want_t e[] = {{0, 4, "0", 1}};
     expect_payload("40", 2, e, 1, 0);
@@ -93,8 +111,16 @@ static void test_golden_payloads(void **state)
     want_t h[] = {{0, EIO_NOOP, "", 0}};
     expect_payload("6", 1, h, 1, 0);
     /* Binary edge sizes: empty, 1, 2, 3 bytes. */
-    want_t i[] = {{1, 4, "", 0}, {1, 4, "\x00", 1}, {1, 4, "\x00\xff", 2}, {1, 4, "\xfb\xff\xbf", 3}};
-    expect_payload("b\x1e" "bAA==\x1e" "bAP8=\x1e" "b+/+/", LEN("b\x1e" "bAA==\x1e" "bAP8=\x1e" "b+/+/"),
+    want_t i[] = {
+        {1, 4, "", 0}, {1, 4, "\x00", 1}, {1, 4, "\x00\xff", 2}, {1, 4, "\xfb\xff\xbf", 3}};
+    expect_payload("b\x1e"
+                   "bAA==\x1e"
+                   "bAP8=\x1e"
+                   "b+/+/",
+                   LEN("b\x1e"
+                       "bAA==\x1e"
+                       "bAP8=\x1e"
+                       "b+/+/"),
                    i, 4, 0);
     /* Text data is opaque apart from the separator. */
     want_t j[] = {{0, 4, "\x00\xff{", 3}};
@@ -105,7 +131,10 @@ static void test_malformed_payloads(void **state)
 {
     (void)state;
     want_t hello[] = {{0, 4, "hello", 5}};
-#define B(s, good) {s, LEN(s), good}
+#define B(s, good)                                                                                 \
+    {                                                                                              \
+        s, LEN(s), good                                                                            \
+    }
     static const struct {
         const char *wire;
         size_t len;
@@ -113,28 +142,36 @@ static void test_malformed_payloads(void **state)
     } bad[] = {
         B("", 0),
         B("\x1e", 0),
-        B("\x1e" "4hello", 0),
+        B("\x1e"
+          "4hello",
+          0),
         B("4hello\x1e", 1),
-        B("4hello\x1e\x1e" "4hello", 1),
+        B("4hello\x1e\x1e"
+          "4hello",
+          1),
         B("abc", 0),
-        B("4hello\x1e" "abc", 1),
+        B("4hello\x1e"
+          "abc",
+          1),
         B("7", 0),
         B(" 4", 0),
         B("bA", 0),
         B("bA=", 0),
         B("bAQ=", 0),
-        B("bAR==", 0),      /* non-zero pad bits */
-        B("bAAB=", 0),      /* non-zero pad bits */
+        B("bAR==", 0), /* non-zero pad bits */
+        B("bAAB=", 0), /* non-zero pad bits */
         B("bA===", 0),
         B("b====", 0),
         B("bAA=A", 0),
-        B("bAQ==AQ==", 0),  /* padding inside */
+        B("bAQ==AQ==", 0), /* padding inside */
         B("b AQ==", 0),
         B("bAQ==\n", 0),
-        B("b-_8=", 0),      /* base64url alphabet */
+        B("b-_8=", 0), /* base64url alphabet */
         B("bAQ\x00=", 0),
         B("B", 0),
-        B("4hello\x1e" "bAQIDBA=", 1),
+        B("4hello\x1e"
+          "bAQIDBA=",
+          1),
     };
 #undef B
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
@@ -177,8 +214,8 @@ static void ref_split(const char *p, size_t n, size_t *good, int *all_ok)
             continue;
         size_t len = i - start;
         const char *r = p + start;
-        int ok = len > 0 && ((r[0] >= '0' && r[0] <= '6') ||
-                             (r[0] == 'b' && ref_base64_ok(r + 1, len - 1)));
+        int ok = len > 0 &&
+                 ((r[0] >= '0' && r[0] <= '6') || (r[0] == 'b' && ref_base64_ok(r + 1, len - 1)));
         if (!ok)
             return;
         (*good)++;
@@ -209,11 +246,34 @@ static void test_every_prefix(void **state)
         const char *wire;
         size_t len;
     } cases[] = {
-        {"4hello\x1e" "2\x1e" "4world", LEN("4hello\x1e" "2\x1e" "4world")},
-        {"4hello\x1e" "bAQIDBA==", LEN("4hello\x1e" "bAQIDBA==")},
-        {"bAQIDBA==\x1e" "bAQIDBA==\x1e" "b\x1e" "6", LEN("bAQIDBA==\x1e" "bAQIDBA==\x1e" "b\x1e" "6")},
-        {"42[\"hello\"]\x1e" "42[\"world\"]", LEN("42[\"hello\"]\x1e" "42[\"world\"]")},
-        {"2probe\x1e" "3probe\x1e" "5", LEN("2probe\x1e" "3probe\x1e" "5")},
+        {"4hello\x1e"
+         "2\x1e"
+         "4world",
+         LEN("4hello\x1e"
+             "2\x1e"
+             "4world")},
+        {"4hello\x1e"
+         "bAQIDBA==",
+         LEN("4hello\x1e"
+             "bAQIDBA==")},
+        {"bAQIDBA==\x1e"
+         "bAQIDBA==\x1e"
+         "b\x1e"
+         "6",
+         LEN("bAQIDBA==\x1e"
+             "bAQIDBA==\x1e"
+             "b\x1e"
+             "6")},
+        {"42[\"hello\"]\x1e"
+         "42[\"world\"]",
+         LEN("42[\"hello\"]\x1e"
+             "42[\"world\"]")},
+        {"2probe\x1e"
+         "3probe\x1e"
+         "5",
+         LEN("2probe\x1e"
+             "3probe\x1e"
+             "5")},
     };
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
         for (size_t n = 0; n <= cases[k].len; n++)
@@ -250,11 +310,17 @@ static void test_encoders(void **state)
     assert_int_equal(eio_payload_append_text(&b, 1, EIO_MESSAGE, "hello", 5), 0);
     assert_int_equal(eio_payload_append_binary(&b, 0, bin, 4), 0);
     assert_int_equal(eio_payload_append_text(&b, 0, EIO_PING, NULL, 0), 0);
-    static const char want[] = "4hello\x1e" "bAQIDBA==\x1e" "2";
+    static const char want[] = "4hello\x1e"
+                               "bAQIDBA==\x1e"
+                               "2";
     assert_int_equal(b.len, LEN(want));
     assert_memory_equal(b.base, want, b.len);
     /* Unframeable or unknown input leaves the buffer alone. */
-    assert_int_equal(eio_payload_append_text(&b, 0, EIO_MESSAGE, "a\x1e" "b", 3), SIOC_EINVAL);
+    assert_int_equal(eio_payload_append_text(&b, 0, EIO_MESSAGE,
+                                             "a\x1e"
+                                             "b",
+                                             3),
+                     SIOC_EINVAL);
     assert_int_equal(eio_payload_append_text(&b, 0, 7, "a", 1), SIOC_EINVAL);
     assert_int_equal(b.len, LEN(want));
     buf_reset(&b);

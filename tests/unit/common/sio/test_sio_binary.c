@@ -167,7 +167,9 @@ static void test_rewrite_canonicalises(void **state)
     (void)state;
     unsigned id[2] = {0, 1};
     sioc_buf_t b = {0};
-    sioc_iov_t j = exact("[{ \"num\":1,\"\\u005fplaceholder\" : true },\"{\\\"_placeholder\\\":true}\",[" PH(0) "]]");
+    sioc_iov_t j =
+        exact("[{ \"num\":1,\"\\u005fplaceholder\" : true },\"{\\\"_placeholder\\\":true}\",[" PH(
+            0) "]]");
     assert_int_equal(sio_binary_rewrite(&b, j, id, 2, NULL), 0);
     static const char want[] = "[" PH(1) ",\"{\\\"_placeholder\\\":true}\",[" PH(0) "]]";
     assert_int_equal(b.len, sizeof(want) - 1);
@@ -224,7 +226,8 @@ static void test_every_prefix(void **state)
         assert_int_equal(r, k == n ? 2 : SIOC_EPROTO);
         sioc_buf_t b = {0};
         unsigned id[2] = {0, 1};
-        assert_int_equal(sio_binary_rewrite(&b, iov_make(c, k), id, 2, NULL), k == n ? 0 : SIOC_EPROTO);
+        assert_int_equal(sio_binary_rewrite(&b, iov_make(c, k), id, 2, NULL),
+                         k == n ? 0 : SIOC_EPROTO);
         assert_int_equal(b.len, k == n ? n : 0);
         buf_free(&b);
         free(c);

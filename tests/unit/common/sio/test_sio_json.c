@@ -31,10 +31,15 @@ static void test_escapes_like_json_stringify(void **state)
     expect_escape("\b\f\n\r\t", 5, "\\b\\f\\n\\r\\t");
     expect_escape("\x00\x01\x1e\x1f", 4, "\\u0000\\u0001\\u001e\\u001f");
     expect_escape("\x7f", 1, "\x7f");
-    expect_escape("\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e", 9, "\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e");
+    expect_escape("\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e", 9,
+                  "\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e");
     expect_escape("\xe2\x80\xa8", 3, "\xe2\x80\xa8");
     /* Bytes that are not UTF-8 become U+FFFD, one per byte. */
-    expect_escape("a\xff" "b", 3, "a\xef\xbf\xbd" "b");
+    expect_escape("a\xff"
+                  "b",
+                  3,
+                  "a\xef\xbf\xbd"
+                  "b");
     expect_escape("\xc3", 1, "\xef\xbf\xbd");
     expect_escape("\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
     expect_escape("\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd");

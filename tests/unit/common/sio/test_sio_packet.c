@@ -141,8 +141,7 @@ static const vec_t vectors[] = {
     {"2[\"auth\",{}]", SIO_EVENT, 0, "/", 0, 0, "[\"auth\",{}]", "\"auth\"", "{}"},
     {"2/custom,[\"auth\",{}]", SIO_EVENT, 0, "/custom", 0, 0, "[\"auth\",{}]", "\"auth\"", "{}"},
     {"2[\"message\",\"message to main namespace\"]", SIO_EVENT, 0, "/", 0, 0,
-     "[\"message\",\"message to main namespace\"]", "\"message\"",
-     "\"message to main namespace\""},
+     "[\"message\",\"message to main namespace\"]", "\"message\"", "\"message to main namespace\""},
     {"2[\"message\",1,\"2\",{\"3\":[true]}]", SIO_EVENT, 0, "/", 0, 0,
      "[\"message\",1,\"2\",{\"3\":[true]}]", "\"message\"", "1,\"2\",{\"3\":[true]}"},
     {"2456[\"message-with-ack\",1,\"2\",{\"3\":[false]}]", SIO_EVENT, 0, "/", 1, 456,
@@ -155,8 +154,7 @@ static const vec_t vectors[] = {
     {"2[\"a\",{\"_placeholder\":true,\"num\":5}]", SIO_EVENT, 0, "/", 0, 0,
      "[\"a\",{\"_placeholder\":true,\"num\":5}]", "\"a\"", "{\"_placeholder\":true,\"num\":5}"},
     {"2007[\"a\"]", SIO_EVENT, 0, "/", 1, 7, "[\"a\"]", "\"a\"", ""},
-    {"29007199254740991[\"a\"]", SIO_EVENT, 0, "/", 1, 9007199254740991ULL, "[\"a\"]", "\"a\"",
-     ""},
+    {"29007199254740991[\"a\"]", SIO_EVENT, 0, "/", 1, 9007199254740991ULL, "[\"a\"]", "\"a\"", ""},
     {"20[\"a\"]", SIO_EVENT, 0, "/", 1, 0, "[\"a\"]", "\"a\"", ""},
     {"2/,[\"a\"]", SIO_EVENT, 0, "/", 0, 0, "[\"a\"]", "\"a\"", ""},
     {"2/a/b c,[\"a\"]", SIO_EVENT, 0, "/a/b c", 0, 0, "[\"a\"]", "\"a\"", ""},
@@ -180,8 +178,7 @@ static const vec_t vectors[] = {
      "\"ev\"", PH(0)},
     {"50-[\"a\"]", SIO_BINARY_EVENT, 0, "/", 0, 0, "[\"a\"]", "\"a\"", ""},
     {"502-[\"a\"," PH(1) "]", SIO_BINARY_EVENT, 2, "/", 0, 0, "[\"a\"," PH(1) "]", "\"a\"", PH(1)},
-    {"510-[\"a\"," PH(9) "]", SIO_BINARY_EVENT, 10, "/", 0, 0, "[\"a\"," PH(9) "]", "\"a\"",
-     PH(9)},
+    {"510-[\"a\"," PH(9) "]", SIO_BINARY_EVENT, 10, "/", 0, 0, "[\"a\"," PH(9) "]", "\"a\"", PH(9)},
     {"51-[\"a\",{\"num\":0,\"_placeholder\":true}]", SIO_BINARY_EVENT, 1, "/", 0, 0,
      "[\"a\",{\"num\":0,\"_placeholder\":true}]", "\"a\"", "{\"num\":0,\"_placeholder\":true}"},
     {"61-17[" PH(0) "]", SIO_BINARY_ACK, 1, "/", 1, 17, "[" PH(0) "]", NULL, PH(0)},
@@ -243,24 +240,102 @@ static void test_vectors_every_prefix(void **state)
 
 /* PROTOCOL.md §2.2 malformed forms, and what this codec adds (sio_packet.h). */
 static const char *const malformed[] = {
-    "", "7", "8[\"a\"]", "a", "abc", " 2[\"a\"]", "-", "/", "2{}", "2abc[\"message-with-ack\",1]",
-    "2abc", "2", "2/admin,", "2/admin", "2/admin[\"a\"]", "2[]", "2[ ]", "2[{}]", "2[[\"a\"]]",
-    "2[true]", "2[false]", "2[null]", "2[{\"a\":1}]", "2\"a\"", "21", "2 [\"a\"]", "2[\"a\"]x",
-    "2[\"a\",]", "2[\"a\"", "2[\"a\"]]", "2[\"a\\x\"]", "2[\"\xff\"]", "2[\"a\"] [\"b\"]",
-    "2[\"connect\"]", "2[\"connect_error\"]", "2[\"disconnect\"]", "2[\"disconnecting\"]",
-    "2[\"newListener\"]", "2[\"removeListener\"]", "2[\"\\u0063onnect\"]",
-    "2[\"disconnect\\u0069ng\"]", "29007199254740992[\"a\"]", "299999999999999999999[\"a\"]",
-    "2/admin,abc[\"a\"]", "2/admin,1 [\"a\"]", "3", "3[1]", "3/admin,[1]", "31", "31{}",
-    "31\"a\"", "31 []", "0[]", "0\"s\"", "01", "012{}", "0/admin,1", "0/admin,{", "0{\"a\":}",
-    "0null", "0 {}", "1{}", "1/admin,{}", "11", "1/admin,[]", "4", "4[]", "41\"x\"", "41{}",
-    "4/admin,", "4null", "41", "5[\"a\"]", "5-[\"a\"]", "5x-[\"a\"]", "51[\"a\"]", "51",
-    "51-", "511-[\"a\"]", "599999999999999999999-[\"a\"]", "5 1-[\"a\"]", "51 -[\"a\"]",
-    "5+1-[\"a\"]", "5-1-[\"a\"]", "51-[\"a\"," PH(1) "]", "51-[\"a\",{\"_placeholder\":true}]",
+    "",
+    "7",
+    "8[\"a\"]",
+    "a",
+    "abc",
+    " 2[\"a\"]",
+    "-",
+    "/",
+    "2{}",
+    "2abc[\"message-with-ack\",1]",
+    "2abc",
+    "2",
+    "2/admin,",
+    "2/admin",
+    "2/admin[\"a\"]",
+    "2[]",
+    "2[ ]",
+    "2[{}]",
+    "2[[\"a\"]]",
+    "2[true]",
+    "2[false]",
+    "2[null]",
+    "2[{\"a\":1}]",
+    "2\"a\"",
+    "21",
+    "2 [\"a\"]",
+    "2[\"a\"]x",
+    "2[\"a\",]",
+    "2[\"a\"",
+    "2[\"a\"]]",
+    "2[\"a\\x\"]",
+    "2[\"\xff\"]",
+    "2[\"a\"] [\"b\"]",
+    "2[\"connect\"]",
+    "2[\"connect_error\"]",
+    "2[\"disconnect\"]",
+    "2[\"disconnecting\"]",
+    "2[\"newListener\"]",
+    "2[\"removeListener\"]",
+    "2[\"\\u0063onnect\"]",
+    "2[\"disconnect\\u0069ng\"]",
+    "29007199254740992[\"a\"]",
+    "299999999999999999999[\"a\"]",
+    "2/admin,abc[\"a\"]",
+    "2/admin,1 [\"a\"]",
+    "3",
+    "3[1]",
+    "3/admin,[1]",
+    "31",
+    "31{}",
+    "31\"a\"",
+    "31 []",
+    "0[]",
+    "0\"s\"",
+    "01",
+    "012{}",
+    "0/admin,1",
+    "0/admin,{",
+    "0{\"a\":}",
+    "0null",
+    "0 {}",
+    "1{}",
+    "1/admin,{}",
+    "11",
+    "1/admin,[]",
+    "4",
+    "4[]",
+    "41\"x\"",
+    "41{}",
+    "4/admin,",
+    "4null",
+    "41",
+    "5[\"a\"]",
+    "5-[\"a\"]",
+    "5x-[\"a\"]",
+    "51[\"a\"]",
+    "51",
+    "51-",
+    "511-[\"a\"]",
+    "599999999999999999999-[\"a\"]",
+    "5 1-[\"a\"]",
+    "51 -[\"a\"]",
+    "5+1-[\"a\"]",
+    "5-1-[\"a\"]",
+    "51-[\"a\"," PH(1) "]",
+    "51-[\"a\",{\"_placeholder\":true}]",
     "51-[\"a\",{\"_placeholder\":true,\"num\":0,\"x\":1}]",
     "51-[\"a\",{\"_placeholder\":true,\"num\":-1}]",
     "51-[\"a\",{\"_placeholder\":true,\"num\":0.0}]",
-    "51-[\"a\",{\"_placeholder\":true,\"num\":\"0\"}]", "50-[\"a\"," PH(0) "]",
-    "51-[\"a\",[[" PH(3) "]]]", "6[" PH(0) "]", "61-[" PH(0) "]", "61-1{}", "61-1[" PH(1) "]",
+    "51-[\"a\",{\"_placeholder\":true,\"num\":\"0\"}]",
+    "50-[\"a\"," PH(0) "]",
+    "51-[\"a\",[[" PH(3) "]]]",
+    "6[" PH(0) "]",
+    "61-[" PH(0) "]",
+    "61-1{}",
+    "61-1[" PH(1) "]",
     "51-[" PH(0) "]",
 };
 
@@ -280,7 +355,10 @@ static void test_malformed(void **state)
     static const struct {
         const char *s;
         size_t n;
-    } nul[] = {{"5\x00-[\"a\"]", 8}, {"2[\"a\"]\x00", 7}, {"2\x00[\"a\"]", 7}, {"2[\"a\x00\"]", 7},
+    } nul[] = {{"5\x00-[\"a\"]", 8},
+               {"2[\"a\"]\x00", 7},
+               {"2\x00[\"a\"]", 7},
+               {"2[\"a\x00\"]", 7},
                {"\x00", 1}};
     for (size_t i = 0; i < sizeof(nul) / sizeof(nul[0]); i++) {
         sio_packet_t pkt;
@@ -445,7 +523,8 @@ static void test_suite_messages(void **state)
     }
 
     /* "message-with-ack" -> ACK with the same id and arguments. */
-    assert_true(frame_to_sio("42456[\"message-with-ack\",1,\"2\",{\"3\":[false]}]", &pkt, NULL) > 0);
+    assert_true(frame_to_sio("42456[\"message-with-ack\",1,\"2\",{\"3\":[false]}]", &pkt, NULL) >
+                0);
     assert_true(jscan_string_eq(pkt.event, "message-with-ack"));
     buf_reset(&b);
     assert_int_equal(buf_append_byte(&b, '4'), 0);
@@ -552,9 +631,9 @@ static void test_write_connect_and_errors(void **state)
 {
     (void)state;
     sioc_buf_t b = {0};
-    assert_int_equal(sio_packet_write_connect(&b, SIOC_LIT("/"), "GNpWD7LbGCBNCr8GAAAB",
-                                              "YHcX2sdAF1z452-HAAAW"),
-                     0);
+    assert_int_equal(
+        sio_packet_write_connect(&b, SIOC_LIT("/"), "GNpWD7LbGCBNCr8GAAAB", "YHcX2sdAF1z452-HAAAW"),
+        0);
     expect_bytes(&b, "0{\"sid\":\"GNpWD7LbGCBNCr8GAAAB\",\"pid\":\"YHcX2sdAF1z452-HAAAW\"}");
     buf_reset(&b);
     assert_int_equal(sio_packet_write_connect(&b, SIOC_LIT("/admin"), "Y", NULL), 0);
@@ -563,8 +642,7 @@ static void test_write_connect_and_errors(void **state)
     assert_int_equal(sio_packet_write_connect_error(&b, SIOC_LIT("/admin"), "not authorized",
                                                     SIOC_LIT("{\"content\":\"retry\"}")),
                      0);
-    expect_bytes(&b,
-                 "4/admin,{\"message\":\"not authorized\",\"data\":{\"content\":\"retry\"}}");
+    expect_bytes(&b, "4/admin,{\"message\":\"not authorized\",\"data\":{\"content\":\"retry\"}}");
     buf_reset(&b);
     assert_int_equal(
         sio_packet_write_connect_error(&b, SIOC_LIT("/"), "a\"b\\c\nd\x01", SIOC_IOV_NULL), 0);
@@ -585,9 +663,9 @@ static void test_write_connect_and_errors(void **state)
     b.limit = 12;
     assert_int_equal(sio_packet_write_connect(&b, SIOC_LIT("/"), "wZX3oN0bSVIhsaknAAAI", NULL),
                      SIOC_EMSGSIZE);
-    assert_int_equal(sio_packet_write_connect_error(&b, SIOC_LIT("/"), "Invalid namespace",
-                                                    SIOC_IOV_NULL),
-                     SIOC_EMSGSIZE);
+    assert_int_equal(
+        sio_packet_write_connect_error(&b, SIOC_LIT("/"), "Invalid namespace", SIOC_IOV_NULL),
+        SIOC_EMSGSIZE);
     assert_int_equal(b.len, 0);
     buf_free(&b);
 }
