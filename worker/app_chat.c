@@ -10,6 +10,9 @@
  *   join-room (roomId, ack?)            -> join; ack {"ok":true}
  *   leave-room (roomId, ack?)           -> leave; ack {"ok":true}
  *   send-message ({roomId, msg}, ack?)  -> receive-message(msg) to the room
+ *   list-members (roomId, ack)          -> {"ok":true,"complete":b,"sockets":[...]}
+ *                                          over the cluster (fetchSockets)
+ *   list-rooms (ack)                    -> {"ok":true,"complete":b,"rooms":[...]} (allRooms)
  * Bad arguments are answered {"ok":false,"error":"..."} when an ack is asked
  * and dropped otherwise. msg may be any JSON value, binary included: its
  * placeholders are renumbered for the outgoing packet.
@@ -25,6 +28,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "adapter/adapter_msg.h"
 #include "broadcast.h"
 #include "sio/jscan.h"
 #include "sio/sio_binary.h"
@@ -231,11 +235,31 @@ static void chat_event(sio_socket_t *s, const sio_event_t *ev)
         join_or_leave(s, ev, 1);
     else if (jscan_string_eq(ev->name, "leave-room"))
         join_or_leave(s, ev, 0);
+    else if (jscan_string_eq(ev->name, "list-members") && ev->has_ack) {
+        char room[MAX_ROOM_ID + 1];
+        int n = room_id(first_arg(ev), room);
+        if (n < 0)
+            reply(s, ev, "roomId must be a non-empty string of at most 256 bytes");
+        else
+            broadcast_query(s, 0, iov_make(room, (size_t)n), ev->ack_id);
+    } else if (jscan_string_eq(ev->name, "list-rooms") && ev->has_ack)
+        broadcast_query(s, 1, SIOC_IOV_NULL, ev->ack_id);
     else
         reply(s, ev, "unknown event");
 }
 
-static const sio_app_t chat = {chat_authorize, NULL, chat_event, chat_disconnect};
+static int chat_data_json(const sio_socket_t *s, sioc_buf_t *b)
+{
+    const chat_user_t *u = sio_socket_data(s);
+    if (u == NULL || u->sub == NULL)
+        return buf_append_str(b, "{}");
+    int r = buf_append_str(b, "{\"user\":");
+    r |= adapter_msg_json_str(b, iov_make(u->sub, strlen(u->sub)));
+    r |= buf_append_byte(b, '}');
+    return r;
+}
+
+static const sio_app_t chat = {chat_authorize, NULL, chat_event, chat_disconnect, chat_data_json};
 
 const sio_app_t *app_chat(void)
 {

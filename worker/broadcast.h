@@ -26,4 +26,8 @@ void broadcast_emit(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
                     const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
                     const sioc_iov_t *att, size_t n_att);
 
+/** Answers ack `ack_id` of `s` with the cluster-wide sockets of `room` (rooms_query 0:
+ * [{"ok":true,"complete":bool,"sockets":[...]}]) or every room (rooms_query 1: "rooms"). */
+void broadcast_query(sio_socket_t *s, int rooms_query, sioc_iov_t room, unsigned long long ack_id);
+
 #endif

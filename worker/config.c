@@ -71,6 +71,13 @@ static const opt_t opts[] = {
      0, 0, 100000000, "0", "events a socket may send per second (0 = no limit)"},
     {"--redis-url", "REDIS_URL", OPT_STR, OFF(redis_url), 0, 0, 0, NULL,
      "redis://[:password@]host:port[/db]; unset = single worker, in-memory adapter"},
+    {"--adapter-mode", "ADAPTER_MODE", OPT_STR, OFF(adapter_mode), 0, 0, 0, "classic",
+     "classic (PSUBSCRIBE, as @socket.io/redis-adapter createAdapter) | sharded (SSUBSCRIBE "
+     "per room, as createShardedAdapter)"},
+    {"--redis-key", "REDIS_KEY", OPT_STR, OFF(redis_key), 0, 0, 0, "socket.io",
+     "channel prefix shared with the Node adapter"},
+    {"--requests-timeout", "REQUESTS_TIMEOUT", OPT_LONG, OFF(requests_timeout), 0, 1, 600000,
+     "5000", "ms to wait for other workers' answers (fetchSockets, allRooms, ...)"},
     {"--worker-id", "WORKER_ID", OPT_STR, OFF(worker_id), 0, 0, 0, NULL,
      "worker identity (letters, digits, - _; at most 16); random when unset"},
     {"--advertise", "ADVERTISE", OPT_STR, OFF(advertise), 0, 0, 0, NULL,
@@ -215,6 +222,10 @@ static int validate(worker_config_t *c)
     }
     if (strcmp(c->jwt_alg, "HS256") != 0 && c->jwt_public_key == NULL) {
         fprintf(stderr, "sioc-worker: --jwt-alg %s needs --jwt-public-key\n", c->jwt_alg);
+        return -1;
+    }
+    if (strcmp(c->adapter_mode, "classic") && strcmp(c->adapter_mode, "sharded")) {
+        fprintf(stderr, "sioc-worker: --adapter-mode: expected classic or sharded\n");
         return -1;
     }
     if (c->jwt_secret != NULL && c->jwt_secret[0] == '\0') {

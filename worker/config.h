@@ -39,6 +39,9 @@ typedef struct worker_config {
     long ack_timeout;
     long max_events_per_second; /* per socket; 0 = unlimited */
     char *redis_url;
+    char *adapter_mode; /* classic | sharded */
+    char *redis_key;    /* channel prefix, "socket.io" */
+    long requests_timeout;
     char *worker_id;
     char *advertise; /* address:port announced to the proxy */
     int log_level;

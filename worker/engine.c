@@ -71,6 +71,7 @@ typedef struct client {
     uint8_t mode;
     uint8_t keep_alive;
     uint8_t probe; /* WS mode: this socket is an upgrade probe */
+    uint8_t refused; /* over a connection limit: the first request gets 503 / 429 */
     ws_reader_t *ws;
 } client_t;
 
@@ -147,9 +148,7 @@ static void add_cors(client_t *cl, sioc_buf_t *b, sioc_iov_t origin)
     (void)!buf_append_str(b, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
 }
 
-/* Writes a complete response. `close` ends the connection after it. */
-static void respond(client_t *cl, int status, const char *ctype, const char *extra,
-                    sioc_iov_t origin, const char *body, size_t body_len, int close)
+static const char *status_text(int status)
 {
     static const struct {
         int code;
@@ -160,16 +159,25 @@ static void respond(client_t *cl, int status, const char *ctype, const char *ext
                  {403, "Forbidden"},
                  {404, "Not Found"},
                  {405, "Method Not Allowed"},
+                 {408, "Request Timeout"},
+                 {411, "Length Required"},
                  {413, "Payload Too Large"},
                  {426, "Upgrade Required"},
                  {429, "Too Many Requests"},
                  {431, "Request Header Fields Too Large"},
                  {500, "Internal Server Error"},
                  {503, "Service Unavailable"}};
-    const char *text = "Unknown";
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
         if (texts[i].code == status)
-            text = texts[i].text;
+            return texts[i].text;
+    return "Unknown";
+}
+
+/* Writes a complete response. `close` ends the connection after it. */
+static void respond(client_t *cl, int status, const char *ctype, const char *extra,
+                    sioc_iov_t origin, const char *body, size_t body_len, int close)
+{
+    const char *text = status_text(status);
     if (status >= 400)
         cl->w->stats.http_errors++;
     char head[1024];
@@ -213,7 +221,7 @@ static void respond_ws_error(client_t *cl, int status, const char *msg)
     int n = snprintf(buf, sizeof(buf),
                      "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/html\r\n"
                      "Content-Length: %zu\r\n\r\n%s",
-                     status, status == 426 ? "Upgrade Required" : "Bad Request", strlen(msg), msg);
+                     status, status_text(status), strlen(msg), msg);
     cl->w->stats.http_errors++;
     (void)!conn_write(cl->conn, buf, (size_t)n);
     conn_close(cl->conn, 1);
@@ -1076,6 +1084,17 @@ static void handle_request(client_t *cl, const http_request_t *req, const char *
     worker_t *w = cl->w;
     w->stats.http_requests++;
     cl->keep_alive = (uint8_t)req->keep_alive;
+    if (cl->refused) {
+        /* Over a connection limit: a clear answer, then the connection ends. */
+        int st = cl->refused == 1 ? 503 : 429;
+        const char *msg = "{\"code\":4,\"message\":\"Too many connections\"}";
+        if (req->upgrade)
+            respond_ws_error(cl, st, "Too many connections");
+        else
+            respond(cl, st, "application/json", "Retry-After: 1\r\n", req->origin, msg,
+                    strlen(msg), 1);
+        return;
+    }
     if (path_matches(w->conf, req->path)) {
         if (iov_eq_str(req->method, "OPTIONS") && w->conf->num_cors_origins > 0) {
             char extra[512];
@@ -1211,11 +1230,15 @@ static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, so
     worker_t *w = data;
     char addr[46];
     net_addr_str(peer, addr, sizeof(addr));
-    if (w->conns >= (size_t)w->conf->max_connections) {
+    /* Far over the limit: not even an answer (the descriptor is the scarce resource). */
+    if (w->conns >= (size_t)w->conf->max_connections + 1024) {
         w->stats.conn_refused_limit++;
         close(fd);
         return;
     }
+    int refused = 0;
+    if (w->conns >= (size_t)w->conf->max_connections)
+        refused = 1;
     ip_entry_t *ip = NULL;
     hmap_node_t *n = hmap_get(&w->per_ip, iov_make(addr, strlen(addr)));
     if (n != NULL) {
@@ -1226,25 +1249,22 @@ static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, so
         ip->node.key = iov_make(ip->addr, strlen(ip->addr));
         hmap_put(&w->per_ip, &ip->node);
     }
-    if (w->conf->max_connections_per_ip > 0 &&
-        ip->count >= (size_t)w->conf->max_connections_per_ip) {
+    if (!refused && w->conf->max_connections_per_ip > 0 &&
+        ip->count >= (size_t)w->conf->max_connections_per_ip)
+        refused = 2;
+    if (refused) {
         w->stats.conn_refused_limit++;
         static long long last;
         if (log_ratelimited(&last))
-            log_warn("connection from %s refused: per-address limit %ld", addr,
-                     w->conf->max_connections_per_ip);
-        if (ip->count == 0) {
-            hmap_del(&w->per_ip, &ip->node);
-            free(ip);
-        }
-        close(fd);
-        return;
+            log_warn("connection from %s refused: %s limit reached", addr,
+                     refused == 1 ? "--max-connections" : "--max-connections-per-ip");
     }
     ip->count++;
     client_t *cl = xcalloc(1, sizeof(*cl));
     cl->w = w;
     cl->ip = ip;
     cl->keep_alive = 1;
+    cl->refused = (uint8_t)refused;
     w->conns++;
     cl->conn = conn_new(w->loop, fd, &http_hooks, cl);
     conn_set_limits(cl->conn, (size_t)w->conf->max_http_buffer_size + 32768,

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter.h"
 #include "app.h"
 #include "auth.h"
 #include "base/log.h"
@@ -41,6 +42,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
     log_info("signal %d: draining %zu sessions", (int)sig, engine_session_count(w));
     w->draining = 1;
+    if (w->adapter != NULL)
+        adapter_leave(w->adapter);
     engine_stop_accepting(w);
     engine_close_all(w);
     /* Give the close frames a moment to leave, bounded by the drain timeout. */
@@ -95,6 +98,13 @@ int main(int argc, char **argv)
         w.sio = sio_server_new(&w, conf.app == WORKER_APP_ECHO ? app_echo() : app_chat());
         handler = sio_engine_handler();
     }
+    if (conf.redis_url != NULL && w.sio != NULL) {
+        char err[256];
+        if (adapter_new(&w, err, sizeof(err)) == NULL) {
+            log_error("%s", err);
+            goto fail_listen;
+        }
+    }
     r = engine_start(&w, handler);
     if (r != 0) {
         log_error("cannot listen on %s:%d: %s", conf.host, conf.port, strerror(-r));
@@ -105,9 +115,10 @@ int main(int argc, char **argv)
     struct event *sigint = evsignal_new(net_loop_base(w.loop), SIGINT, on_signal, &w);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
-    log_info("worker %s listening on %s:%d%s (app %s, %s)", w.id, conf.host, conf.port, conf.path,
-             conf.app == WORKER_APP_CHAT ? "chat" : "echo",
-             w.auth ? conf.jwt_alg : "no auth");
+    log_info("worker %s listening on %s:%d%s (app %s, %s, %s adapter)", w.id, conf.host,
+             conf.port, conf.path, conf.app == WORKER_APP_CHAT ? "chat" : "echo",
+             w.auth ? conf.jwt_alg : "no auth",
+             w.adapter ? conf.adapter_mode : "in-memory");
     net_loop_run(w.loop);
     log_info("worker %s stopped", w.id);
     event_free(sigterm);
@@ -115,6 +126,7 @@ int main(int argc, char **argv)
     status = 0;
 
 fail_listen:
+    adapter_free(w.adapter);
     sio_server_free(w.sio);
     auth_free(w.auth);
 fail_auth:

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "adapter.h"
 #include "engine.h"
 #include "net/loop.h"
 #include "sio.h"
@@ -59,5 +60,7 @@ void metrics_write(worker_t *w, sioc_buf_t *b)
                          drops[i].v);
         (void)!buf_append(b, line, (size_t)k);
     }
+    if (w->adapter != NULL)
+        adapter_metrics(w->adapter, b);
     put(b, "sioc_ready", "gauge", "1 when the worker accepts and delivers", (unsigned long long)(w->ready && !w->draining));
 }

@@ -28,6 +28,7 @@
 #include "engine.h"
 #include "sio/jscan.h"
 #include "sio/sio_binary.h"
+#include "sio/sio_json.h"
 #include "sio/sio_packet.h"
 
 #define SOCKET_ID_LEN 20
@@ -36,11 +37,13 @@
 struct sio_server {
     worker_t *w;
     const sio_app_t *app;
+    sio_room_hook room_hook;
     sio_nsp_t **nsps;
     size_t n_nsps;
 };
 
 struct sio_nsp {
+    size_t index;
     char *name;
     sioc_iov_t name_iov;
     hmap_t sockets; /* by id */
@@ -104,6 +107,8 @@ struct sio_socket {
     char id[SOCKET_ID_LEN + 1];
 };
 
+static sio_nsp_t *nsp_find(struct sio_server *srv, sioc_iov_t name);
+
 static struct sio_server *server_of(worker_t *w)
 {
     return w->sio;
@@ -162,8 +167,14 @@ static void on_ack_timeout(evutil_socket_t fd, short what, void *arg)
 
 int sio_emit_ack(sio_socket_t *s, sioc_iov_t json_array, sio_ack_cb cb, void *data)
 {
+    return sio_emit_ack_att(s, json_array, NULL, 0, cb, data);
+}
+
+int sio_emit_ack_att(sio_socket_t *s, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att,
+                     sio_ack_cb cb, void *data)
+{
     unsigned long long id = s->next_ack++;
-    int r = send_packet(s, SIO_EVENT, 1, id, json_array, NULL, 0);
+    int r = send_packet(s, SIO_EVENT, 1, id, json_array, att, n_att);
     if (r != 0)
         return r;
     pending_ack_t *a = xcalloc(1, sizeof(*a));
@@ -225,6 +236,8 @@ int sio_join(sio_socket_t *s, sioc_iov_t name)
         list_init(&r->members);
         r->count = 0;
         hmap_put(&s->nsp->rooms, &r->node);
+        if (s->nsp->srv->room_hook != NULL)
+            s->nsp->srv->room_hook(s->nsp->srv->w, s->nsp, r->node.key, 1);
     }
     membership_t *m = xmalloc(sizeof(*m));
     m->room = r;
@@ -243,6 +256,8 @@ static void membership_drop(sio_nsp_t *nsp, membership_t *m)
     free(m);
     if (--r->count == 0) {
         hmap_del(&nsp->rooms, &r->node);
+        if (nsp->srv->room_hook != NULL)
+            nsp->srv->room_hook(nsp->srv->w, nsp, r->node.key, 0);
         free(r);
     }
 }
@@ -293,6 +308,128 @@ static int deliver(sio_socket_t *s, eio_msg_t *m, unsigned long long gen)
 sio_nsp_t *sio_socket_nsp_obj(const sio_socket_t *s)
 {
     return s->nsp;
+}
+
+typedef struct {
+    sio_each_cb cb;
+    void *data;
+} each_ctx_t;
+
+static int visit(sio_socket_t *s, unsigned long long gen, each_ctx_t *e)
+{
+    if (s->gen == gen || !s->connected)
+        return 0;
+    s->gen = gen;
+    e->cb(s, e->data);
+    return 1;
+}
+
+void sio_each(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sioc_iov_t *except,
+              size_t n_except, sio_each_cb cb, void *data)
+{
+    each_ctx_t e = {cb, data};
+    unsigned long long gen = ++nsp->gen;
+    for (size_t i = 0; i < n_except; i++)
+        mark(nsp, except[i], gen);
+    if (n_rooms == 0) {
+        hmap_node_t *n;
+        for (hmap_iter_t it = hmap_iter(&nsp->sockets); (n = hmap_next(&it)) != NULL;)
+            visit(container_of(n, sio_socket_t, node), gen, &e);
+    }
+    for (size_t i = 0; i < n_rooms; i++) {
+        hmap_node_t *sn = hmap_get(&nsp->sockets, rooms[i]);
+        if (sn != NULL)
+            visit(container_of(sn, sio_socket_t, node), gen, &e);
+        room_t *room = room_find(nsp, rooms[i]);
+        if (room == NULL)
+            continue;
+        sioc_list_t *p, *tmp;
+        list_foreach_safe(p, tmp, &room->members)
+        {
+            visit(container_of(p, membership_t, in_room)->socket, gen, &e);
+        }
+    }
+}
+
+void sio_socket_rooms(const sio_socket_t *s, sio_room_cb cb, void *data)
+{
+    cb(iov_make(s->id, SOCKET_ID_LEN), data);
+    sioc_list_t *p;
+    list_foreach(p, &s->rooms) cb(container_of(p, membership_t, in_socket)->room->node.key, data);
+}
+
+void sio_nsp_rooms(sio_nsp_t *nsp, sio_room_cb cb, void *data)
+{
+    hmap_node_t *n;
+    for (hmap_iter_t it = hmap_iter(&nsp->rooms); (n = hmap_next(&it)) != NULL;)
+        cb(n->key, data);
+    for (hmap_iter_t it = hmap_iter(&nsp->sockets); (n = hmap_next(&it)) != NULL;)
+        cb(n->key, data);
+}
+
+int sio_nsp_has_room(sio_nsp_t *nsp, sioc_iov_t room)
+{
+    return room_find(nsp, room) != NULL || hmap_get(&nsp->sockets, room) != NULL;
+}
+
+worker_t *sio_nsp_worker(const sio_nsp_t *nsp)
+{
+    return nsp->srv->w;
+}
+
+int sio_json_str(sioc_buf_t *b, sioc_iov_t s)
+{
+    return sio_json_append_string(b, s.base, s.len);
+}
+
+size_t sio_nsp_count(worker_t *w)
+{
+    return w->sio ? w->sio->n_nsps : 0;
+}
+
+sio_nsp_t *sio_nsp_at(worker_t *w, size_t i)
+{
+    return w->sio->nsps[i];
+}
+
+sio_nsp_t *sio_nsp_by_name(worker_t *w, sioc_iov_t name)
+{
+    return w->sio ? nsp_find(w->sio, name) : NULL;
+}
+
+sioc_iov_t sio_nsp_name(const sio_nsp_t *nsp)
+{
+    return nsp->name_iov;
+}
+
+size_t sio_nsp_index(const sio_nsp_t *nsp)
+{
+    return nsp->index;
+}
+
+const char *sio_socket_addr(const sio_socket_t *s)
+{
+    return eio_session_addr(s->client->eio);
+}
+
+sio_socket_t *sio_socket_by_id(sio_nsp_t *nsp, sioc_iov_t id)
+{
+    hmap_node_t *n = hmap_get(&nsp->sockets, id);
+    return n ? container_of(n, sio_socket_t, node) : NULL;
+}
+
+int sio_socket_data_json(const sio_socket_t *s, sioc_buf_t *b)
+{
+    const sio_app_t *app = s->nsp->srv->app;
+    if (app->data_json != NULL)
+        return app->data_json(s, b);
+    return buf_append_str(b, "{}");
+}
+
+void sio_set_room_hook(worker_t *w, sio_room_hook hook)
+{
+    if (w->sio != NULL)
+        w->sio->room_hook = hook;
 }
 
 int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
@@ -734,10 +871,16 @@ struct sio_server *sio_server_new(worker_t *w, const sio_app_t *app)
     srv->w = w;
     srv->app = app;
     srv->nsps = xcalloc(1 + w->conf->num_namespaces, sizeof(*srv->nsps));
-    srv->nsps[srv->n_nsps++] = nsp_new(srv, "/");
-    for (size_t i = 0; i < w->conf->num_namespaces; i++)
-        if (strcmp(w->conf->namespaces[i], "/") != 0)
-            srv->nsps[srv->n_nsps++] = nsp_new(srv, w->conf->namespaces[i]);
+    srv->nsps[srv->n_nsps] = nsp_new(srv, "/");
+    srv->nsps[srv->n_nsps]->index = srv->n_nsps;
+    srv->n_nsps++;
+    for (size_t i = 0; i < w->conf->num_namespaces; i++) {
+        if (strcmp(w->conf->namespaces[i], "/") == 0)
+            continue;
+        srv->nsps[srv->n_nsps] = nsp_new(srv, w->conf->namespaces[i]);
+        srv->nsps[srv->n_nsps]->index = srv->n_nsps;
+        srv->n_nsps++;
+    }
     list_init(&w->handshake_fifo);
     w->connect_timer = event_new(net_loop_base(w->loop), -1, 0, on_connect_timer, w);
     return srv;

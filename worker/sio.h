@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 
+#include "base/buf.h"
 #include "base/iov.h"
 #include "worker.h"
 
@@ -42,6 +43,8 @@ typedef struct sio_app {
     void (*on_connect)(sio_socket_t *s, sioc_iov_t auth_json);
     void (*on_event)(sio_socket_t *s, const sio_event_t *ev);
     void (*on_disconnect)(sio_socket_t *s, const char *reason);
+    /** Appends the socket's application data as a JSON object (fetchSockets); optional. */
+    int (*data_json)(const sio_socket_t *s, sioc_buf_t *b);
 } sio_app_t;
 
 /** Server-to-client ack callback: `args` is NULL on timeout or disconnect (then
@@ -86,6 +89,44 @@ int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
                   const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
                   const sioc_iov_t *att, size_t n_att);
 sio_nsp_t *sio_socket_nsp_obj(const sio_socket_t *s);
+
+/** A connected socket of `nsp` by id, or NULL. */
+sio_socket_t *sio_socket_by_id(sio_nsp_t *nsp, sioc_iov_t id);
+/** Appends the socket's application data as JSON ({} when the app has none). */
+int sio_socket_data_json(const sio_socket_t *s, sioc_buf_t *b);
+
+/** Calls `cb` once for each connected socket of `nsp` selected as sio_broadcast selects. */
+typedef void (*sio_each_cb)(sio_socket_t *s, void *data);
+void sio_each(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sioc_iov_t *except,
+              size_t n_except, sio_each_cb cb, void *data);
+/** Calls `cb` with each room name of the socket (its own id first). */
+typedef void (*sio_room_cb)(sioc_iov_t room, void *data);
+void sio_socket_rooms(const sio_socket_t *s, sio_room_cb cb, void *data);
+/** Calls `cb` with each room of `nsp` that has members, then each socket id. */
+void sio_nsp_rooms(sio_nsp_t *nsp, sio_room_cb cb, void *data);
+/** Whether the namespace has the room locally (a socket id counts). */
+int sio_nsp_has_room(sio_nsp_t *nsp, sioc_iov_t room);
+/** The worker of a namespace. */
+worker_t *sio_nsp_worker(const sio_nsp_t *nsp);
+/** Appends `s` as a JSON string literal. */
+int sio_json_str(sioc_buf_t *b, sioc_iov_t s);
+/** Namespaces: count, by index, by name (NULL when unknown), name. */
+size_t sio_nsp_count(worker_t *w);
+sio_nsp_t *sio_nsp_at(worker_t *w, size_t i);
+sio_nsp_t *sio_nsp_by_name(worker_t *w, sioc_iov_t name);
+sioc_iov_t sio_nsp_name(const sio_nsp_t *nsp);
+/** Index of the namespace in the server (stable). */
+size_t sio_nsp_index(const sio_nsp_t *nsp);
+/** The client address of the socket's connection. */
+const char *sio_socket_addr(const sio_socket_t *s);
+/** Emits an event with attachments that the client must acknowledge. */
+int sio_emit_ack_att(sio_socket_t *s, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att,
+                     sio_ack_cb cb, void *data);
+
+/** Room lifecycle hook for the adapter: called when a room of `nsp` gets its first member
+ * (`created` 1) or loses its last (0). */
+typedef void (*sio_room_hook)(worker_t *w, sio_nsp_t *nsp, sioc_iov_t room, int created);
+void sio_set_room_hook(worker_t *w, sio_room_hook hook);
 
 /** Server-side disconnect of one socket (reason "server namespace disconnect"); with
  * `close`, the whole Engine.IO connection is closed too. */

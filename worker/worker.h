@@ -19,6 +19,7 @@
 struct net_listener;
 struct auth;
 struct sio_server;
+struct adapter;
 struct event;
 
 /** Counters exported on /metrics. */
@@ -44,6 +45,7 @@ typedef struct worker {
     size_t conns;        /* open client connections */
     struct auth *auth;   /* NULL when no JWT is configured */
     struct sio_server *sio; /* NULL in plain Engine.IO mode */
+    struct adapter *adapter; /* NULL without REDIS_URL (in-memory adapter) */
     int plain_eio;       /* echo app on a non-socket.io path: no Socket.IO layer */
     int draining;        /* SIGTERM received */
     int ready;           /* adapter subscribed (always 1 with the in-memory adapter) */

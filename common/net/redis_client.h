@@ -1,0 +1,90 @@
+/*
+ * redis_client.h - a reconnecting Redis connection on the loop.
+ *
+ * I/O runs on conn.h; the RESP protocol is hiredis's pure reader and
+ * command formatter (read.h, redisFormatCommandArgv), so nothing here ever
+ * blocks the loop except the name lookup of a non-numeric host, done once
+ * per connect attempt (use numeric addresses or /etc/hosts names).
+ *
+ * Two kinds: a command client matches replies to commands in order; a
+ * subscriber client hands every pushed message (message, pmessage,
+ * smessage, and the (un)subscribe confirmations) to the push callback. The
+ * owner re-issues its subscriptions from the state callback each time the
+ * link comes up: nothing is remembered here, so nothing can be forgotten
+ * silently.
+ *
+ * Liveness: a PING every ping interval; a PING unanswered after the
+ * liveness timeout (a stopped or half-open Redis) drops the link. Dropped
+ * links reconnect with exponential backoff and jitter. While the link is
+ * down, commands fail at once (their callback gets NULL): what waits for
+ * Redis is bounded by the pending-command cap and the output cap.
+ * Every registered reply callback runs exactly once, with NULL on failure
+ * or teardown. Loop thread only.
+ */
+#ifndef SIOC_COMMON_NET_REDIS_CLIENT_H
+#define SIOC_COMMON_NET_REDIS_CLIENT_H
+
+#include <stddef.h>
+
+#include "loop.h"
+
+struct redisReply;
+
+typedef struct redis_client redis_client_t;
+
+typedef struct {
+    char host[256];
+    int port;
+    char user[128];     /* ACL user, may be empty */
+    char password[256]; /* may be empty */
+    int db;
+} redis_url_t;
+
+/** A command's reply (NULL when the link failed or the client is freed). The reply is
+ * borrowed for the duration of the call. */
+typedef void (*redis_reply_cb)(redis_client_t *c, struct redisReply *reply, void *data);
+/** A pushed message on a subscriber client (an array reply, borrowed). */
+typedef void (*redis_push_cb)(redis_client_t *c, struct redisReply *reply, void *data);
+/** The link went up (authenticated, database selected) or down. */
+typedef void (*redis_state_cb)(redis_client_t *c, int up, void *data);
+
+typedef struct {
+    int subscriber;          /* 1: subscriber client (push messages) */
+    const char *name;        /* for logs and CLIENT SETNAME; borrowed */
+    long ping_interval_ms;   /* default 1000 */
+    long liveness_timeout_ms; /* default 3000 */
+    size_t max_pending;      /* commands awaiting a reply; default 100000 */
+    size_t max_output;       /* bytes queued to Redis; default 64 MiB */
+    redis_state_cb on_state;
+    redis_push_cb on_push;
+    void *data;
+} redis_client_opts_t;
+
+/** Parses redis://[[user]:password@]host[:port][/db]. Returns 0 or SIOC_EINVAL with a
+ * message in `err`. */
+int redis_url_parse(const char *url, redis_url_t *out, char *err, size_t errlen);
+
+/** Creates a client and starts connecting. `url` and `opts` are copied (name borrowed). */
+redis_client_t *redis_client_new(net_loop_t *loop, const redis_url_t *url,
+                                 const redis_client_opts_t *opts);
+/** Fails pending callbacks (NULL) and frees. Not from inside one of its own callbacks. */
+void redis_client_free(redis_client_t *c);
+
+/** Sends a command of `argc` binary-safe arguments. `cb` may be NULL (fire and forget).
+ * Returns 0, or a negative SIOC_E* when the link is down or a cap is reached (then `cb` is
+ * not called). */
+int redis_client_cmd(redis_client_t *c, redis_reply_cb cb, void *data, int argc,
+                     const char **argv, const size_t *lens);
+/** Convenience for NUL-terminated arguments. */
+int redis_client_cmdv(redis_client_t *c, redis_reply_cb cb, void *data, int argc,
+                      const char **argv);
+/** Whether the link is up. */
+int redis_client_up(const redis_client_t *c);
+/** Round-trip time of the last PING, in microseconds (-1 before the first). */
+long long redis_client_rtt_us(const redis_client_t *c);
+/** Times the link went down since start. */
+unsigned long long redis_client_drops(const redis_client_t *c);
+/** Drops the link now and reconnects (tests, and liveness failures). */
+void redis_client_reset(redis_client_t *c);
+
+#endif

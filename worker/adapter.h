@@ -1,0 +1,78 @@
+/*
+ * adapter.h - cluster-wide rooms through Redis Pub/Sub, wire-compatible with
+ * @socket.io/redis-adapter 8 (PROTOCOL.md §5).
+ *
+ * Two modes:
+ * - classic: PSUBSCRIBE <key>#<nsp>#* plus the request / response channels,
+ *   PUBLISH; interoperates with createAdapter() servers and the
+ *   @socket.io/redis-emitter.
+ * - sharded: SSUBSCRIBE to the namespace's main and per-server channels and,
+ *   dynamically, to <key>#<nsp>#<room># for each public room that has local
+ *   members, SPUBLISH; the message format of createShardedAdapter(), so a
+ *   broadcast to one room reaches only the workers that have members.
+ *
+ * Fault handling: both Redis links are liveness-checked (redis_client.h), and
+ * the subscription itself is checked end to end by a health message the
+ * worker publishes to itself every second; /ready is red until every
+ * subscription is confirmed and the health message comes back. Local
+ * delivery never depends on Redis. Publishes while a link is down are dropped
+ * and counted (Pub/Sub is at most once; nothing is queued). Pending requests
+ * end by response count or timeout, never later.
+ *
+ * Membership: the worker registers `<id>@<host:port>` in the sorted set
+ * sioc:workers every second (score = unix ms) and removes itself on drain.
+ * Loop thread only.
+ */
+#ifndef SIOC_WORKER_ADAPTER_H
+#define SIOC_WORKER_ADAPTER_H
+
+#include <stddef.h>
+
+#include "base/buf.h"
+#include "sio.h"
+#include "worker.h"
+
+typedef struct adapter adapter_t;
+
+/** Starts the adapter from w->conf (REDIS_URL must be set). NULL + message on bad config. */
+adapter_t *adapter_new(worker_t *w, char *err, size_t errlen);
+void adapter_free(adapter_t *a);
+/** Whether every subscription is live (for /ready). */
+int adapter_ready(const adapter_t *a);
+/** Publishes a broadcast already delivered locally to the other workers. */
+void adapter_broadcast(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
+                       const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
+                       const sioc_iov_t *att, size_t n_att);
+
+/** Called once the socket `socket_id` of `nsp` is reachable cluster-wide in `room`
+ * (ok = 1) or not within the requests timeout (ok = 0). */
+typedef void (*adapter_join_cb)(worker_t *w, sio_nsp_t *nsp, const char *socket_id, int ok,
+                                void *data);
+/** Waits until broadcasts to `room` from any worker reach this worker. */
+void adapter_wait_room(adapter_t *a, sio_nsp_t *nsp, sioc_iov_t room, const char *socket_id,
+                       adapter_join_cb cb, void *data);
+
+/** Result of a cluster-wide query: `json` is a JSON array (owned by the adapter, valid for
+ * the call), `complete` is 0 when some worker did not answer in time. */
+typedef void (*adapter_query_cb)(worker_t *w, sioc_iov_t json, int complete, void *data);
+/** fetchSockets: [{id, handshake, rooms, data}] of the sockets in `rooms` over the cluster. */
+void adapter_fetch_sockets(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
+                           adapter_query_cb cb, void *data);
+/** allRooms: the union of every worker's rooms (socket ids included), as a JSON array. */
+void adapter_all_rooms(adapter_t *a, sio_nsp_t *nsp, adapter_query_cb cb, void *data);
+/** socketsJoin / socketsLeave / disconnectSockets over the cluster (this worker included). */
+void adapter_sockets_join(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
+                          sioc_iov_t new_room, int leave);
+void adapter_disconnect_sockets(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms,
+                                size_t n_rooms, int close);
+/** serverSideEmit with acks: `json_array` goes to the other workers; `cb` gets the array of
+ * their answers. */
+void adapter_server_side_emit(adapter_t *a, sio_nsp_t *nsp, sioc_iov_t json_array,
+                              adapter_query_cb cb, void *data);
+
+/** Deregisters from sioc:workers (drain). */
+void adapter_leave(adapter_t *a);
+/** Appends the adapter's metrics (Prometheus text). */
+void adapter_metrics(const adapter_t *a, sioc_buf_t *b);
+
+#endif
