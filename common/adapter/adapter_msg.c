@@ -84,6 +84,8 @@ void adapter_msg_ctx_init(adapter_msg_ctx_t *ctx, const adapter_msg_limits_t *li
     }
     if (ctx->limits.max_depth > 256)
         ctx->limits.max_depth = 256;
+    if (ctx->limits.max_size > 0x7fffffff) /* results are ints */
+        ctx->limits.max_size = 0x7fffffff;
 }
 
 void adapter_msg_ctx_free(adapter_msg_ctx_t *ctx)

@@ -218,6 +218,7 @@ async function main() {
   addRawValue("float32", "92ca3dcccccdca7f800000");
   addRawValue("dup-keys-proto", "84a161" + "01" + "a162" + "02" + "a161" + "03" + "a95f5f70726f746f5f5f" + "80");
   addRawValue("unordered-index-keys", "83a17a01a13302a13103");
+  addRawValue("dup-invalid-utf8-keys", "83a26bff01a26bfe02a16103");
   addRawValue("invalid-utf8", "93a3ff6162a4e282ac00a3eda080");
   addRawValue("uint64-int64", "92cf0000000000000001d3ffffffffffffffff");
   addRawValue("timestamps", "93d6ff00000001d7ff0000000400000001c70cff000000000000000000000002");
