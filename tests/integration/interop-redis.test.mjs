@@ -1,0 +1,167 @@
+// Mixed cluster: two sioc workers and a stock Node.js Socket.IO 4.8 server
+// with @socket.io/redis-adapter 8 on one Redis, plus @socket.io/redis-emitter
+// 5 publishing from outside. Broadcasts flow both ways; the Node server's
+// fetchSockets / serverSideEmit / socketsJoin / except / allRooms work across
+// sioc workers; the emitter reaches sioc clients.
+
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import http from "node:http";
+import { startServer, stopAll, freePort, IS_NODE_PEER, REPO_ROOT } from "./lib/server.mjs";
+import { ClientPool, TRANSPORT_MODES, emitAck } from "./lib/client.mjs";
+import { makeToken, TEST_SECRET } from "./lib/token.mjs";
+import { startRedis } from "./lib/redis.mjs";
+import { sleep, until } from "./lib/util.mjs";
+
+const require = createRequire(import.meta.url);
+const { Emitter } = require("@socket.io/redis-emitter");
+const { createClient } = require("redis");
+
+const status = (port, path) =>
+  new Promise((resolve) => {
+    const req = http.get({ host: "127.0.0.1", port, path, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on("error", () => resolve(0));
+    req.on("timeout", () => req.destroy());
+  });
+
+async function startNodePeer(redisUrl, mode) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [`${REPO_ROOT}tests/integration/fixtures/node-cluster-peer.mjs`, String(port), redisUrl, mode], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const exited = new Promise((r) => child.once("exit", r));
+  await until(async () => (await status(port, "/health")) === 200, 10000, 50, "node peer up");
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 3000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+for (const mode of ["classic", "sharded"]) {
+  describe(`mixed cluster with Node @socket.io/redis-adapter (${mode})`, { skip: IS_NODE_PEER ? "needs sioc workers" : false }, () => {
+    const pool = new ClientPool();
+    let redis, w1, w2, node, emitterClient;
+    before(async () => {
+      redis = await startRedis();
+      const flags = (id) => ({ app: "chat", "redis-url": redis.url, "adapter-mode": mode, "worker-id": id });
+      w1 = await startServer({ flags: flags("s1"), env: { JWT_SECRET: TEST_SECRET } });
+      w2 = await startServer({ flags: flags("s2"), env: { JWT_SECRET: TEST_SECRET } });
+      node = await startNodePeer(redis.url, mode);
+      await until(async () => (await status(w1.port, "/ready")) === 200 && (await status(w2.port, "/ready")) === 200, 10000, 50, "ready");
+    });
+    after(async () => {
+      pool.closeAll();
+      await emitterClient?.quit().catch(() => {});
+      await node?.stop();
+      await stopAll(w1, w2);
+      await redis?.stop();
+    });
+
+    const sioc = (w, user) => pool.connect(w, { ...TRANSPORT_MODES.websocket, auth: { token: makeToken({ sub: user }) } });
+    const nodeClient = () => pool.connect(node.url, TRANSPORT_MODES.websocket);
+
+    it("broadcasts flow both ways between sioc workers and the Node server", async () => {
+      const a = await sioc(w1, "a");
+      const b = await sioc(w2, "b");
+      const n = await nodeClient();
+      for (const c of [a, b, n]) assert.deepEqual(await emitAck(c, "join-room", "mix"), { ok: true });
+      await sleep(100); // the Node sharded adapter subscribes asynchronously
+      const got = new Map([a, b, n].map((c) => [c, []]));
+      for (const c of [a, b, n]) c.on("receive-message", (m) => got.get(c).push(m));
+      await emitAck(a, "send-message", { roomId: "mix", msg: "from-sioc" });
+      await emitAck(n, "send-message", { roomId: "mix", msg: { from: "node", bin: Buffer.from([1, 2, 3]) } });
+      await until(() => [...got.values()].every((l) => l.length === 2), 5000, 10, "both messages everywhere");
+      for (const list of got.values()) {
+        assert.equal(list[0] === "from-sioc" ? list[0] : list[1], "from-sioc");
+        const fromNode = list.find((m) => typeof m === "object");
+        assert.equal(fromNode.from, "node");
+        assert.ok(Buffer.from(fromNode.bin).equals(Buffer.from([1, 2, 3])), "binary from Node intact on every server");
+      }
+    });
+
+    it("Node fetchSockets sees the sockets on sioc workers", async () => {
+      const a = await sioc(w1, "fa");
+      const b = await sioc(w2, "fb");
+      const n = await nodeClient();
+      for (const c of [a, b, n]) await emitAck(c, "join-room", "fetch");
+      const list = await emitAck(n, "x-fetch", "fetch");
+      assert.deepEqual(new Set(list.map((s) => s.id)), new Set([a.id, b.id, n.id]));
+      const fromSioc = list.find((s) => s.id === a.id);
+      assert.ok(fromSioc.rooms.includes("fetch") && fromSioc.rooms.includes(a.id), "rooms of a sioc socket");
+    });
+
+    it("Node serverSideEmit with acks gets an answer from each sioc worker, no timeout", async () => {
+      const n = await nodeClient();
+      const r = await emitAck(n, "x-sse");
+      assert.equal(r.err, null);
+      assert.equal(r.n, 2);
+    });
+
+    it("Node socketsJoin moves sioc sockets into a room, and except skips a sioc socket", async () => {
+      const a = await sioc(w1, "ja");
+      const b = await sioc(w2, "jb");
+      const n = await nodeClient();
+      for (const c of [a, b, n]) await emitAck(c, "join-room", "src");
+      await emitAck(n, "x-join", "src", "dst");
+      await sleep(300);
+      const got = { a: [], b: [] };
+      a.on("receive-message", (m) => got.a.push(m));
+      b.on("receive-message", (m) => got.b.push(m));
+      await emitAck(a, "send-message", { roomId: "dst", msg: "in-dst" });
+      await until(() => got.a.includes("in-dst") && got.b.includes("in-dst"), 3000, 10, "joined remotely");
+      await emitAck(n, "x-except", "dst", b.id, "not-for-b");
+      await until(() => got.a.includes("not-for-b"), 3000, 10, "a gets it");
+      await sleep(200);
+      assert.ok(!got.b.includes("not-for-b"), "except honoured on a sioc worker");
+    });
+
+    if (mode === "classic") {
+      it("Node allRooms includes the rooms of sioc workers; sioc list-rooms includes Node's", async () => {
+        const a = await sioc(w1, "ra");
+        const n = await nodeClient();
+        await emitAck(a, "join-room", "room-on-sioc");
+        await emitAck(n, "join-room", "room-on-node");
+        const rooms = await emitAck(n, "x-all-rooms");
+        assert.ok(rooms.includes("room-on-sioc"));
+        const r = await emitAck(a, "list-rooms");
+        assert.equal(r.ok, true);
+        assert.ok(r.rooms.includes("room-on-node") && r.rooms.includes("room-on-sioc"));
+      });
+
+      it("@socket.io/redis-emitter reaches sioc clients, with rooms and except", async () => {
+        emitterClient = createClient({ url: redis.url });
+        await emitterClient.connect();
+        const emitter = new Emitter(emitterClient);
+        const a = await sioc(w1, "ea");
+        const b = await sioc(w2, "eb");
+        for (const c of [a, b]) await emitAck(c, "join-room", "news");
+        const got = { a: [], b: [] };
+        a.on("receive-message", (m) => got.a.push(m));
+        b.on("receive-message", (m) => got.b.push(m));
+        emitter.to("news").emit("receive-message", { headline: "hi", n: 1.5 });
+        await until(() => got.a.length === 1 && got.b.length === 1, 3000, 10, "emitter to room");
+        assert.deepEqual(got.a[0], { headline: "hi", n: 1.5 });
+        emitter.to("news").except(a.id).emit("receive-message", "skip-a");
+        await until(() => got.b.includes("skip-a"), 3000, 10, "b gets it");
+        await sleep(200);
+        assert.ok(!got.a.includes("skip-a"));
+        emitter.in("news").socketsLeave("news");
+        await sleep(300);
+        emitter.to("news").emit("receive-message", "after-leave");
+        await sleep(300);
+        assert.ok(!got.a.includes("after-leave") && !got.b.includes("after-leave"), "socketsLeave from the emitter applied");
+      });
+    }
+  });
+}
