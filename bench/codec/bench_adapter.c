@@ -31,7 +31,8 @@ int main(int argc, char **argv)
 {
     long iters = argc > 1 ? atol(argv[1]) : 1000000;
     static const char chat[] =
-        "[\"chat message\",{\"room\":\"lobby\",\"user\":\"alice\",\"text\":\"hello world, how are you "
+        "[\"chat message\",{\"room\":\"lobby\",\"user\":\"alice\",\"text\":\"hello world, how are "
+        "you "
         "today?\",\"ts\":1718000000000}]";
     sioc_iov_t rooms[] = {SIOC_LIT("lobby")};
     sioc_iov_t except[] = {SIOC_LIT("Xk3pQ9zLmN2vB7cR0aaa")};
@@ -77,7 +78,8 @@ int main(int argc, char **argv)
     /* binary: 4 KiB attachment */
     static char blob[4096];
     sioc_iov_t a = {blob, sizeof(blob)};
-    in.packet.data.json = SIOC_LIT("[\"file\",{\"name\":\"a.bin\",\"data\":{\"_placeholder\":true,\"num\":0}}]");
+    in.packet.data.json =
+        SIOC_LIT("[\"file\",{\"name\":\"a.bin\",\"data\":{\"_placeholder\":true,\"num\":0}}]");
     in.packet.data.att = &a;
     in.packet.data.natt = 1;
     in.packet.data.binary = 1;

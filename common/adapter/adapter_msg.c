@@ -385,7 +385,8 @@ static int put_json_str(sioc_buf_t *b, const char *s, size_t n)
                 p += l;
                 continue;
             }
-            if ((r = buf_append(b, run, (size_t)(p - run))) || (r = buf_append(b, "\xEF\xBF\xBD", 3)))
+            if ((r = buf_append(b, run, (size_t)(p - run))) ||
+                (r = buf_append(b, "\xEF\xBF\xBD", 3)))
                 return r;
             p += bad;
             run = p;
@@ -396,13 +397,27 @@ static int put_json_str(sioc_buf_t *b, const char *s, size_t n)
         char esc[6] = {'\\', 0, 0, 0, 0, 0};
         size_t el = 2;
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
         default:
             memcpy(esc + 1, "u00", 3);
             esc[4] = hexdig[c >> 4];
@@ -514,11 +529,24 @@ static int mp_head(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, mp_item_t *it)
         goto payload;
     }
     switch (c) {
-    case 0xc0: it->kind = K_NIL; *pp = p; return 0;
-    case 0xc2: it->kind = K_FALSE; *pp = p; return 0;
-    case 0xc3: it->kind = K_TRUE; *pp = p; return 0;
-    case 0xc4: case 0xc5: case 0xc6:
-    case 0xd9: case 0xda: case 0xdb:
+    case 0xc0:
+        it->kind = K_NIL;
+        *pp = p;
+        return 0;
+    case 0xc2:
+        it->kind = K_FALSE;
+        *pp = p;
+        return 0;
+    case 0xc3:
+        it->kind = K_TRUE;
+        *pp = p;
+        return 0;
+    case 0xc4:
+    case 0xc5:
+    case 0xc6:
+    case 0xd9:
+    case 0xda:
+    case 0xdb:
         hl = (c == 0xc4 || c == 0xd9) ? 1 : (c == 0xc5 || c == 0xda) ? 2 : 4;
         if (avail < hl)
             return fail(ctx, "truncated msgpack");
@@ -527,7 +555,9 @@ static int mp_head(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, mp_item_t *it)
         avail -= hl;
         it->kind = c <= 0xc6 ? K_BIN : K_STR;
         goto payload;
-    case 0xc7: case 0xc8: case 0xc9:
+    case 0xc7:
+    case 0xc8:
+    case 0xc9:
         hl = c == 0xc7 ? 1 : c == 0xc8 ? 2 : 4;
         if (avail < hl + 1)
             return fail(ctx, "truncated msgpack");
@@ -540,7 +570,11 @@ static int mp_head(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, mp_item_t *it)
             len = 12;
         it->kind = K_EXT;
         goto payload;
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8:
         if (avail < 1)
             return fail(ctx, "truncated msgpack");
         it->ext = (int8_t)p[0];
@@ -549,7 +583,8 @@ static int mp_head(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, mp_item_t *it)
         len = (size_t)1 << (c - 0xd4);
         it->kind = K_EXT;
         goto payload;
-    case 0xca: case 0xcb:
+    case 0xca:
+    case 0xcb:
         hl = c == 0xca ? 4 : 8;
         if (avail < hl)
             return fail(ctx, "truncated msgpack");
@@ -565,7 +600,10 @@ static int mp_head(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, mp_item_t *it)
         it->kind = K_FLOAT;
         *pp = p + hl;
         return 0;
-    case 0xcc: case 0xcd: case 0xce: case 0xcf:
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf:
         hl = (size_t)1 << (c - 0xcc);
         if (avail < hl)
             return fail(ctx, "truncated msgpack");
@@ -573,17 +611,25 @@ static int mp_head(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, mp_item_t *it)
         it->u = hl == 1 ? p[0] : hl == 2 ? be16(p) : hl == 4 ? be32(p) : be64(p);
         *pp = p + hl;
         return 0;
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3:
         hl = (size_t)1 << (c - 0xd0);
         if (avail < hl)
             return fail(ctx, "truncated msgpack");
-        it->i = hl == 1 ? (int8_t)p[0] : hl == 2 ? (int16_t)be16(p) : hl == 4 ? (int32_t)be32(p)
-                                                                            : (int64_t)be64(p);
+        it->i = hl == 1   ? (int8_t)p[0]
+                : hl == 2 ? (int16_t)be16(p)
+                : hl == 4 ? (int32_t)be32(p)
+                          : (int64_t)be64(p);
         it->kind = it->i < 0 ? K_INT : K_UINT;
         it->u = (uint64_t)it->i;
         *pp = p + hl;
         return 0;
-    case 0xdc: case 0xdd: case 0xde: case 0xdf:
+    case 0xdc:
+    case 0xdd:
+    case 0xde:
+    case 0xdf:
         hl = (c == 0xdc || c == 0xde) ? 2 : 4;
         if (avail < hl)
             return fail(ctx, "truncated msgpack");
@@ -870,8 +916,7 @@ static int m2j_map(m2j_t *c, cptr *pp, size_t n, unsigned depth)
         cptr kp = rec[ri].key, vp = rec[ri].val;
         size_t kl = rec[ri].klen, mark = c->out->len;
         if ((!first && (r = buf_append_byte(c->out, ','))) ||
-            (r = put_json_str(c->out, (const char *)kp, kl)) ||
-            (r = buf_append_byte(c->out, ':')))
+            (r = put_json_str(c->out, (const char *)kp, kl)) || (r = buf_append_byte(c->out, ':')))
             goto out;
         if ((r = m2j_value(c, &vp, depth + 1, &undef)))
             goto out;
@@ -1064,7 +1109,14 @@ static int js_str_scan(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, jstr_t *s)
         if (p + 1 >= end)
             return fail(ctx, "unterminated JSON string");
         switch (p[1]) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
             p += 2;
             bytes++;
             continue;
@@ -1124,16 +1176,28 @@ static void js_str_decode(const jstr_t *s, unsigned char *o)
         unsigned e = p[1];
         p += 2;
         switch (e) {
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
+        case 'b':
+            *o++ = '\b';
+            break;
+        case 'f':
+            *o++ = '\f';
+            break;
+        case 'n':
+            *o++ = '\n';
+            break;
+        case 'r':
+            *o++ = '\r';
+            break;
+        case 't':
+            *o++ = '\t';
+            break;
         case 'u':
             o += utf8_put(o, (uint32_t)hex4(p));
             p += 4;
             break;
-        default: *o++ = (unsigned char)e; break;
+        default:
+            *o++ = (unsigned char)e;
+            break;
         }
     }
 }
@@ -1148,21 +1212,38 @@ static size_t js_str_utf16(const jstr_t *s, uint16_t *u)
             unsigned e = p[1];
             p += 2;
             switch (e) {
-            case 'b': u[n++] = '\b'; break;
-            case 'f': u[n++] = '\f'; break;
-            case 'n': u[n++] = '\n'; break;
-            case 'r': u[n++] = '\r'; break;
-            case 't': u[n++] = '\t'; break;
-            case 'u': u[n++] = (uint16_t)hex4(p); p += 4; break;
-            default: u[n++] = (uint16_t)e; break;
+            case 'b':
+                u[n++] = '\b';
+                break;
+            case 'f':
+                u[n++] = '\f';
+                break;
+            case 'n':
+                u[n++] = '\n';
+                break;
+            case 'r':
+                u[n++] = '\r';
+                break;
+            case 't':
+                u[n++] = '\t';
+                break;
+            case 'u':
+                u[n++] = (uint16_t)hex4(p);
+                p += 4;
+                break;
+            default:
+                u[n++] = (uint16_t)e;
+                break;
             }
             continue;
         }
         size_t bad, l = utf8_seq(p, s->close, &bad);
-        uint32_t cp = l == 1 ? p[0] : l == 2 ? (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f)
-                      : l == 3 ? (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f)
-                               : (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
-                                     (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+        uint32_t cp =
+            l == 1   ? p[0]
+            : l == 2 ? (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f)
+            : l == 3 ? (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f)
+                     : (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
+                           (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
         p += l;
         if (cp >= 0x10000) {
             u[n++] = (uint16_t)(0xd800 + ((cp - 0x10000) >> 10));
@@ -1299,9 +1380,15 @@ static int js_skip(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, unsigned depth)
         r = js_str_scan(ctx, &p, end, &s);
         break;
     }
-    case 't': r = js_lit(ctx, &p, end, "true", 4); break;
-    case 'f': r = js_lit(ctx, &p, end, "false", 5); break;
-    case 'n': r = js_lit(ctx, &p, end, "null", 4); break;
+    case 't':
+        r = js_lit(ctx, &p, end, "true", 4);
+        break;
+    case 'f':
+        r = js_lit(ctx, &p, end, "false", 5);
+        break;
+    case 'n':
+        r = js_lit(ctx, &p, end, "null", 4);
+        break;
     case '[':
     case '{': {
         int obj = *p == '{';
@@ -1533,8 +1620,10 @@ static int j2m_map_end(j2m_t *c, size_t hdr, size_t base, size_t n, int has_ph)
             else if (rec[i].klen == 3 && memcmp(rec[i].key, "num", 3) == 0)
                 num = &rec[i];
         }
-        if (ph != NULL && ph->mend - ph->vstart == 1 && (unsigned char)o->base[ph->vstart] == 0xc3) {
-            int64_t k = num ? packed_uint((cptr)o->base + num->vstart, num->mend - num->vstart) : -1;
+        if (ph != NULL && ph->mend - ph->vstart == 1 &&
+            (unsigned char)o->base[ph->vstart] == 0xc3) {
+            int64_t k =
+                num ? packed_uint((cptr)o->base + num->vstart, num->mend - num->vstart) : -1;
             if (k < 0 || (uint64_t)k >= c->v->natt)
                 return fail(ctx, "illegal attachments");
             const sioc_iov_t *a = &c->v->att[k];
@@ -1763,12 +1852,19 @@ static int rd_peek(rd_t *r)
         if (r->p >= r->end)
             return T_BAD;
         switch (*r->p) {
-        case '{': return T_MAP;
-        case '[': return T_ARR;
-        case '"': return T_STR;
-        case 't': case 'f': return T_BOOL;
-        case 'n': return T_NIL;
-        default: return (*r->p == '-' || (*r->p >= '0' && *r->p <= '9')) ? T_NUM : T_BAD;
+        case '{':
+            return T_MAP;
+        case '[':
+            return T_ARR;
+        case '"':
+            return T_STR;
+        case 't':
+        case 'f':
+            return T_BOOL;
+        case 'n':
+            return T_NIL;
+        default:
+            return (*r->p == '-' || (*r->p >= '0' && *r->p <= '9')) ? T_NUM : T_BAD;
         }
     }
     if (r->p >= r->end)
@@ -2072,9 +2168,12 @@ static int rd_flags(rd_t *r, adapter_msg_flags_t *f)
     static const struct {
         const char *name;
         unsigned bit;
-    } names[] = {{"volatile", ADAPTER_MSG_F_VOLATILE},  {"compress", ADAPTER_MSG_F_COMPRESS},
-                 {"local", ADAPTER_MSG_F_LOCAL},        {"broadcast", ADAPTER_MSG_F_BROADCAST},
-                 {"binary", ADAPTER_MSG_F_BINARY},      {"expectSingleResponse", ADAPTER_MSG_F_EXPECT_SINGLE}};
+    } names[] = {{"volatile", ADAPTER_MSG_F_VOLATILE},
+                 {"compress", ADAPTER_MSG_F_COMPRESS},
+                 {"local", ADAPTER_MSG_F_LOCAL},
+                 {"broadcast", ADAPTER_MSG_F_BROADCAST},
+                 {"binary", ADAPTER_MSG_F_BINARY},
+                 {"expectSingleResponse", ADAPTER_MSG_F_EXPECT_SINGLE}};
     rd_it_t it;
     sioc_iov_t k;
     int e, t = rd_peek(r);
@@ -2412,8 +2511,8 @@ static int shard_data(rd_t *r, adapter_msg_shard_t *out, rd_val_t *pdata, rd_val
     return e;
 }
 
-int adapter_msg_shard_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t len,
-                             sioc_buf_t *json, adapter_msg_att_t *att, adapter_msg_shard_t *out)
+int adapter_msg_shard_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t len, sioc_buf_t *json,
+                             adapter_msg_att_t *att, adapter_msg_shard_t *out)
 {
     rd_t r;
     rd_it_t it;
@@ -2460,7 +2559,8 @@ int adapter_msg_shard_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t len
         r.p = data;
         if ((e = shard_data(&r, out, &pdata, &value)))
             goto done;
-    } else if (out->type >= ADAPTER_MSG_SHARD_BROADCAST && out->type <= ADAPTER_MSG_SHARD_BROADCAST_ACK) {
+    } else if (out->type >= ADAPTER_MSG_SHARD_BROADCAST &&
+               out->type <= ADAPTER_MSG_SHARD_BROADCAST_ACK) {
         e = fail(ctx, "message without data");
         goto done;
     }
@@ -2628,15 +2728,19 @@ static int popcount(unsigned v)
     return n;
 }
 
-/* flags in the order volatile, compress, local, broadcast, binary, timeout, expectSingleResponse. */
+/* flags in the order volatile, compress, local, broadcast, binary, timeout, expectSingleResponse.
+ */
 static void w_flags(wr_t *w, const adapter_msg_flags_t *f)
 {
     static const struct {
         const char *name;
         unsigned bit;
-    } names[] = {{"volatile", ADAPTER_MSG_F_VOLATILE},   {"compress", ADAPTER_MSG_F_COMPRESS},
-                 {"local", ADAPTER_MSG_F_LOCAL},         {"broadcast", ADAPTER_MSG_F_BROADCAST},
-                 {"binary", ADAPTER_MSG_F_BINARY},       {"timeout", ADAPTER_MSG_F_TIMEOUT},
+    } names[] = {{"volatile", ADAPTER_MSG_F_VOLATILE},
+                 {"compress", ADAPTER_MSG_F_COMPRESS},
+                 {"local", ADAPTER_MSG_F_LOCAL},
+                 {"broadcast", ADAPTER_MSG_F_BROADCAST},
+                 {"binary", ADAPTER_MSG_F_BINARY},
+                 {"timeout", ADAPTER_MSG_F_TIMEOUT},
                  {"expectSingleResponse", ADAPTER_MSG_F_EXPECT_SINGLE}};
     unsigned present = f->present & 0x7f;
     w_open(w, (size_t)popcount(present), 1);
@@ -2739,7 +2843,8 @@ int adapter_msg_request_encode(adapter_msg_ctx_t *ctx, const adapter_msg_request
     size_t n = 1 + present(in->uid.base) + present(in->request_id.base);
     if (legacy)
         n += 2;
-    else if (t == ADAPTER_MSG_REQ_SOCKETS || t == ADAPTER_MSG_REQ_REMOTE_JOIN || t == ADAPTER_MSG_REQ_REMOTE_LEAVE)
+    else if (t == ADAPTER_MSG_REQ_SOCKETS || t == ADAPTER_MSG_REQ_REMOTE_JOIN ||
+             t == ADAPTER_MSG_REQ_REMOTE_LEAVE)
         n += 1 + (t != ADAPTER_MSG_REQ_SOCKETS);
     else if (t == ADAPTER_MSG_REQ_REMOTE_DISCONNECT || t == ADAPTER_MSG_REQ_BROADCAST)
         n += 2;
@@ -2846,12 +2951,14 @@ int adapter_msg_shard_encode(adapter_msg_ctx_t *ctx, const adapter_msg_shard_t *
     wr_t w;
     size_t start = out->len;
     int t = in->type;
-    const adapter_msg_value_t *bv = t == ADAPTER_MSG_SHARD_BROADCAST ? &in->packet.data : &in->value;
+    const adapter_msg_value_t *bv =
+        t == ADAPTER_MSG_SHARD_BROADCAST ? &in->packet.data : &in->value;
     ctx->reason = NULL;
     if (t < 1 || t > 13)
         return bad_input(ctx, "unknown message type");
     int may_bin = t == ADAPTER_MSG_SHARD_BROADCAST || t == ADAPTER_MSG_SHARD_BROADCAST_ACK ||
-                  t == ADAPTER_MSG_SHARD_FETCH_SOCKETS_RESPONSE || t == ADAPTER_MSG_SHARD_SERVER_SIDE_EMIT ||
+                  t == ADAPTER_MSG_SHARD_FETCH_SOCKETS_RESPONSE ||
+                  t == ADAPTER_MSG_SHARD_SERVER_SIDE_EMIT ||
                   t == ADAPTER_MSG_SHARD_SERVER_SIDE_EMIT_RESPONSE;
     int msgpack = may_bin && bv->json.base != NULL && bv->binary && bv->natt > 0;
     int has_data = t >= ADAPTER_MSG_SHARD_BROADCAST && t <= ADAPTER_MSG_SHARD_BROADCAST_ACK;
@@ -2961,8 +3068,8 @@ int adapter_msg_channel_room(sioc_iov_t channel, sioc_iov_t key, sioc_iov_t nsp,
         key = SIOC_LIT("socket.io");
     size_t head = key.len + 1 + nsp.len + 1;
     if (channel.len < head || memcmp(channel.base, key.base, key.len) != 0 ||
-        channel.base[key.len] != '#' || memcmp(channel.base + key.len + 1, nsp.base, nsp.len) != 0 ||
-        channel.base[head - 1] != '#')
+        channel.base[key.len] != '#' ||
+        memcmp(channel.base + key.len + 1, nsp.base, nsp.len) != 0 || channel.base[head - 1] != '#')
         return -1;
     if (channel.len == head)
         return 0;

@@ -168,11 +168,11 @@ typedef struct {
 } adapter_msg_request_t;
 
 /* Kinds of response on socket.io-response#<nsp># (by shape). */
-#define ADAPTER_MSG_RESP_ACK 0          /* {"requestId"} (legacy join/leave/disconnect) */
-#define ADAPTER_MSG_RESP_SOCKETS 1      /* {"requestId","sockets":[..]} (types 0 and 5) */
-#define ADAPTER_MSG_RESP_ROOMS 2        /* {"requestId","rooms":[..]} (type 1) */
-#define ADAPTER_MSG_RESP_SERVER_EMIT 6  /* {"type":6,"requestId","data"} */
-#define ADAPTER_MSG_RESP_CLIENT_COUNT 8 /* {"type":8,"requestId","clientCount"} */
+#define ADAPTER_MSG_RESP_ACK 0           /* {"requestId"} (legacy join/leave/disconnect) */
+#define ADAPTER_MSG_RESP_SOCKETS 1       /* {"requestId","sockets":[..]} (types 0 and 5) */
+#define ADAPTER_MSG_RESP_ROOMS 2         /* {"requestId","rooms":[..]} (type 1) */
+#define ADAPTER_MSG_RESP_SERVER_EMIT 6   /* {"type":6,"requestId","data"} */
+#define ADAPTER_MSG_RESP_CLIENT_COUNT 8  /* {"type":8,"requestId","clientCount"} */
 #define ADAPTER_MSG_RESP_BROADCAST_ACK 9 /* msgpack {type:9,requestId,packet} */
 
 typedef struct {

@@ -75,11 +75,13 @@ static void check_list(const ranges_t *rg, const sioc_iov_t *v, size_t n)
         CHECK(inside(rg, v[i]));
 }
 
-static void check_value(const ranges_t *rg, const adapter_msg_value_t *v, const char *msg, size_t len)
+static void check_value(const ranges_t *rg, const adapter_msg_value_t *v, const char *msg,
+                        size_t len)
 {
     CHECK(inside(rg, v->json));
     for (size_t i = 0; i < v->natt; i++)
-        CHECK(v->att[i].len == 0 || (v->att[i].base >= msg && v->att[i].base + v->att[i].len <= msg + len));
+        CHECK(v->att[i].len == 0 ||
+              (v->att[i].base >= msg && v->att[i].base + v->att[i].len <= msg + len));
 }
 
 static int list_eq(const sioc_iov_t *a, size_t na, const sioc_iov_t *b, size_t nb)
@@ -146,7 +148,8 @@ static void fuzz_broadcast(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
     }
     /* m's room slices may point into ctx storage that the next decode reuses: compare first */
     sioc_iov_t rooms[64], except[64];
-    size_t nr = m.opts.nrooms < 64 ? m.opts.nrooms : 64, ne = m.opts.nexcept < 64 ? m.opts.nexcept : 64;
+    size_t nr = m.opts.nrooms < 64 ? m.opts.nrooms : 64,
+           ne = m.opts.nexcept < 64 ? m.opts.nexcept : 64;
     if (nr)
         memcpy(rooms, m.opts.rooms, nr * sizeof(sioc_iov_t));
     if (ne)
@@ -169,7 +172,8 @@ static void fuzz_broadcast(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
     CHECK(iov_eq(m.uid, m2.uid) && iov_eq(m.packet.nsp, m2.packet.nsp));
     CHECK(m.packet.type == m2.packet.type && m.packet.has_id == m2.packet.has_id &&
           m.packet.id == m2.packet.id);
-    CHECK(m.opts.flags.present == m2.opts.flags.present && m.opts.flags.value == m2.opts.flags.value);
+    CHECK(m.opts.flags.present == m2.opts.flags.present &&
+          m.opts.flags.value == m2.opts.flags.value);
     if (m.opts.nrooms <= 64 && m.opts.nexcept <= 64) {
         CHECK(list_eq(rooms, nr, m2.opts.rooms, m2.opts.nrooms));
         CHECK(list_eq(except, ne, m2.opts.except, m2.opts.nexcept));
@@ -184,7 +188,8 @@ static void fuzz_broadcast(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
     } else {
         /* one more round must be a fixpoint */
         CHECK(adapter_msg_broadcast_encode(ctx, &m2, 0, &enc2) == 0);
-        CHECK(adapter_msg_broadcast_decode(ctx, enc2.base, enc2.len, &json3, &att3, &m3) == (int)enc2.len);
+        CHECK(adapter_msg_broadcast_decode(ctx, enc2.base, enc2.len, &json3, &att3, &m3) ==
+              (int)enc2.len);
         CHECK(iov_eq(m2.packet.data.json, m3.packet.data.json));
     }
 keep_out:
@@ -211,19 +216,21 @@ static void fuzz_request(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
         add_range(&rg, json.base, json.len);
         add_range(&rg, ctx->_str.base, ctx->_str.len);
         add_range(&rg, ctx->_list.base, ctx->_list.len);
-        CHECK(inside(&rg, m.uid) && inside(&rg, m.request_id) && inside(&rg, m.sid) && inside(&rg, m.room));
+        CHECK(inside(&rg, m.uid) && inside(&rg, m.request_id) && inside(&rg, m.sid) &&
+              inside(&rg, m.room));
         check_list(&rg, m.rooms, m.nrooms);
         check_list(&rg, m.opts.rooms, m.opts.nrooms);
         check_list(&rg, m.opts.except, m.opts.nexcept);
         check_value(&rg, &m.data, msg, len);
         check_value(&rg, &m.packet.data, msg, len);
         CHECK(m.type >= 0 && m.type <= 9);
-        int encodable = m.type <= ADAPTER_MSG_REQ_BROADCAST &&
-                        !(m.type == ADAPTER_MSG_REQ_SERVER_SIDE_EMIT && (m.data.natt || !m.data.json.base)) &&
-                        !(m.type == ADAPTER_MSG_REQ_BROADCAST && !m.packet.data.json.base) &&
-                        !(m.type == ADAPTER_MSG_REQ_BROADCAST && m.packet.data.natt &&
-                          count_sub(m.packet.data.json, "\"_placeholder\"") != m.packet.data.natt) &&
-                        !((m.type == 2 || m.type == 3) && !m.has_opts && m.sid.base && !m.room.base);
+        int encodable =
+            m.type <= ADAPTER_MSG_REQ_BROADCAST &&
+            !(m.type == ADAPTER_MSG_REQ_SERVER_SIDE_EMIT && (m.data.natt || !m.data.json.base)) &&
+            !(m.type == ADAPTER_MSG_REQ_BROADCAST && !m.packet.data.json.base) &&
+            !(m.type == ADAPTER_MSG_REQ_BROADCAST && m.packet.data.natt &&
+              count_sub(m.packet.data.json, "\"_placeholder\"") != m.packet.data.natt) &&
+            !((m.type == 2 || m.type == 3) && !m.has_opts && m.sid.base && !m.room.base);
         if (encodable && adapter_msg_request_encode(ctx, &m, &enc) == 0) {
             r = adapter_msg_request_decode(ctx, enc.base, enc.len, &json2, &att2, &m2);
             CHECK(r == (int)enc.len);
@@ -253,10 +260,11 @@ static void fuzz_response(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
         check_list(&rg, m.rooms, m.nrooms);
         check_value(&rg, &m.sockets, msg, len);
         check_value(&rg, &m.data, msg, len);
-        int encodable = !(m.kind == ADAPTER_MSG_RESP_SOCKETS && (m.sockets.natt || !m.sockets.json.base)) &&
-                        !(m.kind == ADAPTER_MSG_RESP_SERVER_EMIT && m.data.natt) &&
-                        !(m.kind == ADAPTER_MSG_RESP_BROADCAST_ACK && m.data.natt &&
-                          count_sub(m.data.json, "\"_placeholder\"") != m.data.natt);
+        int encodable =
+            !(m.kind == ADAPTER_MSG_RESP_SOCKETS && (m.sockets.natt || !m.sockets.json.base)) &&
+            !(m.kind == ADAPTER_MSG_RESP_SERVER_EMIT && m.data.natt) &&
+            !(m.kind == ADAPTER_MSG_RESP_BROADCAST_ACK && m.data.natt &&
+              count_sub(m.data.json, "\"_placeholder\"") != m.data.natt);
         if (encodable) {
             r = adapter_msg_response_encode(ctx, &m, &enc);
             CHECK(r == 0);
@@ -292,11 +300,14 @@ static void fuzz_shard(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
         check_value(&rg, &m.value, msg, len);
         check_value(&rg, &m.packet.data, msg, len);
         CHECK(m.type >= 1 && m.type <= 13);
-        const adapter_msg_value_t *v = m.type == ADAPTER_MSG_SHARD_BROADCAST ? &m.packet.data : &m.value;
-        int encodable = m.uid.base && m.nsp.base && !(v->natt && count_sub(v->json, "\"_placeholder\"") != v->natt) &&
-                        !(m.type == ADAPTER_MSG_SHARD_BROADCAST && !m.packet.data.json.base) &&
-                        !((m.type == 7 || m.type == 8 || m.type >= 10) && m.type <= 12 && !m.request_id.base) &&
-                        !((m.type == 8 || m.type == 9) && !m.value.json.base);
+        const adapter_msg_value_t *v =
+            m.type == ADAPTER_MSG_SHARD_BROADCAST ? &m.packet.data : &m.value;
+        int encodable =
+            m.uid.base && m.nsp.base &&
+            !(v->natt && count_sub(v->json, "\"_placeholder\"") != v->natt) &&
+            !(m.type == ADAPTER_MSG_SHARD_BROADCAST && !m.packet.data.json.base) &&
+            !((m.type == 7 || m.type == 8 || m.type >= 10) && m.type <= 12 && !m.request_id.base) &&
+            !((m.type == 8 || m.type == 9) && !m.value.json.base);
         if (encodable) {
             r = adapter_msg_shard_encode(ctx, &m, &enc);
             CHECK(r == 0);
@@ -333,7 +344,8 @@ static void fuzz_values(adapter_msg_ctx_t *ctx, const char *data, size_t len)
             }
             adapter_msg_value_t v2 = {iov_make(json2.base, json2.len), att2.v, att2.n, att2.n > 0};
             if (adapter_msg_json_to_mp(ctx, &v2, &mp2) > 0) {
-                CHECK(adapter_msg_mp_to_json(ctx, mp2.base, mp2.len, &json3, &att3) == (int)mp2.len);
+                CHECK(adapter_msg_mp_to_json(ctx, mp2.base, mp2.len, &json3, &att3) ==
+                      (int)mp2.len);
                 CHECK(json3.len == json2.len && memcmp(json3.base, json2.base, json2.len) == 0);
             }
         }
@@ -361,8 +373,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static adapter_msg_ctx_t ctx; /* reused across inputs, as a worker reuses it */
     static int ready;
     if (!ready) {
-        adapter_msg_limits_t lim = {.max_size = 1 << 20, .max_out = 8 << 20, .max_depth = 32,
-                                    .max_elems = 4096, .max_list = 256};
+        adapter_msg_limits_t lim = {.max_size = 1 << 20,
+                                    .max_out = 8 << 20,
+                                    .max_depth = 32,
+                                    .max_elems = 4096,
+                                    .max_list = 256};
         adapter_msg_ctx_init(&ctx, &lim);
         ready = 1;
     }

@@ -97,9 +97,12 @@ static void put_flags(sioc_buf_t *b, const adapter_msg_flags_t *f)
     static const struct {
         const char *name;
         unsigned bit;
-    } names[] = {{"volatile", ADAPTER_MSG_F_VOLATILE},  {"compress", ADAPTER_MSG_F_COMPRESS},
-                 {"local", ADAPTER_MSG_F_LOCAL},        {"broadcast", ADAPTER_MSG_F_BROADCAST},
-                 {"binary", ADAPTER_MSG_F_BINARY},      {"timeout", ADAPTER_MSG_F_TIMEOUT},
+    } names[] = {{"volatile", ADAPTER_MSG_F_VOLATILE},
+                 {"compress", ADAPTER_MSG_F_COMPRESS},
+                 {"local", ADAPTER_MSG_F_LOCAL},
+                 {"broadcast", ADAPTER_MSG_F_BROADCAST},
+                 {"binary", ADAPTER_MSG_F_BINARY},
+                 {"timeout", ADAPTER_MSG_F_TIMEOUT},
                  {"expectSingleResponse", ADAPTER_MSG_F_EXPECT_SINGLE}};
     int first = 1;
     put(b, "{");
@@ -150,7 +153,8 @@ static void put_packet(sioc_buf_t *b, const adapter_msg_packet_t *p)
 
 /* ---------------------------------------------------------------- descriptions (gen.mjs desc*) */
 
-static void desc_broadcast(sioc_buf_t *b, const adapter_msg_broadcast_t *m, const adapter_msg_att_t *a)
+static void desc_broadcast(sioc_buf_t *b, const adapter_msg_broadcast_t *m,
+                           const adapter_msg_att_t *a)
 {
     put(b, "{\"uid\":");
     put_str(b, m->uid);
@@ -202,7 +206,8 @@ static void desc_request(sioc_buf_t *b, const adapter_msg_request_t *r, const ad
     put_att(b, a);
 }
 
-static void desc_response(sioc_buf_t *b, const adapter_msg_response_t *r, const adapter_msg_att_t *a)
+static void desc_response(sioc_buf_t *b, const adapter_msg_response_t *r,
+                          const adapter_msg_att_t *a)
 {
     put(b, "{\"kind\":");
     put_num(b, r->kind);
@@ -288,8 +293,8 @@ static void split(char *s, size_t len, line_t *l)
     }
 }
 
-static void expect_eq(const char *what, const char *name, const char *got, size_t gl, const char *exp,
-                      size_t el)
+static void expect_eq(const char *what, const char *name, const char *got, size_t gl,
+                      const char *exp, size_t el)
 {
     if (gl == el && memcmp(got, exp, el) == 0)
         return;
@@ -298,7 +303,8 @@ static void expect_eq(const char *what, const char *name, const char *got, size_
     fail();
 }
 
-static void expect_hex(const char *what, const char *name, const sioc_buf_t *b, const char *hex, size_t hl)
+static void expect_hex(const char *what, const char *name, const sioc_buf_t *b, const char *hex,
+                       size_t hl)
 {
     sioc_buf_t h = {0};
     put_hex(&h, iov_make(b->base, b->len));
@@ -307,16 +313,16 @@ static void expect_hex(const char *what, const char *name, const sioc_buf_t *b, 
 }
 
 /* Every strict prefix of a complete message is malformed, never accepted. */
-static int (*prefix_decoder)(adapter_msg_ctx_t *, const char *, size_t, sioc_buf_t *, adapter_msg_att_t *,
-                             void *);
+static int (*prefix_decoder)(adapter_msg_ctx_t *, const char *, size_t, sioc_buf_t *,
+                             adapter_msg_att_t *, void *);
 
 static int dec_broadcast(adapter_msg_ctx_t *c, const char *m, size_t n, sioc_buf_t *j,
                          adapter_msg_att_t *a, void *o)
 {
     return adapter_msg_broadcast_decode(c, m, n, j, a, o);
 }
-static int dec_request(adapter_msg_ctx_t *c, const char *m, size_t n, sioc_buf_t *j, adapter_msg_att_t *a,
-                       void *o)
+static int dec_request(adapter_msg_ctx_t *c, const char *m, size_t n, sioc_buf_t *j,
+                       adapter_msg_att_t *a, void *o)
 {
     return adapter_msg_request_decode(c, m, n, j, a, o);
 }
@@ -325,8 +331,8 @@ static int dec_response(adapter_msg_ctx_t *c, const char *m, size_t n, sioc_buf_
 {
     return adapter_msg_response_decode(c, m, n, j, a, o);
 }
-static int dec_shard(adapter_msg_ctx_t *c, const char *m, size_t n, sioc_buf_t *j, adapter_msg_att_t *a,
-                     void *o)
+static int dec_shard(adapter_msg_ctx_t *c, const char *m, size_t n, sioc_buf_t *j,
+                     adapter_msg_att_t *a, void *o)
 {
     return adapter_msg_shard_decode(c, m, n, j, a, o);
 }
@@ -564,13 +570,30 @@ static void test_js_number(void **state)
         double d;
         const char *s;
     } cases[] = {
-        {0, "0"}, {-0.0, "0"}, {1, "1"}, {-1, "-1"}, {100, "100"}, {1e20, "100000000000000000000"},
-        {1e21, "1e+21"}, {1.5e21, "1.5e+21"}, {0.1, "0.1"}, {0.000001, "0.000001"}, {1e-7, "1e-7"},
-        {1.23e-18, "1.23e-18"}, {5e-324, "5e-324"}, {1.7976931348623157e308, "1.7976931348623157e+308"},
-        {9007199254740993.0, "9007199254740992"}, {18446744073709551616.0, "18446744073709552000"},
-        {2.2250738585072014e-308, "2.2250738585072014e-308"}, {1.0 / 3, "0.3333333333333333"},
-        {-2.5, "-2.5"}, {123456789012345680000.0, "123456789012345680000"}, {4.35, "4.35"},
-        {0.3, "0.3"}, {0.1 + 0.2, "0.30000000000000004"}, {1e300 * 1e10, "Infinity"},
+        {0, "0"},
+        {-0.0, "0"},
+        {1, "1"},
+        {-1, "-1"},
+        {100, "100"},
+        {1e20, "100000000000000000000"},
+        {1e21, "1e+21"},
+        {1.5e21, "1.5e+21"},
+        {0.1, "0.1"},
+        {0.000001, "0.000001"},
+        {1e-7, "1e-7"},
+        {1.23e-18, "1.23e-18"},
+        {5e-324, "5e-324"},
+        {1.7976931348623157e308, "1.7976931348623157e+308"},
+        {9007199254740993.0, "9007199254740992"},
+        {18446744073709551616.0, "18446744073709552000"},
+        {2.2250738585072014e-308, "2.2250738585072014e-308"},
+        {1.0 / 3, "0.3333333333333333"},
+        {-2.5, "-2.5"},
+        {123456789012345680000.0, "123456789012345680000"},
+        {4.35, "4.35"},
+        {0.3, "0.3"},
+        {0.1 + 0.2, "0.30000000000000004"},
+        {1e300 * 1e10, "Infinity"},
         {-1e300 * 1e10, "-Infinity"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -590,7 +613,8 @@ static void test_json_str(void **state)
 {
     (void)state;
     sioc_buf_t b = {0};
-    assert_int_equal(adapter_msg_json_str(&b, iov_make("a\"\\\b\f\n\r\t\x01\x7f\xe2\x80\xa8", 13)), 0);
+    assert_int_equal(adapter_msg_json_str(&b, iov_make("a\"\\\b\f\n\r\t\x01\x7f\xe2\x80\xa8", 13)),
+                     0);
     assert_int_equal(b.len, strlen("\"a\\\"\\\\\\b\\f\\n\\r\\t\\u0001\x7f\xe2\x80\xa8\""));
     assert_memory_equal(b.base, "\"a\\\"\\\\\\b\\f\\n\\r\\t\\u0001\x7f\xe2\x80\xa8\"", b.len);
     buf_reset(&b);
@@ -619,20 +643,28 @@ static void test_channels(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         buf_reset(&b);
-        assert_int_equal(adapter_msg_channel(&b, iov_make(cases[i].key, strlen(cases[i].key)), cases[i].kind,
+        assert_int_equal(adapter_msg_channel(&b, iov_make(cases[i].key, strlen(cases[i].key)),
+                                             cases[i].kind,
                                              iov_make(cases[i].nsp, strlen(cases[i].nsp)),
                                              iov_make(cases[i].extra, strlen(cases[i].extra))),
                          0);
         assert_int_equal(b.len, strlen(cases[i].want));
         assert_memory_equal(b.base, cases[i].want, b.len);
     }
-    assert_int_equal(adapter_msg_channel(&b, SIOC_LIT(""), 99, SIOC_LIT("/"), SIOC_LIT("")), SIOC_EINVAL);
+    assert_int_equal(adapter_msg_channel(&b, SIOC_LIT(""), 99, SIOC_LIT("/"), SIOC_LIT("")),
+                     SIOC_EINVAL);
     sioc_iov_t room = SIOC_IOV_NULL;
-    assert_int_equal(adapter_msg_channel_room(SIOC_LIT("socket.io#/#"), SIOC_LIT(""), SIOC_LIT("/"), &room), 0);
-    assert_int_equal(adapter_msg_channel_room(SIOC_LIT("socket.io#/#a#b#"), SIOC_LIT(""), SIOC_LIT("/"), &room), 1);
+    assert_int_equal(
+        adapter_msg_channel_room(SIOC_LIT("socket.io#/#"), SIOC_LIT(""), SIOC_LIT("/"), &room), 0);
+    assert_int_equal(
+        adapter_msg_channel_room(SIOC_LIT("socket.io#/#a#b#"), SIOC_LIT(""), SIOC_LIT("/"), &room),
+        1);
     assert_true(iov_eq_str(room, "a#b"));
-    assert_int_equal(adapter_msg_channel_room(SIOC_LIT("socket.io#/admin#x#"), SIOC_LIT(""), SIOC_LIT("/"), &room), -1);
-    assert_int_equal(adapter_msg_channel_room(SIOC_LIT("other#/#"), SIOC_LIT(""), SIOC_LIT("/"), &room), -1);
+    assert_int_equal(adapter_msg_channel_room(SIOC_LIT("socket.io#/admin#x#"), SIOC_LIT(""),
+                                              SIOC_LIT("/"), &room),
+                     -1);
+    assert_int_equal(
+        adapter_msg_channel_room(SIOC_LIT("other#/#"), SIOC_LIT(""), SIOC_LIT("/"), &room), -1);
     buf_free(&b);
 }
 
@@ -648,7 +680,9 @@ static void test_rejects(void **state)
         {"c1", "reserved byte"},
         {"92a16180", "only two elements"},
         {"93a16181a474797065078081a5726f6f6d7390", "packet type out of range"},
-        {"93a16180" "80", "packet without type"},
+        {"93a16180"
+         "80",
+         "packet without type"},
         {"93a16182a47479706502a46461746191c10080", "0xc1 inside data"},
         {"93a16182a47479706502a46461746181010280", "integer map key"},
         {"93a16182a47479706502a464617461dd7fffffff80", "array count beyond the message"},
@@ -675,8 +709,9 @@ static void test_rejects(void **state)
         free(msg);
     }
     static const char *bad_json[] = {
-        "[01]", "[+1]", "[.5]", "[1.]", "[1e]", "[NaN]", "[\"a\"", "[\"\x01\"]", "[\"\xff\"]",
-        "[\"\\x\"]", "[\"\\u12\"]", "[1,]", "{\"a\" 1}", "{a:1}", "[1] x", "", "tru", "[\"\xed\xa0\x80\"]",
+        "[01]",      "[+1]",       "[.5]",       "[1.]",      "[1e]",        "[NaN]",
+        "[\"a\"",    "[\"\x01\"]", "[\"\xff\"]", "[\"\\x\"]", "[\"\\u12\"]", "[1,]",
+        "{\"a\" 1}", "{a:1}",      "[1] x",      "",          "tru",         "[\"\xed\xa0\x80\"]",
     };
     for (size_t i = 0; i < sizeof(bad_json) / sizeof(bad_json[0]); i++) {
         sioc_buf_t mp = {0};
@@ -693,14 +728,16 @@ static void test_rejects(void **state)
 static void test_limits(void **state)
 {
     (void)state;
-    adapter_msg_limits_t lim = {.max_size = 1 << 16, .max_out = 256, .max_depth = 4, .max_elems = 8, .max_list = 2};
+    adapter_msg_limits_t lim = {
+        .max_size = 1 << 16, .max_out = 256, .max_depth = 4, .max_elems = 8, .max_list = 2};
     adapter_msg_ctx_t ctx;
     adapter_msg_ctx_init(&ctx, &lim);
     sioc_buf_t out = {0};
     sioc_iov_t av[1];
     adapter_msg_att_t att = {av, 1, 0};
     /* depth */
-    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\x91\x91\x91\x91\x91\x01", 6, &out, &att), SIOC_EPROTO);
+    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\x91\x91\x91\x91\x91\x01", 6, &out, &att),
+                     SIOC_EPROTO);
     buf_reset(&out);
     assert_int_equal(adapter_msg_mp_to_json(&ctx, "\x91\x91\x91\x91\x01", 5, &out, &att), 5);
     buf_reset(&out);
@@ -708,10 +745,12 @@ static void test_limits(void **state)
     assert_int_equal(adapter_msg_json_to_mp(&ctx, &deep, &out), SIOC_EPROTO);
     buf_reset(&out);
     /* entries per container */
-    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\x99\1\1\1\1\1\1\1\1\1", 10, &out, &att), SIOC_EPROTO);
+    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\x99\1\1\1\1\1\1\1\1\1", 10, &out, &att),
+                     SIOC_EPROTO);
     buf_reset(&out);
     /* attachments beyond the caller's array */
-    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\x92\xc4\x01x\xc4\x01y", 7, &out, &att), SIOC_EPROTO);
+    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\x92\xc4\x01x\xc4\x01y", 7, &out, &att),
+                     SIOC_EPROTO);
     buf_reset(&out);
     /* output cap */
     char big[300];
@@ -725,14 +764,20 @@ static void test_limits(void **state)
     assert_int_equal(out.limit, 0); /* the caller's limit is restored */
     buf_reset(&out);
     /* room list length */
-    const char *three = "\x93\xa1u\x82\xa4type\x02\xa4" "data\x90\x81\xa5rooms\x93\xa1" "a\xa1" "b\xa1" "c";
+    const char *three = "\x93\xa1u\x82\xa4type\x02\xa4"
+                        "data\x90\x81\xa5rooms\x93\xa1"
+                        "a\xa1"
+                        "b\xa1"
+                        "c";
     adapter_msg_broadcast_t m;
-    assert_int_equal(adapter_msg_broadcast_decode(&ctx, three, strlen(three), &out, &att, &m), SIOC_EPROTO);
+    assert_int_equal(adapter_msg_broadcast_decode(&ctx, three, strlen(three), &out, &att, &m),
+                     SIOC_EPROTO);
     buf_free(&out);
     adapter_msg_ctx_free(&ctx);
     /* a huge array header allocates nothing before failing */
     adapter_msg_ctx_init(&ctx, NULL);
-    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\xdd\xff\xff\xff\xff\x01", 6, &out, NULL), SIOC_EPROTO);
+    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\xdd\xff\xff\xff\xff\x01", 6, &out, NULL),
+                     SIOC_EPROTO);
     assert_null(out.base);
     adapter_msg_ctx_free(&ctx);
 }
@@ -758,9 +803,10 @@ static void test_placeholders(void **state)
     assert_true(adapter_msg_json_to_mp(&ctx, &v, &mp) > 0);
     assert_int_equal((unsigned char)mp.base[1], 0x82);
     /* bad nums */
-    static const char *bad[] = {"[{\"_placeholder\":true,\"num\":2}]", "[{\"_placeholder\":true,\"num\":-1}]",
-                                "[{\"_placeholder\":true,\"num\":0.5}]", "[{\"_placeholder\":true}]",
-                                "[{\"_placeholder\":true,\"num\":\"0\"}]"};
+    static const char *bad[] = {
+        "[{\"_placeholder\":true,\"num\":2}]", "[{\"_placeholder\":true,\"num\":-1}]",
+        "[{\"_placeholder\":true,\"num\":0.5}]", "[{\"_placeholder\":true}]",
+        "[{\"_placeholder\":true,\"num\":\"0\"}]"};
     v.binary = 1;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         buf_reset(&mp);
@@ -778,13 +824,18 @@ static void test_encoders(void **state)
     adapter_msg_ctx_init(&ctx, NULL);
     sioc_buf_t b = {0};
     sioc_iov_t rooms[2] = {SIOC_LIT("r1"), SIOC_LIT("r\"2")};
-    adapter_msg_request_t rq = {.type = ADAPTER_MSG_REQ_ALL_ROOMS, .uid = SIOC_LIT("abcdef"),
+    adapter_msg_request_t rq = {.type = ADAPTER_MSG_REQ_ALL_ROOMS,
+                                .uid = SIOC_LIT("abcdef"),
                                 .request_id = SIOC_LIT("xyz")};
     assert_int_equal(adapter_msg_request_encode(&ctx, &rq, &b), 0);
-    assert_true(iov_eq_str(iov_make(b.base, b.len), "{\"uid\":\"abcdef\",\"requestId\":\"xyz\",\"type\":1}"));
+    assert_true(iov_eq_str(iov_make(b.base, b.len),
+                           "{\"uid\":\"abcdef\",\"requestId\":\"xyz\",\"type\":1}"));
     buf_reset(&b);
-    adapter_msg_request_t join = {.type = ADAPTER_MSG_REQ_REMOTE_JOIN, .uid = SIOC_LIT("u"), .has_opts = 1,
-                                  .rooms = rooms, .nrooms = 2};
+    adapter_msg_request_t join = {.type = ADAPTER_MSG_REQ_REMOTE_JOIN,
+                                  .uid = SIOC_LIT("u"),
+                                  .has_opts = 1,
+                                  .rooms = rooms,
+                                  .nrooms = 2};
     join.opts.except = rooms;
     join.opts.nexcept = 1;
     assert_int_equal(adapter_msg_request_encode(&ctx, &join, &b), 0);
@@ -792,15 +843,17 @@ static void test_encoders(void **state)
                            "{\"uid\":\"u\",\"type\":2,\"opts\":{\"rooms\":[],\"except\":[\"r1\"]},"
                            "\"rooms\":[\"r1\",\"r\\\"2\"]}"));
     buf_reset(&b);
-    adapter_msg_response_t resp = {.kind = ADAPTER_MSG_RESP_CLIENT_COUNT, .request_id = SIOC_LIT("q"),
-                                   .client_count = 12};
+    adapter_msg_response_t resp = {
+        .kind = ADAPTER_MSG_RESP_CLIENT_COUNT, .request_id = SIOC_LIT("q"), .client_count = 12};
     assert_int_equal(adapter_msg_response_encode(&ctx, &resp, &b), 0);
-    assert_true(iov_eq_str(iov_make(b.base, b.len), "{\"type\":8,\"requestId\":\"q\",\"clientCount\":12}"));
+    assert_true(
+        iov_eq_str(iov_make(b.base, b.len), "{\"type\":8,\"requestId\":\"q\",\"clientCount\":12}"));
     /* binary data cannot go into a JSON message; the buffer is left as it was */
     buf_reset(&b);
     sioc_iov_t a = SIOC_LIT("x");
     adapter_msg_request_t sse = {.type = ADAPTER_MSG_REQ_SERVER_SIDE_EMIT, .uid = SIOC_LIT("u")};
-    sse.data = (adapter_msg_value_t){SIOC_LIT("[\"e\",{\"_placeholder\":true,\"num\":0}]"), &a, 1, 1};
+    sse.data =
+        (adapter_msg_value_t){SIOC_LIT("[\"e\",{\"_placeholder\":true,\"num\":0}]"), &a, 1, 1};
     assert_int_equal(adapter_msg_request_encode(&ctx, &sse, &b), SIOC_EINVAL);
     assert_int_equal(b.len, 0);
     /* invalid JSON data is refused */
@@ -808,8 +861,10 @@ static void test_encoders(void **state)
     assert_int_equal(adapter_msg_request_encode(&ctx, &sse, &b), SIOC_EPROTO);
     assert_int_equal(b.len, 0);
     /* sharded: binary switches to msgpack */
-    adapter_msg_shard_t sh = {.type = ADAPTER_MSG_SHARD_SERVER_SIDE_EMIT, .uid = SIOC_LIT("u"), .nsp = SIOC_LIT("/")};
-    sh.value = (adapter_msg_value_t){SIOC_LIT("[\"e\",{\"_placeholder\":true,\"num\":0}]"), &a, 1, 1};
+    adapter_msg_shard_t sh = {
+        .type = ADAPTER_MSG_SHARD_SERVER_SIDE_EMIT, .uid = SIOC_LIT("u"), .nsp = SIOC_LIT("/")};
+    sh.value =
+        (adapter_msg_value_t){SIOC_LIT("[\"e\",{\"_placeholder\":true,\"num\":0}]"), &a, 1, 1};
     assert_int_equal(adapter_msg_shard_encode(&ctx, &sh, &b), 0);
     assert_int_equal((unsigned char)b.base[0], 0x84);
     buf_free(&b);
