@@ -37,6 +37,15 @@
  *    value is binary; a num that is not an integer in [0, natt) is rejected
  *    (Node fails with "illegal attachments" or yields undefined).
  *
+ * Envelopes: keys may come in any order and unknown keys are skipped; a
+ * repeated key is read again (the last wins). Envelope strings (uid, nsp,
+ * requestId, rooms) from msgpack are raw slices of the message; from JSON they
+ * are slices too unless escapes had to be decoded (lone surrogates -> U+FFFD,
+ * as Buffer.from(str) does). Numeric room names become JS number strings.
+ * The sharded adapter's BROADCAST packet carries no nsp (ClusterAdapter
+ * publishes before the namespace is set); it is left absent there, while the
+ * classic decoders default a missing nsp to "/" as the adapter does.
+ *
  * Library choice: msgpack-c's packer writes all msgpack (its size choices are
  * notepack's). Its unpacker is not used: msgpack_unpack_next() builds a tree
  * in a malloc'd zone per message and allocates count * sizeof(msgpack_object)

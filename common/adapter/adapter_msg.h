@@ -226,7 +226,8 @@ void adapter_msg_ctx_free(adapter_msg_ctx_t *ctx);
  * Converts one msgpack value at `mp` to JS-compatible JSON (what a Node
  * receiver's JSON.stringify would write after notepack.decode) appended to
  * `json`; bin values become placeholders numbered depth-first and their bytes
- * are appended to `att` as slices into `mp`. Returns bytes consumed (> 0) or
+ * are appended to `att` as slices into `mp` (a top-level undefined gives
+ * "null"). Returns bytes consumed (> 0, may be less than len) or
  * SIOC_EPROTO / SIOC_ENOMEM / SIOC_EMSGSIZE. Borrows `mp`: attachments stay
  * valid as long as it does. On error `json` and `att` may hold partial output.
  */
