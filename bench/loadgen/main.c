@@ -350,6 +350,7 @@ static void start_step(run_t *r, long long now)
     bench_step_t *st = &b->steps[b->cur_step];
     st->t_start_us = now;
     sample_cpu(b->conf, st->cpu_s_start);
+    st->client_cpu_start = self_cpu_s();
     r->step_state = STEP_SEND;
 }
 
@@ -513,8 +514,11 @@ static void run_tick(run_t *r, long long now)
         long long end = st->t_start_us + (long long)(cf->duration_s * 1e6);
         if (r->step_state == STEP_SEND) {
             publish_due(r, now);
-            if (now >= end || r->stop)
+            if (now >= end || r->stop) {
                 r->step_state = STEP_DRAIN;
+                st->client_cpu_end = self_cpu_s();
+                st->t_send_end_us = now;
+            }
         }
         if (r->step_state == STEP_DRAIN &&
             (st->received >= st->expected || now >= end + (long long)(cf->drain_s * 1e6) || r->stop))
@@ -826,6 +830,9 @@ static json_t *report_json(run_t *r, int *ok)
                 cpu += d;
             }
             json_object_set_new(s, "server_cpu_s", sc);
+            double wall = (double)(st->t_send_end_us - st->t_start_us) / 1e6;
+            json_object_set_new(s, "client_cpu_share",
+                                json_real(wall > 0 ? (st->client_cpu_end - st->client_cpu_start) / wall : 0));
             json_object_set_new(s, "server_cpu_us_per_delivery",
                                 json_real(st->received ? cpu * 1e6 / (double)st->received : 0));
             json_object_set_new(s, "latency_us", hist_json(&st->lat));

@@ -1,0 +1,665 @@
+#!/usr/bin/env node
+// bench/compare SCENARIO: runs one load scenario against sioc and against the
+// Node.js Socket.IO peer in the same run, on the same machine, with the same
+// sioc-bench command line, and reports the ratios sioc ÷ peer.
+//
+//   fanout   step the offered deliveries/s up a ladder until p99 > --stop-p99 or
+//            messages are lost; max sustainable = highest step with p99 <= 50 ms,
+//            no loss and >= 95 % of the offered rate delivered; p99 latency and
+//            server CPU per delivery at the peer's max rate; PNG plot of p99
+//            (and p50) against offered load
+//   idle     hold as many connections as the machine allows (the open-files
+//            limit per process bounds each server process), split across several
+//            sioc-bench processes (at most --per-bench each) lined up with
+//            --sync; RSS per connection of each server process; max held
+//   echo     ack round trips: rate and latency
+//   connect  connections/s and handshake latency
+//   chat     rooms spanning every worker, each member taking turns to send
+//
+// Server CPU is utime+stime from /proc of every server process (workers,
+// proxy, redis). Results go to bench/results/<scenario>.json (+ .png), and
+// bench/RESULTS.md is regenerated from every results/*.json present.
+// Every process started here is stopped by PID, also on failure or Ctrl-C.
+
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { startCluster, siocProxyAvailable, REPO } from "./lib/cluster.mjs";
+import { rssKiB, cpuSeconds, sleep, which } from "./lib/procs.mjs";
+
+const SCENARIOS = ["fanout", "idle", "echo", "connect", "chat"];
+const DEFAULT_LADDER = [5e3, 1e4, 2e4, 4e4, 6e4, 8e4, 1e5, 1.5e5, 2e5, 3e5, 4e5, 6e5, 8e5, 1e6, 1.5e6, 2e6];
+const P99_LIMIT_MS = 50;
+const FD_LIMIT_MARGIN = 100;
+
+function usage(out) {
+  out.write(`usage: bench/compare SCENARIO [options]
+SCENARIO: ${SCENARIOS.join(" | ")}
+  --workers N          worker processes on each side [1]; > 1 adds a redis-server (adapter)
+  --proxy auto|on|off  sioc-proxy vs HAProxy in front [auto: on when sioc-proxy is built]
+  --build-dir DIR      where sioc is built (built there if missing) [build/release]
+  --conns N            clients (fanout: subscribers) [fanout 2000, idle: as many as the
+                       open-files limit allows, echo 1000, connect 10000, chat 1000]
+  --room-size K        [100]
+  --rates LIST         fanout: offered deliveries/s ladder [${DEFAULT_LADDER.join(",")}]
+  --rate D             chat: offered deliveries/s [20000]
+  --step S             seconds per fanout step / echo, chat run [4]
+  --hold S             idle: seconds to hold after sampling [10]
+  --msg-size B         [100]
+  --stop-p99 MS        fanout: stop stepping above this p99 [200]
+  --per-bench N        clients per sioc-bench process at most [10000]
+  --transport T        websocket | polling [websocket]
+  --only sioc|peer     run one side only (no ratios)
+  --out DIR            results directory [bench/results]
+  --no-results-md      do not regenerate bench/RESULTS.md
+`);
+}
+
+// ------------------------------------------------------------------ options
+
+function parseArgs(argv) {
+  const o = {
+    scenario: null, workers: 1, proxy: "auto", buildDir: path.join(REPO, "build/release"), conns: 0,
+    roomSize: 100, rates: DEFAULT_LADDER, rate: 20000, step: 4, hold: 10, msgSize: 100, stopP99: 200,
+    perBench: 10000, transport: "websocket", only: null, out: path.join(REPO, "bench/results"), resultsMd: true,
+  };
+  const num = (v, name) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) die(`${name}: not a number: ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = () => {
+      if (i + 1 >= argv.length) die(`${a} needs a value`);
+      return argv[++i];
+    };
+    switch (a) {
+      case "--workers": o.workers = num(v(), a); break;
+      case "--proxy": o.proxy = v(); break;
+      case "--build-dir": o.buildDir = path.resolve(v()); break;
+      case "--conns": o.conns = num(v(), a); break;
+      case "--room-size": o.roomSize = num(v(), a); break;
+      case "--rates": o.rates = v().split(",").map((x) => num(x, a)); break;
+      case "--rate": o.rate = num(v(), a); break;
+      case "--step": o.step = num(v(), a); break;
+      case "--hold": o.hold = num(v(), a); break;
+      case "--msg-size": o.msgSize = num(v(), a); break;
+      case "--stop-p99": o.stopP99 = num(v(), a); break;
+      case "--per-bench": o.perBench = num(v(), a); break;
+      case "--transport": o.transport = v(); break;
+      case "--only": o.only = v(); break;
+      case "--out": o.out = path.resolve(v()); break;
+      case "--no-results-md": o.resultsMd = false; break;
+      case "-h": case "--help": usage(process.stdout); process.exit(0); break;
+      default:
+        if (a.startsWith("-") || o.scenario) { usage(process.stderr); process.exit(2); }
+        o.scenario = a;
+    }
+  }
+  if (!SCENARIOS.includes(o.scenario)) { usage(process.stderr); process.exit(2); }
+  if (!["auto", "on", "off"].includes(o.proxy)) die("--proxy auto|on|off");
+  if (o.only && !["sioc", "peer"].includes(o.only)) die("--only sioc|peer");
+  if (!(o.workers >= 1)) die("--workers must be >= 1");
+  o.perBench = Math.min(o.perBench, fdLimit() - FD_LIMIT_MARGIN);
+  return o;
+}
+
+function die(msg) {
+  process.stderr.write(`compare: ${msg}\n`);
+  process.exit(2);
+}
+
+const log = (msg) => process.stderr.write(`[compare ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+function sh(cmd, args, opts = {}) {
+  try {
+    return execFileSync(cmd, args, { stdio: ["ignore", "pipe", "pipe"], timeout: 20000, ...opts }).toString().trim();
+  } catch (e) {
+    return e.stdout ? e.stdout.toString().trim() + e.stderr.toString().trim() : "";
+  }
+}
+
+function fdLimit() {
+  return Number(sh("sh", ["-c", "ulimit -n"])) || 1024;
+}
+
+// ------------------------------------------------------------------ dependencies
+
+function ensureDeps(o) {
+  const debs = [["haproxy", "haproxy"], ["redis-server", "redis-server"], ["gnuplot", "gnuplot-nox"]];
+  const missing = debs.filter(([bin]) => !which(bin)).map(([, pkg]) => pkg);
+  if (missing.length) {
+    if (process.getuid && process.getuid() === 0) {
+      log(`installing ${missing.join(" ")} (Debian)`);
+      execFileSync("apt-get", ["install", "-y", "--no-install-recommends", ...missing], { stdio: "inherit" });
+    } else {
+      die(`missing Debian packages: ${missing.join(" ")} (apt-get install them)`);
+    }
+  }
+  if (!existsSync(path.join(REPO, "tests/node_modules/socket.io/package.json")) ||
+      !existsSync(path.join(REPO, "tests/node_modules/bufferutil/package.json"))) {
+    log("installing the Node peer's packages (npm ci in tests/)");
+    execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: path.join(REPO, "tests"), stdio: "inherit" });
+  }
+  const need = ["worker/sioc-worker", "bench/sioc-bench"];
+  if (need.some((f) => !existsSync(path.join(o.buildDir, f)))) {
+    log(`building sioc in ${o.buildDir}`);
+    execFileSync("cmake", ["-S", REPO, "-B", o.buildDir, "-DCMAKE_BUILD_TYPE=Release", "-DSIOC_BENCH=ON"], { stdio: "inherit" });
+    execFileSync("cmake", ["--build", o.buildDir, "-j2"], { stdio: "inherit" });
+  }
+  // The native add-ons must load, or ws silently falls back to JavaScript.
+  const chk = sh(process.execPath, ["-e", "require('bufferutil');require('utf-8-validate');console.log('ok')"], { cwd: path.join(REPO, "tests") });
+  if (chk !== "ok") die(`bufferutil / utf-8-validate do not load in tests/node_modules: ${chk}`);
+}
+
+// ------------------------------------------------------------------ machine and versions
+
+function machineInfo() {
+  const cpu = (readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/) || [])[1] || "?";
+  return {
+    cpu, cores: os.cpus().length, memGiB: +(os.totalmem() / 2 ** 30).toFixed(1), kernel: `${os.type()} ${os.release()}`,
+    openFilesLimit: fdLimit(), portRange: readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().replace(/\s+/, "-"),
+  };
+}
+
+function pkgVersion(name) {
+  try {
+    return JSON.parse(readFileSync(path.join(REPO, "tests/node_modules", name, "package.json"), "utf8")).version;
+  } catch {
+    return "?";
+  }
+}
+
+function versions(o) {
+  const rev = sh("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]);
+  const dirty = sh("git", ["-C", REPO, "status", "--porcelain", "--untracked-files=no"]) ? " (with uncommitted changes)" : "";
+  return {
+    sioc: `${rev}${dirty}`,
+    cc: sh("cc", ["--version"]).split("\n")[0],
+    libevent: sh("pkg-config", ["--modversion", "libevent"]),
+    node: process.version,
+    "socket.io": pkgVersion("socket.io"), "engine.io": pkgVersion("engine.io"), ws: pkgVersion("ws"),
+    "@socket.io/redis-adapter": pkgVersion("@socket.io/redis-adapter"), bufferutil: pkgVersion("bufferutil"),
+    "utf-8-validate": pkgVersion("utf-8-validate"),
+    haproxy: sh("haproxy", ["-v"]).split("\n")[0].replace(/ - https.*/, ""),
+    redis: sh("redis-server", ["--version"]).split(" ").slice(0, 3).join(" "),
+    gnuplot: sh("gnuplot", ["--version"]),
+  };
+}
+
+// ------------------------------------------------------------------ sioc-bench
+
+const SECRET = "sioc-bench-compare-secret-0123456789abcdef";
+
+/**
+ * Run sioc-bench. `onReady(children)` (with --sync) runs once every process printed
+ * @ready; then all get SIGUSR1. Returns the parsed JSON documents.
+ */
+async function runBench(o, benchArgsList, { onReady = null, label } = {}) {
+  const bin = path.join(o.buildDir, "bench/sioc-bench");
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "sioc-compare-"));
+  const kids = benchArgsList.map((args, i) => {
+    const json = path.join(tmp, `bench-${i}.json`);
+    const full = [...args, "--json", json, "--label", label, "--no-progress"];
+    if (onReady) full.push("--sync");
+    const child = spawn(bin, full, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, JWT_SECRET: SECRET } });
+    const k = { child, json, out: "", ready: false, done: null, args: full };
+    child.stdout.setEncoding("utf8").on("data", (d) => {
+      k.out += d;
+      if (/^@ready/m.test(k.out)) k.ready = true;
+    });
+    k.done = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+    return k;
+  });
+  const stopAll = () => kids.forEach((k) => { try { k.child.kill("SIGKILL"); } catch { /* gone */ } });
+  process.once("exit", stopAll);
+  try {
+    if (onReady) {
+      const deadline = Date.now() + 180000;
+      while (!kids.every((k) => k.ready)) {
+        const exited = await Promise.race([Promise.all(kids.map((k) => k.done)).then(() => true), sleep(100).then(() => false)]);
+        if (exited) break;
+        if (Date.now() > deadline) throw new Error("sioc-bench processes not ready after 180 s");
+      }
+      await onReady(kids);
+      for (const k of kids) { try { k.child.kill("SIGUSR1"); } catch { /* gone */ } }
+    }
+    const codes = await Promise.all(kids.map((k) => k.done));
+    const docs = kids.map((k, i) => {
+      if (!existsSync(k.json)) throw new Error(`sioc-bench exited ${codes[i]} without a result: ${k.args.join(" ")}\n${k.out}`);
+      const d = JSON.parse(readFileSync(k.json, "utf8"));
+      d.exitCode = codes[i];
+      return d;
+    });
+    for (const k of kids) if (!o.quiet) process.stderr.write(k.out.replace(/^@.*\n/gm, ""));
+    return docs;
+  } finally {
+    process.removeListener("exit", stopAll);
+    stopAll();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function commonArgs(o, urls, extra = {}) {
+  const a = ["--url", urls.join(","), "--transport", o.transport, "--msg-size", String(o.msgSize)];
+  for (const [k, v] of Object.entries(extra)) a.push(`--${k}`, String(v));
+  return a;
+}
+
+// Histogram helpers for merged JSON: buckets are [[upper, count], ...].
+function mergeBuckets(list) {
+  const m = new Map();
+  for (const b of list) for (const [u, c] of b || []) m.set(u, (m.get(u) || 0) + c);
+  return [...m.entries()].sort((a, b) => a[0] - b[0]);
+}
+function quantile(buckets, q) {
+  const total = buckets.reduce((s, [, c]) => s + c, 0);
+  if (!total) return 0;
+  const rank = Math.min(total - 1, Math.floor(q * total));
+  let seen = 0;
+  for (const [u, c] of buckets) {
+    seen += c;
+    if (seen > rank) return u;
+  }
+  return buckets[buckets.length - 1][0];
+}
+function histSummary(buckets) {
+  return { count: buckets.reduce((s, [, c]) => s + c, 0), p50: quantile(buckets, 0.5), p90: quantile(buckets, 0.9),
+    p99: quantile(buckets, 0.99), p999: quantile(buckets, 0.999), max: buckets.length ? buckets[buckets.length - 1][0] : 0 };
+}
+
+function cpuOf(pids) {
+  return pids.reduce((s, p) => s + (cpuSeconds(p) || 0), 0);
+}
+
+// ------------------------------------------------------------------ scenarios
+
+async function withCluster(kind, o, fn) {
+  const logDir = path.join(o.logRoot, kind);
+  log(`${kind}: starting ${o.workers} worker(s)${o.useProxy ? " + proxy" : ""}${o.workers > 1 ? " + redis" : ""}`);
+  const c = await startCluster(kind, { workers: o.workers, proxy: o.useProxy, secret: SECRET, buildDir: o.buildDir, logDir });
+  log(`${kind}: ${c.topology}; urls ${c.urls.join(",")}; pids ${c.pids.join(",")}`);
+  try {
+    await sleep(500);
+    return await fn(c);
+  } finally {
+    await c.stop();
+    log(`${kind}: stopped`);
+  }
+}
+
+function stepOk(s) {
+  return s.loss === 0 && s.publish_failed === 0 && s.latency_us.p99 <= P99_LIMIT_MS * 1000 &&
+    s.deliveries_per_s >= 0.95 * s.offered_per_s;
+}
+
+async function scenarioFanout(o, kind) {
+  const conns = o.conns || 2000;
+  return withCluster(kind, o, async (c) => {
+    const args = [...commonArgs(o, c.urls, {
+      conns, "room-size": o.roomSize, rate: o.rates.join(","), duration: o.step, drain: 2, "stop-p99": o.stopP99,
+      pid: c.pids.join(","), "max-pending": 256,
+    }), "fanout"];
+    const [d] = await runBench(o, [args], { label: `${kind} fanout` });
+    const f = d.fanout;
+    const steps = f.steps.map((s) => ({
+      offered: s.offered_per_s, delivered: s.deliveries_per_s, loss: s.loss, dup: s.duplicates, reordered: s.out_of_order,
+      p50_ms: s.latency_us.p50 / 1e3, p90_ms: s.latency_us.p90 / 1e3, p99_ms: s.latency_us.p99 / 1e3,
+      p999_ms: s.latency_us.p999 / 1e3, max_ms: s.latency_us.max / 1e3, cpu_us_per_delivery: s.server_cpu_us_per_delivery,
+      client_cpu: s.client_cpu_share, lag_ms: s.max_schedule_lag_us / 1e3, ok: stepOk(s),
+    }));
+    const good = steps.filter((s) => s.ok);
+    const best = good.length ? good[good.length - 1] : null;
+    return {
+      topology: c.topology, connected: d.connect.connected, attempted: d.connect.attempted, rooms: f.rooms,
+      roomSize: f.room_size, publishers: f.publishers, steps, maxSustainable: best ? best.delivered : 0,
+      maxSustainableOffered: best ? best.offered : 0, stopReason: f.stop_reason,
+      clientBound: best ? best.client_cpu > 0.9 : false, command: `sioc-bench ${args.join(" ")}`,
+    };
+  });
+}
+
+/** Spread `total` clients over bench processes of at most perBench clients each. */
+function split(total, perBench) {
+  const n = Math.max(1, Math.ceil(total / perBench));
+  const out = [];
+  for (let i = 0; i < n; i++) out.push(Math.floor(total / n) + (i < total % n ? 1 : 0));
+  return out;
+}
+
+async function scenarioIdle(o, kind) {
+  // Each server process can hold at most (open-files limit - a margin) sockets; a proxy two per client.
+  const perServer = fdLimit() - FD_LIMIT_MARGIN;
+  const capacity = o.useProxy ? Math.floor(perServer / 2) : perServer * o.workers;
+  const total = o.conns || capacity;
+  return withCluster(kind, o, async (c) => {
+    const parts = split(total, o.perBench);
+    const argsList = parts.map((n, i) => [...commonArgs(o, c.urls, {
+      conns: n, duration: o.hold, settle: 0, "max-pending": 256, "source-base": `127.0.${i + 1}.1`,
+      "connect-timeout": 120, pid: c.pids.join(","),
+    }), "idle"]);
+    const base = Object.fromEntries(c.pids.map((p) => [p, rssKiB(p)]));
+    let loaded = {};
+    let cpu0 = 0, t0 = 0;
+    const docs = await runBench(o, argsList, {
+      label: `${kind} idle`,
+      onReady: async () => {
+        await sleep(3000); // let allocators and GC settle
+        loaded = Object.fromEntries(c.pids.map((p) => [p, rssKiB(p)]));
+        cpu0 = cpuOf(c.pids);
+        t0 = Date.now();
+      },
+    });
+    const cpuHold = cpuOf(c.pids) - cpu0;
+    const holdS = (Date.now() - t0) / 1000;
+    const connected = docs.reduce((s, d) => s + d.connect.connected, 0);
+    const held = docs.reduce((s, d) => s + (d.idle ? d.idle.held : 0), 0);
+    const role = (p) => (p === c.proxyPid ? "proxy" : p === c.redisPid ? "redis" : "worker");
+    const perProc = c.pids.map((p) => ({
+      pid: p, role: role(p), baseKiB: base[p], loadedKiB: loaded[p],
+      bytesPerConn: connected ? ((loaded[p] - base[p]) * 1024) / connected : 0,
+    }));
+    const workersBytes = perProc.filter((x) => x.role === "worker").reduce((s, x) => s + x.bytesPerConn, 0);
+    const proxyBytes = perProc.filter((x) => x.role === "proxy").reduce((s, x) => s + x.bytesPerConn, 0);
+    const conLat = histSummary(mergeBuckets(docs.map((d) => d.connect.latency_us.buckets)));
+    const elapsed = Math.max(...docs.map((d) => d.connect.elapsed_s));
+    return {
+      topology: c.topology, attempted: total, connected, held, benchProcesses: parts.length,
+      workerBytesPerConn: workersBytes, proxyBytesPerConn: proxyBytes, perProc,
+      pings: docs.reduce((s, d) => s + (d.idle ? d.idle.pings : 0), 0),
+      pingBytes: docs.reduce((s, d) => s + (d.idle ? d.idle.ping_bytes : 0), 0),
+      holdCpuS: cpuHold, holdS, connectRate: elapsed > 0 ? connected / elapsed : 0, connectLatency: conLat,
+      firstError: docs.map((d) => d.errors.first).find((x) => x) || null,
+      command: argsList.map((a) => `sioc-bench ${a.join(" ")}`).join(" & "),
+    };
+  });
+}
+
+async function scenarioEcho(o, kind) {
+  const conns = o.conns || 1000;
+  return withCluster(kind, o, async (c) => {
+    const args = [...commonArgs(o, c.urls, { conns, duration: o.step, pid: c.pids.join(",") }), "echo"];
+    const [d] = await runBench(o, [args], { label: `${kind} echo` });
+    const cpu = d.echo.server_cpu_s;
+    return {
+      topology: c.topology, connected: d.connect.connected, rate: d.echo.rate_per_s, errors: d.echo.errors,
+      p50_ms: d.echo.latency_us.p50 / 1e3, p99_ms: d.echo.latency_us.p99 / 1e3,
+      cpu_us_per_request: d.echo.requests ? (cpu * 1e6) / d.echo.requests : 0, command: `sioc-bench ${args.join(" ")}`,
+    };
+  });
+}
+
+async function scenarioConnect(o, kind) {
+  const conns = Math.min(o.conns || 10000, fdLimit() - FD_LIMIT_MARGIN);
+  return withCluster(kind, o, async (c) => {
+    const args = [...commonArgs(o, c.urls, { conns, "max-pending": 512, pid: c.pids.join(",") }), "connect"];
+    const [d] = await runBench(o, [args], { label: `${kind} connect` });
+    return {
+      topology: c.topology, attempted: d.connect.attempted, connected: d.connect.connected, rate: d.connect.rate_per_s,
+      p50_ms: d.connect.latency_us.p50 / 1e3, p99_ms: d.connect.latency_us.p99 / 1e3,
+      firstError: d.errors.first, command: `sioc-bench ${args.join(" ")}`,
+    };
+  });
+}
+
+async function scenarioChat(o, kind) {
+  const conns = o.conns || 1000;
+  return withCluster(kind, o, async (c) => {
+    // Direct: clients round-robin over every worker, so each room spans them all.
+    const args = [...commonArgs(o, c.urls, {
+      conns, "room-size": o.roomSize, rate: o.rate, duration: o.step, drain: 3, pid: c.pids.join(","),
+    }), "chat"];
+    const [d] = await runBench(o, [args], { label: `${kind} chat` });
+    const s = d.chat.steps[0];
+    return {
+      topology: c.topology, connected: d.connect.connected, offered: s.offered_per_s, delivered: s.deliveries_per_s,
+      loss: s.loss, dup: s.duplicates, reordered: s.out_of_order, p50_ms: s.latency_us.p50 / 1e3,
+      p99_ms: s.latency_us.p99 / 1e3, cpu_us_per_delivery: s.server_cpu_us_per_delivery,
+      command: `sioc-bench ${args.join(" ")}`,
+    };
+  });
+}
+
+const RUNNERS = { fanout: scenarioFanout, idle: scenarioIdle, echo: scenarioEcho, connect: scenarioConnect, chat: scenarioChat };
+
+// ------------------------------------------------------------------ ratios
+
+const ratio = (a, b) => (a > 0 && b > 0 ? a / b : null);
+
+function ratiosFor(scn, s, p) {
+  if (!s || !p) return [];
+  const rows = [];
+  if (scn === "fanout") {
+    rows.push({ metric: `max sustainable deliveries/s (p99 <= ${P99_LIMIT_MS} ms, no loss)`, sioc: s.maxSustainable,
+      peer: p.maxSustainable, ratio: ratio(s.maxSustainable, p.maxSustainable), target: ">= 10", unit: "/s",
+      note: s.clientBound ? "sioc: bench client CPU-bound at this step (a lower bound)" : "" });
+    const at = p.maxSustainableOffered;
+    const ss = s.steps.find((x) => x.offered === at);
+    const ps = p.steps.find((x) => x.offered === at);
+    if (ss && ps) {
+      rows.push({ metric: `p99 latency at the peer's max rate (${fmt(at)}/s offered)`, sioc: ss.p99_ms, peer: ps.p99_ms,
+        ratio: ratio(ss.p99_ms, ps.p99_ms), target: "<= 0.2", unit: "ms" });
+      rows.push({ metric: `server CPU per delivery at ${fmt(at)}/s`, sioc: ss.cpu_us_per_delivery, peer: ps.cpu_us_per_delivery,
+        ratio: ratio(ss.cpu_us_per_delivery, ps.cpu_us_per_delivery), target: "", unit: "µs" });
+    }
+  } else if (scn === "idle") {
+    rows.push({ metric: "worker memory per idle connection (RSS delta / connections)", sioc: s.workerBytesPerConn,
+      peer: p.workerBytesPerConn, ratio: ratio(s.workerBytesPerConn, p.workerBytesPerConn), target: "<= 0.1", unit: "B" });
+    if (s.proxyBytesPerConn || p.proxyBytesPerConn)
+      rows.push({ metric: "proxy memory per idle connection", sioc: s.proxyBytesPerConn, peer: p.proxyBytesPerConn,
+        ratio: ratio(s.proxyBytesPerConn, p.proxyBytesPerConn), target: "sioc <= 512 B", unit: "B" });
+    rows.push({ metric: "concurrent connections held", sioc: s.held, peer: p.held, ratio: ratio(s.held, p.held),
+      target: ">= 200,000 through the proxy", unit: "" });
+    rows.push({ metric: "server CPU while holding them (ping traffic)", sioc: s.holdCpuS / s.holdS, peer: p.holdCpuS / p.holdS,
+      ratio: ratio(s.holdCpuS, p.holdCpuS), target: "", unit: "cores" });
+  } else if (scn === "echo") {
+    rows.push({ metric: "ack round trips/s", sioc: s.rate, peer: p.rate, ratio: ratio(s.rate, p.rate), target: "", unit: "/s" });
+    rows.push({ metric: "round-trip p99", sioc: s.p99_ms, peer: p.p99_ms, ratio: ratio(s.p99_ms, p.p99_ms), target: "", unit: "ms" });
+    rows.push({ metric: "server CPU per round trip", sioc: s.cpu_us_per_request, peer: p.cpu_us_per_request,
+      ratio: ratio(s.cpu_us_per_request, p.cpu_us_per_request), target: "", unit: "µs" });
+  } else if (scn === "connect") {
+    rows.push({ metric: "connections/s", sioc: s.rate, peer: p.rate, ratio: ratio(s.rate, p.rate), target: ">= 20,000/s (sioc)", unit: "/s" });
+    rows.push({ metric: "handshake p99", sioc: s.p99_ms, peer: p.p99_ms, ratio: ratio(s.p99_ms, p.p99_ms), target: "", unit: "ms" });
+  } else if (scn === "chat") {
+    rows.push({ metric: `chat p99 at ${fmt(s.offered)}/s`, sioc: s.p99_ms, peer: p.p99_ms, ratio: ratio(s.p99_ms, p.p99_ms), target: "", unit: "ms" });
+    rows.push({ metric: "chat loss", sioc: s.loss, peer: p.loss, ratio: null, target: "0", unit: "" });
+    rows.push({ metric: "server CPU per delivery", sioc: s.cpu_us_per_delivery, peer: p.cpu_us_per_delivery,
+      ratio: ratio(s.cpu_us_per_delivery, p.cpu_us_per_delivery), target: "", unit: "µs" });
+  }
+  return rows;
+}
+
+function fmt(v, unit = "") {
+  if (v === null || v === undefined || Number.isNaN(v)) return "n/a";
+  let s;
+  if (unit === "ms" || unit === "µs" || unit === "cores") s = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+  else if (Math.abs(v) >= 1e6) s = `${(v / 1e6).toFixed(2)}M`;
+  else if (Math.abs(v) >= 1e4) s = `${(v / 1e3).toFixed(1)}k`;
+  else s = Number.isInteger(v) ? String(v) : v.toFixed(0);
+  return unit && unit !== "/s" ? `${s} ${unit}` : unit === "/s" ? `${s}/s` : s;
+}
+
+// ------------------------------------------------------------------ plot
+
+function plotFanout(o, res, pngPath) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "sioc-plot-"));
+  const series = [];
+  for (const [kind, title] of [["sioc", "sioc"], ["peer", "Node.js socket.io"]]) {
+    const r = res[kind];
+    if (!r) continue;
+    const f = path.join(dir, `${kind}.dat`);
+    writeFileSync(f, r.steps.map((s) => `${s.offered} ${Math.max(s.p99_ms, 0.001)} ${Math.max(s.p50_ms, 0.001)}`).join("\n") + "\n");
+    series.push(`'${f}' using 1:2 with linespoints lw 2 pt 7 title '${title} p99'`);
+    series.push(`'${f}' using 1:3 with linespoints dt 2 pt 6 title '${title} p50'`);
+  }
+  const gp = `set terminal png size 960,600
+set output '${pngPath}'
+set title 'Fan-out latency against offered load (${res.sioc ? res.sioc.roomSize : res.peer.roomSize} members per room)'
+set logscale xy
+set xlabel 'offered deliveries per second'
+set ylabel 'latency (ms)'
+set grid
+set key top left
+set arrow from graph 0, first ${P99_LIMIT_MS} to graph 1, first ${P99_LIMIT_MS} nohead dt 3
+set label '${P99_LIMIT_MS} ms' at graph 0.01, first ${P99_LIMIT_MS * 1.15}
+plot ${series.join(", \\\n     ")}
+`;
+  writeFileSync(path.join(dir, "plot.gp"), gp);
+  execFileSync("gnuplot", [path.join(dir, "plot.gp")]);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// ------------------------------------------------------------------ RESULTS.md
+
+function mdTable(rows) {
+  const out = ["| metric | sioc | Node.js peer | sioc ÷ peer | target |", "|---|---:|---:|---:|---|"];
+  for (const r of rows) {
+    out.push(`| ${r.metric} | ${fmt(r.sioc, r.unit)} | ${fmt(r.peer, r.unit)} | ${r.ratio === null ? "n/a" : r.ratio.toFixed(r.ratio >= 10 ? 1 : 2) + "×"} | ${r.target}${r.note ? ` (${r.note})` : ""} |`);
+  }
+  return out.join("\n");
+}
+
+function scenarioDetails(scn, doc) {
+  const L = [];
+  for (const kind of ["sioc", "peer"]) {
+    const r = doc.results[kind];
+    if (!r) continue;
+    L.push(`**${kind === "sioc" ? "sioc" : "Node.js peer"}** — ${r.topology}.`);
+    L.push("");
+    if (scn === "fanout") {
+      L.push(`${r.connected}/${r.attempted} clients, ${r.rooms} rooms × ${r.roomSize} members, ${r.publishers} publishers; stopped: ${r.stopReason || "ladder done"}.`);
+      L.push("");
+      L.push("| offered/s | delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | loss | dup | reordered | server CPU µs/delivery | bench CPU | ok |");
+      L.push("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|");
+      for (const s of r.steps)
+        L.push(`| ${fmt(s.offered)} | ${fmt(s.delivered)} | ${s.p50_ms.toFixed(2)} | ${s.p90_ms.toFixed(2)} | ${s.p99_ms.toFixed(2)} | ${s.p999_ms.toFixed(2)} | ${s.max_ms.toFixed(1)} | ${s.loss} | ${s.dup} | ${s.reordered} | ${s.cpu_us_per_delivery.toFixed(2)} | ${(s.client_cpu * 100).toFixed(0)} % | ${s.ok ? "✓" : "✗"} |`);
+    } else if (scn === "idle") {
+      L.push(`${r.held} of ${r.attempted} connections held (${r.connected} connected) by ${r.benchProcesses} sioc-bench processes; connected at ${fmt(r.connectRate)}/s, handshake p99 ${fmt(r.connectLatency.p99 / 1e3, "ms")}; ${r.pings} pings in the hold.${r.firstError ? ` First error: ${r.firstError}.` : ""}`);
+      L.push("");
+      L.push("| process | pid | RSS before | RSS holding | bytes per connection |");
+      L.push("|---|---:|---:|---:|---:|");
+      for (const x of r.perProc) L.push(`| ${x.role} | ${x.pid} | ${x.baseKiB} KiB | ${x.loadedKiB} KiB | ${x.bytesPerConn.toFixed(0)} |`);
+    } else if (scn === "echo") {
+      L.push(`${r.connected} clients, one request in flight each: ${fmt(r.rate)}/s, p50 ${fmt(r.p50_ms, "ms")}, p99 ${fmt(r.p99_ms, "ms")}, ${r.errors} errors.`);
+    } else if (scn === "connect") {
+      L.push(`${r.connected}/${r.attempted} connected at ${fmt(r.rate)}/s; handshake p50 ${fmt(r.p50_ms, "ms")}, p99 ${fmt(r.p99_ms, "ms")}.${r.firstError ? ` First error: ${r.firstError}.` : ""}`);
+    } else if (scn === "chat") {
+      L.push(`${r.connected} clients: offered ${fmt(r.offered)}/s, delivered ${fmt(r.delivered)}/s, loss ${r.loss}, dup ${r.dup}, reordered ${r.reordered}, p50 ${fmt(r.p50_ms, "ms")}, p99 ${fmt(r.p99_ms, "ms")}.`);
+    }
+    L.push("");
+    L.push("```");
+    L.push(r.command);
+    L.push("```");
+    L.push("");
+  }
+  return L.join("\n");
+}
+
+function writeResultsMd(o) {
+  const docs = SCENARIOS.map((s) => path.join(o.out, `${s}.json`)).filter(existsSync).map((f) => JSON.parse(readFileSync(f, "utf8")));
+  if (!docs.length) return;
+  const latest = docs.reduce((a, b) => (a.finished > b.finished ? a : b));
+  const L = [];
+  L.push("# sioc vs Node.js Socket.IO — benchmark results");
+  L.push("");
+  L.push("Generated by `bench/compare` (do not edit by hand); each section below comes from the last run of its scenario.");
+  L.push("");
+  L.push("## Machine and versions");
+  L.push("");
+  const m = latest.machine;
+  L.push(`- CPU: ${m.cpu}, ${m.cores} cores; memory ${m.memGiB} GiB; ${m.kernel}; open files per process: ${m.openFilesLimit}; ephemeral ports ${m.portRange}`);
+  L.push(`- Load generator, servers, proxies and redis share these ${m.cores} cores; the machine may be shared with other work (load average at each run is shown).`);
+  L.push(`- Versions: ${Object.entries(latest.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`);
+  L.push("");
+  L.push("## Ratios (sioc ÷ peer, same run)");
+  L.push("");
+  const all = [];
+  for (const d of docs) for (const r of d.ratios) all.push({ ...r, metric: `${d.scenario}: ${r.metric}` });
+  L.push(mdTable(all));
+  L.push("");
+  for (const d of docs) {
+    L.push(`## ${d.scenario}`);
+    L.push("");
+    L.push(`Run ${d.started} → ${d.finished} (load average before: ${d.loadBefore.map((x) => x.toFixed(2)).join(" ")}), ${d.options.workers} worker(s) per side, transport ${d.options.transport}.`);
+    L.push("");
+    L.push("Reproduce: `" + d.reproduce + "`");
+    L.push("");
+    if (d.scenario === "fanout" && d.plot) {
+      L.push(`![p99 and p50 latency against offered load](${path.relative(path.join(REPO, "bench"), d.plot)})`);
+      L.push("");
+    }
+    L.push(scenarioDetails(d.scenario, d));
+    if (d.notes && d.notes.length) {
+      L.push("Notes:");
+      L.push("");
+      for (const n of d.notes) L.push(`- ${n}`);
+      L.push("");
+    }
+  }
+  writeFileSync(path.join(REPO, "bench/RESULTS.md"), L.join("\n"));
+  log(`wrote ${path.join(REPO, "bench/RESULTS.md")}`);
+}
+
+// ------------------------------------------------------------------ main
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  ensureDeps(o);
+  o.useProxy = o.proxy === "on" || (o.proxy === "auto" && siocProxyAvailable(o.buildDir));
+  if (o.proxy === "on" && !siocProxyAvailable(o.buildDir)) die(`--proxy on: no sioc-proxy in ${o.buildDir}`);
+  mkdirSync(o.out, { recursive: true });
+  o.logRoot = mkdtempSync(path.join(os.tmpdir(), `sioc-compare-${o.scenario}-`));
+  const started = new Date().toISOString();
+  const loadBefore = os.loadavg();
+  log(`${o.scenario}: logs in ${o.logRoot}`);
+  const results = {};
+  for (const kind of ["sioc", "peer"]) {
+    if (o.only && o.only !== kind) continue;
+    results[kind] = await RUNNERS[o.scenario](o, kind);
+  }
+  const ratios = ratiosFor(o.scenario, results.sioc, results.peer);
+  const notes = [];
+  if (o.scenario === "fanout") {
+    for (const kind of ["sioc", "peer"]) {
+      const r = results[kind];
+      if (!r) continue;
+      const last = r.steps[r.steps.length - 1];
+      if (last && last.client_cpu > 0.9)
+        notes.push(`${kind}: the load generator used ${(last.client_cpu * 100).toFixed(0)} % of a core at the last step (${fmt(last.offered)}/s): near there the bench client, not the server, may be the limit.`);
+      if (last && last.lag_ms > 20)
+        notes.push(`${kind}: publishing trailed its schedule by up to ${last.lag_ms.toFixed(0)} ms at the last step (bench loop stalled).`);
+    }
+  }
+  if (o.scenario === "idle") {
+    notes.push(`Each process may open ${fdLimit()} files here, so one server process holds at most ~${fdLimit() - FD_LIMIT_MARGIN} sockets (a proxy two per client); the scenario asks for that many.`);
+  }
+  const doc = {
+    scenario: o.scenario, started, finished: new Date().toISOString(), loadBefore, loadAfter: os.loadavg(),
+    machine: machineInfo(), versions: versions(o),
+    options: { workers: o.workers, proxy: o.useProxy, transport: o.transport, roomSize: o.roomSize, msgSize: o.msgSize },
+    reproduce: `bench/compare ${process.argv.slice(2).map((a) => (/[\s,]/.test(a) && !/^[\d.,e]+$/.test(a) ? `'${a}'` : a)).join(" ").replace(/--build-dir \S+ ?/, "").replace(/--out \S+ ?/, "").trim()}`,
+    results, ratios, notes,
+  };
+  if (o.scenario === "fanout") {
+    const png = path.join(o.out, "fanout-latency.png");
+    try {
+      plotFanout(o, results, png);
+      doc.plot = png;
+    } catch (e) {
+      notes.push(`plot failed: ${e.message}`);
+    }
+  }
+  writeFileSync(path.join(o.out, `${o.scenario}.json`), JSON.stringify(doc, null, 1) + "\n");
+  process.stdout.write(`\n${o.scenario}: sioc ÷ peer\n`);
+  for (const r of ratios)
+    process.stdout.write(`  ${r.metric.padEnd(70)} ${fmt(r.sioc, r.unit).padStart(12)} ${fmt(r.peer, r.unit).padStart(12)}   ${r.ratio === null ? "n/a" : r.ratio.toFixed(2) + "x"}\n`);
+  for (const n of notes) process.stdout.write(`  note: ${n}\n`);
+  if (o.resultsMd) writeResultsMd(o);
+}
+
+main().catch((e) => {
+  process.stderr.write(`compare: ${e.stack || e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,141 @@
+// Starts and stops the two systems under comparison, as local processes on
+// free 127.0.0.1 ports, every one tracked by PID:
+//   sioc: N sioc-worker processes (+ redis-server when N > 1, for the Redis
+//         adapter) (+ sioc-proxy in front when asked);
+//   peer: N Node.js socket.io 4.8 workers running bench/peer/server.mjs with the
+//         @socket.io/redis-adapter (+ redis-server when N > 1) (+ HAProxy in
+//         front when asked, configured from bench/peer/haproxy.cfg.in).
+// Both run the chat app with the same JWT secret, perMessageDeflate off (the
+// peer's default), the same ping interval and no connection cap below the
+// machine's own limits.
+
+import { readFileSync, writeFileSync, existsSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { startProcess, freePort, waitHttp, waitTcp, HOST } from "./procs.mjs";
+
+export const REPO = fileURLToPath(new URL("../../", import.meta.url));
+
+async function startRedis(logDir, tag) {
+  const port = await freePort();
+  const p = startProcess(`redis-${tag}`, "redis-server", [
+    "--port", String(port), "--bind", HOST, "--save", "", "--appendonly", "no",
+    "--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning",
+  ], { logFile: path.join(logDir, `redis-${tag}.log`) });
+  await waitTcp(p, port);
+  return { proc: p, port, url: `redis://${HOST}:${port}` };
+}
+
+function workerArgs(port, i, o, redisUrl) {
+  const a = ["--host", HOST, "--port", String(port), "--app", "chat", "--worker-id", `w${i}`,
+    "--max-connections", "1000000", "--log-level", "warn"];
+  if (o.secret) a.push("--jwt-secret", o.secret);
+  if (o.pingInterval) a.push("--ping-interval", String(o.pingInterval));
+  if (redisUrl) a.push("--redis-url", redisUrl);
+  return a;
+}
+
+/** The sioc-proxy command-line interface, learned from --help. */
+function proxyArgs(bin, port, workers) {
+  const help = (() => {
+    try {
+      return require_help(bin);
+    } catch {
+      return "";
+    }
+  })();
+  const list = workers.map((w, i) => `w${i}=${HOST}:${w.port}`).join(",");
+  const a = ["--port", String(port), "--workers", list];
+  if (/--host\b/.test(help)) a.push("--host", HOST);
+  if (/--log-level\b/.test(help)) a.push("--log-level", "warn");
+  return a;
+}
+
+function require_help(bin) {
+  return execFileSync(bin, ["--help"], { stdio: ["ignore", "pipe", "pipe"], timeout: 5000 }).toString();
+}
+
+/**
+ * Start one system. kind: "sioc" | "peer". Options: workers (count), secret,
+ * proxy (bool), pingInterval, logDir, buildDir (sioc binaries).
+ * Returns {kind, urls (what clients connect to), workerPids, proxyPid, redisPid,
+ * pids (all), topology (text), stop()}.
+ */
+export async function startCluster(kind, o) {
+  const procs = [];
+  mkdirSync(o.logDir, { recursive: true });
+  const out = { kind, workerPids: [], proxyPid: null, redisPid: null };
+  try {
+    let redis = null;
+    if (o.workers > 1) {
+      redis = await startRedis(o.logDir, kind);
+      procs.push(redis.proc);
+      out.redisPid = redis.proc.pid;
+    }
+    const workers = [];
+    for (let i = 0; i < o.workers; i++) {
+      const port = await freePort();
+      let p;
+      if (kind === "sioc") {
+        p = startProcess(`sioc-worker-${i}`, path.join(o.buildDir, "worker/sioc-worker"),
+          workerArgs(port, i, o, redis && redis.url), { logFile: path.join(o.logDir, `sioc-worker-${i}.log`) });
+      } else {
+        const env = { ...process.env, NODE_ENV: "production" };
+        p = startProcess(`node-worker-${i}`, process.execPath,
+          [path.join(REPO, "bench/peer/server.mjs"), ...workerArgs(port, i, o, redis && redis.url)],
+          { env, logFile: path.join(o.logDir, `node-worker-${i}.log`) });
+      }
+      procs.push(p);
+      workers.push({ proc: p, port });
+    }
+    for (const w of workers) await waitHttp(w.proc, w.port);
+    out.workerPids = workers.map((w) => w.proc.pid);
+    out.workerUrls = workers.map((w) => `http://${HOST}:${w.port}`);
+    if (o.proxy) {
+      const port = await freePort();
+      let p;
+      if (kind === "sioc") {
+        const bin = path.join(o.buildDir, "proxy/sioc-proxy");
+        p = startProcess("sioc-proxy", bin, proxyArgs(bin, port, workers),
+          { logFile: path.join(o.logDir, "sioc-proxy.log") });
+      } else {
+        const servers = workers
+          .map((w, i) => `    server w${i} ${HOST}:${w.port} cookie w${i} check inter 2s`)
+          .join("\n");
+        const cfg = readFileSync(path.join(REPO, "bench/peer/haproxy.cfg.in"), "utf8")
+          .replaceAll("@PORT@", String(port))
+          .replaceAll("@SERVERS@", servers);
+        const cfgPath = path.join(o.logDir, "haproxy.cfg");
+        writeFileSync(cfgPath, cfg);
+        p = startProcess("haproxy", "haproxy", ["-db", "-f", cfgPath],
+          { logFile: path.join(o.logDir, "haproxy.log") });
+      }
+      procs.push(p);
+      await waitTcp(p, port);
+      if (kind === "sioc") await waitHttp(p, port, "/health", 5000).catch(() => {});
+      out.proxyPid = p.pid;
+      out.urls = [`http://${HOST}:${port}`];
+    } else {
+      out.urls = out.workerUrls;
+    }
+    out.pids = procs.map((p) => p.pid);
+    out.topology =
+      `${o.workers} ${kind === "sioc" ? "sioc-worker" : "Node socket.io"} process${o.workers > 1 ? "es" : ""}` +
+      (o.workers > 1 ? " + redis-server (adapter)" : "") +
+      (o.proxy ? (kind === "sioc" ? " behind sioc-proxy" : " behind HAProxy") : ", clients connect directly");
+    out.stop = async () => {
+      for (const p of procs.slice().reverse()) await p.stop();
+    };
+    out.procs = procs;
+    return out;
+  } catch (e) {
+    for (const p of procs.slice().reverse()) await p.stop();
+    throw e;
+  }
+}
+
+/** Whether sioc-proxy is built in `buildDir`. */
+export function siocProxyAvailable(buildDir) {
+  return existsSync(path.join(buildDir, "proxy/sioc-proxy"));
+}
