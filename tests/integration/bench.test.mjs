@@ -1,0 +1,76 @@
+// Smoke test of the load generator (bench/loadgen, sioc-bench): a tiny fan-out
+// against the server under test over websocket and over long-polling, with
+// minted JWTs, must connect every client and lose nothing.
+//
+// sioc-bench is looked up in SIOC_BENCH_BIN, then next to the worker binary
+// (<build>/bench/sioc-bench), then in build/release; the test is skipped when
+// it is not built (e.g. presets with SIOC_BENCH=OFF).
+
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startServer, workerCommand, REPO_ROOT } from "./lib/server.mjs";
+import { TEST_SECRET } from "./lib/token.mjs";
+
+function benchBinary() {
+  const cands = [];
+  if (process.env.SIOC_BENCH_BIN) cands.push(process.env.SIOC_BENCH_BIN);
+  const w = workerCommand()[0];
+  if (w.endsWith("sioc-worker")) cands.push(path.join(path.dirname(path.dirname(w)), "bench/sioc-bench"));
+  cands.push(path.join(REPO_ROOT, "build/release/bench/sioc-bench"));
+  return cands.find((c) => existsSync(c));
+}
+
+const BENCH = benchBinary();
+
+function runBench(args) {
+  return new Promise((resolve) => {
+    execFile(BENCH, args, { env: { ...process.env, JWT_SECRET: TEST_SECRET }, timeout: 60000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? err.code : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe("sioc-bench smoke", { skip: BENCH ? false : "sioc-bench is not built" }, () => {
+  let server;
+  let dir;
+  before(async () => {
+    server = await startServer({ flags: { app: "chat", "jwt-secret": TEST_SECRET } });
+    dir = mkdtempSync(path.join(tmpdir(), "sioc-bench-test-"));
+  });
+  after(async () => {
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const transport of ["websocket", "polling"]) {
+    it(`fanout over ${transport}: every client connects, 0 loss, exit 0`, { timeout: 60000 }, async () => {
+      const json = path.join(dir, `fanout-${transport}.json`);
+      const r = await runBench([
+        "--url", server.url, "--transport", transport, "-n", "40", "--room-size", "10", "--rate", "400,800",
+        "--duration", "1", "--drain", "3", "--sources", "4", "--pid", String(server.pid), "--json", json,
+        "--no-progress", "fanout",
+      ]);
+      assert.equal(r.code, 0, `sioc-bench failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+      const doc = JSON.parse(readFileSync(json, "utf8"));
+      assert.equal(doc.connect.connected, 44, "40 subscribers + 4 publishers");
+      assert.equal(doc.connect.auth_failed, 0);
+      assert.equal(doc.fanout.steps.length, 2);
+      const t = doc.fanout.total;
+      assert.ok(t.expected > 0, "messages were expected");
+      assert.equal(t.loss, 0, "no delivery lost");
+      assert.equal(t.received, t.expected);
+      assert.equal(t.duplicates, 0);
+      assert.ok(doc.fanout.total.latency_us.p99 > 0);
+      assert.equal(doc.ok, true);
+    });
+  }
+
+  it("a wrong secret is refused: non-zero exit, every client counted as refused", { timeout: 30000 }, async () => {
+    const r = await runBench(["--url", server.url, "-n", "5", "--jwt-secret", "x".repeat(40), "--no-progress", "--quiet", "connect"]);
+    assert.equal(r.code, 3);
+  });
+});
