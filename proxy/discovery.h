@@ -1,0 +1,55 @@
+/*
+ * discovery.h - the worker set as published in Redis (cluster contract).
+ *
+ * Workers ZADD `<worker-id>@<host>:<port>` to the sorted set `sioc:workers`
+ * with the unix time in ms as score every second and ZREM themselves when
+ * they drain. Every --discovery-interval this module asks
+ * `ZRANGEBYSCORE sioc:workers <now - stale> +inf` on a hiredis async
+ * connection bound to the loop (never blocking), parses the members and
+ * hands the complete list to the callback. Members that do not parse (bad
+ * id, non-numeric host) are skipped with a rate-limited warning. The
+ * connection is re-made after any failure; a connect or a reply that takes
+ * longer than three intervals is abandoned. While Redis is unreachable the
+ * callback is not called, so the last known set stays (health checks still
+ * run on it). Loop thread only.
+ */
+#ifndef SIOC_PROXY_DISCOVERY_H
+#define SIOC_PROXY_DISCOVERY_H
+
+#include <stddef.h>
+
+#include "workers.h"
+
+struct event_base;
+
+typedef struct discovery discovery_t;
+
+/** Called after each successful poll with the complete member list (borrowed for the call). */
+typedef void (*discovery_cb)(discovery_t *d, const workers_member_t *m, size_t n, void *data);
+
+/**
+ * Starts polling. `url` is redis://[:password@]host[:port][/db] (a host name
+ * is resolved now, blocking: start-up only). Returns the poller (owned;
+ * discovery_free()) or NULL with a message in err. Borrows url and key
+ * (copied); `data` is passed to cb.
+ */
+discovery_t *discovery_new(struct event_base *base, const char *url, const char *key,
+                           long interval_ms, long stale_ms, discovery_cb cb, void *data, char *err,
+                           size_t errlen);
+
+/** Stops polling and frees (pending replies are dropped). */
+void discovery_free(discovery_t *d);
+
+/** Whether the last poll answered within three intervals. */
+int discovery_ok(const discovery_t *d);
+
+/** Polls that failed (connection errors, error replies), for /metrics. */
+unsigned long long discovery_failures(const discovery_t *d);
+
+/**
+ * Parses one member "<id>@<host>:<port>" (numeric host) into *m (m->id and
+ * m->addr are slices of text). Returns 0 or SIOC_EINVAL. Borrows text.
+ */
+int discovery_parse_member(sioc_iov_t text, workers_member_t *m);
+
+#endif

@@ -1,0 +1,530 @@
+/*
+ * workers.c - worker set, health checks, upstream pool (workers.h).
+ *
+ * Health checks are plain "GET /health HTTP/1.1" on a fresh connection with
+ * "Connection: close", bounded by --health-timeout through the
+ * bufferevent's read/write timeouts; one tick of --health-interval starts a
+ * check on every member that has none in flight, and a new member is
+ * checked at once.
+ */
+#include "workers.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "http/http_parse.h"
+#include "net/connect.h"
+#include "proxy.h"
+
+#define UPSTREAM_MAX_READ 65536
+#define POOL_IDLE_MAX_MS 60000
+
+struct workers {
+    struct proxy *p;
+    hmap_t members;
+    affinity_node_t *live;
+    pworker_t **live_w;
+    size_t nlive, live_cap;
+    struct event *tick;
+};
+
+struct upstream {
+    struct bufferevent *bev;
+    pworker_t *w;
+    sioc_list_t link; /* in w->idle while pooled */
+    long long idle_since;
+    uint8_t reused;
+};
+
+static void hc_start(pworker_t *w);
+static void hc_stop(pworker_t *w);
+
+/* ------------------------------------------------------------------ */
+/* membership and the routing view                                     */
+
+static int cmp_worker(const void *a, const void *b)
+{
+    const pworker_t *x = *(pworker_t *const *)a, *y = *(pworker_t *const *)b;
+    return strcmp(x->id, y->id);
+}
+
+static void rebuild(workers_t *ws)
+{
+    size_t n = 0;
+    hmap_node_t *hn;
+    for (hmap_iter_t it = hmap_iter(&ws->members); (hn = hmap_next(&it)) != NULL;)
+        n++;
+    if (n > ws->live_cap) {
+        ws->live_cap = n * 2;
+        ws->live = xrealloc(ws->live, ws->live_cap * sizeof(*ws->live));
+        ws->live_w = xrealloc(ws->live_w, ws->live_cap * sizeof(*ws->live_w));
+    }
+    ws->nlive = 0;
+    for (hmap_iter_t it = hmap_iter(&ws->members); (hn = hmap_next(&it)) != NULL;) {
+        pworker_t *w = container_of(hn, pworker_t, node);
+        if (w->up)
+            ws->live_w[ws->nlive++] = w;
+    }
+    qsort(ws->live_w, ws->nlive, sizeof(*ws->live_w), cmp_worker);
+    for (size_t i = 0; i < ws->nlive; i++) {
+        sioc_iov_t id = iov_make(ws->live_w[i]->id, strlen(ws->live_w[i]->id));
+        ws->live[i].id = id;
+        ws->live[i].seed = affinity_seed(id);
+    }
+}
+
+const affinity_node_t *workers_live(const workers_t *ws, size_t *n)
+{
+    *n = ws->nlive;
+    return ws->live;
+}
+
+pworker_t *workers_live_at(const workers_t *ws, int i)
+{
+    return (i >= 0 && (size_t)i < ws->nlive) ? ws->live_w[i] : NULL;
+}
+
+size_t workers_count(const workers_t *ws)
+{
+    return ws->members.count;
+}
+
+pworker_t *workers_next(const workers_t *ws, size_t *it)
+{
+    /* Walks the sorted view of all members; rebuilt lazily from the table. */
+    size_t k = 0;
+    hmap_node_t *hn;
+    for (hmap_iter_t i = hmap_iter(&ws->members); (hn = hmap_next(&i)) != NULL; k++)
+        if (k == *it) {
+            (*it)++;
+            return container_of(hn, pworker_t, node);
+        }
+    return NULL;
+}
+
+void pworker_ref(pworker_t *w)
+{
+    w->refs++;
+}
+
+void pworker_unref(pworker_t *w)
+{
+    if (--w->refs > 0)
+        return;
+    free(w);
+}
+
+static void pool_close_all(pworker_t *w)
+{
+    while (!list_empty(&w->idle)) {
+        upstream_t *u = container_of(w->idle.next, upstream_t, link);
+        list_remove(&u->link);
+        w->nidle--;
+        upstream_release(u, 0);
+    }
+}
+
+static void set_up(pworker_t *w, int up, const char *why)
+{
+    if (w->up == up)
+        return;
+    w->up = (uint8_t)up;
+    if (up)
+        log_info("worker %s (%s) in rotation", w->id, w->addr);
+    else
+        log_warn("worker %s (%s) out of rotation: %s", w->id, w->addr, why);
+    if (!up)
+        pool_close_all(w);
+    rebuild(w->ws);
+}
+
+static pworker_t *add_member(workers_t *ws, sioc_iov_t id, const char *addr,
+                             const struct sockaddr *sa, socklen_t salen)
+{
+    pworker_t *w = xcalloc(1, sizeof(*w));
+    w->ws = ws;
+    memcpy(w->id, id.base, id.len);
+    snprintf(w->addr, sizeof(w->addr), "%s", addr);
+    memcpy(&w->sa, sa, salen);
+    w->salen = salen;
+    affinity_cookie_make(&ws->p->secret, id, w->cookie, sizeof(w->cookie));
+    list_init(&w->idle);
+    w->refs = 1;
+    w->member = 1;
+    w->node.key = iov_make(w->id, id.len);
+    hmap_put(&ws->members, &w->node);
+    log_info("worker %s (%s) joined", w->id, w->addr);
+    hc_start(w);
+    return w;
+}
+
+static void remove_member(workers_t *ws, pworker_t *w)
+{
+    hmap_del(&ws->members, &w->node);
+    w->member = 0;
+    hc_stop(w);
+    pool_close_all(w);
+    if (w->up) {
+        w->up = 0;
+        rebuild(ws);
+    }
+    log_info("worker %s (%s) left", w->id, w->addr);
+    pworker_unref(w);
+}
+
+static pworker_t *find(workers_t *ws, sioc_iov_t id)
+{
+    hmap_node_t *hn = hmap_get(&ws->members, id);
+    return hn ? container_of(hn, pworker_t, node) : NULL;
+}
+
+static int same_addr(const pworker_t *w, const struct sockaddr *sa, socklen_t salen)
+{
+    return w->salen == salen && memcmp(&w->sa, sa, salen) == 0;
+}
+
+void workers_sync(workers_t *ws, const workers_member_t *m, size_t n)
+{
+    /* Drop discovered members that are gone or moved. */
+    hmap_node_t *hn;
+    for (hmap_iter_t it = hmap_iter(&ws->members); (hn = hmap_next(&it)) != NULL;) {
+        pworker_t *w = container_of(hn, pworker_t, node);
+        if (!w->from_discovery)
+            continue;
+        int keep = 0;
+        for (size_t i = 0; i < n && !keep; i++)
+            keep = iov_eq_str(m[i].id, w->id) && same_addr(w, (const struct sockaddr *)&m[i].sa,
+                                                           m[i].salen);
+        if (keep)
+            continue;
+        w->from_discovery = 0;
+        if (!w->from_static)
+            remove_member(ws, w);
+    }
+    for (size_t i = 0; i < n; i++) {
+        pworker_t *w = find(ws, m[i].id);
+        if (w != NULL) {
+            if (!same_addr(w, (const struct sockaddr *)&m[i].sa, m[i].salen)) {
+                static long long last;
+                if (log_ratelimited(&last))
+                    log_warn("worker id %s announced at %.*s but configured at %s: ignored",
+                             w->id, (int)m[i].addr.len, m[i].addr.base, w->addr);
+                continue;
+            }
+            w->from_discovery = 1;
+            continue;
+        }
+        char addr[64];
+        snprintf(addr, sizeof(addr), "%.*s", (int)m[i].addr.len, m[i].addr.base);
+        w = add_member(ws, m[i].id, addr, (const struct sockaddr *)&m[i].sa, m[i].salen);
+        w->from_discovery = 1;
+    }
+}
+
+void workers_mark_failed(pworker_t *w, const char *why)
+{
+    w->upstream_failures++;
+    w->passes = 0;
+    if (w->fails < 255)
+        w->fails = (uint8_t)(w->ws->p->conf->health_fall);
+    if (w->member)
+        set_up(w, 0, why);
+}
+
+/* ------------------------------------------------------------------ */
+/* health checks                                                        */
+
+static void hc_result(pworker_t *w, int ok, const char *why)
+{
+    hc_stop(w);
+    if (!w->member)
+        return;
+    const proxy_config_t *c = w->ws->p->conf;
+    if (ok) {
+        w->fails = 0;
+        if (w->passes < 255)
+            w->passes++;
+        if (!w->up && w->passes >= c->health_rise)
+            set_up(w, 1, NULL);
+    } else {
+        w->passes = 0;
+        if (w->fails < 255)
+            w->fails++;
+        if (w->up && w->fails >= c->health_fall)
+            set_up(w, 0, why);
+        else
+            log_debug("worker %s health check failed (%u in a row): %s", w->id, w->fails, why);
+    }
+}
+
+static void hc_read(struct bufferevent *bev, void *arg)
+{
+    pworker_t *w = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t len = evbuffer_get_length(in);
+    if (len > 8192) {
+        hc_result(w, 0, "oversized /health answer");
+        return;
+    }
+    const char *p = (const char *)evbuffer_pullup(in, -1);
+    http_header_t h[32];
+    http_response_t res;
+    memset(&res, 0, sizeof(res));
+    res.headers = h;
+    res.num_headers = 32;
+    int r = http_parse_response(p, len, &res, NULL, NULL);
+    if (r == SIOC_INCOMPLETE)
+        return;
+    if (r < 0)
+        hc_result(w, 0, "malformed /health answer");
+    else if (res.status != 200)
+        hc_result(w, 0, "/health answered non-200");
+    else
+        hc_result(w, 1, NULL);
+}
+
+static void hc_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    pworker_t *w = arg;
+    if (what & BEV_EVENT_CONNECTED)
+        return;
+    hc_result(w, 0, (what & BEV_EVENT_TIMEOUT) ? "health check timed out"
+                    : (what & BEV_EVENT_EOF)   ? "connection closed"
+                                               : "cannot connect");
+}
+
+static void hc_stop(pworker_t *w)
+{
+    if (w->hc != NULL) {
+        bufferevent_free(w->hc);
+        w->hc = NULL;
+    }
+}
+
+static void hc_start(pworker_t *w)
+{
+    if (w->hc != NULL)
+        return;
+    workers_t *ws = w->ws;
+    int fd = net_connect_start((const struct sockaddr *)&w->sa, w->salen);
+    if (fd < 0) {
+        hc_result(w, 0, "cannot create a socket");
+        return;
+    }
+    struct bufferevent *bev = bufferevent_socket_new(ws->p->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        close(fd);
+        hc_result(w, 0, "out of memory");
+        return;
+    }
+    w->hc = bev;
+    long ms = ws->p->conf->health_timeout;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    bufferevent_set_timeouts(bev, &tv, &tv);
+    bufferevent_setcb(bev, hc_read, NULL, hc_event, w);
+    char req[128];
+    int n = snprintf(req, sizeof(req),
+                     "GET /health HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", w->addr);
+    bufferevent_write(bev, req, (size_t)n);
+    if (bufferevent_socket_connect(bev, NULL, 0) != 0) {
+        hc_result(w, 0, "cannot connect");
+        return;
+    }
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    workers_t *ws = arg;
+    long long now = clock_ms();
+    hmap_node_t *hn;
+    for (hmap_iter_t it = hmap_iter(&ws->members); (hn = hmap_next(&it)) != NULL;) {
+        pworker_t *w = container_of(hn, pworker_t, node);
+        hc_start(w);
+        /* Idle keep-alive connections are not kept forever. */
+        sioc_list_t *pos, *tmp;
+        list_foreach_safe(pos, tmp, &w->idle)
+        {
+            upstream_t *u = container_of(pos, upstream_t, link);
+            if (now - u->idle_since > POOL_IDLE_MAX_MS) {
+                list_remove(&u->link);
+                w->nidle--;
+                upstream_release(u, 0);
+            }
+        }
+    }
+}
+
+workers_t *workers_new(struct proxy *p)
+{
+    workers_t *ws = xcalloc(1, sizeof(*ws));
+    ws->p = p;
+    hmap_init(&ws->members);
+    const proxy_config_t *c = p->conf;
+    for (size_t i = 0; i < c->num_static_workers; i++) {
+        const proxy_static_worker_t *s = &c->static_workers[i];
+        pworker_t *w = add_member(ws, iov_make(s->id, strlen(s->id)), s->addr,
+                                  (const struct sockaddr *)&s->sa, s->salen);
+        w->from_static = 1;
+    }
+    ws->tick = event_new(p->base, -1, EV_PERSIST, on_tick, ws);
+    struct timeval tv = {c->health_interval / 1000, (c->health_interval % 1000) * 1000};
+    event_add(ws->tick, &tv);
+    return ws;
+}
+
+void workers_close_idle(workers_t *ws)
+{
+    hmap_node_t *hn;
+    for (hmap_iter_t it = hmap_iter(&ws->members); (hn = hmap_next(&it)) != NULL;)
+        pool_close_all(container_of(hn, pworker_t, node));
+}
+
+void workers_free(workers_t *ws)
+{
+    if (ws == NULL)
+        return;
+    event_free(ws->tick);
+    hmap_node_t *hn;
+    for (hmap_iter_t it = hmap_iter(&ws->members); (hn = hmap_next(&it)) != NULL;) {
+        pworker_t *w = container_of(hn, pworker_t, node);
+        w->up = 0;
+        remove_member(ws, w);
+    }
+    hmap_free(&ws->members);
+    free(ws->live);
+    free(ws->live_w);
+    free(ws);
+}
+
+/* ------------------------------------------------------------------ */
+/* upstream connections                                                 */
+
+static void idle_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    /* A worker does not speak first: anything here means the connection is
+     * no longer a clean keep-alive one. */
+    upstream_t *u = arg;
+    list_remove(&u->link);
+    u->w->nidle--;
+    upstream_release(u, 0);
+}
+
+static void idle_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)what;
+    idle_read(bev, arg);
+}
+
+upstream_t *upstream_acquire(pworker_t *w, int *ready, int *err)
+{
+    workers_t *ws = w->ws;
+    if (!list_empty(&w->idle)) {
+        upstream_t *u = container_of(w->idle.next, upstream_t, link);
+        list_remove(&u->link);
+        w->nidle--;
+        bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
+        u->reused = 1;
+        *ready = 1;
+        return u;
+    }
+    int fd = net_connect_start((const struct sockaddr *)&w->sa, w->salen);
+    if (fd < 0) {
+        *err = fd;
+        return NULL;
+    }
+    struct bufferevent *bev = bufferevent_socket_new(ws->p->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (bev == NULL) {
+        close(fd);
+        *err = SIOC_ENOMEM;
+        return NULL;
+    }
+    long ms = ws->p->conf->connect_timeout;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    bufferevent_set_timeouts(bev, NULL, &tv);
+    bufferevent_set_max_single_read(bev, UPSTREAM_MAX_READ);
+    if (bufferevent_socket_connect(bev, NULL, 0) != 0) {
+        bufferevent_free(bev);
+        *err = SIOC_ECONNRESET;
+        return NULL;
+    }
+    upstream_t *u = xcalloc(1, sizeof(*u));
+    u->bev = bev;
+    u->w = w;
+    list_init(&u->link);
+    pworker_ref(w);
+    *ready = 0;
+    return u;
+}
+
+struct bufferevent *upstream_bev(const upstream_t *u)
+{
+    return u->bev;
+}
+
+pworker_t *upstream_worker(const upstream_t *u)
+{
+    return u->w;
+}
+
+int upstream_reused(const upstream_t *u)
+{
+    return u->reused;
+}
+
+void upstream_connected(upstream_t *u)
+{
+    bufferevent_set_timeouts(u->bev, NULL, NULL);
+    u->w->connects++;
+}
+
+void upstream_connect_failed(upstream_t *u, const char *why)
+{
+    u->w->ws->p->stats.upstream_connect_failures++;
+    workers_mark_failed(u->w, why);
+    upstream_release(u, 0);
+}
+
+void upstream_release(upstream_t *u, int reusable)
+{
+    pworker_t *w = u->w;
+    workers_t *ws = w->ws;
+    if (reusable && w->member && w->up && !ws->p->draining &&
+        w->nidle < (size_t)ws->p->conf->pool_size &&
+        evbuffer_get_length(bufferevent_get_input(u->bev)) == 0 &&
+        evbuffer_get_length(bufferevent_get_output(u->bev)) == 0) {
+        bufferevent_setcb(u->bev, idle_read, NULL, idle_event, u);
+        bufferevent_set_timeouts(u->bev, NULL, NULL);
+        bufferevent_setwatermark(u->bev, EV_READ | EV_WRITE, 0, 0);
+        bufferevent_enable(u->bev, EV_READ);
+        u->idle_since = clock_ms();
+        list_insert_head(&w->idle, &u->link);
+        w->nidle++;
+        return;
+    }
+    bufferevent_free(u->bev);
+    free(u);
+    pworker_unref(w);
+}
+
+struct bufferevent *upstream_detach(upstream_t *u)
+{
+    struct bufferevent *bev = u->bev;
+    bufferevent_set_timeouts(bev, NULL, NULL);
+    pworker_unref(u->w);
+    free(u);
+    return bev;
+}

@@ -1,0 +1,136 @@
+/*
+ * workers.h - the live worker set, health checks and upstream connections.
+ *
+ * Membership comes from the static --workers list and/or from discovery
+ * (Redis, discovery.h): workers_sync() is given the complete discovered list
+ * after each poll, so additions and removals are followed without restart.
+ * A member is in rotation ("up") once a GET /health has passed; it leaves
+ * after --health-fall failed checks in a row or at once when a real request
+ * cannot connect to it, and comes back after --health-rise passed checks.
+ * The routing view (workers_live()) lists the up members sorted by id and is
+ * rebuilt on every change; route.c indexes into it.
+ *
+ * Upstream connections: upstream_acquire() hands out an idle keep-alive
+ * connection of the worker's pool, or starts connecting a new one;
+ * upstream_release() puts a clean connection back (at most --upstream-pool
+ * idle per worker) or closes it. An idle connection that receives anything
+ * (EOF included) is closed. Only one request is in flight on a connection.
+ *
+ * Lifetime: pworker_t is reference-counted; membership holds one reference,
+ * each upstream connection, client exchange and tunnel holds one, so a
+ * worker removed while requests are in flight stays valid until they end.
+ * Loop thread only.
+ */
+#ifndef SIOC_PROXY_WORKERS_H
+#define SIOC_PROXY_WORKERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "affinity.h"
+#include "base/hmap.h"
+#include "base/list.h"
+
+struct proxy;
+struct bufferevent;
+
+typedef struct workers workers_t;
+typedef struct upstream upstream_t;
+
+/** One worker. Fields are read by front.c, tunnel.c and admin.c; written here only. */
+typedef struct pworker {
+    hmap_node_t node; /* in the membership table, by id */
+    workers_t *ws;
+    char id[AFFINITY_ID_MAX + 1];
+    char addr[64]; /* host:port */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    char cookie[AFFINITY_COOKIE_MAX + 1]; /* its affinity cookie value */
+    int refs;
+    uint8_t member;      /* in the membership */
+    uint8_t from_static; /* listed in --workers */
+    uint8_t from_discovery;
+    uint8_t up;          /* in rotation */
+    uint8_t fails, passes; /* consecutive health results */
+    sioc_list_t idle;      /* idle upstream connections */
+    size_t nidle;
+    struct bufferevent *hc; /* health check in flight, or NULL */
+    size_t hc_got;
+    /* counters for /metrics */
+    unsigned long long requests, sessions, tunnels_open, upstream_failures, connects;
+} pworker_t;
+
+/** A worker as discovery reports it (borrowed id; address already parsed). */
+typedef struct {
+    sioc_iov_t id;
+    sioc_iov_t addr; /* host:port text, for logs and /metrics */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+} workers_member_t;
+
+/** Creates the set with the static workers of p->conf and starts health checks. */
+workers_t *workers_new(struct proxy *p);
+
+/** Stops health checks, closes idle connections and frees the set; in-flight users keep their
+ * references (their workers are freed when the last one is dropped). */
+void workers_free(workers_t *ws);
+
+/** Replaces the discovered members with m[0..n) (borrowed for the call). */
+void workers_sync(workers_t *ws, const workers_member_t *m, size_t n);
+
+/** The routing view: the up members sorted by id (valid until the next change). */
+const affinity_node_t *workers_live(const workers_t *ws, size_t *n);
+
+/** The worker behind index i of workers_live(). */
+pworker_t *workers_live_at(const workers_t *ws, int i);
+
+/** Number of members (up or not). */
+size_t workers_count(const workers_t *ws);
+
+/** Iterates over the members: start with *it = 0; returns NULL at the end. */
+pworker_t *workers_next(const workers_t *ws, size_t *it);
+
+/** Takes `w` out of rotation now (a real request could not connect), until a check passes. */
+void workers_mark_failed(pworker_t *w, const char *why);
+
+/** Reference counting; the last unref of a worker that left the membership frees it. */
+void pworker_ref(pworker_t *w);
+void pworker_unref(pworker_t *w);
+
+/** Closes every idle upstream connection (graceful stop). */
+void workers_close_idle(workers_t *ws);
+
+/**
+ * Gets a connection to `w`. *ready = 1: an idle pooled connection, usable
+ * now; *ready = 0: a new connection whose outcome arrives on the callbacks
+ * the caller installs (BEV_EVENT_CONNECTED, or an error/timeout: then call
+ * upstream_connect_failed()). Returns NULL when no socket could be made
+ * (*err = -errno). The upstream holds a reference on w.
+ */
+upstream_t *upstream_acquire(pworker_t *w, int *ready, int *err);
+
+/** The connection's bufferevent (owned by the upstream). */
+struct bufferevent *upstream_bev(const upstream_t *u);
+pworker_t *upstream_worker(const upstream_t *u);
+/** Whether it came from the pool (a failure before the first response byte may be a stale
+ * keep-alive connection, worth one retry on a fresh one). */
+int upstream_reused(const upstream_t *u);
+/** Call on BEV_EVENT_CONNECTED: clears the connect timeout, counts the connect. */
+void upstream_connected(upstream_t *u);
+/** Call when connecting failed: takes the worker out of rotation and frees u. */
+void upstream_connect_failed(upstream_t *u, const char *why);
+
+/**
+ * Takes the bufferevent out of `u` for a tunnel (the caller owns it and must
+ * hold its own reference on the worker) and frees u. Returns the bufferevent.
+ */
+struct bufferevent *upstream_detach(upstream_t *u);
+
+/**
+ * Gives the connection back: to the worker's idle pool when `reusable`, the
+ * worker is up and the pool has room, else closes it. u is invalid afterwards.
+ */
+void upstream_release(upstream_t *u, int reusable);
+
+#endif
