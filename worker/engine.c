@@ -59,11 +59,13 @@ enum { MODE_HTTP, MODE_HELD_GET, MODE_WS };
 
 typedef struct ip_entry {
     hmap_node_t node;
-    size_t count;
+    size_t count; /* open connections from this address */
+    size_t refs;  /* connections + sessions pointing here (lifetime) */
     char addr[46];
 } ip_entry_t;
 
 typedef struct client {
+    sioc_list_t link; /* in worker->clients */
     conn_t *conn;
     worker_t *w;
     eio_session_t *session; /* WS transport/probe, or the session of the held GET */
@@ -220,8 +222,9 @@ static void respond_ws_error(client_t *cl, int status, const char *msg)
     char buf[256];
     int n = snprintf(buf, sizeof(buf),
                      "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: text/html\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     status, status_text(status), strlen(msg), msg);
+                     "%sContent-Length: %zu\r\n\r\n%s",
+                     status, status_text(status),
+                     status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "", strlen(msg), msg);
     cl->w->stats.http_errors++;
     (void)!conn_write(cl->conn, buf, (size_t)n);
     conn_close(cl->conn, 1);
@@ -261,11 +264,13 @@ static void session_reap(net_deferred_t *d)
     free(s);
 }
 
-static void ip_release(worker_t *w, ip_entry_t *ip)
+static void ip_release(worker_t *w, ip_entry_t *ip, int conn)
 {
     if (ip == NULL)
         return;
-    if (--ip->count == 0) {
+    if (conn)
+        ip->count--;
+    if (--ip->refs == 0) {
         hmap_del(&w->per_ip, &ip->node);
         free(ip);
     }
@@ -314,7 +319,7 @@ void eio_session_close(eio_session_t *s, const char *reason)
             conn_close(c->conn, 1);
         }
     }
-    ip_release(w, s->ip);
+    ip_release(w, s->ip, 0);
     s->ip = NULL;
     s->reap.cb = session_reap;
     net_loop_defer(w->loop, &s->reap);
@@ -572,7 +577,7 @@ static eio_session_t *session_new(worker_t *w, client_t *cl, int websocket)
     hmap_put(&w->sessions, &s->node);
     s->ip = cl->ip;
     if (s->ip != NULL)
-        s->ip->count++; /* the session keeps the address entry alive */
+        s->ip->refs++; /* the session keeps the address entry alive */
     event_assign(&s->timer, net_loop_base(w->loop), -1, 0, on_ping_timer, s);
     arm_ping(s);
     w->stats.sessions_total++;
@@ -1199,8 +1204,9 @@ static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len)
 static void client_free(client_t *cl)
 {
     worker_t *w = cl->w;
+    list_remove(&cl->link);
     w->conns--;
-    ip_release(w, cl->ip);
+    ip_release(w, cl->ip, 1);
     if (cl->ws != NULL) {
         ws_reader_free(cl->ws);
         free(cl->ws);
@@ -1260,11 +1266,13 @@ static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, so
                      refused == 1 ? "--max-connections" : "--max-connections-per-ip");
     }
     ip->count++;
+    ip->refs++;
     client_t *cl = xcalloc(1, sizeof(*cl));
     cl->w = w;
     cl->ip = ip;
     cl->keep_alive = 1;
     cl->refused = (uint8_t)refused;
+    list_insert_tail(&w->clients, &cl->link);
     w->conns++;
     cl->conn = conn_new(w->loop, fd, &http_hooks, cl);
     conn_set_limits(cl->conn, (size_t)w->conf->max_http_buffer_size + 32768,
@@ -1274,6 +1282,7 @@ static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, so
 int engine_start(worker_t *w, const eio_handler_t *h)
 {
     the_handler = h;
+    list_init(&w->clients);
     int err = 0;
     w->listener = net_listener_new(w->loop, w->conf->host, w->conf->port, 4096, on_accept, w, &err);
     return w->listener != NULL ? 0 : err;
@@ -1281,8 +1290,17 @@ int engine_start(worker_t *w, const eio_handler_t *h)
 
 void engine_stop_accepting(worker_t *w)
 {
-    if (w->listener != NULL)
-        net_listener_pause(w->listener);
+    /* Closing the socket (not just pausing) makes new connects fail fast instead of
+     * waiting in the kernel's backlog. */
+    net_listener_free(w->listener);
+    w->listener = NULL;
+}
+
+void engine_close_some(worker_t *w, size_t n)
+{
+    hmap_node_t *node;
+    for (hmap_iter_t it = hmap_iter(&w->sessions); n > 0 && (node = hmap_next(&it)) != NULL; n--)
+        eio_session_close(container_of(node, eio_session_t, node), eio_reason_server_shutdown);
 }
 
 void engine_close_all(worker_t *w)
@@ -1290,4 +1308,13 @@ void engine_close_all(worker_t *w)
     hmap_node_t *n;
     for (hmap_iter_t it = hmap_iter(&w->sessions); (n = hmap_next(&it)) != NULL;)
         eio_session_close(container_of(n, eio_session_t, node), eio_reason_server_shutdown);
+}
+
+void engine_shutdown(worker_t *w)
+{
+    engine_close_all(w);
+    sioc_list_t *p;
+    list_foreach(p, &w->clients) conn_close(container_of(p, client_t, link)->conn, 0);
+    net_listener_free(w->listener);
+    w->listener = NULL;
 }

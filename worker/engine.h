@@ -56,6 +56,11 @@ int engine_start(worker_t *w, const eio_handler_t *h);
 void engine_stop_accepting(worker_t *w);
 /** Closes every session (reason "server shutting down") and connection. */
 void engine_close_all(worker_t *w);
+/** Closes up to `n` sessions (reason "server shutting down"). */
+void engine_close_some(worker_t *w, size_t n);
+/** Ends every session and connection now (exit path); memory is released by the loop's
+ * final turn (net_loop_free). */
+void engine_shutdown(worker_t *w);
 /** Number of open sessions. */
 size_t engine_session_count(const worker_t *w);
 

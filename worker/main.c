@@ -1,10 +1,12 @@
 /*
  * main.c - sioc-worker: configuration, signals, the loop.
  *
- * SIGTERM / SIGINT start a graceful stop: the listener stops accepting,
- * /ready turns red, every session is closed with "server shutting down"
- * (WebSocket close 1001) so clients reconnect to another worker, and the
- * process exits once output is flushed or --drain-timeout passes.
+ * SIGTERM / SIGINT start a graceful stop: the worker leaves the membership
+ * set, the listening socket closes (new connections are refused at once),
+ * /ready turns red, and the sessions are closed in batches with "server
+ * shutting down" (WebSocket close 1001, a reconnectable close) so clients
+ * move to the other workers without a stampede. The process exits when no
+ * session is left or at --drain-timeout. A second signal exits at once.
  */
 #include <event2/event.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 #include "adapter.h"
 #include "app.h"
 #include "auth.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/rand.h"
 #include "config.h"
@@ -23,33 +26,62 @@
 #include "sio.h"
 #include "worker.h"
 
-static void on_exit_timer(evutil_socket_t fd, short what, void *arg)
+typedef struct drain {
+    worker_t *w;
+    struct event *timer;
+    long long deadline_ms;
+    size_t batch;
+} drain_t;
+
+/* Closes sessions in batches so that reconnecting clients do not arrive at the other
+ * workers all at once; exits when none is left or at the deadline. */
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    worker_t *w = arg;
-    net_loop_break(w->loop);
+    drain_t *d = arg;
+    worker_t *w = d->w;
+    size_t left = engine_session_count(w);
+    if (left == 0 || clock_ms() >= d->deadline_ms) {
+        if (left > 0)
+            engine_close_all(w);
+        log_info("drained: exiting");
+        /* One more turn lets the close frames and responses leave. */
+        struct timeval tv = {0, 100 * 1000};
+        event_base_loopexit(net_loop_base(w->loop), &tv);
+        return;
+    }
+    engine_close_some(w, d->batch);
+    struct timeval tv = {0, 100 * 1000};
+    event_add(d->timer, &tv);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
-    worker_t *w = arg;
+    drain_t *d = arg;
+    worker_t *w = d->w;
     if (w->draining) {
         log_warn("second signal: exiting now");
         net_loop_break(w->loop);
         return;
     }
-    log_info("signal %d: draining %zu sessions", (int)sig, engine_session_count(w));
+    size_t n = engine_session_count(w);
+    log_info("signal %d: draining %zu sessions within %ld ms", (int)sig, n, w->conf->drain_timeout);
     w->draining = 1;
     if (w->adapter != NULL)
         adapter_leave(w->adapter);
     engine_stop_accepting(w);
-    engine_close_all(w);
-    /* Give the close frames a moment to leave, bounded by the drain timeout. */
-    long ms = w->conf->drain_timeout < 500 ? w->conf->drain_timeout : 500;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    event_base_once(net_loop_base(w->loop), -1, EV_TIMEOUT, on_exit_timer, w, &tv);
+    /* About 20 batches over the first half of the drain window, at least 50 per batch. */
+    long ticks = w->conf->drain_timeout / 200;
+    if (ticks < 1)
+        ticks = 1;
+    d->batch = n / (size_t)ticks + 1;
+    if (d->batch < 50)
+        d->batch = 50;
+    d->deadline_ms = clock_ms() + w->conf->drain_timeout;
+    d->timer = evtimer_new(net_loop_base(w->loop), on_drain_tick, d);
+    on_drain_tick(-1, 0, d);
 }
 
 int main(int argc, char **argv)
@@ -111,8 +143,9 @@ int main(int argc, char **argv)
         goto fail_listen;
     }
 
-    struct event *sigterm = evsignal_new(net_loop_base(w.loop), SIGTERM, on_signal, &w);
-    struct event *sigint = evsignal_new(net_loop_base(w.loop), SIGINT, on_signal, &w);
+    drain_t drain = {&w, NULL, 0, 0};
+    struct event *sigterm = evsignal_new(net_loop_base(w.loop), SIGTERM, on_signal, &drain);
+    struct event *sigint = evsignal_new(net_loop_base(w.loop), SIGINT, on_signal, &drain);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
     log_info("worker %s listening on %s:%d%s (app %s, %s, %s adapter)", w.id, conf.host,
@@ -121,8 +154,11 @@ int main(int argc, char **argv)
              w.adapter ? conf.adapter_mode : "in-memory");
     net_loop_run(w.loop);
     log_info("worker %s stopped", w.id);
+    engine_shutdown(&w);
     event_free(sigterm);
     event_free(sigint);
+    if (drain.timer != NULL)
+        event_free(drain.timer);
     status = 0;
 
 fail_listen:
@@ -130,6 +166,8 @@ fail_listen:
     sio_server_free(w.sio);
     auth_free(w.auth);
 fail_auth:
+    /* The final turn frees closed connections, sessions and sockets. */
+    net_loop_free(w.loop);
     hmap_free(&w.sessions);
     hmap_free(&w.per_ip);
     worker_config_free(&conf);

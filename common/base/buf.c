@@ -10,13 +10,13 @@
 
 int buf_reserve(sioc_buf_t *b, size_t n)
 {
-    if (b->cap - b->len >= n)
-        return 0;
     if (n > ((size_t)-1) / 2 - b->len)
         return SIOC_ENOMEM;
     size_t need = b->len + n;
     if (b->limit && need > b->limit)
         return SIOC_EMSGSIZE;
+    if (b->cap - b->len >= n)
+        return 0;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
