@@ -1,0 +1,51 @@
+/* Unit tests for proxy/guard: the handshake token bucket. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "guard.h"
+
+static void test_bucket(void **state)
+{
+    (void)state;
+    guard_bucket_t b;
+    guard_bucket_init(&b, 10, 10, 1000);
+    int ok = 0;
+    for (int i = 0; i < 25; i++)
+        ok += guard_bucket_take(&b, 1000);
+    assert_int_equal(ok, 10); /* the burst */
+    assert_false(guard_bucket_take(&b, 1050));
+    assert_true(guard_bucket_take(&b, 1100)); /* 100 ms = one token at 10/s */
+    assert_false(guard_bucket_take(&b, 1100));
+    /* A long pause refills to the burst only. */
+    ok = 0;
+    for (int i = 0; i < 25; i++)
+        ok += guard_bucket_take(&b, 1000000000LL);
+    assert_int_equal(ok, 10);
+    /* Sustained: 1 s at 10/s admits ~10. */
+    ok = 0;
+    for (long long t = 1000000001LL; t <= 1000001000LL; t++)
+        ok += guard_bucket_take(&b, t);
+    assert_in_range(ok, 9, 11);
+    /* rate 0 = off */
+    guard_bucket_init(&b, 0, 0, 0);
+    for (int i = 0; i < 1000; i++)
+        assert_true(guard_bucket_take(&b, 0));
+    /* time going backwards does not mint tokens */
+    guard_bucket_init(&b, 5, 1, 5000);
+    assert_true(guard_bucket_take(&b, 5000));
+    assert_false(guard_bucket_take(&b, 4000));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bucket),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
