@@ -74,6 +74,7 @@ typedef struct client {
     uint8_t keep_alive;
     uint8_t probe; /* WS mode: this socket is an upgrade probe */
     uint8_t refused; /* over a connection limit: the first request gets 503 / 429 */
+    long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
     ws_reader_t *ws;
 } client_t;
 
@@ -305,6 +306,7 @@ void eio_session_close(eio_session_t *s, const char *reason)
         s->get = NULL;
         g->session = NULL;
         g->mode = MODE_HTTP;
+        g->since_ms = clock_ms();
         /* The held GET learns of the close through a close packet. */
         respond(g, 200, "text/plain; charset=UTF-8", NULL, SIOC_IOV_NULL, "1", 1, 0);
         conn_rescan(g->conn);
@@ -355,6 +357,7 @@ static void answer_get(eio_session_t *s)
     s->get = NULL;
     g->session = NULL;
     g->mode = MODE_HTTP;
+    g->since_ms = clock_ms();
     s->w->stats.eio_packets_out++;
     respond(g, 200, "text/plain; charset=UTF-8", NULL, SIOC_IOV_NULL, s->pending.base,
             s->pending.len, 0);
@@ -701,6 +704,7 @@ static void handle_poll_post(client_t *cl, eio_session_t *s, const http_request_
             s->get = NULL;
             g->session = NULL;
             g->mode = MODE_HTTP;
+            g->since_ms = clock_ms();
             respond(g, 200, "text/plain; charset=UTF-8", NULL, SIOC_IOV_NULL, "6", 1, 0);
             conn_rescan(g->conn);
         }
@@ -751,6 +755,7 @@ static void upgrade_complete(eio_session_t *s)
         s->get = NULL;
         g->session = NULL;
         g->mode = MODE_HTTP;
+        g->since_ms = clock_ms();
         respond(g, 200, "text/plain; charset=UTF-8", NULL, SIOC_IOV_NULL, "6", 1, 0);
         conn_rescan(g->conn);
     }
@@ -801,6 +806,7 @@ static void ws_text(client_t *cl, const char *p, size_t len)
                 s->get = NULL;
                 g->session = NULL;
                 g->mode = MODE_HTTP;
+                g->since_ms = clock_ms();
                 respond(g, 200, "text/plain; charset=UTF-8", NULL, SIOC_IOV_NULL, "6", 1, 0);
                 conn_rescan(g->conn);
             }
@@ -952,6 +958,8 @@ static void handle_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t s
     }
     buf_free(&b);
     cl->mode = MODE_WS;
+    list_remove(&cl->link);
+    list_insert_tail(&w->ws_clients, &cl->link);
     cl->ws = xmalloc(sizeof(*cl->ws));
     ws_reader_init(cl->ws, WS_READER_SERVER, (size_t)w->conf->max_http_buffer_size);
     conn_set_hooks(cl->conn, &ws_hooks);
@@ -1195,6 +1203,7 @@ static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len)
         }
         if (len - used < (size_t)n + body_len)
             break;
+        cl->since_ms = clock_ms();
         handle_request(cl, &req, p + n, body_len);
         used += (size_t)n + body_len;
     }
@@ -1272,6 +1281,7 @@ static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, so
     cl->ip = ip;
     cl->keep_alive = 1;
     cl->refused = (uint8_t)refused;
+    cl->since_ms = clock_ms();
     list_insert_tail(&w->clients, &cl->link);
     w->conns++;
     cl->conn = conn_new(w->loop, fd, &http_hooks, cl);
@@ -1279,10 +1289,51 @@ static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, so
                     (size_t)w->conf->max_output_buffer);
 }
 
+/* Once a second: HTTP connections that sit on a partial request head for longer than
+ * the head timeout (slowloris) or idle between requests for longer than the keep-alive
+ * timeout are closed. Websocket clients live on another list and are never scanned:
+ * heartbeats bound them. */
+#define HEAD_TIMEOUT_MS 10000
+#define KEEPALIVE_TIMEOUT_MS 60000
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    worker_t *w = arg;
+    long long now = clock_ms();
+    sioc_list_t *p, *tmp;
+    list_foreach_safe(p, tmp, &w->clients)
+    {
+        client_t *cl = container_of(p, client_t, link);
+        if (cl->mode != MODE_HTTP || conn_closing(cl->conn))
+            continue;
+        int partial = conn_buffered(cl->conn) > 0;
+        long long limit = partial ? HEAD_TIMEOUT_MS : KEEPALIVE_TIMEOUT_MS;
+        if (now - cl->since_ms < limit)
+            continue;
+        if (partial) {
+            w->stats.http_errors++;
+            static long long last;
+            if (log_ratelimited(&last))
+                log_info("request head not complete after %d ms: 408 and close",
+                         HEAD_TIMEOUT_MS);
+            cl->keep_alive = 0;
+            respond(cl, 408, "text/plain", NULL, SIOC_IOV_NULL, "Request Timeout\n", 16, 1);
+        } else {
+            conn_close(cl->conn, 0);
+        }
+    }
+}
+
 int engine_start(worker_t *w, const eio_handler_t *h)
 {
     the_handler = h;
     list_init(&w->clients);
+    list_init(&w->ws_clients);
+    w->sweep = event_new(net_loop_base(w->loop), -1, EV_PERSIST, on_sweep, w);
+    struct timeval tv = {1, 0};
+    event_add(w->sweep, &tv);
     int err = 0;
     w->listener = net_listener_new(w->loop, w->conf->host, w->conf->port, 4096, on_accept, w, &err);
     return w->listener != NULL ? 0 : err;
@@ -1315,6 +1366,11 @@ void engine_shutdown(worker_t *w)
     engine_close_all(w);
     sioc_list_t *p;
     list_foreach(p, &w->clients) conn_close(container_of(p, client_t, link)->conn, 0);
+    list_foreach(p, &w->ws_clients) conn_close(container_of(p, client_t, link)->conn, 0);
+    if (w->sweep != NULL) {
+        event_free(w->sweep);
+        w->sweep = NULL;
+    }
     net_listener_free(w->listener);
     w->listener = NULL;
 }

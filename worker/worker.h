@@ -43,7 +43,9 @@ typedef struct worker {
     hmap_t sessions;     /* Engine.IO sessions by sid */
     hmap_t per_ip;       /* open connections per client address */
     size_t conns;        /* open client connections */
-    sioc_list_t clients; /* every client connection */
+    sioc_list_t clients;    /* HTTP-mode client connections (scanned for timeouts) */
+    sioc_list_t ws_clients; /* websocket client connections */
+    struct event *sweep;
     struct auth *auth;   /* NULL when no JWT is configured */
     struct sio_server *sio; /* NULL in plain Engine.IO mode */
     struct adapter *adapter; /* NULL without REDIS_URL (in-memory adapter) */

@@ -335,6 +335,11 @@ int conn_write_shared(conn_t *c, sioc_shared_t *s, size_t off, size_t len)
     return 0;
 }
 
+size_t conn_buffered(const conn_t *c)
+{
+    return c->in.len;
+}
+
 size_t conn_pending(const conn_t *c)
 {
     return c->out != NULL ? evbuffer_get_length(c->out) : 0;

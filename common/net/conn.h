@@ -63,6 +63,8 @@ void conn_set_limits(conn_t *c, size_t max_input, size_t max_output);
 int conn_write(conn_t *c, const void *p, size_t n);
 /** Queues `len` bytes at `s->data + off` by reference (takes one reference on `s`). */
 int conn_write_shared(conn_t *c, sioc_shared_t *s, size_t off, size_t len);
+/** Received bytes kept unconsumed (a partial request or frame). */
+size_t conn_buffered(const conn_t *c);
 /** Bytes queued and not yet written. */
 size_t conn_pending(const conn_t *c);
 /** Whether the connection is closing or closed. */
