@@ -45,7 +45,7 @@ SCENARIO: ${SCENARIOS.join(" | ")}
   --rates LIST         fanout: offered deliveries/s ladder [${DEFAULT_LADDER.join(",")}]
   --rate D             chat: offered deliveries/s [20000]
   --step S             seconds per fanout step / echo, chat run [4]
-  --hold S             idle: seconds to hold after sampling [10]
+  --hold S             idle: seconds to hold after sampling (servers ping every 25 s) [30]
   --msg-size B         [100]
   --stop-p99 MS        fanout: stop stepping above this p99 [200]
   --per-bench N        clients per sioc-bench process at most [10000]
@@ -61,7 +61,7 @@ SCENARIO: ${SCENARIOS.join(" | ")}
 function parseArgs(argv) {
   const o = {
     scenario: null, workers: 1, proxy: "auto", buildDir: path.join(REPO, "build/release"), conns: 0,
-    roomSize: 100, rates: DEFAULT_LADDER, rate: 20000, step: 4, hold: 10, msgSize: 100, stopP99: 200,
+    roomSize: 100, rates: DEFAULT_LADDER, rate: 20000, step: 4, hold: 30, msgSize: 100, stopP99: 200,
     perBench: 10000, transport: "websocket", only: null, out: path.join(REPO, "bench/results"), resultsMd: true,
   };
   const num = (v, name) => {
@@ -174,7 +174,7 @@ function pkgVersion(name) {
 
 function versions(o) {
   const rev = sh("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]);
-  const dirty = sh("git", ["-C", REPO, "status", "--porcelain", "--untracked-files=no"]) ? " (with uncommitted changes)" : "";
+  const dirty = sh("git", ["-C", REPO, "status", "--porcelain", "--", "common", "worker", "proxy", "bench/loadgen"]) ? " (with uncommitted changes in common/ worker/ proxy/ bench/loadgen)" : "";
   return {
     sioc: `${rev}${dirty}`,
     cc: sh("cc", ["--version"]).split("\n")[0],
@@ -558,7 +558,9 @@ function scenarioDetails(scn, doc) {
 }
 
 function writeResultsMd(o) {
-  const docs = SCENARIOS.map((s) => path.join(o.out, `${s}.json`)).filter(existsSync).map((f) => JSON.parse(readFileSync(f, "utf8")));
+  const order = (k) => SCENARIOS.indexOf(k.split("-")[0]) * 100 + k.length;
+  const docs = readdirSync(o.out).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(readFileSync(path.join(o.out, f), "utf8")))
+    .filter((d) => d.key && d.results).sort((a, b) => order(a.key) - order(b.key));
   if (!docs.length) return;
   const latest = docs.reduce((a, b) => (a.finished > b.finished ? a : b));
   const L = [];
@@ -576,18 +578,18 @@ function writeResultsMd(o) {
   L.push("## Ratios (sioc ÷ peer, same run)");
   L.push("");
   const all = [];
-  for (const d of docs) for (const r of d.ratios) all.push({ ...r, metric: `${d.scenario}: ${r.metric}` });
+  for (const d of docs) for (const r of d.ratios) all.push({ ...r, metric: `${d.key}: ${r.metric}` });
   L.push(mdTable(all));
   L.push("");
   for (const d of docs) {
-    L.push(`## ${d.scenario}`);
+    L.push(`## ${d.key}`);
     L.push("");
     L.push(`Run ${d.started} → ${d.finished} (load average before: ${d.loadBefore.map((x) => x.toFixed(2)).join(" ")}), ${d.options.workers} worker(s) per side, transport ${d.options.transport}.`);
     L.push("");
     L.push("Reproduce: `" + d.reproduce + "`");
     L.push("");
     if (d.scenario === "fanout" && d.plot) {
-      L.push(`![p99 and p50 latency against offered load](${path.relative(path.join(REPO, "bench"), d.plot)})`);
+      L.push(`![p99 and p50 latency against offered load](PLOTREL:${d.plot})`);
       L.push("");
     }
     L.push(scenarioDetails(d.scenario, d));
@@ -598,11 +600,20 @@ function writeResultsMd(o) {
       L.push("");
     }
   }
-  writeFileSync(path.join(REPO, "bench/RESULTS.md"), L.join("\n"));
-  log(`wrote ${path.join(REPO, "bench/RESULTS.md")}`);
+  // The default results directory feeds bench/RESULTS.md; any other gets its own RESULTS.md.
+  const md = o.out === path.join(REPO, "bench/results") ? path.join(REPO, "bench/RESULTS.md") : path.join(o.out, "RESULTS.md");
+  const rel = (p) => path.relative(path.dirname(md), p);
+  writeFileSync(md, L.join("\n").replaceAll("@PLOT@", "").replace(/\]\(PLOTREL:([^)]*)\)/g, (_, p) => `](${rel(p)})`));
+  log(`wrote ${md}`);
 }
 
 // ------------------------------------------------------------------ main
+
+/** Results file stem: the scenario, plus the topology when it is not the default. */
+function resultKey(o) {
+  return o.scenario + (o.workers > 1 ? `-w${o.workers}` : "") + (o.useProxy ? "-proxy" : "") +
+    (o.transport !== "websocket" ? `-${o.transport}` : "");
+}
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
@@ -613,7 +624,7 @@ async function main() {
   o.logRoot = mkdtempSync(path.join(os.tmpdir(), `sioc-compare-${o.scenario}-`));
   const started = new Date().toISOString();
   const loadBefore = os.loadavg();
-  log(`${o.scenario}: logs in ${o.logRoot}`);
+  log(`${o.scenario}: logs in ${o.logRoot}; load average ${loadBefore.map((x) => x.toFixed(2)).join(" ")}`);
   const results = {};
   for (const kind of ["sioc", "peer"]) {
     if (o.only && o.only !== kind) continue;
@@ -643,7 +654,7 @@ async function main() {
     results, ratios, notes,
   };
   if (o.scenario === "fanout") {
-    const png = path.join(o.out, "fanout-latency.png");
+    const png = path.join(o.out, `${resultKey(o)}-latency.png`);
     try {
       plotFanout(o, results, png);
       doc.plot = png;
@@ -651,7 +662,8 @@ async function main() {
       notes.push(`plot failed: ${e.message}`);
     }
   }
-  writeFileSync(path.join(o.out, `${o.scenario}.json`), JSON.stringify(doc, null, 1) + "\n");
+  doc.key = resultKey(o);
+  writeFileSync(path.join(o.out, `${doc.key}.json`), JSON.stringify(doc, null, 1) + "\n");
   process.stdout.write(`\n${o.scenario}: sioc ÷ peer\n`);
   for (const r of ratios)
     process.stdout.write(`  ${r.metric.padEnd(70)} ${fmt(r.sioc, r.unit).padStart(12)} ${fmt(r.peer, r.unit).padStart(12)}   ${r.ratio === null ? "n/a" : r.ratio.toFixed(2) + "x"}\n`);
