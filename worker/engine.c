@@ -74,6 +74,7 @@ typedef struct client {
     uint8_t keep_alive;
     uint8_t probe; /* WS mode: this socket is an upgrade probe */
     uint8_t refused; /* over a connection limit: the first request gets 503 / 429 */
+    uint8_t cors;    /* 0 none, 1 any origin, 2 + i: configured origin i */
     long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
     ws_reader_t *ws;
 } client_t;
@@ -132,22 +133,33 @@ static const eio_handler_t *handler_of(const worker_t *w)
 /* ------------------------------------------------------------------ */
 /* HTTP responses                                                       */
 
-static void add_cors(client_t *cl, sioc_buf_t *b, sioc_iov_t origin)
+/* The CORS decision is made per request from its Origin and remembered on the
+ * connection, so that a response sent later (a held polling GET) carries it too. */
+static void cors_decide(client_t *cl, sioc_iov_t origin)
 {
     const worker_config_t *cf = cl->w->conf;
+    cl->cors = 0;
     if (cf->num_cors_origins == 0)
         return;
-    int ok = 0;
     if (cf->cors_any) {
+        cl->cors = 1;
+        return;
+    }
+    for (size_t i = 0; i < cf->num_cors_origins; i++)
+        if (origin.len > 0 && iov_eq_str(origin, cf->cors_origins[i]))
+            cl->cors = (uint8_t)(2 + i);
+}
+
+static void add_cors(client_t *cl, sioc_buf_t *b)
+{
+    if (cl->cors == 0)
+        return;
+    if (cl->cors == 1) {
         (void)!buf_append_str(b, "Access-Control-Allow-Origin: *\r\n");
         return;
     }
-    for (size_t i = 0; i < cf->num_cors_origins && !ok; i++)
-        ok = origin.len > 0 && iov_eq_str(origin, cf->cors_origins[i]);
-    if (!ok)
-        return;
     (void)!buf_append_str(b, "Access-Control-Allow-Origin: ");
-    (void)!buf_append(b, origin.base, origin.len);
+    (void)!buf_append_str(b, cl->w->conf->cors_origins[cl->cors - 2]);
     (void)!buf_append_str(b, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
 }
 
@@ -196,7 +208,8 @@ static void respond(client_t *cl, int status, const char *ctype, const char *ext
     n = snprintf(head, sizeof(head), "Content-Length: %zu\r\n%s", body_len,
                  close ? "Connection: close\r\n" : "");
     r |= buf_append(&b, head, (size_t)n);
-    add_cors(cl, &b, origin);
+    (void)origin;
+    add_cors(cl, &b);
     if (extra != NULL)
         r |= buf_append_str(&b, extra);
     r |= buf_append(&b, "\r\n", 2);
@@ -1097,6 +1110,7 @@ static void handle_request(client_t *cl, const http_request_t *req, const char *
     worker_t *w = cl->w;
     w->stats.http_requests++;
     cl->keep_alive = (uint8_t)req->keep_alive;
+    cors_decide(cl, req->origin);
     if (cl->refused) {
         /* Over a connection limit: a clear answer, then the connection ends. */
         int st = cl->refused == 1 ? 503 : 429;
