@@ -26,7 +26,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync, mkdtem
 import os from "node:os";
 import path from "node:path";
 import { startCluster, siocProxyAvailable, REPO } from "./lib/cluster.mjs";
-import { rssKiB, cpuSeconds, sleep, which } from "./lib/procs.mjs";
+import { rssKiB, cpuSeconds, sleep, which, startProcess } from "./lib/procs.mjs";
 
 const SCENARIOS = ["fanout", "idle", "echo", "connect", "chat"];
 const DEFAULT_LADDER = [5e3, 1e4, 2e4, 4e4, 6e4, 8e4, 1e5, 1.5e5, 2e5, 3e5, 4e5, 6e5, 8e5, 1e6, 1.5e6, 2e6];
@@ -53,6 +53,8 @@ SCENARIO: ${SCENARIOS.join(" | ")}
   --only sioc|peer     run one side only (no ratios)
   --out DIR            results directory [bench/results]
   --no-results-md      do not regenerate bench/RESULTS.md
+  --profile            fanout: record sioc-worker with perf during the run and add its
+                       hottest symbols (self time) to the results
 `);
 }
 
@@ -92,6 +94,7 @@ function parseArgs(argv) {
       case "--only": o.only = v(); break;
       case "--out": o.out = path.resolve(v()); break;
       case "--no-results-md": o.resultsMd = false; break;
+      case "--profile": o.profile = true; break;
       case "-h": case "--help": usage(process.stdout); process.exit(0); break;
       default:
         if (a.startsWith("-") || o.scenario) { usage(process.stderr); process.exit(2); }
@@ -302,7 +305,9 @@ async function scenarioFanout(o, kind) {
       conns, "room-size": o.roomSize, rate: o.rates.join(","), duration: o.step, drain: 2, "stop-p99": o.stopP99,
       pid: c.pids.join(","), "max-pending": 256,
     }), "fanout"];
+    const prof = kind === "sioc" && o.profile ? startPerf(o, c.workerPids[0]) : null;
     const [d] = await runBench(o, [args], { label: `${kind} fanout` });
+    const profile = prof ? await prof.finish() : null;
     const f = d.fanout;
     const steps = f.steps.map((s) => ({
       offered: s.offered_per_s, delivered: s.deliveries_per_s, loss: s.loss, dup: s.duplicates, reordered: s.out_of_order,
@@ -316,9 +321,27 @@ async function scenarioFanout(o, kind) {
       topology: c.topology, connected: d.connect.connected, attempted: d.connect.attempted, rooms: f.rooms,
       roomSize: f.room_size, publishers: f.publishers, steps, maxSustainable: best ? best.delivered : 0,
       maxSustainableOffered: best ? best.offered : 0, stopReason: f.stop_reason,
-      clientBound: best ? best.client_cpu > 0.9 : false, command: `sioc-bench ${args.join(" ")}`,
+      clientBound: best ? best.client_cpu > 0.9 : false, command: `sioc-bench ${args.join(" ")}`, profile,
     };
   });
+}
+
+/** perf record (self time, no call graphs: release builds have no frame pointers) on `pid`. */
+function startPerf(o, pid) {
+  if (!which("perf")) return null;
+  const data = path.join(o.logRoot, "perf-sioc-worker.data");
+  const p = startProcess("perf", "perf", ["record", "-F", "499", "-p", String(pid), "-o", data],
+    { logFile: path.join(o.logRoot, "perf.log") });
+  return {
+    async finish() {
+      try { process.kill(p.pid, "SIGINT"); } catch { /* gone */ }
+      await Promise.race([p.exited, sleep(15000)]);
+      await p.stop();
+      const rep = (sort) => sh("perf", ["report", "-i", data, "--no-children", "--sort", sort, "--stdio"], { timeout: 60000 })
+        .split("\n").filter((l) => /^\s+\d/.test(l)).map((l) => l.trim().replace(/\s+-\s+-\s*$/, "").replace(/\s+/g, " "));
+      return { byDso: rep("dso").slice(0, 6), bySymbol: rep("dso,symbol").slice(0, 25) };
+    },
+  };
 }
 
 /** Spread `total` clients over bench processes of at most perBench clients each. */
@@ -535,6 +558,16 @@ function scenarioDetails(scn, doc) {
       L.push("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|");
       for (const s of r.steps)
         L.push(`| ${fmt(s.offered)} | ${fmt(s.delivered)} | ${s.p50_ms.toFixed(2)} | ${s.p90_ms.toFixed(2)} | ${s.p99_ms.toFixed(2)} | ${s.p999_ms.toFixed(2)} | ${s.max_ms.toFixed(1)} | ${s.loss} | ${s.dup} | ${s.reordered} | ${s.cpu_us_per_delivery.toFixed(2)} | ${(s.client_cpu * 100).toFixed(0)} % | ${s.ok ? "✓" : "✗"} |`);
+      if (r.profile) {
+        L.push("");
+        L.push("Where sioc-worker spent its time over the whole ladder (perf, self time, top entries):");
+        L.push("");
+        L.push("```");
+        for (const x of r.profile.byDso) L.push(x);
+        L.push("");
+        for (const x of r.profile.bySymbol) L.push(x);
+        L.push("```");
+      }
     } else if (scn === "idle") {
       L.push(`${r.held} of ${r.attempted} connections held (${r.connected} connected) by ${r.benchProcesses} sioc-bench processes; connected at ${fmt(r.connectRate)}/s, handshake p99 ${fmt(r.connectLatency.p99 / 1e3, "ms")}; ${r.pings} pings in the hold.${r.firstError ? ` First error: ${r.firstError}.` : ""}`);
       L.push("");
