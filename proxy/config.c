@@ -80,6 +80,8 @@ static const opt_t opts[] = {
      "token bucket size for --max-handshake-rate (0 = one second's worth)"},
     {"--health-interval", "HEALTH_INTERVAL", OPT_LONG, OFF(health_interval), 50, DAY_MS, "1000",
      "ms between GET /health checks of each worker"},
+    {"--health-path", "HEALTH_PATH", OPT_STR, OFF(health_path), 0, 0, "/health",
+     "path of the health check (a worker's /ready also fails while its Redis link is down)"},
     {"--health-timeout", "HEALTH_TIMEOUT", OPT_LONG, OFF(health_timeout), 10, DAY_MS, "1000",
      "ms a health check may take before it counts as failed"},
     {"--health-fall", "HEALTH_FALL", OPT_LONG, OFF(health_fall), 1, 100, "2",
@@ -268,6 +270,11 @@ static int validate(proxy_config_t *c)
         return -1;
     }
     free(cidrs);
+    if (c->health_path[0] != '/' || strlen(c->health_path) > 256 ||
+        strpbrk(c->health_path, " \r\n\t") != NULL) {
+        fprintf(stderr, "sioc-proxy: --health-path: a path such as /health\n");
+        return -1;
+    }
     if (c->handshake_burst == 0)
         c->handshake_burst = c->max_handshake_rate;
     return 0;

@@ -48,6 +48,7 @@ typedef struct proxy_config {
     long max_handshake_rate;
     long handshake_burst;
     long health_interval;
+    char *health_path;
     long health_timeout;
     long health_fall;
     long health_rise;

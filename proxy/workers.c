@@ -26,7 +26,9 @@
 #include "proxy.h"
 
 #define UPSTREAM_MAX_READ 65536
-#define POOL_IDLE_MAX_MS 60000
+/* Below the workers' 60 s keep-alive timeout, so the pool rarely holds a
+ * connection the worker is about to close. */
+#define POOL_IDLE_MAX_MS 30000
 
 struct workers {
     struct proxy *p;
@@ -272,7 +274,7 @@ static void hc_read(struct bufferevent *bev, void *arg)
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t len = evbuffer_get_length(in);
     if (len > 8192) {
-        hc_result(w, 0, "oversized /health answer");
+        hc_result(w, 0, "oversized health check answer");
         return;
     }
     const char *p = (const char *)evbuffer_pullup(in, -1);
@@ -285,9 +287,9 @@ static void hc_read(struct bufferevent *bev, void *arg)
     if (r == SIOC_INCOMPLETE)
         return;
     if (r < 0)
-        hc_result(w, 0, "malformed /health answer");
+        hc_result(w, 0, "malformed health check answer");
     else if (res.status != 200)
-        hc_result(w, 0, "/health answered non-200");
+        hc_result(w, 0, "health check answered non-200");
     else
         hc_result(w, 1, NULL);
 }
@@ -332,9 +334,9 @@ static void hc_start(pworker_t *w)
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     bufferevent_set_timeouts(bev, &tv, &tv);
     bufferevent_setcb(bev, hc_read, NULL, hc_event, w);
-    char req[128];
-    int n = snprintf(req, sizeof(req),
-                     "GET /health HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", w->addr);
+    char req[512];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                     ws->p->conf->health_path, w->addr);
     bufferevent_write(bev, req, (size_t)n);
     if (bufferevent_socket_connect(bev, NULL, 0) != 0) {
         hc_result(w, 0, "cannot connect");

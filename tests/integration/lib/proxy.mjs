@@ -1,0 +1,267 @@
+// Start and stop sioc-proxy for the tests, and small tools around it.
+//
+// The command comes from SIOC_PROXY_CMD (split like SIOC_WORKER_CMD), default
+// <repo>/build/<SIOC_BUILD or release>/proxy/sioc-proxy. Every proxy gets an
+// admin port; startProxy() resolves once GET /health answers there and, with
+// `waitReady` (default), once /ready says a worker is in rotation. Processes
+// are tracked and SIGKILLed on exit like the workers of server.mjs.
+
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import path from "node:path";
+import { freePort, HOST, REPO_ROOT, splitCommand } from "./server.mjs";
+import { sleep, until } from "./util.mjs";
+
+/** Environment variables the proxy reads: never inherited from the test environment. */
+const PROXY_ENV = [
+  "HOST", "PORT", "WORKERS", "REDIS_URL", "REDIS_WORKERS_KEY", "DISCOVERY_INTERVAL", "DISCOVERY_STALE",
+  "TLS_CERT", "TLS_KEY", "AFFINITY_COOKIE", "AFFINITY_SECRET", "TRUSTED_PROXIES", "MAX_HEAD_SIZE",
+  "MAX_HEADERS", "HEAD_TIMEOUT", "KEEPALIVE_TIMEOUT", "SERVER_TIMEOUT", "TUNNEL_TIMEOUT",
+  "UPSTREAM_CONNECT_TIMEOUT", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP", "MAX_HANDSHAKE_RATE",
+  "HANDSHAKE_BURST", "HEALTH_INTERVAL", "HEALTH_PATH", "HEALTH_TIMEOUT", "HEALTH_FALL", "HEALTH_RISE",
+  "UPSTREAM_POOL", "TUNNEL_BUFFER", "DRAIN_TIMEOUT", "ADMIN_HOST", "ADMIN_PORT", "LOG_LEVEL",
+];
+
+export function proxyCommand() {
+  const s = process.env.SIOC_PROXY_CMD;
+  if (s && s.trim()) return splitCommand(s);
+  return [path.join(REPO_ROOT, "build", process.env.SIOC_BUILD || "release", "proxy/sioc-proxy")];
+}
+
+const live = new Set();
+process.on("exit", () => {
+  for (const c of live) {
+    try {
+      c.kill("SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
+});
+
+/** GET http://127.0.0.1:port<path>; resolves {status, headers, body} or {status: 0} on errors. */
+export function httpGet(port, p, { timeoutMs = 2000, headers = {} } = {}) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: HOST, port, path: p, agent: false, timeout: timeoutMs, headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body }));
+      res.on("error", () => resolve({ status: 0, body: "" }));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve({ status: 0, body: "" }));
+  });
+}
+
+/** The value of one Prometheus sample (`name{labels}` written exactly as exported), NaN if absent. */
+export function metricValue(text, sample) {
+  for (const line of text.split("\n")) {
+    if (line.startsWith(sample + " ")) return Number(line.slice(sample.length + 1));
+  }
+  return NaN;
+}
+
+/** "w1=127.0.0.1:port,..." from worker servers started with --worker-id. */
+export function workersFlag(workers) {
+  return workers.map((w) => `${w.id}=${HOST}:${w.port}`).join(",");
+}
+
+/**
+ * Start a proxy. `workers`: servers with {id, port} for --workers (may be empty
+ * with a redis-url flag). `flags`: object of extra flags. Resolves with
+ * {port, url, adminPort, child, pid, stop(), metrics(), metric(sample), output()}.
+ */
+export async function startProxy({ workers = [], flags = {}, env = {}, port, tls = false, waitReady = true, startTimeoutMs = 15000 } = {}) {
+  port = port ?? (await freePort());
+  const adminPort = await freePort();
+  const cmd = proxyCommand();
+  const args = [...cmd.slice(1), "--host", HOST, "--port", String(port), "--admin-port", String(adminPort)];
+  if (workers.length) args.push("--workers", workersFlag(workers));
+  for (const [k, v] of Object.entries(flags)) {
+    if (v === undefined || v === null || v === false) continue;
+    args.push(`--${k}`, String(v));
+  }
+  const childEnv = { ...process.env };
+  for (const k of PROXY_ENV) delete childEnv[k];
+  childEnv.LOG_LEVEL = "warn";
+  Object.assign(childEnv, env);
+  const child = spawn(cmd[0], args, { cwd: REPO_ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+  live.add(child);
+  let output = "";
+  const keep = (d) => {
+    output += d;
+    if (output.length > 65536) output = output.slice(-65536);
+    if (process.env.SIOC_TEST_VERBOSE) process.stderr.write(d);
+  };
+  child.stdout.setEncoding("utf8").on("data", keep);
+  child.stderr.setEncoding("utf8").on("data", keep);
+  let exitInfo = null;
+  const exited = new Promise((resolve) => {
+    child.on("exit", (code, signal) => {
+      exitInfo = { code, signal };
+      live.delete(child);
+      resolve(exitInfo);
+    });
+    child.on("error", (error) => {
+      exitInfo = { code: null, signal: null, error };
+      live.delete(child);
+      resolve(exitInfo);
+    });
+  });
+  const proxy = {
+    host: HOST,
+    port,
+    adminPort,
+    url: `${tls ? "https" : "http"}://${HOST}:${port}`,
+    child,
+    get pid() {
+      return child.pid;
+    },
+    exited,
+    get exitInfo() {
+      return exitInfo;
+    },
+    output: () => output,
+    async metrics() {
+      return (await httpGet(adminPort, "/metrics")).body;
+    },
+    async metric(sample) {
+      return metricValue(await this.metrics(), sample);
+    },
+    /** CPU time (user + system) of the process in ms, from /proc. */
+    cpuMs() {
+      const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
+      return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+    },
+    async stop(deadlineMs = 5000, signal = "SIGTERM") {
+      if (exitInfo) return exitInfo;
+      child.kill(signal);
+      const t = setTimeout(() => {
+        if (!exitInfo) child.kill("SIGKILL");
+      }, deadlineMs);
+      const info = await exited;
+      clearTimeout(t);
+      return info;
+    },
+  };
+  const deadline = Date.now() + startTimeoutMs;
+  for (;;) {
+    if (exitInfo) throw new Error(`sioc-proxy exited (${JSON.stringify(exitInfo)}): ${cmd.join(" ")} ${args.join(" ")}\n${output}`);
+    const r = await httpGet(adminPort, waitReady ? "/ready" : "/health", { timeoutMs: 500 });
+    if (r.status === 200) return proxy;
+    if (Date.now() > deadline) {
+      await proxy.stop(1000);
+      throw new Error(`sioc-proxy not ${waitReady ? "ready" : "up"} within ${startTimeoutMs} ms\n${output}`);
+    }
+    await sleep(30);
+  }
+}
+
+/** Wait until the proxy's admin metrics report `n` workers in rotation. */
+export function untilWorkersUp(proxy, n, timeoutMs = 10000) {
+  return until(async () => (await proxy.metric("sioc_proxy_workers_up")) === n, timeoutMs, 50, `${n} workers up`);
+}
+
+/**
+ * A raw HTTP/1.1 client on one TCP connection: write bytes, read whole
+ * responses (Content-Length bodies) in order. For keep-alive and pipelining
+ * checks where node:http would hide which connection carried what.
+ */
+export class RawConn {
+  constructor(port, { localAddress } = {}) {
+    this.port = port;
+    this.localAddress = localAddress;
+    this.buf = Buffer.alloc(0);
+    this.waiters = [];
+    this.closed = false;
+  }
+
+  open() {
+    return new Promise((resolve, reject) => {
+      this.sock = net.createConnection({ host: HOST, port: this.port, localAddress: this.localAddress }, () => resolve(this));
+      this.sock.on("error", (e) => {
+        this.error = e;
+        this.closed = true;
+        this._wake();
+        reject(e);
+      });
+      this.sock.on("data", (d) => {
+        this.buf = Buffer.concat([this.buf, d]);
+        this._wake();
+      });
+      this.sock.on("close", () => {
+        this.closed = true;
+        this._wake();
+      });
+    });
+  }
+
+  _wake() {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  write(data) {
+    this.sock.write(data);
+  }
+
+  /** The next whole response: {status, headers (lower-case), body (string), raw}. Rejects on close/timeout. */
+  async response(timeoutMs = 5000) {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.buf.indexOf("\r\n\r\n");
+      if (i >= 0) {
+        const head = this.buf.subarray(0, i).toString("latin1");
+        const lines = head.split("\r\n");
+        const status = Number(lines[0].split(" ")[1]);
+        const headers = {};
+        for (const l of lines.slice(1)) {
+          const c = l.indexOf(":");
+          const k = l.slice(0, c).trim().toLowerCase();
+          const v = l.slice(c + 1).trim();
+          headers[k] = k in headers ? `${headers[k]}, ${v}` : v;
+        }
+        const len = Number(headers["content-length"] ?? 0);
+        if (this.buf.length >= i + 4 + len) {
+          const body = this.buf.subarray(i + 4, i + 4 + len).toString("utf8");
+          const raw = this.buf.subarray(0, i + 4 + len).toString("latin1");
+          this.buf = this.buf.subarray(i + 4 + len);
+          return { status, headers, body, raw };
+        }
+      }
+      if (this.closed) throw new Error(`connection closed (${this.buf.length} bytes pending: ${this.buf.toString("latin1").slice(0, 200)})`);
+      const left = end - Date.now();
+      if (left <= 0) throw new Error("no response in time");
+      await new Promise((r) => {
+        const t = setTimeout(r, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  /** Resolves true once the peer closed the connection (within timeoutMs), else false. */
+  async waitClosed(timeoutMs = 3000) {
+    const end = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < end) {
+      await new Promise((r) => {
+        const t = setTimeout(r, end - Date.now());
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    return this.closed;
+  }
+
+  close() {
+    this.sock?.destroy();
+  }
+}
