@@ -913,7 +913,7 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 {
     client_t *cl = arg;
     proxy_t *p = cl->p;
-    if (cl->closing)
+    if (cl->closing || what == BEV_EVENT_CONNECTED) /* TLS handshake done */
         return;
     if (cl->tls && (what & BEV_EVENT_ERROR)) {
         char err[160];

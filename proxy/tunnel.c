@@ -126,7 +126,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     tunnel_t *t = arg;
-    if (t->closing)
+    if (t->closing || what == BEV_EVENT_CONNECTED)
         return;
     int i = side_of(t, bev);
     if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
