@@ -43,7 +43,7 @@ function assertJsonError(res, code, message, what) {
 
 function assertSid(sid) {
   assert.equal(typeof sid, "string");
-  assert.match(sid, /^[A-Za-z0-9_-]{16,}$/, "sid: at least 16 URL-safe characters");
+  assert.match(sid, /^[A-Za-z0-9._~-]{16,}$/, "sid: at least 16 URL-unreserved characters");
 }
 
 for (const mode of MODES) {

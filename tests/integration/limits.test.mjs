@@ -48,11 +48,18 @@ describe("max-http-buffer-size", () => {
     assert.deepEqual(await emitAck(bystander, "join-room", "still-up"), { ok: true });
   });
 
-  it("websocket (raw): a binary frame over the limit closes the connection", async () => {
+  it("websocket (raw): a valid event frame just under the limit passes, one just over closes the connection", async () => {
     const { ws } = await wsHandshake(server, "/socket.io/");
     ws.send("40");
     assert.match((await ws.nextNonPing()).text, /^40\{"sid":/);
-    ws.send(Buffer.alloc(LIMIT + 1000, 1));
+    const frame = (n) => {
+      const head = '421["send-message",{"roomId":"lim","msg":"';
+      const tail = '"}]';
+      return head + "m".repeat(n - head.length - tail.length) + tail;
+    };
+    ws.send(frame(LIMIT));
+    assert.equal((await ws.nextNonPing()).text, '431[{"ok":true}]', "a frame of exactly the limit is accepted");
+    ws.send(frame(LIMIT + 1000));
     assert.equal(await ws.closesWithin(3000), true, "server must close the websocket");
   });
 
@@ -64,8 +71,13 @@ describe("max-http-buffer-size", () => {
     const connectReply = await poll(server, "/socket.io/", sid);
     assert.match(connectReply.text, /^40\{"sid":/);
     const body = '42["send-message",{"roomId":"r","msg":"' + "z".repeat(LIMIT * 2) + '"}]';
-    const big = await post(server, "/socket.io/", sid, body);
+    const big = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling&sid=${encodeURIComponent(sid)}`, {
+      method: "POST",
+      body,
+      headers: { "content-type": "text/plain;charset=UTF-8", connection: "close" },
+    });
     assert.equal(big.status, 413);
+    await big.arrayBuffer().catch(() => {});
   });
 
   it("polling client: emitting a message over the limit ends the connection", async () => {

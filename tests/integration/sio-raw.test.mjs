@@ -48,7 +48,7 @@ function connectReply(frame, nsp = "") {
   assert.ok(frame.startsWith(prefix + "{"), `CONNECT reply: ${frame}`);
   const data = JSON.parse(frame.slice(prefix.length));
   assert.deepEqual(Object.keys(data), ["sid"], "CONNECT reply has exactly the key sid");
-  assert.match(data.sid, /^[A-Za-z0-9_-]{16,}$/);
+  assert.match(data.sid, /^[A-Za-z0-9._~-]{16,}$/, "socket id: at least 16 URL-unreserved characters");
   return data;
 }
 

@@ -120,7 +120,7 @@ function flagsToArgs(flags) {
  * argv array; --host/--port are added unless `noHostPort` (then pass them via env).
  * `env`: extra environment. Resolves once GET /health answers 200 "ok".
  */
-export async function startServer({ flags = {}, env = {}, port, noHostPort = false, startTimeoutMs = 15000 } = {}) {
+export async function startServer({ flags = {}, env = {}, port, noHostPort = false, startTimeoutMs = 10000 } = {}) {
   port = port ?? (await freePort());
   const cmd = workerCommand();
   const args = [...cmd.slice(1)];
@@ -192,7 +192,7 @@ export async function startServer({ flags = {}, env = {}, port, noHostPort = fal
       throw new Error(`server exited before answering /health (${JSON.stringify(exitInfo)}): ${cmd.join(" ")} ${args.join(" ")}\n${output}`);
     }
     const r = await getHealth(port, 1000);
-    if (r && r.status === 200 && r.body === "ok") return server;
+    if (r && r.status === 200 && r.body.trim() === "ok") return server;
     if (Date.now() > deadline) {
       await server.stop(1000);
       throw new Error(`server did not answer /health within ${startTimeoutMs} ms: ${cmd.join(" ")} ${args.join(" ")}\n${output}`);
