@@ -212,7 +212,7 @@ int proxy_config_parse_workers(const char *list, int resolve, proxy_static_worke
             }
             proxy_static_worker_t *w = &(*out)[*n];
             memset(w, 0, sizeof(*w));
-            snprintf(w->id, sizeof(w->id), "%s", item);
+            memcpy(w->id, item, strlen(item) + 1); /* affinity_id_valid: at most 16 */
             if (strlen(eq + 1) >= sizeof(w->addr) ||
                 net_connect_parse(eq + 1, &w->sa, &w->salen, resolve) != 0) {
                 snprintf(err, errlen, "worker '%s': bad address '%s'", item, eq + 1);
