@@ -48,6 +48,7 @@ SCENARIO: ${SCENARIOS.join(" | ")}
   --hold S             idle: seconds to hold after sampling (servers ping every 25 s) [30]
   --msg-size B         [100]
   --stop-p99 MS        fanout: stop stepping above this p99 [200]
+  --retries N          fanout: run a step again when its p99 passes 50 ms [1]
   --per-bench N        clients per sioc-bench process at most [10000]
   --transport T        websocket | polling [websocket]
   --only sioc|peer     run one side only (no ratios)
@@ -64,7 +65,7 @@ function parseArgs(argv) {
   const o = {
     scenario: null, workers: 1, proxy: "auto", buildDir: path.join(REPO, "build/release"), conns: 0,
     roomSize: 100, rates: DEFAULT_LADDER, rate: 20000, step: 4, hold: 30, msgSize: 100, stopP99: 200,
-    perBench: 10000, transport: "websocket", only: null, out: path.join(REPO, "bench/results"), resultsMd: true,
+    perBench: 10000, transport: "websocket", only: null, retries: 1, out: path.join(REPO, "bench/results"), resultsMd: true,
   };
   const num = (v, name) => {
     const n = Number(v);
@@ -89,6 +90,7 @@ function parseArgs(argv) {
       case "--hold": o.hold = num(v(), a); break;
       case "--msg-size": o.msgSize = num(v(), a); break;
       case "--stop-p99": o.stopP99 = num(v(), a); break;
+      case "--retries": o.retries = num(v(), a); break;
       case "--per-bench": o.perBench = num(v(), a); break;
       case "--transport": o.transport = v(); break;
       case "--only": o.only = v(); break;
@@ -303,23 +305,34 @@ async function scenarioFanout(o, kind) {
   return withCluster(kind, o, async (c) => {
     const args = [...commonArgs(o, c.urls, {
       conns, "room-size": o.roomSize, rate: o.rates.join(","), duration: o.step, drain: 2, "stop-p99": o.stopP99,
-      pid: c.pids.join(","), "max-pending": 256,
+      "sustain-p99": P99_LIMIT_MS, retries: o.retries, pid: c.pids.join(","), "max-pending": 256,
     }), "fanout"];
     const prof = kind === "sioc" && o.profile ? startPerf(o, c.workerPids[0]) : null;
     const [d] = await runBench(o, [args], { label: `${kind} fanout` });
     const profile = prof ? await prof.finish() : null;
     const f = d.fanout;
-    const steps = f.steps.map((s) => ({
-      offered: s.offered_per_s, delivered: s.deliveries_per_s, loss: s.loss, dup: s.duplicates, reordered: s.out_of_order,
-      p50_ms: s.latency_us.p50 / 1e3, p90_ms: s.latency_us.p90 / 1e3, p99_ms: s.latency_us.p99 / 1e3,
+    const attempts = f.steps.map((s) => ({
+      offered: s.offered_per_s, attempt: s.attempt || 0, delivered: s.deliveries_per_s, loss: s.loss, dup: s.duplicates,
+      reordered: s.out_of_order, p50_ms: s.latency_us.p50 / 1e3, p90_ms: s.latency_us.p90 / 1e3, p99_ms: s.latency_us.p99 / 1e3,
       p999_ms: s.latency_us.p999 / 1e3, max_ms: s.latency_us.max / 1e3, cpu_us_per_delivery: s.server_cpu_us_per_delivery,
       client_cpu: s.client_cpu_share, lag_ms: s.max_schedule_lag_us / 1e3, ok: stepOk(s),
     }));
-    const good = steps.filter((s) => s.ok);
-    const best = good.length ? good[good.length - 1] : null;
+    // One row per offered rate: its best attempt (a passing one, else the lowest p99).
+    const steps = [];
+    for (const a of attempts) {
+      const prev = steps.find((x) => x.offered === a.offered);
+      if (!prev) steps.push(a);
+      else if ((a.ok && !prev.ok) || (a.ok === prev.ok && a.p99_ms < prev.p99_ms)) steps[steps.indexOf(prev)] = a;
+    }
+    // Sustainable: every rate up to it passed (a lone pass above a failure is not counted).
+    let best = null;
+    for (const s2 of steps) {
+      if (!s2.ok) break;
+      best = s2;
+    }
     return {
       topology: c.topology, connected: d.connect.connected, attempted: d.connect.attempted, rooms: f.rooms,
-      roomSize: f.room_size, publishers: f.publishers, steps, maxSustainable: best ? best.delivered : 0,
+      roomSize: f.room_size, publishers: f.publishers, steps, attempts, maxSustainable: best ? best.delivered : 0,
       maxSustainableOffered: best ? best.offered : 0, stopReason: f.stop_reason,
       clientBound: best ? best.client_cpu > 0.9 : false, command: `sioc-bench ${args.join(" ")}`, profile,
     };
@@ -552,12 +565,12 @@ function scenarioDetails(scn, doc) {
     L.push(`**${kind === "sioc" ? "sioc" : "Node.js peer"}** — ${r.topology}.`);
     L.push("");
     if (scn === "fanout") {
-      L.push(`${r.connected}/${r.attempted} clients, ${r.rooms} rooms × ${r.roomSize} members, ${r.publishers} publishers; stopped: ${r.stopReason || "ladder done"}.`);
+      L.push(`${r.connected}/${r.attempted} clients, ${r.rooms} rooms × ${r.roomSize} members, ${r.publishers} publishers; stopped: ${r.stopReason || "ladder done"}. A step whose p99 passed ${P99_LIMIT_MS} ms was run once more (retry); the plot and the ratios use the better attempt, and a rate counts as sustainable only when every lower rate was too.`);
       L.push("");
       L.push("| offered/s | delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | loss | dup | reordered | server CPU µs/delivery | bench CPU | ok |");
       L.push("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|");
-      for (const s of r.steps)
-        L.push(`| ${fmt(s.offered)} | ${fmt(s.delivered)} | ${s.p50_ms.toFixed(2)} | ${s.p90_ms.toFixed(2)} | ${s.p99_ms.toFixed(2)} | ${s.p999_ms.toFixed(2)} | ${s.max_ms.toFixed(1)} | ${s.loss} | ${s.dup} | ${s.reordered} | ${s.cpu_us_per_delivery.toFixed(2)} | ${(s.client_cpu * 100).toFixed(0)} % | ${s.ok ? "✓" : "✗"} |`);
+      for (const s of r.attempts || r.steps)
+        L.push(`| ${fmt(s.offered)}${s.attempt ? " (retry)" : ""} | ${fmt(s.delivered)} | ${s.p50_ms.toFixed(2)} | ${s.p90_ms.toFixed(2)} | ${s.p99_ms.toFixed(2)} | ${s.p999_ms.toFixed(2)} | ${s.max_ms.toFixed(1)} | ${s.loss} | ${s.dup} | ${s.reordered} | ${s.cpu_us_per_delivery.toFixed(2)} | ${(s.client_cpu * 100).toFixed(0)} % | ${s.ok ? "✓" : "✗"} |`);
       if (r.profile) {
         L.push("");
         L.push("Where sioc-worker spent its time over the whole ladder (perf, self time, top entries):");

@@ -63,6 +63,8 @@ typedef struct {
     unsigned msg_size;     /* approximate bytes of each message's msg */
     int echo_app;          /* echo: use the echo app's message-with-ack instead of chat acks */
     double stop_p99_ms;    /* fanout: stop stepping once a step's p99 passes this */
+    double sustain_p99_ms; /* fanout: a step above this p99 is retried ... */
+    unsigned retries;      /* ... up to this many times */
     pid_t *pids;           /* server processes to sample */
     size_t npids;
     const char *json_path;
@@ -75,6 +77,8 @@ typedef struct {
 /** Per-step fanout/chat accounting. */
 typedef struct {
     double offered;          /* deliveries per second asked for */
+    size_t rate_index;       /* index in conf->rates */
+    unsigned attempt;        /* 0, then 1.. for retries of the same rate */
     long long t_start_us, t_end_us, t_last_rx_us;
     uint64_t sent;           /* messages published */
     uint64_t expected;       /* deliveries expected (sent x room members) */
@@ -118,7 +122,8 @@ typedef struct bench {
     uint64_t proto_errors;
     uint64_t close_reasons[8];
     bench_step_t *steps;
-    size_t nsteps;
+    size_t nsteps;         /* steps started so far */
+    size_t step_cap;
     int cur_step;          /* -1 before the first step */
     sioc_buf_t tx;         /* scratch: packet text */
     sioc_buf_t frame;      /* scratch: masked frame */

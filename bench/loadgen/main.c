@@ -80,6 +80,7 @@ typedef struct {
     uint64_t room_cursor;
     int stopped_early;
     const char *stop_reason;
+    double best_p99_ms; /* best p99 among the attempts at the current rate */
 } run_t;
 
 uint64_t bench_rand(bench_t *b)
@@ -337,8 +338,8 @@ static void progress(run_t *r, long long now, int final)
         fmt_rate(a, sizeof(a), el > 0 ? (double)st->received / el : 0);
         fmt_rate(o, sizeof(o), st->offered);
         n += snprintf(line + n, sizeof(line) - (size_t)n,
-                      " | step %d/%zu offered %s/s got %s/s p99 %.1fms lost-so-far %lld",
-                      b->cur_step + 1, b->nsteps, o, a, (double)hist_quantile(&st->lat, 0.99) / 1e3,
+                      " | rate %zu/%zu offered %s/s got %s/s p99 %.1fms lost-so-far %lld",
+                      b->steps[b->cur_step].rate_index + 1, b->conf->nrates, o, a, (double)hist_quantile(&st->lat, 0.99) / 1e3,
                       (long long)st->expected - (long long)st->received);
     } else if (r->phase >= PH_RUN && b->conf->scenario == SCN_ECHO) {
         double el = (double)(now - r->t_run_start) / 1e6;
@@ -449,28 +450,42 @@ static void end_step(run_t *r, long long now)
     sample_cpu(cf, st->cpu_s_end);
     long long loss = (long long)st->expected - (long long)st->received;
     double p99_ms = (double)hist_quantile(&st->lat, 0.99) / 1e3;
+    if (st->attempt == 0 || p99_ms < r->best_p99_ms)
+        r->best_p99_ms = p99_ms;
     const char *stop = NULL;
     if (loss > 0)
         stop = "messages lost";
     else if (st->publish_failed > 0)
         stop = "publishing failed";
-    else if (p99_ms > cf->stop_p99_ms)
-        stop = "p99 above --stop-p99";
     else if (b->closed_unexpected > 0)
         stop = "clients dropped";
     if (!cf->quiet && !r->tty)
-        fprintf(stderr, "step %d: offered %.0f/s received %llu/%llu p99 %.2f ms\n", b->cur_step + 1,
-                st->offered, (unsigned long long)st->received, (unsigned long long)st->expected, p99_ms);
-    if (stop != NULL && (size_t)b->cur_step + 1 < b->nsteps) {
+        fprintf(stderr, "step %d: offered %.0f/s received %llu/%llu p99 %.2f ms%s\n", b->cur_step + 1,
+                st->offered, (unsigned long long)st->received, (unsigned long long)st->expected, p99_ms,
+                st->attempt ? " (retry)" : "");
+    /* A step over the sustainable p99 is run again (--retries): on a shared machine one
+     * scheduling stall can spoil a p99. Lost messages are never retried. */
+    int next_rate = 1;
+    if (stop == NULL && !r->stop && p99_ms > cf->sustain_p99_ms && st->attempt < cf->retries)
+        next_rate = 0;
+    else if (stop == NULL && r->best_p99_ms > cf->stop_p99_ms)
+        stop = "p99 above --stop-p99";
+    if (stop != NULL && st->rate_index + 1 < cf->nrates) {
         r->stopped_early = 1;
         r->stop_reason = stop;
     }
-    if (stop != NULL || (size_t)b->cur_step + 1 >= b->nsteps || r->stop) {
+    if (stop != NULL || r->stop || (next_rate && st->rate_index + 1 >= cf->nrates) ||
+        (size_t)b->cur_step + 1 >= b->step_cap) {
         b->nsteps = (size_t)b->cur_step + 1;
         finish(r, stop);
         return;
     }
+    bench_step_t *nx = &b->steps[b->cur_step + 1];
+    nx->rate_index = next_rate ? st->rate_index + 1 : st->rate_index;
+    nx->attempt = next_rate ? 0 : st->attempt + 1;
+    nx->offered = cf->rates[nx->rate_index];
     b->cur_step++;
+    b->nsteps = (size_t)b->cur_step + 1;
     start_step(r, now);
 }
 
@@ -846,6 +861,7 @@ static json_t *report_json(run_t *r, int *ok)
             if (win < cf->duration_s)
                 win = cf->duration_s;
             json_object_set_new(s, "offered_per_s", json_real(st->offered));
+            json_object_set_new(s, "attempt", json_integer((json_int_t)st->attempt));
             json_object_set_new(s, "duration_s", json_real(cf->duration_s));
             json_object_set_new(s, "sent", json_integer((json_int_t)st->sent));
             json_object_set_new(s, "publish_failed", json_integer((json_int_t)st->publish_failed));
@@ -960,9 +976,10 @@ static void print_summary(json_t *o)
                (long long)json_integer_value(json_object_get(x, "publishers")));
         for (size_t i = 0; i < json_array_size(steps); i++) {
             json_t *s = json_array_get(steps, i);
-            printf("  step %zu: offered %.0f/s -> %.0f deliveries/s, loss %lld, dup %lld, reordered %lld, "
+            printf("  step %zu%s: offered %.0f/s -> %.0f deliveries/s, loss %lld, dup %lld, reordered %lld, "
                    "server CPU %.2f us/delivery\n",
-                   i + 1, json_real_value(json_object_get(s, "offered_per_s")),
+                   i + 1, json_integer_value(json_object_get(s, "attempt")) ? " (retry)" : "",
+                   json_real_value(json_object_get(s, "offered_per_s")),
                    json_real_value(json_object_get(s, "deliveries_per_s")),
                    (long long)json_integer_value(json_object_get(s, "loss")),
                    (long long)json_integer_value(json_object_get(s, "duplicates")),
@@ -1037,6 +1054,8 @@ static void usage(FILE *f)
 "  --settle S              idle: pause after setup before sampling RSS [2]\n"
 "  --msg-size B            approximate bytes of each message [100]\n"
 "  --stop-p99 MS           fanout/chat: stop stepping once a step's p99 passes MS [1000]\n"
+"  --sustain-p99 MS        a step whose p99 passes MS is run again, up to --retries times [50]\n"
+"  --retries N             [0]\n"
 "  --echo-app              echo scenario against the echo app (message-with-ack)\n"
 "Measurement and output:\n"
 "  --pid PID[,PID...]      server processes to sample (RSS, utime+stime) from /proc\n"
@@ -1110,7 +1129,7 @@ static int parse_url(const char *u, bench_target_t *t)
 enum {
     O_URL = 256, O_PATH, O_TRANSPORT, O_RATE_CONN, O_PENDING, O_CTIMEOUT, O_SOURCES, O_SBASE, O_TOKEN,
     O_SECRET, O_UPREFIX, O_TTL, O_RSIZE, O_RPREFIX, O_PUBS, O_RATE, O_DURATION, O_DRAIN, O_SETTLE,
-    O_MSIZE, O_STOP, O_ECHOAPP, O_PID, O_JSON, O_LABEL, O_SYNC, O_PROGRESS, O_NOPROGRESS, O_QUIET,
+    O_MSIZE, O_STOP, O_SUSTAIN, O_RETRIES, O_ECHOAPP, O_PID, O_JSON, O_LABEL, O_SYNC, O_PROGRESS, O_NOPROGRESS, O_QUIET,
 };
 
 static int parse_args(bench_conf_t *cf, int argc, char **argv)
@@ -1138,6 +1157,8 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
         {"settle", required_argument, NULL, O_SETTLE},
         {"msg-size", required_argument, NULL, O_MSIZE},
         {"stop-p99", required_argument, NULL, O_STOP},
+        {"sustain-p99", required_argument, NULL, O_SUSTAIN},
+        {"retries", required_argument, NULL, O_RETRIES},
         {"echo-app", no_argument, NULL, O_ECHOAPP},
         {"pid", required_argument, NULL, O_PID},
         {"json", required_argument, NULL, O_JSON},
@@ -1165,6 +1186,7 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
     cf->settle_s = 2;
     cf->msg_size = 100;
     cf->stop_p99_ms = 1000;
+    cf->sustain_p99_ms = 50;
     cf->progress = -1;
     cf->secret = getenv("JWT_SECRET");
     if (cf->secret != NULL && cf->secret[0] == '\0')
@@ -1194,6 +1216,8 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
         case O_SETTLE: bad |= parse_double(optarg, &cf->settle_s); break;
         case O_MSIZE: bad |= parse_uint(optarg, &cf->msg_size); break;
         case O_STOP: bad |= parse_double(optarg, &cf->stop_p99_ms); break;
+        case O_SUSTAIN: bad |= parse_double(optarg, &cf->sustain_p99_ms); break;
+        case O_RETRIES: bad |= parse_uint(optarg, &cf->retries); break;
         case O_ECHOAPP: cf->echo_app = 1; break;
         case O_PID: pids = optarg; break;
         case O_JSON: cf->json_path = optarg; break;
@@ -1352,12 +1376,12 @@ int main(int argc, char **argv)
     if (r->members > 0) {
         b->nrooms = (cf.conns + cf.room_size - 1) / cf.room_size;
         b->rooms = xcalloc(b->nrooms, sizeof(*b->rooms));
-        b->nsteps = cf.nrates;
-        b->steps = xcalloc(b->nsteps, sizeof(*b->steps));
-        for (size_t i = 0; i < b->nsteps; i++) {
+        b->step_cap = cf.nrates * (cf.retries + 1);
+        b->steps = xcalloc(b->step_cap, sizeof(*b->steps));
+        for (size_t i = 0; i < b->step_cap; i++)
             hist_reset(&b->steps[i].lat);
-            b->steps[i].offered = cf.rates[i];
-        }
+        b->steps[0].offered = cf.rates[0];
+        b->nsteps = 1;
     }
     sample_rss(&cf, r->rss_base_kb);
 
