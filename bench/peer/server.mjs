@@ -27,6 +27,12 @@
 //     bytes ws has not handed to the kernel; over the cap the connection is
 //     terminated at once.
 //   - --ack-timeout is accepted but unused: no app event asks the client for an ack.
+//   - --advertise is accepted and ignored (sioc uses it for discovery).
+//   - /ready: 200 when Redis (if configured) is connected and not stopping;
+//     /metrics: a small Prometheus subset (connections, Redis publishes and
+//     publishes dropped while Redis was unreachable: those are dropped, not queued).
+//   - --max-events-per-second: events over the limit in a 1 s window are
+//     dropped; over twice the limit the socket is disconnected.
 
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
@@ -58,6 +64,13 @@ const OPTIONS = [
   ["max-output-buffer", "MAX_OUTPUT_BUFFER", "1048576", "int", "per-connection queued output cap (bytes)"],
   ["ack-timeout", "ACK_TIMEOUT", "10000", "int", "server-to-client ack timeout (ms)"],
   ["redis-url", "REDIS_URL", "", "string", "redis://[:password@]host:port[/db]"],
+  ["adapter-mode", "ADAPTER_MODE", "classic", "string", "classic (createAdapter) | sharded (createShardedAdapter, dynamic)"],
+  ["redis-key", "REDIS_KEY", "socket.io", "string", "channel prefix shared with other adapters"],
+  ["requests-timeout", "REQUESTS_TIMEOUT", "5000", "int", "ms to wait for other workers' answers"],
+  ["jwt-leeway", "JWT_LEEWAY", "0", "int", "seconds of clock skew allowed on exp / nbf"],
+  ["max-events-per-second", "MAX_EVENTS_PER_SECOND", "0", "int", "events a socket may send per second (0 = no limit)"],
+  ["advertise", "ADVERTISE", "", "string", "host:port announced for discovery (ignored here)"],
+  ["drain-timeout", "DRAIN_TIMEOUT", "10000", "int", "ms given to clients to leave on SIGTERM"],
   ["worker-id", "WORKER_ID", "", "string", "worker id (random when empty)"],
   ["log-level", "LOG_LEVEL", "info", "string", "error | warn | info | debug"],
 ];
@@ -125,6 +138,7 @@ function parseOptions(argv, env) {
   if (!["chat", "echo"].includes(opts.app)) fail(`--app: unknown app ${opts.app}`);
   if (!["HS256", "RS256", "ES256"].includes(opts.jwtAlg)) fail(`--jwt-alg: unsupported ${opts.jwtAlg}`);
   if (!["error", "warn", "info", "debug"].includes(opts.logLevel)) fail(`--log-level: unknown ${opts.logLevel}`);
+  if (!["classic", "sharded"].includes(opts.adapterMode)) fail(`--adapter-mode: unknown ${opts.adapterMode}`);
   if (!opts.path.startsWith("/")) fail("--path must start with /");
   opts.namespaceList = opts.namespaces
     .split(",")
@@ -235,14 +249,14 @@ function jwtMiddleware(jwt) {
     if (typeof token !== "string" || token === "") return next(new Error("Authentication error"));
     let claims;
     try {
-      claims = jwt.verify(token, jwtKey, { algorithms: [opts.jwtAlg] });
+      claims = jwt.verify(token, jwtKey, { algorithms: [opts.jwtAlg], clockTolerance: opts.jwtLeeway });
     } catch (err) {
       log("debug", `jwt refused: ${err.message}`);
       return next(new Error("Authentication error"));
     }
     socket.data.user = claims.sub;
     if (typeof claims.exp === "number") {
-      const ms = Math.min(claims.exp * 1000 - Date.now(), 2 ** 31 - 1);
+      const ms = Math.min((claims.exp + opts.jwtLeeway) * 1000 - Date.now(), 2 ** 31 - 1);
       const timer = setTimeout(() => {
         log("debug", `token of ${socket.id} expired`);
         socket.disconnect();
@@ -263,8 +277,53 @@ function validRoom(roomId) {
   return typeof roomId === "string" && roomId.length > 0 && Buffer.byteLength(roomId) <= 256;
 }
 
+function rateLimit(socket) {
+  if (opts.maxEventsPerSecond <= 0) return;
+  let windowStart = 0;
+  let count = 0;
+  socket.use((_packet, next) => {
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      windowStart = now;
+      count = 0;
+    }
+    if (++count <= opts.maxEventsPerSecond) return next();
+    if (count > 2 * opts.maxEventsPerSecond) socket.disconnect(true);
+    // dropped: next() is not called
+  });
+}
+
+function describeSockets(list) {
+  return list.map((s) => ({ id: s.id, data: s.data || {} }));
+}
+
 function setupChat(nsp) {
   nsp.on("connection", (socket) => {
+    rateLimit(socket);
+    socket.onAny((event, ...args) => {
+      const known = ["join-room", "leave-room", "send-message", "list-members", "list-rooms"];
+      const ack = typeof args[args.length - 1] === "function" ? args[args.length - 1] : undefined;
+      if (!known.includes(event) && ack) ack({ ok: false, error: "unknown event" });
+    });
+    socket.on("list-members", async (...args) => {
+      const ack = splitAck(args);
+      if (!ack) return;
+      if (!validRoom(args[0])) return ack({ ok: false, error: "invalid roomId" });
+      try {
+        ack({ ok: true, complete: true, sockets: describeSockets(await nsp.in(args[0]).fetchSockets()) });
+      } catch {
+        ack({ ok: true, complete: false, sockets: describeSockets(await nsp.local.in(args[0]).fetchSockets()) });
+      }
+    });
+    socket.on("list-rooms", async (...args) => {
+      const ack = splitAck(args);
+      if (!ack) return;
+      try {
+        ack({ ok: true, complete: true, rooms: [...(await nsp.adapter.allRooms())] });
+      } catch {
+        ack({ ok: true, complete: false, rooms: [...nsp.adapter.rooms.keys()] });
+      }
+    });
     socket.on("join-room", (...args) => {
       const ack = splitAck(args);
       if (!validRoom(args[0])) return ack && ack({ ok: false, error: "invalid roomId" });
@@ -293,6 +352,7 @@ function setupChat(nsp) {
 
 function setupEcho(nsp) {
   nsp.on("connection", (socket) => {
+    rateLimit(socket);
     socket.emit("auth", socket.handshake.auth);
     socket.on("message", (...args) => socket.emit("message-back", ...args));
     socket.on("message-with-ack", (...args) => {
@@ -304,10 +364,40 @@ function setupEcho(nsp) {
 
 // ---------------------------------------------------------------- server
 
+const stats = { published: 0, publishDropped: 0 };
+let redisClients = [];
+let stopping = false;
+
+function isReady() {
+  return !stopping && redisClients.every((c) => c.isReady);
+}
+
+function metricsText() {
+  const lines = [
+    ["sioc_connections", "gauge", "open Engine.IO sessions", totalConnections],
+    ["sioc_ready", "gauge", "1 when /ready answers 200", isReady() ? 1 : 0],
+    ["sioc_redis_published_total", "counter", "publishes sent to Redis", stats.published],
+    ["sioc_redis_publish_dropped_total", "counter", "Publishes dropped while Redis was unreachable", stats.publishDropped],
+  ];
+  return lines.map(([n, t, h, v]) => `# HELP ${n} ${h}\n# TYPE ${n} ${t}\n${n} ${v}\n`).join("");
+}
+
 const httpServer = createServer((req, res) => {
-  if (req.method === "GET" && (req.url === "/health" || req.url.startsWith("/health?"))) {
+  const path = req.url.split("?")[0];
+  if (req.method === "GET" && path === "/health") {
     res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": 2 });
     res.end("ok");
+    return;
+  }
+  if (req.method === "GET" && path === "/ready") {
+    const ok = isReady();
+    res.writeHead(ok ? 200 : 503, { "Content-Type": "text/plain" });
+    res.end(ok ? "ready\n" : "not ready\n");
+    return;
+  }
+  if (req.method === "GET" && path === "/metrics") {
+    res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4" });
+    res.end(metricsText());
     return;
   }
   res.writeHead(404, { "Content-Type": "text/plain" });
@@ -316,7 +406,6 @@ const httpServer = createServer((req, res) => {
 
 const plainEngine = opts.app === "echo" && opts.path.replace(/\/+$/, "") === "/engine.io";
 let closeAll;
-let redisClients = [];
 
 if (plainEngine) {
   const eio = require("engine.io");
@@ -341,12 +430,39 @@ if (plainEngine) {
 
   if (opts.redisUrl) {
     const { createClient } = require("redis");
-    const { createAdapter } = require("@socket.io/redis-adapter");
+    const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
     const pub = createClient({ url: opts.redisUrl });
     const sub = pub.duplicate();
-    for (const c of [pub, sub]) c.on("error", (err) => log("error", `redis: ${err.message}`));
+    let lastError = 0;
+    for (const c of [pub, sub]) {
+      c.on("error", (err) => {
+        if (Date.now() - lastError > 1000) log("error", `redis: ${err.message}`);
+        lastError = Date.now();
+      });
+    }
+    // While Redis is unreachable, publishes are dropped and counted (not queued
+    // for later), as sioc-worker does.
+    for (const m of ["publish", "sPublish"]) {
+      const orig = pub[m].bind(pub);
+      pub[m] = (...a) => {
+        if (!pub.isReady) {
+          stats.publishDropped++;
+          return Promise.resolve(0);
+        }
+        stats.published++;
+        return orig(...a).catch(() => {
+          stats.publishDropped++;
+          return 0;
+        });
+      };
+    }
     await Promise.all([pub.connect(), sub.connect()]);
-    io.adapter(createAdapter(pub, sub));
+    const adapterOpts = { requestsTimeout: opts.requestsTimeout };
+    io.adapter(
+      opts.adapterMode === "sharded"
+        ? createShardedAdapter(pub, sub, { channelPrefix: opts.redisKey, subscriptionMode: "dynamic", ...adapterOpts })
+        : createAdapter(pub, sub, { key: opts.redisKey, ...adapterOpts }),
+    );
     redisClients = [pub, sub];
   }
 
@@ -372,7 +488,6 @@ httpServer.listen(opts.port, opts.host, () => {
   log("info", `listening on ${opts.host}:${opts.port} app=${opts.app} path=${opts.path}${plainEngine ? " (plain engine.io)" : ""}`);
 });
 
-let stopping = false;
 function stop(signal) {
   if (stopping) return;
   stopping = true;
