@@ -36,9 +36,10 @@ typedef struct admin_conn {
 } admin_conn_t;
 
 const char *const proxy_err_names[PERR_COUNT] = {
-    "bad_request",  "head_too_large", "head_timeout",    "length_required", "bad_upgrade",
-    "sid_unknown",  "no_worker",      "handshake_rate",  "bad_gateway",     "gateway_timeout",
-    "client_abort", "tls",            "bad_ws_accept",
+    "bad_request",   "head_too_large",  "head_timeout", "length_required",
+    "bad_upgrade",   "sid_unknown",     "no_worker",    "handshake_rate",
+    "bad_gateway",   "gateway_timeout", "client_abort", "tls",
+    "bad_ws_accept",
 };
 
 int admin_ready(const proxy_t *p)
@@ -74,28 +75,31 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
            s->conns_open + s->tunnels_open);
     metric(b, "sioc_proxy_connections_total", "counter", "Accepted client connections",
            s->conns_total);
-    put(b, "# HELP sioc_proxy_connections_refused_total Connections closed at accept by a limit\n"
-           "# TYPE sioc_proxy_connections_refused_total counter\n"
-           "sioc_proxy_connections_refused_total{limit=\"total\"} %llu\n"
-           "sioc_proxy_connections_refused_total{limit=\"per_ip\"} %llu\n",
+    put(b,
+        "# HELP sioc_proxy_connections_refused_total Connections closed at accept by a limit\n"
+        "# TYPE sioc_proxy_connections_refused_total counter\n"
+        "sioc_proxy_connections_refused_total{limit=\"total\"} %llu\n"
+        "sioc_proxy_connections_refused_total{limit=\"per_ip\"} %llu\n",
         s->refused_total, s->refused_per_ip);
     metric(b, "sioc_proxy_requests_total", "counter", "Request heads received", s->requests);
     put(b, "# HELP sioc_proxy_responses_total Responses sent to clients by status class\n"
            "# TYPE sioc_proxy_responses_total counter\n");
     for (int i = 1; i <= 5; i++)
         put(b, "sioc_proxy_responses_total{class=\"%dxx\"} %llu\n", i, s->responses[i]);
-    put(b, "# HELP sioc_proxy_routed_total Requests forwarded, by what chose the worker\n"
-           "# TYPE sioc_proxy_routed_total counter\n"
-           "sioc_proxy_routed_total{by=\"sid\"} %llu\n"
-           "sioc_proxy_routed_total{by=\"cookie\"} %llu\n"
-           "sioc_proxy_routed_total{by=\"address\"} %llu\n",
+    put(b,
+        "# HELP sioc_proxy_routed_total Requests forwarded, by what chose the worker\n"
+        "# TYPE sioc_proxy_routed_total counter\n"
+        "sioc_proxy_routed_total{by=\"sid\"} %llu\n"
+        "sioc_proxy_routed_total{by=\"cookie\"} %llu\n"
+        "sioc_proxy_routed_total{by=\"address\"} %llu\n",
         s->routed[ROUTE_BY_SID], s->routed[ROUTE_BY_COOKIE], s->routed[ROUTE_BY_ADDRESS]);
-    put(b, "# HELP sioc_proxy_bytes_total Bytes relayed\n"
-           "# TYPE sioc_proxy_bytes_total counter\n"
-           "sioc_proxy_bytes_total{side=\"client\",direction=\"in\"} %llu\n"
-           "sioc_proxy_bytes_total{side=\"client\",direction=\"out\"} %llu\n"
-           "sioc_proxy_bytes_total{side=\"worker\",direction=\"in\"} %llu\n"
-           "sioc_proxy_bytes_total{side=\"worker\",direction=\"out\"} %llu\n",
+    put(b,
+        "# HELP sioc_proxy_bytes_total Bytes relayed\n"
+        "# TYPE sioc_proxy_bytes_total counter\n"
+        "sioc_proxy_bytes_total{side=\"client\",direction=\"in\"} %llu\n"
+        "sioc_proxy_bytes_total{side=\"client\",direction=\"out\"} %llu\n"
+        "sioc_proxy_bytes_total{side=\"worker\",direction=\"in\"} %llu\n"
+        "sioc_proxy_bytes_total{side=\"worker\",direction=\"out\"} %llu\n",
         s->bytes_in, s->bytes_out, s->up_bytes_in, s->up_bytes_out);
     metric(b, "sioc_proxy_tunnels_open", "gauge", "Open websocket tunnels", s->tunnels_open);
     metric(b, "sioc_proxy_tunnels_total", "counter", "Websocket tunnels opened", s->tunnels_total);
@@ -103,11 +107,12 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
            "# TYPE sioc_proxy_errors_total counter\n");
     for (int i = 0; i < PERR_COUNT; i++)
         put(b, "sioc_proxy_errors_total{kind=\"%s\"} %llu\n", proxy_err_names[i], s->errors[i]);
-    put(b, "# HELP sioc_proxy_upstream_failures_total Failures talking to workers, by kind\n"
-           "# TYPE sioc_proxy_upstream_failures_total counter\n"
-           "sioc_proxy_upstream_failures_total{kind=\"connect\"} %llu\n"
-           "sioc_proxy_upstream_failures_total{kind=\"reset\"} %llu\n"
-           "sioc_proxy_upstream_failures_total{kind=\"retried\"} %llu\n",
+    put(b,
+        "# HELP sioc_proxy_upstream_failures_total Failures talking to workers, by kind\n"
+        "# TYPE sioc_proxy_upstream_failures_total counter\n"
+        "sioc_proxy_upstream_failures_total{kind=\"connect\"} %llu\n"
+        "sioc_proxy_upstream_failures_total{kind=\"reset\"} %llu\n"
+        "sioc_proxy_upstream_failures_total{kind=\"retried\"} %llu\n",
         s->upstream_connect_failures, s->upstream_resets, s->upstream_retries);
     size_t nlive;
     workers_live(p->workers, &nlive);
@@ -129,8 +134,7 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
         {"sioc_proxy_worker_idle_connections", "gauge", "Idle keep-alive connections pooled"},
     };
     for (size_t k = 0; k < sizeof(per) / sizeof(per[0]); k++) {
-        put(b, "# HELP %s %s\n# TYPE %s %s\n", per[k].name, per[k].help, per[k].name,
-            per[k].type);
+        put(b, "# HELP %s %s\n# TYPE %s %s\n", per[k].name, per[k].help, per[k].name, per[k].type);
         size_t it = 0;
         pworker_t *w;
         while ((w = workers_next(p->workers, &it)) != NULL) {

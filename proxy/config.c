@@ -67,13 +67,12 @@ static const opt_t opts[] = {
      "pingTimeout"},
     {"--upstream-connect-timeout", "UPSTREAM_CONNECT_TIMEOUT", OPT_LONG, OFF(connect_timeout), 10,
      DAY_MS, "2000", "ms to connect to a worker before it counts as failed"},
-    {"--max-connections", "MAX_CONNECTIONS", OPT_LONG, OFF(max_connections), 1, 100000000,
-     "100000", "open client connections at most (more are closed at accept)"},
-    {"--max-connections-per-ip", "MAX_CONNECTIONS_PER_IP", OPT_LONG,
-     OFF(max_connections_per_ip), 0, 100000000, "0",
-     "open client connections per socket peer address (0 = no limit)"},
-    {"--max-handshake-rate", "MAX_HANDSHAKE_RATE", OPT_LONG, OFF(max_handshake_rate), 0,
-     100000000, "0",
+    {"--max-connections", "MAX_CONNECTIONS", OPT_LONG, OFF(max_connections), 1, 100000000, "100000",
+     "open client connections at most (more are closed at accept)"},
+    {"--max-connections-per-ip", "MAX_CONNECTIONS_PER_IP", OPT_LONG, OFF(max_connections_per_ip), 0,
+     100000000, "0", "open client connections per socket peer address (0 = no limit)"},
+    {"--max-handshake-rate", "MAX_HANDSHAKE_RATE", OPT_LONG, OFF(max_handshake_rate), 0, 100000000,
+     "0",
      "requests without a sid admitted per second (token bucket; 503 + Retry-After: 1 "
      "beyond; 0 = no limit)"},
     {"--handshake-burst", "HANDSHAKE_BURST", OPT_LONG, OFF(handshake_burst), 0, 100000000, "0",
@@ -106,14 +105,13 @@ static const opt_t opts[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: sioc-proxy [options]\n"
-            "Sticky front of a sioc cluster. Each request is routed on its own: a sid\n"
-            "(<worker-id>.<random>) goes to its worker or gets 400 \"Session ID unknown\";\n"
-            "a new session goes to the worker of a valid affinity cookie, else to the\n"
-            "rendezvous hash of the client address. Websocket upgrades become tunnels after\n"
-            "the worker's 101. Workers come from --workers and/or --redis-url.\n"
-            "Every option can also be set by the environment variable shown; flags win.\n\n");
+    fprintf(f, "usage: sioc-proxy [options]\n"
+               "Sticky front of a sioc cluster. Each request is routed on its own: a sid\n"
+               "(<worker-id>.<random>) goes to its worker or gets 400 \"Session ID unknown\";\n"
+               "a new session goes to the worker of a valid affinity cookie, else to the\n"
+               "rendezvous hash of the client address. Websocket upgrades become tunnels after\n"
+               "the worker's 101. Workers come from --workers and/or --redis-url.\n"
+               "Every option can also be set by the environment variable shown; flags win.\n\n");
     for (size_t i = 0; i < NOPTS; i++) {
         const opt_t *o = &opts[i];
         char left[64];

@@ -41,7 +41,7 @@ struct discovery {
     int db;
     char *key;
     long interval_ms, stale_ms;
-    long long started_ms;   /* connect or command start */
+    long long started_ms; /* connect or command start */
     long long last_ok_ms;
     int inflight;
     int connected;
@@ -261,9 +261,8 @@ static int parse_url(discovery_t *d, const char *url, char *err, size_t errlen)
     memcpy(hostport, p, hl);
     hostport[hl] = '\0';
     /* host without a port: the default 6379 */
-    int has_port = hostport[hl - 1] != ']' && strchr(hostport[0] == '[' ? strchr(hostport, ']')
-                                                                         : hostport,
-                                                     ':') != NULL;
+    int has_port = hostport[hl - 1] != ']' &&
+                   strchr(hostport[0] == '[' ? strchr(hostport, ']') : hostport, ':') != NULL;
     if (!has_port)
         strcat(hostport, ":6379");
     struct sockaddr_storage ss;

@@ -205,7 +205,8 @@ static void client_close(client_t *cl, int flush)
     cl->state = C_FLUSH;
     bufferevent_disable(cl->bev, EV_READ);
     /* Unread input would make close() send a reset. */
-    evbuffer_drain(bufferevent_get_input(cl->bev), evbuffer_get_length(bufferevent_get_input(cl->bev)));
+    evbuffer_drain(bufferevent_get_input(cl->bev),
+                   evbuffer_get_length(bufferevent_get_input(cl->bev)));
     evtimer_del(&cl->timer);
     arm(cl, FLUSH_DEADLINE_MS);
     if (evbuffer_get_length(bufferevent_get_output(cl->bev)) == 0) {
@@ -320,8 +321,7 @@ static void respond_sid_unknown(client_t *cl, int upgrade)
 static void respond_no_worker(client_t *cl)
 {
     cl->p->stats.errors[PERR_NO_WORKER]++;
-    respond(cl, 503, "text/plain; charset=utf-8", "No worker available\n", "Retry-After: 1\r\n",
-            0);
+    respond(cl, 503, "text/plain; charset=utf-8", "No worker available\n", "Retry-After: 1\r\n", 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -423,8 +423,7 @@ static void start_exchange(client_t *cl, const http_request_t *req, size_t head_
         return;
     }
     if (cl->route.upgrade)
-        ws_handshake_accept(req->sec_websocket_key.base, req->sec_websocket_key.len,
-                            cl->ws_accept);
+        ws_handshake_accept(req->sec_websocket_key.base, req->sec_websocket_key.len, cl->ws_accept);
     cl->set_cookie = p->route.cookie_name.len > 0 && cl->route.cookie_worker != cl->route.worker;
     cl->head_method = iov_eq(req->method, SIOC_LIT("HEAD"));
     cl->req_length = req->content_length;
@@ -449,8 +448,7 @@ static void handle_request(client_t *cl, const http_request_t *req, size_t head_
     const affinity_node_t *live = workers_live(p->workers, &n);
     route_decide(&p->route, req, &cl->peer, live, n, &cl->route);
     route_t *rt = &cl->route;
-    if (rt->error == ROUTE_OK && !rt->has_sid &&
-        !guard_bucket_take(&p->handshakes, clock_ms())) {
+    if (rt->error == ROUTE_OK && !rt->has_sid && !guard_bucket_take(&p->handshakes, clock_ms())) {
         evbuffer_drain(bufferevent_get_input(cl->bev), head_len);
         p->stats.errors[PERR_HANDSHAKE_RATE]++;
         respond(cl, 503, "text/plain; charset=utf-8", "Too many new sessions\n",
@@ -513,7 +511,7 @@ static void process_heads(client_t *cl)
         memset(&req, 0, sizeof(req));
         req.headers = headers;
         req.num_headers = (size_t)c->max_headers + 1 < MAX_HEADERS_CAP ? (size_t)c->max_headers + 1
-                                                                        : MAX_HEADERS_CAP;
+                                                                       : MAX_HEADERS_CAP;
         const char *reason = NULL;
         int r = http_parse_request(buf, n, &req, &lim, &reason);
         if (r == SIOC_INCOMPLETE) {
@@ -669,8 +667,7 @@ static int response_head(client_t *cl)
             return 0;
         }
         if (!iov_eq_ci(res.upgrade_proto, SIOC_LIT("websocket")) ||
-            !iov_eq(res.sec_websocket_accept,
-                    iov_make(cl->ws_accept, WS_HANDSHAKE_ACCEPT_LEN))) {
+            !iov_eq(res.sec_websocket_accept, iov_make(cl->ws_accept, WS_HANDSHAKE_ACCEPT_LEN))) {
             p->stats.errors[PERR_BAD_ACCEPT]++;
             bad_gateway(cl, "101 without the matching Sec-WebSocket-Accept");
             return 0;
@@ -703,7 +700,8 @@ static int response_head(client_t *cl)
     /* A refused upgrade is relayed and the connection closed (FIELD-NOTES §5). */
     if (cl->route.upgrade || cl->rstate == R_BODY_CLOSE || p->draining)
         cl->keep_alive = 0;
-    cl->up_keep_alive = (uint8_t)(res.keep_alive && cl->rstate != R_BODY_CLOSE && !cl->route.upgrade);
+    cl->up_keep_alive =
+        (uint8_t)(res.keep_alive && cl->rstate != R_BODY_CLOSE && !cl->route.upgrade);
     char cookie[256];
     sioc_iov_t set_cookie = SIOC_IOV_NULL;
     if (cl->set_cookie && res.status < 400 && cl->w != NULL) {

@@ -14,10 +14,10 @@
 #include <stdint.h>
 
 typedef struct {
-    long long rate;      /* tokens per second; 0 = unlimited */
-    long long burst_m;   /* capacity in milli-tokens */
-    long long tokens_m;  /* current milli-tokens */
-    long long last_ms;   /* time of the last refill */
+    long long rate;     /* tokens per second; 0 = unlimited */
+    long long burst_m;  /* capacity in milli-tokens */
+    long long tokens_m; /* current milli-tokens */
+    long long last_ms;  /* time of the last refill */
 } guard_bucket_t;
 
 /** Starts a full bucket of `burst` tokens (at least 1) refilled at `rate` per second (0 = off). */

@@ -128,9 +128,8 @@ int main(int argc, char **argv)
     }
     p.workers = workers_new(&p);
     if (conf.redis_url != NULL) {
-        p.discovery = discovery_new(p.base, conf.redis_url, conf.redis_key,
-                                    conf.discovery_interval, conf.discovery_stale, on_discovered,
-                                    &p, err, sizeof(err));
+        p.discovery = discovery_new(p.base, conf.redis_url, conf.redis_key, conf.discovery_interval,
+                                    conf.discovery_stale, on_discovered, &p, err, sizeof(err));
         if (p.discovery == NULL) {
             log_error("--redis-url: %s", err);
             goto fail_discovery;

@@ -52,8 +52,8 @@ typedef struct proxy_stats {
     unsigned long long conns_total, conns_open;
     unsigned long long refused_total, refused_per_ip; /* closed at accept by a limit */
     unsigned long long requests;
-    unsigned long long responses[6]; /* by status class: [1]=1xx .. [5]=5xx, [0]=other */
-    unsigned long long bytes_in, bytes_out;       /* client side */
+    unsigned long long responses[6];        /* by status class: [1]=1xx .. [5]=5xx, [0]=other */
+    unsigned long long bytes_in, bytes_out; /* client side */
     unsigned long long up_bytes_in, up_bytes_out; /* worker side */
     unsigned long long tunnels_open, tunnels_total;
     unsigned long long routed[4]; /* enum route_by */
@@ -75,9 +75,9 @@ typedef struct proxy {
     size_t ntrusted;
     route_conf_t route;
     guard_bucket_t handshakes;
-    hmap_t per_ip;        /* open client connections per peer address */
-    sioc_list_t clients;  /* every client_t (front.c) */
-    sioc_list_t tunnels;  /* every tunnel_t (tunnel.c) */
+    hmap_t per_ip;       /* open client connections per peer address */
+    sioc_list_t clients; /* every client_t (front.c) */
+    sioc_list_t tunnels; /* every tunnel_t (tunnel.c) */
     size_t nclients, ntunnels;
     int draining;
     proxy_stats_t stats;

@@ -99,8 +99,8 @@ int rewrite_request(sioc_buf_t *out, const http_request_t *req, const rewrite_re
     if (r == 0)
         r = buf_append(out, "\r\n", 2);
     if (r == 0 && !proto_kept)
-        r = buf_append_str(out, o->tls ? "X-Forwarded-Proto: https\r\n"
-                                       : "X-Forwarded-Proto: http\r\n");
+        r = buf_append_str(out,
+                           o->tls ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
     if (r == 0 && o->upgrade)
         r = buf_append_str(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
     if (r == 0)
@@ -119,14 +119,15 @@ int rewrite_response(sioc_buf_t *out, const http_response_t *res, const rewrite_
     int len = snprintf(line, sizeof(line), "HTTP/1.1 %d ", res->status);
     int r = buf_append(out, line, (size_t)len);
     if (r == 0)
-        r = res->reason.len ? put(out, res->reason) : buf_append_str(out, http_status_text(res->status));
+        r = res->reason.len ? put(out, res->reason)
+                            : buf_append_str(out, http_status_text(res->status));
     if (r == 0)
         r = buf_append(out, "\r\n", 2);
     for (size_t i = 0; i < n && r == 0; i++) {
         sioc_iov_t name = h[i].name;
         /* The body is relayed as it comes, so its framing fields stay. */
-        int framing = iov_eq_ci(name, SIOC_LIT("transfer-encoding")) ||
-                      iov_eq_ci(name, SIOC_LIT("trailer"));
+        int framing =
+            iov_eq_ci(name, SIOC_LIT("transfer-encoding")) || iov_eq_ci(name, SIOC_LIT("trailer"));
         if ((!framing && rewrite_is_hop_by_hop(name)) || connection_listed(h, n, name))
             continue;
         r = put_field(out, name, h[i].value);

@@ -42,21 +42,22 @@ enum route_by { ROUTE_BY_NONE = 0, ROUTE_BY_SID, ROUTE_BY_COOKIE, ROUTE_BY_ADDRE
 
 enum route_error {
     ROUTE_OK = 0,
-    ROUTE_ERR_SID_UNKNOWN, /* 400 {"code":1,"message":"Session ID unknown"}; raw 400 + close on upgrades */
+    ROUTE_ERR_SID_UNKNOWN, /* 400 {"code":1,"message":"Session ID unknown"}; raw 400 + close on
+                              upgrades */
     ROUTE_ERR_NO_WORKER,   /* a new session but no live worker: 503 */
     ROUTE_ERR_BAD_UPGRADE, /* an invalid websocket upgrade: 400 (426 for a wrong version) + close */
     ROUTE_ERR_CHUNKED,     /* chunked request body: 411 + close */
 };
 
 typedef struct {
-    int error;         /* enum route_error */
-    int by;            /* enum route_by when error == ROUTE_OK */
-    int worker;        /* index into the nodes when error == ROUTE_OK, else -1 */
-    int cookie_worker; /* index of the live worker a valid cookie names, or -1 */
-    int has_sid;       /* the query carries `sid` (the request belongs to a session) */
-    int eio;           /* the query carries `EIO` (an Engine.IO request) */
-    int upgrade;       /* a valid websocket upgrade: tunnel after the worker's 101 */
-    int peer_trusted;  /* the socket peer is a trusted proxy */
+    int error;              /* enum route_error */
+    int by;                 /* enum route_by when error == ROUTE_OK */
+    int worker;             /* index into the nodes when error == ROUTE_OK, else -1 */
+    int cookie_worker;      /* index of the live worker a valid cookie names, or -1 */
+    int has_sid;            /* the query carries `sid` (the request belongs to a session) */
+    int eio;                /* the query carries `EIO` (an Engine.IO request) */
+    int upgrade;            /* a valid websocket upgrade: tunnel after the worker's 101 */
+    int peer_trusted;       /* the socket peer is a trusted proxy */
     affinity_addr_t client; /* the client address used as the hashing key */
     const char *reason;     /* static text for errors (logs), NULL when OK */
     int status;             /* HTTP status for errors, 0 when OK */

@@ -204,8 +204,8 @@ void workers_sync(workers_t *ws, const workers_member_t *m, size_t n)
             continue;
         int keep = 0;
         for (size_t i = 0; i < n && !keep; i++)
-            keep = iov_eq_str(m[i].id, w->id) && same_addr(w, (const struct sockaddr *)&m[i].sa,
-                                                           m[i].salen);
+            keep = iov_eq_str(m[i].id, w->id) &&
+                   same_addr(w, (const struct sockaddr *)&m[i].sa, m[i].salen);
         if (keep)
             continue;
         w->from_discovery = 0;
@@ -218,8 +218,8 @@ void workers_sync(workers_t *ws, const workers_member_t *m, size_t n)
             if (!same_addr(w, (const struct sockaddr *)&m[i].sa, m[i].salen)) {
                 static long long last;
                 if (log_ratelimited(&last))
-                    log_warn("worker id %s announced at %.*s but configured at %s: ignored",
-                             w->id, (int)m[i].addr.len, m[i].addr.base, w->addr);
+                    log_warn("worker id %s announced at %.*s but configured at %s: ignored", w->id,
+                             (int)m[i].addr.len, m[i].addr.base, w->addr);
                 continue;
             }
             w->from_discovery = 1;
@@ -300,9 +300,10 @@ static void hc_event(struct bufferevent *bev, short what, void *arg)
     pworker_t *w = arg;
     if (what & BEV_EVENT_CONNECTED)
         return;
-    hc_result(w, 0, (what & BEV_EVENT_TIMEOUT) ? "health check timed out"
-                    : (what & BEV_EVENT_EOF)   ? "connection closed"
-                                               : "cannot connect");
+    hc_result(w, 0,
+              (what & BEV_EVENT_TIMEOUT) ? "health check timed out"
+              : (what & BEV_EVENT_EOF)   ? "connection closed"
+                                         : "cannot connect");
 }
 
 static void hc_stop(pworker_t *w)

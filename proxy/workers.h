@@ -51,7 +51,7 @@ typedef struct pworker {
     uint8_t member;      /* in the membership */
     uint8_t from_static; /* listed in --workers */
     uint8_t from_discovery;
-    uint8_t up;          /* in rotation */
+    uint8_t up;            /* in rotation */
     uint8_t fails, passes; /* consecutive health results */
     sioc_list_t idle;      /* idle upstream connections */
     size_t nidle;

@@ -100,8 +100,8 @@ static void check_request(const route_conf_t *conf, const affinity_secret_t *sec
             CHECK(r.cookie_worker == r.worker);
         else
             CHECK(r.cookie_worker == -1 &&
-                  r.worker == affinity_pick(nodes, n,
-                                            affinity_key_hash(affinity_addr_key(&r.client))));
+                  r.worker ==
+                      affinity_pick(nodes, n, affinity_key_hash(affinity_addr_key(&r.client))));
     }
     if (r.upgrade)
         CHECK(iov_eq(req->method, SIOC_LIT("GET")) && req->upgrade &&
@@ -204,8 +204,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = (size_t)(sel & 7) % 5;
     int is_trusted = (sel >> 3) & 1, v6 = (sel >> 4) & 1;
     affinity_addr_t peer;
-    const char *ps = v6 ? (is_trusted ? "fd00::1" : "2001:db8::9")
-                        : (is_trusted ? "10.0.0.1" : "192.0.2.1");
+    const char *ps =
+        v6 ? (is_trusted ? "fd00::1" : "2001:db8::9") : (is_trusted ? "10.0.0.1" : "192.0.2.1");
     affinity_addr_parse(iov_make(ps, strlen(ps)), &peer);
     route_conf_t conf = {&secret, SIOC_LIT("sioc_affinity"), trusted, ntrusted};
 

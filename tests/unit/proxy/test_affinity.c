@@ -191,7 +191,8 @@ static void test_addresses(void **state)
     affinity_cidr_t *list;
     size_t n;
     sioc_iov_t bad;
-    assert_int_equal(affinity_cidr_list_parse("10.0.0.0/8, 192.168.1.1 ,fd00::/8,", &list, &n, &bad), 0);
+    assert_int_equal(
+        affinity_cidr_list_parse("10.0.0.0/8, 192.168.1.1 ,fd00::/8,", &list, &n, &bad), 0);
     assert_int_equal(n, 3);
     affinity_addr_parse(SIOC_LIT("10.200.3.4"), &a);
     assert_true(affinity_cidr_match(list, n, &a));
@@ -270,9 +271,12 @@ static void test_client_addr(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_id_and_sid),   cmocka_unit_test(test_distribution),
-        cmocka_unit_test(test_adding_moves_one_nth), cmocka_unit_test(test_two_instances_agree),
-        cmocka_unit_test(test_cookie),       cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_id_and_sid),
+        cmocka_unit_test(test_distribution),
+        cmocka_unit_test(test_adding_moves_one_nth),
+        cmocka_unit_test(test_two_instances_agree),
+        cmocka_unit_test(test_cookie),
+        cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_client_addr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,8 +25,13 @@ static void test_workers_list(void **state)
     assert_int_equal(w[1].sa.ss_family, AF_INET6);
     assert_string_equal(w[2].id, "w_3");
     free(w);
-    const char *bad[] = {"w1", "w1=127.0.0.1", "w1=127.0.0.1:0", "w1=127.0.0.1:70000",
-                         "bad.id=127.0.0.1:1", "w1=1.1.1.1:1,w1=1.1.1.1:2", "w1=no.such.host:1"};
+    const char *bad[] = {"w1",
+                         "w1=127.0.0.1",
+                         "w1=127.0.0.1:0",
+                         "w1=127.0.0.1:70000",
+                         "bad.id=127.0.0.1:1",
+                         "w1=1.1.1.1:1,w1=1.1.1.1:2",
+                         "w1=no.such.host:1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(proxy_config_parse_workers(bad[i], 0, &w, &n, err, sizeof(err)), -1);
         assert_null(w);

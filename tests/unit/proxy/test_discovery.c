@@ -18,7 +18,7 @@ static void test_member(void **state)
     assert_true(iov_eq(m.id, SIOC_LIT("w1")));
     assert_true(iov_eq(m.addr, SIOC_LIT("127.0.0.1:3001")));
     assert_int_equal(discovery_parse_member(SIOC_LIT("w-2@[::1]:80"), &m), 0);
-    const char *bad[] = {"w1", "@1.2.3.4:5", "w1@", "w1@host:5", "w.1@1.2.3.4:5",
+    const char *bad[] = {"w1",         "@1.2.3.4:5",      "w1@", "w1@host:5", "w.1@1.2.3.4:5",
                          "w1@1.2.3.4", "w1@1.2.3.4:99999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(discovery_parse_member(iov_make(bad[i], strlen(bad[i])), &m), SIOC_EINVAL);

@@ -76,8 +76,8 @@ static void test_request_untrusted(void **state)
     assert_true(iov_eq(get(b.h, b.req.num_headers, "x-keep"), SIOC_LIT("yes")));
     assert_true(iov_eq(get(b.h, b.req.num_headers, "x-forwarded-for"), SIOC_LIT("192.0.2.1")));
     assert_true(iov_eq(get(b.h, b.req.num_headers, "x-forwarded-proto"), SIOC_LIT("http")));
-    const char *gone[] = {"connection", "keep-alive", "x-secret", "x-real-ip", "forwarded",
-                          "te", "upgrade"};
+    const char *gone[] = {"connection", "keep-alive", "x-secret", "x-real-ip",
+                          "forwarded",  "te",         "upgrade"};
     for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
         assert_int_equal(count(b.h, b.req.num_headers, gone[i]), 0);
     assert_int_equal(count(b.h, b.req.num_headers, "x-forwarded-for"), 1);
@@ -120,9 +120,10 @@ static void test_request_trusted_and_upgrade(void **state)
 static void test_response(void **state)
 {
     (void)state;
-    const char *in = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive, X-Hop\r\n"
-                     "Keep-Alive: timeout=5\r\nX-Hop: 1\r\nSet-Cookie: io=abc\r\n"
-                     "Content-Length: 5\r\n\r\n";
+    const char *in =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive, X-Hop\r\n"
+        "Keep-Alive: timeout=5\r\nX-Hop: 1\r\nSet-Cookie: io=abc\r\n"
+        "Content-Length: 5\r\n\r\n";
     parsed_t a, b;
     parse_res(in, strlen(in), &a);
     rewrite_res_t o = {SIOC_LIT("sioc_affinity=w1.x; Path=/; HttpOnly; SameSite=Lax"), 1, 0};
@@ -147,8 +148,9 @@ static void test_response(void **state)
     assert_true(iov_eq(b.res.reason, SIOC_LIT("Created")));
     buf_reset(&out);
     /* 101 keeps Sec-WebSocket-Accept and announces the upgrade. */
-    const char *up = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    const char *up =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
     parse_res(up, strlen(up), &a);
     rewrite_res_t o3 = {SIOC_IOV_NULL, 0, 1};
     assert_int_equal(rewrite_response(&out, &a.res, &o3), 0);

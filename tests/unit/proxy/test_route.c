@@ -62,7 +62,8 @@ static void cookie_head(char *out, size_t cap, const char *id, const char *query
 {
     char v[AFFINITY_COOKIE_MAX + 1];
     affinity_cookie_make(&secret, iov_make(id, strlen(id)), v, sizeof(v));
-    snprintf(out, cap, "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\nCookie: a=b; sioc_affinity=%s\r\n\r\n",
+    snprintf(out, cap,
+             "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\nCookie: a=b; sioc_affinity=%s\r\n\r\n",
              query, v);
 }
 
@@ -95,7 +96,10 @@ static void test_sid_unknown(void **state)
         "GET /socket.io/?EIO=4&transport=polling&sid=nodot HTTP/1.1\r\nHost: x\r\n\r\n",
         "GET /socket.io/?EIO=4&transport=polling&sid= HTTP/1.1\r\nHost: x\r\n\r\n",
         "GET /socket.io/?EIO=4&sid=%zz HTTP/1.1\r\nHost: x\r\n\r\n",
-        "GET /socket.io/?sid=w1.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET "
+        "/socket.io/"
+        "?sid=w1.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "
+        "HTTP/1.1\r\nHost: x\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         decide(bad[i], "192.0.2.1", 3, &r);
@@ -137,11 +141,13 @@ static void test_cookie_then_address(void **state)
     assert_int_equal(r2.worker, affinity_pick(nodes, 3, affinity_key_hash(affinity_addr_key(&a))));
     assert_false(r2.has_sid);
     /* Without live workers a new session has nowhere to go. */
-    decide("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n", "192.0.2.1", 0, &r);
+    decide("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n", "192.0.2.1", 0,
+           &r);
     assert_int_equal(r.error, ROUTE_ERR_NO_WORKER);
     assert_int_equal(r.status, 503);
     /* route_replace re-places on what is left. */
-    decide("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n", "192.0.2.1", 3, &r);
+    decide("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n", "192.0.2.1", 3,
+           &r);
     route_replace(nodes + 1, 1, &r);
     assert_int_equal(r.error, ROUTE_OK);
     assert_int_equal(r.worker, 0);
@@ -220,8 +226,9 @@ static void test_upgrades(void **state)
     assert_int_equal(r.error, ROUTE_OK);
     assert_false(r.upgrade);
     /* Chunked bodies are refused. */
-    decide("POST /socket.io/?EIO=4&sid=w1.x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-           "192.0.2.1", 3, &r);
+    decide(
+        "POST /socket.io/?EIO=4&sid=w1.x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "192.0.2.1", 3, &r);
     assert_int_equal(r.error, ROUTE_ERR_CHUNKED);
     assert_int_equal(r.status, 411);
 }
@@ -229,9 +236,12 @@ static void test_upgrades(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sid_wins),          cmocka_unit_test(test_sid_unknown),
-        cmocka_unit_test(test_cookie_then_address), cmocka_unit_test(test_spread_over_addresses),
-        cmocka_unit_test(test_forwarded_for),     cmocka_unit_test(test_upgrades),
+        cmocka_unit_test(test_sid_wins),
+        cmocka_unit_test(test_sid_unknown),
+        cmocka_unit_test(test_cookie_then_address),
+        cmocka_unit_test(test_spread_over_addresses),
+        cmocka_unit_test(test_forwarded_for),
+        cmocka_unit_test(test_upgrades),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
