@@ -56,13 +56,14 @@ describe("browser (headless Chromium, socket.io-client bundle)", { skip: existsS
     const result = await page.evaluate(
       async ({ url, token }) => {
         const socket = io(url, { auth: { token }, transports: ["polling", "websocket"] });
+        let firstTransport = null;
+        socket.io.on("open", () => (firstTransport = socket.io.engine.transport.name));
         const ack = (ev, ...args) => new Promise((res) => socket.emit(ev, ...args, res));
         await new Promise((res, rej) => {
           socket.on("connect", res);
           socket.on("connect_error", (e) => rej(new Error(e.message)));
         });
-        const firstTransport = socket.io.engine.transport.name;
-        if (firstTransport !== "websocket") await new Promise((res) => socket.io.engine.once("upgrade", res));
+        if (socket.io.engine.transport.name !== "websocket") await new Promise((res) => socket.io.engine.once("upgrade", res));
         const joined = await ack("join-room", "web");
         const got = [];
         socket.on("receive-message", (m) => got.push(m));

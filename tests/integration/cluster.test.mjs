@@ -34,15 +34,21 @@ const metric = async (w, name) => {
 async function startCluster(mode, n = 3) {
   const redis = await startRedis();
   const workers = [];
-  for (let i = 0; i < n; i++) {
-    workers.push(
-      await startServer({
-        flags: { app: "chat", "redis-url": redis.url, "adapter-mode": mode, "worker-id": `w${i + 1}` },
-        env: { JWT_SECRET: TEST_SECRET },
-      }),
-    );
+  try {
+    for (let i = 0; i < n; i++) {
+      workers.push(
+        await startServer({
+          flags: { app: "chat", "redis-url": redis.url, "adapter-mode": mode, "worker-id": `w${i + 1}` },
+          env: { JWT_SECRET: TEST_SECRET },
+        }),
+      );
+    }
+    await until(async () => (await Promise.all(workers.map(ready))).every(Boolean), 10000, 50, "workers ready");
+  } catch (err) {
+    await stopAll(workers);
+    await redis.stop();
+    throw err;
   }
-  await until(async () => (await Promise.all(workers.map(ready))).every(Boolean), 10000, 50, "workers ready");
   return { redis, workers };
 }
 
