@@ -428,11 +428,14 @@ async function scenarioEcho(o, kind) {
 }
 
 async function scenarioConnect(o, kind) {
-  const conns = Math.min(o.conns || 10000, fdLimit() - FD_LIMIT_MARGIN);
+  const perServer = fdLimit() - FD_LIMIT_MARGIN;
+  const conns = Math.min(o.conns || 10000, o.useProxy ? Math.floor(perServer / 2) : perServer * o.workers, perServer);
   return withCluster(kind, o, async (c) => {
     const args = [...commonArgs(o, c.urls, { conns, "max-pending": 512, pid: c.pids.join(",") }), "connect"];
     const [d] = await runBench(o, [args], { label: `${kind} connect` });
+    const cpu = d.servers.reduce((x, y) => x + (y.cpu_s || 0), 0);
     return {
+      cpu_us_per_conn: d.connect.connected ? (cpu * 1e6) / d.connect.connected : 0,
       topology: c.topology, attempted: d.connect.attempted, connected: d.connect.connected, rate: d.connect.rate_per_s,
       p50_ms: d.connect.latency_us.p50 / 1e3, p99_ms: d.connect.latency_us.p99 / 1e3,
       firstError: d.errors.first, command: `sioc-bench ${args.join(" ")}`,
@@ -498,6 +501,8 @@ function ratiosFor(scn, s, p) {
   } else if (scn === "connect") {
     rows.push({ metric: "connections/s", sioc: s.rate, peer: p.rate, ratio: ratio(s.rate, p.rate), target: ">= 20,000/s (sioc)", unit: "/s" });
     rows.push({ metric: "handshake p99", sioc: s.p99_ms, peer: p.p99_ms, ratio: ratio(s.p99_ms, p.p99_ms), target: "", unit: "ms" });
+    rows.push({ metric: "server CPU per connection set up", sioc: s.cpu_us_per_conn, peer: p.cpu_us_per_conn,
+      ratio: ratio(s.cpu_us_per_conn, p.cpu_us_per_conn), target: "", unit: "µs" });
   } else if (scn === "chat") {
     rows.push({ metric: `chat p99 at ${fmt(s.offered)}/s`, sioc: s.p99_ms, peer: p.p99_ms, ratio: ratio(s.p99_ms, p.p99_ms), target: "", unit: "ms" });
     rows.push({ metric: "chat loss", sioc: s.loss, peer: p.loss, ratio: null, target: "0", unit: "" });
@@ -604,9 +609,9 @@ function scenarioDetails(scn, doc) {
 }
 
 function writeResultsMd(o) {
-  const order = (k) => SCENARIOS.indexOf(k.split("-")[0]) * 100 + k.length;
+  const order = (k) => SCENARIOS.indexOf(k.split("-")[0]);
   const docs = readdirSync(o.out).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(readFileSync(path.join(o.out, f), "utf8")))
-    .filter((d) => d.key && d.results).sort((a, b) => order(a.key) - order(b.key));
+    .filter((d) => d.key && d.results).sort((a, b) => order(a.key) - order(b.key) || a.key.localeCompare(b.key));
   if (!docs.length) return;
   const latest = docs.reduce((a, b) => (a.finished > b.finished ? a : b));
   const L = [];
@@ -620,6 +625,12 @@ function writeResultsMd(o) {
   L.push(`- CPU: ${m.cpu}, ${m.cores} cores; memory ${m.memGiB} GiB; ${m.kernel}; open files per process: ${m.openFilesLimit}; ephemeral ports ${m.portRange}`);
   L.push(`- Load generator, servers, proxies and redis share these ${m.cores} cores; the machine may be shared with other work (load average at each run is shown).`);
   L.push(`- Versions: ${Object.entries(latest.versions).map(([k, v]) => `${k} ${v}`).join("; ")}`);
+  L.push("");
+  L.push("## What limits these numbers");
+  L.push("");
+  L.push(`- Open files: ${m.openFilesLimit} per process (the hard limit here cannot be raised), so one server process holds at most ~${m.openFilesLimit - FD_LIMIT_MARGIN} sockets and a proxy, which needs two per client, ~${Math.floor((m.openFilesLimit - FD_LIMIT_MARGIN) / 2)} clients; the load generator is split into processes of at most ${Math.min(10000, m.openFilesLimit - FD_LIMIT_MARGIN)} clients. Holding more needs more processes (workers, proxy replicas), not a bigger one.`);
+  L.push(`- CPU: ${m.cores} cores for the load generator, the workers, the proxy and redis together; on loopback the kernel's TCP work for both ends runs on these cores too (in the fan-out profiles most server time is the kernel's writev path). When the bench client's share of a core nears 100 % (column "bench CPU"), the client, not the server, sets the ceiling.`);
+  L.push("- The machine is shared: other work running at the same time shows as latency spikes (a step is retried once when its p99 passes 50 ms) and in the load averages recorded per run.");
   L.push("");
   L.push("## Ratios (sioc ÷ peer, same run)");
   L.push("");

@@ -515,7 +515,7 @@ static void run_start(run_t *r, long long now)
         start_step(r, now);
         break;
     default:
-        sample_cpu(cf, r->cpu_run_start);
+        /* connect: CPU was sampled before the first connection */
         r->t_run_end = now;
         break;
     }
@@ -1397,6 +1397,8 @@ int main(int argc, char **argv)
     event_add(r->sigusr1, NULL);
     r->finish_timer = evtimer_new(base, on_finish_timeout, r);
 
+    if (cf.scenario == SCN_CONNECT)
+        sample_cpu(&cf, r->cpu_run_start);
     b->t0_us = clock_us();
     net_loop_run(b->loop);
 
