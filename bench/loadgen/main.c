@@ -857,9 +857,14 @@ static json_t *report_json(run_t *r, int *ok)
             if (st->t_start_us == 0)
                 break;
             json_t *s = json_object();
+            /* from the first send to the last delivery, at least the sending window */
             double win = (double)(st->t_last_rx_us - st->t_start_us) / 1e6;
-            if (win < cf->duration_s)
-                win = cf->duration_s;
+            double send_win = st->t_send_end_us ? (double)(st->t_send_end_us - st->t_start_us) / 1e6
+                                                : cf->duration_s;
+            if (win < send_win)
+                win = send_win;
+            if (win <= 0)
+                win = 1e-6;
             json_object_set_new(s, "offered_per_s", json_real(st->offered));
             json_object_set_new(s, "attempt", json_integer((json_int_t)st->attempt));
             json_object_set_new(s, "duration_s", json_real(cf->duration_s));
@@ -1122,7 +1127,10 @@ static int parse_url(const char *u, bench_target_t *t)
         return -1;
     if ((ntohl(t->addr.sin_addr.s_addr) >> 24) != 127)
         return -2; /* loopback only */
-    snprintf(t->hostport, sizeof(t->hostport), "%s:%u", host, port);
+    /* host is a dotted quad here (inet_pton accepted it), so this always fits */
+    char canon[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &t->addr.sin_addr, canon, sizeof(canon));
+    snprintf(t->hostport, sizeof(t->hostport), "%.15s:%u", canon, port & 0xffff);
     return 0;
 }
 
