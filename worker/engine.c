@@ -90,9 +90,9 @@ struct eio_session {
     uint8_t awaiting_pong;
     uint8_t flush_queued;
     sioc_buf_t pending; /* polling output: records joined by 0x1e */
-    net_deferred_t flush;
-    net_deferred_t reap;
-    struct event timer;          /* ping interval / pong timeout */
+    net_deferred_t turn; /* the flush to a held GET; once closed, the free */
+    sioc_list_t hb;              /* in worker->ping_fifo or worker->pong_fifo */
+    long long hb_due_ms;         /* when the next ping is due, or the pong is late */
     struct event *upgrade_timer; /* only while a probe is open */
     void *data;
     ip_entry_t *ip;
@@ -272,8 +272,7 @@ static void ws_send_close(client_t *cl, uint16_t code)
 
 static void session_reap(net_deferred_t *d)
 {
-    eio_session_t *s = container_of(d, eio_session_t, reap);
-    net_loop_cancel(&s->flush);
+    eio_session_t *s = container_of(d, eio_session_t, turn);
     buf_free(&s->pending);
     free(s);
 }
@@ -302,7 +301,7 @@ void eio_session_close(eio_session_t *s, const char *reason)
         w->stats.ws_sessions_open--;
     else
         w->stats.polling_sessions_open--;
-    event_del(&s->timer);
+    list_remove(&s->hb);
     if (s->upgrade_timer != NULL) {
         event_free(s->upgrade_timer);
         s->upgrade_timer = NULL;
@@ -336,32 +335,77 @@ void eio_session_close(eio_session_t *s, const char *reason)
     }
     ip_release(w, s->ip, 0);
     s->ip = NULL;
-    s->reap.cb = session_reap;
-    net_loop_defer(w->loop, &s->reap);
+    net_loop_cancel(&s->turn);
+    s->turn.cb = session_reap;
+    net_loop_defer(w->loop, &s->turn);
+}
+
+/*
+ * Heartbeats without a timer per session: every session waits either for its next
+ * ping (ping_fifo) or for its pong (pong_fifo). All sessions share one interval and
+ * one timeout, so appending at the tail keeps each list ordered by due time, and one
+ * timer armed for the earliest head serves them all (O(1) per operation, and a
+ * session carries a list node instead of a libevent timer).
+ */
+static void hb_arm_timer(worker_t *w, long long due)
+{
+    if (w->hb_armed && w->hb_armed_due <= due)
+        return;
+    long long left = due - clock_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
+    event_add(w->hb_timer, &tv);
+    w->hb_armed = 1;
+    w->hb_armed_due = due;
 }
 
 static void arm_ping(eio_session_t *s)
 {
-    long ms = s->awaiting_pong ? s->w->conf->ping_timeout : s->w->conf->ping_interval;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    event_add(&s->timer, &tv);
+    worker_t *w = s->w;
+    long ms = s->awaiting_pong ? w->conf->ping_timeout : w->conf->ping_interval;
+    list_remove(&s->hb);
+    s->hb_due_ms = clock_ms() + ms;
+    list_insert_tail(s->awaiting_pong ? &w->pong_fifo : &w->ping_fifo, &s->hb);
+    hb_arm_timer(w, s->hb_due_ms);
 }
 
 static int session_queue(eio_session_t *s, int type, const char *p, size_t len);
 
-static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
+static void on_hb_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    eio_session_t *s = arg;
-    if (s->awaiting_pong) {
+    worker_t *w = arg;
+    w->hb_armed = 0;
+    long long now = clock_ms();
+    while (!list_empty(&w->pong_fifo)) {
+        eio_session_t *s = container_of(w->pong_fifo.next, eio_session_t, hb);
+        if (s->hb_due_ms > now)
+            break;
+        list_remove(&s->hb);
         eio_session_close(s, eio_reason_ping_timeout);
-        return;
     }
-    s->awaiting_pong = 1;
-    session_queue(s, EIO_PING, NULL, 0);
-    if (!s->closed)
-        arm_ping(s);
+    while (!list_empty(&w->ping_fifo)) {
+        eio_session_t *s = container_of(w->ping_fifo.next, eio_session_t, hb);
+        if (s->hb_due_ms > now)
+            break;
+        s->awaiting_pong = 1;
+        arm_ping(s); /* moves it to the pong list before anything can close it */
+        session_queue(s, EIO_PING, NULL, 0);
+    }
+    long long next = -1;
+    if (!list_empty(&w->pong_fifo))
+        next = container_of(w->pong_fifo.next, eio_session_t, hb)->hb_due_ms;
+    if (!list_empty(&w->ping_fifo)) {
+        long long d = container_of(w->ping_fifo.next, eio_session_t, hb)->hb_due_ms;
+        if (next < 0 || d < next)
+            next = d;
+    }
+    if (next >= 0) {
+        w->hb_armed = 0;
+        hb_arm_timer(w, next);
+    }
 }
 
 static void answer_get(eio_session_t *s)
@@ -382,7 +426,7 @@ static void answer_get(eio_session_t *s)
 
 static void session_flush(net_deferred_t *d)
 {
-    eio_session_t *s = container_of(d, eio_session_t, flush);
+    eio_session_t *s = container_of(d, eio_session_t, turn);
     if (!s->closed && s->get != NULL && s->pending.len > 0)
         answer_get(s);
 }
@@ -405,7 +449,7 @@ static int poll_append(eio_session_t *s, const char *rec, size_t len)
         return SIOC_EMSGSIZE;
     }
     if (s->get != NULL)
-        net_loop_defer(s->w->loop, &s->flush);
+        net_loop_defer(s->w->loop, &s->turn);
     return 0;
 }
 
@@ -432,7 +476,7 @@ static int session_queue(eio_session_t *s, int type, const char *p, size_t len)
         return r;
     }
     if (s->get != NULL)
-        net_loop_defer(s->w->loop, &s->flush);
+        net_loop_defer(s->w->loop, &s->turn);
     return 0;
 }
 
@@ -585,7 +629,7 @@ static eio_session_t *session_new(worker_t *w, client_t *cl, int websocket)
     s->w = w;
     s->websocket = (uint8_t)websocket;
     s->pending.limit = (size_t)w->conf->max_output_buffer;
-    s->flush.cb = session_flush;
+    s->turn.cb = session_flush;
     char rnd[21];
     rand_id(rnd, 20);
     snprintf(s->sid, sizeof(s->sid), "%s.%s", w->id, rnd);
@@ -594,7 +638,7 @@ static eio_session_t *session_new(worker_t *w, client_t *cl, int websocket)
     s->ip = cl->ip;
     if (s->ip != NULL)
         s->ip->refs++; /* the session keeps the address entry alive */
-    event_assign(&s->timer, net_loop_base(w->loop), -1, 0, on_ping_timer, s);
+    list_init(&s->hb);
     arm_ping(s);
     w->stats.sessions_total++;
     w->stats.sessions_open++;
@@ -631,7 +675,6 @@ static void handle_packet(eio_session_t *s, const eio_packet_t *pk)
     case EIO_PONG:
         if (s->awaiting_pong || pk->data.len == 0) {
             s->awaiting_pong = 0;
-            event_del(&s->timer);
             arm_ping(s);
         }
         return;
@@ -669,7 +712,7 @@ static void handle_poll_get(client_t *cl, eio_session_t *s, sioc_iov_t origin)
     cl->session = s;
     cl->mode = MODE_HELD_GET;
     if (s->pending.len > 0)
-        net_loop_defer(s->w->loop, &s->flush);
+        net_loop_defer(s->w->loop, &s->turn);
 }
 
 static void handle_poll_post(client_t *cl, eio_session_t *s, const http_request_t *req,
@@ -1345,6 +1388,9 @@ int engine_start(worker_t *w, const eio_handler_t *h)
     the_handler = h;
     list_init(&w->clients);
     list_init(&w->ws_clients);
+    list_init(&w->ping_fifo);
+    list_init(&w->pong_fifo);
+    w->hb_timer = event_new(net_loop_base(w->loop), -1, 0, on_hb_timer, w);
     w->sweep = event_new(net_loop_base(w->loop), -1, EV_PERSIST, on_sweep, w);
     struct timeval tv = {1, 0};
     event_add(w->sweep, &tv);
@@ -1384,6 +1430,10 @@ void engine_shutdown(worker_t *w)
     if (w->sweep != NULL) {
         event_free(w->sweep);
         w->sweep = NULL;
+    }
+    if (w->hb_timer != NULL) {
+        event_free(w->hb_timer);
+        w->hb_timer = NULL;
     }
     net_listener_free(w->listener);
     w->listener = NULL;

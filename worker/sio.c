@@ -72,14 +72,17 @@ typedef struct sio_client {
     sioc_list_t sockets;
     sioc_list_t fifo; /* in worker->handshake_fifo until the first namespace connect */
     long long created_ms;
-    /* A binary packet waiting for its attachments. */
-    char *partial;
-    size_t partial_len;
-    sio_packet_t partial_pkt;
-    sioc_iov_t *partial_att;
-    unsigned partial_have;
-    size_t partial_bytes;
+    /* A binary packet waiting for its attachments (allocated only then). */
+    struct partial *partial;
 } sio_client_t;
+
+typedef struct partial {
+    sio_packet_t pkt; /* slices into text */
+    unsigned have;
+    size_t bytes;
+    sioc_iov_t att[SIO_MAX_ATTACHMENTS];
+    char text[];
+} partial_t;
 
 typedef struct pending_ack {
     sioc_list_t link;
@@ -704,16 +707,19 @@ static void dispatch(sio_client_t *c, const sio_packet_t *pk, const sioc_iov_t *
     }
 }
 
+static void partial_free(partial_t *p)
+{
+    if (p == NULL)
+        return;
+    for (unsigned i = 0; i < p->have; i++)
+        free((void *)p->att[i].base);
+    free(p);
+}
+
 static void partial_reset(sio_client_t *c)
 {
-    for (unsigned i = 0; i < c->partial_have; i++)
-        free((void *)c->partial_att[i].base);
-    free(c->partial_att);
-    free(c->partial);
+    partial_free(c->partial);
     c->partial = NULL;
-    c->partial_att = NULL;
-    c->partial_have = 0;
-    c->partial_bytes = 0;
 }
 
 static void on_message(eio_session_t *e, const char *data, size_t len, int binary)
@@ -722,12 +728,13 @@ static void on_message(eio_session_t *e, const char *data, size_t len, int binar
     if (c == NULL)
         return;
     if (binary) {
-        if (c->partial == NULL) {
+        partial_t *p = c->partial;
+        if (p == NULL) {
             client_fail(c, "unexpected binary message");
             return;
         }
-        c->partial_bytes += len;
-        if (c->partial_bytes > (size_t)c->w->conf->max_http_buffer_size) {
+        p->bytes += len;
+        if (p->bytes > (size_t)c->w->conf->max_http_buffer_size) {
             partial_reset(c);
             client_fail(c, "binary attachments over max-http-buffer-size");
             return;
@@ -739,21 +746,11 @@ static void on_message(eio_session_t *e, const char *data, size_t len, int binar
             return;
         }
         memcpy(copy, data, len);
-        c->partial_att[c->partial_have++] = iov_make(copy, len);
-        if (c->partial_have == c->partial_pkt.attachments) {
-            sio_packet_t pk = c->partial_pkt;
-            sioc_iov_t *att = c->partial_att;
-            unsigned n = c->partial_have;
-            char *text = c->partial;
+        p->att[p->have++] = iov_make(copy, len);
+        if (p->have == p->pkt.attachments) {
             c->partial = NULL;
-            c->partial_att = NULL;
-            c->partial_have = 0;
-            c->partial_bytes = 0;
-            dispatch(c, &pk, att, n);
-            for (unsigned i = 0; i < n; i++)
-                free((void *)att[i].base);
-            free(att);
-            free(text);
+            dispatch(c, &p->pkt, p->att, p->have);
+            partial_free(p);
         }
         return;
     }
@@ -773,17 +770,19 @@ static void on_message(eio_session_t *e, const char *data, size_t len, int binar
         return;
     }
     if (pk.attachments > 0) {
-        /* Keep a copy: the slices of pk must outlive this buffer. */
-        c->partial = xmalloc(len);
-        memcpy(c->partial, data, len);
+        /* Keep a copy: the slices of the packet must outlive this buffer. */
+        partial_t *p = xmalloc(sizeof(*p) + len);
+        memcpy(p->text, data, len);
+        p->have = 0;
+        p->bytes = len;
         const char *reason2 = NULL;
-        if (sio_packet_parse(c->partial, len, &c->partial_pkt, &reason2) < 0) {
-            partial_reset(c);
+        if (pk.attachments > SIO_MAX_ATTACHMENTS ||
+            sio_packet_parse(p->text, len, &p->pkt, &reason2) < 0) {
+            free(p);
             client_fail(c, "malformed packet");
             return;
         }
-        c->partial_att = xcalloc(pk.attachments, sizeof(*c->partial_att));
-        c->partial_bytes = len;
+        c->partial = p;
         return;
     }
     dispatch(c, &pk, NULL, 0);

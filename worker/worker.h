@@ -46,6 +46,11 @@ typedef struct worker {
     sioc_list_t clients;    /* HTTP-mode client connections (scanned for timeouts) */
     sioc_list_t ws_clients; /* websocket client connections */
     struct event *sweep;
+    sioc_list_t ping_fifo; /* sessions waiting for their next ping, by due time */
+    sioc_list_t pong_fifo; /* sessions waiting for a pong, by due time */
+    struct event *hb_timer;
+    long long hb_armed_due;
+    int hb_armed;
     struct auth *auth;   /* NULL when no JWT is configured */
     struct sio_server *sio; /* NULL in plain Engine.IO mode */
     struct adapter *adapter; /* NULL without REDIS_URL (in-memory adapter) */

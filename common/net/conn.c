@@ -41,8 +41,7 @@ struct conn {
     void *data;
     struct evbuffer *out; /* NULL while nothing is pending */
     sioc_buf_t in;        /* unconsumed input; empty (no storage) when idle */
-    net_deferred_t flush; /* queued while output or a rescan is pending */
-    net_deferred_t reap;  /* queued once closing */
+    net_deferred_t turn; /* queued for a flush or rescan; once closing, for the free */
     uint8_t close_reason; /* enum conn_close_reason, for on_close */
     struct event ev;
 };
@@ -78,8 +77,7 @@ static void update_event(conn_t *c)
 
 static void reap(net_deferred_t *d)
 {
-    conn_t *c = container_of(d, conn_t, reap);
-    net_loop_cancel(&c->flush);
+    conn_t *c = container_of(d, conn_t, turn);
     if (c->hooks->on_close != NULL)
         c->hooks->on_close(c, c->close_reason);
     if (c->out != NULL)
@@ -99,9 +97,9 @@ static void terminate(conn_t *c)
     close(c->fd);
     c->fd = -1;
     net_loop_stats(c->loop)->conns_open--;
-    net_loop_cancel(&c->flush);
-    c->reap.cb = reap;
-    net_loop_defer(c->loop, &c->reap);
+    net_loop_cancel(&c->turn);
+    c->turn.cb = reap;
+    net_loop_defer(c->loop, &c->turn);
 }
 
 static void fail(conn_t *c, int reason)
@@ -186,7 +184,7 @@ static void deliver(conn_t *c, uint8_t *buf, size_t len)
 
 static void flush_cb(net_deferred_t *d)
 {
-    conn_t *c = container_of(d, conn_t, flush);
+    conn_t *c = container_of(d, conn_t, turn);
     if (c->flags & CONN_CLOSING)
         return;
     if (c->flags & CONN_RESCAN) {
@@ -253,7 +251,7 @@ conn_t *conn_new(net_loop_t *loop, int fd, const conn_hooks_t *hooks, void *data
     c->data = data;
     c->max_input = 64 * 1024;
     c->max_output = 1024 * 1024;
-    c->flush.cb = flush_cb;
+    c->turn.cb = flush_cb;
     c->flags = CONN_READING;
     c->close_reason = CONN_CLOSE_LOCAL;
     net_stats_t *st = net_loop_stats(loop);
@@ -317,7 +315,7 @@ int conn_write(conn_t *c, const void *p, size_t n)
         return r;
     if (evbuffer_add(c->out, p, n) != 0)
         return SIOC_ENOMEM;
-    net_loop_defer(c->loop, &c->flush);
+    net_loop_defer(c->loop, &c->turn);
     return 0;
 }
 
@@ -331,7 +329,7 @@ int conn_write_shared(conn_t *c, sioc_shared_t *s, size_t off, size_t len)
         shared_unref(s);
         return SIOC_ENOMEM;
     }
-    net_loop_defer(c->loop, &c->flush);
+    net_loop_defer(c->loop, &c->turn);
     return 0;
 }
 
@@ -371,7 +369,7 @@ void conn_rescan(conn_t *c)
     if (c->flags & CONN_CLOSING)
         return;
     c->flags |= CONN_RESCAN;
-    net_loop_defer(c->loop, &c->flush);
+    net_loop_defer(c->loop, &c->turn);
 }
 
 void conn_close(conn_t *c, int flush)
@@ -387,5 +385,5 @@ void conn_close(conn_t *c, int flush)
     c->flags = (uint8_t)((c->flags & (CONN_EV_ADDED | CONN_WANT_WRITE)) | CONN_FLUSH_CLOSE);
     c->flags |= CONN_WANT_WRITE;
     update_event(c);
-    net_loop_defer(c->loop, &c->flush);
+    net_loop_defer(c->loop, &c->turn);
 }
