@@ -1,0 +1,14 @@
+// Graceful drain (SIGTERM) of one worker behind the proxy, and
+// deploy/cluster scale 3 -> 4 -> 3 under load.
+
+import { describe, it } from "node:test";
+import { drain, scale } from "./lib/scenarios.mjs";
+import { runScenario } from "./lib/testing.mjs";
+import { IS_NODE_PEER, haveProxy } from "./lib/procs.mjs";
+
+describe("drain and scale", { skip: IS_NODE_PEER ? "sioc only" : !haveProxy() ? "no sioc-proxy binary" : false }, () => {
+  it("SIGTERM drain of one of 3 workers, 450 clients through the proxy", { timeout: 120000 }, () =>
+    runScenario(drain, { clients: 450, rooms: 3, intervalMs: 100, pollingEvery: 10, warmMs: 3000, afterMs: 3000, hosts: 2 }, { id: "drain-sigterm", title: "Graceful drain (SIGTERM)" }));
+  it("deploy/cluster scale 3 -> 4 -> 3", { timeout: 180000 }, () =>
+    runScenario(scale, { clients: 300, rooms: 3, intervalMs: 100, freshClients: 90, hosts: 2 }, { id: "scale", title: "deploy/cluster scale" }));
+});

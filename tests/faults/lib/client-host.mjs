@@ -1,0 +1,27 @@
+// Child process hosting LedgerClients for ledger.mjs's ClientHost: many
+// clients per process keep each process under its open-files limit, and a
+// whole host can be frozen with SIGSTOP (a slow consumer). Commands arrive
+// over IPC as {id, cmd, arg}; each is answered {id, result}.
+
+import { LedgerClient, summarizeStates } from "./ledger.mjs";
+
+const clients = [];
+
+process.on("message", async ({ id, cmd, arg }) => {
+  let result = null;
+  if (cmd === "start") {
+    for (const c of arg) clients.push(new LedgerClient(c));
+    result = clients.length;
+  } else if (cmd === "status") {
+    result = summarizeStates(clients);
+  } else if (cmd === "collect") {
+    result = clients.map((c) => c.record());
+  } else if (cmd === "stop") {
+    for (const c of clients) c.close();
+    process.send({ id, result: true });
+    setTimeout(() => process.exit(0), 50);
+    return;
+  }
+  process.send({ id, result });
+});
+process.on("disconnect", () => process.exit(0));

@@ -1,0 +1,626 @@
+// The ledger harness: who published what, who received what, and whether
+// anything was lost silently.
+//
+// Publishers put {pub, seq, t} into one room each: a SioPublisher is a
+// socket.io client that emits `send-message` through one worker (its ack says
+// the worker took the message), an EmitterPublisher publishes through
+// @socket.io/redis-emitter straight into Redis. Every publication is
+// recorded: seq, send time, ack time, status (ok / refused / unknown) and the
+// worker it went through.
+//
+// A LedgerClient is a socket.io client (reconnecting with the library's
+// default jittered backoff unless told otherwise) that joins its rooms on
+// every connect and records each session (sid, worker, connect time, time
+// its joins were acknowledged, disconnect time and reason) and every
+// receive-message (pub, seq, send time, receive time, session). Clients run
+// in the test process or, many at a time, in ClientHost child processes
+// (client-host.mjs), which also lets a test SIGSTOP one of them.
+//
+// check() is the verdict: for every client and every interval it was
+// connected (from its joins' ack to its disconnect), each publication to one
+// of its rooms sent inside the interval must have arrived exactly once, in
+// per-publisher order. A missing publication is
+//   - "excused" when the test declared a window in which cross-worker
+//     delivery is documented to pause (Redis down: the worker's /ready was
+//     red, dropped publishes are counted) and the publication had to cross
+//     workers; same-worker delivery is never excused;
+//   - "at disconnect" when it is part of the tail of the interval that a
+//     visible disconnect ended (nothing later from that publisher arrived in
+//     the session, and it was sent at most tailGraceMs before the disconnect);
+//   - a SILENT LOSS otherwise, which fails the test. Duplicates and
+//     reordering fail it too.
+// Sampler records RSS and open fds of every process and Redis client output
+// memory; latency percentiles come from receive time - send time.
+
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { io } from "socket.io-client";
+import { createRequire } from "node:module";
+import { makeToken } from "../../integration/lib/token.mjs";
+import { rssKiB, fdCount, redisClientStats } from "./procs.mjs";
+
+const require = createRequire(import.meta.url);
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes. */
+export const now = () => performance.timeOrigin + performance.now();
+
+export const ST_OK = 1;
+export const ST_UNKNOWN = 0;
+export const ST_REFUSED = -1;
+
+/** Publication registry shared by the publishers of one test. */
+export class Ledger {
+  constructor() {
+    this.pubs = new Map(); // id -> {id, room, kind, entries: [{seq, t, tAck, st, via}]}
+  }
+
+  publisher(id, room, kind) {
+    if (this.pubs.has(id)) throw new Error(`duplicate publisher ${id}`);
+    const p = { id, room, kind, entries: [] };
+    this.pubs.set(id, p);
+    return p;
+  }
+
+  totals() {
+    let ok = 0;
+    let unknown = 0;
+    let refused = 0;
+    for (const p of this.pubs.values())
+      for (const e of p.entries) {
+        if (e.st === ST_OK) ok++;
+        else if (e.st === ST_UNKNOWN) unknown++;
+        else refused++;
+      }
+    return { ok, unknown, refused };
+  }
+}
+
+const workerOfSid = (sid) => (sid && sid.includes(".") ? sid.slice(0, sid.indexOf(".")) : "?");
+
+function tokenOf(opts, user) {
+  if (opts.token === null) return undefined;
+  if (typeof opts.token === "string") return opts.token;
+  return makeToken({ sub: user, ...(opts.tokenOpts || {}) });
+}
+
+/**
+ * socket.io publisher: emits send-message {roomId, msg: {pub, seq, t}} with an ack
+ * every `intervalMs` (`burst` messages per tick) while connected.
+ */
+export class SioPublisher {
+  constructor(ledger, { id, url, room, intervalMs = 20, burst = 1, ackTimeoutMs = 3000, pad = 0, clientOpts = {}, token, tokenOpts } = {}) {
+    this.rec = ledger.publisher(id, room, "sio");
+    this.pad = pad ? "x".repeat(pad) : undefined;
+    this.id = id;
+    this.room = room;
+    this.seq = 0;
+    this.intervalMs = intervalMs;
+    this.burst = burst;
+    this.ackTimeoutMs = ackTimeoutMs;
+    this.inflight = 0;
+    this.socket = io(url, {
+      forceNew: true,
+      transports: ["websocket"],
+      reconnectionDelay: 300,
+      reconnectionDelayMax: 1000,
+      timeout: 5000,
+      auth: (cb) => cb({ token: tokenOf({ token, tokenOpts }, `pub-${id}`) }),
+      ...clientOpts,
+    });
+    this.timer = null;
+  }
+
+  connected() {
+    return new Promise((resolve, reject) => {
+      if (this.socket.connected) return resolve();
+      this.socket.once("connect", resolve);
+      this.socket.once("connect_error", reject);
+    });
+  }
+
+  worker() {
+    return workerOfSid(this.socket.io.engine?.id);
+  }
+
+  publishOne() {
+    if (!this.socket.connected) return;
+    const seq = ++this.seq;
+    const e = { seq, t: now(), tAck: 0, st: ST_UNKNOWN, via: this.worker() };
+    this.rec.entries.push(e);
+    this.inflight++;
+    this.socket.timeout(this.ackTimeoutMs).emit("send-message", { roomId: this.room, msg: { pub: this.id, seq, t: e.t, pad: this.pad } }, (err, ack) => {
+      this.inflight--;
+      e.tAck = now();
+      if (err) e.st = ST_UNKNOWN;
+      else e.st = ack && ack.ok === true ? ST_OK : ST_REFUSED;
+    });
+  }
+
+  start() {
+    this.timer = setInterval(() => {
+      for (let i = 0; i < this.burst; i++) this.publishOne();
+    }, this.intervalMs);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  close() {
+    this.stop();
+    this.socket.io.opts.reconnection = false;
+    this.socket.disconnect();
+  }
+}
+
+/** @socket.io/redis-emitter publisher: emitter.to(room).emit("receive-message", {pub, seq, t}). */
+export class EmitterPublisher {
+  constructor(ledger, { id, redisUrl, room, intervalMs = 20 } = {}) {
+    const { createClient } = require("redis");
+    const { Emitter } = require("@socket.io/redis-emitter");
+    this.rec = ledger.publisher(id, room, "emitter");
+    this.id = id;
+    this.room = room;
+    this.seq = 0;
+    this.intervalMs = intervalMs;
+    this.client = createClient({
+      url: redisUrl,
+      disableOfflineQueue: true,
+      socket: { reconnectStrategy: () => 200, connectTimeout: 1000 },
+    });
+    this.client.on("error", () => {});
+    const wrapped = {
+      publish: (ch, msg) => {
+        const e = this.current;
+        const p = this.client.publish(ch, msg);
+        p.then(
+          () => {
+            e.tAck = now();
+            e.st = ST_OK;
+          },
+          () => {
+            e.tAck = now();
+            e.st = ST_REFUSED;
+          },
+        );
+        return p;
+      },
+    };
+    this.emitter = new Emitter(wrapped);
+  }
+
+  async connect() {
+    await this.client.connect();
+  }
+
+  publishOne() {
+    if (!this.client.isReady) return;
+    const seq = ++this.seq;
+    const e = { seq, t: now(), tAck: 0, st: ST_UNKNOWN, via: "emitter" };
+    this.rec.entries.push(e);
+    this.current = e;
+    try {
+      this.emitter.to(this.room).emit("receive-message", { pub: this.id, seq, t: e.t });
+    } catch {
+      e.st = ST_REFUSED;
+    }
+  }
+
+  start() {
+    this.timer = setInterval(() => this.publishOne(), this.intervalMs);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+  }
+
+  async close() {
+    this.stop();
+    await this.client.disconnect().catch(() => {});
+  }
+}
+
+/**
+ * A recording client. opts: {id, url, rooms, transports, localAddress,
+ * reconnection (default true), token / tokenOpts, clientOpts}.
+ */
+export class LedgerClient {
+  constructor(opts) {
+    this.id = opts.id;
+    this.rooms = opts.rooms;
+    this.sessions = [];
+    this.recv = [];
+    this.errors = [];
+    this.socket = io(opts.url, {
+      forceNew: true,
+      transports: opts.transports || ["websocket"],
+      reconnection: opts.reconnection !== false,
+      timeout: 10000,
+      localAddress: opts.localAddress,
+      auth: (cb) => cb(opts.token === null ? {} : { token: tokenOf(opts, opts.id) }),
+      ...(opts.clientOpts || {}),
+    });
+    const s = this.socket;
+    s.on("connect", () => {
+      const sess = { sid: s.io.engine.id, w: workerOfSid(s.io.engine.id), tc: now(), tj: 0, td: 0, why: "", joinFails: 0 };
+      this.sessions.push(sess);
+      this.join(sess);
+    });
+    s.on("disconnect", (why) => {
+      const sess = this.sessions[this.sessions.length - 1];
+      if (sess && !sess.td) {
+        sess.td = now();
+        sess.why = why;
+      }
+    });
+    s.on("connect_error", (err) => {
+      if (this.errors.length < 50) this.errors.push([now(), String(err && err.message)]);
+    });
+    s.on("receive-message", (m) => {
+      if (m && typeof m === "object" && typeof m.pub === "string") this.recv.push([m.pub, m.seq, m.t, now(), this.sessions.length - 1]);
+    });
+  }
+
+  async join(sess) {
+    for (;;) {
+      if (this.sessions[this.sessions.length - 1] !== sess || sess.td) return;
+      let ok = true;
+      for (const room of this.rooms) {
+        try {
+          const a = await this.socket.timeout(6000).emitWithAck("join-room", room);
+          if (!a || a.ok !== true) ok = false;
+        } catch {
+          ok = false;
+        }
+      }
+      if (ok) {
+        if (!sess.td) sess.tj = now();
+        return;
+      }
+      sess.joinFails++;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+
+  state() {
+    const sess = this.sessions[this.sessions.length - 1];
+    return { connected: this.socket.connected, joined: !!(sess && sess.tj && !sess.td && this.socket.connected), w: sess ? sess.w : null };
+  }
+
+  record() {
+    return { id: this.id, rooms: this.rooms, sessions: this.sessions, recv: this.recv, errors: this.errors };
+  }
+
+  close() {
+    this.socket.io.opts.reconnection = false;
+    this.socket.disconnect();
+  }
+}
+
+/** Clients in this process, with the same interface as ClientHost. */
+export class LocalClients {
+  constructor() {
+    this.clients = [];
+  }
+  start(configs) {
+    for (const c of configs) this.clients.push(new LedgerClient(c));
+    return Promise.resolve();
+  }
+  status() {
+    return Promise.resolve(summarizeStates(this.clients));
+  }
+  collect() {
+    return Promise.resolve(this.clients.map((c) => c.record()));
+  }
+  stop() {
+    for (const c of this.clients) c.close();
+    return Promise.resolve();
+  }
+  get pid() {
+    return process.pid;
+  }
+}
+
+export function summarizeStates(clients) {
+  let connected = 0;
+  let joined = 0;
+  const byWorker = {};
+  for (const c of clients) {
+    const s = c.state();
+    if (s.connected) connected++;
+    if (s.joined) {
+      joined++;
+      byWorker[s.w] = (byWorker[s.w] || 0) + 1;
+    }
+  }
+  return { total: clients.length, connected, joined, byWorker };
+}
+
+const HOST_MAIN = fileURLToPath(new URL("./client-host.mjs", import.meta.url));
+
+/** Clients in a child process (client-host.mjs), driven over IPC. */
+export class ClientHost {
+  constructor(name = "clients") {
+    this.name = name;
+    this.child = fork(HOST_MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
+    this.nextId = 0;
+    this.waiting = new Map();
+    this.exited = new Promise((resolve) => this.child.on("exit", resolve));
+    this.child.on("message", (m) => {
+      const w = this.waiting.get(m.id);
+      if (w) {
+        this.waiting.delete(m.id);
+        w(m.result);
+      }
+    });
+  }
+  get pid() {
+    return this.child.pid;
+  }
+  call(cmd, arg, timeoutMs = 60000) {
+    const id = ++this.nextId;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`client host ${this.name}: ${cmd} timed out`));
+      }, timeoutMs);
+      this.waiting.set(id, (r) => {
+        clearTimeout(t);
+        resolve(r);
+      });
+      this.child.send({ id, cmd, arg });
+    });
+  }
+  start(configs) {
+    return this.call("start", configs);
+  }
+  status() {
+    return this.call("status");
+  }
+  collect() {
+    return this.call("collect");
+  }
+  freeze() {
+    this.child.kill("SIGSTOP");
+  }
+  thaw() {
+    this.child.kill("SIGCONT");
+  }
+  async stop() {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.thaw();
+    try {
+      await this.call("stop", null, 5000);
+    } catch {
+      /* fall through to the kill */
+    }
+    const t = setTimeout(() => this.child.kill("SIGKILL"), 3000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+/** Sum the status of several hosts. */
+export async function statusAll(hosts) {
+  const out = { total: 0, connected: 0, joined: 0, byWorker: {} };
+  for (const s of await Promise.all(hosts.map((h) => h.status()))) {
+    out.total += s.total;
+    out.connected += s.connected;
+    out.joined += s.joined;
+    for (const [w, n] of Object.entries(s.byWorker)) out.byWorker[w] = (out.byWorker[w] || 0) + n;
+  }
+  return out;
+}
+
+export async function collectAll(hosts) {
+  return (await Promise.all(hosts.map((h) => h.collect()))).flat();
+}
+
+/** Periodic samples of processes (RSS, fds) and of Redis (clients, output memory). */
+export class Sampler {
+  constructor({ intervalMs = 250, redisPort } = {}) {
+    this.procs = new Map(); // name -> pid getter
+    this.series = new Map(); // name -> [{t, rss, fds}]
+    this.redis = [];
+    this.redisPort = redisPort;
+    this.intervalMs = intervalMs;
+    this.timer = null;
+    this.busy = false;
+  }
+  watch(name, pidOrGetter) {
+    this.procs.set(name, typeof pidOrGetter === "function" ? pidOrGetter : () => pidOrGetter);
+    if (!this.series.has(name)) this.series.set(name, []);
+  }
+  async sample() {
+    const t = now();
+    for (const [name, get] of this.procs) {
+      const pid = get();
+      if (!pid) continue;
+      const rss = rssKiB(pid);
+      if (Number.isNaN(rss)) continue;
+      this.series.get(name).push({ t, rss, fds: fdCount(pid) });
+    }
+    if (this.redisPort && !this.busy) {
+      this.busy = true;
+      const r = await redisClientStats(this.redisPort, Math.min(200, this.intervalMs));
+      this.busy = false;
+      if (r) this.redis.push({ t, ...r });
+    }
+  }
+  start() {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+  }
+  stop() {
+    clearInterval(this.timer);
+  }
+  /** {name: {rssStartKiB, rssPeakKiB, rssEndKiB, fdsStart, fdsPeak, fdsEnd}} */
+  summary(from = 0, to = Infinity) {
+    const out = {};
+    for (const [name, s] of this.series) {
+      const xs = s.filter((x) => x.t >= from && x.t <= to);
+      if (!xs.length) continue;
+      out[name] = {
+        rssStartKiB: xs[0].rss,
+        rssPeakKiB: Math.max(...xs.map((x) => x.rss)),
+        rssEndKiB: xs[xs.length - 1].rss,
+        fdsStart: xs[0].fds,
+        fdsPeak: Math.max(...xs.map((x) => x.fds)),
+        fdsEnd: xs[xs.length - 1].fds,
+      };
+    }
+    return out;
+  }
+  redisSummary() {
+    if (!this.redis.length) return null;
+    return {
+      omemPeakBytes: Math.max(...this.redis.map((x) => x.omemTotal)),
+      omemMaxClientBytes: Math.max(...this.redis.map((x) => x.omemMax)),
+      clientsPeak: Math.max(...this.redis.map((x) => x.clients)),
+      samples: this.redis.length,
+    };
+  }
+  peakRss(name, from = 0, to = Infinity) {
+    const xs = (this.series.get(name) || []).filter((x) => x.t >= from && x.t <= to);
+    return xs.length ? Math.max(...xs.map((x) => x.rss)) : NaN;
+  }
+}
+
+export function percentile(sorted, p) {
+  if (!sorted.length) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i];
+}
+
+const round = (x, d = 1) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 ** d : x);
+
+/**
+ * The verdict. `records`: LedgerClient records. Options:
+ *   tEnd          publishing stopped at (ms); intervals still open end here
+ *   tailGraceMs   how long before a visible disconnect a missing tail may have been sent (1000)
+ *   excused       [{from, to, label}] windows where cross-worker delivery may pause
+ *   exclude       Set of client ids not checked (a deliberate victim)
+ *   latencyWindows {name: [from, to]} latency percentiles of sends inside each window
+ */
+export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [], exclude = new Set(), latencyWindows = {} } = {}) {
+  const windowDeliveries = Object.fromEntries(excused.map((w) => [w.label || "window", { local: 0, cross: 0 }]));
+  const pubs = new Map();
+  for (const p of ledger.pubs.values()) {
+    const bySeq = new Map();
+    for (const e of p.entries) bySeq.set(e.seq, e);
+    pubs.set(p.id, { ...p, bySeq });
+  }
+  const res = {
+    clients: 0,
+    checked: 0,
+    sessions: 0,
+    deliveries: 0,
+    expected: 0,
+    lostExcused: 0,
+    lostAtDisconnect: 0,
+    silentLoss: 0,
+    duplicates: 0,
+    reordered: 0,
+    foreign: 0,
+    examples: [],
+    lat: [],
+    latencyWindows: {},
+    disconnects: 0,
+    reconnectMs: [],
+  };
+  const lostByWindow = Object.fromEntries(excused.map((w) => [w.label || "window", 0]));
+  const isExcused = (e, clientWorker) => {
+    const w = excused.find((x) => e.t >= x.from && e.t <= x.to && (e.via === "emitter" || e.via !== clientWorker));
+    if (w) lostByWindow[w.label || "window"]++;
+    return !!w;
+  };
+  const note = (x) => {
+    if (res.examples.length < 12) res.examples.push(x);
+  };
+  const winLat = Object.fromEntries(Object.keys(latencyWindows).map((k) => [k, []]));
+
+  for (const rec of records) {
+    res.clients++;
+    res.sessions += rec.sessions.length;
+    for (let i = 1; i < rec.sessions.length; i++) {
+      const prev = rec.sessions[i - 1];
+      if (prev.td) res.reconnectMs.push(rec.sessions[i].tc - prev.td);
+    }
+    res.disconnects += rec.sessions.filter((s) => s.td).length;
+    if (exclude.has(rec.id)) continue;
+    res.checked++;
+    const myPubs = [...pubs.values()].filter((p) => rec.rooms.includes(p.room));
+    const seen = new Set();
+    const perSession = rec.sessions.map(() => new Map()); // pub -> [seq...]
+    for (const [pub, seq, t, tr, si] of rec.recv) {
+      res.deliveries++;
+      const p = pubs.get(pub);
+      if (!p || !rec.rooms.includes(p.room)) {
+        res.foreign++;
+        note({ kind: "foreign", client: rec.id, pub, seq });
+        continue;
+      }
+      const key = `${pub}\u0000${seq}`;
+      if (seen.has(key)) {
+        res.duplicates++;
+        note({ kind: "duplicate", client: rec.id, pub, seq });
+        continue;
+      }
+      seen.add(key);
+      const e0 = p.bySeq.get(seq);
+      const sw = si >= 0 && rec.sessions[si] ? rec.sessions[si].w : "?";
+      for (const w of excused)
+        if (e0 && e0.t >= w.from && e0.t <= w.to) windowDeliveries[w.label || "window"][e0.via === sw ? "local" : "cross"]++;
+      const lat = tr - t;
+      res.lat.push(lat);
+      for (const [k, [a, b]] of Object.entries(latencyWindows)) if (t >= a && t < b) winLat[k].push(lat);
+      if (si < 0) continue;
+      const m = perSession[si];
+      if (!m.has(pub)) m.set(pub, []);
+      const list = m.get(pub);
+      if (list.length && seq <= list[list.length - 1]) {
+        res.reordered++;
+        note({ kind: "reordered", client: rec.id, pub, seq, after: list[list.length - 1] });
+      }
+      list.push(seq);
+    }
+    rec.sessions.forEach((s, si) => {
+      if (!s.tj) return;
+      const from = s.tj;
+      const to = s.td || tEnd;
+      for (const p of myPubs) {
+        const got = perSession[si].get(p.id) || [];
+        const gotSet = new Set(got);
+        const lastGot = got.reduce((a, b) => (b > a ? b : a), -Infinity);
+        for (const e of p.entries) {
+          if (e.st !== ST_OK || e.t < from || e.t > to) continue;
+          res.expected++;
+          if (gotSet.has(e.seq)) continue;
+          if (isExcused(e, s.w)) res.lostExcused++;
+          else if (s.td && e.seq > lastGot && e.t >= s.td - tailGraceMs) res.lostAtDisconnect++;
+          else {
+            res.silentLoss++;
+            note({ kind: "silent-loss", client: rec.id, worker: s.w, session: si, pub: p.id, via: e.via, seq: e.seq, sentAgoMs: round((s.td || tEnd) - e.t), sessionEnd: s.td ? s.why : "open" });
+          }
+        }
+      }
+    });
+  }
+  res.lat.sort((a, b) => a - b);
+  res.latency = { p50: round(percentile(res.lat, 50), 2), p99: round(percentile(res.lat, 99), 2), max: round(res.lat[res.lat.length - 1], 2) };
+  for (const [k, xs] of Object.entries(winLat)) {
+    xs.sort((a, b) => a - b);
+    res.latencyWindows[k] = { n: xs.length, p50: round(percentile(xs, 50), 2), p99: round(percentile(xs, 99), 2) };
+  }
+  delete res.lat;
+  res.windowDeliveries = windowDeliveries;
+  res.lostByWindow = lostByWindow;
+  res.reconnectMs.sort((a, b) => a - b);
+  res.reconnect = res.reconnectMs.length
+    ? { n: res.reconnectMs.length, min: round(res.reconnectMs[0], 0), p50: round(percentile(res.reconnectMs, 50), 0), p99: round(percentile(res.reconnectMs, 99), 0), max: round(res.reconnectMs[res.reconnectMs.length - 1], 0) }
+    : { n: 0 };
+  delete res.reconnectMs;
+  res.ok = res.silentLoss === 0 && res.duplicates === 0 && res.reordered === 0 && res.foreign === 0;
+  return res;
+}

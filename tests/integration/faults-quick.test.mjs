@@ -1,0 +1,29 @@
+// The quick subset of the fault suite (tests/faults/, run in full by
+// tests/faults/run): small versions of the ledger scenarios, cheap enough
+// for the test command. Each builds its own Redis / workers / proxy on free
+// 127.0.0.1 ports and checks that nothing is lost silently:
+//   Redis kill -9 and SIGSTOP past the liveness timeout, kill -9 of a worker
+//   behind the proxy, graceful drain behind the proxy, a SIGSTOPped slow
+//   consumer, a token expiring mid-connection.
+
+import { describe, it } from "node:test";
+import { redisFault, workerKill, drain, slowConsumer, tokenExpiry } from "../faults/lib/scenarios.mjs";
+import { runScenario } from "../faults/lib/testing.mjs";
+import { IS_NODE_PEER, haveProxy } from "../faults/lib/procs.mjs";
+
+const noProxy = !haveProxy() && "no sioc-proxy binary next to the worker";
+
+describe("faults (quick)", { skip: IS_NODE_PEER ? "sioc only" : false }, () => {
+  it("Redis kill -9 and restart", { timeout: 60000 }, () =>
+    runScenario(redisFault, { signal: "SIGKILL", clients: 45, rooms: 3, intervalMs: 100, downMs: 1500, warmMs: 1500, afterMs: 1500 }, { id: "redis-sigkill", title: "Redis kill -9" }));
+  it("Redis frozen (SIGSTOP) past the liveness timeout", { timeout: 60000 }, () =>
+    runScenario(redisFault, { signal: "SIGSTOP", clients: 45, rooms: 3, intervalMs: 100, freezeMs: 5000, warmMs: 1500, afterMs: 1500 }, { id: "redis-sigstop", title: "Redis SIGSTOP" }));
+  it("kill -9 of one of 3 workers behind the proxy", { timeout: 60000, skip: noProxy }, () =>
+    runScenario(workerKill, { clients: 60, rooms: 3, intervalMs: 100, pollingEvery: 10, warmMs: 1500, afterMs: 1500 }, { id: "worker-kill9", title: "worker kill -9" }));
+  it("graceful drain (SIGTERM) behind the proxy", { timeout: 60000, skip: noProxy }, () =>
+    runScenario(drain, { clients: 90, rooms: 3, intervalMs: 100, pollingEvery: 10, warmMs: 1500, afterMs: 1500 }, { id: "drain-sigterm", title: "drain" }));
+  it("slow consumer SIGSTOPped in a busy room", { timeout: 60000 }, () =>
+    runScenario(slowConsumer, { bystanders: 8, pad: 16384, intervalMs: 16, publishers: 2, outputCap: 1 << 20, warmMs: 1500, afterMs: 1000, hosts: 1 }, { id: "slow-consumer", title: "slow consumer" }));
+  it("token expiring mid-connection", { timeout: 30000 }, () =>
+    runScenario(tokenExpiry, { victims: 6, expInSec: 2, sendEveryMs: 5 }, { id: "token-expiry", title: "token expiry" }));
+});
