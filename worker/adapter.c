@@ -763,7 +763,8 @@ static void on_classic_request(adapter_t *a, nsp_state_t *n, const char *msg, si
     case ADAPTER_MSG_REQ_REMOTE_FETCH: {
         if (own)
             break;
-        adapter_msg_opts_t o = q.has_opts ? q.opts : (adapter_msg_opts_t){q.rooms, q.nrooms, NULL, 0, {0, 0, 0}};
+        adapter_msg_opts_t o =
+            q.has_opts ? q.opts : (adapter_msg_opts_t){q.rooms, q.nrooms, NULL, 0, {0, 0, 0}};
         int r = buf_append_byte(&out, '[');
         local_sockets(n->nsp, &o, q.type == ADAPTER_MSG_REQ_REMOTE_FETCH, &out, 1);
         r |= buf_append_byte(&out, ']');
@@ -894,9 +895,8 @@ static void on_shard_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel, c
         if (m.request_id.len > 0)
             broadcast_with_ack(a, n, &m.packet, &m.opts, m.request_id, uid, 1);
         else
-            (void)sio_broadcast(n->nsp, m.opts.rooms, m.opts.nrooms, m.opts.except,
-                                m.opts.nexcept, m.packet.data.json, m.packet.data.att,
-                                m.packet.data.natt);
+            (void)sio_broadcast(n->nsp, m.opts.rooms, m.opts.nrooms, m.opts.except, m.opts.nexcept,
+                                m.packet.data.json, m.packet.data.att, m.packet.data.natt);
         return;
     }
     case ADAPTER_MSG_SHARD_SOCKETS_JOIN:
@@ -1124,8 +1124,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
     /* Subscribed, publishing, but our own health message does not come back: the
      * subscription is broken somewhere; start it again. */
-    if (redis_client_up(a->sub) && redis_client_up(a->pub) && a->subs_confirmed >= a->subs_expected &&
-        a->last_health_ms > 0 && now - a->last_health_ms > 2 * HEALTH_TIMEOUT_MS) {
+    if (redis_client_up(a->sub) && redis_client_up(a->pub) &&
+        a->subs_confirmed >= a->subs_expected && a->last_health_ms > 0 &&
+        now - a->last_health_ms > 2 * HEALTH_TIMEOUT_MS) {
         log_warn("redis adapter: health messages stopped arriving; resubscribing");
         a->last_health_ms = now;
         redis_client_reset(a->sub);

@@ -60,8 +60,8 @@ auth_t *auth_new(const char *alg, const char *secret, const char *pubkey_file, l
     }
     if (a->alg == JWT_ALG_HS256) {
         if (secret == NULL || strlen(secret) < AUTH_MIN_SECRET) {
-            snprintf(err, errlen, "JWT_SECRET must be at least %d bytes (got %zu)",
-                     AUTH_MIN_SECRET, secret ? strlen(secret) : (size_t)0);
+            snprintf(err, errlen, "JWT_SECRET must be at least %d bytes (got %zu)", AUTH_MIN_SECRET,
+                     secret ? strlen(secret) : (size_t)0);
             goto fail;
         }
         a->key_len = strlen(secret);

@@ -17,9 +17,9 @@
 typedef struct auth auth_t;
 
 typedef struct {
-    long long exp;      /* seconds since the epoch; 0 when the token has none */
-    char *sub;          /* the "sub" claim, owned; NULL when absent */
-    char *claims_json;  /* every claim as compact JSON, owned */
+    long long exp;     /* seconds since the epoch; 0 when the token has none */
+    char *sub;         /* the "sub" claim, owned; NULL when absent */
+    char *claims_json; /* every claim as compact JSON, owned */
 } auth_claims_t;
 
 /** Minimum HS256 secret length in bytes (RFC 8725 §3.5). */

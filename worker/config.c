@@ -44,10 +44,10 @@ static const opt_t opts[] = {
      "45000", "ms for a client to connect to a namespace"},
     {"--upgrade-timeout", "UPGRADE_TIMEOUT", OPT_LONG, OFF(upgrade_timeout), 0, 1, 86400000,
      "10000", "ms for a polling->websocket upgrade to complete"},
-    {"--max-http-buffer-size", "MAX_HTTP_BUFFER_SIZE", OPT_LONG, OFF(max_http_buffer_size), 0,
-     1024, 1L << 30, "1000000", "max message / POST body bytes (413 / close 1009 beyond)"},
-    {"--cors-origin", "CORS_ORIGIN", OPT_LIST, OFF(cors_origins), OFF(num_cors_origins), 0, 32,
-     "", "allowed origins, comma-separated, or * (CORS off when empty)"},
+    {"--max-http-buffer-size", "MAX_HTTP_BUFFER_SIZE", OPT_LONG, OFF(max_http_buffer_size), 0, 1024,
+     1L << 30, "1000000", "max message / POST body bytes (413 / close 1009 beyond)"},
+    {"--cors-origin", "CORS_ORIGIN", OPT_LIST, OFF(cors_origins), OFF(num_cors_origins), 0, 32, "",
+     "allowed origins, comma-separated, or * (CORS off when empty)"},
     {"--cookie", "IO_COOKIE", OPT_BOOL, OFF(cookie), 0, 0, 1, "0",
      "send the io cookie (io=<sid>) on the handshake"},
     {"--jwt-secret", "JWT_SECRET", OPT_STR, OFF(jwt_secret), 0, 0, 0, NULL,
@@ -60,15 +60,14 @@ static const opt_t opts[] = {
      "seconds of clock skew allowed on exp / nbf"},
     {"--max-connections", "MAX_CONNECTIONS", OPT_LONG, OFF(max_connections), 0, 1, 100000000,
      "100000", "open TCP connections at most"},
-    {"--max-connections-per-ip", "MAX_CONNECTIONS_PER_IP", OPT_LONG,
-     OFF(max_connections_per_ip), 0, 0, 100000000, "0",
-     "open TCP connections per client address (0 = no limit)"},
+    {"--max-connections-per-ip", "MAX_CONNECTIONS_PER_IP", OPT_LONG, OFF(max_connections_per_ip), 0,
+     0, 100000000, "0", "open TCP connections per client address (0 = no limit)"},
     {"--max-output-buffer", "MAX_OUTPUT_BUFFER", OPT_LONG, OFF(max_output_buffer), 0, 4096,
      1L << 30, "4194304", "queued output bytes per connection before it is dropped"},
     {"--ack-timeout", "ACK_TIMEOUT", OPT_LONG, OFF(ack_timeout), 0, 1, 86400000, "10000",
      "ms to wait for a client's ack of a server emit"},
-    {"--max-events-per-second", "MAX_EVENTS_PER_SECOND", OPT_LONG, OFF(max_events_per_second),
-     0, 0, 100000000, "0", "events a socket may send per second (0 = no limit)"},
+    {"--max-events-per-second", "MAX_EVENTS_PER_SECOND", OPT_LONG, OFF(max_events_per_second), 0, 0,
+     100000000, "0", "events a socket may send per second (0 = no limit)"},
     {"--redis-url", "REDIS_URL", OPT_STR, OFF(redis_url), 0, 0, 0, NULL,
      "redis://[:password@]host:port[/db]; unset = single worker, in-memory adapter"},
     {"--adapter-mode", "ADAPTER_MODE", OPT_STR, OFF(adapter_mode), 0, 0, 0, "classic",
@@ -234,7 +233,9 @@ static int validate(worker_config_t *c)
     }
     if (c->worker_id != NULL) {
         size_t len = strlen(c->worker_id);
-        if (len == 0 || len > 16 || strspn(c->worker_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != len) {
+        if (len == 0 || len > 16 ||
+            strspn(c->worker_id,
+                   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != len) {
             fprintf(stderr, "sioc-worker: --worker-id: 1-16 of [A-Za-z0-9_-]\n");
             return -1;
         }

@@ -72,9 +72,9 @@ typedef struct client {
     ip_entry_t *ip;
     uint8_t mode;
     uint8_t keep_alive;
-    uint8_t probe; /* WS mode: this socket is an upgrade probe */
-    uint8_t refused; /* over a connection limit: the first request gets 503 / 429 */
-    uint8_t cors;    /* 0 none, 1 any origin, 2 + i: configured origin i */
+    uint8_t probe;      /* WS mode: this socket is an upgrade probe */
+    uint8_t refused;    /* over a connection limit: the first request gets 503 / 429 */
+    uint8_t cors;       /* 0 none, 1 any origin, 2 + i: configured origin i */
     long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
     ws_reader_t *ws;
 } client_t;
@@ -82,15 +82,15 @@ typedef struct client {
 struct eio_session {
     hmap_node_t node;
     worker_t *w;
-    client_t *ws;  /* websocket transport, or the probe while upgrading */
-    client_t *get; /* held polling GET */
+    client_t *ws;      /* websocket transport, or the probe while upgrading */
+    client_t *get;     /* held polling GET */
     uint8_t websocket; /* transport is websocket */
     uint8_t upgrading; /* probe answered, waiting for "5" */
     uint8_t closed;
     uint8_t awaiting_pong;
     uint8_t flush_queued;
-    sioc_buf_t pending; /* polling output: records joined by 0x1e */
-    net_deferred_t turn; /* the flush to a held GET; once closed, the free */
+    sioc_buf_t pending;          /* polling output: records joined by 0x1e */
+    net_deferred_t turn;         /* the flush to a held GET; once closed, the free */
     sioc_list_t hb;              /* in worker->ping_fifo or worker->pong_fifo */
     long long hb_due_ms;         /* when the next ping is due, or the pong is late */
     struct event *upgrade_timer; /* only while a probe is open */
@@ -223,8 +223,9 @@ static void respond(client_t *cl, int status, const char *ctype, const char *ext
 
 static void respond_eio_error(client_t *cl, int code, sioc_iov_t origin)
 {
-    static const char *msgs[] = {"Transport unknown",  "Session ID unknown", "Bad handshake method",
-                                 "Bad request",        "Forbidden",          "Unsupported protocol version"};
+    static const char *msgs[] = {
+        "Transport unknown", "Session ID unknown", "Bad handshake method",
+        "Bad request",       "Forbidden",          "Unsupported protocol version"};
     char body[96];
     int n = snprintf(body, sizeof(body), "{\"code\":%d,\"message\":\"%s\"}", code, msgs[code]);
     respond(cl, code == 4 ? 403 : 400, "application/json", NULL, origin, body, (size_t)n, 0);
@@ -443,8 +444,8 @@ static int poll_append(eio_session_t *s, const char *rec, size_t len)
         s->w->stats.drops_slow_consumer++;
         static long long last;
         if (log_ratelimited(&last))
-            log_warn("session %s: polling output above %ld bytes, closing (slow consumer)",
-                     s->sid, s->w->conf->max_output_buffer);
+            log_warn("session %s: polling output above %ld bytes, closing (slow consumer)", s->sid,
+                     s->w->conf->max_output_buffer);
         eio_session_close(s, eio_reason_slow_consumer);
         return SIOC_EMSGSIZE;
     }
@@ -1003,8 +1004,8 @@ static void handle_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t s
             snprintf(extra, sizeof(extra), "Set-Cookie: io=%s; Path=/; HttpOnly; SameSite=Lax\r\n",
                      s->sid);
     }
-    if (ws_handshake_write_response(&b, req->sec_websocket_key,
-                                    iov_make(extra, strlen(extra))) != 0 ||
+    if (ws_handshake_write_response(&b, req->sec_websocket_key, iov_make(extra, strlen(extra))) !=
+            0 ||
         conn_write(cl->conn, b.base, b.len) != 0) {
         buf_free(&b);
         conn_close(cl->conn, 0);
@@ -1161,8 +1162,8 @@ static void handle_request(client_t *cl, const http_request_t *req, const char *
         if (req->upgrade)
             respond_ws_error(cl, st, "Too many connections");
         else
-            respond(cl, st, "application/json", "Retry-After: 1\r\n", req->origin, msg,
-                    strlen(msg), 1);
+            respond(cl, st, "application/json", "Retry-After: 1\r\n", req->origin, msg, strlen(msg),
+                    1);
         return;
     }
     if (path_matches(w->conf, req->path)) {
@@ -1192,8 +1193,8 @@ static void handle_request(client_t *cl, const http_request_t *req, const char *
     }
     if (iov_eq_str(req->path, "/ready")) {
         int ok = w->ready && !w->draining;
-        respond(cl, ok ? 200 : 503, "text/plain", NULL, SIOC_IOV_NULL, ok ? "ready\n" : "not ready\n",
-                ok ? 6 : 10, 0);
+        respond(cl, ok ? 200 : 503, "text/plain", NULL, SIOC_IOV_NULL,
+                ok ? "ready\n" : "not ready\n", ok ? 6 : 10, 0);
         return;
     }
     if (iov_eq_str(req->path, "/metrics")) {
@@ -1225,8 +1226,8 @@ static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len)
         if (n < 0) {
             cl->keep_alive = 0;
             if (n == SIOC_EMSGSIZE)
-                respond(cl, 431, "text/plain", NULL, SIOC_IOV_NULL, "Request Header Fields Too Large\n",
-                        32, 1);
+                respond(cl, 431, "text/plain", NULL, SIOC_IOV_NULL,
+                        "Request Header Fields Too Large\n", 32, 1);
             else
                 respond(cl, 400, "text/plain", NULL, SIOC_IOV_NULL, "Bad Request\n", 12, 1);
             return len;
@@ -1247,12 +1248,11 @@ static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len)
             char sidbuf[SID_MAX];
             if (http_query_get(req.query, "sid", &sid)) {
                 int sn = http_pct_decode(sid, sidbuf, sizeof(sidbuf), 0);
-                hmap_node_t *hn =
-                    sn > 0 && sn < SID_MAX ? hmap_get(&cl->w->sessions, iov_make(sidbuf, (size_t)sn))
-                                           : NULL;
+                hmap_node_t *hn = sn > 0 && sn < SID_MAX
+                                      ? hmap_get(&cl->w->sessions, iov_make(sidbuf, (size_t)sn))
+                                      : NULL;
                 if (hn != NULL)
-                    eio_session_close(container_of(hn, eio_session_t, node),
-                                      eio_reason_too_large);
+                    eio_session_close(container_of(hn, eio_session_t, node), eio_reason_too_large);
             }
             cl->keep_alive = 0;
             respond(cl, 413, "text/plain", NULL, req.origin, "Payload Too Large\n", 18, 1);
@@ -1373,8 +1373,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
             w->stats.http_errors++;
             static long long last;
             if (log_ratelimited(&last))
-                log_info("request head not complete after %d ms: 408 and close",
-                         HEAD_TIMEOUT_MS);
+                log_info("request head not complete after %d ms: 408 and close", HEAD_TIMEOUT_MS);
             cl->keep_alive = 0;
             respond(cl, 408, "text/plain", NULL, SIOC_IOV_NULL, "Request Timeout\n", 16, 1);
         } else {

@@ -148,10 +148,9 @@ int main(int argc, char **argv)
     struct event *sigint = evsignal_new(net_loop_base(w.loop), SIGINT, on_signal, &drain);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
-    log_info("worker %s listening on %s:%d%s (app %s, %s, %s adapter)", w.id, conf.host,
-             conf.port, conf.path, conf.app == WORKER_APP_CHAT ? "chat" : "echo",
-             w.auth ? conf.jwt_alg : "no auth",
-             w.adapter ? conf.adapter_mode : "in-memory");
+    log_info("worker %s listening on %s:%d%s (app %s, %s, %s adapter)", w.id, conf.host, conf.port,
+             conf.path, conf.app == WORKER_APP_CHAT ? "chat" : "echo",
+             w.auth ? conf.jwt_alg : "no auth", w.adapter ? conf.adapter_mode : "in-memory");
     net_loop_run(w.loop);
     log_info("worker %s stopped", w.id);
     engine_shutdown(&w);

@@ -47,8 +47,9 @@ void metrics_write(worker_t *w, sioc_buf_t *b)
     put(b, "sioc_rooms", "gauge", "Rooms with members", sio_room_count(w));
     put(b, "sioc_auth_failures_total", "counter", "Refused handshakes (auth)", s->auth_failures);
     char line[256];
-    (void)!buf_append_str(b, "# HELP sioc_dropped_total Connections or messages dropped, by reason\n"
-                             "# TYPE sioc_dropped_total counter\n");
+    (void)!buf_append_str(b,
+                          "# HELP sioc_dropped_total Connections or messages dropped, by reason\n"
+                          "# TYPE sioc_dropped_total counter\n");
     struct {
         const char *r;
         unsigned long long v;
@@ -62,5 +63,6 @@ void metrics_write(worker_t *w, sioc_buf_t *b)
     }
     if (w->adapter != NULL)
         adapter_metrics(w->adapter, b);
-    put(b, "sioc_ready", "gauge", "1 when the worker accepts and delivers", (unsigned long long)(w->ready && !w->draining));
+    put(b, "sioc_ready", "gauge", "1 when the worker accepts and delivers",
+        (unsigned long long)(w->ready && !w->draining));
 }

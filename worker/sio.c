@@ -435,9 +435,8 @@ void sio_set_room_hook(worker_t *w, sio_room_hook hook)
         w->sio->room_hook = hook;
 }
 
-int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
-                  const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
-                  const sioc_iov_t *att, size_t n_att)
+int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sioc_iov_t *except,
+                  size_t n_except, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att)
 {
     sioc_buf_t b = {0};
     int r = sio_packet_write(&b, n_att ? SIO_BINARY_EVENT : SIO_EVENT, (unsigned)n_att,

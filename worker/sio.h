@@ -27,10 +27,10 @@ struct eio_handler;
 
 /** An incoming event. All slices are valid for the duration of the callback. */
 typedef struct sio_event {
-    sioc_iov_t data;          /* the whole JSON array: name then arguments */
-    sioc_iov_t name;          /* JSON token of the event name (string with quotes, or number) */
-    sioc_iov_t args;          /* the arguments after the name, JSON text without brackets */
-    const sioc_iov_t *att;    /* binary attachments (placeholders in args refer to them) */
+    sioc_iov_t data;       /* the whole JSON array: name then arguments */
+    sioc_iov_t name;       /* JSON token of the event name (string with quotes, or number) */
+    sioc_iov_t args;       /* the arguments after the name, JSON text without brackets */
+    const sioc_iov_t *att; /* binary attachments (placeholders in args refer to them) */
     size_t n_att;
     int has_ack;
     unsigned long long ack_id;
@@ -85,9 +85,8 @@ int sio_in_room(const sio_socket_t *s, sioc_iov_t room);
 /** Broadcasts the event `json_array` (+ attachments) to the sockets of the socket's
  * namespace that are in any of `rooms` (all sockets when n_rooms is 0) and in none of
  * `except`. Encoded once. Returns the number of local recipients or SIOC_E*. */
-int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
-                  const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
-                  const sioc_iov_t *att, size_t n_att);
+int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sioc_iov_t *except,
+                  size_t n_except, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att);
 sio_nsp_t *sio_socket_nsp_obj(const sio_socket_t *s);
 
 /** A connected socket of `nsp` by id, or NULL. */

@@ -39,10 +39,10 @@ typedef struct worker {
     const worker_config_t *conf;
     net_loop_t *loop;
     struct net_listener *listener;
-    char id[17];         /* worker identity, also the sid prefix */
-    hmap_t sessions;     /* Engine.IO sessions by sid */
-    hmap_t per_ip;       /* open connections per client address */
-    size_t conns;        /* open client connections */
+    char id[17];            /* worker identity, also the sid prefix */
+    hmap_t sessions;        /* Engine.IO sessions by sid */
+    hmap_t per_ip;          /* open connections per client address */
+    size_t conns;           /* open client connections */
     sioc_list_t clients;    /* HTTP-mode client connections (scanned for timeouts) */
     sioc_list_t ws_clients; /* websocket client connections */
     struct event *sweep;
@@ -51,12 +51,12 @@ typedef struct worker {
     struct event *hb_timer;
     long long hb_armed_due;
     int hb_armed;
-    struct auth *auth;   /* NULL when no JWT is configured */
-    struct sio_server *sio; /* NULL in plain Engine.IO mode */
-    struct adapter *adapter; /* NULL without REDIS_URL (in-memory adapter) */
-    int plain_eio;       /* echo app on a non-socket.io path: no Socket.IO layer */
-    int draining;        /* SIGTERM received */
-    int ready;           /* adapter subscribed (always 1 with the in-memory adapter) */
+    struct auth *auth;          /* NULL when no JWT is configured */
+    struct sio_server *sio;     /* NULL in plain Engine.IO mode */
+    struct adapter *adapter;    /* NULL without REDIS_URL (in-memory adapter) */
+    int plain_eio;              /* echo app on a non-socket.io path: no Socket.IO layer */
+    int draining;               /* SIGTERM received */
+    int ready;                  /* adapter subscribed (always 1 with the in-memory adapter) */
     sioc_list_t handshake_fifo; /* sessions without a namespace yet (connect timeout) */
     struct event *connect_timer;
     worker_stats_t stats;

@@ -21,9 +21,9 @@
 #include "base/buf.h"
 #include "base/err.h"
 
-#define CONN_READING 0x01   /* read interest wanted by the owner */
-#define CONN_WANT_WRITE 0x02 /* EV_WRITE registered */
-#define CONN_CLOSING 0x04   /* closed by someone; inert */
+#define CONN_READING 0x01     /* read interest wanted by the owner */
+#define CONN_WANT_WRITE 0x02  /* EV_WRITE registered */
+#define CONN_CLOSING 0x04     /* closed by someone; inert */
 #define CONN_FLUSH_CLOSE 0x08 /* close once output is written */
 #define CONN_RESCAN 0x10
 #define CONN_EV_ADDED 0x20
@@ -41,7 +41,7 @@ struct conn {
     void *data;
     struct evbuffer *out; /* NULL while nothing is pending */
     sioc_buf_t in;        /* unconsumed input; empty (no storage) when idle */
-    net_deferred_t turn; /* queued for a flush or rescan; once closing, for the free */
+    net_deferred_t turn;  /* queued for a flush or rescan; once closing, for the free */
     uint8_t close_reason; /* enum conn_close_reason, for on_close */
     struct event ev;
 };

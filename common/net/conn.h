@@ -80,5 +80,4 @@ void conn_rescan(conn_t *c);
  * deadline), then the socket is shut down; without, it closes at once. on_close follows. */
 void conn_close(conn_t *c, int flush);
 
-
 #endif

@@ -425,8 +425,8 @@ void redis_client_free(redis_client_t *c)
     free(c);
 }
 
-int redis_client_cmd(redis_client_t *c, redis_reply_cb cb, void *data, int argc,
-                     const char **argv, const size_t *lens)
+int redis_client_cmd(redis_client_t *c, redis_reply_cb cb, void *data, int argc, const char **argv,
+                     const size_t *lens)
 {
     if (c->state != LINK_UP || c->conn == NULL)
         return SIOC_ECONNRESET;
@@ -440,8 +440,7 @@ int redis_client_cmd(redis_client_t *c, redis_reply_cb cb, void *data, int argc,
     return push_pending(c, cb, data, 0);
 }
 
-int redis_client_cmdv(redis_client_t *c, redis_reply_cb cb, void *data, int argc,
-                      const char **argv)
+int redis_client_cmdv(redis_client_t *c, redis_reply_cb cb, void *data, int argc, const char **argv)
 {
     return redis_client_cmd(c, cb, data, argc, argv, NULL);
 }

@@ -49,12 +49,12 @@ typedef void (*redis_push_cb)(redis_client_t *c, struct redisReply *reply, void 
 typedef void (*redis_state_cb)(redis_client_t *c, int up, void *data);
 
 typedef struct {
-    int subscriber;          /* 1: subscriber client (push messages) */
-    const char *name;        /* for logs and CLIENT SETNAME; borrowed */
-    long ping_interval_ms;   /* default 1000 */
+    int subscriber;           /* 1: subscriber client (push messages) */
+    const char *name;         /* for logs and CLIENT SETNAME; borrowed */
+    long ping_interval_ms;    /* default 1000 */
     long liveness_timeout_ms; /* default 3000 */
-    size_t max_pending;      /* commands awaiting a reply; default 100000 */
-    size_t max_output;       /* bytes queued to Redis; default 64 MiB */
+    size_t max_pending;       /* commands awaiting a reply; default 100000 */
+    size_t max_output;        /* bytes queued to Redis; default 64 MiB */
     redis_state_cb on_state;
     redis_push_cb on_push;
     void *data;
@@ -73,8 +73,8 @@ void redis_client_free(redis_client_t *c);
 /** Sends a command of `argc` binary-safe arguments. `cb` may be NULL (fire and forget).
  * Returns 0, or a negative SIOC_E* when the link is down or a cap is reached (then `cb` is
  * not called). */
-int redis_client_cmd(redis_client_t *c, redis_reply_cb cb, void *data, int argc,
-                     const char **argv, const size_t *lens);
+int redis_client_cmd(redis_client_t *c, redis_reply_cb cb, void *data, int argc, const char **argv,
+                     const size_t *lens);
 /** Convenience for NUL-terminated arguments. */
 int redis_client_cmdv(redis_client_t *c, redis_reply_cb cb, void *data, int argc,
                       const char **argv);

@@ -80,7 +80,8 @@ static void test_expired_and_leeway(void **state)
     auth_t *a = auth_new("HS256", SECRET, NULL, 0, err, sizeof(err));
     auth_claims_t c;
     const char *reason = NULL;
-    char *old = auth_mint("HS256", (const unsigned char *)SECRET, strlen(SECRET), "bob", NOW - 120, 60);
+    char *old =
+        auth_mint("HS256", (const unsigned char *)SECRET, strlen(SECRET), "bob", NOW - 120, 60);
     assert_int_equal(verify(a, old, &c, &reason), -1);
     assert_string_equal(reason, "token expired");
     free(old);
@@ -152,7 +153,8 @@ static void test_algorithm_confusion_refused(void **state)
     assert_non_null(a);
     auth_claims_t c;
     const char *reason = NULL;
-    char *good = auth_mint("RS256", (const unsigned char *)priv, (size_t)priv_len, "rsa-user", NOW, 60);
+    char *good =
+        auth_mint("RS256", (const unsigned char *)priv, (size_t)priv_len, "rsa-user", NOW, 60);
     assert_non_null(good);
     assert_int_equal(verify(a, good, &c, &reason), 0);
     assert_string_equal(c.sub, "rsa-user");

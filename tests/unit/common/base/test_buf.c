@@ -55,7 +55,8 @@ static void test_rand_id_alphabet(void **state)
     char id[21];
     rand_id(id, 20);
     assert_int_equal(strlen(id), 20);
-    assert_int_equal(strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"), 20);
+    assert_int_equal(strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                     20);
     char id2[21];
     rand_id(id2, 20);
     assert_string_not_equal(id, id2);
@@ -88,8 +89,10 @@ static void test_list(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_append_and_consume), cmocka_unit_test(test_buf_limit),
-        cmocka_unit_test(test_shared_refcount),        cmocka_unit_test(test_rand_id_alphabet),
+        cmocka_unit_test(test_buf_append_and_consume),
+        cmocka_unit_test(test_buf_limit),
+        cmocka_unit_test(test_shared_refcount),
+        cmocka_unit_test(test_rand_id_alphabet),
         cmocka_unit_test(test_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
