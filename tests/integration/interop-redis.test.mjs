@@ -126,6 +126,24 @@ for (const mode of ["classic", "sharded"]) {
       assert.ok(!got.b.includes("not-for-b"), "except honoured on a sioc worker");
     });
 
+    it("a Node broadcast with acks collects the acks of clients on sioc workers (server-to-client acks)", async () => {
+      const a = await sioc(w1, "qa");
+      const b = await sioc(w2, "qb");
+      const n = await nodeClient();
+      for (const c of [a, b, n]) await emitAck(c, "join-room", "ask");
+      await sleep(100);
+      for (const c of [a, b, n]) c.on("ask", (q, cb) => cb(`${q}:${c.id}`));
+      const r = await emitAck(n, "x-ask", "ask");
+      assert.equal(r.err, null, "every ack arrived before the timeout");
+      assert.deepEqual(new Set(r.answers), new Set([a, b, n].map((c) => `question:${c.id}`)));
+      // A client that does not answer makes the broadcast time out with the other answers.
+      const silent = await sioc(w1, "silent");
+      await emitAck(silent, "join-room", "ask");
+      const r2 = await emitAck(n, "x-ask", "ask");
+      assert.ok(r2.err, "timed out");
+      assert.equal(r2.answers.length, 3);
+    });
+
     if (mode === "classic") {
       it("Node allRooms includes the rooms of sioc workers; sioc list-rooms includes Node's", async () => {
         const a = await sioc(w1, "ra");
