@@ -7,8 +7,12 @@
 // of sessions on two different workers routes each request to its own
 // worker; the affinity cookie pins a client whose address changes.
 //
-// Redis discovery: a worker added under traffic takes new clients and breaks
-// no session; a worker killed (SIGKILL) sends its clients to the others.
+// Redis discovery (the workers register themselves in sioc:workers): a worker
+// added under traffic takes new clients and breaks no session; a worker
+// killed (SIGKILL) sends its polling and websocket clients to the others.
+//
+// SIOC_PROXY_CLIENTS: client count of the first test (default 50).
+// SIOC_PROXY_DEBUG=1: the discovery proxy logs at debug level, printed on failure.
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -241,7 +245,7 @@ describe("proxy with Redis discovery", () => {
   before(async () => {
     redis = await startRedis();
     workers = await Promise.all(["w1", "w2"].map((id) => startWorker(id, { "redis-url": redis.url })));
-    proxy = await startProxy({ flags: { "redis-url": redis.url } });
+    proxy = await startProxy({ flags: { "redis-url": redis.url, "log-level": process.env.SIOC_PROXY_DEBUG ? "debug" : "warn" } });
     await untilWorkersUp(proxy, 2);
   });
   after(async () => {
@@ -301,11 +305,11 @@ describe("proxy with Redis discovery", () => {
     for (const s of [...first, ...second]) pool.close(s);
   });
 
-  it("a killed worker's clients reconnect to the others", { timeout: 60000 }, async () => {
+  it("a killed worker's clients (polling and upgraded) reconnect to the others", { timeout: 60000 }, async () => {
     const sockets = await Promise.all(
       Array.from({ length: 30 }, async (_, i) => {
         const s = pool.create(proxy, {
-          ...TRANSPORT_MODES.polling,
+          ...(i % 3 === 0 ? TRANSPORT_MODES.upgrade : TRANSPORT_MODES.polling),
           agent: agentFor(200 + i),
           reconnection: true,
           reconnectionDelay: 100,
@@ -315,6 +319,11 @@ describe("proxy with Redis discovery", () => {
         return s;
       }),
     );
+    // Let the upgrades finish first: engine.io-client leaves a polling transport
+    // paused when its websocket probe dies after "3probe" (the worker killed
+    // mid-upgrade), and only its heartbeat timeout (pingInterval + pingTimeout)
+    // recovers that, with or without a proxy.
+    await until(() => sockets.every((s, i) => i % 3 !== 0 || s.io.engine.transport.name === "websocket"), 10000, 20, "upgrades done");
     const victim = workers.find((w) => sockets.some((s) => s.io.engine.id.startsWith(`${w.id}.`)));
     const hit = sockets.filter((s) => s.io.engine.id.startsWith(`${victim.id}.`));
     assert.ok(hit.length > 0);
@@ -322,7 +331,12 @@ describe("proxy with Redis discovery", () => {
     await victim.exited;
     workers = workers.filter((w) => w !== victim);
     // Every client of the victim is back, on another worker, and chats.
-    await until(() => hit.every((s) => s.connected && s.io.engine && !s.io.engine.id.startsWith(`${victim.id}.`)), 20000, 50, "victim's clients reconnected");
+    await until(() => hit.every((s) => s.connected && s.io.engine && !s.io.engine.id.startsWith(`${victim.id}.`)), 20000, 50, "victim's clients reconnected").catch(async (e) => {
+      const stuck = hit.filter((s) => !(s.connected && s.io.engine && !s.io.engine.id.startsWith(`${victim.id}.`)));
+      process.stderr.write((await proxy.metrics()).split("\n").filter((l) => !l.startsWith("#") && !/ 0$/.test(l)).join("\n") + "\n");
+      if (process.env.SIOC_PROXY_DEBUG) process.stderr.write(proxy.output().split("\n").filter((l) => !/health check/.test(l)).slice(-80).join("\n"));
+      throw new Error(`${e.message}: ${stuck.map((s) => `${s.connected}/${s.io.engine?.id}/${s.io.engine?.transport?.name}/${s.io.engine?.readyState}/${s.io._readyState}/opts=${s.io.opts.transports}/upgrading=${s.io.engine?.upgrading}/t.ready=${s.io.engine?.transport?.readyState}/t.polling=${s.io.engine?.transport?._polling}/wb=${s.io.engine?.writeBuffer?.length}`).join(" ")}`);
+    });
     await Promise.all(sockets.map((s, i) => chatRoundTrip(s, `k${i}`)));
     assert.ok(sockets.every((s) => !s.io.engine.id.startsWith(`${victim.id}.`)));
     await untilWorkersUp(proxy, workers.length);
