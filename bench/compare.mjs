@@ -475,6 +475,10 @@ function ratiosFor(scn, s, p) {
       peer: p.maxSustainable, ratio: ratio(s.maxSustainable, p.maxSustainable), target: ">= 10", unit: "/s",
       note: s.clientBound ? "sioc: bench client CPU-bound at this step (a lower bound)" : "" });
     const at = p.maxSustainableOffered;
+    const hi = (r) => r.steps.filter((x) => x.ok).reduce((m, x) => Math.max(m, x.delivered), 0);
+    rows.push({ metric: `highest rate that passed (p99 <= ${P99_LIMIT_MS} ms, no loss), even above a failed one`, sioc: hi(s),
+      peer: hi(p), ratio: ratio(hi(s), hi(p)), target: "", unit: "/s",
+      note: "less conservative: a failure below it may be a stall of the shared machine" });
     const ss = s.steps.find((x) => x.offered === at);
     const ps = p.steps.find((x) => x.offered === at);
     if (ss && ps) {
@@ -635,7 +639,7 @@ function writeResultsMd(o) {
   L.push("## Ratios (sioc ÷ peer, same run)");
   L.push("");
   const all = [];
-  for (const d of docs) for (const r of d.ratios) all.push({ ...r, metric: `${d.key}: ${r.metric}` });
+  for (const d of docs) for (const r of ratiosFor(d.scenario, d.results.sioc, d.results.peer)) all.push({ ...r, metric: `${d.key}: ${r.metric}` });
   L.push(mdTable(all));
   L.push("");
   for (const d of docs) {
