@@ -15,6 +15,7 @@
  */
 #include "front.h"
 
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -390,7 +391,16 @@ static void connect_upstream(client_t *cl)
     upstream_t *u = upstream_acquire(cl->w, &ready, &err);
     if (u == NULL) {
         cl->p->stats.upstream_connect_failures++;
-        workers_mark_failed(cl->w, "cannot create a socket");
+        if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == SIOC_ENOMEM) {
+            /* Our own shortage, not the worker's fault: keep it in rotation. */
+            static long long last;
+            if (log_ratelimited(&last))
+                log_error("cannot open a connection to worker %s: %s", cl->w->id,
+                          sioc_strerror(err));
+            respond_no_worker(cl);
+            return;
+        }
+        workers_mark_failed(cl->w, "cannot connect");
         reroute(cl);
         return;
     }
