@@ -35,7 +35,7 @@ const FD_LIMIT_MARGIN = 100;
 
 function usage(out) {
   out.write(`usage: bench/compare SCENARIO [options]
-SCENARIO: ${SCENARIOS.join(" | ")}
+SCENARIO: ${SCENARIOS.join(" | ")}, or "report" to regenerate RESULTS.md from the results only
   --workers N          worker processes on each side [1]; > 1 adds a redis-server (adapter)
   --proxy auto|on|off  sioc-proxy vs HAProxy in front [auto: on when sioc-proxy is built]
   --build-dir DIR      where sioc is built (built there if missing) [build/release]
@@ -103,7 +103,7 @@ function parseArgs(argv) {
         o.scenario = a;
     }
   }
-  if (!SCENARIOS.includes(o.scenario)) { usage(process.stderr); process.exit(2); }
+  if (!SCENARIOS.includes(o.scenario) && o.scenario !== "report") { usage(process.stderr); process.exit(2); }
   if (!["auto", "on", "off"].includes(o.proxy)) die("--proxy auto|on|off");
   if (o.only && !["sioc", "peer"].includes(o.only)) die("--only sioc|peer");
   if (!(o.workers >= 1)) die("--workers must be >= 1");
@@ -374,7 +374,7 @@ async function scenarioIdle(o, kind) {
     const parts = split(total, o.perBench);
     const argsList = parts.map((n, i) => [...commonArgs(o, c.urls, {
       conns: n, duration: o.hold, settle: 0, "max-pending": 256, "source-base": `127.0.${i + 1}.1`,
-      "connect-timeout": 120, pid: c.pids.join(","),
+      "connect-timeout": 420, pid: c.pids.join(","),
     }), "idle"]);
     const base = Object.fromEntries(c.pids.map((p) => [p, rssKiB(p)]));
     let loaded = {};
@@ -468,14 +468,18 @@ const RUNNERS = { fanout: scenarioFanout, idle: scenarioIdle, echo: scenarioEcho
 const ratio = (a, b) => (a > 0 && b > 0 ? a / b : null);
 
 function ratiosFor(scn, s, p) {
-  if (!s || !p) return [];
+  if (!s && !p) return [];
+  // A side that was not run (--only) shows as n/a.
+  const none = { steps: [], attempts: [] };
+  s = s || none;
+  p = p || none;
   const rows = [];
   if (scn === "fanout") {
     rows.push({ metric: `max sustainable deliveries/s (p99 <= ${P99_LIMIT_MS} ms, no loss)`, sioc: s.maxSustainable,
       peer: p.maxSustainable, ratio: ratio(s.maxSustainable, p.maxSustainable), target: ">= 10", unit: "/s",
       note: s.clientBound ? "sioc: bench client CPU-bound at this step (a lower bound)" : "" });
     const at = p.maxSustainableOffered;
-    const hi = (r) => r.steps.filter((x) => x.ok).reduce((m, x) => Math.max(m, x.delivered), 0);
+    const hi = (r) => r.steps.filter((x) => x.ok).reduce((m, x) => Math.max(m, x.delivered), 0) || undefined;
     rows.push({ metric: `highest rate that passed (p99 <= ${P99_LIMIT_MS} ms, no loss), even above a failed one`, sioc: hi(s),
       peer: hi(p), ratio: ratio(hi(s), hi(p)), target: "", unit: "/s",
       note: "less conservative: a failure below it may be a stall of the shared machine" });
@@ -678,6 +682,10 @@ function resultKey(o) {
 
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  if (o.scenario === "report") {
+    writeResultsMd(o);
+    return;
+  }
   ensureDeps(o);
   o.useProxy = o.proxy === "on" || (o.proxy === "auto" && siocProxyAvailable(o.buildDir));
   if (o.proxy === "on" && !siocProxyAvailable(o.buildDir)) die(`--proxy on: no sioc-proxy in ${o.buildDir}`);
@@ -704,6 +712,7 @@ async function main() {
         notes.push(`${kind}: publishing trailed its schedule by up to ${last.lag_ms.toFixed(0)} ms at the last step (bench loop stalled).`);
     }
   }
+  if (o.only) notes.push(`Only ${o.only} was run (--only ${o.only}): no ratios.`);
   if (o.scenario === "idle") {
     notes.push(`Each process may open ${fdLimit()} files here, so one server process holds at most ~${fdLimit() - FD_LIMIT_MARGIN} sockets (a proxy two per client); the scenario asks for that many.`);
   }
