@@ -941,12 +941,18 @@ out:
     return r;
 }
 
-static int m2j_ext(m2j_t *c, const mp_item_t *it)
+/* `depth` is the nesting level of the value: a placeholder object adds one level of
+ * JSON and the generic [type, <bin>] form two, and the JSON must stay within
+ * max_depth so that what is accepted here can be encoded back (adapter_msg_json_to_mp). */
+static int m2j_ext(m2j_t *c, const mp_item_t *it, unsigned depth)
 {
     sioc_buf_t *o = c->out;
     cptr d = it->data;
-    if (it->ext == 0 && it->fmt >= 0xc7 && it->fmt <= 0xc9)
+    if (it->ext == 0 && it->fmt >= 0xc7 && it->fmt <= 0xc9) {
+        if (depth >= c->ctx->limits.max_depth)
+            return fail(c->ctx, "nesting too deep");
         return put_placeholder(c, d, it->len); /* legacy ArrayBuffer */
+    }
     if (it->ext == -1 && it->fmt == 0xd6)
         return put_json_date(o, (double)be32(d) * 1e3);
     if (it->ext == -1 && it->fmt == 0xd7) {
@@ -963,6 +969,8 @@ static int m2j_ext(m2j_t *c, const mp_item_t *it)
         int32_t hi = (int32_t)be32(d);
         return put_json_date(o, (double)hi * 4294967296.0 + be32(d + 4));
     }
+    if (depth + 1 >= c->ctx->limits.max_depth)
+        return fail(c->ctx, "nesting too deep");
     char tmp[8];
     int r;
     size_t n = 0;
@@ -1002,13 +1010,15 @@ static int m2j_value(m2j_t *c, cptr *pp, unsigned depth, int *undef)
     case K_STR:
         return put_json_str(c->out, (const char *)it.data, it.len);
     case K_BIN:
+        if (depth >= c->ctx->limits.max_depth)
+            return fail(c->ctx, "nesting too deep");
         return put_placeholder(c, it.data, it.len);
     case K_EXT:
         if (is_undefined(&it)) {
             *undef = 1;
             return 0;
         }
-        return m2j_ext(c, &it);
+        return m2j_ext(c, &it, depth);
     default:
         break;
     }
