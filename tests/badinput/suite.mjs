@@ -192,18 +192,25 @@ export function defineBadInputTests() {
       const slow = await connect();
       let okAcks = 0;
       let lostAcks = 0;
+      const tf0 = Date.now();
       for (let i = 0; i < 160; i++) {
         slow.timeout(1500).emit("leave-room", "none", (err) => (err ? lostAcks++ : okAcks++));
         await sleep(12.5);
       }
+      const spanS = (Date.now() - tf0) / 1000;
       await sleep(1600);
-      cases.push({ name: "80 events/s for 2 s (limit 50)", ok: slow.connected && okAcks <= 110 && okAcks >= 80 && lostAcks > 0, got: `${okAcks} accepted, ${lostAcks} dropped, ${slow.connected ? "still connected" : "disconnected"}` });
+      // fixed one-second windows: at most 50 per window the span touches
+      const most = 50 * (Math.ceil(spanS) + 1);
+      cases.push({ name: "80 events/s for 2 s (limit 50)", ok: slow.connected && okAcks <= most && okAcks >= 80 && lostAcks > 0, got: `${okAcks} accepted (at most ${most} in ${spanS.toFixed(2)} s), ${lostAcks} dropped, ${slow.connected ? "still connected" : "disconnected"}` });
       // 2: a burst of 500 events: disconnected
       const flooder = await connect();
       const gone = new Promise((r) => flooder.once("disconnect", (why) => r(why)));
       for (let i = 0; i < 500; i++) flooder.emit("leave-room", "none");
       const why = await Promise.race([gone, sleep(3000).then(() => "still connected")]);
-      cases.push({ name: "burst of 500 events", ok: why === "io server disconnect", got: why });
+      cases.push({ name: "burst of 500 events: disconnected", ok: why !== "still connected", got: why });
+      // The server sends DISCONNECT ("41") and a close frame; with the rest of the burst still
+      // unread the kernel answers the close with a reset, which destroys them in flight.
+      cases.push({ name: "burst of 500 events: the client is told (DISCONNECT packet, 'io server disconnect')", ok: why === "io server disconnect", got: why });
       // bystanders unaffected: a round trip during and after
       const t0 = Date.now();
       const got = new Promise((r) => by2.once("receive-message", r));
@@ -211,7 +218,7 @@ export function defineBadInputTests() {
       await got;
       cases.push({ name: "a bystander's message round trip", ok: Date.now() - t0 < 500, got: `${Date.now() - t0} ms` });
       const m1 = await metric('sioc_dropped_total{reason="rate_limited"}');
-      cases.push({ name: "rate_limited metric", ok: m1 - m0 > 100, got: `+${m1 - m0}` });
+      cases.push({ name: "rate_limited metric", ok: m1 - m0 >= lostAcks + 1, got: `+${m1 - m0} (the throttled client alone lost ${lostAcks})` });
       cases.push({ name: "log line", ok: /event rate over twice the limit: disconnected/.test(w.log()), got: (w.log().match(/.*event rate.*/) || ["none"])[0].replace(/^\S+ /, "") });
       for (const s of [bystander, by2, slow, flooder]) s.disconnect();
       const res = record("event-flood", "badinput", "Event flooder (per-socket rate limit)", "Worker with --max-events-per-second 50: one client sends 80 events/s for 2 s, another a burst of 500 events; two bystanders exchange a message meanwhile.", cases);
@@ -276,7 +283,8 @@ export function defineBadInputTests() {
       const rss0 = w.rssKiB();
       let n = 0;
       const r3 = await rawExchange(w.port, ["GET /health HTTP/1.1\r\nHost: x\r\n"], { keepSending: () => (++n > 2000 ? null : `X-Flood-${n}: ${"f".repeat(500)}\r\n`), timeoutMs: 5000 });
-      cases.push({ name: "endless header stream (1 MB sent as fast as possible)", ok: closedWith(r3, [431]) || (r3.statuses[0] === 431 && r3.reset), got: `HTTP ${r3.statuses.join(",")}, ${r3.closed ? "closed" : "open"} after ${r3.ms} ms, RSS +${w.rssKiB() - rss0} KiB` });
+      cases.push({ name: "endless header stream (1 MB as fast as possible): cut off, memory bounded", ok: r3.closed && r3.ms < 3000 && w.rssKiB() - rss0 < 4096, got: `${r3.closed ? "closed" : "open"} after ${r3.ms} ms${r3.reset ? " (reset)" : ""}, RSS +${w.rssKiB() - rss0} KiB` });
+      cases.push({ name: "endless header stream: the client gets the 431", ok: r3.statuses[0] === 431, got: r3.statuses.length ? `HTTP ${r3.statuses.join(",")}` : "no response (the close with unread input became a reset)" });
       const r4 = await rawExchange(w.port, ["GET /health HTTP/1.1\r\nHost: x\r\n" + "X: y\r\n".repeat(63) + "\r\n"]);
       cases.push({ name: "64 fields (at the limit) pass", ok: r4.statuses[0] === 200, got: `HTTP ${r4.statuses.join(",")}` });
       const res = record("header-flood-worker", "badinput", "Header floods on the worker", "Raw requests with 200 header fields, one 20 KB field, an endless stream of header lines, and 64 fields (the limit).", cases);

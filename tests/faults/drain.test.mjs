@@ -2,13 +2,17 @@
 // deploy/cluster scale 3 -> 4 -> 3 under load.
 
 import { describe, it } from "node:test";
-import { drain, scale } from "./lib/scenarios.mjs";
+import { drain, drainHandshake, drainPolling, scale } from "./lib/scenarios.mjs";
 import { runScenario } from "./lib/testing.mjs";
 import { IS_NODE_PEER, haveProxy } from "./lib/procs.mjs";
 
 describe("drain and scale", { skip: IS_NODE_PEER ? "sioc only" : !haveProxy() ? "no sioc-proxy binary" : false }, () => {
   it("SIGTERM drain of one of 3 workers, 450 clients through the proxy", { timeout: 120000 }, () =>
     runScenario(drain, { clients: 450, rooms: 3, intervalMs: 100, pollingEvery: 10, warmMs: 3000, afterMs: 3000, hosts: 2 }, { id: "drain-sigterm", title: "Graceful drain (SIGTERM)" }));
+  it("new sessions asked for during a drain are placed on a live worker", { timeout: 60000 }, () =>
+    runScenario(drainHandshake, { probes: 30 }, { id: "drain-handshake", title: "handshakes during a drain" }));
+  it("long-polling sessions closed by a drain get the close packet on their next poll", { timeout: 60000 }, () =>
+    runScenario(drainPolling, { sessions: 100 }, { id: "drain-polling", title: "drain of polling sessions" }));
   it("deploy/cluster scale 3 -> 4 -> 3", { timeout: 180000 }, () =>
     runScenario(scale, { clients: 300, rooms: 3, intervalMs: 100, freshClients: 90, hosts: 2 }, { id: "scale", title: "deploy/cluster scale" }));
 });

@@ -3,11 +3,12 @@
 // for the test command. Each builds its own Redis / workers / proxy on free
 // 127.0.0.1 ports and checks that nothing is lost silently:
 //   Redis kill -9 and SIGSTOP past the liveness timeout, kill -9 of a worker
-//   behind the proxy, graceful drain behind the proxy, a SIGSTOPped slow
+//   behind the proxy, graceful drain behind the proxy (and new sessions
+//   asked for while it drains), a SIGSTOPped slow
 //   consumer, a token expiring mid-connection.
 
 import { describe, it } from "node:test";
-import { redisFault, workerKill, drain, slowConsumer, tokenExpiry } from "../faults/lib/scenarios.mjs";
+import { redisFault, workerKill, drain, drainHandshake, drainPolling, slowConsumer, tokenExpiry } from "../faults/lib/scenarios.mjs";
 import { runScenario } from "../faults/lib/testing.mjs";
 import { IS_NODE_PEER, haveProxy } from "../faults/lib/procs.mjs";
 
@@ -22,6 +23,10 @@ describe("faults (quick)", { skip: IS_NODE_PEER ? "sioc only" : false }, () => {
     runScenario(workerKill, { clients: 60, rooms: 3, intervalMs: 100, pollingEvery: 10, warmMs: 1500, afterMs: 1500 }, { id: "worker-kill9", title: "worker kill -9" }));
   it("graceful drain (SIGTERM) behind the proxy", { timeout: 60000, skip: noProxy }, () =>
     runScenario(drain, { clients: 90, rooms: 3, intervalMs: 100, pollingEvery: 10, warmMs: 1500, afterMs: 1500 }, { id: "drain-sigterm", title: "drain" }));
+  it("new sessions asked for during a drain are placed on a live worker", { timeout: 30000, skip: noProxy }, () =>
+    runScenario(drainHandshake, { probes: 20 }, { id: "drain-handshake", title: "handshakes during a drain" }));
+  it("long-polling sessions closed by a drain get the close packet on their next poll", { timeout: 30000 }, () =>
+    runScenario(drainPolling, { sessions: 40 }, { id: "drain-polling", title: "drain of polling sessions" }));
   it("slow consumer SIGSTOPped in a busy room", { timeout: 60000 }, () =>
     runScenario(slowConsumer, { bystanders: 8, pad: 16384, intervalMs: 16, publishers: 2, outputCap: 1 << 20, warmMs: 1500, afterMs: 1000, hosts: 1 }, { id: "slow-consumer", title: "slow consumer" }));
   it("token expiring mid-connection", { timeout: 30000 }, () =>

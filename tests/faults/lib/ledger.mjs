@@ -478,6 +478,7 @@ export class Sampler {
       omemPeakBytes: Math.max(...this.redis.map((x) => x.omemTotal)),
       omemMaxClientBytes: Math.max(...this.redis.map((x) => x.omemMax)),
       clientsPeak: Math.max(...this.redis.map((x) => x.clients)),
+      infoRecentMaxOutputPeak: Math.max(...this.redis.map((x) => x.recentMaxOutput || 0)),
       samples: this.redis.length,
     };
   }
@@ -498,7 +499,9 @@ const round = (x, d = 1) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 *
 /**
  * The verdict. `records`: LedgerClient records. Options:
  *   tEnd          publishing stopped at (ms); intervals still open end here
- *   tailGraceMs   how long before a visible disconnect a missing tail may have been sent (1000)
+ *   tailGraceMs   how long before a visible disconnect a missing tail may have been sent: the
+ *                 larger of this (1000) and twice the run's p99 latency (under load a message
+ *                 sent that long before the disconnect may still have been on its way)
  *   excused       [{from, to, label}] windows where cross-worker delivery may pause
  *   exclude       Set of client ids not checked (a deliberate victim)
  *   latencyWindows {name: [from, to]} latency percentiles of sends inside each window
@@ -535,6 +538,14 @@ export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [],
     if (w) lostByWindow[w.label || "window"]++;
     return !!w;
   };
+  {
+    // the run's latency first: it bounds how long a message can be on its way
+    const all = [];
+    for (const rec of records) for (const [, , t, tr] of rec.recv) all.push(tr - t);
+    all.sort((a, b) => a - b);
+    const p99 = percentile(all, 99);
+    if (Number.isFinite(p99)) tailGraceMs = Math.max(tailGraceMs, 2 * p99);
+  }
   const note = (x) => {
     if (res.examples.length < 12) res.examples.push(x);
   };
@@ -621,6 +632,7 @@ export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [],
     ? { n: res.reconnectMs.length, min: round(res.reconnectMs[0], 0), p50: round(percentile(res.reconnectMs, 50), 0), p99: round(percentile(res.reconnectMs, 99), 0), max: round(res.reconnectMs[res.reconnectMs.length - 1], 0) }
     : { n: 0 };
   delete res.reconnectMs;
+  res.tailGraceMs = Math.round(tailGraceMs);
   res.ok = res.silentLoss === 0 && res.duplicates === 0 && res.reordered === 0 && res.foreign === 0;
   return res;
 }

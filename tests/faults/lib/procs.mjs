@@ -76,7 +76,7 @@ let seqNo = 0;
  * Returns a handle {name, pid, child, logFile, exited, exitInfo, log(), stop(), kill(sig)}.
  */
 export function spawnLogged(name, cmd, { env = {}, replaceEnv = false, cwd = REPO_ROOT } = {}) {
-  const logFile = path.join(logsDir(), `${String(++seqNo).padStart(3, "0")}-${name}.log`);
+  const logFile = path.join(logsDir(), `${process.pid}-${String(++seqNo).padStart(3, "0")}-${name}.log`);
   const fd = openSync(logFile, "a");
   const childEnv = replaceEnv ? env : { ...process.env, ...env };
   const child = spawn(cmd[0], cmd.slice(1), { cwd, env: childEnv, stdio: ["ignore", fd, fd] });
@@ -386,10 +386,17 @@ function parseResp(b, i) {
   return { value: null, next: b.length };
 }
 
-/** Redis client memory: {clients, omemTotal, omemMax, pubsubClients} from CLIENT LIST (null when frozen). */
+/**
+ * Redis client memory (null when Redis does not answer, e.g. frozen): from CLIENT LIST
+ * {clients, omemTotal, omemMax, pubsub}, from INFO clients {connectedClients, recentMaxOutput}.
+ */
 export async function redisClientStats(port, timeoutMs = 300) {
-  const list = await respQuery(port, ["CLIENT", "LIST"], timeoutMs);
+  const [list, info] = await Promise.all([respQuery(port, ["CLIENT", "LIST"], timeoutMs), respQuery(port, ["INFO", "clients"], timeoutMs)]);
   if (typeof list !== "string") return null;
+  const field = (k) => {
+    const m = typeof info === "string" ? new RegExp(`^${k}:(\\d+)`, "m").exec(info) : null;
+    return m ? Number(m[1]) : NaN;
+  };
   let clients = 0;
   let omemTotal = 0;
   let omemMax = 0;
@@ -403,5 +410,5 @@ export async function redisClientStats(port, timeoutMs = 300) {
     omemMax = Math.max(omemMax, o);
     if (/\bflags=\S*P/.test(line) || /\bpsub=[1-9]/.test(line) || /\bsub=[1-9]/.test(line)) pubsub++;
   }
-  return { clients, omemTotal, omemMax, pubsub };
+  return { clients, omemTotal, omemMax, pubsub, connectedClients: field("connected_clients"), recentMaxOutput: field("client_recent_max_output_buffer") };
 }

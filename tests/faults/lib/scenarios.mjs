@@ -7,7 +7,7 @@
 
 import { io } from "socket.io-client";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, existsSync, rmSync, readdirSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -118,7 +118,7 @@ function ledgerMeasures(ledger, res) {
     "published, fate unknown (no ack)": t.unknown,
     "deliveries expected / made": `${res.expected} / ${res.deliveries}`,
     "lost silently": res.silentLoss,
-    "lost at a visible disconnect": res.lostAtDisconnect,
+    [`lost at a visible disconnect (tail of at most ${res.tailGraceMs} ms)`]: res.lostAtDisconnect,
     "lost in a declared outage window (cross-worker)": res.lostExcused,
     "duplicates / reordered": `${res.duplicates} / ${res.reordered}`,
     "latency p50 / p99 / max (ms)": `${res.latency.p50} / ${res.latency.p99} / ${res.latency.max}`,
@@ -139,8 +139,26 @@ function procMeasures(sampler, names) {
   for (const n of names) if (s[n]) out[`${n} RSS start / peak / end (KiB)`] = `${s[n].rssStartKiB} / ${s[n].rssPeakKiB} / ${s[n].rssEndKiB}`;
   for (const n of names) if (s[n]) out[`${n} fds start / peak / end`] = `${s[n].fdsStart} / ${s[n].fdsPeak} / ${s[n].fdsEnd}`;
   const rs = sampler.redisSummary();
-  if (rs) out["Redis client output memory peak (all / one client, bytes)"] = `${rs.omemPeakBytes} / ${rs.omemMaxClientBytes}`;
+  if (rs) {
+    out["Redis client output memory peak, CLIENT LIST omem (all / one client, bytes)"] = `${rs.omemPeakBytes} / ${rs.omemMaxClientBytes}`;
+    out["Redis INFO clients: client_recent_max_output_buffer peak (bytes) / clients peak"] = `${rs.infoRecentMaxOutputPeak} / ${rs.clientsPeak}`;
+  }
   return out;
+}
+
+/** Up to 4 clients whose last session is not joined, described for a problem report. */
+function notBack(records, t0) {
+  return records
+    .filter((r) => {
+      const l = r.sessions[r.sessions.length - 1];
+      return !l || !l.tj || l.td;
+    })
+    .slice(0, 4)
+    .map((r) => {
+      const l = r.sessions[r.sessions.length - 1];
+      const rel = (t) => (t ? r0(t - t0) : null);
+      return { id: r.id, sessions: r.sessions.length, last: l ? { w: l.w, tc: rel(l.tc), tj: rel(l.tj), td: rel(l.td), why: l.why, joinFails: l.joinFails } : null, errors: r.errors.slice(-2).map(([t, e]) => `${rel(t)}: ${e}`) };
+    });
 }
 
 async function waitJoined(hosts, total, timeoutMs, label) {
@@ -332,7 +350,7 @@ export async function workerKill({ clients = 150, rooms = 3, intervalMs = 100, p
     const takeOut = tOut ? r0(tOut - tF) : null;
     v.check(takeOut !== null && takeOut <= 2500, `the proxy took the dead worker out after ${takeOut} ms (limit 2500)`);
     v.check(moved.length > 0, "no client was on the killed worker");
-    v.check(back.length === moved.length, `${moved.length - back.length} of ${moved.length} clients of the dead worker did not reconnect`);
+    v.check(back.length === moved.length, `${moved.length - back.length} of ${moved.length} clients of the dead worker did not reconnect: ${JSON.stringify(notBack(moved, tF))}`);
     v.check(newOnVictim === 0, `${newOnVictim} sessions placed on the dead worker`);
     v.check(othersDisconnected === 0, `${othersDisconnected} clients of the surviving workers were disconnected`);
     v.check(ats.length < 5 || ats[ats.length - 1] - ats[0] >= 300, `reconnects not spread out (jitter): ${r0(ats[0])}..${r0(ats[ats.length - 1])} ms`);
@@ -452,7 +470,7 @@ export async function drain({ clients = 240, rooms = 3, intervalMs = 100, pollin
     v.check(newOnVictim === 0 && probesOnVictim === 0, `${newOnVictim} reconnects and ${probesOnVictim} new probe sessions placed on the draining worker`);
     v.check(sidUnknown === 0, `${sidUnknown} "Session ID unknown" answers at the proxy`);
     v.check(drained.every((s) => reconnectable.has(s.why)), `close reasons seen by the drained clients: ${JSON.stringify(reasons)}`);
-    v.check(st1.joined === clients, `${clients - st1.joined} clients not back`);
+    v.check(st1.joined === clients, `${clients - st1.joined} clients not back (times in ms after SIGTERM): ${JSON.stringify(notBack(records, tF))}`);
     v.check(probeFails.length === 0, `${probeFails.length} of ${probes.length} new connections failed during the drain: ${JSON.stringify(probeFails.slice(0, 3))}`);
     ledgerProblems(v, res);
     return {
@@ -600,7 +618,7 @@ export async function scale({ clients = 300, rooms = 3, intervalMs = 100, freshC
     v.check((stF.byWorker.w4 || 0) > 0, `no new client went to the new worker: ${JSON.stringify(stF.byWorker)}`);
     v.check(sidUnknown === 0, `${sidUnknown} "Session ID unknown" at the proxy`);
     v.check(newOnW4AfterDrain === 0, `${newOnW4AfterDrain} sessions placed on the draining worker`);
-    v.check(st2.joined === clients + freshClients, `${clients + freshClients - st2.joined} clients not back after the scale-down`);
+    v.check(st2.joined === clients + freshClients, `${clients + freshClients - st2.joined} clients not back after the scale-down (times in ms after it): ${JSON.stringify(notBack(records, tDown))}`);
     v.check(Object.keys(reasons).every((k) => k === "transport close" || k === "transport error"), `close reasons on the drained worker: ${JSON.stringify(reasons)}`);
     ledgerProblems(v, res);
     return {
@@ -636,7 +654,10 @@ export async function scale({ clients = 300, rooms = 3, intervalMs = 100, freshC
       const down = await runCluster(["down"], env);
       if (down.code !== 0) process.stderr.write(`deploy/cluster down: ${down.out}\n`);
     }
-    if (existsSync(runDir)) rmSync(runDir, { recursive: true, force: true });
+    if (existsSync(runDir)) {
+      for (const f of readdirSync(runDir)) if (f.endsWith(".log")) copyFileSync(path.join(runDir, f), path.join(logsDir(), `cluster-${f}`));
+      rmSync(runDir, { recursive: true, force: true });
+    }
   }
 }
 
@@ -708,7 +729,7 @@ export async function proxyRestart({ clients = 2000, hosts: nHosts = 4, rate = 3
     const summ = c.sampler.summary();
     const peakWorkerRss = Math.max(...c.workers.map((w) => summ[w.id]?.rssPeakKiB ?? 0));
     const burstAllowance = rate; // a full bucket (burst = one second's worth)
-    v.check(tAll !== null, `only ${st.joined} of ${clients} clients back after 120 s`);
+    v.check(tAll !== null, `only ${st.joined} of ${clients} clients back after 120 s: ${JSON.stringify(notBack(records, tBack))}`);
     v.check(maxRate <= rate * 1.15 + burstAllowance, `${r0(maxRate)} handshakes/s reached the workers (cap ${rate}/s + burst ${burstAllowance})`);
     v.check(rejected > 0 || backMs < 3000, `the handshake cap never engaged (${rejected} 503s)`);
     v.check(r503.length > 0 && retryAfter !== undefined, `burst of ${rate * 2} handshakes: ${r503.length} 503s, Retry-After ${retryAfter}`);
@@ -951,3 +972,118 @@ export async function tokenExpiry({ victims = 10, expInSec = 3, sendEveryMs = 5 
 }
 
 export { logsDir };
+
+// ---------------------------------------------------------------------------
+// New sessions asked for while a worker drains (the proxy holds idle
+// keep-alive connections to it): each must be placed on a live worker.
+
+export async function drainHandshake({ probes = 20 } = {}) {
+  const v = new Verdict();
+  const c = await startCluster({ n: 2, proxy: true, workerFlags: { "drain-timeout": 5000 } });
+  const hold = [];
+  try {
+    const hs = "/socket.io/?EIO=4&transport=polling";
+    const { get: rawGet } = await import("../../badinput/lib.mjs");
+    // addresses whose hash picks w1, and idle pooled connections to w1
+    const addrs = [];
+    for (let i = 0; i < 200 && addrs.length < probes; i++) {
+      const a = `127.2.0.${2 + i}`;
+      const r = await rawGet(c.proxy.port, hs, { localAddress: a });
+      if (r.status === 200 && r.body.includes('"sid":"w1.')) addrs.push(a);
+    }
+    // a few live sessions keep the draining worker alive for a moment
+    for (let i = 0; i < 3; i++) {
+      const s = io(c.workers[0].url, { forceNew: true, transports: ["websocket"], reconnection: false, auth: { token: makeToken({ sub: "hold" }) } });
+      hold.push(s);
+    }
+    await until(() => hold.every((s) => s.connected), 5000, 20, "holders connected");
+    const tF = now();
+    c.workers[0].kill("SIGTERM");
+    const rs = await Promise.all(addrs.map((a) => rawGet(c.proxy.port, hs, { localAddress: a })));
+    const tDone = now();
+    const by = {};
+    for (const r of rs) {
+      const k = r.status === 200 ? (r.body.match(/"sid":"(\w+)\./) || [, "?"])[1] : `HTTP ${r.status} ${r.body.trim().slice(0, 40)}`;
+      by[k] = (by[k] || 0) + 1;
+    }
+    const bad = rs.filter((r) => r.status !== 200 || !r.body.includes('"sid":"w2.'));
+    v.check(addrs.length > 0, "no address hashes to w1");
+    v.check(bad.length === 0, `${bad.length} of ${rs.length} new sessions asked for during the drain were not placed on the live worker: ${JSON.stringify(by)}`);
+    return {
+      id: "drain-handshake",
+      group: "fault",
+      seq: 5.5,
+      title: "New sessions during a drain go to a live worker",
+      short: `${addrs.length} handshakes through the proxy, right after SIGTERM, from addresses that hash to the draining worker`,
+      did: `Redis, 2 workers and sioc-proxy. Handshakes from addresses whose hash picks w1 left idle keep-alive connections to w1 in the proxy's pool; 3 sessions kept w1 busy draining; w1 got SIGTERM and ${addrs.length} polling handshakes from those addresses were sent at once.`,
+      summary: `answers: ${Object.entries(by).map(([k, n]) => `${n} ${k}`).join(", ")} within ${r0(tDone - tF)} ms of SIGTERM`,
+      measured: { "handshakes sent right after SIGTERM": rs.length, "answers (worker of the new sid, or status)": by, "all answered within (ms)": r0(tDone - tF) },
+      problems: v.problems,
+    };
+  } finally {
+    for (const s of hold) s.disconnect();
+    await stopCluster(c);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Long-polling sessions closed by a drain between two polls: their next poll
+// must get the close packet, not 400 "Session ID unknown". The requests ride
+// one keep-alive connection opened before SIGTERM, as the proxy's pool does.
+
+export async function drainPolling({ sessions = 60 } = {}) {
+  const v = new Verdict();
+  const http = await import("node:http");
+  const w = await startWorker({ id: "dp1", flags: { "drain-timeout": 5000 } });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const req = (method, p, body) =>
+    new Promise((resolve) => {
+      const r = http.request({ host: HOST, port: w.port, path: p, method, agent, headers: body ? { "content-type": "text/plain;charset=UTF-8" } : {} }, (res) => {
+        let t = "";
+        res.setEncoding("utf8");
+        res.on("data", (d) => (t += d));
+        res.on("end", () => resolve({ status: res.statusCode, text: t }));
+      });
+      r.setTimeout(3000, () => r.destroy(new Error("timeout")));
+      r.on("error", (e) => resolve({ status: 0, text: String(e.message) }));
+      r.end(body);
+    });
+  try {
+    const q = "/socket.io/?EIO=4&transport=polling";
+    const sids = [];
+    for (let i = 0; i < sessions; i++) {
+      const h = await req("GET", q);
+      const sid = JSON.parse(h.text.slice(1)).sid;
+      await req("POST", `${q}&sid=${sid}`, "40" + JSON.stringify({ token: makeToken({ sub: `poller${i}` }) }));
+      await req("GET", `${q}&sid=${sid}`); // the CONNECT reply; no poll is pending afterwards
+      sids.push(sid);
+    }
+    const tF = now();
+    w.kill("SIGTERM");
+    await sleep(30);
+    const answers = {};
+    let unknown = 0;
+    for (const sid of sids) {
+      const r = await req("GET", `${q}&sid=${sid}`);
+      const k = r.status === 200 ? `200 ${r.text.split("\x1e").map((p) => p.slice(0, 2)).join("+")}` : `${r.status} ${r.text.slice(0, 45)}`;
+      answers[k] = (answers[k] || 0) + 1;
+      if (/Session ID unknown/.test(r.text)) unknown++;
+    }
+    const tDone = now();
+    v.check(unknown === 0, `${unknown} of ${sids.length} polls after the drain's close got 400 "Session ID unknown" instead of the close packet`);
+    return {
+      id: "drain-polling",
+      group: "fault",
+      seq: 5.6,
+      title: "Drain of long-polling sessions between two polls",
+      short: `${sessions} long-polling sessions with no poll pending; SIGTERM; then each polls once (over a keep-alive connection opened before)`,
+      did: `One worker (--drain-timeout 5000) with ${sessions} Socket.IO sessions on long-polling, none holding a GET at the moment of SIGTERM (as happens between two polls); right after SIGTERM each session polls once over a keep-alive connection opened before the signal (the way the proxy's upstream pool reaches a draining worker). Expected: the close packet ("1"), the reconnectable close a polling client understands.`,
+      summary: `answers: ${Object.entries(answers).map(([k, n]) => `${n} x ${k}`).join(", ")} (within ${r0(tDone - tF)} ms)`,
+      measured: { "polls after SIGTERM": sids.length, answers, '400 "Session ID unknown"': unknown },
+      problems: v.problems,
+    };
+  } finally {
+    agent.destroy();
+    await w.stop();
+  }
+}
