@@ -57,17 +57,19 @@ function runWsCases(port, limit) {
 const sanitizerReport = (log) => /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/.exec(log);
 
 /** Records one group: `cases` = [{name, ok, got}]. */
-function record(id, group, title, did, cases, extra = {}, v = new Verdict()) {
+function record(id, group, title, did, cases, extra = {}, v = new Verdict(), short) {
   for (const c of cases) v.check(c.ok, `${c.name}: ${c.got}`);
   const measured = {};
   for (const c of cases) measured[c.name] = `${c.ok ? "ok" : "FAILED"}: ${c.got}`;
   Object.assign(measured, extra);
   const passed = cases.filter((c) => c.ok).length;
+  const SEQ = { "too-large": 3, "event-flood": 4, "connection-caps": 5, "slowloris-worker": 6, "slowloris-proxy": 7, "header-flood-worker": 8, "header-flood-proxy": 9, "smuggling-worker": 10, "smuggling-proxy": 11, "no-token-logged": 1, "xff-trusted": 2, "affinity-cookie": 3 };
   return writeResult({
     id,
     group,
+    seq: SEQ[id],
     title,
-    short: did.length > 160 ? did.slice(0, 157) + "..." : did,
+    short: short || (did.length > 160 ? did.slice(0, 157) + "..." : did),
     did,
     summary: `${passed}/${cases.length} cases as expected${v.problems.length ? "; failed: " + v.problems.slice(0, 3).join("; ") : ""}`,
     measured,
@@ -170,7 +172,7 @@ export function defineBadInputTests() {
       await sleep(200);
       const log = w.log();
       cases.push({ name: "log lines", ok: /message too big \(1009\)/.test(log) && /over max-http-buffer-size: 413/.test(log), got: (log.match(/.*(message too big|over max-http-buffer-size).*/g) || []).map((l) => l.replace(/^\S+ /, "")).join(" | ") });
-      const res = record("too-large", "badinput", "Messages over the size limit", `Worker with --max-http-buffer-size ${LIMIT}: a Socket.IO event over the limit on a websocket, a polling POST over the limit, a POST head announcing 1 GB.`, cases);
+      const res = record("too-large", "badinput", "Messages over the size limit", `Worker with --max-http-buffer-size ${LIMIT}: a Socket.IO event over the limit on a websocket, a polling POST over the limit, a POST head announcing 1 GB.`, cases, {}, undefined, "websocket event and polling POST over --max-http-buffer-size, a 1 GB Content-Length");
       assert.deepEqual(res.problems, []);
     });
 
@@ -221,7 +223,7 @@ export function defineBadInputTests() {
       cases.push({ name: "rate_limited metric", ok: m1 - m0 >= lostAcks + 1, got: `+${m1 - m0} (the throttled client alone lost ${lostAcks})` });
       cases.push({ name: "log line", ok: /event rate over twice the limit: disconnected/.test(w.log()), got: (w.log().match(/.*event rate.*/) || ["none"])[0].replace(/^\S+ /, "") });
       for (const s of [bystander, by2, slow, flooder]) s.disconnect();
-      const res = record("event-flood", "badinput", "Event flooder (per-socket rate limit)", "Worker with --max-events-per-second 50: one client sends 80 events/s for 2 s, another a burst of 500 events; two bystanders exchange a message meanwhile.", cases);
+      const res = record("event-flood", "badinput", "Event flooder (per-socket rate limit)", "Worker with --max-events-per-second 50: one client sends 80 events/s for 2 s, another a burst of 500 events; two bystanders exchange a message meanwhile.", cases, {}, undefined, "80 events/s and a burst of 500 against --max-events-per-second 50");
       assert.deepEqual(res.problems, []);
     });
 
@@ -268,7 +270,7 @@ export function defineBadInputTests() {
       cases.push({ name: "upgrade probe (2probe/3probe) never completed (--upgrade-timeout 1000)", ok: p3 === "3probe" && probeEnd.startsWith("closed"), got: `${p3}, then ${probeEnd}` });
       const fds1 = w.fds();
       cases.push({ name: "descriptors released", ok: fds1 <= fds0 + 2, got: `${fds0} before, ${fdsDuring} during, ${fds1} after` });
-      const res = record("slowloris-worker", "badinput", "Slowloris on the worker: head and upgrade", `${N} connections trickling a request head (1 byte every 500 ms) and 10 trickling a websocket upgrade head, a websocket whose frame is trickled with pings unanswered (--ping-interval 1000 --ping-timeout 1000), and a polling session whose upgrade probe is never completed (--upgrade-timeout 1000).`, cases, { "worker RSS before / after (KiB)": `${rss0} / ${w.rssKiB()}` });
+      const res = record("slowloris-worker", "badinput", "Slowloris on the worker: head and upgrade", `${N} connections trickling a request head (1 byte every 500 ms) and 10 trickling a websocket upgrade head, a websocket whose frame is trickled with pings unanswered (--ping-interval 1000 --ping-timeout 1000), and a polling session whose upgrade probe is never completed (--upgrade-timeout 1000).`, cases, { "worker RSS before / after (KiB)": `${rss0} / ${w.rssKiB()}` }, undefined, "50 trickled heads (10 of them upgrades), a trickled frame, a never-finished upgrade probe");
       assert.deepEqual(res.problems, []);
     });
 
@@ -287,13 +289,13 @@ export function defineBadInputTests() {
       cases.push({ name: "endless header stream: the client gets the 431", ok: r3.statuses[0] === 431, got: r3.statuses.length ? `HTTP ${r3.statuses.join(",")}` : "no response (the close with unread input became a reset)" });
       const r4 = await rawExchange(w.port, ["GET /health HTTP/1.1\r\nHost: x\r\n" + "X: y\r\n".repeat(63) + "\r\n"]);
       cases.push({ name: "64 fields (at the limit) pass", ok: r4.statuses[0] === 200, got: `HTTP ${r4.statuses.join(",")}` });
-      const res = record("header-flood-worker", "badinput", "Header floods on the worker", "Raw requests with 200 header fields, one 20 KB field, an endless stream of header lines, and 64 fields (the limit).", cases);
+      const res = record("header-flood-worker", "badinput", "Header floods on the worker", "Raw requests with 200 header fields, one 20 KB field, an endless stream of header lines, and 64 fields (the limit).", cases, {}, undefined, "200 fields, a 20 KB field, an endless header stream, 64 fields");
       assert.deepEqual(res.problems, []);
     });
 
     it("request smuggling shapes are refused and the connection closed", async () => {
       const cases = await smugglingCases(w.port, { chunkedAlone: [411] });
-      const res = record("smuggling-worker", "badinput", "Request smuggling shapes on the worker", "Each shape followed by a pipelined GET /health on the same connection: the bad request must be answered 4xx and the connection closed, so the pipelined request is never answered.", cases);
+      const res = record("smuggling-worker", "badinput", "Request smuggling shapes on the worker", "Each shape followed by a pipelined GET /health on the same connection: the bad request must be answered 4xx and the connection closed, so the pipelined request is never answered.", cases, {}, undefined, "18 shapes (CL+TE, duplicate CL, obs-fold, bad TE, bare LF/CR, NUL, ...) + a pipelined request");
       assert.deepEqual(res.problems, []);
     });
 
@@ -342,7 +344,7 @@ export function defineBadInputTests() {
         await p?.stop();
         await w.stop();
       }
-      const res = record("connection-caps", "badinput", "Per-address connection caps", "5 connections held open from one loopback address, then a 6th from the same and one from another address, against a worker and a proxy each configured with --max-connections-per-ip 5.", cases);
+      const res = record("connection-caps", "badinput", "Per-address connection caps", "5 connections held open from one loopback address, then a 6th from the same and one from another address, against a worker and a proxy each configured with --max-connections-per-ip 5.", cases, {}, undefined, "6th connection from one address with --max-connections-per-ip 5, worker and proxy");
       assert.deepEqual(res.problems, []);
     });
   });
@@ -380,7 +382,7 @@ export function defineBadInputTests() {
       await sleep(300);
       const fds1 = p.fds();
       cases.push({ name: "descriptors released", ok: fds1 <= fds0 + 2, got: `${fds0} -> ${fds1}` });
-      const res = record("slowloris-proxy", "badinput", "Slowloris on the proxy: head and upgrade", "sioc-proxy --head-timeout 2000: 40 connections trickling a request head, 10 trickling a websocket upgrade head (1 byte every 200 ms), one sending a single byte.", cases);
+      const res = record("slowloris-proxy", "badinput", "Slowloris on the proxy: head and upgrade", "sioc-proxy --head-timeout 2000: 40 connections trickling a request head, 10 trickling a websocket upgrade head (1 byte every 200 ms), one sending a single byte.", cases, {}, undefined, "50 trickled heads (10 of them upgrades) and a single byte, --head-timeout 2000");
       assert.deepEqual(res.problems, []);
     });
 
@@ -396,7 +398,7 @@ export function defineBadInputTests() {
       let n = 0;
       const r3 = await rawExchange(p.port, ["GET /health HTTP/1.1\r\nHost: x\r\n"], { keepSending: () => (++n > 2000 ? null : `X-Flood-${n}: ${"f".repeat(500)}\r\n`), timeoutMs: 5000 });
       cases.push({ name: "endless header stream (1 MB)", ok: r3.statuses[0] === 431 && r3.closed, got: `HTTP ${r3.statuses.join(",")}, ${r3.closed ? "closed" : "open"} after ${r3.ms} ms, RSS +${p.rssKiB() - rss0} KiB` });
-      const res = record("header-flood-proxy", "badinput", "Header floods on the proxy", "Raw requests to sioc-proxy with 65 header fields, a 17 KB head, and an endless stream of header lines.", cases);
+      const res = record("header-flood-proxy", "badinput", "Header floods on the proxy", "Raw requests to sioc-proxy with 65 header fields, a 17 KB head, and an endless stream of header lines.", cases, {}, undefined, "65 fields, a 17 KB head, an endless header stream");
       assert.deepEqual(res.problems, []);
     });
 
@@ -404,7 +406,7 @@ export function defineBadInputTests() {
       const hits0 = (await w.metrics()).get("sioc_http_requests_total");
       const cases = await smugglingCases(p.port, { chunkedAlone: null });
       const hits1 = (await w.metrics()).get("sioc_http_requests_total");
-      const res = record("smuggling-proxy", "badinput", "Request smuggling shapes on the proxy", "The same shapes against sioc-proxy, each followed by a pipelined request: refused with 4xx, connection closed, the pipelined request never answered.", cases, { "requests that reached the worker meanwhile": hits1 - hits0 });
+      const res = record("smuggling-proxy", "badinput", "Request smuggling shapes on the proxy", "The same shapes against sioc-proxy, each followed by a pipelined request: refused with 4xx, connection closed, the pipelined request never answered.", cases, { "requests that reached the worker meanwhile": hits1 - hits0 }, undefined, "17 shapes + a pipelined request; nothing may reach the worker");
       assert.deepEqual(res.problems, []);
     });
 
@@ -458,7 +460,7 @@ export function defineBadInputTests() {
         await p?.stop();
         await w.stop();
       }
-      const res = record("no-token-logged", "security", "No token value in any log", "Worker and proxy at --log-level debug; connections (polling then websocket) with a wrong-secret, expired, alg-none, garbage, valid and soon-expiring token, sent both in the CONNECT auth and as ?token= in the URL, straight and through the proxy. Both logs are searched for each token and each of its segments.", cases);
+      const res = record("no-token-logged", "security", "No token value in any log", "Worker and proxy at --log-level debug; connections (polling then websocket) with a wrong-secret, expired, alg-none, garbage, valid and soon-expiring token, sent both in the CONNECT auth and as ?token= in the URL, straight and through the proxy. Both logs are searched for each token and each of its segments.", cases, {}, undefined, "6 kinds of token in auth and ?token=, worker and proxy at debug level; logs searched");
       assert.deepEqual(res.problems, []);
     });
 
@@ -490,7 +492,7 @@ export function defineBadInputTests() {
         await p.stop();
         for (const f of fakes) await f.close();
       }
-      const res = record("xff-trusted", "security", "X-Forwarded-For only from trusted proxies", "sioc-proxy --trusted-proxies 127.0.7.1/32 in front of three fake workers that echo the headers they get: handshakes from an untrusted peer (127.0.7.2) and from the trusted one, with forged X-Forwarded-For / X-Real-IP / Forwarded, and 40 different X-Forwarded-For values from each to see which address the rendezvous hash uses.", cases);
+      const res = record("xff-trusted", "security", "X-Forwarded-For only from trusted proxies", "sioc-proxy --trusted-proxies 127.0.7.1/32 in front of three fake workers that echo the headers they get: handshakes from an untrusted peer (127.0.7.2) and from the trusted one, with forged X-Forwarded-For / X-Real-IP / Forwarded, and 40 different X-Forwarded-For values from each to see which address the rendezvous hash uses.", cases, {}, undefined, "forged X-Forwarded-For / X-Real-IP / Forwarded from an untrusted and a trusted peer");
       assert.deepEqual(res.problems, []);
     });
 
@@ -542,7 +544,7 @@ export function defineBadInputTests() {
         await p.stop();
         for (const f of fakes) await f.close().catch(() => {});
       }
-      const res = record("affinity-cookie", "security", "Affinity cookie cannot leave the live set", "sioc-proxy with a fixed AFFINITY_SECRET in front of three fake workers: a signed cookie collected for each, then one worker stopped; requests carrying its cookie, forged cookies (unknown id, swapped MAC, altered MAC, no MAC, 5 KB value) and a sid of the stopped worker.", cases);
+      const res = record("affinity-cookie", "security", "Affinity cookie cannot leave the live set", "sioc-proxy with a fixed AFFINITY_SECRET in front of three fake workers: a signed cookie collected for each, then one worker stopped; requests carrying its cookie, forged cookies (unknown id, swapped MAC, altered MAC, no MAC, 5 KB value) and a sid of the stopped worker.", cases, {}, undefined, "cookie of a worker that left, forged cookies, sid of a worker that left");
       assert.deepEqual(res.problems, []);
     });
   });

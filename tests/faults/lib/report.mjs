@@ -68,13 +68,25 @@ export function render(results, { header = "" } = {}) {
   lines.push("| # | build | check | what was done | measured | verdict |");
   lines.push("|---|---|---|---|---|---|");
   let n = 0;
+  const buildRank = (b) => (b === "release" ? 0 : 1);
   const sorted = [...results].sort(
-    (a, b) => order.indexOf(a.group) - order.indexOf(b.group) || (a.seq ?? 0) - (b.seq ?? 0) || a.id.localeCompare(b.id) || a.build.localeCompare(b.build),
+    (a, b) =>
+      order.indexOf(a.group) - order.indexOf(b.group) || (a.seq ?? 50) - (b.seq ?? 50) || a.id.localeCompare(b.id) || buildRank(a.build) - buildRank(b.build) || a.build.localeCompare(b.build),
   );
   for (const r of sorted) {
     n++;
     const key = r.summary || Object.entries(r.measured || {}).slice(0, 4).map(([k, v]) => `${k}: ${fmt(v)}`).join("; ");
     lines.push(`| ${n} | ${r.build} | ${cell(r.title)} | ${cell(r.short || r.did)} | ${cell(key)} | ${r.verdict === "pass" ? "PASS" : "**FAIL**"} |`);
+  }
+  const failedOnes = sorted.filter((r) => r.verdict !== "pass");
+  if (failedOnes.length) {
+    lines.push("");
+    lines.push("## Failed checks");
+    lines.push("");
+    for (const r of failedOnes) {
+      const ps = r.problems || [];
+      lines.push(`- **${r.title}** (${r.build}): ${ps.slice(0, 3).map((p) => cell(p.length > 400 ? p.slice(0, 397) + "..." : p)).join("; ")}${ps.length > 3 ? ` (+${ps.length - 3} more)` : ""}`);
+    }
   }
   for (const g of order) {
     const rs = sorted.filter((r) => r.group === g);

@@ -936,10 +936,13 @@ export async function tokenExpiry({ victims = 10, expInSec = 3, sendEveryMs = 5 
     const discMs = vs.map((st) => (st.td ? st.td - expMs : null));
     const log = w.log();
     const expLines = (log.match(/token of user victim\d+ expired/g) || []).length;
+    // when the worker disconnected them, from its own log timestamps (immune to a slow test process)
+    const serverMs = [...log.matchAll(/^(\S+) .*token of user victim\d+ expired/gm)].map((m) => Date.parse(m[1]) - expMs);
     const reasons = {};
     for (const st of vs) reasons[`${st.transport}: ${st.why || "none"}`] = (reasons[`${st.transport}: ${st.why || "none"}`] || 0) + 1;
     v.check(vs.every((st) => st.td), `${vs.filter((st) => !st.td).length} victims still connected`);
-    v.check(discMs.every((d) => d !== null && d >= -5 && d < 1000), `disconnects relative to exp (ms): ${JSON.stringify(discMs.map(r0))}`);
+    v.check(discMs.every((d) => d !== null), `${discMs.filter((d) => d === null).length} victims never saw the disconnect`);
+    v.check(serverMs.length === victims && serverMs.every((d) => d >= -5 && d < 500), `the worker disconnected them ${JSON.stringify(serverMs)} ms after exp (its log)`);
     v.check(acceptedAfter.length === 0, `${acceptedAfter.length} events sent after exp were acked ok: ${JSON.stringify(acceptedAfter.slice(0, 3))}`);
     v.check(deliveredAfter.length === 0, `${deliveredAfter.length} events sent after exp were delivered to the room`);
     v.check(expLines === victims, `${expLines} "token expired" log lines for ${victims} victims`);
@@ -956,7 +959,8 @@ export async function tokenExpiry({ victims = 10, expInSec = 3, sendEveryMs = 5 
         "events sent / acked ok": `${vs.reduce((a, st) => a + st.sent.length, 0)} / ${acceptedTotal}`,
         "events sent after exp / acked ok / delivered to the room": `${sentAfter} / ${acceptedAfter.length} / ${deliveredAfter.length}`,
         "last delivered event, sent relative to exp (ms)": r0(lastAccepted),
-        "disconnect after exp: min / max (ms)": `${r0(Math.min(...discMs))} / ${r0(Math.max(...discMs))}`,
+        "worker disconnected them after exp, from its log: min / max (ms)": `${Math.min(...serverMs)} / ${Math.max(...serverMs)}`,
+        "clients saw the disconnect after exp: min / max (ms)": `${r0(Math.min(...discMs))} / ${r0(Math.max(...discMs))}`,
         "client-side disconnect reason": reasons,
         "worker log lines 'token of user ... expired'": expLines,
         "reconnect with the expired token": again,
@@ -1044,7 +1048,7 @@ export async function drainPolling({ sessions = 60 } = {}) {
         res.on("data", (d) => (t += d));
         res.on("end", () => resolve({ status: res.statusCode, text: t }));
       });
-      r.setTimeout(3000, () => r.destroy(new Error("timeout")));
+      r.setTimeout(10000, () => r.destroy(new Error("timeout")));
       r.on("error", (e) => resolve({ status: 0, text: String(e.message) }));
       r.end(body);
     });
@@ -1053,6 +1057,7 @@ export async function drainPolling({ sessions = 60 } = {}) {
     const sids = [];
     for (let i = 0; i < sessions; i++) {
       const h = await req("GET", q);
+      if (h.status !== 200) throw new Error(`handshake ${i}: ${h.status} ${h.text}`);
       const sid = JSON.parse(h.text.slice(1)).sid;
       await req("POST", `${q}&sid=${sid}`, "40" + JSON.stringify({ token: makeToken({ sub: `poller${i}` }) }));
       await req("GET", `${q}&sid=${sid}`); // the CONNECT reply; no poll is pending afterwards
