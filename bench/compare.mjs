@@ -222,11 +222,11 @@ async function runBench(o, benchArgsList, { onReady = null, label } = {}) {
   process.once("exit", stopAll);
   try {
     if (onReady) {
-      const deadline = Date.now() + 180000;
+      const deadline = Date.now() + 480000; /* beyond sioc-bench's own --connect-timeout */
       while (!kids.every((k) => k.ready)) {
         const exited = await Promise.race([Promise.all(kids.map((k) => k.done)).then(() => true), sleep(100).then(() => false)]);
         if (exited) break;
-        if (Date.now() > deadline) throw new Error("sioc-bench processes not ready after 180 s");
+        if (Date.now() > deadline) throw new Error("sioc-bench processes not ready after 480 s");
       }
       await onReady(kids);
       for (const k of kids) { try { k.child.kill("SIGUSR1"); } catch { /* gone */ } }
