@@ -44,9 +44,7 @@ const char *const proxy_err_names[PERR_COUNT] = {
 
 int admin_ready(const proxy_t *p)
 {
-    size_t n;
-    workers_live(p->workers, &n);
-    return n > 0 && !p->draining;
+    return workers_up(p->workers) > 0 && !p->draining;
 }
 
 static void put(sioc_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -117,7 +115,9 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
     size_t nlive;
     workers_live(p->workers, &nlive);
     metric(b, "sioc_proxy_workers", "gauge", "Known workers", workers_count(p->workers));
-    metric(b, "sioc_proxy_workers_up", "gauge", "Workers in rotation", nlive);
+    metric(b, "sioc_proxy_workers_reachable", "gauge", "Workers serving their sessions", nlive);
+    metric(b, "sioc_proxy_workers_up", "gauge", "Workers in rotation (taking new sessions)",
+           workers_up(p->workers));
     if (p->discovery != NULL)
         metric(b, "sioc_proxy_discovery_failures_total", "counter", "Failed discovery polls",
                discovery_failures(p->discovery));
@@ -125,6 +125,7 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
         const char *name, *type, *help;
     } per[] = {
         {"sioc_proxy_worker_up", "gauge", "1 while the worker is in rotation"},
+        {"sioc_proxy_worker_reachable", "gauge", "1 while the worker serves its sessions"},
         {"sioc_proxy_worker_requests_total", "counter", "Requests forwarded to the worker"},
         {"sioc_proxy_worker_sessions_total", "counter",
          "New sessions placed on the worker (handshakes answered 200 or 101)"},
@@ -138,11 +139,12 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
         size_t it = 0;
         pworker_t *w;
         while ((w = workers_next(p->workers, &it)) != NULL) {
-            unsigned long long v = k == 0   ? w->up
-                                   : k == 1 ? w->requests
-                                   : k == 2 ? w->sessions
-                                   : k == 3 ? w->tunnels_open
-                                   : k == 4 ? w->upstream_failures
+            unsigned long long v = k == 0   ? (unsigned long long)(w->up && !w->dead)
+                                   : k == 1 ? (unsigned long long)!w->dead
+                                   : k == 2 ? w->requests
+                                   : k == 3 ? w->sessions
+                                   : k == 4 ? w->tunnels_open
+                                   : k == 5 ? w->upstream_failures
                                             : w->nidle;
             put(b, "%s{worker=\"%s\",addr=\"%s\"} %llu\n", per[k].name, w->id, w->addr, v);
         }

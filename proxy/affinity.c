@@ -88,6 +88,8 @@ int affinity_pick(const affinity_node_t *nodes, size_t n, uint64_t key_hash)
     int best = -1;
     uint64_t best_score = 0;
     for (size_t i = 0; i < n; i++) {
+        if (nodes[i].standby)
+            continue;
         uint64_t s = affinity_score(nodes[i].seed, key_hash);
         if (best < 0 || s > best_score ||
             (s == best_score && id_cmp(nodes[i].id, nodes[best].id) < 0)) {

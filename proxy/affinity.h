@@ -37,10 +37,15 @@
 /** Longest cookie value: id '.' mac. */
 #define AFFINITY_COOKIE_MAX (AFFINITY_ID_MAX + 1 + AFFINITY_MAC_CHARS)
 
-/** A live worker as routing sees it: its id (borrowed) and affinity_seed(id). */
+/**
+ * A reachable worker as routing sees it: its id (borrowed), affinity_seed(id),
+ * and whether it is on standby: it still serves its own sessions (a slow
+ * health check is no reason to break them) but takes no new ones.
+ */
 typedef struct {
     sioc_iov_t id;
     uint64_t seed;
+    uint8_t standby;
 } affinity_node_t;
 
 /** A numeric address: family 4 (4 bytes used) or 6 (16 bytes). */
@@ -74,8 +79,8 @@ uint64_t affinity_score(uint64_t seed, uint64_t key_hash);
 
 /**
  * Rendezvous choice: the index in nodes[0..n) with the highest score for
- * `key_hash` (ties: the byte-wise smaller id), or -1 when n == 0.
- * Borrows nodes.
+ * `key_hash` among the nodes not on standby (ties: the byte-wise smaller
+ * id), or -1 when there is none. Borrows nodes.
  */
 int affinity_pick(const affinity_node_t *nodes, size_t n, uint64_t key_hash);
 

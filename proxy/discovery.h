@@ -4,12 +4,11 @@
  * Workers ZADD `<worker-id>@<host>:<port>` to the sorted set `sioc:workers`
  * with the unix time in ms as score every second and ZREM themselves when
  * they drain. Every --discovery-interval this module asks
- * `ZRANGEBYSCORE sioc:workers <now - stale> +inf` on a hiredis async
- * connection bound to the loop (never blocking), parses the members and
- * hands the complete list to the callback. Members that do not parse (bad
- * id, non-numeric host) are skipped with a rate-limited warning. The
- * connection is re-made after any failure; a connect or a reply that takes
- * longer than three intervals is abandoned. While Redis is unreachable the
+ * `ZRANGEBYSCORE sioc:workers <now - stale> +inf` on the loop's reconnecting
+ * Redis link (common/net/redis_client.h: non-blocking, liveness PINGs,
+ * reconnect with backoff), parses the members and hands the complete list
+ * to the callback. Members that do not parse (bad id, non-numeric host) are
+ * skipped with a rate-limited warning. While Redis is unreachable the
  * callback is not called, so the last known set stays (health checks still
  * run on it). Loop thread only.
  */
@@ -20,7 +19,7 @@
 
 #include "workers.h"
 
-struct event_base;
+#include "net/loop.h"
 
 typedef struct discovery discovery_t;
 
@@ -28,14 +27,13 @@ typedef struct discovery discovery_t;
 typedef void (*discovery_cb)(discovery_t *d, const workers_member_t *m, size_t n, void *data);
 
 /**
- * Starts polling. `url` is redis://[:password@]host[:port][/db] (a host name
- * is resolved now, blocking: start-up only). Returns the poller (owned;
- * discovery_free()) or NULL with a message in err. Borrows url and key
- * (copied); `data` is passed to cb.
+ * Starts polling. `url` is redis://[[user]:password@]host[:port][/db] (use a
+ * numeric host or an /etc/hosts name: the lookup blocks). Returns the poller
+ * (owned; discovery_free()) or NULL with a message in err. Borrows url and
+ * key (copied); `data` is passed to cb.
  */
-discovery_t *discovery_new(struct event_base *base, const char *url, const char *key,
-                           long interval_ms, long stale_ms, discovery_cb cb, void *data, char *err,
-                           size_t errlen);
+discovery_t *discovery_new(net_loop_t *loop, const char *url, const char *key, long interval_ms,
+                           long stale_ms, discovery_cb cb, void *data, char *err, size_t errlen);
 
 /** Stops polling and frees (pending replies are dropped). */
 void discovery_free(discovery_t *d);

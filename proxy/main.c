@@ -128,7 +128,7 @@ int main(int argc, char **argv)
     }
     p.workers = workers_new(&p);
     if (conf.redis_url != NULL) {
-        p.discovery = discovery_new(p.base, conf.redis_url, conf.redis_key, conf.discovery_interval,
+        p.discovery = discovery_new(p.loop, conf.redis_url, conf.redis_key, conf.discovery_interval,
                                     conf.discovery_stale, on_discovered, &p, err, sizeof(err));
         if (p.discovery == NULL) {
             log_error("--redis-url: %s", err);

@@ -88,8 +88,10 @@ void route_decide(const route_conf_t *c, const http_request_t *req, const affini
         char name[128];
         memcpy(name, c->cookie_name.base, c->cookie_name.len);
         name[c->cookie_name.len] = '\0';
-        if (http_cookie_get(req->cookie, name, &cv) && affinity_cookie_check(c->secret, cv, &id))
-            out->cookie_worker = affinity_find(nodes, n, id);
+        if (http_cookie_get(req->cookie, name, &cv) && affinity_cookie_check(c->secret, cv, &id)) {
+            int w = affinity_find(nodes, n, id);
+            out->cookie_worker = (w >= 0 && !nodes[w].standby) ? w : -1;
+        }
     }
     if (out->has_sid)
         return;
@@ -105,7 +107,7 @@ void route_replace(const affinity_node_t *nodes, size_t n, route_t *out)
 {
     int w = affinity_pick(nodes, n, affinity_key_hash(affinity_addr_key(&out->client)));
     if (w < 0) {
-        fail(out, ROUTE_ERR_NO_WORKER, 503, "no live worker");
+        fail(out, ROUTE_ERR_NO_WORKER, 503, "no worker in rotation");
         return;
     }
     out->worker = w;

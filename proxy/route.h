@@ -3,11 +3,12 @@
  *
  * Order (issue 5, PROTOCOL.md §6, FIELD-NOTES §1 rows 1-2):
  *  1. a request that carries `sid` belongs to a session and goes to the
- *     worker named by the sid, or nowhere: an unknown or dead worker gives
- *     ROUTE_ERR_SID_UNKNOWN (Engine.IO "Session ID unknown", so the client
- *     reconnects at once), never a guess;
- *  2. otherwise a valid affinity cookie that names a live worker;
- *  3. otherwise rendezvous hashing of the client address (affinity.h).
+ *     worker named by the sid (on standby or not), or nowhere: an unknown or
+ *     dead worker gives ROUTE_ERR_SID_UNKNOWN (Engine.IO "Session ID
+ *     unknown", so the client reconnects at once), never a guess;
+ *  2. otherwise a valid affinity cookie that names a worker in rotation;
+ *  3. otherwise rendezvous hashing of the client address over the workers
+ *     in rotation (affinity.h).
  * Each request is decided on its own, so one keep-alive connection can
  * carry requests of sessions on different workers.
  *
@@ -44,7 +45,7 @@ enum route_error {
     ROUTE_OK = 0,
     ROUTE_ERR_SID_UNKNOWN, /* 400 {"code":1,"message":"Session ID unknown"}; raw 400 + close on
                               upgrades */
-    ROUTE_ERR_NO_WORKER,   /* a new session but no live worker: 503 */
+    ROUTE_ERR_NO_WORKER,   /* a new session but no worker in rotation: 503 */
     ROUTE_ERR_BAD_UPGRADE, /* an invalid websocket upgrade: 400 (426 for a wrong version) + close */
     ROUTE_ERR_CHUNKED,     /* chunked request body: 411 + close */
 };
@@ -64,9 +65,9 @@ typedef struct {
 } route_t;
 
 /**
- * Decides where `req` goes among the live workers nodes[0..n). `peer` is the
- * socket peer. Fills *out (always; out->worker is -1 on errors). Borrows
- * everything for the call only.
+ * Decides where `req` goes among the reachable workers nodes[0..n) (those on
+ * standby only serve their sessions). `peer` is the socket peer. Fills *out (always; out->worker is
+ * -1 on errors). Borrows everything for the call only.
  */
 void route_decide(const route_conf_t *c, const http_request_t *req, const affinity_addr_t *peer,
                   const affinity_node_t *nodes, size_t n, route_t *out);

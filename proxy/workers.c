@@ -36,6 +36,7 @@ struct workers {
     affinity_node_t *live;
     pworker_t **live_w;
     size_t nlive, live_cap;
+    size_t nup;
     struct event *tick;
 };
 
@@ -71,9 +72,10 @@ static void rebuild(workers_t *ws)
         ws->live_w = xrealloc(ws->live_w, ws->live_cap * sizeof(*ws->live_w));
     }
     ws->nlive = 0;
+    ws->nup = 0;
     for (hmap_iter_t it = hmap_iter(&ws->members); (hn = hmap_next(&it)) != NULL;) {
         pworker_t *w = container_of(hn, pworker_t, node);
-        if (w->up)
+        if (!w->dead)
             ws->live_w[ws->nlive++] = w;
     }
     qsort(ws->live_w, ws->nlive, sizeof(*ws->live_w), cmp_worker);
@@ -81,7 +83,14 @@ static void rebuild(workers_t *ws)
         sioc_iov_t id = iov_make(ws->live_w[i]->id, strlen(ws->live_w[i]->id));
         ws->live[i].id = id;
         ws->live[i].seed = affinity_seed(id);
+        ws->live[i].standby = !ws->live_w[i]->up;
+        ws->nup += ws->live_w[i]->up;
     }
+}
+
+size_t workers_up(const workers_t *ws)
+{
+    return ws->nup;
 }
 
 const affinity_node_t *workers_live(const workers_t *ws, size_t *n)
@@ -144,8 +153,20 @@ static void set_up(pworker_t *w, int up, const char *why)
         log_info("worker %s (%s) in rotation", w->id, w->addr);
     else
         log_warn("worker %s (%s) out of rotation: %s", w->id, w->addr, why);
-    if (!up)
+    rebuild(w->ws);
+}
+
+static void set_dead(pworker_t *w, int dead, const char *why)
+{
+    if (w->dead == dead)
+        return;
+    w->dead = (uint8_t)dead;
+    if (dead) {
+        log_warn("worker %s (%s) unreachable: %s; its sessions are gone", w->id, w->addr, why);
         pool_close_all(w);
+    } else {
+        log_info("worker %s (%s) reachable again", w->id, w->addr);
+    }
     rebuild(w->ws);
 }
 
@@ -175,10 +196,8 @@ static void remove_member(workers_t *ws, pworker_t *w)
     w->member = 0;
     hc_stop(w);
     pool_close_all(w);
-    if (w->up) {
-        w->up = 0;
-        rebuild(ws);
-    }
+    w->up = 0;
+    rebuild(ws);
     log_info("worker %s (%s) left", w->id, w->addr);
     pworker_unref(w);
 }
@@ -236,10 +255,11 @@ void workers_mark_failed(pworker_t *w, const char *why)
 {
     w->upstream_failures++;
     w->passes = 0;
-    if (w->fails < 255)
-        w->fails = (uint8_t)(w->ws->p->conf->health_fall);
-    if (w->member)
-        set_up(w, 0, why);
+    w->fails = (uint8_t)w->ws->p->conf->health_fall;
+    if (!w->member)
+        return;
+    w->up = 0;
+    set_dead(w, 1, why);
 }
 
 /* ------------------------------------------------------------------ */
@@ -247,6 +267,7 @@ void workers_mark_failed(pworker_t *w, const char *why)
 
 static void hc_result(pworker_t *w, int ok, const char *why)
 {
+    int connected = w->hc_connected;
     hc_stop(w);
     if (!w->member)
         return;
@@ -255,8 +276,15 @@ static void hc_result(pworker_t *w, int ok, const char *why)
         w->fails = 0;
         if (w->passes < 255)
             w->passes++;
+        set_dead(w, 0, NULL);
         if (!w->up && w->passes >= c->health_rise)
             set_up(w, 1, NULL);
+    } else if (!connected) {
+        /* Nothing accepts connections there: the process is gone. */
+        w->passes = 0;
+        w->fails = (uint8_t)c->health_fall;
+        w->up = 0;
+        set_dead(w, 1, why);
     } else {
         w->passes = 0;
         if (w->fails < 255)
@@ -298,8 +326,10 @@ static void hc_event(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
     pworker_t *w = arg;
-    if (what & BEV_EVENT_CONNECTED)
+    if (what & BEV_EVENT_CONNECTED) {
+        w->hc_connected = 1;
         return;
+    }
     hc_result(w, 0,
               (what & BEV_EVENT_TIMEOUT) ? "health check timed out"
               : (what & BEV_EVENT_EOF)   ? "connection closed"
@@ -312,6 +342,7 @@ static void hc_stop(pworker_t *w)
         bufferevent_free(w->hc);
         w->hc = NULL;
     }
+    w->hc_connected = 0;
 }
 
 static void hc_start(pworker_t *w)
@@ -505,7 +536,7 @@ void upstream_release(upstream_t *u, int reusable)
 {
     pworker_t *w = u->w;
     workers_t *ws = w->ws;
-    if (reusable && w->member && w->up && !ws->p->draining &&
+    if (reusable && w->member && !w->dead && !ws->p->draining &&
         w->nidle < (size_t)ws->p->conf->pool_size &&
         evbuffer_get_length(bufferevent_get_input(u->bev)) == 0 &&
         evbuffer_get_length(bufferevent_get_output(u->bev)) == 0) {

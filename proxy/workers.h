@@ -4,11 +4,18 @@
  * Membership comes from the static --workers list and/or from discovery
  * (Redis, discovery.h): workers_sync() is given the complete discovered list
  * after each poll, so additions and removals are followed without restart.
- * A member is in rotation ("up") once a GET /health has passed; it leaves
- * after --health-fall failed checks in a row or at once when a real request
- * cannot connect to it, and comes back after --health-rise passed checks.
- * The routing view (workers_live()) lists the up members sorted by id and is
- * rebuilt on every change; route.c indexes into it.
+ * A member is in rotation ("up": new sessions may be placed on it) once a
+ * GET /health has passed; it leaves after --health-fall failed checks in a
+ * row and comes back after --health-rise passed checks. Out of rotation it
+ * is on standby: it keeps serving its own sessions, because a slow health
+ * check under load is no reason to break them (and moving them all at once
+ * would load the others). A member that cannot be connected to (refused or
+ * timed out, by a request or a health check) is dead: out of rotation and
+ * out of the routing view, so requests for its sessions get "Session ID
+ * unknown" at once; a passed check revives it. The routing view
+ * (workers_live()) lists the members that are not dead, sorted by id, with
+ * the standby flag set on those out of rotation; it is rebuilt on every
+ * change and route.c indexes into it.
  *
  * Upstream connections: upstream_acquire() hands out an idle keep-alive
  * connection of the worker's pool, or starts connecting a new one;
@@ -52,7 +59,9 @@ typedef struct pworker {
     uint8_t from_static; /* listed in --workers */
     uint8_t from_discovery;
     uint8_t up;            /* in rotation */
+    uint8_t dead;          /* its last connect failed: out of the routing view */
     uint8_t fails, passes; /* consecutive health results */
+    uint8_t hc_connected;  /* the health check in flight got connected */
     sioc_list_t idle;      /* idle upstream connections */
     size_t nidle;
     struct bufferevent *hc; /* health check in flight, or NULL */
@@ -79,8 +88,12 @@ void workers_free(workers_t *ws);
 /** Replaces the discovered members with m[0..n) (borrowed for the call). */
 void workers_sync(workers_t *ws, const workers_member_t *m, size_t n);
 
-/** The routing view: the up members sorted by id (valid until the next change). */
+/** The routing view: the members that are not dead, sorted by id, those out of rotation on
+ * standby (valid until the next change). */
 const affinity_node_t *workers_live(const workers_t *ws, size_t *n);
+
+/** Number of members in rotation (new sessions can be placed). */
+size_t workers_up(const workers_t *ws);
 
 /** The worker behind index i of workers_live(). */
 pworker_t *workers_live_at(const workers_t *ws, int i);
@@ -91,7 +104,7 @@ size_t workers_count(const workers_t *ws);
 /** Iterates over the members: start with *it = 0; returns NULL at the end. */
 pworker_t *workers_next(const workers_t *ws, size_t *it);
 
-/** Takes `w` out of rotation now (a real request could not connect), until a check passes. */
+/** Marks `w` dead now (a real request could not connect to it), until a check passes. */
 void workers_mark_failed(pworker_t *w, const char *why);
 
 /** Reference counting; the last unref of a worker that left the membership frees it. */
@@ -118,7 +131,7 @@ pworker_t *upstream_worker(const upstream_t *u);
 int upstream_reused(const upstream_t *u);
 /** Call on BEV_EVENT_CONNECTED: clears the connect timeout, counts the connect. */
 void upstream_connected(upstream_t *u);
-/** Call when connecting failed: takes the worker out of rotation and frees u. */
+/** Call when connecting failed: marks the worker dead and frees u. */
 void upstream_connect_failed(upstream_t *u, const char *why);
 
 /**
@@ -129,7 +142,8 @@ struct bufferevent *upstream_detach(upstream_t *u);
 
 /**
  * Gives the connection back: to the worker's idle pool when `reusable`, the
- * worker is up and the pool has room, else closes it. u is invalid afterwards.
+ * worker is reachable and the pool has room, else closes it. u is invalid
+ * afterwards.
  */
 void upstream_release(upstream_t *u, int reusable);
 

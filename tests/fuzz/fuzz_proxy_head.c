@@ -3,15 +3,17 @@
  * parse (http_parse_request), route (route_decide, affinity), rewrite
  * (rewrite_request), and the response-head rewrite.
  *
- * Input: byte 0 picks the situation (bits 0-2: number of live workers, 0-4;
- * bit 3: the peer is a trusted proxy; bit 4: an IPv6 peer), the rest is the
- * head. Invariants, each an abort() when broken:
- *  - a decision is OK exactly when it names a live worker; errors carry a
- *    status in {400, 411, 426, 503} and a reason;
+ * Input: byte 0 picks the situation (bits 0-2: number of reachable workers,
+ * 0-4; bit 3: the peer is a trusted proxy; bit 4: an IPv6 peer; bits 5-7:
+ * workers 0-2 on standby), the rest is the head. Invariants, each an abort()
+ * when broken:
+ *  - a decision is OK exactly when it names a reachable worker; errors carry
+ *    a status in {400, 411, 426, 503} and a reason;
  *  - a request with a sid is routed only to the worker its sid names
- *    (recomputed independently from the query), never placed by cookie or
- *    address; without a sid, a cookie decision names the cookie's worker
- *    and an address decision equals affinity_pick() of the client address;
+ *    (recomputed independently from the query), on standby or not, never
+ *    placed by cookie or address; without a sid, the worker is never on
+ *    standby, a cookie decision names the cookie's worker and an address
+ *    decision equals affinity_pick() of the client address;
  *  - an untrusted peer is its own client address;
  *  - a websocket upgrade is only a GET with "Upgrade: websocket";
  *  - the same input decides the same way twice (no hidden state);
@@ -75,6 +77,8 @@ static void check_request(const route_conf_t *conf, const affinity_secret_t *sec
         CHECK(r.status == 400 || r.status == 411 || r.status == 426 || r.status == 503);
     }
     CHECK(r.cookie_worker >= -1 && r.cookie_worker < (int)n);
+    if (r.cookie_worker >= 0)
+        CHECK(!nodes[r.cookie_worker].standby);
     CHECK(r.peer_trusted == affinity_cidr_match(conf->trusted, conf->ntrusted, peer));
     if (!r.peer_trusted)
         CHECK(memcmp(&r.client, peer, sizeof(*peer)) == 0);
@@ -96,6 +100,7 @@ static void check_request(const route_conf_t *conf, const affinity_secret_t *sec
     }
     if (r.error == ROUTE_OK && !has_sid) {
         CHECK(r.by != ROUTE_BY_SID);
+        CHECK(!nodes[r.worker].standby);
         if (r.by == ROUTE_BY_COOKIE)
             CHECK(r.cookie_worker == r.worker);
         else
@@ -203,6 +208,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t sel = data[0];
     size_t n = (size_t)(sel & 7) % 5;
     int is_trusted = (sel >> 3) & 1, v6 = (sel >> 4) & 1;
+    for (int i = 0; i < 4; i++)
+        nodes[i].standby = i < 3 ? (uint8_t)((sel >> (5 + i)) & 1) : 0;
     affinity_addr_t peer;
     const char *ps =
         v6 ? (is_trusted ? "fd00::1" : "2001:db8::9") : (is_trusted ? "10.0.0.1" : "192.0.2.1");

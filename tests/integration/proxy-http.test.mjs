@@ -155,14 +155,15 @@ describe("proxy HTTP forwarding", () => {
     assert.ok(Date.now() - t0 >= 1100);
   });
 
-  it("takes a worker failing its health checks out of rotation and back", async () => {
+  it("takes a worker failing its health checks out of rotation (its sessions still served) and back", async () => {
     up.health = 500;
     await until(async () => (await httpGet(proxy.adminPort, "/ready")).status === 503, 3000, 20, "not ready");
     let r = await rawRequest(proxy.port, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert.equal(r.status, 503);
+    assert.equal(r.status, 503, "no new session on it");
     assert.equal(r.headers["retry-after"], "1");
     r = await rawRequest(proxy.port, "GET /echo?sid=fake.abc HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert.equal(r.status, 400, "a sid of a worker out of rotation is unknown");
+    assert.equal(r.status, 200, "a session on a worker on standby is still served");
+    assert.equal(await proxy.metric(`sioc_proxy_worker_reachable{worker="fake",addr="127.0.0.1:${up.port}"}`), 1);
     up.health = 200;
     await until(async () => (await httpGet(proxy.adminPort, "/ready")).status === 200, 3000, 20, "ready again");
     r = await rawRequest(proxy.port, "GET /echo?sid=fake.abc HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -186,6 +187,20 @@ describe("proxy HTTP forwarding", () => {
     // /metrics on the public port goes to the worker, not to the proxy's counters
     const pub = await rawRequest(proxy.port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
     assert.doesNotMatch(pub.body, /sioc_proxy_/);
+  });
+
+  it("a worker that refuses connections is dead: its sessions get Session ID unknown at once", async () => {
+    const r0 = await rawRequest(proxy.port, "GET /echo?sid=fake.abc HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.equal(r0.status, 200);
+    const port = up.port;
+    await up.stop();
+    const r = await rawRequest(proxy.port, "GET /echo?sid=fake.abc HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.equal(r.status, 400);
+    assert.deepEqual(JSON.parse(r.body), { code: 1, message: "Session ID unknown" });
+    assert.equal(await proxy.metric(`sioc_proxy_worker_reachable{worker="fake",addr="127.0.0.1:${port}"}`), 0);
+    assert.equal((await httpGet(proxy.adminPort, "/ready")).status, 503);
+    const n = await rawRequest(proxy.port, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.equal(n.status, 503);
   });
 });
 

@@ -17,12 +17,13 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { startServer, stopAll, HOST } from "./lib/server.mjs";
+import { startServer, stopAll, HOST, freePort } from "./lib/server.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck, connected } from "./lib/client.mjs";
 import { startRedis } from "./lib/redis.mjs";
 import { sleep, until, withTimeout } from "./lib/util.mjs";
 import { startProxy, httpGet, metricValue, untilWorkersUp, RawConn } from "./lib/proxy.mjs";
 
+const freePortFor = () => freePort();
 const CLIENTS = Number(process.env.SIOC_PROXY_CLIENTS || 50);
 
 async function startWorker(id, flags = {}) {
@@ -303,6 +304,30 @@ describe("proxy with Redis discovery", () => {
     assert.ok((await workerMetric(w3, "sioc_sessions_total")) >= onW3);
     assert.equal(await proxy.metric('sioc_proxy_errors_total{kind="sid_unknown"}'), 0);
     for (const s of [...first, ...second]) pool.close(s);
+  });
+
+  it("keeps serving the last known workers while Redis is down, and follows it again after", { timeout: 30000 }, async () => {
+    const up = await proxy.metric("sioc_proxy_workers_up");
+    await redis.stop("SIGKILL");
+    await sleep(4000); // longer than the heartbeat staleness: nothing may be dropped
+    assert.equal(await proxy.metric("sioc_proxy_workers_up"), up);
+    const s = pool.create(proxy, { ...TRANSPORT_MODES.polling, agent: agentFor(240) });
+    await connected(s);
+    assert.ok(s.connected, "new sessions are still placed");
+    pool.close(s);
+    await redis.start();
+    const failures = await proxy.metric("sioc_proxy_discovery_failures_total");
+    assert.ok(failures > 0, "the outage was noticed");
+    // discovery answers again: a member published by hand appears, then goes stale
+    const ghost = `ghost@127.0.0.1:${await freePortFor()}`;
+    await until(async () => {
+      redis.cli("ZADD", "sioc:workers", String(Date.now()), ghost); // a heartbeat
+      return (await proxy.metric("sioc_proxy_workers")) === up + 1;
+    }, 20000, 250, "ghost member seen");
+    await until(async () => (await proxy.metric("sioc_proxy_workers")) === up, 8000, 50, "ghost member dropped once stale");
+    assert.equal(await proxy.metric("sioc_proxy_workers_up"), up, "a member that fails its health checks never enters rotation");
+    // the workers' own cluster links are back before the next test
+    await until(async () => (await Promise.all(workers.map((w) => httpGet(w.port, "/ready")))).every((r) => r.status === 200), 15000, 100, "workers ready");
   });
 
   it("a killed worker's clients (polling and upgraded) reconnect to the others", { timeout: 60000 }, async () => {

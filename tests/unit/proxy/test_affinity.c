@@ -15,7 +15,7 @@
 
 static affinity_node_t node(const char *id)
 {
-    affinity_node_t n = {iov_make(id, strlen(id)), 0};
+    affinity_node_t n = {iov_make(id, strlen(id)), 0, 0};
     n.seed = affinity_seed(n.id);
     return n;
 }
@@ -99,6 +99,26 @@ static void test_adding_moves_one_nth(void **state)
         if (before != 1)
             assert_true(iov_eq(n[before].id, less[after].id));
     }
+}
+
+static void test_standby(void **state)
+{
+    (void)state;
+    /* A worker on standby keeps its sessions but takes no new keys; the others
+     * keep theirs (only its keys move). */
+    affinity_node_t n[3] = {node("w1"), node("w2"), node("w3")};
+    affinity_node_t s[3] = {n[0], n[1], n[2]};
+    s[1].standby = 1;
+    for (unsigned i = 0; i < KEYS; i++) {
+        int before = affinity_pick(n, 3, key_of(i));
+        int after = affinity_pick(s, 3, key_of(i));
+        assert_int_not_equal(after, 1);
+        if (before != 1)
+            assert_int_equal(after, before);
+    }
+    assert_int_equal(affinity_find(s, 3, SIOC_LIT("w2")), 1);
+    s[0].standby = s[2].standby = 1;
+    assert_int_equal(affinity_pick(s, 3, key_of(1)), -1);
 }
 
 static void test_two_instances_agree(void **state)
@@ -275,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_distribution),
         cmocka_unit_test(test_adding_moves_one_nth),
         cmocka_unit_test(test_two_instances_agree),
+        cmocka_unit_test(test_standby),
         cmocka_unit_test(test_cookie),
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_client_addr),

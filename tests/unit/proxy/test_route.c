@@ -153,6 +153,33 @@ static void test_cookie_then_address(void **state)
     assert_int_equal(r.worker, 0);
 }
 
+static void test_standby(void **state)
+{
+    (void)state;
+    route_t r;
+    char head[512];
+    nodes[2].standby = 1;
+    /* Its sessions are still served... */
+    decide("GET /socket.io/?EIO=4&sid=w3.abc HTTP/1.1\r\nHost: x\r\n\r\n", "192.0.2.1", 3, &r);
+    assert_int_equal(r.error, ROUTE_OK);
+    assert_int_equal(r.worker, 2);
+    /* ...but its cookie places nothing, and hashing skips it. */
+    cookie_head(head, sizeof(head), "w3", "EIO=4&transport=polling");
+    decide(head, "192.0.2.1", 3, &r);
+    assert_int_equal(r.by, ROUTE_BY_ADDRESS);
+    assert_int_equal(r.cookie_worker, -1);
+    for (int i = 1; i < 60; i++) {
+        char peer[32];
+        snprintf(peer, sizeof(peer), "198.51.100.%d", i);
+        decide("GET / HTTP/1.1\r\nHost: x\r\n\r\n", peer, 3, &r);
+        assert_int_not_equal(r.worker, 2);
+    }
+    nodes[0].standby = nodes[1].standby = 1;
+    decide("GET / HTTP/1.1\r\nHost: x\r\n\r\n", "192.0.2.1", 3, &r);
+    assert_int_equal(r.error, ROUTE_ERR_NO_WORKER);
+    nodes[0].standby = nodes[1].standby = nodes[2].standby = 0;
+}
+
 static void test_spread_over_addresses(void **state)
 {
     (void)state;
@@ -241,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_cookie_then_address),
         cmocka_unit_test(test_spread_over_addresses),
         cmocka_unit_test(test_forwarded_for),
+        cmocka_unit_test(test_standby),
         cmocka_unit_test(test_upgrades),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
