@@ -110,8 +110,9 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
         "# TYPE sioc_proxy_upstream_failures_total counter\n"
         "sioc_proxy_upstream_failures_total{kind=\"connect\"} %llu\n"
         "sioc_proxy_upstream_failures_total{kind=\"reset\"} %llu\n"
-        "sioc_proxy_upstream_failures_total{kind=\"retried\"} %llu\n",
-        s->upstream_connect_failures, s->upstream_resets, s->upstream_retries);
+        "sioc_proxy_upstream_failures_total{kind=\"retried\"} %llu\n"
+        "sioc_proxy_upstream_failures_total{kind=\"refused_new_session\"} %llu\n",
+        s->upstream_connect_failures, s->upstream_resets, s->upstream_retries, s->redispatched);
     size_t nlive;
     workers_live(p->workers, &nlive);
     metric(b, "sioc_proxy_workers", "gauge", "Known workers", workers_count(p->workers));

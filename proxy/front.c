@@ -671,6 +671,18 @@ static int response_head(client_t *cl)
         bad_gateway(cl, reason ? reason : "malformed response");
         return 0;
     }
+    if (res.status == 503 && !cl->route.has_sid && cl->req_length <= 0 &&
+        cl->reroutes < MAX_REROUTES) {
+        /* The worker refuses new sessions (draining, or over a limit): the
+         * request has no body and nothing reached the client yet, so place
+         * it on another worker instead of passing the refusal on. */
+        workers_refused(cl->w, "refused a new session (503)");
+        p->stats.redispatched++;
+        upstream_release(cl->up, 0);
+        cl->up = NULL;
+        reroute(cl);
+        return 0;
+    }
     if (res.status == 101) {
         if (!cl->route.upgrade) {
             bad_gateway(cl, "101 to a request that did not ask for an upgrade");

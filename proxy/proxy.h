@@ -59,6 +59,7 @@ typedef struct proxy_stats {
     unsigned long long routed[4]; /* enum route_by */
     unsigned long long errors[PERR_COUNT];
     unsigned long long upstream_connect_failures, upstream_resets, upstream_retries;
+    unsigned long long redispatched; /* new sessions moved after a worker's 503 */
 } proxy_stats_t;
 
 typedef struct proxy {

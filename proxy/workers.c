@@ -262,6 +262,13 @@ void workers_mark_failed(pworker_t *w, const char *why)
     set_dead(w, 1, why);
 }
 
+void workers_refused(pworker_t *w, const char *why)
+{
+    w->passes = 0;
+    if (w->member)
+        set_up(w, 0, why);
+}
+
 /* ------------------------------------------------------------------ */
 /* health checks                                                        */
 

@@ -107,6 +107,9 @@ pworker_t *workers_next(const workers_t *ws, size_t *it);
 /** Marks `w` dead now (a real request could not connect to it), until a check passes. */
 void workers_mark_failed(pworker_t *w, const char *why);
 
+/** Takes `w` out of rotation (it refused a new session) until the next passed check. */
+void workers_refused(pworker_t *w, const char *why);
+
 /** Reference counting; the last unref of a worker that left the membership frees it. */
 void pworker_ref(pworker_t *w);
 void pworker_unref(pworker_t *w);

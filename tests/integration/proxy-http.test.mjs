@@ -204,6 +204,40 @@ describe("proxy HTTP forwarding", () => {
   });
 });
 
+describe("proxy with a worker refusing new sessions", () => {
+  let u1;
+  let u2;
+  let proxy;
+  before(async () => {
+    u1 = await startUpstream({ id: "u1" });
+    u2 = await startUpstream({ id: "u2" });
+    proxy = await startProxy({ workers: [u1, u2], flags: { "health-interval": 5000 } });
+  });
+  after(async () => {
+    await proxy?.stop();
+    await u1?.stop();
+    await u2?.stop();
+  });
+
+  it("places a new session elsewhere when its worker answers 503 (draining), keeps its sessions", async () => {
+    u1.refuseNew = true;
+    const rs = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => rawRequest(proxy.port, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n", { localAddress: `127.0.5.${i + 1}` })),
+    );
+    assert.ok(rs.every((r) => r.status === 200), rs.map((r) => r.status).join(","));
+    assert.ok(rs.every((r) => JSON.parse(r.body).id === "u2"));
+    assert.ok((await proxy.metric('sioc_proxy_upstream_failures_total{kind="refused_new_session"}')) >= 1);
+    // its existing sessions are still its own
+    const r = await rawRequest(proxy.port, "GET /echo?sid=u1.abc HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(r.body).id, "u1");
+    // with nowhere else to go, the client hears it
+    u2.refuseNew = true;
+    const last = await rawRequest(proxy.port, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n", { localAddress: "127.0.5.99" });
+    assert.equal(last.status, 503);
+  });
+});
+
 describe("proxy protection", () => {
   let up;
   let proxy;

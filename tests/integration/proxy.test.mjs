@@ -368,4 +368,36 @@ describe("proxy with Redis discovery", () => {
     process.stderr.write(`proxy: killed ${victim.id}, ${hit.length} clients moved\n`);
     for (const s of sockets) pool.close(s);
   });
+  it("new sessions asked for while a worker drains (SIGTERM) land on a live worker", { timeout: 30000 }, async () => {
+    assert.ok(workers.length >= 2);
+    const victim = workers[0];
+    // addresses whose hash picks the victim; their handshakes leave pooled connections to it
+    const addrs = [];
+    for (let i = 0; i < 120 && addrs.length < 12; i++) {
+      const c = new RawConn(proxy.port, { localAddress: `127.0.6.${i + 1}` });
+      await c.open();
+      c.write("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n");
+      const r = await c.response();
+      c.close();
+      if (r.status === 200 && JSON.parse(r.body.slice(1)).sid.startsWith(`${victim.id}.`)) addrs.push(`127.0.6.${i + 1}`);
+    }
+    assert.ok(addrs.length > 0);
+    victim.child.kill("SIGTERM");
+    const rs = await Promise.all(
+      addrs.map(async (a) => {
+        const c = new RawConn(proxy.port, { localAddress: a });
+        await c.open();
+        c.write("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n");
+        try {
+          return await c.response();
+        } finally {
+          c.close();
+        }
+      }),
+    );
+    const placed = rs.map((r) => (r.status === 200 ? JSON.parse(r.body.slice(1)).sid.split(".")[0] : `HTTP ${r.status}`));
+    assert.ok(placed.every((w) => w !== victim.id && !w.startsWith("HTTP")), JSON.stringify(placed));
+    await victim.exited;
+    workers = workers.filter((w) => w !== victim);
+  });
 });

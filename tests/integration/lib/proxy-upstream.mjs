@@ -11,7 +11,8 @@
 //                        on the client's EOF it writes "bye" and ends
 //   /ws-bad-accept       101 with a wrong Sec-WebSocket-Accept
 //   /ws-refuse           403 with a body (no upgrade)
-// It counts accepted connections and requests.
+// With `refuseNew` set, requests without "sid=" get 503 (a draining worker).
+// The /echo answer carries the upstream's id. It counts connections and requests.
 
 import net from "node:net";
 import { createHash } from "node:crypto";
@@ -21,7 +22,7 @@ const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 export async function startUpstream({ id = "fake" } = {}) {
   const port = await freePort();
-  const up = { id, port, connections: 0, requests: 0, health: 200, sockets: new Set() };
+  const up = { id, port, connections: 0, requests: 0, health: 200, refuseNew: false, sockets: new Set() };
   const server = net.createServer((sock) => {
     up.connections++;
     up.sockets.add(sock);
@@ -58,9 +59,14 @@ export async function startUpstream({ id = "fake" } = {}) {
         up.requests++;
         const url = new URL(target, "http://x");
         const json = (status = 200) => {
-          const body = JSON.stringify({ method, target, headers, bodyLength: len, conn: connNo });
+          const body = JSON.stringify({ id, method, target, headers, bodyLength: len, conn: connNo });
           sock.write(`HTTP/1.1 ${status} OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
         };
+        if (up.refuseNew && url.pathname !== "/health" && !url.searchParams.has("sid")) {
+          const body = '{"code":4,"message":"Server shutting down"}';
+          sock.write(`HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+          continue;
+        }
         switch (url.pathname) {
           case "/health":
             sock.write(`HTTP/1.1 ${up.health} X\r\nContent-Length: 2\r\n\r\nok`);
