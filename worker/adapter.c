@@ -104,6 +104,7 @@ struct adapter {
 };
 
 static void update_ready(adapter_t *a);
+static void send_health(adapter_t *a);
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
@@ -1045,8 +1046,8 @@ static void on_push(redis_client_t *c, redisReply *r, void *data)
         strcasecmp(kind, "ssubscribe") == 0) {
         if (strcasecmp(kind, "ssubscribe") == 0 && hmap_get(&a->room_subs, channel) != NULL)
             room_sub_confirmed(a, channel);
-        else if (a->subs_confirmed < a->subs_expected)
-            a->subs_confirmed++;
+        else if (a->subs_confirmed < a->subs_expected && ++a->subs_confirmed == a->subs_expected)
+            send_health(a); /* every subscription confirmed: prove the path end to end now */
         update_ready(a);
         return;
     }
@@ -1104,7 +1105,18 @@ static void on_state(redis_client_t *c, int up, void *data)
     adapter_t *a = data;
     if (c == a->sub && up)
         subscribe_all(a);
+    if (up && redis_client_up(a->pub) && redis_client_up(a->sub) &&
+        a->subs_confirmed >= a->subs_expected)
+        send_health(a);
     update_ready(a);
+}
+
+static void send_health(adapter_t *a)
+{
+    char ts[32];
+    snprintf(ts, sizeof(ts), "%lld", clock_unix_ms());
+    if (publish_plain(a, a->health_ch, ts, strlen(ts)) == 0)
+        a->health_sent_ms = clock_ms();
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -1119,8 +1131,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         const char *zadd[] = {"ZADD", MEMBERSHIP_KEY, ts, a->member};
         if (!a->w->draining)
             (void)redis_client_cmdv(a->pub, NULL, NULL, 4, zadd);
-        (void)publish_plain(a, a->health_ch, ts, strlen(ts));
-        a->health_sent_ms = now;
+        send_health(a);
     }
     /* Subscribed, publishing, but our own health message does not come back: the
      * subscription is broken somewhere; start it again. */

@@ -53,6 +53,7 @@ const char eio_reason_too_large[] = "transport error";
 const char eio_reason_slow_consumer[] = "transport error";
 
 #define MAX_HEADERS 64
+#define ZOMBIE_MS 30000 /* how long a closed polling session waits for its next poll */
 #define SID_MAX 40
 
 enum { MODE_HTTP, MODE_HELD_GET, MODE_WS };
@@ -89,6 +90,7 @@ struct eio_session {
     uint8_t closed;
     uint8_t awaiting_pong;
     uint8_t flush_queued;
+    uint8_t zombie;              /* closed, kept to answer the next poll with a close packet */
     sioc_buf_t pending;          /* polling output: records joined by 0x1e */
     net_deferred_t turn;         /* the flush to a held GET; once closed, the free */
     sioc_list_t hb;              /* in worker->ping_fifo or worker->pong_fifo */
@@ -290,13 +292,30 @@ static void ip_release(worker_t *w, ip_entry_t *ip, int conn)
     }
 }
 
+/* Removes a closed session from the table and frees it at turn end. */
+static void session_finalize(eio_session_t *s)
+{
+    worker_t *w = s->w;
+    if (s->zombie) {
+        list_remove(&s->hb);
+        w->zombies--;
+        s->zombie = 0;
+    }
+    hmap_del(&w->sessions, &s->node);
+    ip_release(w, s->ip, 0);
+    s->ip = NULL;
+    buf_free(&s->pending);
+    net_loop_cancel(&s->turn);
+    s->turn.cb = session_reap;
+    net_loop_defer(w->loop, &s->turn);
+}
+
 void eio_session_close(eio_session_t *s, const char *reason)
 {
     if (s->closed)
         return;
     worker_t *w = s->w;
     s->closed = 1;
-    hmap_del(&w->sessions, &s->node);
     w->stats.sessions_open--;
     if (s->websocket)
         w->stats.ws_sessions_open--;
@@ -314,6 +333,7 @@ void eio_session_close(eio_session_t *s, const char *reason)
     const eio_handler_t *h = handler_of(w);
     if (h != NULL && h->on_close != NULL)
         h->on_close(s, reason);
+    int told = 0;
     if (s->get != NULL) {
         client_t *g = s->get;
         s->get = NULL;
@@ -323,6 +343,7 @@ void eio_session_close(eio_session_t *s, const char *reason)
         /* The held GET learns of the close through a close packet. */
         respond(g, 200, "text/plain; charset=UTF-8", NULL, SIOC_IOV_NULL, "1", 1, 0);
         conn_rescan(g->conn);
+        told = 1;
     }
     if (s->ws != NULL) {
         client_t *c = s->ws;
@@ -333,12 +354,20 @@ void eio_session_close(eio_session_t *s, const char *reason)
                                                                   : WS_CLOSE_NORMAL);
             conn_close(c->conn, 1);
         }
+        told = 1;
     }
-    ip_release(w, s->ip, 0);
-    s->ip = NULL;
-    net_loop_cancel(&s->turn);
-    s->turn.cb = session_reap;
-    net_loop_defer(w->loop, &s->turn);
+    if (!told && !s->websocket &&
+        (reason == eio_reason_server_shutdown || reason == eio_reason_forced_close)) {
+        /* A polling client between two polls: keep the sid for a while so that its
+         * next GET gets the close packet instead of "Session ID unknown"
+         * (PROTOCOL.md §1.4). */
+        s->zombie = 1;
+        w->zombies++;
+        s->hb_due_ms = clock_ms() + ZOMBIE_MS;
+        list_insert_tail(&w->zombie_fifo, &s->hb);
+        return;
+    }
+    session_finalize(s);
 }
 
 /*
@@ -621,7 +650,7 @@ int eio_session_is_websocket(const eio_session_t *s)
 
 size_t engine_session_count(const worker_t *w)
 {
-    return w->sessions.count;
+    return w->sessions.count - w->zombies;
 }
 
 static eio_session_t *session_new(worker_t *w, client_t *cl, int websocket)
@@ -990,6 +1019,11 @@ static void handle_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t s
             return;
         }
         s = container_of(n, eio_session_t, node);
+        if (s->zombie) {
+            session_finalize(s);
+            respond_ws_error(cl, 400, "Session ID unknown");
+            return;
+        }
     }
     char extra[128] = "";
     int new_session = s == NULL;
@@ -1104,6 +1138,14 @@ static void handle_engine(client_t *cl, const http_request_t *req, const char *b
             return;
         }
         eio_session_t *s = container_of(n, eio_session_t, node);
+        if (s->zombie) {
+            if (iov_eq_str(req->method, "GET") && !ws)
+                respond(cl, 200, "text/plain; charset=UTF-8", NULL, origin, "1", 1, 0);
+            else
+                respond_eio_error(cl, 1, origin);
+            session_finalize(s);
+            return;
+        }
         if (ws || s->websocket) {
             respond_eio_error(cl, 3, origin);
             return;
@@ -1359,6 +1401,12 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)what;
     worker_t *w = arg;
     long long now = clock_ms();
+    while (!list_empty(&w->zombie_fifo)) {
+        eio_session_t *z = container_of(w->zombie_fifo.next, eio_session_t, hb);
+        if (z->hb_due_ms > now)
+            break;
+        session_finalize(z);
+    }
     sioc_list_t *p, *tmp;
     list_foreach_safe(p, tmp, &w->clients)
     {
@@ -1389,6 +1437,7 @@ int engine_start(worker_t *w, const eio_handler_t *h)
     list_init(&w->ws_clients);
     list_init(&w->ping_fifo);
     list_init(&w->pong_fifo);
+    list_init(&w->zombie_fifo);
     w->hb_timer = event_new(net_loop_base(w->loop), -1, 0, on_hb_timer, w);
     w->sweep = event_new(net_loop_base(w->loop), -1, EV_PERSIST, on_sweep, w);
     struct timeval tv = {1, 0};
@@ -1409,8 +1458,13 @@ void engine_stop_accepting(worker_t *w)
 void engine_close_some(worker_t *w, size_t n)
 {
     hmap_node_t *node;
-    for (hmap_iter_t it = hmap_iter(&w->sessions); n > 0 && (node = hmap_next(&it)) != NULL; n--)
-        eio_session_close(container_of(node, eio_session_t, node), eio_reason_server_shutdown);
+    for (hmap_iter_t it = hmap_iter(&w->sessions); n > 0 && (node = hmap_next(&it)) != NULL;) {
+        eio_session_t *s = container_of(node, eio_session_t, node);
+        if (s->closed)
+            continue;
+        eio_session_close(s, eio_reason_server_shutdown);
+        n--;
+    }
 }
 
 void engine_close_all(worker_t *w)
@@ -1423,6 +1477,8 @@ void engine_close_all(worker_t *w)
 void engine_shutdown(worker_t *w)
 {
     engine_close_all(w);
+    while (!list_empty(&w->zombie_fifo))
+        session_finalize(container_of(w->zombie_fifo.next, eio_session_t, hb));
     sioc_list_t *p;
     list_foreach(p, &w->clients) conn_close(container_of(p, client_t, link)->conn, 0);
     list_foreach(p, &w->ws_clients) conn_close(container_of(p, client_t, link)->conn, 0);

@@ -46,8 +46,10 @@ typedef struct worker {
     sioc_list_t clients;    /* HTTP-mode client connections (scanned for timeouts) */
     sioc_list_t ws_clients; /* websocket client connections */
     struct event *sweep;
-    sioc_list_t ping_fifo; /* sessions waiting for their next ping, by due time */
-    sioc_list_t pong_fifo; /* sessions waiting for a pong, by due time */
+    sioc_list_t ping_fifo;   /* sessions waiting for their next ping, by due time */
+    sioc_list_t pong_fifo;   /* sessions waiting for a pong, by due time */
+    sioc_list_t zombie_fifo; /* closed polling sessions kept for their next poll */
+    size_t zombies;
     struct event *hb_timer;
     long long hb_armed_due;
     int hb_armed;

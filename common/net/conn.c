@@ -25,11 +25,13 @@
 #define CONN_WANT_WRITE 0x02  /* EV_WRITE registered */
 #define CONN_CLOSING 0x04     /* closed by someone; inert */
 #define CONN_FLUSH_CLOSE 0x08 /* close once output is written */
+#define CONN_LINGER 0x80      /* output written and shut down; draining input until EOF */
 #define CONN_RESCAN 0x10
 #define CONN_EV_ADDED 0x20
 #define CONN_DRAIN_WATCH 0x40
 
 #define FLUSH_CLOSE_DEADLINE_S 5
+#define LINGER_DEADLINE_S 2
 
 struct conn {
     int fd;
@@ -53,7 +55,7 @@ static void update_event(conn_t *c)
     if (c->flags & CONN_CLOSING)
         return;
     short want = 0;
-    if (c->flags & CONN_READING)
+    if (c->flags & (CONN_READING | CONN_LINGER))
         want |= EV_READ;
     if (c->flags & CONN_WANT_WRITE)
         want |= EV_WRITE;
@@ -67,13 +69,30 @@ static void update_event(conn_t *c)
         return;
     event_assign(&c->ev, net_loop_base(c->loop), c->fd, want | EV_PERSIST, on_event, c);
     if (c->flags & CONN_FLUSH_CLOSE) {
-        struct timeval tv = {FLUSH_CLOSE_DEADLINE_S, 0};
+        struct timeval tv = {c->flags & CONN_LINGER ? LINGER_DEADLINE_S : FLUSH_CLOSE_DEADLINE_S,
+                             0};
         event_add(&c->ev, &tv);
     } else {
         event_add(&c->ev, NULL);
     }
     c->flags |= CONN_EV_ADDED;
 }
+
+/*
+ * A lingering close: after the last response the write side is shut down and
+ * whatever the peer still sends is read and dropped until its EOF (or a short
+ * deadline). Closing at once with unread input would make the kernel send a
+ * reset, and a reset can destroy the response (a 431, a close frame) before the
+ * peer has read it.
+ */
+static void linger(conn_t *c)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->flags = (uint8_t)((c->flags & CONN_EV_ADDED) | CONN_FLUSH_CLOSE | CONN_LINGER);
+    update_event(c);
+}
+
+static void linger_read(conn_t *c);
 
 static void reap(net_deferred_t *d)
 {
@@ -141,8 +160,7 @@ static void after_write(conn_t *c, int r)
             c->out = NULL;
         }
         if (c->flags & CONN_FLUSH_CLOSE) {
-            shutdown(c->fd, SHUT_WR);
-            terminate(c);
+            linger(c);
             return;
         }
         if (c->flags & CONN_WANT_WRITE) {
@@ -224,13 +242,31 @@ static void do_read(conn_t *c)
     deliver(c, (uint8_t *)c->in.base, c->in.len);
 }
 
+static void linger_read(conn_t *c)
+{
+    uint8_t *scratch = net_loop_scratch(c->loop);
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = read(c->fd, scratch, net_loop_scratch_size());
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        terminate(c); /* EOF or error: done */
+        return;
+    }
+}
+
 static void on_event(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     conn_t *c = arg;
     if (what & EV_TIMEOUT) {
-        /* Only armed while flushing before a close: the peer does not read. */
+        /* Only armed while flushing or lingering before a close. */
         terminate(c);
+        return;
+    }
+    if (c->flags & CONN_LINGER) {
+        linger_read(c);
         return;
     }
     if (what & EV_WRITE) {
@@ -376,10 +412,12 @@ void conn_close(conn_t *c, int flush)
 {
     if (c->flags & (CONN_CLOSING | CONN_FLUSH_CLOSE))
         return;
-    if (!flush || conn_pending(c) == 0) {
-        if (flush)
-            shutdown(c->fd, SHUT_WR);
+    if (!flush) {
         terminate(c);
+        return;
+    }
+    if (conn_pending(c) == 0) {
+        linger(c);
         return;
     }
     c->flags = (uint8_t)((c->flags & (CONN_EV_ADDED | CONN_WANT_WRITE)) | CONN_FLUSH_CLOSE);

@@ -240,10 +240,11 @@ static const conn_hooks_t hooks = {on_data, on_close, NULL};
 
 static void schedule_retry(redis_client_t *c)
 {
-    /* 100 ms doubling to 5 s, with +-50 % jitter so workers do not reconnect in step. */
-    long base = 100L << (c->backoff_step < 6 ? c->backoff_step : 6);
-    if (base > 5000)
-        base = 5000;
+    /* 100 ms doubling to 1 s, with +-50 % jitter so workers do not reconnect in step.
+     * The cap keeps recovery within about 1.5 s of Redis coming back. */
+    long base = 100L << (c->backoff_step < 4 ? c->backoff_step : 4);
+    if (base > 1000)
+        base = 1000;
     if (c->backoff_step < 16)
         c->backoff_step++;
     long ms = base / 2 + (long)(rand_u64() % (uint64_t)(base + 1));
