@@ -31,4 +31,6 @@ describe("faults (quick)", { skip: IS_NODE_PEER ? "sioc only" : false }, () => {
     runScenario(slowConsumer, { bystanders: 8, pad: 16384, intervalMs: 16, publishers: 2, outputCap: 1 << 20, warmMs: 1500, afterMs: 1000, hosts: 1 }, { id: "slow-consumer", title: "slow consumer" }));
   it("token expiring mid-connection", { timeout: 30000 }, () =>
     runScenario(tokenExpiry, { victims: 6, expInSec: 2, sendEveryMs: 5 }, { id: "token-expiry", title: "token expiry" }));
+  it("token expiring while the worker stalls across exp: no event accepted after exp", { timeout: 30000 }, () =>
+    runScenario(tokenExpiry, { victims: 6, expInSec: 2, sendEveryMs: 5, stallMs: 200 }, { id: "token-expiry-stall", title: "token expiry, stalled worker" }));
 });

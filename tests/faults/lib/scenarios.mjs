@@ -867,7 +867,7 @@ export async function slowConsumer({ bystanders = 20, pad = 16384, intervalMs = 
 // ---------------------------------------------------------------------------
 // A token expiring during the connection
 
-export async function tokenExpiry({ victims = 10, expInSec = 3, sendEveryMs = 5 } = {}) {
+export async function tokenExpiry({ victims = 10, expInSec = 3, sendEveryMs = 5, stallMs = 0 } = {}) {
   const v = new Verdict();
   const w = await startWorker({ id: "w1", flags: {} });
   const room = "exp";
@@ -911,6 +911,12 @@ export async function tokenExpiry({ victims = 10, expInSec = 3, sendEveryMs = 5 
         });
       }, sendEveryMs);
     });
+    // Optionally the worker stalls across exp (SIGSTOP / SIGCONT, as under a CPU spike): the
+    // events that queue up meanwhile, some sent after exp, arrive together with the expiry.
+    if (stallMs) {
+      setTimeout(() => w.kill("SIGSTOP"), Math.max(0, expMs - stallMs / 2 - Date.now()));
+      setTimeout(() => w.kill("SIGCONT"), Math.max(0, expMs + stallMs / 2 - Date.now()));
+    }
     await until(() => vs.every((st) => st.td), expInSec * 1000 + 5000, 20, "victims disconnected").catch(() => {});
     for (const t of timers) clearInterval(t);
     await sleep(800);
@@ -946,18 +952,18 @@ export async function tokenExpiry({ victims = 10, expInSec = 3, sendEveryMs = 5 
     for (const st of vs) reasons[`${st.transport}: ${st.why || "none"}`] = (reasons[`${st.transport}: ${st.why || "none"}`] || 0) + 1;
     v.check(vs.every((st) => st.td), `${vs.filter((st) => !st.td).length} victims still connected`);
     v.check(discMs.every((d) => d !== null), `${discMs.filter((d) => d === null).length} victims never saw the disconnect`);
-    v.check(serverMs.length === victims && serverMs.every((d) => d >= -5 && d < 500), `the worker disconnected them ${JSON.stringify(serverMs)} ms after exp (its log)`);
+    v.check(serverMs.length === victims && serverMs.every((d) => d >= -5 && d < 500 + stallMs / 2), `the worker disconnected them ${JSON.stringify(serverMs)} ms after exp (its log)`);
     v.check(acceptedAfter.length === 0, `${acceptedAfter.length} events sent after exp were acked ok: ${JSON.stringify(acceptedAfter.slice(0, 3))}`);
     v.check(deliveredAfter.length === 0, `${deliveredAfter.length} events sent after exp were delivered to the room`);
     v.check(expLines === victims, `${expLines} "token expired" log lines for ${victims} victims`);
     v.check(again === "Authentication error", `reconnect with the expired token: ${again}`);
     return {
-      id: "token-expiry",
+      id: stallMs ? "token-expiry-stall" : "token-expiry",
       group: "fault",
-      seq: 9,
-      title: "Token expiring during the connection",
-      short: `${victims} clients (websocket and polling) with exp = now + ${expInSec} s send an acked event every ${sendEveryMs} ms across exp`,
-      did: `One worker with JWT auth. ${victims} clients (half websocket, half long-polling) connected with tokens whose exp is ${expInSec} s away and sent an acked send-message every ${sendEveryMs} ms into a room watched by an observer, straight through exp. Then one reconnected with its expired token.`,
+      seq: stallMs ? 9.5 : 9,
+      title: stallMs ? `Token expiring while the worker stalls (${stallMs} ms across exp)` : "Token expiring during the connection",
+      short: `${victims} clients (websocket and polling) with exp = now + ${expInSec} s send an acked event every ${sendEveryMs} ms across exp${stallMs ? `; the worker is SIGSTOPped from exp - ${stallMs / 2} ms to exp + ${stallMs / 2} ms` : ""}`,
+      did: `One worker with JWT auth. ${victims} clients (half websocket, half long-polling) connected with tokens whose exp is ${expInSec} s away and sent an acked send-message every ${sendEveryMs} ms into a room watched by an observer, straight through exp.${stallMs ? ` The worker was stopped (SIGSTOP) from ${stallMs / 2} ms before exp to ${stallMs / 2} ms after it, as a CPU stall would: the events queued meanwhile, some sent after exp, are read in the same loop turn in which the expiry timer is due.` : ""} Then one reconnected with its expired token.`,
       summary: `disconnected ${r0(Math.min(...discMs))}..${r0(Math.max(...discMs))} ms after exp (${Object.entries(reasons).map(([k, n]) => `${n} "${k}"`).join(", ")}); ${sentAfter} events sent after exp, 0 allowed: ${acceptedAfter.length} acked, ${deliveredAfter.length} delivered; reconnect: ${again}`,
       measured: {
         "events sent / acked ok": `${vs.reduce((a, st) => a + st.sent.length, 0)} / ${acceptedTotal}`,
