@@ -16,7 +16,7 @@ const noProxy = !haveProxy() && "no sioc-proxy binary next to the worker";
 
 describe("faults (quick)", { skip: IS_NODE_PEER ? "sioc only" : false }, () => {
   it("Redis kill -9 and restart", { timeout: 60000 }, () =>
-    runScenario(redisFault, { signal: "SIGKILL", clients: 45, rooms: 3, intervalMs: 100, downMs: 1500, warmMs: 1500, afterMs: 1500 }, { id: "redis-sigkill", title: "Redis kill -9" }));
+    runScenario(redisFault, { signal: "SIGKILL", clients: 45, rooms: 3, intervalMs: 100, downMs: 4000, warmMs: 1500, afterMs: 1500 }, { id: "redis-sigkill", title: "Redis kill -9" }));
   it("Redis frozen (SIGSTOP) past the liveness timeout", { timeout: 60000 }, () =>
     runScenario(redisFault, { signal: "SIGSTOP", clients: 45, rooms: 3, intervalMs: 100, freezeMs: 5000, warmMs: 1500, afterMs: 1500 }, { id: "redis-sigstop", title: "Redis SIGSTOP" }));
   it("kill -9 of one of 3 workers behind the proxy", { timeout: 60000, skip: noProxy }, () =>
@@ -32,5 +32,5 @@ describe("faults (quick)", { skip: IS_NODE_PEER ? "sioc only" : false }, () => {
   it("token expiring mid-connection", { timeout: 30000 }, () =>
     runScenario(tokenExpiry, { victims: 6, expInSec: 2, sendEveryMs: 5 }, { id: "token-expiry", title: "token expiry" }));
   it("token expiring while the worker stalls across exp: no event accepted after exp", { timeout: 30000 }, () =>
-    runScenario(tokenExpiry, { victims: 6, expInSec: 2, sendEveryMs: 5, stallMs: 200 }, { id: "token-expiry-stall", title: "token expiry, stalled worker" }));
+    runScenario(tokenExpiry, { victims: 20, expInSec: 2, sendEveryMs: 5, stallMs: 200 }, { id: "token-expiry-stall", title: "token expiry, stalled worker" }));
 });

@@ -881,7 +881,7 @@ export async function tokenExpiry({ victims = 10, expInSec = 3, sendEveryMs = 5,
     });
     await observer.timeout(3000).emitWithAck("join-room", room);
     observer.on("receive-message", (m) => seen.push([m.v, m.seq, m.t, Date.now()]));
-    const exp = Math.floor(Date.now() / 1000) + expInSec;
+    const exp = Math.ceil(Date.now() / 1000) + expInSec; // at least expInSec away
     const expMs = exp * 1000;
     for (const i of range(victims)) {
       const token = makeToken({ sub: `victim${i}`, claims: { exp } });
@@ -913,9 +913,17 @@ export async function tokenExpiry({ victims = 10, expInSec = 3, sendEveryMs = 5,
     });
     // Optionally the worker stalls across exp (SIGSTOP / SIGCONT, as under a CPU spike): the
     // events that queue up meanwhile, some sent after exp, arrive together with the expiry.
+    let stall = null;
     if (stallMs) {
-      setTimeout(() => w.kill("SIGSTOP"), Math.max(0, expMs - stallMs / 2 - Date.now()));
-      setTimeout(() => w.kill("SIGCONT"), Math.max(0, expMs + stallMs / 2 - Date.now()));
+      stall = {};
+      setTimeout(() => {
+        stall.stop = Date.now() - expMs;
+        w.kill("SIGSTOP");
+      }, Math.max(0, expMs - stallMs / 2 - Date.now()));
+      setTimeout(() => {
+        stall.cont = Date.now() - expMs;
+        w.kill("SIGCONT");
+      }, Math.max(0, expMs + stallMs / 2 - Date.now()));
     }
     await until(() => vs.every((st) => st.td), expInSec * 1000 + 5000, 20, "victims disconnected").catch(() => {});
     for (const t of timers) clearInterval(t);
@@ -957,6 +965,7 @@ export async function tokenExpiry({ victims = 10, expInSec = 3, sendEveryMs = 5,
     v.check(deliveredAfter.length === 0, `${deliveredAfter.length} events sent after exp were delivered to the room`);
     v.check(expLines === victims, `${expLines} "token expired" log lines for ${victims} victims`);
     v.check(again === "Authentication error", `reconnect with the expired token: ${again}`);
+    if (stall) v.check(stall.stop < 0 && stall.cont > 0, `the stall missed exp: SIGSTOP at ${stall.stop} ms, SIGCONT at ${stall.cont} ms relative to exp`);
     return {
       id: stallMs ? "token-expiry-stall" : "token-expiry",
       group: "fault",
@@ -974,6 +983,7 @@ export async function tokenExpiry({ victims = 10, expInSec = 3, sendEveryMs = 5,
         "client-side disconnect reason": reasons,
         "worker log lines 'token of user ... expired'": expLines,
         "reconnect with the expired token": again,
+        ...(stall ? { "worker stopped / continued relative to exp (ms)": `${stall.stop} / ${stall.cont}` } : {}),
       },
       notes: "An event counts as accepted after exp when the client sent it at a wall-clock time (Date.now(), the clock the worker checks exp against) strictly later than exp and the worker acked it {ok:true} or delivered it to the room. Long-polling clients that are still posting events when the server's DISCONNECT arrives may see \"transport error\" instead: the worker, like Node's socket.io, closes a client that sends packets for a namespace it is no longer connected to. Socket.IO v5 has no reason field in a server DISCONNECT packet: the client sees \"io server disconnect\" (and does not reconnect by itself); the auth reason is in the worker's log line and a fresh connect with the stale token gets connect_error \"Authentication error\".",
       problems: v.problems,
