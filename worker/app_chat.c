@@ -39,6 +39,7 @@
 typedef struct chat_user {
     char *sub;
     char *claims_json;
+    long long exp_ms; /* token expiry (wall clock ms); 0 = none */
     struct event *exp_timer;
 } chat_user_t;
 
@@ -88,6 +89,7 @@ static const char *chat_authorize(sio_socket_t *s, sioc_iov_t auth_json)
     u->sub = claims.sub;
     u->claims_json = claims.claims_json;
     if (claims.exp > 0) {
+        u->exp_ms = claims.exp * 1000;
         long long left_ms = claims.exp * 1000 - clock_unix_ms();
         if (left_ms < 0)
             left_ms = 0;
@@ -229,6 +231,14 @@ static void send_message(sio_socket_t *s, const sio_event_t *ev)
 
 static void chat_event(sio_socket_t *s, const sio_event_t *ev)
 {
+    const chat_user_t *u = sio_socket_data(s);
+    if (u != NULL && u->exp_ms > 0 && clock_unix_ms() >= u->exp_ms) {
+        /* The expiry timer may not have run yet in this loop turn: an event that
+         * arrives after exp is never processed. */
+        log_info("socket %s: event after token expiry: disconnected", sio_socket_id(s));
+        sio_disconnect(s, 0);
+        return;
+    }
     if (jscan_string_eq(ev->name, "send-message"))
         send_message(s, ev);
     else if (jscan_string_eq(ev->name, "join-room"))
