@@ -235,7 +235,8 @@ static void chat_event(sio_socket_t *s, const sio_event_t *ev)
     if (u != NULL && u->exp_ms > 0 && clock_unix_ms() >= u->exp_ms) {
         /* The expiry timer may not have run yet in this loop turn: an event that
          * arrives after exp is never processed. */
-        log_info("socket %s: event after token expiry: disconnected", sio_socket_id(s));
+        log_info("socket %s: token of user %s expired: disconnected", sio_socket_id(s),
+                 u->sub ? u->sub : "?");
         sio_disconnect(s, 0);
         return;
     }
