@@ -1438,13 +1438,15 @@ int engine_start(worker_t *w, const eio_handler_t *h)
     list_init(&w->ping_fifo);
     list_init(&w->pong_fifo);
     list_init(&w->zombie_fifo);
+    int err = 0;
+    w->listener = net_listener_new(w->loop, w->conf->host, w->conf->port, 4096, on_accept, w, &err);
+    if (w->listener == NULL)
+        return err;
     w->hb_timer = event_new(net_loop_base(w->loop), -1, 0, on_hb_timer, w);
     w->sweep = event_new(net_loop_base(w->loop), -1, EV_PERSIST, on_sweep, w);
     struct timeval tv = {1, 0};
     event_add(w->sweep, &tv);
-    int err = 0;
-    w->listener = net_listener_new(w->loop, w->conf->host, w->conf->port, 4096, on_accept, w, &err);
-    return w->listener != NULL ? 0 : err;
+    return 0;
 }
 
 void engine_stop_accepting(worker_t *w)

@@ -56,6 +56,7 @@ typedef struct room {
     hmap_node_t node;
     sioc_list_t members;
     size_t count;
+    unsigned pins; /* iterations in progress: the room outlives its last member until 0 */
     char name[];
 } room_t;
 
@@ -238,6 +239,7 @@ int sio_join(sio_socket_t *s, sioc_iov_t name)
         r->node.key = iov_make(r->name, name.len);
         list_init(&r->members);
         r->count = 0;
+        r->pins = 0;
         hmap_put(&s->nsp->rooms, &r->node);
         if (s->nsp->srv->room_hook != NULL)
             s->nsp->srv->room_hook(s->nsp->srv->w, s->nsp, r->node.key, 1);
@@ -261,8 +263,18 @@ static void membership_drop(sio_nsp_t *nsp, membership_t *m)
         hmap_del(&nsp->rooms, &r->node);
         if (nsp->srv->room_hook != NULL)
             nsp->srv->room_hook(nsp->srv->w, nsp, r->node.key, 0);
-        free(r);
+        if (r->pins == 0)
+            free(r);
     }
+}
+
+/* A callback run for each member may make a member leave (socketsLeave of the room
+ * being walked, a slow consumer dropped mid-broadcast); the walk pins the room so
+ * that its last member leaving does not free the list under it. */
+static void room_unpin(room_t *r)
+{
+    if (--r->pins == 0 && r->count == 0)
+        free(r);
 }
 
 int sio_leave(sio_socket_t *s, sioc_iov_t name)
@@ -346,11 +358,13 @@ void sio_each(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sio
         room_t *room = room_find(nsp, rooms[i]);
         if (room == NULL)
             continue;
+        room->pins++;
         sioc_list_t *p, *tmp;
         list_foreach_safe(p, tmp, &room->members)
         {
             visit(container_of(p, membership_t, in_room)->socket, gen, &e);
         }
+        room_unpin(room);
     }
 }
 
@@ -465,11 +479,13 @@ int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const
         room_t *room = room_find(nsp, rooms[i]);
         if (room == NULL)
             continue;
+        room->pins++;
         sioc_list_t *p, *tmp;
         list_foreach_safe(p, tmp, &room->members)
         {
             count += deliver(container_of(p, membership_t, in_room)->socket, m, gen);
         }
+        room_unpin(room);
     }
     eio_msg_unref(m);
     nsp->srv->w->stats.broadcasts++;
