@@ -42,7 +42,9 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     drain_t *d = arg;
     worker_t *w = d->w;
     size_t left = engine_session_count(w);
-    if (left == 0 || clock_ms() >= d->deadline_ms) {
+    /* Closed polling sessions wait for their next poll to hand out the close
+     * packet; the exit waits for them too (bounded by the deadline). */
+    if ((left == 0 && w->zombies == 0) || clock_ms() >= d->deadline_ms) {
         if (left > 0)
             engine_close_all(w);
         log_info("drained: exiting");
