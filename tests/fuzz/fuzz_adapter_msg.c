@@ -111,7 +111,9 @@ static int wrap_prone(sioc_iov_t s)
         return 1;
     for (size_t i = 0; i < s.len; i++) {
         run = (s.base[i] >= '0' && s.base[i] <= '9') ? run + 1 : 0;
-        if (run >= 20)
+        /* 19 digits can already pass 2^63 (a negative integer below INT64_MIN wraps in
+         * notepack's int64 encoding, and so does ours). */
+        if (run >= 19)
             return 1;
     }
     return 0;
