@@ -13,6 +13,8 @@ describe("drain and scale", { skip: IS_NODE_PEER ? "sioc only" : !haveProxy() ? 
     runScenario(drainHandshake, { probes: 30 }, { id: "drain-handshake", title: "handshakes during a drain" }));
   it("long-polling sessions closed by a drain get the close packet on their next poll", { timeout: 60000 }, () =>
     runScenario(drainPolling, { sessions: 100 }, { id: "drain-polling", title: "drain of polling sessions" }));
+  it("long-polling sessions of a draining worker polling through the proxy get the close packet", { timeout: 60000 }, () =>
+    runScenario(drainPolling, { sessions: 100, viaProxy: true }, { id: "drain-polling-proxy", title: "drain of polling sessions, through the proxy" }));
   it("deploy/cluster scale 3 -> 4 -> 3", { timeout: 180000 }, () =>
     runScenario(scale, { clients: 300, rooms: 3, intervalMs: 100, freshClients: 90, hosts: 2 }, { id: "scale", title: "deploy/cluster scale" }));
 });

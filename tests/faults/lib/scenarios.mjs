@@ -1055,14 +1055,19 @@ export async function drainHandshake({ probes = 20 } = {}) {
 // must get the close packet, not 400 "Session ID unknown". The requests ride
 // one keep-alive connection opened before SIGTERM, as the proxy's pool does.
 
-export async function drainPolling({ sessions = 60 } = {}) {
+export async function drainPolling({ sessions = 60, viaProxy = false } = {}) {
   const v = new Verdict();
   const http = await import("node:http");
-  const w = await startWorker({ id: "dp1", flags: { "drain-timeout": 5000 } });
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  // straight to the worker over one keep-alive connection, or through the proxy with a
+  // new client connection per request (the proxy then needs upstream connections to it)
+  const c = viaProxy ? await startCluster({ n: 2, proxy: true, workerFlags: { "drain-timeout": 5000 } }) : null;
+  const w = viaProxy ? c.workers[0] : await startWorker({ id: "dp1", flags: { "drain-timeout": 5000 } });
+  const target = viaProxy ? c.proxy.port : w.port;
+  const agent = viaProxy ? false : new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let addr = null;
   const req = (method, p, body) =>
     new Promise((resolve) => {
-      const r = http.request({ host: HOST, port: w.port, path: p, method, agent, headers: body ? { "content-type": "text/plain;charset=UTF-8" } : {} }, (res) => {
+      const r = http.request({ host: HOST, port: target, path: p, method, agent, localAddress: addr || undefined, headers: body ? { "content-type": "text/plain;charset=UTF-8" } : {} }, (res) => {
         let t = "";
         res.setEncoding("utf8");
         res.on("data", (d) => (t += d));
@@ -1075,10 +1080,13 @@ export async function drainPolling({ sessions = 60 } = {}) {
   try {
     const q = "/socket.io/?EIO=4&transport=polling";
     const sids = [];
-    for (let i = 0; i < sessions; i++) {
+    for (let i = 0, k = 0; sids.length < sessions && k < 20 * sessions; k++) {
+      if (viaProxy) addr = `127.3.${Math.floor(k / 250)}.${2 + (k % 250)}`;
       const h = await req("GET", q);
       if (h.status !== 200) throw new Error(`handshake ${i}: ${h.status} ${h.text}`);
       const sid = JSON.parse(h.text.slice(1)).sid;
+      if (viaProxy && !sid.startsWith(`${w.id}.`)) continue; // only sessions on the worker that will drain
+      i++;
       await req("POST", `${q}&sid=${sid}`, "40" + JSON.stringify({ token: makeToken({ sub: `poller${i}` }) }));
       await req("GET", `${q}&sid=${sid}`); // the CONNECT reply; no poll is pending afterwards
       sids.push(sid);
@@ -1088,27 +1096,38 @@ export async function drainPolling({ sessions = 60 } = {}) {
     await sleep(30);
     const answers = {};
     let unknown = 0;
-    for (const sid of sids) {
+    const one = async (sid) => {
       const r = await req("GET", `${q}&sid=${sid}`);
       const k = r.status === 200 ? `200 ${r.text.split("\x1e").map((p) => p.slice(0, 2)).join("+")}` : `${r.status} ${r.text.slice(0, 45)}`;
       answers[k] = (answers[k] || 0) + 1;
       if (/Session ID unknown/.test(r.text)) unknown++;
-    }
+    };
+    // through the proxy all at once (as many pollers would), else one after the other
+    if (viaProxy) await Promise.all(sids.map(one));
+    else for (const sid of sids) await one(sid);
     const tDone = now();
+    const exit = await Promise.race([w.exited, sleep(8000).then(() => null)]);
+    const tExit = now();
     v.check(unknown === 0, `${unknown} of ${sids.length} polls after the drain's close got 400 "Session ID unknown" instead of the close packet`);
+    v.check(exit && tExit - tF < 4000, `the worker exited ${r0(tExit - tF)} ms after SIGTERM (drain timeout 5000): ${exit ? "close packets left uncollected" : "still running"}`);
     return {
-      id: "drain-polling",
+      id: viaProxy ? "drain-polling-proxy" : "drain-polling",
       group: "fault",
-      seq: 5.6,
-      title: "Drain of long-polling sessions between two polls",
-      short: `${sessions} long-polling sessions with no poll pending; SIGTERM; then each polls once (over a keep-alive connection opened before)`,
-      did: `One worker (--drain-timeout 5000) with ${sessions} Socket.IO sessions on long-polling, none holding a GET at the moment of SIGTERM (as happens between two polls); right after SIGTERM each session polls once over a keep-alive connection opened before the signal (the way the proxy's upstream pool reaches a draining worker). Expected: the close packet ("1"), the reconnectable close a polling client understands.`,
-      summary: `answers: ${Object.entries(answers).map(([k, n]) => `${n} x ${k}`).join(", ")} (within ${r0(tDone - tF)} ms)`,
-      measured: { "polls after SIGTERM": sids.length, answers, '400 "Session ID unknown"': unknown },
+      seq: viaProxy ? 5.7 : 5.6,
+      title: viaProxy ? "Drain of long-polling sessions between two polls, through the proxy" : "Drain of long-polling sessions between two polls",
+      short: viaProxy
+        ? `${sessions} long-polling sessions on the draining worker, no poll pending; SIGTERM; then each polls once through the proxy`
+        : `${sessions} long-polling sessions with no poll pending; SIGTERM; then each polls once (over a keep-alive connection opened before)`,
+      did: viaProxy
+        ? `Redis, 2 workers (--drain-timeout 5000) and sioc-proxy; ${sessions} Socket.IO sessions on long-polling placed on w1 through the proxy, none holding a GET at the moment w1 gets SIGTERM; right after it each session polls once through the proxy, each on a new client connection (the proxy needs upstream connections to the draining worker for them). Expected: the close packet ("1") for every poll and the worker gone well before its drain timeout.`
+        : `One worker (--drain-timeout 5000) with ${sessions} Socket.IO sessions on long-polling, none holding a GET at the moment of SIGTERM (as happens between two polls); right after SIGTERM each session polls once over a keep-alive connection opened before the signal (the way the proxy's upstream pool reaches a draining worker). Expected: the close packet ("1"), the reconnectable close a polling client understands, and the worker gone well before its drain timeout.`,
+      summary: `answers: ${Object.entries(answers).map(([k, n]) => `${n} x ${k}`).join(", ")} (within ${r0(tDone - tF)} ms); worker exited ${r0(tExit - tF)} ms after SIGTERM`,
+      measured: { "polls after SIGTERM": sids.length, answers, '400 "Session ID unknown"': unknown, "worker exit after SIGTERM (ms)": r0(tExit - tF) },
       problems: v.problems,
     };
   } finally {
-    agent.destroy();
-    await w.stop();
+    if (agent) agent.destroy();
+    if (c) await stopCluster(c);
+    else await w.stop();
   }
 }
