@@ -292,6 +292,19 @@ static void ip_release(worker_t *w, ip_entry_t *ip, int conn)
     }
 }
 
+/* Answers the held GET of `s` with a one-packet body (a close "1" or a noop "6") and
+ * lets its connection carry the next request. */
+static void release_get(eio_session_t *s, const char *packet)
+{
+    client_t *g = s->get;
+    s->get = NULL;
+    g->session = NULL;
+    g->mode = MODE_HTTP;
+    g->since_ms = clock_ms();
+    respond(g, 200, "text/plain; charset=UTF-8", NULL, SIOC_IOV_NULL, packet, 1, 0);
+    conn_rescan(g->conn);
+}
+
 /* Removes a closed session from the table and frees it at turn end. */
 static void session_finalize(eio_session_t *s)
 {
@@ -335,14 +348,7 @@ void eio_session_close(eio_session_t *s, const char *reason)
         h->on_close(s, reason);
     int told = 0;
     if (s->get != NULL) {
-        client_t *g = s->get;
-        s->get = NULL;
-        g->session = NULL;
-        g->mode = MODE_HTTP;
-        g->since_ms = clock_ms();
-        /* The held GET learns of the close through a close packet. */
-        respond(g, 200, "text/plain; charset=UTF-8", NULL, SIOC_IOV_NULL, "1", 1, 0);
-        conn_rescan(g->conn);
+        release_get(s, "1");
         told = 1;
     }
     if (s->ws != NULL) {
@@ -786,13 +792,7 @@ static void handle_poll_post(client_t *cl, eio_session_t *s, const http_request_
         }
         eio_packet_t pk = {item.type, item.data};
         if (pk.type == EIO_CLOSE && s->get != NULL) {
-            client_t *g = s->get;
-            s->get = NULL;
-            g->session = NULL;
-            g->mode = MODE_HTTP;
-            g->since_ms = clock_ms();
-            respond(g, 200, "text/plain; charset=UTF-8", NULL, SIOC_IOV_NULL, "6", 1, 0);
-            conn_rescan(g->conn);
+            release_get(s, "6");
         }
         handle_packet(s, &pk);
     }
@@ -837,13 +837,7 @@ static void upgrade_complete(eio_session_t *s)
     s->w->stats.polling_sessions_open--;
     s->w->stats.ws_sessions_open++;
     if (s->get != NULL) {
-        client_t *g = s->get;
-        s->get = NULL;
-        g->session = NULL;
-        g->mode = MODE_HTTP;
-        g->since_ms = clock_ms();
-        respond(g, 200, "text/plain; charset=UTF-8", NULL, SIOC_IOV_NULL, "6", 1, 0);
-        conn_rescan(g->conn);
+        release_get(s, "6");
     }
     if (s->pending.len == 0)
         return;
@@ -888,13 +882,7 @@ static void ws_text(client_t *cl, const char *p, size_t len)
             s->upgrading = 1;
             (void)ws_send_frame(cl, WS_FRAME_OP_TEXT, NULL, 0, "3probe", 6);
             if (s->get != NULL && s->pending.len == 0) {
-                client_t *g = s->get;
-                s->get = NULL;
-                g->session = NULL;
-                g->mode = MODE_HTTP;
-                g->since_ms = clock_ms();
-                respond(g, 200, "text/plain; charset=UTF-8", NULL, SIOC_IOV_NULL, "6", 1, 0);
-                conn_rescan(g->conn);
+                release_get(s, "6");
             }
         } else if (pk.type == EIO_UPGRADE && s->upgrading) {
             upgrade_complete(s);
