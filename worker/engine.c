@@ -1437,14 +1437,6 @@ int engine_start(worker_t *w, const eio_handler_t *h)
     return 0;
 }
 
-void engine_stop_accepting(worker_t *w)
-{
-    /* Closing the socket (not just pausing) makes new connects fail fast instead of
-     * waiting in the kernel's backlog. */
-    net_listener_free(w->listener);
-    w->listener = NULL;
-}
-
 void engine_close_some(worker_t *w, size_t n)
 {
     hmap_node_t *node;

@@ -52,8 +52,6 @@ extern const char eio_reason_slow_consumer[];
 
 /** Starts listening on the configured host:port. Returns 0 or a negative SIOC_E*. */
 int engine_start(worker_t *w, const eio_handler_t *h);
-/** Stops accepting new connections. */
-void engine_stop_accepting(worker_t *w);
 /** Closes every session (reason "server shutting down") and connection. */
 void engine_close_all(worker_t *w);
 /** Closes up to `n` sessions (reason "server shutting down"). */

@@ -2,8 +2,7 @@
  * main.c - sioc-worker: configuration, signals, the loop.
  *
  * SIGTERM / SIGINT start a graceful stop: the worker leaves the membership
- * set, the listening socket closes (new connections are refused at once),
- * /ready turns red, and the sessions are closed in batches with "server
+ * set, refuses new sessions (503), /ready turns red, and the sessions are closed in batches with "server
  * shutting down" (WebSocket close 1001, a reconnectable close) so clients
  * move to the other workers without a stampede. The process exits when no
  * session is left or at --drain-timeout. A second signal exits at once.
@@ -73,7 +72,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     w->draining = 1;
     if (w->adapter != NULL)
         adapter_leave(w->adapter);
-    engine_stop_accepting(w);
+    /* The listening socket stays open until the exit: new sessions are refused with a
+     * 503 (a proxy places them elsewhere), while the polls of sessions closed by the
+     * drain still arrive and collect their close packet. */
     /* About 20 batches over the first half of the drain window, at least 50 per batch. */
     long ticks = w->conf->drain_timeout / 200;
     if (ticks < 1)
