@@ -15,6 +15,8 @@ describe("drain and scale", { skip: IS_NODE_PEER ? "sioc only" : !haveProxy() ? 
     runScenario(drainPolling, { sessions: 100 }, { id: "drain-polling", title: "drain of polling sessions" }));
   it("long-polling sessions of a draining worker polling through the proxy get the close packet", { timeout: 60000 }, () =>
     runScenario(drainPolling, { sessions: 100, viaProxy: true }, { id: "drain-polling-proxy", title: "drain of polling sessions, through the proxy" }));
+  it("a draining worker that left the membership set still serves its sessions' polls through the proxy", { timeout: 60000 }, () =>
+    runScenario(drainPolling, { sessions: 100, viaProxy: true, pollAfterMs: 1500 }, { id: "drain-polling-proxy-late", title: "drain of polling sessions, through the proxy, late polls" }));
   it("deploy/cluster scale 3 -> 4 -> 3", { timeout: 180000 }, () =>
     runScenario(scale, { clients: 300, rooms: 3, intervalMs: 100, freshClients: 90, hosts: 2 }, { id: "scale", title: "deploy/cluster scale" }));
 });

@@ -1055,7 +1055,7 @@ export async function drainHandshake({ probes = 20 } = {}) {
 // must get the close packet, not 400 "Session ID unknown". The requests ride
 // one keep-alive connection opened before SIGTERM, as the proxy's pool does.
 
-export async function drainPolling({ sessions = 60, viaProxy = false } = {}) {
+export async function drainPolling({ sessions = 60, viaProxy = false, pollAfterMs = 30 } = {}) {
   const v = new Verdict();
   const http = await import("node:http");
   // straight to the worker over one keep-alive connection, or through the proxy with a
@@ -1093,7 +1093,7 @@ export async function drainPolling({ sessions = 60, viaProxy = false } = {}) {
     }
     const tF = now();
     w.kill("SIGTERM");
-    await sleep(30);
+    await sleep(pollAfterMs);
     const answers = {};
     let unknown = 0;
     const one = async (sid) => {
@@ -1109,17 +1109,22 @@ export async function drainPolling({ sessions = 60, viaProxy = false } = {}) {
     const exit = await Promise.race([w.exited, sleep(8000).then(() => null)]);
     const tExit = now();
     v.check(unknown === 0, `${unknown} of ${sids.length} polls after the drain's close got 400 "Session ID unknown" instead of the close packet`);
-    v.check(exit && tExit - tF < 4000, `the worker exited ${r0(tExit - tF)} ms after SIGTERM (drain timeout 5000): ${exit ? "close packets left uncollected" : "still running"}`);
+    v.check(exit && tExit - tF < pollAfterMs + 4000, `the worker exited ${r0(tExit - tF)} ms after SIGTERM (drain timeout 5000): ${exit ? "close packets left uncollected" : "still running"}`);
+    const late = pollAfterMs >= 1000;
     return {
-      id: viaProxy ? "drain-polling-proxy" : "drain-polling",
+      id: viaProxy ? (late ? "drain-polling-proxy-late" : "drain-polling-proxy") : "drain-polling",
       group: "fault",
-      seq: viaProxy ? 5.7 : 5.6,
-      title: viaProxy ? "Drain of long-polling sessions between two polls, through the proxy" : "Drain of long-polling sessions between two polls",
+      seq: viaProxy ? (late ? 5.8 : 5.7) : 5.6,
+      title: viaProxy
+        ? late
+          ? `Drain of long-polling sessions through the proxy, polls ${pollAfterMs} ms after SIGTERM (after the worker left the membership set)`
+          : "Drain of long-polling sessions between two polls, through the proxy"
+        : "Drain of long-polling sessions between two polls",
       short: viaProxy
-        ? `${sessions} long-polling sessions on the draining worker, no poll pending; SIGTERM; then each polls once through the proxy`
+        ? `${sessions} long-polling sessions on the draining worker, no poll pending; SIGTERM; ${pollAfterMs} ms later each polls once through the proxy`
         : `${sessions} long-polling sessions with no poll pending; SIGTERM; then each polls once (over a keep-alive connection opened before)`,
       did: viaProxy
-        ? `Redis, 2 workers (--drain-timeout 5000) and sioc-proxy; ${sessions} Socket.IO sessions on long-polling placed on w1 through the proxy, none holding a GET at the moment w1 gets SIGTERM; right after it each session polls once through the proxy, each on a new client connection (the proxy needs upstream connections to the draining worker for them). Expected: the close packet ("1") for every poll and the worker gone well before its drain timeout.`
+        ? `Redis, 2 workers (--drain-timeout 5000) and sioc-proxy; ${sessions} Socket.IO sessions on long-polling placed on w1 through the proxy, none holding a GET at the moment w1 gets SIGTERM; ${pollAfterMs} ms after it (the worker has left the membership set by then if that is ${"\u2265"} 1 s, and is still draining) each session polls once through the proxy, each on a new client connection (the proxy needs upstream connections to the draining worker for them). Expected: the close packet ("1") for every poll and the worker gone well before its drain timeout.`
         : `One worker (--drain-timeout 5000) with ${sessions} Socket.IO sessions on long-polling, none holding a GET at the moment of SIGTERM (as happens between two polls); right after SIGTERM each session polls once over a keep-alive connection opened before the signal (the way the proxy's upstream pool reaches a draining worker). Expected: the close packet ("1"), the reconnectable close a polling client understands, and the worker gone well before its drain timeout.`,
       summary: `answers: ${Object.entries(answers).map(([k, n]) => `${n} x ${k}`).join(", ")} (within ${r0(tDone - tF)} ms); worker exited ${r0(tExit - tF)} ms after SIGTERM`,
       measured: { "polls after SIGTERM": sids.length, answers, '400 "Session ID unknown"': unknown, "worker exit after SIGTERM (ms)": r0(tExit - tF) },
