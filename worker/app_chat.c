@@ -51,6 +51,13 @@ static void on_expired(evutil_socket_t fd, short what, void *arg)
     (void)what;
     sio_socket_t *s = arg;
     chat_user_t *u = sio_socket_data(s);
+    long long left_ms = u != NULL ? u->exp_ms - clock_unix_ms() : 0;
+    if (left_ms > 0) {
+        /* libevent measures from its cached loop time: the timer may fire a little early. */
+        struct timeval tv = {(time_t)(left_ms / 1000), (suseconds_t)((left_ms % 1000) * 1000)};
+        event_add(u->exp_timer, &tv);
+        return;
+    }
     log_info("socket %s: token of user %s expired: disconnected", sio_socket_id(s),
              u && u->sub ? u->sub : "?");
     sio_disconnect(s, 0);

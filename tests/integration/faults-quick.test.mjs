@@ -29,8 +29,6 @@ describe("faults (quick)", { skip: IS_NODE_PEER ? "sioc only" : false }, () => {
     runScenario(drainPolling, { sessions: 40 }, { id: "drain-polling", title: "drain of polling sessions" }));
   it("long-polling sessions of a draining worker polling through the proxy get the close packet", { timeout: 30000, skip: noProxy }, () =>
     runScenario(drainPolling, { sessions: 40, viaProxy: true }, { id: "drain-polling-proxy", title: "drain of polling sessions, through the proxy" }));
-  it("a draining worker that left the membership set still serves its sessions' polls through the proxy", { timeout: 30000, skip: noProxy }, () =>
-    runScenario(drainPolling, { sessions: 40, viaProxy: true, pollAfterMs: 1500 }, { id: "drain-polling-proxy-late", title: "drain of polling sessions, through the proxy, late polls" }));
   it("slow consumer SIGSTOPped in a busy room", { timeout: 60000 }, () =>
     runScenario(slowConsumer, { bystanders: 8, pad: 16384, intervalMs: 16, publishers: 2, outputCap: 1 << 20, warmMs: 1500, afterMs: 1000, hosts: 1 }, { id: "slow-consumer", title: "slow consumer" }));
   it("token expiring mid-connection", { timeout: 30000 }, () =>
