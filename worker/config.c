@@ -83,6 +83,12 @@ static const opt_t opts[] = {
      "host:port announced for discovery (default host:port)"},
     {"--drain-timeout", "DRAIN_TIMEOUT", OPT_LONG, OFF(drain_timeout), 0, 0, 600000, "10000",
      "ms given to clients to leave on SIGTERM"},
+    {"--serve-client", "SERVE_CLIENT", OPT_BOOL, OFF(serve_client), 0, 0, 1, "1",
+     "serve the socket.io-client bundle at <path>socket.io.js, .min.js, .esm.min.js and .map"},
+    {"--chat-page", "CHAT_PAGE", OPT_BOOL, OFF(chat_page), 0, 0, 1, "0",
+     "serve the chat page at / (needs the chat app)"},
+    {"--dev-token-endpoint", "DEV_TOKEN_ENDPOINT", OPT_BOOL, OFF(dev_token_endpoint), 0, 0, 1, "0",
+     "DEVELOPMENT ONLY: GET /dev/token?user=NAME hands a 1-hour HS256 token to anyone"},
     {"--log-level", "LOG_LEVEL", OPT_LOGLEVEL, OFF(log_level), 0, 0, 0, "info",
      "error | warn | info | debug"},
 };
@@ -230,6 +236,14 @@ static int validate(worker_config_t *c)
     if (c->jwt_secret != NULL && c->jwt_secret[0] == '\0') {
         free(c->jwt_secret);
         c->jwt_secret = NULL;
+    }
+    if (c->dev_token_endpoint && (c->jwt_secret == NULL || strcmp(c->jwt_alg, "HS256") != 0)) {
+        fprintf(stderr, "sioc-worker: --dev-token-endpoint needs --jwt-secret (HS256)\n");
+        return -1;
+    }
+    if (c->chat_page && c->app != WORKER_APP_CHAT) {
+        fprintf(stderr, "sioc-worker: --chat-page needs --app chat\n");
+        return -1;
     }
     if (c->worker_id != NULL) {
         size_t len = strlen(c->worker_id);

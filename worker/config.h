@@ -46,6 +46,9 @@ typedef struct worker_config {
     char *advertise; /* address:port announced to the proxy */
     int log_level;
     long drain_timeout;
+    int serve_client;       /* the socket.io-client bundle at <path>socket.io.js */
+    int chat_page;          /* the chat page at / */
+    int dev_token_endpoint; /* GET /dev/token (development only) */
 } worker_config_t;
 
 /** Parses argv and the environment into `c`. Returns 0, 1 when --help or --version was

@@ -36,6 +36,7 @@
 #include "http/http_parse.h"
 #include "http/http_query.h"
 #include "metrics.h"
+#include "web.h"
 #include "net/conn.h"
 #include "net/listener.h"
 #include "ws/ws_close.h"
@@ -171,6 +172,7 @@ static const char *status_text(int status)
         int code;
         const char *text;
     } texts[] = {{200, "OK"},
+                 {304, "Not Modified"},
                  {204, "No Content"},
                  {400, "Bad Request"},
                  {403, "Forbidden"},
@@ -220,6 +222,28 @@ static void respond(client_t *cl, int status, const char *ctype, const char *ext
         (void)!conn_write(cl->conn, b.base, b.len);
     buf_free(&b);
     if (close)
+        conn_close(cl->conn, 1);
+}
+
+/* A response of web.c: a static body is queued by reference, not copied. */
+static void respond_web(client_t *cl, web_response_t *r)
+{
+    if (r->status >= 400)
+        cl->w->stats.http_errors++;
+    int close = !cl->keep_alive;
+    size_t len = r->status == 304 ? 0 : r->len;
+    char head[1024];
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s", r->status,
+                     status_text(r->status), r->headers, close ? "Connection: close\r\n" : "");
+    if (r->status != 304)
+        n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: %zu\r\n", len);
+    n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
+    int err = conn_write(cl->conn, head, (size_t)n);
+    if (err == 0 && len > 0 && !r->head_only)
+        err = r->owned != NULL ? conn_write(cl->conn, r->body, len)
+                               : conn_write_static(cl->conn, r->body, len);
+    free(r->owned);
+    if (close && err == 0)
         conn_close(cl->conn, 1);
 }
 
@@ -1234,6 +1258,11 @@ static void handle_request(client_t *cl, const http_request_t *req, const char *
         buf_free(&m);
         return;
     }
+    web_response_t wr;
+    if (web_serve(w->web, req, clock_unix(), &wr)) {
+        respond_web(cl, &wr);
+        return;
+    }
     respond(cl, 404, "text/plain", NULL, SIOC_IOV_NULL, "Not Found\n", 10, 0);
 }
 
@@ -1426,6 +1455,8 @@ int engine_start(worker_t *w, const eio_handler_t *h)
     list_init(&w->ping_fifo);
     list_init(&w->pong_fifo);
     list_init(&w->zombie_fifo);
+    if ((w->web = web_new(w->conf)) == NULL)
+        return SIOC_EINVAL;
     int err = 0;
     w->listener = net_listener_new(w->loop, w->conf->host, w->conf->port, 4096, on_accept, w, &err);
     if (w->listener == NULL)
@@ -1474,4 +1505,6 @@ void engine_shutdown(worker_t *w)
     }
     net_listener_free(w->listener);
     w->listener = NULL;
+    web_free(w->web);
+    w->web = NULL;
 }

@@ -142,7 +142,7 @@ int main(int argc, char **argv)
     }
     r = engine_start(&w, handler);
     if (r != 0) {
-        log_error("cannot listen on %s:%d: %s", conf.host, conf.port, strerror(-r));
+        log_error("cannot start on %s:%d: %s", conf.host, conf.port, strerror(-r));
         goto fail_listen;
     }
 

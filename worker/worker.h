@@ -56,6 +56,7 @@ typedef struct worker {
     struct auth *auth;          /* NULL when no JWT is configured */
     struct sio_server *sio;     /* NULL in plain Engine.IO mode */
     struct adapter *adapter;    /* NULL without REDIS_URL (in-memory adapter) */
+    struct web *web;            /* the client bundle, chat page, dev token (web.h) */
     int plain_eio;              /* echo app on a non-socket.io path: no Socket.IO layer */
     int draining;               /* SIGTERM received */
     int ready;                  /* adapter subscribed (always 1 with the in-memory adapter) */

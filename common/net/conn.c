@@ -355,6 +355,17 @@ int conn_write(conn_t *c, const void *p, size_t n)
     return 0;
 }
 
+int conn_write_static(conn_t *c, const void *p, size_t n)
+{
+    int r = queue_check(c, 0);
+    if (r)
+        return r;
+    if (evbuffer_add_reference(c->out, p, n, NULL, NULL) != 0)
+        return SIOC_ENOMEM;
+    net_loop_defer(c->loop, &c->turn);
+    return 0;
+}
+
 int conn_write_shared(conn_t *c, sioc_shared_t *s, size_t off, size_t len)
 {
     int r = queue_check(c, len);

@@ -61,6 +61,10 @@ void conn_set_limits(conn_t *c, size_t max_input, size_t max_output);
 /** Queues a copy of `n` bytes. 0, or SIOC_ENOMEM / SIOC_EMSGSIZE (output over its limit:
  * the connection is then being closed with on_close(CONN_CLOSE_OVERFLOW)). */
 int conn_write(conn_t *c, const void *p, size_t n);
+/** Queues `n` bytes of read-only memory that outlives every connection (an embedded
+ * file) by reference, without copying. Only what is already queued is held to the
+ * output limit, so one body larger than the limit can still be sent. */
+int conn_write_static(conn_t *c, const void *p, size_t n);
 /** Queues `len` bytes at `s->data + off` by reference (takes one reference on `s`). */
 int conn_write_shared(conn_t *c, sioc_shared_t *s, size_t off, size_t len);
 /** Received bytes kept unconsumed (a partial request or frame). */
