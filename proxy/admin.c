@@ -119,6 +119,9 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
     metric(b, "sioc_proxy_workers_reachable", "gauge", "Workers serving their sessions", nlive);
     metric(b, "sioc_proxy_workers_up", "gauge", "Workers in rotation (taking new sessions)",
            workers_up(p->workers));
+    metric(b, "sioc_proxy_workers_departing", "gauge",
+           "Workers that left the discovered set and still serve their sessions",
+           workers_departing(p->workers));
     if (p->discovery != NULL)
         metric(b, "sioc_proxy_discovery_failures_total", "counter", "Failed discovery polls",
                discovery_failures(p->discovery));
@@ -127,6 +130,8 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
     } per[] = {
         {"sioc_proxy_worker_up", "gauge", "1 while the worker is in rotation"},
         {"sioc_proxy_worker_reachable", "gauge", "1 while the worker serves its sessions"},
+        {"sioc_proxy_worker_departing", "gauge",
+         "1 while the worker is out of the discovered set but still serves its sessions"},
         {"sioc_proxy_worker_requests_total", "counter", "Requests forwarded to the worker"},
         {"sioc_proxy_worker_sessions_total", "counter",
          "New sessions placed on the worker (handshakes answered 200 or 101)"},
@@ -140,12 +145,13 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
         size_t it = 0;
         pworker_t *w;
         while ((w = workers_next(p->workers, &it)) != NULL) {
-            unsigned long long v = k == 0   ? (unsigned long long)(w->up && !w->dead)
+            unsigned long long v = k == 0 ? (unsigned long long)(w->up && !w->dead && !w->departing)
                                    : k == 1 ? (unsigned long long)!w->dead
-                                   : k == 2 ? w->requests
-                                   : k == 3 ? w->sessions
-                                   : k == 4 ? w->tunnels_open
-                                   : k == 5 ? w->upstream_failures
+                                   : k == 2 ? (unsigned long long)w->departing
+                                   : k == 3 ? w->requests
+                                   : k == 4 ? w->sessions
+                                   : k == 5 ? w->tunnels_open
+                                   : k == 6 ? w->upstream_failures
                                             : w->nidle;
             put(b, "%s{worker=\"%s\",addr=\"%s\"} %llu\n", per[k].name, w->id, w->addr, v);
         }

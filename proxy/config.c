@@ -43,6 +43,9 @@ static const opt_t opts[] = {
      "1000", "ms between polls of the worker set"},
     {"--discovery-stale", "DISCOVERY_STALE", OPT_LONG, OFF(discovery_stale), 100, DAY_MS, "3000",
      "ms after its last heartbeat a worker counts as dead"},
+    {"--departing-grace", "DEPARTING_GRACE", OPT_LONG, OFF(departing_grace), 0, DAY_MS, "60000",
+     "ms a discovered worker that left the set (draining) still gets the requests of its "
+     "sessions, none new; it is dropped sooner once it stops answering (0 = at once)"},
     {"--tls-cert", "TLS_CERT", OPT_STR, OFF(tls_cert), 0, 0, NULL,
      "PEM certificate chain: serve https:// and wss:// (TLS 1.2+) on --port"},
     {"--tls-key", "TLS_KEY", OPT_STR, OFF(tls_key), 0, 0, NULL, "PEM private key of --tls-cert"},

@@ -32,6 +32,7 @@ typedef struct proxy_config {
     char *redis_key;
     long discovery_interval;
     long discovery_stale;
+    long departing_grace;
     char *tls_cert;
     char *tls_key;
     char *cookie_name; /* "" = no affinity cookie */

@@ -6,6 +6,12 @@
  * bufferevent's read/write timeouts; one tick of --health-interval starts a
  * check on every member that has none in flight, and a new member is
  * checked at once.
+ *
+ * A departing member (workers.h) goes on being checked: a passed check keeps
+ * it, but never brings it into rotation while it is departing; a check that
+ * cannot connect, or --health-fall failed checks in a row, remove it, and
+ * the tick removes it --departing-grace after it left. Removal drops the
+ * membership reference only: requests in flight to it finish.
  */
 #include "workers.h"
 
@@ -37,6 +43,7 @@ struct workers {
     pworker_t **live_w;
     size_t nlive, live_cap;
     size_t nup;
+    size_t ndeparting;
     struct event *tick;
 };
 
@@ -73,24 +80,34 @@ static void rebuild(workers_t *ws)
     }
     ws->nlive = 0;
     ws->nup = 0;
+    ws->ndeparting = 0;
     for (hmap_iter_t it = hmap_iter(&ws->members); (hn = hmap_next(&it)) != NULL;) {
         pworker_t *w = container_of(hn, pworker_t, node);
         if (!w->dead)
             ws->live_w[ws->nlive++] = w;
+        ws->ndeparting += w->departing;
     }
     qsort(ws->live_w, ws->nlive, sizeof(*ws->live_w), cmp_worker);
     for (size_t i = 0; i < ws->nlive; i++) {
         sioc_iov_t id = iov_make(ws->live_w[i]->id, strlen(ws->live_w[i]->id));
         ws->live[i].id = id;
         ws->live[i].seed = affinity_seed(id);
-        ws->live[i].standby = !ws->live_w[i]->up;
-        ws->nup += ws->live_w[i]->up;
+        /* A departing member is on standby whatever its health: it serves the
+         * sessions it has and takes no new one. */
+        int rotation = ws->live_w[i]->up && !ws->live_w[i]->departing;
+        ws->live[i].standby = !rotation;
+        ws->nup += (size_t)rotation;
     }
 }
 
 size_t workers_up(const workers_t *ws)
 {
     return ws->nup;
+}
+
+size_t workers_departing(const workers_t *ws)
+{
+    return ws->ndeparting;
 }
 
 const affinity_node_t *workers_live(const workers_t *ws, size_t *n)
@@ -190,16 +207,38 @@ static pworker_t *add_member(workers_t *ws, sioc_iov_t id, const char *addr,
     return w;
 }
 
-static void remove_member(workers_t *ws, pworker_t *w)
+/* Drops the membership reference: `w` may be freed here unless the caller holds one. */
+static void remove_member(workers_t *ws, pworker_t *w, const char *why)
 {
     hmap_del(&ws->members, &w->node);
     w->member = 0;
     hc_stop(w);
     pool_close_all(w);
     w->up = 0;
+    w->departing = 0;
     rebuild(ws);
-    log_info("worker %s (%s) left", w->id, w->addr);
+    log_info("worker %s (%s) left: %s", w->id, w->addr, why);
     pworker_unref(w);
+}
+
+/* `w` is no longer in the discovered set: its drain has started (or its
+ * heartbeats stopped). Its sessions keep reaching it until it is gone. */
+static void depart(workers_t *ws, pworker_t *w)
+{
+    if (w->dead) {
+        remove_member(ws, w, "not in the discovered set and unreachable");
+        return;
+    }
+    if (ws->p->conf->departing_grace == 0) {
+        remove_member(ws, w, "not in the discovered set");
+        return;
+    }
+    w->departing = 1;
+    w->departed_ms = clock_ms();
+    log_info("worker %s (%s) departing: not in the discovered set; it serves its sessions only, "
+             "until it stops answering or for %ld ms",
+             w->id, w->addr, ws->p->conf->departing_grace);
+    rebuild(ws);
 }
 
 static pworker_t *find(workers_t *ws, sioc_iov_t id)
@@ -215,24 +254,42 @@ static int same_addr(const pworker_t *w, const struct sockaddr *sa, socklen_t sa
 
 void workers_sync(workers_t *ws, const workers_member_t *m, size_t n)
 {
-    /* Drop discovered members that are gone or moved. */
+    /* Discovered members that are gone start departing; those that moved are replaced. */
     hmap_node_t *hn;
     for (hmap_iter_t it = hmap_iter(&ws->members); (hn = hmap_next(&it)) != NULL;) {
         pworker_t *w = container_of(hn, pworker_t, node);
         if (!w->from_discovery)
             continue;
-        int keep = 0;
-        for (size_t i = 0; i < n && !keep; i++)
-            keep = iov_eq_str(m[i].id, w->id) &&
-                   same_addr(w, (const struct sockaddr *)&m[i].sa, m[i].salen);
+        int listed = 0, keep = 0;
+        for (size_t i = 0; i < n && !keep; i++) {
+            int same_id = iov_eq_str(m[i].id, w->id);
+            listed |= same_id;
+            keep = same_id && same_addr(w, (const struct sockaddr *)&m[i].sa, m[i].salen);
+        }
         if (keep)
             continue;
         w->from_discovery = 0;
-        if (!w->from_static)
-            remove_member(ws, w);
+        if (w->from_static)
+            continue;
+        if (listed)
+            remove_member(ws, w, "its id moved to another address");
+        else
+            depart(ws, w);
     }
     for (size_t i = 0; i < n; i++) {
         pworker_t *w = find(ws, m[i].id);
+        if (w != NULL && w->departing &&
+            !same_addr(w, (const struct sockaddr *)&m[i].sa, m[i].salen)) {
+            /* Its id is announced from another address now: the sessions of the
+             * departing process cannot be told from the new one's. */
+            remove_member(ws, w, "its id moved to another address");
+            w = NULL;
+        }
+        if (w != NULL && w->departing) {
+            w->departing = 0;
+            log_info("worker %s (%s) back in the discovered set", w->id, w->addr);
+            rebuild(ws);
+        }
         if (w != NULL) {
             if (!same_addr(w, (const struct sockaddr *)&m[i].sa, m[i].salen)) {
                 static long long last;
@@ -258,6 +315,10 @@ void workers_mark_failed(pworker_t *w, const char *why)
     w->fails = (uint8_t)w->ws->p->conf->health_fall;
     if (!w->member)
         return;
+    if (w->departing) {
+        remove_member(w->ws, w, why);
+        return;
+    }
     w->up = 0;
     set_dead(w, 1, why);
 }
@@ -284,10 +345,14 @@ static void hc_result(pworker_t *w, int ok, const char *why)
         if (w->passes < 255)
             w->passes++;
         set_dead(w, 0, NULL);
-        if (!w->up && w->passes >= c->health_rise)
+        if (!w->up && !w->departing && w->passes >= c->health_rise)
             set_up(w, 1, NULL);
     } else if (!connected) {
         /* Nothing accepts connections there: the process is gone. */
+        if (w->departing) {
+            remove_member(w->ws, w, why);
+            return;
+        }
         w->passes = 0;
         w->fails = (uint8_t)c->health_fall;
         w->up = 0;
@@ -296,6 +361,10 @@ static void hc_result(pworker_t *w, int ok, const char *why)
         w->passes = 0;
         if (w->fails < 255)
             w->fails++;
+        if (w->departing && w->fails >= c->health_fall) {
+            remove_member(w->ws, w, why);
+            return;
+        }
         if (w->up && w->fails >= c->health_fall)
             set_up(w, 0, why);
         else
@@ -390,10 +459,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     workers_t *ws = arg;
     long long now = clock_ms();
+    long grace = ws->p->conf->departing_grace;
     hmap_node_t *hn;
     for (hmap_iter_t it = hmap_iter(&ws->members); (hn = hmap_next(&it)) != NULL;) {
         pworker_t *w = container_of(hn, pworker_t, node);
-        hc_start(w);
+        if (w->departing && now - w->departed_ms >= grace) {
+            remove_member(ws, w, "departing for longer than --departing-grace");
+            continue;
+        }
         /* Idle keep-alive connections are not kept forever. */
         sioc_list_t *pos, *tmp;
         list_foreach_safe(pos, tmp, &w->idle)
@@ -405,6 +478,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
                 upstream_release(u, 0);
             }
         }
+        /* Last: a check that fails at once may remove (and free) a departing w. */
+        hc_start(w);
     }
 }
 
@@ -442,7 +517,7 @@ void workers_free(workers_t *ws)
     for (hmap_iter_t it = hmap_iter(&ws->members); (hn = hmap_next(&it)) != NULL;) {
         pworker_t *w = container_of(hn, pworker_t, node);
         w->up = 0;
-        remove_member(ws, w);
+        remove_member(ws, w, "stopping");
     }
     hmap_free(&ws->members);
     free(ws->live);

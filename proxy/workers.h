@@ -17,6 +17,18 @@
  * the standby flag set on those out of rotation; it is rebuilt on every
  * change and route.c indexes into it.
  *
+ * Departing: a discovered member that leaves the discovered set is not
+ * forgotten at once, because a worker leaves the set when its drain starts
+ * and keeps running while it closes its sessions: a long-polling session it
+ * closed still needs one more poll to collect its close packet. So it stays
+ * in the routing view on standby (no new session, no cookie placement; the
+ * requests of its sessions still reach it) and is removed when a connect to
+ * it fails (it has exited), when --health-fall checks in a row fail, or
+ * --departing-grace after it left. Coming back into the set at the same
+ * address ends the departure (a restart under the same id); at another
+ * address the departing member is replaced. Static members (--workers) are
+ * never departing: leaving the discovered set does not concern them.
+ *
  * Upstream connections: upstream_acquire() hands out an idle keep-alive
  * connection of the worker's pool, or starts connecting a new one;
  * upstream_release() puts a clean connection back (at most --upstream-pool
@@ -60,12 +72,14 @@ typedef struct pworker {
     uint8_t from_discovery;
     uint8_t up;            /* in rotation */
     uint8_t dead;          /* its last connect failed: out of the routing view */
+    uint8_t departing;     /* left the discovered set: serves its sessions only, until gone */
     uint8_t fails, passes; /* consecutive health results */
     uint8_t hc_connected;  /* the health check in flight got connected */
     sioc_list_t idle;      /* idle upstream connections */
     size_t nidle;
     struct bufferevent *hc; /* health check in flight, or NULL */
     size_t hc_got;
+    long long departed_ms; /* clock_ms() when it left the discovered set */
     /* counters for /metrics */
     unsigned long long requests, sessions, tunnels_open, upstream_failures, connects;
 } pworker_t;
@@ -85,15 +99,19 @@ workers_t *workers_new(struct proxy *p);
  * references (their workers are freed when the last one is dropped). */
 void workers_free(workers_t *ws);
 
-/** Replaces the discovered members with m[0..n) (borrowed for the call). */
+/** Replaces the discovered members with m[0..n) (borrowed for the call); members no longer
+ * listed start departing (see above). */
 void workers_sync(workers_t *ws, const workers_member_t *m, size_t n);
 
 /** The routing view: the members that are not dead, sorted by id, those out of rotation on
  * standby (valid until the next change). */
 const affinity_node_t *workers_live(const workers_t *ws, size_t *n);
 
-/** Number of members in rotation (new sessions can be placed). */
+/** Number of members in rotation (new sessions can be placed; departing ones are not). */
 size_t workers_up(const workers_t *ws);
+
+/** Number of departing members (left the discovered set, still serving their sessions). */
+size_t workers_departing(const workers_t *ws);
 
 /** The worker behind index i of workers_live(). */
 pworker_t *workers_live_at(const workers_t *ws, int i);
@@ -104,7 +122,8 @@ size_t workers_count(const workers_t *ws);
 /** Iterates over the members: start with *it = 0; returns NULL at the end. */
 pworker_t *workers_next(const workers_t *ws, size_t *it);
 
-/** Marks `w` dead now (a real request could not connect to it), until a check passes. */
+/** Marks `w` dead now (a real request could not connect to it), until a check passes; a
+ * departing `w` is removed instead (the caller's reference keeps it valid). */
 void workers_mark_failed(pworker_t *w, const char *why);
 
 /** Takes `w` out of rotation (it refused a new session) until the next passed check. */

@@ -4,8 +4,9 @@
 // 127.0.0.1 ports and checks that nothing is lost silently:
 //   Redis kill -9 and SIGSTOP past the liveness timeout, kill -9 of a worker
 //   behind the proxy, graceful drain behind the proxy (and new sessions
-//   asked for while it drains), a SIGSTOPped slow
-//   consumer, a token expiring mid-connection.
+//   asked for while it drains, and polls of its sessions before and after it
+//   left the membership set), a SIGSTOPped slow consumer, a token expiring
+//   mid-connection.
 
 import { describe, it } from "node:test";
 import { redisFault, workerKill, drain, drainHandshake, drainPolling, slowConsumer, tokenExpiry } from "../faults/lib/scenarios.mjs";
@@ -29,6 +30,8 @@ describe("faults (quick)", { skip: IS_NODE_PEER ? "sioc only" : false }, () => {
     runScenario(drainPolling, { sessions: 40 }, { id: "drain-polling", title: "drain of polling sessions" }));
   it("long-polling sessions of a draining worker polling through the proxy get the close packet", { timeout: 30000, skip: noProxy }, () =>
     runScenario(drainPolling, { sessions: 40, viaProxy: true }, { id: "drain-polling-proxy", title: "drain of polling sessions, through the proxy" }));
+  it("a draining worker that left the membership set still serves its sessions' polls through the proxy", { timeout: 30000, skip: noProxy }, () =>
+    runScenario(drainPolling, { sessions: 40, viaProxy: true, pollAfterMs: 1500 }, { id: "drain-polling-proxy-late", title: "drain of polling sessions, through the proxy, late polls" }));
   it("slow consumer SIGSTOPped in a busy room", { timeout: 60000 }, () =>
     runScenario(slowConsumer, { bystanders: 8, pad: 16384, intervalMs: 16, publishers: 2, outputCap: 1 << 20, warmMs: 1500, afterMs: 1000, hosts: 1 }, { id: "slow-consumer", title: "slow consumer" }));
   it("token expiring mid-connection", { timeout: 30000 }, () =>
