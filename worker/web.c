@@ -241,7 +241,9 @@ static void dev_token(const web_t *w, const http_request_t *req, long long now,
     char user[MAX_USER + 1];
     int n = -1;
     if (http_query_get(req->query, "user", &raw))
-        n = http_pct_decode(raw, user, sizeof(user), 1);
+        n = http_pct_decode(raw, user, sizeof(user) - 1, 1); /* not NUL-terminated */
+    if (n > 0)
+        user[n] = '\0';
     if (n <= 0 || n > MAX_USER ||
         strspn(user, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") !=
             (size_t)n) {
