@@ -470,6 +470,26 @@ describe("deploy: deploy/cluster", { skip: haveBinaries ? false : `no binaries i
     b.close();
   });
 
+  it("the proxy serves the chat page and the client bundle; `url USER` prints a signed-in address", { timeout: 60000 }, async () => {
+    const page = await httpGet(cluster.ports.PORT, "/");
+    assert.equal(page.status, 200);
+    assert.match(page.body, /<title>sioc chat<\/title>/);
+    const bundle = await httpGet(cluster.ports.PORT, "/socket.io/socket.io.min.js");
+    assert.equal(bundle.status, 200);
+    assert.match(bundle.body, /Socket\.IO v4\./);
+    assert.equal((await httpGet(cluster.ports.PORT, "/dev/token?user=x")).status, 404, "no token endpoint unless asked for");
+    const r = await cluster.run(["url", "alice"]);
+    assert.equal(r.code, 0, r.out);
+    const m = new RegExp(`^http://127\\.0\\.0\\.1:${cluster.ports.PORT}/#token=([\\w-]+\\.[\\w-]+\\.[\\w-]+)$`, "m").exec(r.stdout);
+    assert.ok(m, `url prints the page address with a token: ${r.stdout}`);
+    const s = io(cluster.url, { forceNew: true, reconnection: false, transports: ["websocket"], auth: { token: m[1] } });
+    await new Promise((res, rej) => {
+      s.once("connect", res);
+      s.once("connect_error", rej);
+    });
+    s.close();
+  });
+
   it("scale 4 adds workers that take new clients", { timeout: 90000 }, async () => {
     const r = await cluster.run(["scale", "4"]);
     assert.equal(r.code, 0, `scale 4 failed:\n${r.out}`);
