@@ -1459,8 +1459,11 @@ int engine_start(worker_t *w, const eio_handler_t *h)
         return SIOC_EINVAL;
     int err = 0;
     w->listener = net_listener_new(w->loop, w->conf->host, w->conf->port, 4096, on_accept, w, &err);
-    if (w->listener == NULL)
+    if (w->listener == NULL) {
+        web_free(w->web);
+        w->web = NULL;
         return err;
+    }
     w->hb_timer = event_new(net_loop_base(w->loop), -1, 0, on_hb_timer, w);
     w->sweep = event_new(net_loop_base(w->loop), -1, EV_PERSIST, on_sweep, w);
     struct timeval tv = {1, 0};
