@@ -46,6 +46,8 @@ typedef struct worker_config {
     char *advertise; /* address:port announced to the proxy */
     int log_level;
     long drain_timeout;
+    long head_timeout;       /* ms for a complete request head */
+    long keep_alive_timeout; /* ms an idle keep-alive connection is kept */
     int serve_client;       /* the socket.io-client bundle at <path>socket.io.js */
     int chat_page;          /* the chat page at / */
     int dev_token_endpoint; /* GET /dev/token (development only) */

@@ -1406,11 +1406,9 @@ static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, so
 }
 
 /* Once a second: HTTP connections that sit on a partial request head for longer than
- * the head timeout (slowloris) or idle between requests for longer than the keep-alive
- * timeout are closed. Websocket clients live on another list and are never scanned:
- * heartbeats bound them. */
-#define HEAD_TIMEOUT_MS 10000
-#define KEEPALIVE_TIMEOUT_MS 60000
+ * --head-timeout (slowloris) or idle between requests for longer than
+ * --keep-alive-timeout are closed. Websocket clients live on another list and are never
+ * scanned: heartbeats bound them. */
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
@@ -1431,14 +1429,15 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
         if (cl->mode != MODE_HTTP || conn_closing(cl->conn))
             continue;
         int partial = conn_buffered(cl->conn) > 0;
-        long long limit = partial ? HEAD_TIMEOUT_MS : KEEPALIVE_TIMEOUT_MS;
+        long long limit = partial ? w->conf->head_timeout : w->conf->keep_alive_timeout;
         if (now - cl->since_ms < limit)
             continue;
         if (partial) {
             w->stats.http_errors++;
             static long long last;
             if (log_ratelimited(&last))
-                log_info("request head not complete after %d ms: 408 and close", HEAD_TIMEOUT_MS);
+                log_info("request head not complete after %ld ms: 408 and close",
+                         w->conf->head_timeout);
             cl->keep_alive = 0;
             respond(cl, 408, "text/plain", NULL, SIOC_IOV_NULL, "Request Timeout\n", 16, 1);
         } else {

@@ -1,4 +1,5 @@
-// HTTP-level options: CORS (--cors-origin), the io cookie (--cookie), and
+// HTTP-level options: CORS (--cors-origin), the io cookie (--cookie), the HTTP
+// timeouts (--head-timeout, --keep-alive-timeout), and
 // connection limits (--max-connections, --max-connections-per-ip).
 //
 // The contract does not name the refusal status for the connection limits;
@@ -163,5 +164,50 @@ describe("connection limits", () => {
     const other = await openWs(perIp, "127.0.0.2");
     held.push(other.ws);
     assert.equal(other.accepted, true, "another source address has its own budget");
+  });
+});
+
+describe("HTTP timeouts (--head-timeout, --keep-alive-timeout)", { skip: IS_NODE_PEER && "sioc worker only" }, () => {
+  const net = () => import("node:net");
+  /** Opens a connection, writes `text`, resolves {ms, data} when the worker closes it. */
+  async function untilClosed(port, text, limitMs) {
+    const { connect } = await net();
+    return new Promise((resolve, reject) => {
+      const t0 = Date.now();
+      let data = "";
+      const s = connect(port, "127.0.0.1", () => s.write(text));
+      s.setEncoding("utf8");
+      s.on("data", (d) => (data += d));
+      s.on("close", () => {
+        clearTimeout(timer);
+        resolve({ ms: Date.now() - t0, data });
+      });
+      s.on("error", () => {});
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new Error(`still open after ${limitMs} ms`));
+      }, limitMs);
+    });
+  }
+
+  it("a partial head gets 408 after --head-timeout; an idle keep-alive connection is closed after --keep-alive-timeout", async () => {
+    const w = await startServer({ flags: { app: "chat", "head-timeout": 1000, "keep-alive-timeout": 2000 } });
+    try {
+      const [partial, idle] = await Promise.all([
+        untilClosed(w.port, "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n", 6000),
+        untilClosed(w.port, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 8000),
+      ]);
+      assert.match(partial.data, /^HTTP\/1\.1 408 /);
+      assert.ok(partial.ms >= 1000 && partial.ms < 3500, `408 after ${partial.ms} ms`);
+      assert.match(idle.data, /^HTTP\/1\.1 200 /);
+      assert.ok(idle.ms >= 2000 && idle.ms < 4500, `idle closed after ${idle.ms} ms`);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it("refuses values out of range, naming the option", async () => {
+    await assert.rejects(startServer({ flags: { app: "chat", "head-timeout": 10 } }), /--head-timeout \/ HEAD_TIMEOUT: expected an integer/);
+    await assert.rejects(startServer({ flags: { app: "chat" }, env: { KEEP_ALIVE_TIMEOUT: "x" } }), /--keep-alive-timeout \/ KEEP_ALIVE_TIMEOUT/);
   });
 });
