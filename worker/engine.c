@@ -120,8 +120,15 @@ static void ws_on_close(conn_t *c, int reason);
 static void session_flush(net_deferred_t *d);
 static void client_free(client_t *cl);
 
-static const conn_hooks_t http_hooks = {http_on_data, http_on_close, NULL};
-static const conn_hooks_t ws_hooks = {ws_on_data, ws_on_close, NULL};
+static const conn_hooks_t http_hooks = {.on_data = http_on_data, .on_close = http_on_close};
+/* Sent after what is queued when a websocket client's output passes --max-output-buffer:
+ * a close frame 1008 (policy) "slow consumer", so the client can tell why it was dropped. */
+static const uint8_t slow_consumer_close[] = {0x88, 15, 0x03, 0xf0, 's', 'l', 'o', 'w', ' ',
+                                              'c',  'o', 'n',  's',  'u', 'm', 'e', 'r'};
+static const conn_hooks_t ws_hooks = {.on_data = ws_on_data,
+                                      .on_close = ws_on_close,
+                                      .overflow_tail = slow_consumer_close,
+                                      .overflow_tail_len = sizeof(slow_consumer_close)};
 
 /* The handler lives in a small static table keyed by worker: a worker is one
  * per process, so this is read-only configuration after engine_start. */
@@ -279,7 +286,9 @@ static int ws_send_frame(client_t *cl, int opcode, const char *prefix, size_t pr
 {
     uint8_t hdr[WS_FRAME_MAX_HEADER];
     size_t h = ws_frame_write_header(hdr, opcode, 1, prefix_len + len, NULL);
-    int r = conn_write(cl->conn, hdr, h);
+    int r = conn_reserve(cl->conn, h + prefix_len + len); /* whole frames only */
+    if (r == 0)
+        r = conn_write(cl->conn, hdr, h);
     if (r == 0 && prefix_len)
         r = conn_write(cl->conn, prefix, prefix_len);
     if (r == 0 && len)
@@ -513,16 +522,29 @@ static int poll_append(eio_session_t *s, const char *rec, size_t len)
     return 0;
 }
 
+/* A websocket write over --max-output-buffer: the connection now flushes what it has and
+ * the slow-consumer close frame (ws_hooks), and the session ends at once. */
+static int ws_result(eio_session_t *s, int r)
+{
+    if (r == SIOC_EMSGSIZE && !s->closed && s->ws != NULL && !s->ws->probe) {
+        s->w->stats.drops_slow_consumer++;
+        static long long last;
+        if (log_ratelimited(&last))
+            log_warn("session %s: websocket output above %ld bytes: client dropped (slow consumer)",
+                     s->sid, s->w->conf->max_output_buffer);
+        eio_session_close(s, eio_reason_slow_consumer);
+    }
+    return r;
+}
+
 static int session_queue(eio_session_t *s, int type, const char *p, size_t len)
 {
     if (s->closed)
         return SIOC_ECANCELED;
     char digit = (char)('0' + type);
     s->w->stats.eio_packets_out++;
-    if (s->websocket && s->ws != NULL) {
-        int r = ws_send_frame(s->ws, WS_FRAME_OP_TEXT, &digit, 1, p, len);
-        return r;
-    }
+    if (s->websocket && s->ws != NULL)
+        return ws_result(s, ws_send_frame(s->ws, WS_FRAME_OP_TEXT, &digit, 1, p, len));
     int r = 0;
     if (s->pending.len > 0)
         r = buf_append_byte(&s->pending, EIO_PAYLOAD_SEP);
@@ -583,7 +605,7 @@ int eio_send_msg(eio_session_t *s, eio_msg_t *m)
     if (s->websocket && s->ws != NULL) {
         if (m->ws == NULL)
             return SIOC_ENOMEM;
-        return conn_write_shared(s->ws->conn, m->ws, 0, m->ws->len);
+        return ws_result(s, conn_write_shared(s->ws->conn, m->ws, 0, m->ws->len));
     }
     sioc_shared_t *pb = msg_poll_bytes(m);
     if (pb == NULL)

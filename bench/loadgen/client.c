@@ -82,9 +82,9 @@ static size_t get_on_data(conn_t *cn, uint8_t *buf, size_t len);
 static size_t post_on_data(conn_t *cn, uint8_t *buf, size_t len);
 static void any_on_close(conn_t *cn, int reason);
 
-static const conn_hooks_t ws_hooks = {ws_on_data, any_on_close, NULL};
-static const conn_hooks_t get_hooks = {get_on_data, any_on_close, NULL};
-static const conn_hooks_t post_hooks = {post_on_data, any_on_close, NULL};
+static const conn_hooks_t ws_hooks = {.on_data = ws_on_data, .on_close = any_on_close};
+static const conn_hooks_t get_hooks = {.on_data = get_on_data, .on_close = any_on_close};
+static const conn_hooks_t post_hooks = {.on_data = post_on_data, .on_close = any_on_close};
 
 static const bench_target_t *target_of(const bclient_t *c)
 {

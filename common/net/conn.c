@@ -329,19 +329,37 @@ void conn_set_limits(conn_t *c, size_t max_input, size_t max_output)
     c->in.limit = max_input + net_loop_scratch_size();
 }
 
+/* Output above the limit: closed at once, or flushed with the hooks' tail after it. */
+static void overflow(conn_t *c)
+{
+    net_loop_stats(c->loop)->overflows++;
+    const conn_hooks_t *h = c->hooks;
+    if (h->overflow_tail == NULL || (c->out == NULL && (c->out = evbuffer_new()) == NULL) ||
+        evbuffer_add_reference(c->out, h->overflow_tail, h->overflow_tail_len, NULL, NULL) != 0) {
+        fail(c, CONN_CLOSE_OVERFLOW);
+        return;
+    }
+    conn_close(c, 1);
+    c->close_reason = CONN_CLOSE_OVERFLOW;
+}
+
 static int queue_check(conn_t *c, size_t n)
 {
     if (c->flags & (CONN_CLOSING | CONN_FLUSH_CLOSE))
         return SIOC_ECANCELED;
     size_t pending = c->out != NULL ? evbuffer_get_length(c->out) : 0;
     if (pending + n > c->max_output) {
-        net_loop_stats(c->loop)->overflows++;
-        fail(c, CONN_CLOSE_OVERFLOW);
+        overflow(c);
         return SIOC_EMSGSIZE;
     }
     if (c->out == NULL && (c->out = evbuffer_new()) == NULL)
         return SIOC_ENOMEM;
     return 0;
+}
+
+int conn_reserve(conn_t *c, size_t n)
+{
+    return queue_check(c, n);
 }
 
 int conn_write(conn_t *c, const void *p, size_t n)

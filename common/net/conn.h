@@ -44,6 +44,12 @@ typedef struct conn_hooks {
     void (*on_close)(conn_t *c, int reason);
     /** Output fell to zero after having been above the drain watermark (optional). */
     void (*on_drain)(conn_t *c);
+    /** Optional: bytes to send when the output limit is hit (a websocket close frame saying
+     * why). With them the connection stops taking writes, flushes what is queued (whole
+     * messages only, see conn_reserve()) followed by these bytes, then closes with
+     * CONN_CLOSE_OVERFLOW; without them it is closed at once. Static memory. */
+    const void *overflow_tail;
+    size_t overflow_tail_len;
 } conn_hooks_t;
 
 /** Wraps the accepted non-blocking socket `fd` (takes ownership of it). Hooks are borrowed
@@ -58,6 +64,9 @@ net_loop_t *conn_loop(const conn_t *c);
 /** Limits: unconsumed input kept (default 64 KiB) and queued output (default 1 MiB). */
 void conn_set_limits(conn_t *c, size_t max_input, size_t max_output);
 
+/** Checks that `n` more bytes fit under the output limit, for a message written in
+ * several parts: 0, or what conn_write() would return for `n` bytes (nothing queued). */
+int conn_reserve(conn_t *c, size_t n);
 /** Queues a copy of `n` bytes. 0, or SIOC_ENOMEM / SIOC_EMSGSIZE (output over its limit:
  * the connection is then being closed with on_close(CONN_CLOSE_OVERFLOW)). */
 int conn_write(conn_t *c, const void *p, size_t n);

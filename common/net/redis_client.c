@@ -236,7 +236,7 @@ static void on_close(conn_t *conn, int reason)
     link_down(c, reason == CONN_CLOSE_EOF ? "connection closed by Redis" : "connection error");
 }
 
-static const conn_hooks_t hooks = {on_data, on_close, NULL};
+static const conn_hooks_t hooks = {.on_data = on_data, .on_close = on_close};
 
 static void schedule_retry(redis_client_t *c)
 {

@@ -2,14 +2,17 @@
 // protocol by hand, then stops reading (its TCP socket is paused). A burst of
 // many MB is broadcast to the room. A normal member keeps receiving every
 // message on time, the slow one is dropped by the server at its output cap
-// (--max-output-buffer), and the server's RSS stays bounded.
+// (--max-output-buffer), and the server's RSS stays bounded. A slow client that
+// reads again soon after the cap gets what was queued, whole messages only,
+// then a close frame 1008 "slow consumer" that says why.
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "./lib/server.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck } from "./lib/client.mjs";
 import { wsHandshake } from "./lib/raw.mjs";
-import { withTimeout } from "./lib/util.mjs";
+import { withTimeout, sleep } from "./lib/util.mjs";
+import { httpGet, metricValue } from "./lib/proxy.mjs";
 
 const OUTPUT_CAP = 512 * 1024;
 const MSG_BYTES = 16 * 1024;
@@ -109,5 +112,40 @@ describe("slow consumer", () => {
 
     // the server still works
     assert.deepEqual(await emitAck(fast, "send-message", { roomId: room, msg: { seq: -1 } }), { ok: true });
+  });
+
+  it("tells a slow client why: its queued messages, whole, then close 1008 \"slow consumer\"", async () => {
+    const room = "cut";
+    const DROPPED = 'sioc_dropped_total{reason="slow_consumer"}';
+    const dropped = async () => metricValue((await httpGet(server.port, "/metrics")).body, DROPPED);
+    const before = await dropped();
+    const { ws: slow } = await wsHandshake(server, "/socket.io/");
+    slow.send("40");
+    assert.match((await slow.nextNonPing()).text, /^40\{"sid":"[^"]+"\}$/);
+    slow.send(`421${JSON.stringify(["join-room", room])}`);
+    assert.equal((await slow.nextNonPing()).text, '431[{"ok":true}]');
+    const texts = [];
+    slow.ws.on("message", (d, isBinary) => texts.push(isBinary ? null : d.toString("utf8")));
+    const sender = await pool.connect(server, TRANSPORT_MODES.websocket);
+    slow.ws._socket.pause();
+    const pad = "q".repeat(MSG_BYTES);
+    let sent = 0;
+    while ((await dropped()) === before && sent < MESSAGES) {
+      for (let i = 0; i < CHUNK; i++) sender.emit("send-message", { roomId: room, msg: { seq: sent++, pad } });
+      await emitAck(sender, "list-rooms"); // the chunk has been handled
+    }
+    assert.equal(await dropped(), before + 1, `dropped once, after ${sent} messages`);
+    slow.ws._socket.resume();
+    const closed = await withTimeout(slow.closed, 10000, "the slow client's close");
+    assert.deepEqual(closed, { code: 1008, reason: "slow consumer" });
+    // what it got before the close: whole Socket.IO packets, in order, no gap
+    const seqs = texts.filter((t) => t !== "2").map((t) => {
+      assert.ok(t.startsWith('42["receive-message",'), `a whole event packet: ${String(t).slice(0, 60)}`);
+      return JSON.parse(t.slice(2))[1].seq;
+    });
+    assert.ok(seqs.length > 0 && seqs.length < sent, `${seqs.length} of ${sent} messages before the close`);
+    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i));
+    await sleep(50);
+    assert.deepEqual(await emitAck(sender, "send-message", { roomId: room, msg: { seq: -1 } }), { ok: true });
   });
 });
