@@ -180,20 +180,53 @@ function splitHosts(configs, nHosts, local = false) {
 }
 
 // ---------------------------------------------------------------------------
-// Redis restarted (SIGTERM / SIGKILL) or frozen (SIGSTOP)
+// Redis restarted (SIGTERM / SIGKILL) or frozen (SIGSTOP), with the workers'
+// classic adapter (PSUBSCRIBE, PUBLISH) or the sharded one (SSUBSCRIBE per
+// room, SPUBLISH; --adapter-mode sharded)
 
 const IN_FLIGHT_MS = 250;
 
-export async function redisFault({ signal = "SIGKILL", clients = 90, rooms = 3, intervalMs = 100, downMs = 2000, freezeMs = 5000, warmMs = 2000, afterMs = 3000, hosts: nHosts = 1 } = {}) {
+/** The Redis pub/sub state of the workers after recovery, and the problems with it. */
+async function adapterSubscriptions(redis, { sharded, roomNames, roomWorkers }) {
+  const list = ((await redis.query(["CLIENT", "LIST"])) || "").split("\n");
+  const count = (field) => list.filter((l) => new RegExp(`\\b${field}=[1-9]`).test(l)).length;
+  if (!sharded) {
+    const psub = count("psub");
+    return { measured: { "pattern subscribers in Redis after recovery": psub }, problems: psub === 3 ? [] : [`${psub} pattern-subscribed Redis clients after recovery (expected 3, one per worker)`] };
+  }
+  // per worker: the namespace's main and per-server channels, and one channel per room with local members
+  const ssubs = list.map((l) => /\bssub=(\d+)/.exec(l)).filter((m) => m && m[1] !== "0").map((m) => Number(m[1])).sort((a, b) => a - b);
+  const expectSsubs = roomWorkers.map((rs) => 2 + rs.size).sort((a, b) => a - b);
+  const reply = await redis.query(["PUBSUB", "SHARDNUMSUB", ...roomNames.map((r) => `socket.io#/#${r}#`)]);
+  const perRoom = Object.fromEntries(roomNames.map((r, i) => [r, Array.isArray(reply) ? reply[2 * i + 1] : null]));
+  const expectRoom = Object.fromEntries(roomNames.map((r) => [r, roomWorkers.filter((rs) => rs.has(r)).length]));
+  const problems = [];
+  if (JSON.stringify(ssubs) !== JSON.stringify(expectSsubs)) problems.push(`shard channels per subscribed Redis client after recovery ${JSON.stringify(ssubs)} (expected ${JSON.stringify(expectSsubs)}: main + per-server + one per room with local members, per worker)`);
+  if (JSON.stringify(perRoom) !== JSON.stringify(expectRoom)) problems.push(`PUBSUB SHARDNUMSUB of the room channels after recovery ${JSON.stringify(perRoom)} (expected ${JSON.stringify(expectRoom)})`);
+  return {
+    measured: {
+      "shard channels of each sharded-subscribed Redis client after recovery": ssubs.join(", "),
+      "subscribers of each room channel after recovery (PUBSUB SHARDNUMSUB)": perRoom,
+    },
+    problems,
+  };
+}
+
+export async function redisFault({ signal = "SIGKILL", mode = "classic", clients = 90, rooms = 3, intervalMs = 100, downMs = 2000, freezeMs = 5000, warmMs = 2000, afterMs = 3000, hosts: nHosts = 1 } = {}) {
   const v = new Verdict();
-  const c = await startCluster({ n: 3 });
+  const sharded = mode === "sharded";
+  if (!sharded && mode !== "classic") throw new Error(`redisFault: unknown adapter mode ${mode}`);
+  const c = await startCluster({ n: 3, workerFlags: sharded ? { "adapter-mode": "sharded" } : {} });
   const ledger = new Ledger();
   const roomNames = range(rooms).map((i) => `room-${i}`);
-  const { hosts, start } = splitHosts(
-    range(clients).map((i) => ({ id: `c${i}`, url: c.workers[i % 3].url, rooms: [roomNames[i % rooms]] })),
-    nHosts,
-  );
-  const pubs = makePublishers(ledger, { rooms: roomNames, urls: c.workers, intervalMs, emitter: { redisUrl: c.redis.url } });
+  // classic: client i on worker i % 3 in room i % rooms; sharded: room (i / 3) % rooms, so
+  // each worker has members in every room and re-subscribes one channel per room
+  const roomOf = (i) => roomNames[(sharded ? Math.floor(i / 3) : i) % rooms];
+  const configs = range(clients).map((i) => ({ id: `c${i}`, url: c.workers[i % 3].url, rooms: [roomOf(i)] }));
+  const roomWorkers = c.workers.map((_, wi) => new Set(configs.filter((_, i) => i % 3 === wi).map((cf) => cf.rooms[0])));
+  const { hosts, start } = splitHosts(configs, nHosts);
+  // @socket.io/redis-emitter (5.x) only PUBLISHes on the classic channels: no sharded variant
+  const pubs = makePublishers(ledger, { rooms: roomNames, urls: c.workers, intervalMs, emitter: sharded ? null : { redisUrl: c.redis.url } });
   let watcher;
   try {
     for (const h of hosts) c.sampler.watch(`clients-${hosts.indexOf(h)}`, h.pid);
@@ -238,7 +271,7 @@ export async function redisFault({ signal = "SIGKILL", clients = 90, rooms = 3, 
     const windows = [{ from: tF - IN_FLIGHT_MS, to: tNoticed, label: "undetected" }, window];
     const res = check(ledger, records, { tEnd, excused: windows, latencyWindows: { before: [0, tF], after: [window.to, tEnd] } });
     const mAfter = await Promise.all(c.workers.map((w) => w.metrics()));
-    const psubClients = ((await c.redis.query(["CLIENT", "LIST"])) || "").split("\n").filter((l) => /\bpsub=[1-9]/.test(l)).length;
+    const subs = await adapterSubscriptions(c.redis, { sharded, roomNames, roomWorkers });
     const detect = tReds.map((t) => (t ? r0(t - tF) : null));
     const resub = tGreens.map((t) => (t ? r0(t - tBack) : null));
     const dropped = sumMetric(mAfter, "sioc_redis_publish_dropped_total") - sumMetric(mBefore, "sioc_redis_publish_dropped_total");
@@ -246,18 +279,22 @@ export async function redisFault({ signal = "SIGKILL", clients = 90, rooms = 3, 
     v.check(detect.every((d) => d !== null && d <= detectLimit), `/ready red after ${JSON.stringify(detect)} ms (limit ${detectLimit})`);
     v.check(resub.every((d) => d !== null && d <= 2000), `ready again ${JSON.stringify(resub)} ms after Redis came back (limit 2000)`);
     v.check(res.windowDeliveries.outage.local + res.windowDeliveries.undetected.local > 0, "no same-worker delivery during the outage");
-    v.check(psubClients === 3, `${psubClients} pattern-subscribed Redis clients after recovery (expected 3, one per worker)`);
+    for (const p of subs.problems) v.check(false, p);
     const fdsAfter = c.workers.map((w) => w.fds());
     v.check(fdsAfter.every((f, i) => f <= fdsBefore[i] + 4), `worker fds ${JSON.stringify(fdsBefore)} -> ${JSON.stringify(fdsAfter)}`);
     ledgerProblems(v, res);
     const what = signal === "SIGSTOP" ? `frozen with SIGSTOP for ${freezeMs} ms, then SIGCONT` : `stopped with ${signal}, restarted ${downMs} ms later`;
+    const n = signal === "SIGTERM" ? 1 : signal === "SIGKILL" ? 2 : 3;
+    const adapterDid = sharded
+      ? `3 workers on one Redis (sharded adapter, --adapter-mode sharded: SSUBSCRIBE to one channel per room with local members, SPUBLISH), ${clients} clients connected straight to the workers in ${rooms} rooms (every worker has members in every room), ${pubs.all.length} socket.io publishers (one per room and worker, every ${intervalMs} ms). No @socket.io/redis-emitter publisher: the emitter (5.1.0) publishes only with PUBLISH on the classic channels and has no sharded mode, so sharded workers never see its messages.`
+      : `3 workers on one Redis (classic adapter), ${clients} clients connected straight to the workers in ${rooms} rooms, ${pubs.all.length} socket.io publishers (one per room and worker, every ${intervalMs} ms) and one @socket.io/redis-emitter publisher.`;
     return {
-      id: `redis-${signal.toLowerCase()}`,
+      id: sharded ? `redis-sharded-${signal.toLowerCase()}` : `redis-${signal.toLowerCase()}`,
       group: "fault",
-      seq: signal === "SIGTERM" ? 1 : signal === "SIGKILL" ? 2 : 3,
-      title: signal === "SIGSTOP" ? "Redis frozen (SIGSTOP) past the liveness timeout" : `Redis restarted (${signal})`,
-      short: `3 workers, ${clients} clients, ${pubs.all.length} publishers + redis-emitter; Redis ${what}`,
-      did: `3 workers on one Redis (classic adapter), ${clients} clients connected straight to the workers in ${rooms} rooms, ${pubs.all.length} socket.io publishers (one per room and worker, every ${intervalMs} ms) and one @socket.io/redis-emitter publisher. After ${warmMs} ms Redis was ${what}; then ${afterMs} ms of traffic after every worker was ready again. Cross-worker publications from ${IN_FLIGHT_MS} ms before the fault (in flight) until the last /ready turned green are the documented at-most-once window; everything else, and every same-worker delivery, must arrive.`,
+      seq: sharded ? 3 + n / 10 : n,
+      title: (signal === "SIGSTOP" ? "Redis frozen (SIGSTOP) past the liveness timeout" : `Redis restarted (${signal})`) + (sharded ? " (sharded adapter)" : ""),
+      short: `3 workers${sharded ? " (sharded adapter)" : ""}, ${clients} clients, ${pubs.all.length} publishers${sharded ? " (no redis-emitter: it has no sharded mode)" : " + redis-emitter"}; Redis ${what}`,
+      did: `${adapterDid} After ${warmMs} ms Redis was ${what}; then ${afterMs} ms of traffic after every worker was ready again. Cross-worker publications from ${IN_FLIGHT_MS} ms before the fault (in flight) until the last /ready turned green are the documented at-most-once window; everything else, and every same-worker delivery, must arrive.`,
       summary: `/ready red after ${detect.join("/")} ms; ready again ${resub.join("/")} ms after Redis returned; lost silently ${res.silentLoss}; cross-worker lost in outage ${res.lostExcused} (dropped publishes counted: ${dropped}); local deliveries during outage ${res.windowDeliveries.outage.local + res.windowDeliveries.undetected.local}`,
       measured: {
         ...ledgerMeasures(ledger, res),
@@ -267,7 +304,7 @@ export async function redisFault({ signal = "SIGKILL", clients = 90, rooms = 3, 
         "same-worker / cross-worker deliveries of messages sent in the outage": `${res.windowDeliveries.outage.local + res.windowDeliveries.undetected.local} / ${res.windowDeliveries.outage.cross + res.windowDeliveries.undetected.cross}`,
         "sioc_redis_publish_dropped_total (sum of workers)": dropped,
         "latency p99 before / after (ms)": `${res.latencyWindows.before.p99} / ${res.latencyWindows.after.p99}`,
-        "pattern subscribers in Redis after recovery": psubClients,
+        ...subs.measured,
         ...procMeasures(c.sampler, ["w1", "w2", "w3", "redis"]),
       },
       problems: v.problems,
