@@ -99,9 +99,13 @@
       for (const r of rooms) await join(r);
       if (rooms.size) log("rejoined " + [...rooms].join(", "));
     });
-    socket.on("disconnect", (reason) => {
+    socket.on("disconnect", (reason, details) => {
       setState("disconnected", "disconnected");
-      log("disconnected: " + reason);
+      // a websocket close code and reason when the server gave one (1008 "slow consumer")
+      const ctx = details && details.context;
+      const why = ctx && typeof ctx.code === "number" && ctx.code !== 1005 && ctx.code !== 1006
+        ? ` (${ctx.code}${ctx.reason ? " " + ctx.reason : ""})` : "";
+      log("disconnected: " + reason + why);
       if (reason === "io server disconnect") {
         // The server ended the session (an expired token): a new token is needed.
         signOut("The server closed the session (expired token?). Sign in again.");
