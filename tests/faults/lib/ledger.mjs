@@ -223,7 +223,8 @@ export class EmitterPublisher {
 
 /**
  * A recording client. opts: {id, url, rooms, transports, localAddress,
- * reconnection (default true), token / tokenOpts, clientOpts}.
+ * reconnection (default true), token / tokenOpts, clientOpts, recordPad}. A session
+ * ended by a websocket close frame also records its closeCode and closeReason.
  */
 export class LedgerClient {
   constructor(opts) {
@@ -232,6 +233,7 @@ export class LedgerClient {
     this.sessions = [];
     this.recv = [];
     this.errors = [];
+    this.recordPad = !!opts.recordPad; // recv entries get a sixth field: the length of msg.pad
     this.socket = io(opts.url, {
       forceNew: true,
       transports: opts.transports || ["websocket"],
@@ -247,18 +249,28 @@ export class LedgerClient {
       this.sessions.push(sess);
       this.join(sess);
     });
-    s.on("disconnect", (why) => {
+    s.on("disconnect", (why, details) => {
       const sess = this.sessions[this.sessions.length - 1];
       if (sess && !sess.td) {
         sess.td = now();
         sess.why = why;
+        // a websocket transport's close event: the code and reason of the server's close frame
+        const ctx = details && details.context;
+        if (ctx && typeof ctx.code === "number") {
+          sess.closeCode = ctx.code;
+          sess.closeReason = String(ctx.reason ?? "");
+        }
       }
     });
     s.on("connect_error", (err) => {
       if (this.errors.length < 50) this.errors.push([now(), String(err && err.message)]);
     });
     s.on("receive-message", (m) => {
-      if (m && typeof m === "object" && typeof m.pub === "string") this.recv.push([m.pub, m.seq, m.t, now(), this.sessions.length - 1]);
+      if (m && typeof m === "object" && typeof m.pub === "string") {
+        const r = [m.pub, m.seq, m.t, now(), this.sessions.length - 1];
+        if (this.recordPad) r.push(typeof m.pad === "string" ? m.pad.length : -1);
+        this.recv.push(r);
+      }
     });
   }
 

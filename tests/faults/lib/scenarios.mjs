@@ -809,7 +809,13 @@ export async function proxyRestart({ clients = 2000, hosts: nHosts = 4, rate = 3
 // ---------------------------------------------------------------------------
 // Slow consumer: a client process SIGSTOPped in a busy room
 
-export async function slowConsumer({ bystanders = 20, pad = 16384, intervalMs = 32, publishers = 2, outputCap = 1 << 20, warmMs = 3000, afterMs = 3000, maxWaitMs = 60000, hosts: nHosts = 2 } = {}) {
+//
+// Once the worker has dropped the stopped client (its slow_consumer counter went up),
+// the client is resumed at once, well inside the worker's 5 s flush deadline: it must
+// read what was queued for it, whole messages from the first one on with no gap, and
+// then the close frame 1008 "slow consumer".
+
+export async function slowConsumer({ bystanders = 20, pad = 16384, intervalMs = 32, publishers = 2, outputCap = 1 << 20, warmMs = 3000, afterMs = 3000, maxWaitMs = 60000, closeWaitMs = 10000, hosts: nHosts = 2 } = {}) {
   const v = new Verdict();
   const w = await startWorker({ id: "w1", flags: { "max-output-buffer": outputCap } });
   const sampler = new Sampler();
@@ -822,7 +828,7 @@ export async function slowConsumer({ bystanders = 20, pad = 16384, intervalMs = 
   try {
     hostsA.forEach((h, i) => sampler.watch(`bystanders-${i}`, h.pid));
     await startA();
-    await hostB.start([{ id: "victim", url: w.url, rooms: [room], reconnection: false }]);
+    await hostB.start([{ id: "victim", url: w.url, rooms: [room], reconnection: false, recordPad: true }]);
     await waitJoined([...hostsA, hostB], bystanders + 1, 20000, "clients joined");
     await Promise.all(pubs.map((p) => p.connected()));
     const m0 = await w.metrics();
@@ -842,9 +848,18 @@ export async function slowConsumer({ bystanders = 20, pad = 16384, intervalMs = 
       return false;
     }, maxWaitMs, 100, "slow consumer dropped").catch(() => {});
     const rssAtDrop = w.rssKiB();
-    await sleep(afterMs);
+    hostB.thaw(); // at once: the worker gives up the flush after 5 s without progress
+    const tCont = now();
+    // the victim's close, as its own process saw it
+    let vsLive = null;
+    await until(async () => {
+      const [r] = await hostB.collect();
+      vsLive = r.sessions[0];
+      return !!(vsLive && vsLive.td);
+    }, closeWaitMs, 100, "the victim's disconnect").catch(() => {});
+    const tClosed = vsLive && vsLive.td ? vsLive.td : null;
+    await sleep(Math.max(0, afterMs - (now() - (tDrop ?? tCont))));
     const rssAfter = w.rssKiB();
-    hostB.thaw();
     for (const p of pubs) p.stop();
     const tEnd = now();
     await sleep(1500);
@@ -857,6 +872,24 @@ export async function slowConsumer({ bystanders = 20, pad = 16384, intervalMs = 
     });
     const victim = records.find((r) => r.id === "victim");
     const vs = victim.sessions[0];
+    // what the victim received before its close: per publisher 1..n, each message whole
+    const vSeqs = new Map(pubs.map((p) => [p.id, []]));
+    let vWrongSession = 0;
+    let vBroken = 0;
+    for (const [pub, seq, , , si, padLen] of victim.recv) {
+      if (si !== 0) vWrongSession++;
+      if (padLen !== pad) vBroken++;
+      if (!vSeqs.has(pub)) vSeqs.set(pub, []);
+      vSeqs.get(pub).push(seq);
+    }
+    const vGaps = [];
+    for (const [pub, seqs] of vSeqs) {
+      const bad = seqs.findIndex((q, i) => q !== i + 1);
+      if (bad >= 0) vGaps.push(`${pub}: #${bad + 1} was seq ${seqs[bad]}`);
+      else if (seqs.length === 0) vGaps.push(`${pub}: none`);
+    }
+    const vRanges = [...vSeqs].map(([pub, seqs]) => `${pub} ${seqs.length ? `1..${seqs[seqs.length - 1]}` : "none"}`).join(", ");
+    const vClose = vs && vs.td ? (vs.closeCode !== undefined ? `${vs.closeCode} "${vs.closeReason}"` : "no close frame") : "none";
     const rssPeak = sampler.peakRss("worker");
     const lb = res.latencyWindows.before;
     const ld = res.latencyWindows.during;
@@ -868,7 +901,11 @@ export async function slowConsumer({ bystanders = 20, pad = 16384, intervalMs = 
     v.check(rssAfter <= rssAtDrop + 8 * 1024, `worker RSS kept growing after the drop: ${rssAtDrop} -> ${rssAfter} KiB`);
     v.check(ld.p99 <= Math.max(2 * lb.p99, lb.p99 + 25), `bystanders' p99 ${lb.p99} ms before, ${ld.p99} ms while the consumer was stuck`);
     v.check(logLine !== "", "no slow-consumer log line");
-    v.check(vs && vs.td, "the victim saw no disconnect after SIGCONT");
+    v.check(vs && vs.td, `the victim saw no disconnect within ${closeWaitMs} ms of SIGCONT`);
+    v.check(!vs || !vs.td || (vs.closeCode === 1008 && vs.closeReason === "slow consumer"), `the victim's close: ${vClose} (${vs && vs.why}), not 1008 "slow consumer"`);
+    v.check(victim.sessions.length === 1 && vWrongSession === 0, `the victim had ${victim.sessions.length} sessions`);
+    v.check(vGaps.length === 0, `the victim's messages have a gap or are out of order: ${vGaps.join("; ")}`);
+    v.check(vBroken === 0, `${vBroken} of the victim's messages were not whole (pad length other than ${pad})`);
     ledgerProblems(v, res);
     return {
       id: "slow-consumer",
@@ -876,15 +913,18 @@ export async function slowConsumer({ bystanders = 20, pad = 16384, intervalMs = 
       seq: 8,
       title: "Slow consumer: a client process SIGSTOPped in a busy room",
       short: `${bystanders} bystanders (${nHosts} processes) + 1 client in a separate process that gets SIGSTOP; ${rate} msgs/s of ${pad} B into the room; --max-output-buffer ${outputCap}`,
-      did: `One worker with --max-output-buffer ${outputCap}. ${bystanders} bystander clients (${nHosts} processes) and one more client (its own process) in room "busy"; ${publishers} publishers send ${rate} messages/s of ${pad} bytes (${r0((rate * pad) / 1024)} KiB/s per member). After ${warmMs} ms the victim's process got SIGSTOP; it was resumed ${afterMs} ms after the worker dropped it.`,
-      summary: `dropped ${tDrop ? r0(tDrop - tF) : "never"} ms after SIGSTOP (slow_consumer +${(m1.get('sioc_dropped_total{reason="slow_consumer"}') ?? 0) - (m0.get('sioc_dropped_total{reason="slow_consumer"}') ?? 0)}); worker RSS ${rssBefore} -> peak ${rssPeak} KiB -> ${rssAfter} KiB; bystanders p99 ${lb.p99} -> ${ld.p99} ms, lost silently ${res.silentLoss}`,
+      did: `One worker with --max-output-buffer ${outputCap}. ${bystanders} bystander clients (${nHosts} processes) and one more client (its own process) in room "busy"; ${publishers} publishers send ${rate} messages/s of ${pad} bytes (${r0((rate * pad) / 1024)} KiB/s per member). After ${warmMs} ms the victim's process got SIGSTOP; it got SIGCONT as soon as the worker's slow_consumer counter had gone up (polled every 100 ms), inside the worker's 5 s deadline for flushing what was queued, and reported the close it saw and the messages it received before it (each publisher's from seq 1 on, no gap, every message's ${pad}-byte pad whole).`,
+      summary: `dropped ${tDrop ? r0(tDrop - tF) : "never"} ms after SIGSTOP (slow_consumer +${(m1.get('sioc_dropped_total{reason="slow_consumer"}') ?? 0) - (m0.get('sioc_dropped_total{reason="slow_consumer"}') ?? 0)}); worker RSS ${rssBefore} -> peak ${rssPeak} KiB -> ${rssAfter} KiB; bystanders p99 ${lb.p99} -> ${ld.p99} ms, lost silently ${res.silentLoss}; the victim, resumed, saw close ${vClose} after ${victim.recv.length} messages (${vBroken ? `${vBroken} not whole` : "whole"}, ${vGaps.length ? `gaps: ${vGaps.join("; ")}` : "in order, no gap"})`,
       measured: {
         ...ledgerMeasures(ledger, res),
         "dropped after SIGSTOP (ms)": tDrop ? r0(tDrop - tF) : null,
         'sioc_dropped_total{reason="slow_consumer"} increase': (m1.get('sioc_dropped_total{reason="slow_consumer"}') ?? 0) - (m0.get('sioc_dropped_total{reason="slow_consumer"}') ?? 0),
         "worker log": logLine.trim(),
-        "what the victim saw after SIGCONT": vs ? `${vs.why || "nothing"} after receiving ${victim.recv.length} messages` : "-",
-        "worker RSS before / at drop / peak / 3 s later (KiB)": `${rssBefore} / ${rssAtDrop} / ${rssPeak} / ${rssAfter}`,
+        "SIGCONT after the drop was seen (ms)": tDrop ? r0(tCont - tDrop) : null,
+        "the victim's close (code, reason) / socket.io-client reason": `${vClose} / ${vs && vs.td ? vs.why : "-"}`,
+        "the victim's close after SIGCONT (ms)": tClosed ? r0(tClosed - tCont) : null,
+        "messages the victim received before it (per publisher)": `${victim.recv.length} (${vRanges}); gaps / out of order: ${vGaps.length ? vGaps.join("; ") : 0}; not whole: ${vBroken}`,
+        [`worker RSS before / at drop / peak / ${afterMs / 1000} s later (KiB)`]: `${rssBefore} / ${rssAtDrop} / ${rssPeak} / ${rssAfter}`,
         "bystanders latency p50/p99 before (ms)": `${lb.p50} / ${lb.p99}`,
         "bystanders latency p50/p99 while stuck (ms)": `${ld.p50} / ${ld.p99}`,
         "bystanders latency p50/p99 after the drop (ms)": `${res.latencyWindows.after.p50} / ${res.latencyWindows.after.p99}`,
