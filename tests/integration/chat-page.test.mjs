@@ -189,6 +189,8 @@ describe("chat page in a browser, through the proxy", { skip }, () => {
     const eve = await openPage("eve", { token: makeToken({ sub: "eve", secret: "another-secret-of-at-least-32-bytes!!" }) });
     await eve.waitForFunction(() => document.querySelector("#login-error").textContent.includes("refused"), null, { timeout: 10000 });
     assert.equal(await eve.locator("#chat").isHidden(), true);
+    assert.equal(await eve.locator("#me").textContent(), "", "no longer shown as signed in");
+    assert.equal(await eve.locator("#name").inputValue(), "eve", "the name is kept for the next try");
     await shot(eve, "5-eve-refused");
   });
 });

@@ -127,6 +127,9 @@
       socket = null;
     }
     sessionStorage.removeItem("sioc-token");
+    if (me && !$("name").value) $("name").value = me;
+    me = "";
+    $("me").textContent = "";
     rooms.clear();
     current = "";
     renderRooms();
