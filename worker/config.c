@@ -83,7 +83,7 @@ static const opt_t opts[] = {
      "host:port announced for discovery (default host:port)"},
     {"--head-timeout", "HEAD_TIMEOUT", OPT_LONG, OFF(head_timeout), 0, 1000, 600000, "10000",
      "ms for a request head to arrive in full (slowloris: 408 and close)"},
-    {"--keep-alive-timeout", "KEEP_ALIVE_TIMEOUT", OPT_LONG, OFF(keep_alive_timeout), 0, 1000,
+    {"--keepalive-timeout", "KEEPALIVE_TIMEOUT", OPT_LONG, OFF(keep_alive_timeout), 0, 1000,
      86400000, "60000", "ms an idle keep-alive HTTP connection is kept"},
     {"--drain-timeout", "DRAIN_TIMEOUT", OPT_LONG, OFF(drain_timeout), 0, 0, 600000, "10000",
      "ms given to clients to leave on SIGTERM"},

@@ -1429,7 +1429,7 @@ static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, so
 
 /* Once a second: HTTP connections that sit on a partial request head for longer than
  * --head-timeout (slowloris) or idle between requests for longer than
- * --keep-alive-timeout are closed. Websocket clients live on another list and are never
+ * --keepalive-timeout are closed. Websocket clients live on another list and are never
  * scanned: heartbeats bound them. */
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)

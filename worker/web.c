@@ -117,21 +117,6 @@ static sioc_iov_t trim(sioc_iov_t s)
     return s;
 }
 
-/* Splits the next comma-separated element off *rest; 0 at the end. */
-static int next_element(sioc_iov_t *rest, sioc_iov_t *el)
-{
-    while (rest->len > 0) {
-        const char *c = memchr(rest->base, ',', rest->len);
-        size_t n = c ? (size_t)(c - rest->base) : rest->len;
-        *el = trim(iov_make(rest->base, n));
-        rest->base += c ? n + 1 : n;
-        rest->len -= c ? n + 1 : n;
-        if (el->len > 0)
-            return 1;
-    }
-    return 0;
-}
-
 static sioc_iov_t header(const http_request_t *req, const char *name)
 {
     size_t pos = 0;
@@ -144,7 +129,7 @@ static int accepts_gzip(const http_request_t *req)
 {
     sioc_iov_t rest = header(req, "accept-encoding"), el;
     int gzip = 0, star = 0;
-    while (next_element(&rest, &el)) {
+    while (http_list_next(&rest, &el)) {
         const char *semi = memchr(el.base, ';', el.len);
         sioc_iov_t coding = trim(iov_make(el.base, semi ? (size_t)(semi - el.base) : el.len));
         int ok = 1;
@@ -170,7 +155,7 @@ static int accepts_gzip(const http_request_t *req)
 static int not_modified(const http_request_t *req, const char *etag)
 {
     sioc_iov_t rest = header(req, "if-none-match"), el;
-    while (next_element(&rest, &el)) {
+    while (http_list_next(&rest, &el)) {
         if (iov_eq_str(el, "*"))
             return 1;
         if (el.len > 2 && el.base[0] == 'W' && el.base[1] == '/')

@@ -633,23 +633,36 @@ int http_header_find(const http_header_t *headers, size_t num_headers, sioc_iov_
     return -1;
 }
 
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+int http_list_next(sioc_iov_t *rest, sioc_iov_t *element)
+{
+    while (rest->len > 0) {
+        const char *comma = memchr(rest->base, ',', rest->len);
+        size_t n = comma ? (size_t)(comma - rest->base) : rest->len;
+        const char *s = rest->base, *t = rest->base + n;
+        rest->base += comma ? n + 1 : n;
+        rest->len -= comma ? n + 1 : n;
+        while (s < t && is_ows(*s))
+            s++;
+        while (t > s && is_ows(t[-1]))
+            t--;
+        if (t > s) {
+            *element = iov_make(s, (size_t)(t - s));
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int http_header_has_token(sioc_iov_t value, sioc_iov_t token)
 {
-    if (value.len == 0)
-        return 0;
-    const char *p = value.base, *end = value.base + value.len;
-    while (p < end) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *e = comma ? comma : end;
-        const char *s = p;
-        while (s < e && (*s == ' ' || *s == '\t'))
-            s++;
-        const char *t = e;
-        while (t > s && (t[-1] == ' ' || t[-1] == '\t'))
-            t--;
-        if (iov_eq_ci(iov_make(s, (size_t)(t - s)), token))
+    sioc_iov_t el;
+    while (http_list_next(&value, &el))
+        if (iov_eq_ci(el, token))
             return 1;
-        p = e + 1;
-    }
     return 0;
 }

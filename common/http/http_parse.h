@@ -127,6 +127,13 @@ int http_header_find(const http_header_t *headers, size_t num_headers, sioc_iov_
                      size_t *pos);
 
 /**
+ * Splits the next element off a comma-separated field value (Accept-Encoding,
+ * If-None-Match, Connection, ...): returns 1 with *element (OWS trimmed, never
+ * empty) and *rest advanced past it, or 0 at the end. Borrows the value.
+ */
+int http_list_next(sioc_iov_t *rest, sioc_iov_t *element);
+
+/**
  * Whether a comma-separated field value (Connection, Upgrade, ...) contains
  * `token`, compared case-insensitively with OWS trimmed. Borrows both slices.
  */

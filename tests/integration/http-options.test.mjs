@@ -1,5 +1,5 @@
 // HTTP-level options: CORS (--cors-origin), the io cookie (--cookie), the HTTP
-// timeouts (--head-timeout, --keep-alive-timeout), and
+// timeouts (--head-timeout, --keepalive-timeout), and
 // connection limits (--max-connections, --max-connections-per-ip).
 //
 // The contract does not name the refusal status for the connection limits;
@@ -167,7 +167,7 @@ describe("connection limits", () => {
   });
 });
 
-describe("HTTP timeouts (--head-timeout, --keep-alive-timeout)", { skip: IS_NODE_PEER && "sioc worker only" }, () => {
+describe("HTTP timeouts (--head-timeout, --keepalive-timeout)", { skip: IS_NODE_PEER && "sioc worker only" }, () => {
   const net = () => import("node:net");
   /** Opens a connection, writes `text`, resolves {ms, data} when the worker closes it. */
   async function untilClosed(port, text, limitMs) {
@@ -190,8 +190,8 @@ describe("HTTP timeouts (--head-timeout, --keep-alive-timeout)", { skip: IS_NODE
     });
   }
 
-  it("a partial head gets 408 after --head-timeout; an idle keep-alive connection is closed after --keep-alive-timeout", async () => {
-    const w = await startServer({ flags: { app: "chat", "head-timeout": 1000, "keep-alive-timeout": 2000 } });
+  it("a partial head gets 408 after --head-timeout; an idle keep-alive connection is closed after --keepalive-timeout", async () => {
+    const w = await startServer({ flags: { app: "chat", "head-timeout": 1000, "keepalive-timeout": 2000 } });
     try {
       const [partial, idle] = await Promise.all([
         untilClosed(w.port, "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n", 6000),
@@ -208,6 +208,6 @@ describe("HTTP timeouts (--head-timeout, --keep-alive-timeout)", { skip: IS_NODE
 
   it("refuses values out of range, naming the option", async () => {
     await assert.rejects(startServer({ flags: { app: "chat", "head-timeout": 10 } }), /--head-timeout \/ HEAD_TIMEOUT: expected an integer/);
-    await assert.rejects(startServer({ flags: { app: "chat" }, env: { KEEP_ALIVE_TIMEOUT: "x" } }), /--keep-alive-timeout \/ KEEP_ALIVE_TIMEOUT/);
+    await assert.rejects(startServer({ flags: { app: "chat" }, env: { KEEPALIVE_TIMEOUT: "x" } }), /--keepalive-timeout \/ KEEPALIVE_TIMEOUT/);
   });
 });
