@@ -18,7 +18,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import http from "node:http";
 import net from "node:net";
-import { workerCommand, splitCommand, freePort, HOST, REPO_ROOT, IS_NODE_PEER } from "../../integration/lib/server.mjs";
+import { workerCommand, splitCommand, freePort, flagsToArgs, CONTRACT_ENV, HOST, REPO_ROOT, IS_NODE_PEER } from "../../integration/lib/server.mjs";
+import { PROXY_ENV } from "../../integration/lib/proxy.mjs";
+import { rssKiB } from "../../../bench/lib/procs.mjs";
 import { TEST_SECRET } from "../../integration/lib/token.mjs";
 import { sleep, until } from "../../integration/lib/util.mjs";
 
@@ -154,29 +156,13 @@ export function parseMetrics(text) {
   return m;
 }
 
-function flagsToArgs(flags) {
-  const args = [];
-  for (const [k, v] of Object.entries(flags)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (v === true) args.push(`--${k}`);
-    else args.push(`--${k}`, String(v));
-  }
-  return args;
-}
 
-const WORKER_ENV_CLEAR = [
-  "HOST", "PORT", "SIO_PATH", "APP", "NAMESPACES", "PING_INTERVAL", "PING_TIMEOUT", "CONNECT_TIMEOUT",
-  "UPGRADE_TIMEOUT", "MAX_HTTP_BUFFER_SIZE", "CORS_ORIGIN", "IO_COOKIE", "JWT_SECRET", "JWT_ALG",
-  "JWT_PUBLIC_KEY", "JWT_LEEWAY", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP", "MAX_OUTPUT_BUFFER",
-  "ACK_TIMEOUT", "MAX_EVENTS_PER_SECOND", "REDIS_URL", "ADAPTER_MODE", "REDIS_KEY", "REQUESTS_TIMEOUT",
-  "WORKER_ID", "ADVERTISE", "DRAIN_TIMEOUT", "LOG_LEVEL", "WORKERS", "TLS_CERT", "TLS_KEY",
-  "AFFINITY_COOKIE", "AFFINITY_SECRET", "TRUSTED_PROXIES", "ADMIN_PORT", "ADMIN_HOST",
-  "MAX_HANDSHAKE_RATE", "HANDSHAKE_BURST", "HEAD_TIMEOUT",
-];
+/** Every variable the worker or the proxy reads: never inherited from the test environment. */
+const ENV_CLEAR = [...new Set([...CONTRACT_ENV, ...PROXY_ENV])];
 
 function cleanEnv(extra) {
   const env = { ...process.env };
-  for (const k of WORKER_ENV_CLEAR) delete env[k];
+  for (const k of ENV_CLEAR) delete env[k];
   return { ...env, LOG_LEVEL: "info", ...extra };
 }
 
@@ -262,15 +248,7 @@ function procHelpers(h) {
   };
 }
 
-/** VmRSS of a process in KiB (NaN when gone). */
-export function rssKiB(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) : NaN;
-  } catch {
-    return NaN;
-  }
-}
+export { rssKiB };
 
 /** Open file descriptors of a process (NaN when gone). */
 export function fdCount(pid) {

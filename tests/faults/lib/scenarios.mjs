@@ -334,6 +334,13 @@ function proxiedConfigs({ n, url, rooms, prefix = "c", pollingEvery = 0, offset 
   });
 }
 
+/** The worker with the most joined clients (`st.byWorker`), and the others. */
+function busiestWorker(c, st) {
+  const id = Object.entries(st.byWorker).sort((a, b) => b[1] - a[1])[0][0];
+  const victim = c.workers.find((w) => w.id === id);
+  return { victim, others: c.workers.filter((w) => w !== victim) };
+}
+
 export async function workerKill({ clients = 150, rooms = 3, intervalMs = 100, pollingEvery = 10, warmMs = 2000, afterMs = 2000, hosts: nHosts = 1 } = {}) {
   const v = new Verdict();
   const c = await startCluster({ n: 3, proxy: true });
@@ -345,9 +352,8 @@ export async function workerKill({ clients = 150, rooms = 3, intervalMs = 100, p
     await start();
     const st0 = await waitJoined(hosts, clients, 30000, "clients joined");
     // The victim: the worker with the most clients; the publishers sit on the others.
-    const victimId = Object.entries(st0.byWorker).sort((a, b) => b[1] - a[1])[0][0];
-    const victim = c.workers.find((w) => w.id === victimId);
-    const others = c.workers.filter((w) => w !== victim);
+    const { victim, others } = busiestWorker(c, st0);
+    const victimId = victim.id;
     pubs = makePublishers(ledger, { rooms: roomNames, urls: others, intervalMs, emitter: { redisUrl: c.redis.url } });
     await pubs.ready();
     c.sampler.start();
@@ -456,9 +462,8 @@ export async function drain({ clients = 240, rooms = 3, intervalMs = 100, pollin
   try {
     await start();
     const st0 = await waitJoined(hosts, clients, 30000, "clients joined");
-    const victimId = Object.entries(st0.byWorker).sort((a, b) => b[1] - a[1])[0][0];
-    const victim = c.workers.find((w) => w.id === victimId);
-    const others = c.workers.filter((w) => w !== victim);
+    const { victim, others } = busiestWorker(c, st0);
+    const victimId = victim.id;
     pubs = makePublishers(ledger, { rooms: roomNames, urls: others, intervalMs, emitter: { redisUrl: c.redis.url } });
     await pubs.ready();
     // addresses that hash to the victim: new sessions from them must go elsewhere while it drains

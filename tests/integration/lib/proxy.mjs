@@ -15,13 +15,14 @@ import { freePort, HOST, REPO_ROOT, splitCommand } from "./server.mjs";
 import { sleep, until } from "./util.mjs";
 
 /** Environment variables the proxy reads: never inherited from the test environment. */
-const PROXY_ENV = [
+export const PROXY_ENV = [
   "HOST", "PORT", "WORKERS", "REDIS_URL", "REDIS_WORKERS_KEY", "DISCOVERY_INTERVAL", "DISCOVERY_STALE",
   "TLS_CERT", "TLS_KEY", "AFFINITY_COOKIE", "AFFINITY_SECRET", "TRUSTED_PROXIES", "MAX_HEAD_SIZE",
   "MAX_HEADERS", "HEAD_TIMEOUT", "KEEPALIVE_TIMEOUT", "SERVER_TIMEOUT", "TUNNEL_TIMEOUT",
   "UPSTREAM_CONNECT_TIMEOUT", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP", "MAX_HANDSHAKE_RATE",
   "HANDSHAKE_BURST", "HEALTH_INTERVAL", "HEALTH_PATH", "HEALTH_TIMEOUT", "HEALTH_FALL", "HEALTH_RISE",
   "UPSTREAM_POOL", "TUNNEL_BUFFER", "DRAIN_TIMEOUT", "ADMIN_HOST", "ADMIN_PORT", "LOG_LEVEL",
+  "DEPARTING_GRACE",
 ];
 
 export function proxyCommand() {

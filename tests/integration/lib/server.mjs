@@ -24,12 +24,13 @@ export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const HOST = "127.0.0.1";
 
 /** Environment variables of the worker contract: never inherited from the test environment. */
-const CONTRACT_ENV = [
+export const CONTRACT_ENV = [
   "HOST", "PORT", "SIO_PATH", "APP", "NAMESPACES", "PING_INTERVAL", "PING_TIMEOUT",
   "CONNECT_TIMEOUT", "UPGRADE_TIMEOUT", "MAX_HTTP_BUFFER_SIZE", "CORS_ORIGIN", "IO_COOKIE",
-  "JWT_SECRET", "JWT_ALG", "JWT_PUBLIC_KEY", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP",
-  "MAX_OUTPUT_BUFFER", "ACK_TIMEOUT", "REDIS_URL", "WORKER_ID", "LOG_LEVEL",
-  "SERVE_CLIENT", "CHAT_PAGE", "DEV_TOKEN_ENDPOINT", "HEAD_TIMEOUT", "KEEPALIVE_TIMEOUT",
+  "JWT_SECRET", "JWT_ALG", "JWT_PUBLIC_KEY", "JWT_LEEWAY", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP",
+  "MAX_OUTPUT_BUFFER", "ACK_TIMEOUT", "MAX_EVENTS_PER_SECOND", "REDIS_URL", "ADAPTER_MODE", "REDIS_KEY",
+  "REQUESTS_TIMEOUT", "WORKER_ID", "ADVERTISE", "DRAIN_TIMEOUT", "HEAD_TIMEOUT", "KEEPALIVE_TIMEOUT",
+  "SERVE_CLIENT", "CHAT_PAGE", "DEV_TOKEN_ENDPOINT", "LOG_LEVEL",
 ];
 
 export function splitCommand(s) {
@@ -105,7 +106,7 @@ function getHealth(port, timeoutMs) {
   });
 }
 
-function flagsToArgs(flags) {
+export function flagsToArgs(flags) {
   if (Array.isArray(flags)) return flags.map(String);
   const args = [];
   for (const [k, v] of Object.entries(flags)) {
