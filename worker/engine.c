@@ -500,21 +500,30 @@ static void session_flush(net_deferred_t *d)
         answer_get(s);
 }
 
-/* Polling output: one record more, flushed to the held GET at turn end. */
-static int poll_append(eio_session_t *s, const char *rec, size_t len)
+/* Over --max-output-buffer: counted, logged, and the session ends. */
+static void drop_slow_consumer(eio_session_t *s, const char *transport)
+{
+    s->w->stats.drops_slow_consumer++;
+    static long long last;
+    if (log_ratelimited(&last))
+        log_warn("session %s: %s output above %ld bytes: client dropped (slow consumer)", s->sid,
+                 transport, s->w->conf->max_output_buffer);
+    eio_session_close(s, eio_reason_slow_consumer);
+}
+
+/* Polling output: one record more (`prefix` then `rec`), flushed to the held GET at turn end. */
+static int poll_append(eio_session_t *s, const char *prefix, size_t prefix_len, const char *rec,
+                       size_t len)
 {
     int r = 0;
     if (s->pending.len > 0)
         r = buf_append_byte(&s->pending, EIO_PAYLOAD_SEP);
+    if (r == 0 && prefix_len > 0)
+        r = buf_append(&s->pending, prefix, prefix_len);
     if (r == 0)
         r = buf_append(&s->pending, rec, len);
     if (r != 0) {
-        s->w->stats.drops_slow_consumer++;
-        static long long last;
-        if (log_ratelimited(&last))
-            log_warn("session %s: polling output above %ld bytes, closing (slow consumer)", s->sid,
-                     s->w->conf->max_output_buffer);
-        eio_session_close(s, eio_reason_slow_consumer);
+        drop_slow_consumer(s, "polling");
         return SIOC_EMSGSIZE;
     }
     if (s->get != NULL)
@@ -526,14 +535,8 @@ static int poll_append(eio_session_t *s, const char *rec, size_t len)
  * the slow-consumer close frame (ws_hooks), and the session ends at once. */
 static int ws_result(eio_session_t *s, int r)
 {
-    if (r == SIOC_EMSGSIZE && !s->closed && s->ws != NULL && !s->ws->probe) {
-        s->w->stats.drops_slow_consumer++;
-        static long long last;
-        if (log_ratelimited(&last))
-            log_warn("session %s: websocket output above %ld bytes: client dropped (slow consumer)",
-                     s->sid, s->w->conf->max_output_buffer);
-        eio_session_close(s, eio_reason_slow_consumer);
-    }
+    if (r == SIOC_EMSGSIZE && !s->closed && s->ws != NULL && !s->ws->probe)
+        drop_slow_consumer(s, "websocket");
     return r;
 }
 
@@ -545,21 +548,7 @@ static int session_queue(eio_session_t *s, int type, const char *p, size_t len)
     s->w->stats.eio_packets_out++;
     if (s->websocket && s->ws != NULL)
         return ws_result(s, ws_send_frame(s->ws, WS_FRAME_OP_TEXT, &digit, 1, p, len));
-    int r = 0;
-    if (s->pending.len > 0)
-        r = buf_append_byte(&s->pending, EIO_PAYLOAD_SEP);
-    if (r == 0)
-        r = buf_append_byte(&s->pending, digit);
-    if (r == 0)
-        r = buf_append(&s->pending, p, len);
-    if (r != 0) {
-        s->w->stats.drops_slow_consumer++;
-        eio_session_close(s, eio_reason_slow_consumer);
-        return r;
-    }
-    if (s->get != NULL)
-        net_loop_defer(s->w->loop, &s->turn);
-    return 0;
+    return poll_append(s, &digit, 1, p, len);
 }
 
 int eio_send_text(eio_session_t *s, const char *p, size_t len)
@@ -573,11 +562,11 @@ int eio_send_binary(eio_session_t *s, const void *p, size_t len)
         return SIOC_ECANCELED;
     s->w->stats.eio_packets_out++;
     if (s->websocket && s->ws != NULL)
-        return ws_send_frame(s->ws, WS_FRAME_OP_BINARY, NULL, 0, p, len);
+        return ws_result(s, ws_send_frame(s->ws, WS_FRAME_OP_BINARY, NULL, 0, p, len));
     sioc_buf_t b = {0};
     int r = eio_payload_append_binary(&b, 1, p, len);
     if (r == 0)
-        r = poll_append(s, b.base, b.len);
+        r = poll_append(s, NULL, 0, b.base, b.len);
     buf_free(&b);
     return r;
 }
@@ -610,7 +599,7 @@ int eio_send_msg(eio_session_t *s, eio_msg_t *m)
     sioc_shared_t *pb = msg_poll_bytes(m);
     if (pb == NULL)
         return SIOC_ENOMEM;
-    return poll_append(s, pb->data, pb->len);
+    return poll_append(s, NULL, 0, pb->data, pb->len);
 }
 
 eio_msg_t *eio_msg_new(const char *text, size_t len, const sioc_iov_t *att, size_t n_att)
@@ -1017,17 +1006,14 @@ static void ws_on_close(conn_t *c, int reason)
     if (s != NULL) {
         s->ws = NULL;
         cl->session = NULL;
-        if (cl->probe)
+        if (cl->probe) {
             upgrade_abort(s);
-        else
-            eio_session_close(s, reason == CONN_CLOSE_OVERFLOW ? eio_reason_slow_consumer
-                                                               : eio_reason_transport_close);
-        if (reason == CONN_CLOSE_OVERFLOW) {
-            cl->w->stats.drops_slow_consumer++;
-            static long long last;
-            if (log_ratelimited(&last))
-                log_warn("websocket output above %ld bytes: client dropped (slow consumer)",
-                         cl->w->conf->max_output_buffer);
+            if (reason == CONN_CLOSE_OVERFLOW)
+                cl->w->stats.drops_slow_consumer++;
+        } else if (reason == CONN_CLOSE_OVERFLOW) {
+            drop_slow_consumer(s, "websocket");
+        } else {
+            eio_session_close(s, eio_reason_transport_close);
         }
     }
     client_free(cl);
