@@ -8,8 +8,8 @@
 
 #include <string.h>
 
-#define ASSET(i, name, client)                                                              \
-    extern const char sioc_asset_##i[], sioc_asset_##i##_end[], sioc_asset_##i##_gz[],     \
+#define ASSET(i, name, client)                                                                     \
+    extern const char sioc_asset_##i[], sioc_asset_##i##_end[], sioc_asset_##i##_gz[],             \
         sioc_asset_##i##_gz_end[];
 #include "assets_list.h"
 #undef ASSET
@@ -27,8 +27,7 @@ static const char *ctype_of(const char *name)
 }
 
 static asset_t table[] = {
-#define ASSET(i, name, client)                                                              \
-    {name, NULL, {sioc_asset_##i, 0}, {sioc_asset_##i##_gz, 0}, client},
+#define ASSET(i, name, client) {name, NULL, {sioc_asset_##i, 0}, {sioc_asset_##i##_gz, 0}, client},
 #include "assets_list.h"
 #undef ASSET
 };

@@ -48,9 +48,9 @@ typedef struct worker_config {
     long drain_timeout;
     long head_timeout;       /* ms for a complete request head */
     long keep_alive_timeout; /* ms an idle keep-alive connection is kept */
-    int serve_client;       /* the socket.io-client bundle at <path>socket.io.js */
-    int chat_page;          /* the chat page at / */
-    int dev_token_endpoint; /* GET /dev/token (development only) */
+    int serve_client;        /* the socket.io-client bundle at <path>socket.io.js */
+    int chat_page;           /* the chat page at / */
+    int dev_token_endpoint;  /* GET /dev/token (development only) */
 } worker_config_t;
 
 /** Parses argv and the environment into `c`. Returns 0, 1 when --help or --version was

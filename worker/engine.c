@@ -123,7 +123,7 @@ static void client_free(client_t *cl);
 static const conn_hooks_t http_hooks = {.on_data = http_on_data, .on_close = http_on_close};
 /* Sent after what is queued when a websocket client's output passes --max-output-buffer:
  * a close frame 1008 (policy) "slow consumer", so the client can tell why it was dropped. */
-static const uint8_t slow_consumer_close[] = {0x88, 15, 0x03, 0xf0, 's', 'l', 'o', 'w', ' ',
+static const uint8_t slow_consumer_close[] = {0x88, 15,  0x03, 0xf0, 's', 'l', 'o', 'w', ' ',
                                               'c',  'o', 'n',  's',  'u', 'm', 'e', 'r'};
 static const conn_hooks_t ws_hooks = {.on_data = ws_on_data,
                                       .on_close = ws_on_close,

@@ -2,10 +2,10 @@
  * main.c - sioc-worker: configuration, signals, the loop.
  *
  * SIGTERM / SIGINT start a graceful stop: the worker leaves the membership
- * set, refuses new sessions (503), /ready turns red, and the sessions are closed in batches with "server
- * shutting down" (WebSocket close 1001, a reconnectable close) so clients
- * move to the other workers without a stampede. The process exits when no
- * session is left or at --drain-timeout. A second signal exits at once.
+ * set, refuses new sessions (503), /ready turns red, and the sessions are closed in batches with
+ * "server shutting down" (WebSocket close 1001, a reconnectable close) so clients move to the other
+ * workers without a stampede. The process exits when no session is left or at --drain-timeout. A
+ * second signal exits at once.
  */
 #include <event2/event.h>
 #include <signal.h>

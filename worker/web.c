@@ -19,11 +19,11 @@
 #define MAX_USER 32
 
 /* The chat page's own policy: everything from this origin, nothing inline. */
-#define PAGE_HEADERS                                                                              \
-    "X-Content-Type-Options: nosniff\r\n"                                                      \
-    "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "       \
-    "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "      \
-    "form-action 'none'\r\n"                                                                   \
+#define PAGE_HEADERS                                                                               \
+    "X-Content-Type-Options: nosniff\r\n"                                                          \
+    "Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; "           \
+    "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "          \
+    "form-action 'none'\r\n"                                                                       \
     "Referrer-Policy: no-referrer\r\n"
 
 typedef struct page_file {
@@ -34,9 +34,9 @@ typedef struct page_file {
 
 struct web {
     const worker_config_t *cf;
-    int client;                 /* the bundle is served */
+    int client;                   /* the bundle is served */
     page_file_t page[PAGE_FILES]; /* index.html, chat.js, chat.css when the page is on */
-    sioc_buf_t index;           /* the rendered index.html */
+    sioc_buf_t index;             /* the rendered index.html */
 };
 
 static unsigned long long fnv1a(sioc_iov_t s)
@@ -219,8 +219,7 @@ static void text_response(web_response_t *out, int status, const char *ctype, co
     out->len = strlen(text);
 }
 
-static void dev_token(const web_t *w, const http_request_t *req, long long now,
-                      web_response_t *out)
+static void dev_token(const web_t *w, const http_request_t *req, long long now, web_response_t *out)
 {
     sioc_iov_t raw;
     char user[MAX_USER + 1];
@@ -237,8 +236,8 @@ static void dev_token(const web_t *w, const http_request_t *req, long long now,
         return;
     }
     const char *secret = w->cf->jwt_secret;
-    char *tok = auth_mint("HS256", (const unsigned char *)secret, strlen(secret), user, now,
-                          DEV_TOKEN_TTL);
+    char *tok =
+        auth_mint("HS256", (const unsigned char *)secret, strlen(secret), user, now, DEV_TOKEN_TTL);
     if (tok == NULL) {
         text_response(out, 500, "application/json", "{\"error\":\"cannot sign\"}");
         return;

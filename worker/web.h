@@ -27,7 +27,7 @@ typedef struct web_response {
     char headers[640]; /* complete header lines, CRLF-terminated, without Content-Length */
     const char *body;  /* static or owned */
     size_t len;
-    char *owned; /* malloc'd body to free after writing, or NULL (static body) */
+    char *owned;   /* malloc'd body to free after writing, or NULL (static body) */
     int head_only; /* a HEAD request: Content-Length of the body, no body */
 } web_response_t;
 

@@ -96,7 +96,8 @@ static void bench_reader(const char *name, int opcode, size_t plen, size_t count
     snprintf(label, sizeof(label), "  (of which refill memcpy)");
     report(label, bytes, copy_secs);
     char label2[64];
-    snprintf(label2, sizeof(label2), "  frames/s: %.2fM", bytes / (double)(in.len / count) / t / 1e6);
+    snprintf(label2, sizeof(label2), "  frames/s: %.2fM",
+             bytes / (double)(in.len / count) / t / 1e6);
     printf("%s\n", label2);
     ws_reader_free(&r);
     buf_free(&in);
@@ -132,10 +133,21 @@ int main(int argc, char **argv)
     bench_reader("reader 64 KiB masked binary", WS_FRAME_OP_BINARY, 65536, 16);
     bench_reader("reader 100 B masked text", WS_FRAME_OP_TEXT, 100, 10000);
     /* Socket.IO traffic is mostly ASCII JSON with the odd accented letter. */
-    bench_utf8("utf8 ASCII (JSON-like)", "42[\"chat message\",{\"user\":\"alice\",\"text\":\"hello there, how are you?\"}]", 1 << 20);
-    bench_utf8("utf8 mostly ASCII (1 in 40 2-byte)", "42[\"chat\",{\"text\":\"caf\xc3\xa9 au lait, s'il vous pla\xc3\xaet!\"}]", 1 << 20);
-    bench_utf8("utf8 mixed (Latin/Cyrillic/CJK/emoji)", "Hello \xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 \xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x98\x80 ok. ", 1 << 20);
-    bench_utf8("utf8 Cyrillic", "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 \xd0\xbc\xd0\xb8\xd1\x80 ", 1 << 20);
-    bench_utf8("utf8 CJK", "\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c\xe3\x81\x93\xe3\x82\x93\xe3\x81\xab\xe3\x81\xa1\xe3\x81\xaf", 1 << 20);
+    bench_utf8("utf8 ASCII (JSON-like)",
+               "42[\"chat message\",{\"user\":\"alice\",\"text\":\"hello there, how are you?\"}]",
+               1 << 20);
+    bench_utf8("utf8 mostly ASCII (1 in 40 2-byte)",
+               "42[\"chat\",{\"text\":\"caf\xc3\xa9 au lait, s'il vous pla\xc3\xaet!\"}]", 1 << 20);
+    bench_utf8("utf8 mixed (Latin/Cyrillic/CJK/emoji)",
+               "Hello \xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 "
+               "\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x98\x80 ok. ",
+               1 << 20);
+    bench_utf8("utf8 Cyrillic",
+               "\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 \xd0\xbc\xd0\xb8\xd1\x80 ",
+               1 << 20);
+    bench_utf8("utf8 CJK",
+               "\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c\xe3\x81\x93\xe3\x82\x93\xe3\x81"
+               "\xab\xe3\x81\xa1\xe3\x81\xaf",
+               1 << 20);
     return (int)(sink & 0);
 }

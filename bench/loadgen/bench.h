@@ -41,21 +41,21 @@ typedef struct {
     bench_target_t *targets;
     size_t ntargets;
     const char *path;
-    unsigned conns;        /* clients (fanout: subscribers; publishers come on top) */
-    double connect_rate;   /* new connections per second; 0 = as fast as max_pending allows */
-    unsigned max_pending;  /* handshakes in flight at most */
+    unsigned conns;       /* clients (fanout: subscribers; publishers come on top) */
+    double connect_rate;  /* new connections per second; 0 = as fast as max_pending allows */
+    unsigned max_pending; /* handshakes in flight at most */
     double connect_timeout_s;
-    uint32_t src_base;     /* first source address (host order) */
-    unsigned sources;      /* number of source addresses, 0 = let the kernel choose */
-    const char *token;     /* one token for all clients */
-    const char *secret;    /* or: mint one token per client */
+    uint32_t src_base;  /* first source address (host order) */
+    unsigned sources;   /* number of source addresses, 0 = let the kernel choose */
+    const char *token;  /* one token for all clients */
+    const char *secret; /* or: mint one token per client */
     size_t secret_len;
     const char *user_prefix;
     long long token_ttl;
     const char *room_prefix;
-    unsigned room_size;    /* fanout/chat: members per room */
-    unsigned publishers;   /* fanout: publisher connections */
-    double *rates;         /* fanout/chat: offered deliveries per second, one per step */
+    unsigned room_size;  /* fanout/chat: members per room */
+    unsigned publishers; /* fanout: publisher connections */
+    double *rates;       /* fanout/chat: offered deliveries per second, one per step */
     size_t nrates;
     double duration_s;     /* idle hold, echo run, or each fanout step */
     double drain_s;        /* wait for stragglers after a step */
@@ -69,19 +69,19 @@ typedef struct {
     size_t npids;
     const char *json_path;
     const char *label;
-    int sync;              /* print @ready and wait for SIGUSR1 before the measured phase */
-    int progress;          /* live progress line (default: when stderr is a terminal) */
+    int sync;     /* print @ready and wait for SIGUSR1 before the measured phase */
+    int progress; /* live progress line (default: when stderr is a terminal) */
     int quiet;
 } bench_conf_t;
 
 /** Per-step fanout/chat accounting. */
 typedef struct {
-    double offered;          /* deliveries per second asked for */
-    size_t rate_index;       /* index in conf->rates */
-    unsigned attempt;        /* 0, then 1.. for retries of the same rate */
+    double offered;    /* deliveries per second asked for */
+    size_t rate_index; /* index in conf->rates */
+    unsigned attempt;  /* 0, then 1.. for retries of the same rate */
     long long t_start_us, t_end_us, t_last_rx_us;
-    uint64_t sent;           /* messages published */
-    uint64_t expected;       /* deliveries expected (sent x room members) */
+    uint64_t sent;     /* messages published */
+    uint64_t expected; /* deliveries expected (sent x room members) */
     uint64_t received;
     uint64_t duplicates;
     uint64_t out_of_order;
@@ -97,8 +97,8 @@ typedef struct bclient bclient_t;
 
 /** A room of the fanout/chat scenarios. */
 typedef struct {
-    uint32_t members;      /* joined members (counted on join ack) */
-    uint32_t publisher;    /* client index that publishes to it */
+    uint32_t members;   /* joined members (counted on join ack) */
+    uint32_t publisher; /* client index that publishes to it */
     uint32_t next_seq;
 } bench_room_t;
 
@@ -106,15 +106,15 @@ typedef struct {
 typedef struct bench {
     const bench_conf_t *conf;
     net_loop_t *loop;
-    bclient_t **clients;   /* all clients, subscribers first then publishers */
+    bclient_t **clients; /* all clients, subscribers first then publishers */
     unsigned nclients;
     unsigned opened, connected, failed, auth_failed, closed_unexpected, pending;
-    unsigned joined;       /* clients whose join acks all arrived */
+    unsigned joined; /* clients whose join acks all arrived */
     bench_room_t *rooms;
     unsigned nrooms;
-    long long t0_us;       /* start of the connect phase */
+    long long t0_us; /* start of the connect phase */
     long long t_connected_us;
-    hist_t connect_lat;    /* connect() to Socket.IO CONNECT, microseconds */
+    hist_t connect_lat; /* connect() to Socket.IO CONNECT, microseconds */
     hist_t echo_lat;
     uint64_t echo_done, echo_errors;
     uint64_t pings_rx, pongs_tx, ping_bytes;
@@ -122,11 +122,11 @@ typedef struct bench {
     uint64_t proto_errors;
     uint64_t close_reasons[8];
     bench_step_t *steps;
-    size_t nsteps;         /* steps started so far */
+    size_t nsteps; /* steps started so far */
     size_t step_cap;
-    int cur_step;          /* -1 before the first step */
-    sioc_buf_t tx;         /* scratch: packet text */
-    sioc_buf_t frame;      /* scratch: masked frame */
+    int cur_step;     /* -1 before the first step */
+    sioc_buf_t tx;    /* scratch: packet text */
+    sioc_buf_t frame; /* scratch: masked frame */
     uint64_t rng;
     const char *first_error;
 } bench_t;
@@ -137,7 +137,8 @@ typedef struct bench {
  * Returns NULL with *err set (static text) when no socket could be made. */
 bclient_t *client_start(bench_t *b, unsigned idx, const char **err);
 /** Sends a Socket.IO EVENT `["<event>",<args_json>]` (args_json borrowed, compact JSON, may be
- * several comma-separated values) with ack id `ack_id` (0 = no ack). Returns 0 or a negative error. */
+ * several comma-separated values) with ack id `ack_id` (0 = no ack). Returns 0 or a negative error.
+ */
 int client_emit(bclient_t *c, const char *event, sioc_iov_t args_json, unsigned long long ack_id);
 /** Closes the connection(s) without waiting. */
 void client_close(bclient_t *c);
@@ -154,10 +155,10 @@ long long client_t0_us(const bclient_t *c);
 unsigned long long client_next_ack(bclient_t *c);
 /** Scenario slots kept with the client. */
 typedef struct {
-    uint32_t room;        /* fanout/chat: the room joined, UINT32_MAX = none */
-    uint32_t next_seq;    /* next sequence number expected from the room */
-    uint64_t seen;        /* bit i: sequence next_seq-1-i was received */
-    long long sent_us;    /* echo: send time of the outstanding request */
+    uint32_t room;                  /* fanout/chat: the room joined, UINT32_MAX = none */
+    uint32_t next_seq;              /* next sequence number expected from the room */
+    uint64_t seen;                  /* bit i: sequence next_seq-1-i was received */
+    long long sent_us;              /* echo: send time of the outstanding request */
     unsigned long long ack_pending; /* id of the outstanding ack, 0 = none */
     uint8_t joins_pending;
 } client_slot_t;
@@ -169,10 +170,12 @@ client_slot_t *client_slot(bclient_t *c);
 void bench_on_connected(bench_t *b, bclient_t *c, long long now_us);
 /** The server refused the namespace (CONNECT_ERROR, e.g. "Authentication error"). */
 void bench_on_refused(bench_t *b, bclient_t *c, sioc_iov_t data);
-/** An EVENT arrived: `event` is the JSON string token of its name, `args` the remaining elements. */
+/** An EVENT arrived: `event` is the JSON string token of its name, `args` the remaining elements.
+ */
 void bench_on_event(bench_t *b, bclient_t *c, sioc_iov_t event, sioc_iov_t args, long long now_us);
 /** An ACK arrived. */
-void bench_on_ack(bench_t *b, bclient_t *c, unsigned long long id, sioc_iov_t args, long long now_us);
+void bench_on_ack(bench_t *b, bclient_t *c, unsigned long long id, sioc_iov_t args,
+                  long long now_us);
 /** The connection ended; `during_setup` when it never reached ready. */
 void bench_on_closed(bench_t *b, bclient_t *c, int reason, const char *why);
 

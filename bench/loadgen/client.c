@@ -148,16 +148,16 @@ static int write_request(bclient_t *c, conn_t *cn, const char *method, const cha
 {
     const bench_conf_t *cf = c->b->conf;
     char head[1024];
-    int n = snprintf(head, sizeof(head),
-                     "%s %s?EIO=4&transport=%s%s%s HTTP/1.1\r\nHost: %s\r\n%s%s%s%s",
-                     method, cf->path, transport, c->sid ? "&sid=" : "", c->sid ? c->sid : "",
-                     target_of(c)->hostport, c->cookie ? "Cookie: " : "",
-                     c->cookie ? c->cookie : "", c->cookie ? "\r\n" : "", extra);
+    int n = snprintf(
+        head, sizeof(head), "%s %s?EIO=4&transport=%s%s%s HTTP/1.1\r\nHost: %s\r\n%s%s%s%s", method,
+        cf->path, transport, c->sid ? "&sid=" : "", c->sid ? c->sid : "", target_of(c)->hostport,
+        c->cookie ? "Cookie: " : "", c->cookie ? c->cookie : "", c->cookie ? "\r\n" : "", extra);
     if (n < 0 || (size_t)n >= sizeof(head) - 64)
         return SIOC_EMSGSIZE;
     if (body.base != NULL)
-        n += snprintf(head + n, sizeof(head) - (size_t)n,
-                      "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %zu\r\n", body.len);
+        n +=
+            snprintf(head + n, sizeof(head) - (size_t)n,
+                     "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: %zu\r\n", body.len);
     n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
     int r = conn_write(cn, head, (size_t)n);
     if (r == 0 && body.len > 0)
@@ -216,7 +216,8 @@ static void flush_post(bclient_t *c)
             return;
         }
     }
-    if (write_request(c, c->post, "POST", "polling", "", iov_make(c->postq.base, c->postq.len)) != 0) {
+    if (write_request(c, c->post, "POST", "polling", "", iov_make(c->postq.base, c->postq.len)) !=
+        0) {
         fail(c, "cannot queue a POST");
         return;
     }
@@ -296,13 +297,15 @@ static void send_sio_connect(bclient_t *c)
     if (tok == NULL && cf->secret != NULL) {
         char sub[80];
         snprintf(sub, sizeof(sub), "%s%u", cf->user_prefix, c->idx);
-        if (jwtmint_hs256(minted, sub, cf->secret, cf->secret_len, clock_unix(), cf->token_ttl) < 0) {
+        if (jwtmint_hs256(minted, sub, cf->secret, cf->secret_len, clock_unix(), cf->token_ttl) <
+            0) {
             fail(c, "cannot mint a token (bad --user-prefix)");
             return;
         }
         tok = minted;
     }
-    int n = tok ? snprintf(pkt, sizeof(pkt), "40{\"token\":\"%s\"}", tok) : snprintf(pkt, sizeof(pkt), "40");
+    int n = tok ? snprintf(pkt, sizeof(pkt), "40{\"token\":\"%s\"}", tok)
+                : snprintf(pkt, sizeof(pkt), "40");
     if (n < 0 || (size_t)n >= sizeof(pkt)) {
         fail(c, "token too long");
         return;
@@ -415,7 +418,7 @@ static size_t ws_on_data(conn_t *cn, uint8_t *buf, size_t len)
         }
         if (res.status != 101) {
             fail(c, res.status == 503 || res.status == 403 ? "upgrade refused (403/503)"
-                                                             : "upgrade refused (not 101)");
+                                                           : "upgrade refused (not 101)");
             return len;
         }
         char want[WS_HANDSHAKE_ACCEPT_LEN + 1];
@@ -483,7 +486,8 @@ static void keep_cookies(bclient_t *c, const http_response_t *res)
     size_t pos = 0;
     int i;
     sioc_buf_t jar = {0};
-    while ((i = http_header_find(res->headers, res->num_headers, SIOC_LIT("set-cookie"), &pos)) >= 0) {
+    while ((i = http_header_find(res->headers, res->num_headers, SIOC_LIT("set-cookie"), &pos)) >=
+           0) {
         sioc_iov_t v = res->headers[i].value;
         size_t l = 0;
         while (l < v.len && v.base[l] != ';')
@@ -529,7 +533,8 @@ static size_t get_on_data(conn_t *cn, uint8_t *buf, size_t len)
         off += (size_t)n;
         c->get_inflight = 0;
         if (status != 200) {
-            fail(c, status == 403 || status == 503 ? "poll refused (403/503)" : "poll answered not 200");
+            fail(c, status == 403 || status == 503 ? "poll refused (403/503)"
+                                                   : "poll answered not 200");
             return len;
         }
         if (c->state == ST_HTTP) {
@@ -538,9 +543,11 @@ static size_t get_on_data(conn_t *cn, uint8_t *buf, size_t len)
             jscan_value_t v;
             sioc_iov_t key, val;
             jscan_iter_t it;
-            const char *sep = body.len > 1 ? memchr(body.base + 1, EIO_PAYLOAD_SEP, body.len - 1) : NULL;
+            const char *sep =
+                body.len > 1 ? memchr(body.base + 1, EIO_PAYLOAD_SEP, body.len - 1) : NULL;
             size_t jl = sep ? (size_t)(sep - body.base - 1) : body.len - (body.len > 0);
-            if (body.len < 2 || body.base[0] != '0' || jscan_value(body.base + 1, jl, &v) != JSCAN_OBJECT ||
+            if (body.len < 2 || body.base[0] != '0' ||
+                jscan_value(body.base + 1, jl, &v) != JSCAN_OBJECT ||
                 jscan_iter_init(&it, v.tok) != 0) {
                 fail(c, "bad Engine.IO handshake");
                 return len;
@@ -613,8 +620,8 @@ static void any_on_close(conn_t *cn, int reason)
     if (!c->closing) {
         c->closing = 1;
         if (c->why == NULL)
-            c->why = reason == CONN_CLOSE_EOF ? "server closed the connection"
-                     : reason == CONN_CLOSE_OVERFLOW ? "output over its limit"
+            c->why = reason == CONN_CLOSE_EOF         ? "server closed the connection"
+                     : reason == CONN_CLOSE_OVERFLOW  ? "output over its limit"
                      : reason == CONN_CLOSE_INPUT_CAP ? "input over its limit"
                                                       : "connection error";
         if (c->state != ST_READY && c->b->first_error == NULL)

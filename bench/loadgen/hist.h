@@ -16,7 +16,8 @@
 
 #define HIST_SUB_BITS 7
 #define HIST_MAX_EXP 40
-#define HIST_BUCKETS ((1u << HIST_SUB_BITS) + (HIST_MAX_EXP - HIST_SUB_BITS + 1) * (1u << (HIST_SUB_BITS - 1)))
+#define HIST_BUCKETS                                                                               \
+    ((1u << HIST_SUB_BITS) + (HIST_MAX_EXP - HIST_SUB_BITS + 1) * (1u << (HIST_SUB_BITS - 1)))
 
 /** A histogram; zero-initialise (or hist_reset) before use. */
 typedef struct {
@@ -40,8 +41,8 @@ uint64_t hist_quantile(const hist_t *h, double q);
 /** Mean of the recorded values (0 when empty). */
 double hist_mean(const hist_t *h);
 /**
- * Returns a new jansson object {count, min, mean, p50, p90, p99, p999, max, buckets:[[upper,count],...]}
- * with only non-empty buckets (returns owned: json_decref it).
+ * Returns a new jansson object {count, min, mean, p50, p90, p99, p999, max,
+ * buckets:[[upper,count],...]} with only non-empty buckets (returns owned: json_decref it).
  */
 struct json_t *hist_json(const hist_t *h);
 

@@ -45,8 +45,8 @@ int jwtmint_hs256(char out[JWTMINT_MAX], const char *sub, const char *secret, si
             return -1;
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
     char claims[160];
-    int cl = snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"iat\":%lld,\"exp\":%lld}", sub, iat,
-                      iat + ttl);
+    int cl = snprintf(claims, sizeof(claims), "{\"sub\":\"%s\",\"iat\":%lld,\"exp\":%lld}", sub,
+                      iat, iat + ttl);
     size_t o = enc(out, (const unsigned char *)header, sizeof(header) - 1);
     out[o++] = '.';
     o += enc(out + o, (const unsigned char *)claims, (size_t)cl);

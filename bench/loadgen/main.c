@@ -61,8 +61,8 @@ typedef struct {
     bench_t b;
     struct event *tick, *sigint, *sigterm, *sigusr1, *finish_timer;
     int phase;
-    int go;            /* SIGUSR1 seen */
-    int stop;          /* SIGINT seen */
+    int go;   /* SIGUSR1 seen */
+    int stop; /* SIGINT seen */
     int ready_printed;
     unsigned nstarted; /* clients created */
     unsigned nclosed;  /* clients that reported closed */
@@ -156,7 +156,8 @@ static int fast_field(const char **p, const char *end, char key, char sep, long 
 /* The bench's own layout, {"r":R,"s":S,"t":T,"k":K,...} (servers keep member order:
  * sioc forwards the bytes, Node's JSON.stringify keeps insertion order). Anything
  * else takes the validating path. */
-static int fast_parse(sioc_iov_t msg, long long *room, long long *seq, long long *t, long long *step)
+static int fast_parse(sioc_iov_t msg, long long *room, long long *seq, long long *t,
+                      long long *step)
 {
     const char *p = msg.base, *end = msg.base + msg.len;
     if (msg.len < 2 || *p++ != '{' || end[-1] != '}')
@@ -173,7 +174,8 @@ static void on_delivery(bench_t *b, bclient_t *c, sioc_iov_t msg, long long now)
         jscan_value_t jv;
         jscan_iter_t it;
         sioc_iov_t k, v;
-        if (jscan_value(msg.base, msg.len, &jv) != JSCAN_OBJECT || jscan_iter_init(&it, jv.tok) != 0) {
+        if (jscan_value(msg.base, msg.len, &jv) != JSCAN_OBJECT ||
+            jscan_iter_init(&it, jv.tok) != 0) {
             b->msgs_rx_other++;
             return;
         }
@@ -181,8 +183,11 @@ static void on_delivery(bench_t *b, bclient_t *c, sioc_iov_t msg, long long now)
         while (jscan_next(&it, &k, &v) > 0) {
             if (k.len != 3 || k.base[0] != '"' || k.base[2] != '"')
                 continue;
-            long long *dst = k.base[1] == 'r' ? &room : k.base[1] == 's' ? &seq
-                           : k.base[1] == 't' ? &t : k.base[1] == 'k' ? &step : NULL;
+            long long *dst = k.base[1] == 'r'   ? &room
+                             : k.base[1] == 's' ? &seq
+                             : k.base[1] == 't' ? &t
+                             : k.base[1] == 'k' ? &step
+                                                : NULL;
             if (dst != NULL && jscan_number_ll(v, dst) != 0)
                 *dst = -1;
         }
@@ -227,7 +232,8 @@ void bench_on_event(bench_t *b, bclient_t *c, sioc_iov_t event, sioc_iov_t args,
 
 static void echo_send(run_t *r, bclient_t *c);
 
-void bench_on_ack(bench_t *b, bclient_t *c, unsigned long long id, sioc_iov_t args, long long now_us)
+void bench_on_ack(bench_t *b, bclient_t *c, unsigned long long id, sioc_iov_t args,
+                  long long now_us)
 {
     run_t *r = run_of(b);
     client_slot_t *s = client_slot(c);
@@ -281,7 +287,8 @@ void bench_on_closed(bench_t *b, bclient_t *c, int reason, const char *why)
         return;
     b->closed_unexpected++;
     client_slot_t *s = client_slot(c);
-    if (s->room != UINT32_MAX && s->room < b->nrooms && !s->joins_pending && b->rooms[s->room].members > 0)
+    if (s->room != UINT32_MAX && s->room < b->nrooms && !s->joins_pending &&
+        b->rooms[s->room].members > 0)
         b->rooms[s->room].members--; /* no longer expected to receive */
 }
 
@@ -327,8 +334,8 @@ static void progress(run_t *r, long long now, int final)
     r->last_progress = now;
     char line[256];
     int n = snprintf(line, sizeof(line), "[%s %5.1fs] conn %u/%u fail %u",
-                     scenario_names[b->conf->scenario], (double)(now - b->t0_us) / 1e6, b->connected,
-                     r->total, b->failed);
+                     scenario_names[b->conf->scenario], (double)(now - b->t0_us) / 1e6,
+                     b->connected, r->total, b->failed);
     if (r->phase == PH_CONNECT && r->members > 0)
         n += snprintf(line + n, sizeof(line) - (size_t)n, " joined %u/%u", b->joined, r->members);
     if (r->phase >= PH_RUN && b->cur_step >= 0 && (size_t)b->cur_step < b->nsteps) {
@@ -339,7 +346,8 @@ static void progress(run_t *r, long long now, int final)
         fmt_rate(o, sizeof(o), st->offered);
         n += snprintf(line + n, sizeof(line) - (size_t)n,
                       " | rate %zu/%zu offered %s/s got %s/s p99 %.1fms lost-so-far %lld",
-                      b->steps[b->cur_step].rate_index + 1, b->conf->nrates, o, a, (double)hist_quantile(&st->lat, 0.99) / 1e3,
+                      b->steps[b->cur_step].rate_index + 1, b->conf->nrates, o, a,
+                      (double)hist_quantile(&st->lat, 0.99) / 1e3,
                       (long long)st->expected - (long long)st->received);
     } else if (r->phase >= PH_RUN && b->conf->scenario == SCN_ECHO) {
         double el = (double)(now - r->t_run_start) / 1e6;
@@ -372,8 +380,8 @@ static void echo_send(run_t *r, bclient_t *c)
                      client_index(c), client_index(c));
     s->ack_pending = client_next_ack(c);
     s->sent_us = clock_us();
-    if (client_emit(c, b->conf->echo_app ? "message-with-ack" : "send-message", iov_make(args, (size_t)n),
-                    s->ack_pending) != 0) {
+    if (client_emit(c, b->conf->echo_app ? "message-with-ack" : "send-message",
+                    iov_make(args, (size_t)n), s->ack_pending) != 0) {
         s->ack_pending = 0;
         b->echo_errors++;
     }
@@ -400,7 +408,8 @@ static void publish_due(run_t *r, long long now)
     long long upto = now < end ? now : end;
     uint64_t due = (uint64_t)(msg_rate * (double)(upto - st->t_start_us) / 1e6);
     static const char pad[] =
-        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
     while (st->sent < due) {
         uint32_t room = (uint32_t)(r->room_cursor++ % b->nrooms);
         bench_room_t *rm = &b->rooms[room];
@@ -427,9 +436,10 @@ static void publish_due(run_t *r, long long now)
         if (padlen > sizeof(pad) - 1)
             padlen = sizeof(pad) - 1;
         char args[600];
-        int n = snprintf(args, sizeof(args),
-                         "{\"roomId\":\"%sr%u\",\"msg\":{\"r\":%u,\"s\":%u,\"t\":%lld,\"k\":%d,\"p\":\"%.*s\"}}",
-                         cf->room_prefix, room, room, rm->next_seq, t, b->cur_step, (int)padlen, pad);
+        int n = snprintf(
+            args, sizeof(args),
+            "{\"roomId\":\"%sr%u\",\"msg\":{\"r\":%u,\"s\":%u,\"t\":%lld,\"k\":%d,\"p\":\"%.*s\"}}",
+            cf->room_prefix, room, room, rm->next_seq, t, b->cur_step, (int)padlen, pad);
         if (client_emit(c, "send-message", iov_make(args, (size_t)n), 0) != 0) {
             st->publish_failed++;
             continue;
@@ -460,9 +470,9 @@ static void end_step(run_t *r, long long now)
     else if (b->closed_unexpected > 0)
         stop = "clients dropped";
     if (!cf->quiet && !r->tty)
-        fprintf(stderr, "step %d: offered %.0f/s received %llu/%llu p99 %.2f ms%s\n", b->cur_step + 1,
-                st->offered, (unsigned long long)st->received, (unsigned long long)st->expected, p99_ms,
-                st->attempt ? " (retry)" : "");
+        fprintf(stderr, "step %d: offered %.0f/s received %llu/%llu p99 %.2f ms%s\n",
+                b->cur_step + 1, st->offered, (unsigned long long)st->received,
+                (unsigned long long)st->expected, p99_ms, st->attempt ? " (retry)" : "");
     /* A step over the sustainable p99 is run again (--retries): on a shared machine one
      * scheduling stall can spoil a p99. Lost messages are never retried. */
     int next_rate = 1;
@@ -550,7 +560,8 @@ static void run_tick(run_t *r, long long now)
                 if (b->clients[i] != NULL && client_ready(b->clients[i]) &&
                     client_slot(b->clients[i])->ack_pending)
                     inflight = 1;
-        if ((now >= r->t_run_end && (!inflight || now >= r->t_run_end + (long long)(cf->drain_s * 1e6))) ||
+        if ((now >= r->t_run_end &&
+             (!inflight || now >= r->t_run_end + (long long)(cf->drain_s * 1e6))) ||
             r->stop) {
             sample_cpu(cf, r->cpu_run_end);
             finish(r, NULL);
@@ -569,8 +580,8 @@ static void run_tick(run_t *r, long long now)
                 st->t_send_end_us = now;
             }
         }
-        if (r->step_state == STEP_DRAIN &&
-            (st->received >= st->expected || now >= end + (long long)(cf->drain_s * 1e6) || r->stop))
+        if (r->step_state == STEP_DRAIN && (st->received >= st->expected ||
+                                            now >= end + (long long)(cf->drain_s * 1e6) || r->stop))
             end_step(r, now);
         break;
     }
@@ -767,7 +778,8 @@ static json_t *report_json(run_t *r, int *ok)
     json_object_set_new(o, "scenario", json_string(scenario_names[cf->scenario]));
     if (cf->label)
         json_object_set_new(o, "label", json_string(cf->label));
-    json_object_set_new(o, "transport", json_string(cf->transport == TR_WEBSOCKET ? "websocket" : "polling"));
+    json_object_set_new(o, "transport",
+                        json_string(cf->transport == TR_WEBSOCKET ? "websocket" : "polling"));
     json_t *tg = json_array();
     for (size_t i = 0; i < cf->ntargets; i++)
         json_array_append_new(tg, json_string(cf->targets[i].hostport));
@@ -784,7 +796,10 @@ static json_t *report_json(run_t *r, int *ok)
     json_object_set_new(p, "msg_size", json_integer(cf->msg_size));
     json_object_set_new(p, "room_size", json_integer(cf->room_size));
     json_object_set_new(p, "publishers", json_integer(cf->publishers));
-    json_object_set_new(p, "auth", json_string(cf->token ? "token" : cf->secret ? "minted" : "none"));
+    json_object_set_new(p, "auth",
+                        json_string(cf->token    ? "token"
+                                    : cf->secret ? "minted"
+                                                 : "none"));
     json_object_set_new(o, "params", p);
 
     double conn_el = (double)(b->t_connected_us - b->t0_us) / 1e6;
@@ -794,7 +809,8 @@ static json_t *report_json(run_t *r, int *ok)
     json_object_set_new(c, "failed", json_integer(b->failed));
     json_object_set_new(c, "auth_failed", json_integer(b->auth_failed));
     json_object_set_new(c, "elapsed_s", json_real(conn_el > 0 ? conn_el : 0));
-    json_object_set_new(c, "rate_per_s", json_real(conn_el > 0 ? (double)b->connected / conn_el : 0));
+    json_object_set_new(c, "rate_per_s",
+                        json_real(conn_el > 0 ? (double)b->connected / conn_el : 0));
     json_object_set_new(c, "latency_us", hist_json(&b->connect_lat));
     json_object_set_new(o, "connect", c);
 
@@ -819,9 +835,12 @@ static json_t *report_json(run_t *r, int *ok)
         double hold = (double)(r->t_run_end - r->t_run_start) / 1e6 - cf->settle_s;
         json_object_set_new(i, "hold_s", json_real(hold));
         json_object_set_new(i, "held", json_integer(b->connected - b->closed_unexpected));
-        json_object_set_new(i, "pings", json_integer((json_int_t)(b->pings_rx - r->pings_at_start)));
-        json_object_set_new(i, "pongs", json_integer((json_int_t)(b->pongs_tx - r->pongs_at_start)));
-        json_object_set_new(i, "ping_bytes", json_integer((json_int_t)(b->ping_bytes - r->ping_bytes_at_start)));
+        json_object_set_new(i, "pings",
+                            json_integer((json_int_t)(b->pings_rx - r->pings_at_start)));
+        json_object_set_new(i, "pongs",
+                            json_integer((json_int_t)(b->pongs_tx - r->pongs_at_start)));
+        json_object_set_new(i, "ping_bytes",
+                            json_integer((json_int_t)(b->ping_bytes - r->ping_bytes_at_start)));
         json_object_set_new(i, "server_cpu_s", json_real(cpu_total));
         json_t *per = json_array();
         for (size_t k = 0; k < cf->npids && k < 16; k++) {
@@ -847,7 +866,8 @@ static json_t *report_json(run_t *r, int *ok)
         json_object_set_new(f, "rooms", json_integer(b->nrooms));
         json_object_set_new(f, "members", json_integer(r->members));
         json_object_set_new(f, "joined", json_integer(b->joined));
-        json_object_set_new(f, "publishers", json_integer(cf->scenario == SCN_FANOUT ? cf->publishers : r->members));
+        json_object_set_new(f, "publishers",
+                            json_integer(cf->scenario == SCN_FANOUT ? cf->publishers : r->members));
         json_t *steps = json_array();
         uint64_t te = 0, tr = 0, td = 0, to = 0;
         hist_t *all = xcalloc(1, sizeof(*all));
@@ -872,7 +892,8 @@ static json_t *report_json(run_t *r, int *ok)
             json_object_set_new(s, "publish_failed", json_integer((json_int_t)st->publish_failed));
             json_object_set_new(s, "expected", json_integer((json_int_t)st->expected));
             json_object_set_new(s, "received", json_integer((json_int_t)st->received));
-            json_object_set_new(s, "loss", json_integer((json_int_t)st->expected - (json_int_t)st->received));
+            json_object_set_new(s, "loss",
+                                json_integer((json_int_t)st->expected - (json_int_t)st->received));
             json_object_set_new(s, "duplicates", json_integer((json_int_t)st->duplicates));
             json_object_set_new(s, "out_of_order", json_integer((json_int_t)st->out_of_order));
             json_object_set_new(s, "deliveries_per_s", json_real((double)st->received / win));
@@ -886,8 +907,9 @@ static json_t *report_json(run_t *r, int *ok)
             }
             json_object_set_new(s, "server_cpu_s", sc);
             double wall = (double)(st->t_send_end_us - st->t_start_us) / 1e6;
-            json_object_set_new(s, "client_cpu_share",
-                                json_real(wall > 0 ? (st->client_cpu_end - st->client_cpu_start) / wall : 0));
+            json_object_set_new(
+                s, "client_cpu_share",
+                json_real(wall > 0 ? (st->client_cpu_end - st->client_cpu_start) / wall : 0));
             json_object_set_new(s, "server_cpu_us_per_delivery",
                                 json_real(st->received ? cpu * 1e6 / (double)st->received : 0));
             json_object_set_new(s, "latency_us", hist_json(&st->lat));
@@ -908,13 +930,15 @@ static json_t *report_json(run_t *r, int *ok)
         json_object_set_new(t, "latency_us", hist_json(all));
         json_object_set_new(f, "total", t);
         json_object_set_new(f, "stopped_early", json_boolean(r->stopped_early));
-        json_object_set_new(f, "stop_reason", r->stop_reason ? json_string(r->stop_reason) : json_null());
+        json_object_set_new(f, "stop_reason",
+                            r->stop_reason ? json_string(r->stop_reason) : json_null());
         json_object_set_new(o, cf->scenario == SCN_FANOUT ? "fanout" : "chat", f);
         free(all);
         if (te != tr || td > 0)
             *ok = 0;
     }
-    if (b->connected < b->opened || b->opened < cf->conns + (cf->scenario == SCN_FANOUT ? cf->publishers : 0))
+    if (b->connected < b->opened ||
+        b->opened < cf->conns + (cf->scenario == SCN_FANOUT ? cf->publishers : 0))
         json_object_set_new(o, "setup_complete", json_false());
     else
         json_object_set_new(o, "setup_complete", json_true());
@@ -936,13 +960,15 @@ static void print_hist_line(const char *name, json_t *h)
 static void print_summary(json_t *o)
 {
     json_t *c = json_object_get(o, "connect");
-    printf("sioc-bench %s: %lld/%lld connected (%lld failed, %lld auth refused) in %.2f s = %.0f conn/s\n",
+    printf("sioc-bench %s: %lld/%lld connected (%lld failed, %lld auth refused) in %.2f s = %.0f "
+           "conn/s\n",
            json_string_value(json_object_get(o, "scenario")),
            (long long)json_integer_value(json_object_get(c, "connected")),
            (long long)json_integer_value(json_object_get(c, "attempted")),
            (long long)json_integer_value(json_object_get(c, "failed")),
            (long long)json_integer_value(json_object_get(c, "auth_failed")),
-           json_real_value(json_object_get(c, "elapsed_s")), json_real_value(json_object_get(c, "rate_per_s")));
+           json_real_value(json_object_get(c, "elapsed_s")),
+           json_real_value(json_object_get(c, "rate_per_s")));
     print_hist_line("handshake latency", json_object_get(c, "latency_us"));
     json_t *e = json_object_get(o, "errors");
     if (json_is_string(json_object_get(e, "first")))
@@ -962,8 +988,10 @@ static void print_summary(json_t *o)
         for (size_t i = 0; i < json_array_size(per); i++)
             printf("  pid %lld: RSS %lld -> %lld KiB = %.0f bytes per connection\n",
                    (long long)json_integer_value(json_object_get(json_array_get(srv, i), "pid")),
-                   (long long)json_integer_value(json_object_get(json_array_get(srv, i), "rss_base_kb")),
-                   (long long)json_integer_value(json_object_get(json_array_get(srv, i), "rss_loaded_kb")),
+                   (long long)json_integer_value(
+                       json_object_get(json_array_get(srv, i), "rss_base_kb")),
+                   (long long)json_integer_value(
+                       json_object_get(json_array_get(srv, i), "rss_loaded_kb")),
                    json_real_value(json_array_get(per, i)));
     }
     if ((x = json_object_get(o, "echo")) != NULL) {
@@ -981,7 +1009,8 @@ static void print_summary(json_t *o)
                (long long)json_integer_value(json_object_get(x, "publishers")));
         for (size_t i = 0; i < json_array_size(steps); i++) {
             json_t *s = json_array_get(steps, i);
-            printf("  step %zu%s: offered %.0f/s -> %.0f deliveries/s, loss %lld, dup %lld, reordered %lld, "
+            printf("  step %zu%s: offered %.0f/s -> %.0f deliveries/s, loss %lld, dup %lld, "
+                   "reordered %lld, "
                    "server CPU %.2f us/delivery\n",
                    i + 1, json_integer_value(json_object_get(s, "attempt")) ? " (retry)" : "",
                    json_real_value(json_object_get(s, "offered_per_s")),
@@ -1014,65 +1043,70 @@ static void print_summary(json_t *o)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-"usage: sioc-bench [options] SCENARIO\n"
-"Socket.IO v5 load generator (Engine.IO v4; websocket or long-polling). Works\n"
-"against any server with the chat events: join-room, send-message, receive-message.\n"
-"\n"
-"Scenarios:\n"
-"  idle     hold the clients; report server RSS delta per connection and ping traffic\n"
-"  echo     ack round trips, one outstanding per client (chat: send-message with an ack\n"
-"           to an empty room; --echo-app: the echo app's message-with-ack)\n"
-"  fanout   --conns subscribers in rooms of --room-size, --publishers extra clients\n"
-"           send-message at the offered rate(s); latency, deliveries/s, loss, order\n"
-"  connect  open the clients as fast as allowed; connections/s, handshake latency\n"
-"  chat     every client joins a room and takes turns sending to it (sender included);\n"
-"           with several --url the rooms span workers (needs a cluster adapter); the\n"
-"           reordered count is informational there: Socket.IO orders per sender only\n"
-"\n"
-"Target:\n"
-"  --url URL[,URL...]      http://127.x.x.x:PORT (loopback only); clients are spread\n"
-"                          round-robin over the list [http://127.0.0.1:3000]\n"
-"  --path P                Engine.IO path [/socket.io/]\n"
-"  --transport T           websocket | polling [websocket]\n"
-"Clients:\n"
-"  -n, --conns N           clients (fanout: subscribers) [1000]\n"
-"  --connect-rate R        new connections per second, 0 = unlimited [0]\n"
-"  --max-pending N         handshakes in flight at most [256]\n"
-"  --connect-timeout S     give up on clients not connected by then [60]\n"
-"  --sources N             bind to N source addresses from --source-base (before connect,\n"
-"                          ports picked per destination); 0 = kernel's choice [16]\n"
-"  --source-base ADDR      first source address [127.0.0.1]\n"
-"Auth (handshake.auth.token):\n"
-"  --token JWT             one token for every client\n"
-"  --jwt-secret S          mint an HS256 token per client, sub=<prefix><index> (env JWT_SECRET)\n"
-"  --user-prefix P         [u]\n"
-"  --token-ttl S           token lifetime [3600]\n"
-"Rooms and load:\n"
-"  --room-size K           members per room (fanout, chat) [100]\n"
-"  --room-prefix P         room id prefix [bench-<pid>-]\n"
-"  --publishers P          fanout publisher clients [min(rooms, 16)]\n"
-"  --rate D[,D...]         offered deliveries per second (messages/s x room size), one step\n"
-"                          each, run in order on the same clients [10000]\n"
-"  --duration S            idle hold / echo run / length of each step [10]\n"
-"  --drain S               wait for late deliveries after each step [3]\n"
-"  --settle S              idle: pause after setup before sampling RSS [2]\n"
-"  --msg-size B            approximate bytes of each message [100]\n"
-"  --stop-p99 MS           fanout/chat: stop stepping once a step's p99 passes MS [1000]\n"
-"  --sustain-p99 MS        a step whose p99 passes MS is run again, up to --retries times [50]\n"
-"  --retries N             [0]\n"
-"  --echo-app              echo scenario against the echo app (message-with-ack)\n"
-"Measurement and output:\n"
-"  --pid PID[,PID...]      server processes to sample (RSS, utime+stime) from /proc\n"
-"  --json FILE             write the result document (histograms included)\n"
-"  --label TEXT            copied into the JSON\n"
-"  --sync                  after setup print \"@ready ...\" on stdout and wait for SIGUSR1\n"
-"  --progress/--no-progress  live progress line on stderr [on when stderr is a terminal]\n"
-"  --quiet                 no summary\n"
-"  -h, --help\n"
-"\n"
-"Exit status: 0 ok; 1 messages lost, duplicated, requests failed or clients dropped;\n"
-"2 usage; 3 not every client connected. SIGINT stops early and still reports.\n");
+    fprintf(
+        f,
+        "usage: sioc-bench [options] SCENARIO\n"
+        "Socket.IO v5 load generator (Engine.IO v4; websocket or long-polling). Works\n"
+        "against any server with the chat events: join-room, send-message, receive-message.\n"
+        "\n"
+        "Scenarios:\n"
+        "  idle     hold the clients; report server RSS delta per connection and ping traffic\n"
+        "  echo     ack round trips, one outstanding per client (chat: send-message with an ack\n"
+        "           to an empty room; --echo-app: the echo app's message-with-ack)\n"
+        "  fanout   --conns subscribers in rooms of --room-size, --publishers extra clients\n"
+        "           send-message at the offered rate(s); latency, deliveries/s, loss, order\n"
+        "  connect  open the clients as fast as allowed; connections/s, handshake latency\n"
+        "  chat     every client joins a room and takes turns sending to it (sender included);\n"
+        "           with several --url the rooms span workers (needs a cluster adapter); the\n"
+        "           reordered count is informational there: Socket.IO orders per sender only\n"
+        "\n"
+        "Target:\n"
+        "  --url URL[,URL...]      http://127.x.x.x:PORT (loopback only); clients are spread\n"
+        "                          round-robin over the list [http://127.0.0.1:3000]\n"
+        "  --path P                Engine.IO path [/socket.io/]\n"
+        "  --transport T           websocket | polling [websocket]\n"
+        "Clients:\n"
+        "  -n, --conns N           clients (fanout: subscribers) [1000]\n"
+        "  --connect-rate R        new connections per second, 0 = unlimited [0]\n"
+        "  --max-pending N         handshakes in flight at most [256]\n"
+        "  --connect-timeout S     give up on clients not connected by then [60]\n"
+        "  --sources N             bind to N source addresses from --source-base (before connect,\n"
+        "                          ports picked per destination); 0 = kernel's choice [16]\n"
+        "  --source-base ADDR      first source address [127.0.0.1]\n"
+        "Auth (handshake.auth.token):\n"
+        "  --token JWT             one token for every client\n"
+        "  --jwt-secret S          mint an HS256 token per client, sub=<prefix><index> (env "
+        "JWT_SECRET)\n"
+        "  --user-prefix P         [u]\n"
+        "  --token-ttl S           token lifetime [3600]\n"
+        "Rooms and load:\n"
+        "  --room-size K           members per room (fanout, chat) [100]\n"
+        "  --room-prefix P         room id prefix [bench-<pid>-]\n"
+        "  --publishers P          fanout publisher clients [min(rooms, 16)]\n"
+        "  --rate D[,D...]         offered deliveries per second (messages/s x room size), one "
+        "step\n"
+        "                          each, run in order on the same clients [10000]\n"
+        "  --duration S            idle hold / echo run / length of each step [10]\n"
+        "  --drain S               wait for late deliveries after each step [3]\n"
+        "  --settle S              idle: pause after setup before sampling RSS [2]\n"
+        "  --msg-size B            approximate bytes of each message [100]\n"
+        "  --stop-p99 MS           fanout/chat: stop stepping once a step's p99 passes MS [1000]\n"
+        "  --sustain-p99 MS        a step whose p99 passes MS is run again, up to --retries times "
+        "[50]\n"
+        "  --retries N             [0]\n"
+        "  --echo-app              echo scenario against the echo app (message-with-ack)\n"
+        "Measurement and output:\n"
+        "  --pid PID[,PID...]      server processes to sample (RSS, utime+stime) from /proc\n"
+        "  --json FILE             write the result document (histograms included)\n"
+        "  --label TEXT            copied into the JSON\n"
+        "  --sync                  after setup print \"@ready ...\" on stdout and wait for "
+        "SIGUSR1\n"
+        "  --progress/--no-progress  live progress line on stderr [on when stderr is a terminal]\n"
+        "  --quiet                 no summary\n"
+        "  -h, --help\n"
+        "\n"
+        "Exit status: 0 ok; 1 messages lost, duplicated, requests failed or clients dropped;\n"
+        "2 usage; 3 not every client connected. SIGINT stops early and still reports.\n");
 }
 
 static int parse_double(const char *s, double *out)
@@ -1135,9 +1169,37 @@ static int parse_url(const char *u, bench_target_t *t)
 }
 
 enum {
-    O_URL = 256, O_PATH, O_TRANSPORT, O_RATE_CONN, O_PENDING, O_CTIMEOUT, O_SOURCES, O_SBASE, O_TOKEN,
-    O_SECRET, O_UPREFIX, O_TTL, O_RSIZE, O_RPREFIX, O_PUBS, O_RATE, O_DURATION, O_DRAIN, O_SETTLE,
-    O_MSIZE, O_STOP, O_SUSTAIN, O_RETRIES, O_ECHOAPP, O_PID, O_JSON, O_LABEL, O_SYNC, O_PROGRESS, O_NOPROGRESS, O_QUIET,
+    O_URL = 256,
+    O_PATH,
+    O_TRANSPORT,
+    O_RATE_CONN,
+    O_PENDING,
+    O_CTIMEOUT,
+    O_SOURCES,
+    O_SBASE,
+    O_TOKEN,
+    O_SECRET,
+    O_UPREFIX,
+    O_TTL,
+    O_RSIZE,
+    O_RPREFIX,
+    O_PUBS,
+    O_RATE,
+    O_DURATION,
+    O_DRAIN,
+    O_SETTLE,
+    O_MSIZE,
+    O_STOP,
+    O_SUSTAIN,
+    O_RETRIES,
+    O_ECHOAPP,
+    O_PID,
+    O_JSON,
+    O_LABEL,
+    O_SYNC,
+    O_PROGRESS,
+    O_NOPROGRESS,
+    O_QUIET,
 };
 
 static int parse_args(bench_conf_t *cf, int argc, char **argv)
@@ -1202,40 +1264,109 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
     int ch, bad = 0;
     while ((ch = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
         switch (ch) {
-        case O_URL: urls = optarg; break;
-        case O_PATH: cf->path = optarg; break;
-        case O_TRANSPORT: tr = optarg; break;
-        case 'n': bad |= parse_uint(optarg, &cf->conns); break;
-        case O_RATE_CONN: bad |= parse_double(optarg, &cf->connect_rate); break;
-        case O_PENDING: bad |= parse_uint(optarg, &cf->max_pending); break;
-        case O_CTIMEOUT: bad |= parse_double(optarg, &cf->connect_timeout_s); break;
-        case O_SOURCES: bad |= parse_uint(optarg, &cf->sources); break;
-        case O_SBASE: sbase = optarg; break;
-        case O_TOKEN: cf->token = optarg; break;
-        case O_SECRET: cf->secret = optarg; break;
-        case O_UPREFIX: cf->user_prefix = optarg; break;
-        case O_TTL: bad |= parse_uint(optarg, &ttl); break;
-        case O_RSIZE: bad |= parse_uint(optarg, &cf->room_size); break;
-        case O_RPREFIX: cf->room_prefix = optarg; break;
-        case O_PUBS: bad |= parse_uint(optarg, &cf->publishers); pubs_set = 1; break;
-        case O_RATE: rates = optarg; break;
-        case O_DURATION: bad |= parse_double(optarg, &cf->duration_s); break;
-        case O_DRAIN: bad |= parse_double(optarg, &cf->drain_s); break;
-        case O_SETTLE: bad |= parse_double(optarg, &cf->settle_s); break;
-        case O_MSIZE: bad |= parse_uint(optarg, &cf->msg_size); break;
-        case O_STOP: bad |= parse_double(optarg, &cf->stop_p99_ms); break;
-        case O_SUSTAIN: bad |= parse_double(optarg, &cf->sustain_p99_ms); break;
-        case O_RETRIES: bad |= parse_uint(optarg, &cf->retries); break;
-        case O_ECHOAPP: cf->echo_app = 1; break;
-        case O_PID: pids = optarg; break;
-        case O_JSON: cf->json_path = optarg; break;
-        case O_LABEL: cf->label = optarg; break;
-        case O_SYNC: cf->sync = 1; break;
-        case O_PROGRESS: cf->progress = 1; break;
-        case O_NOPROGRESS: cf->progress = 0; break;
-        case O_QUIET: cf->quiet = 1; break;
-        case 'h': usage(stdout); return 1;
-        default: usage(stderr); return -1;
+        case O_URL:
+            urls = optarg;
+            break;
+        case O_PATH:
+            cf->path = optarg;
+            break;
+        case O_TRANSPORT:
+            tr = optarg;
+            break;
+        case 'n':
+            bad |= parse_uint(optarg, &cf->conns);
+            break;
+        case O_RATE_CONN:
+            bad |= parse_double(optarg, &cf->connect_rate);
+            break;
+        case O_PENDING:
+            bad |= parse_uint(optarg, &cf->max_pending);
+            break;
+        case O_CTIMEOUT:
+            bad |= parse_double(optarg, &cf->connect_timeout_s);
+            break;
+        case O_SOURCES:
+            bad |= parse_uint(optarg, &cf->sources);
+            break;
+        case O_SBASE:
+            sbase = optarg;
+            break;
+        case O_TOKEN:
+            cf->token = optarg;
+            break;
+        case O_SECRET:
+            cf->secret = optarg;
+            break;
+        case O_UPREFIX:
+            cf->user_prefix = optarg;
+            break;
+        case O_TTL:
+            bad |= parse_uint(optarg, &ttl);
+            break;
+        case O_RSIZE:
+            bad |= parse_uint(optarg, &cf->room_size);
+            break;
+        case O_RPREFIX:
+            cf->room_prefix = optarg;
+            break;
+        case O_PUBS:
+            bad |= parse_uint(optarg, &cf->publishers);
+            pubs_set = 1;
+            break;
+        case O_RATE:
+            rates = optarg;
+            break;
+        case O_DURATION:
+            bad |= parse_double(optarg, &cf->duration_s);
+            break;
+        case O_DRAIN:
+            bad |= parse_double(optarg, &cf->drain_s);
+            break;
+        case O_SETTLE:
+            bad |= parse_double(optarg, &cf->settle_s);
+            break;
+        case O_MSIZE:
+            bad |= parse_uint(optarg, &cf->msg_size);
+            break;
+        case O_STOP:
+            bad |= parse_double(optarg, &cf->stop_p99_ms);
+            break;
+        case O_SUSTAIN:
+            bad |= parse_double(optarg, &cf->sustain_p99_ms);
+            break;
+        case O_RETRIES:
+            bad |= parse_uint(optarg, &cf->retries);
+            break;
+        case O_ECHOAPP:
+            cf->echo_app = 1;
+            break;
+        case O_PID:
+            pids = optarg;
+            break;
+        case O_JSON:
+            cf->json_path = optarg;
+            break;
+        case O_LABEL:
+            cf->label = optarg;
+            break;
+        case O_SYNC:
+            cf->sync = 1;
+            break;
+        case O_PROGRESS:
+            cf->progress = 1;
+            break;
+        case O_NOPROGRESS:
+            cf->progress = 0;
+            break;
+        case O_QUIET:
+            cf->quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (bad) {
@@ -1270,7 +1401,8 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
         int r = parse_url(u, &cf->targets[cf->ntargets]);
         if (r != 0) {
             fprintf(stderr, "sioc-bench: %s: %s\n", u,
-                    r == -2 ? "only 127.0.0.0/8 targets are allowed" : "expected http://127.x.x.x:PORT");
+                    r == -2 ? "only 127.0.0.0/8 targets are allowed"
+                            : "expected http://127.x.x.x:PORT");
             free(list);
             return -1;
         }
@@ -1322,7 +1454,8 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
         snprintf(pfx, sizeof(pfx), "bench-%d-", (int)getpid());
         cf->room_prefix = pfx;
     }
-    if (strlen(cf->room_prefix) > 200 || strchr(cf->room_prefix, '"') || strchr(cf->room_prefix, '\\')) {
+    if (strlen(cf->room_prefix) > 200 || strchr(cf->room_prefix, '"') ||
+        strchr(cf->room_prefix, '\\')) {
         fprintf(stderr, "sioc-bench: --room-prefix: at most 200 JSON-safe characters\n");
         return -1;
     }
@@ -1362,10 +1495,11 @@ int main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     if ((unsigned long long)total * fds_each + 32 > (unsigned long long)rl.rlim_cur) {
-        fprintf(stderr,
-                "sioc-bench: %u clients need %llu descriptors, the limit is %llu: split the load over "
-                "several sioc-bench processes (bench/compare does)\n",
-                total, (unsigned long long)total * fds_each + 32, (unsigned long long)rl.rlim_cur);
+        fprintf(
+            stderr,
+            "sioc-bench: %u clients need %llu descriptors, the limit is %llu: split the load over "
+            "several sioc-bench processes (bench/compare does)\n",
+            total, (unsigned long long)total * fds_each + 32, (unsigned long long)rl.rlim_cur);
         return 2;
     }
 

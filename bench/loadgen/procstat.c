@@ -42,7 +42,8 @@ double procstat_cpu_s(pid_t pid)
         return -1;
     p += 2; /* field 3, state */
     unsigned long long ut = 0, st = 0;
-    /* fields 3..15: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    /* fields 3..15: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+     * stime */
     if (sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1;
     long hz = sysconf(_SC_CLK_TCK);

@@ -62,8 +62,8 @@ int ws_handshake_has_token(sioc_iov_t value, sioc_iov_t token)
 
 static int is_b64(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
 }
 
 /* Base64 of 16 bytes: 22 alphabet characters, then "==". */

@@ -61,8 +61,7 @@ static int same_header(const ws_frame_header_t *a, const ws_frame_header_t *b)
  * The payload stays masked in the caller's buffer (it will be presented
  * again), so bytes are unmasked into a scratch copy.
  */
-static int precheck_text(ws_reader_t *r, const ws_frame_header_t *h, const uint8_t *p,
-                         size_t avail)
+static int precheck_text(ws_reader_t *r, const ws_frame_header_t *h, const uint8_t *p, size_t avail)
 {
     if (!r->_pend_active || !same_header(&r->_pend_h, h)) {
         r->_pend_active = 1;

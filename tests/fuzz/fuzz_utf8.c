@@ -29,15 +29,14 @@
 #define check(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);            \
+            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
 
 /* Feeds `p` in pieces cut by `next_cut`; returns the status and the global
  * failure offset (len when none). */
-static int feed_split(const uint8_t *p, size_t len, uint32_t seed, size_t max_piece,
-                      size_t *where)
+static int feed_split(const uint8_t *p, size_t len, uint32_t seed, size_t max_piece, size_t *where)
 {
     utf8_state_t st;
     utf8_init(&st);

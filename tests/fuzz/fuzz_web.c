@@ -130,8 +130,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     sioc_iov_t path = req.path;
     size_t plen = strlen(c->path);
-    int page_path = iov_is(path, "/") || iov_is(path, "/index.html") ||
-                    iov_is(path, "/chat.js") || iov_is(path, "/chat.css");
+    int page_path = iov_is(path, "/") || iov_is(path, "/index.html") || iov_is(path, "/chat.js") ||
+                    iov_is(path, "/chat.css");
     int token_path = iov_is(path, "/dev/token");
     int bundle_path = path.len > plen && memcmp(path.base, c->path, plen) == 0;
     if (!((page_path && c->chat_page) || (token_path && c->dev_token_endpoint) ||
@@ -140,7 +140,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     int get = iov_is(req.method, "GET"), head = iov_is(req.method, "HEAD");
     switch (a.status) {
-    case 200: case 304: case 400: case 405: case 500:
+    case 200:
+    case 304:
+    case 400:
+    case 405:
+    case 500:
         break;
     default:
         abort();

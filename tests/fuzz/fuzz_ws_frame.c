@@ -36,7 +36,7 @@
 #define check(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);            \
+            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
@@ -74,7 +74,8 @@ static void check_event(const ws_reader_t *r, const ws_event_t *ev, const uint8_
     size_t pl = ev->payload.len;
     if (pl > 0) {
         int in_buf = pb >= (const char *)buf && pb + pl <= (const char *)buf + len;
-        int in_msg = r->_msg.base != NULL && pb >= r->_msg.base && pb + pl <= r->_msg.base + r->_msg.len;
+        int in_msg =
+            r->_msg.base != NULL && pb >= r->_msg.base && pb + pl <= r->_msg.base + r->_msg.len;
         check(in_buf || in_msg);
     }
     switch (ev->type) {
@@ -191,8 +192,8 @@ static void check_header_prefixes(const uint8_t *p, size_t len, int require_mask
         /* Re-encoding gives the same header, unless the input used a longer
          * length form than needed. */
         uint8_t out[WS_FRAME_MAX_HEADER];
-        size_t hl = ws_frame_write_header(out, h.opcode, h.fin, h.payload_len,
-                                          h.masked ? h.mask : NULL);
+        size_t hl =
+            ws_frame_write_header(out, h.opcode, h.fin, h.payload_len, h.masked ? h.mask : NULL);
         check(hl <= (size_t)rc);
         if (hl == (size_t)rc)
             check(memcmp(out, p, hl) == 0);
@@ -217,7 +218,7 @@ static void check_header_prefixes(const uint8_t *p, size_t len, int require_mask
 /* Builds one frame from the input and checks it survives the trip. */
 static void round_trip(const uint8_t *p, size_t len, int role, size_t max)
 {
-    static const int ops[] = {WS_FRAME_OP_CONT, WS_FRAME_OP_TEXT, WS_FRAME_OP_BINARY,
+    static const int ops[] = {WS_FRAME_OP_CONT,  WS_FRAME_OP_TEXT, WS_FRAME_OP_BINARY,
                               WS_FRAME_OP_CLOSE, WS_FRAME_OP_PING, WS_FRAME_OP_PONG};
     if (len < 5)
         return;
@@ -270,9 +271,9 @@ static void round_trip(const uint8_t *p, size_t len, int role, size_t max)
         if (c == 0)
             check(rc == (int)b.len && ev.type == WS_EVENT_CLOSE && ev.close_code == code);
         else
-            check(rc == SIOC_EPROTO && r.close_code == (ws_close_code_valid(code) && n >= 2
-                                                            ? WS_CLOSE_INVALID_DATA
-                                                            : WS_CLOSE_PROTOCOL_ERROR));
+            check(rc == SIOC_EPROTO &&
+                  r.close_code == (ws_close_code_valid(code) && n >= 2 ? WS_CLOSE_INVALID_DATA
+                                                                       : WS_CLOSE_PROTOCOL_ERROR));
     } else {
         check(rc == (int)b.len);
         if (op == WS_FRAME_OP_BINARY)

@@ -33,9 +33,18 @@ typedef struct {
     size_t where;
 } ucase_t;
 
-#define V(name, s) {name, s, sizeof(s) - 1, 0, sizeof(s) - 1}
-#define BAD(name, s, at) {name, s, sizeof(s) - 1, SIOC_EPROTO, at}
-#define CUT(name, s, at) {name, s, sizeof(s) - 1, SIOC_INCOMPLETE, at}
+#define V(name, s)                                                                                 \
+    {                                                                                              \
+        name, s, sizeof(s) - 1, 0, sizeof(s) - 1                                                   \
+    }
+#define BAD(name, s, at)                                                                           \
+    {                                                                                              \
+        name, s, sizeof(s) - 1, SIOC_EPROTO, at                                                    \
+    }
+#define CUT(name, s, at)                                                                           \
+    {                                                                                              \
+        name, s, sizeof(s) - 1, SIOC_INCOMPLETE, at                                                \
+    }
 
 static const ucase_t cases[] = {
     /* Kuhn 1: "κόσμε" */
@@ -133,8 +142,10 @@ static const ucase_t cases[] = {
     V("5.3.3 U+FDD0", "\xef\xb7\x90"),
     V("5.3.4 U+1FFFE U+10FFFF", "\xf0\x9f\xbf\xbe\xf4\x8f\xbf\xbf"),
     /* Autobahn 6.3 / 6.4 payloads */
-    BAD("6.3.1 kosme + surrogate", "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64", 12),
-    BAD("6.4.1 kosme + U+110000", "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90\x80\x80\x65\x64\x69\x74\x65\x64", 12),
+    BAD("6.3.1 kosme + surrogate",
+        "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64", 12),
+    BAD("6.4.1 kosme + U+110000",
+        "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90\x80\x80\x65\x64\x69\x74\x65\x64", 12),
     /* Invalid bytes right after an ASCII run of a full SIMD block */
     BAD("after 32 ascii", "0123456789abcdef0123456789abcdef\xff", 32),
     BAD("after 17 ascii", "0123456789abcdefg\xc0\x80", 17),
@@ -307,8 +318,8 @@ static void test_positions_in_ascii_runs(void **state)
 {
     (void)state;
     uint8_t b[200];
-    static const char *const inserts[] = {"\xff", "\xc0\x80", "\xed\xa0\x80", "\x80",
-                                          "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3\xa9"};
+    static const char *const inserts[] = {
+        "\xff", "\xc0\x80", "\xed\xa0\x80", "\x80", "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xc3\xa9"};
     for (size_t k = 0; k < sizeof(inserts) / sizeof(inserts[0]); k++) {
         size_t il = strlen(inserts[k]);
         for (size_t len = il; len <= 130; len++) {

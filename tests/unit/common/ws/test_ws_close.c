@@ -19,7 +19,7 @@ static void test_code_validity(void **state)
     (void)state;
     static const unsigned valid[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009,
                                      1010, 1011, 3000, 3999, 4000, 4999};
-    static const unsigned invalid[] = {0,    999,  1004, 1005, 1006, 1015,  1016,
+    static const unsigned invalid[] = {0,    999,  1004, 1005, 1006,  1015, 1016,
                                        1100, 2000, 2999, 5000, 65535, 65536};
     for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
         assert_true(ws_close_code_valid(valid[i]));
@@ -27,8 +27,7 @@ static void test_code_validity(void **state)
         assert_false(ws_close_code_valid(invalid[i]));
     /* The whole space against the rule as stated in the header. */
     for (unsigned c = 0; c < 70000; c++) {
-        int want = (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) ||
-                   (c >= 3000 && c <= 4999);
+        int want = (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) || (c >= 3000 && c <= 4999);
         assert_int_equal(ws_close_code_valid(c), want);
     }
 }
@@ -67,7 +66,8 @@ static void test_parse_shapes(void **state)
     /* 7.3.6 126 bytes */
     assert_int_equal(ws_close_parse(big, 126, &code, &text, &reason), SIOC_EPROTO);
     /* 7.5.1 reason with invalid UTF-8: the code is still reported (answer 1007). */
-    const uint8_t bad[] = "\x03\xe8\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64";
+    const uint8_t bad[] =
+        "\x03\xe8\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64";
     code = 0;
     assert_int_equal(ws_close_parse(bad, sizeof(bad) - 1, &code, &text, &reason), SIOC_EPROTO);
     assert_int_equal(code, 1000);
@@ -93,7 +93,10 @@ static void test_write(void **state)
     assert_int_equal(ws_close_write(out, 1000, SIOC_IOV_NULL), 2);
     assert_memory_equal(out, "\x03\xe8", 2);
     assert_int_equal(ws_close_write(out, 4999, SIOC_LIT("bye")), 5);
-    assert_memory_equal(out, "\x13\x87" "bye", 5);
+    assert_memory_equal(out,
+                        "\x13\x87"
+                        "bye",
+                        5);
     /* Round trip. */
     uint16_t code;
     sioc_iov_t text;

@@ -34,8 +34,8 @@ static const uint8_t ex_64k_head[] = {0x82, 0x7F, 0x00, 0x00, 0x00, 0x00, 0x00, 
 /* Parses `b` whole and then every prefix, checking that each prefix shorter
  * than the header is INCOMPLETE (or fails the same way, when the rule broken
  * is visible in that prefix). */
-static int parse_all_prefixes(const uint8_t *b, size_t len, int require_mask,
-                              ws_frame_header_t *h, size_t fail_at)
+static int parse_all_prefixes(const uint8_t *b, size_t len, int require_mask, ws_frame_header_t *h,
+                              size_t fail_at)
 {
     const char *reason = NULL;
     uint16_t code = 0;
@@ -129,9 +129,20 @@ static void test_rfc_examples(void **state)
 static void test_length_forms_round_trip(void **state)
 {
     (void)state;
-    static const uint64_t lens[] = {0,     1,     124,   125,         126,          127,
-                                    128,   65535, 65536, 65537,       0xFFFFFFFFull, 0x100000000ull,
-                                    1ull << 62, (1ull << 63) - 1};
+    static const uint64_t lens[] = {0,
+                                    1,
+                                    124,
+                                    125,
+                                    126,
+                                    127,
+                                    128,
+                                    65535,
+                                    65536,
+                                    65537,
+                                    0xFFFFFFFFull,
+                                    0x100000000ull,
+                                    1ull << 62,
+                                    (1ull << 63) - 1};
     static const int ops[] = {WS_FRAME_OP_CONT, WS_FRAME_OP_TEXT, WS_FRAME_OP_BINARY};
     for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
         for (int m = 0; m < 2; m++)
@@ -139,7 +150,8 @@ static void test_length_forms_round_trip(void **state)
                 for (int fin = 0; fin < 2; fin++) {
                     uint8_t out[WS_FRAME_MAX_HEADER];
                     size_t want = 2 + (lens[i] < 126 ? 0 : lens[i] <= 0xFFFF ? 2 : 8) + (m ? 4 : 0);
-                    size_t hl = ws_frame_write_header(out, ops[o], fin, lens[i], m ? rfc_key : NULL);
+                    size_t hl =
+                        ws_frame_write_header(out, ops[o], fin, lens[i], m ? rfc_key : NULL);
                     assert_int_equal(hl, want);
                     ws_frame_header_t h;
                     assert_int_equal(parse_all_prefixes(out, hl, m, &h, 0), (int)hl);
@@ -256,8 +268,7 @@ static void test_mask_rules(void **state)
     assert_string_equal(reason, "server frame masked");
     /* NULL out-pointers are allowed. */
     assert_int_equal(ws_frame_parse_header(ex_hello_masked, 2, &h, 0, NULL, NULL), SIOC_EPROTO);
-    assert_int_equal(ws_frame_parse_header(ex_hello_masked, 0, &h, 0, NULL, NULL),
-                     SIOC_INCOMPLETE);
+    assert_int_equal(ws_frame_parse_header(ex_hello_masked, 0, &h, 0, NULL, NULL), SIOC_INCOMPLETE);
 }
 
 static void unmask_ref(uint8_t *p, size_t len, const uint8_t key[4], size_t off)
@@ -298,8 +309,7 @@ static void test_append_masks_and_limits(void **state)
     (void)state;
     sioc_buf_t b = {.limit = 10};
     const uint8_t key[4] = {1, 2, 3, 4};
-    assert_int_equal(ws_frame_append(&b, WS_FRAME_OP_BINARY, 1, "abcdefgh", 8, key),
-                     SIOC_EMSGSIZE);
+    assert_int_equal(ws_frame_append(&b, WS_FRAME_OP_BINARY, 1, "abcdefgh", 8, key), SIOC_EMSGSIZE);
     assert_int_equal(b.len, 0);
     assert_int_equal(ws_frame_append(&b, WS_FRAME_OP_BINARY, 1, "abcd", 4, key), 0);
     assert_int_equal(b.len, 10);

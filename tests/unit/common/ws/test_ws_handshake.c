@@ -34,10 +34,9 @@ static int validate(const char *method, int minor, const char *upgrade, int conn
                     const char *version, const char **reason)
 {
     *reason = NULL;
-    return ws_handshake_validate(iov_make(method, strlen(method)), minor,
-                                 iov_make(upgrade, strlen(upgrade)), conn,
-                                 iov_make(key, strlen(key)), iov_make(version, strlen(version)),
-                                 reason);
+    return ws_handshake_validate(
+        iov_make(method, strlen(method)), minor, iov_make(upgrade, strlen(upgrade)), conn,
+        iov_make(key, strlen(key)), iov_make(version, strlen(version)), reason);
 }
 
 static void test_validate(void **state)
@@ -75,7 +74,7 @@ static void test_validate(void **state)
         "dGhlIHNhbXBsZSBub25j*Q==",  /* outside the alphabet */
         "dGhlIHNhbXBsZSBub25jZ===",  /* 21 characters + 3 '=' */
         "dGhlIHNhbXBsZSBub25jZQ= =",
-        "c2hvcnQ=",                  /* base64, but of 5 bytes */
+        "c2hvcnQ=", /* base64, but of 5 bytes */
     };
     for (size_t i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++) {
         assert_int_equal(validate("GET", 1, "websocket", 1, bad_keys[i], "13", &r), SIOC_EPROTO);
@@ -107,9 +106,8 @@ static void test_response(void **state)
     (void)state;
     sioc_buf_t b = {0};
     assert_int_equal(buf_append_str(&b, "prefix|"), 0);
-    assert_int_equal(ws_handshake_write_response(&b, SIOC_LIT("dGhlIHNhbXBsZSBub25jZQ=="),
-                                                 SIOC_IOV_NULL),
-                     0);
+    assert_int_equal(
+        ws_handshake_write_response(&b, SIOC_LIT("dGhlIHNhbXBsZSBub25jZQ=="), SIOC_IOV_NULL), 0);
     const char *want = "prefix|HTTP/1.1 101 Switching Protocols\r\n"
                        "Upgrade: websocket\r\n"
                        "Connection: Upgrade\r\n"
@@ -133,9 +131,9 @@ static void test_response(void **state)
     /* Over the buffer's limit: error, buffer unchanged. */
     sioc_buf_t s = {.limit = 50};
     assert_int_equal(buf_append_str(&s, "x"), 0);
-    assert_int_equal(ws_handshake_write_response(&s, SIOC_LIT("dGhlIHNhbXBsZSBub25jZQ=="),
-                                                 SIOC_IOV_NULL),
-                     SIOC_EMSGSIZE);
+    assert_int_equal(
+        ws_handshake_write_response(&s, SIOC_LIT("dGhlIHNhbXBsZSBub25jZQ=="), SIOC_IOV_NULL),
+        SIOC_EMSGSIZE);
     assert_int_equal(s.len, 1);
     buf_free(&s);
 }

@@ -119,8 +119,8 @@ enum { WHOLE, BYTES, RANDOM, CHUNK };
 
 typedef struct {
     int mode;
-    size_t chunk;  /* CHUNK: fixed size; RANDOM: mean size */
-    uint32_t seed; /* RANDOM */
+    size_t chunk;       /* CHUNK: fixed size; RANDOM: mean size */
+    uint32_t seed;      /* RANDOM */
     const size_t *cuts; /* when not NULL: deliver up to each of these offsets */
     size_t ncuts;
 } feed_t;
@@ -321,10 +321,12 @@ static void test_rfc_examples(void **state)
 {
     (void)state;
     static const uint8_t hello_u[] = {0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
-    static const uint8_t hello_m[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+    static const uint8_t hello_m[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                                      0x7f, 0x9f, 0x4d, 0x51, 0x58};
     static const uint8_t frags[] = {0x01, 0x03, 0x48, 0x65, 0x6c, 0x80, 0x02, 0x6c, 0x6f};
     static const uint8_t ping_u[] = {0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f};
-    static const uint8_t pong_m[] = {0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+    static const uint8_t pong_m[] = {0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                                     0x7f, 0x9f, 0x4d, 0x51, 0x58};
     run_t r;
     sioc_buf_t b = {0};
 
@@ -445,13 +447,13 @@ static void test_family2_ping_pong(void **state)
     sioc_buf_t b = {0};
     run_t r;
 
-    cf(&b, WS_FRAME_OP_PING, 1, NULL, 0); /* 2.1 */
+    cf(&b, WS_FRAME_OP_PING, 1, NULL, 0);          /* 2.1 */
     cfs(&b, WS_FRAME_OP_PING, 1, "Hello, world!"); /* 2.2 */
-    cf(&b, WS_FRAME_OP_PING, 1, p, 8); /* 2.3 binary payload */
-    cf(&b, WS_FRAME_OP_PING, 1, p, 125); /* 2.4 largest */
-    cf(&b, WS_FRAME_OP_PONG, 1, NULL, 0); /* 2.7 unsolicited pong */
-    cf(&b, WS_FRAME_OP_PONG, 1, p, 10); /* 2.8 */
-    for (int i = 0; i < 10; i++) /* 2.10 */
+    cf(&b, WS_FRAME_OP_PING, 1, p, 8);             /* 2.3 binary payload */
+    cf(&b, WS_FRAME_OP_PING, 1, p, 125);           /* 2.4 largest */
+    cf(&b, WS_FRAME_OP_PONG, 1, NULL, 0);          /* 2.7 unsolicited pong */
+    cf(&b, WS_FRAME_OP_PONG, 1, p, 10);            /* 2.8 */
+    for (int i = 0; i < 10; i++)                   /* 2.10 */
         cf(&b, WS_FRAME_OP_PING, 1, p, (size_t)i);
     scenario(SERVER, 0, &b, &r);
     expect_ok(&r, 16);
@@ -714,25 +716,60 @@ typedef struct {
     int valid;
 } text_case_t;
 
-#define TV(s) {s, sizeof(s) - 1, 1}
-#define TB(s) {s, sizeof(s) - 1, 0}
+#define TV(s)                                                                                      \
+    {                                                                                              \
+        s, sizeof(s) - 1, 1                                                                        \
+    }
+#define TB(s)                                                                                      \
+    {                                                                                              \
+        s, sizeof(s) - 1, 0                                                                        \
+    }
 
 static const text_case_t texts[] = {
     TV(""),
     TV("Hello-\xc2\xb5@\xc3\x9f\xc3\xb6\xc3\xa4\xc3\xbc\xc3\xa0\xc3\xa1-UTF-8!!"), /* 6.2 */
-    TV("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"),                           /* 6.5.1 */
-    TV("\xf0\x90\x80\x80"), TV("\xf4\x8f\xbf\xbf"), TV("\xed\x9f\xbf"), TV("\xee\x80\x80"),
-    TV("\xef\xbf\xbd"), TV("\xef\xbf\xbe"), TV("\xef\xbf\xbf"), TV("\x7f"), TV("\xdf\xbf"),
+    TV("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"),                            /* 6.5.1 */
+    TV("\xf0\x90\x80\x80"),
+    TV("\xf4\x8f\xbf\xbf"),
+    TV("\xed\x9f\xbf"),
+    TV("\xee\x80\x80"),
+    TV("\xef\xbf\xbd"),
+    TV("\xef\xbf\xbe"),
+    TV("\xef\xbf\xbf"),
+    TV("\x7f"),
+    TV("\xdf\xbf"),
     TV("\xf0\x9f\x98\x80 emoji"),
-    TB("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64"), /* 6.3 */
-    TB("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce"),  /* 6.6.x: cut inside a character */
-    TB("\xf4\x90\x80\x80"), TB("\xf8\x88\x80\x80\x80"), TB("\xfc\x84\x80\x80\x80\x80"),
-    TB("\xf7\xbf\xbf\xbf"), TB("\x80"), TB("\xbf"), TB("\x80\xbf\x80"), TB("\xc0\x20"),
-    TB("\xe0\x80"), TB("\xf0\x80\x80"), TB("\xdf"), TB("\xef\xbf"), TB("\xf4\x8f\xbf"),
-    TB("\xc0\xe0\x80\xf0\x80\x80"), TB("\xfe"), TB("\xff"), TB("\xfe\xfe\xff\xff"),
-    TB("\xc0\xaf"), TB("\xe0\x80\xaf"), TB("\xf0\x80\x80\xaf"), TB("\xc1\xbf"),
-    TB("\xe0\x9f\xbf"), TB("\xf0\x8f\xbf\xbf"), TB("\xc0\x80"), TB("\xe0\x80\x80"),
-    TB("\xed\xa0\x80"), TB("\xed\xbf\xbf"), TB("\xed\xa0\x80\xed\xb0\x80"),
+    TB("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64"), /* 6.3
+                                                                                             */
+    TB("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce"), /* 6.6.x: cut inside a character */
+    TB("\xf4\x90\x80\x80"),
+    TB("\xf8\x88\x80\x80\x80"),
+    TB("\xfc\x84\x80\x80\x80\x80"),
+    TB("\xf7\xbf\xbf\xbf"),
+    TB("\x80"),
+    TB("\xbf"),
+    TB("\x80\xbf\x80"),
+    TB("\xc0\x20"),
+    TB("\xe0\x80"),
+    TB("\xf0\x80\x80"),
+    TB("\xdf"),
+    TB("\xef\xbf"),
+    TB("\xf4\x8f\xbf"),
+    TB("\xc0\xe0\x80\xf0\x80\x80"),
+    TB("\xfe"),
+    TB("\xff"),
+    TB("\xfe\xfe\xff\xff"),
+    TB("\xc0\xaf"),
+    TB("\xe0\x80\xaf"),
+    TB("\xf0\x80\x80\xaf"),
+    TB("\xc1\xbf"),
+    TB("\xe0\x9f\xbf"),
+    TB("\xf0\x8f\xbf\xbf"),
+    TB("\xc0\x80"),
+    TB("\xe0\x80\x80"),
+    TB("\xed\xa0\x80"),
+    TB("\xed\xbf\xbf"),
+    TB("\xed\xa0\x80\xed\xb0\x80"),
     TB("valid start \xc3\xa9 then \xed\xa0\x80 bad"),
 };
 
@@ -958,7 +995,8 @@ static void test_family7_close(void **state)
 
     /* 7.5.1: invalid UTF-8 reason */
     b.len = 0;
-    cclose(&b, 1000, "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64");
+    cclose(&b, 1000,
+           "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64");
     scenario(SERVER, 0, &b, &r);
     expect_fail(&r, WS_CLOSE_INVALID_DATA);
     run_free(&r);
@@ -975,8 +1013,8 @@ static void test_family7_close(void **state)
         run_free(&r);
     }
     /* 7.9.x and 7.13.x: invalid codes (a reason does not change that) */
-    static const unsigned invalid[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999,
-                                       5000, 65535};
+    static const unsigned invalid[] = {0,    999,  1004, 1005, 1006, 1015,
+                                       1016, 1100, 2000, 2999, 5000, 65535};
     for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
         b.len = 0;
         cclose(&b, invalid[i], i % 2 ? "reason" : "");
@@ -1017,8 +1055,8 @@ static void test_family9_large_messages(void **state)
                     feed_t f = {.mode = CHUNK, .chunk = chop};
                     run_reader(SERVER, 16 * MIB, (const uint8_t *)b.base, b.len, &f, &r);
                     expect_ok(&r, 1);
-                    expect_event(&r, 0, op == WS_FRAME_OP_TEXT ? WS_EVENT_TEXT : WS_EVENT_BINARY,
-                                 p, sizes[i]);
+                    expect_event(&r, 0, op == WS_FRAME_OP_TEXT ? WS_EVENT_TEXT : WS_EVENT_BINARY, p,
+                                 sizes[i]);
                     run_free(&r);
                 }
             buf_free(&b);
