@@ -86,7 +86,7 @@ static const char *chat_authorize(sio_socket_t *s, sioc_iov_t auth_json)
         n = jscan_string_unescape(tok, token, tok.len);
     }
     auth_claims_t claims;
-    if (n <= 0 || auth_verify(w->auth, token, (size_t)n, clock_unix(), &claims, &reason) != 0) {
+    if (n <= 0 || auth_verify(w->auth, token, (size_t)n, clock_unix_ms(), &claims, &reason) != 0) {
         free(token);
         log_info("handshake refused for %s: %s", sio_socket_id(s), reason);
         return auth_error;
@@ -95,9 +95,9 @@ static const char *chat_authorize(sio_socket_t *s, sioc_iov_t auth_json)
     chat_user_t *u = xcalloc(1, sizeof(*u));
     u->sub = claims.sub;
     u->claims_json = claims.claims_json;
-    if (claims.exp > 0) {
-        u->exp_ms = claims.exp * 1000;
-        long long left_ms = claims.exp * 1000 - clock_unix_ms();
+    if (claims.exp_ms > 0) {
+        u->exp_ms = claims.exp_ms;
+        long long left_ms = claims.exp_ms - clock_unix_ms();
         if (left_ms < 0)
             left_ms = 0;
         u->exp_timer = event_new(net_loop_base(w->loop), -1, 0, on_expired, s);

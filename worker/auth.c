@@ -5,7 +5,7 @@
  */
 #include "auth.h"
 
-#include <errno.h>
+#include <jansson.h>
 #include <jwt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,8 +90,58 @@ void auth_free(auth_t *a)
     free(a);
 }
 
-int auth_verify(const auth_t *a, const char *token, size_t len, long long now, auth_claims_t *out,
-                const char **reason)
+/* Reads a NumericDate claim (RFC 7519 §2: a JSON number, fractions allowed). Returns 1 and
+ * stores the value when present, 0 when absent, -1 when present but not a number. */
+static int numeric_date(json_t *claims, const char *name, double *out)
+{
+    json_t *v = json_object_get(claims, name);
+    if (v == NULL)
+        return 0;
+    if (!json_is_number(v))
+        return -1;
+    *out = json_number_value(v);
+    return 1;
+}
+
+/* exp, nbf and iat, read from the verified claims with jansson rather than libjwt 1.10's
+ * jwt_get_grant_int, which reads a fractional or string value as 0. */
+static int check_dates(const auth_t *a, const char *claims_json, long long now_ms,
+                       auth_claims_t *out, const char **reason)
+{
+    json_t *claims = json_loads(claims_json, 0, NULL);
+    if (!json_is_object(claims)) {
+        json_decref(claims);
+        *reason = "claims are not a JSON object";
+        return -1;
+    }
+    double now = (double)now_ms / 1000.0, leeway = (double)a->leeway;
+    double exp = 0, nbf = 0, iat = 0;
+    int r = -1;
+    int has_exp = numeric_date(claims, "exp", &exp);
+    int has_nbf = numeric_date(claims, "nbf", &nbf);
+    if (has_exp < 0)
+        *reason = "exp is not a number";
+    else if (has_nbf < 0)
+        *reason = "nbf is not a number";
+    else if (numeric_date(claims, "iat", &iat) < 0)
+        *reason = "iat is not a number";
+    else if (has_exp && now >= exp + leeway)
+        *reason = "token expired";
+    else if (has_nbf && now + leeway < nbf)
+        *reason = "token not yet valid";
+    else
+        r = 0;
+    if (r == 0 && has_exp) {
+        /* Past the check above exp > now - leeway; cap far-future values (no overflow). */
+        double ms = exp * 1000.0;
+        out->exp_ms = ms > 9.0e15 ? 9000000000000000LL : ms < 1 ? 1 : (long long)ms;
+    }
+    json_decref(claims);
+    return r;
+}
+
+int auth_verify(const auth_t *a, const char *token, size_t len, long long now_ms,
+                auth_claims_t *out, const char **reason)
 {
     memset(out, 0, sizeof(*out));
     if (len == 0 || len > AUTH_MAX_TOKEN) {
@@ -111,33 +161,14 @@ int auth_verify(const auth_t *a, const char *token, size_t len, long long now, a
         *reason = "token algorithm is not the configured one";
         goto fail;
     }
-    errno = 0;
-    long exp = jwt_get_grant_int(jwt, "exp");
-    if (errno == 0) {
-        if (now >= (long long)exp + a->leeway) {
-            *reason = "token expired";
-            goto fail;
-        }
-        out->exp = exp;
-    } else if (jwt_get_grant(jwt, "exp") != NULL) {
-        *reason = "exp is not a number";
-        goto fail;
-    }
-    errno = 0;
-    long nbf = jwt_get_grant_int(jwt, "nbf");
-    if (errno == 0) {
-        if (now + a->leeway < (long long)nbf) {
-            *reason = "token not yet valid";
-            goto fail;
-        }
-    } else if (jwt_get_grant(jwt, "nbf") != NULL) {
-        *reason = "nbf is not a number";
+    char *claims = jwt_get_grants_json(jwt, NULL);
+    if (claims == NULL || check_dates(a, claims, now_ms, out, reason) != 0) {
+        free(claims);
         goto fail;
     }
     const char *sub = jwt_get_grant(jwt, "sub");
     out->sub = sub ? xstrdup(sub) : NULL;
-    char *claims = jwt_get_grants_json(jwt, NULL);
-    out->claims_json = claims ? xstrdup(claims) : xstrdup("{}");
+    out->claims_json = xstrdup(claims);
     free(claims);
     jwt_free(jwt);
     return 0;

@@ -6,8 +6,9 @@
  * verifies with the configured key AND its header names the pinned
  * algorithm (libjwt 1.10 checks neither the algorithm nor exp / nbf itself:
  * "alg":"none" and HS256 signed with an RSA public key as the secret are
- * refused here). exp and nbf are checked against the wall clock with a
- * configurable leeway. Token values are never logged.
+ * refused here). exp, nbf and iat are read as NumericDates (numbers,
+ * fractions honoured; any other type refused); exp and nbf are checked against the wall clock with
+ * a configurable leeway. Token values are never logged.
  */
 #ifndef SIOC_WORKER_AUTH_H
 #define SIOC_WORKER_AUTH_H
@@ -17,7 +18,7 @@
 typedef struct auth auth_t;
 
 typedef struct {
-    long long exp;     /* seconds since the epoch; 0 when the token has none */
+    long long exp_ms;  /* exp in ms since the epoch (fraction kept); 0 when the token has none */
     char *sub;         /* the "sub" claim, owned; NULL when absent */
     char *claims_json; /* every claim as compact JSON, owned */
 } auth_claims_t;
@@ -32,10 +33,12 @@ auth_t *auth_new(const char *alg, const char *secret, const char *pubkey_file, l
                  char *err, size_t errlen);
 void auth_free(auth_t *a);
 
-/** Verifies `token` (`len` bytes, need not be NUL-terminated) at time `now` (epoch s).
+/** Verifies `token` (`len` bytes, need not be NUL-terminated) at time `now_ms` (epoch ms).
+ * exp / nbf / iat must be JSON numbers when present (fractions are honoured); any other type
+ * is refused with its own reason.
  * Returns 0 and fills `out` (free with auth_claims_free), or -1 with a static `reason`. */
-int auth_verify(const auth_t *a, const char *token, size_t len, long long now, auth_claims_t *out,
-                const char **reason);
+int auth_verify(const auth_t *a, const char *token, size_t len, long long now_ms,
+                auth_claims_t *out, const char **reason);
 void auth_claims_free(auth_claims_t *c);
 
 /** Mints a token for `sub` valid for `ttl` seconds from `now` (ttl <= 0: no exp), signed

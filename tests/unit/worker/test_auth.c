@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,18 +18,17 @@
 #define SECRET "0123456789abcdef0123456789abcdef-unit"
 #define NOW 1800000000LL
 
-static char *b64url(const char *s)
+static char *b64url_bytes(const unsigned char *s, size_t n)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t n = strlen(s);
     char *out = malloc(n * 2 + 4);
     size_t o = 0;
     for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned char)s[i] << 16;
+        unsigned v = (unsigned)s[i] << 16;
         if (i + 1 < n)
-            v |= (unsigned char)s[i + 1] << 8;
+            v |= (unsigned)s[i + 1] << 8;
         if (i + 2 < n)
-            v |= (unsigned char)s[i + 2];
+            v |= s[i + 2];
         out[o++] = tbl[(v >> 18) & 63];
         out[o++] = tbl[(v >> 12) & 63];
         if (i + 1 < n)
@@ -40,9 +40,14 @@ static char *b64url(const char *s)
     return out;
 }
 
+static char *b64url(const char *s)
+{
+    return b64url_bytes((const unsigned char *)s, strlen(s));
+}
+
 static int verify(const auth_t *a, const char *tok, auth_claims_t *c, const char **reason)
 {
-    return auth_verify(a, tok, strlen(tok), NOW, c, reason);
+    return auth_verify(a, tok, strlen(tok), NOW * 1000, c, reason);
 }
 
 static void test_weak_secret_refused(void **state)
@@ -66,7 +71,7 @@ static void test_valid_token(void **state)
     const char *reason = NULL;
     assert_int_equal(verify(a, tok, &c, &reason), 0);
     assert_string_equal(c.sub, "alice");
-    assert_int_equal(c.exp, NOW + 60);
+    assert_int_equal(c.exp_ms, (NOW + 60) * 1000);
     assert_non_null(strstr(c.claims_json, "\"sub\":\"alice\""));
     auth_claims_free(&c);
     free(tok);
@@ -128,6 +133,81 @@ static void test_alg_none_refused(void **state)
     auth_free(a);
 }
 
+/* An HS256 token over any payload (claims of any type), signed with SECRET. */
+static char *sign_hs256(const char *payload)
+{
+    char *h = b64url("{\"alg\":\"HS256\",\"typ\":\"JWT\"}");
+    char *p = b64url(payload);
+    char input[1024];
+    snprintf(input, sizeof(input), "%s.%s", h, p);
+    unsigned char mac[32];
+    unsigned mac_len = 0;
+    HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (const unsigned char *)input, strlen(input),
+         mac, &mac_len);
+    char *sig = b64url_bytes(mac, mac_len);
+    char *tok = malloc(strlen(input) + strlen(sig) + 2);
+    sprintf(tok, "%s.%s", input, sig);
+    free(sig);
+    free(h);
+    free(p);
+    return tok;
+}
+
+static int verify_at(const auth_t *a, const char *payload, long long now_ms, const char **reason)
+{
+    char *tok = sign_hs256(payload);
+    auth_claims_t c;
+    int r = auth_verify(a, tok, strlen(tok), now_ms, &c, reason);
+    if (r == 0)
+        auth_claims_free(&c);
+    free(tok);
+    return r;
+}
+
+/* exp / nbf / iat are NumericDates: fractions honoured, any other type refused. libjwt's
+ * jwt_get_grant_int reads 86400.5 as 0, so "nbf": now + 86400.5 used to be accepted and a
+ * fractional exp always refused. */
+static void test_numeric_dates(void **state)
+{
+    (void)state;
+    char err[128];
+    auth_t *a = auth_new("HS256", SECRET, NULL, 0, err, sizeof(err));
+    const char *reason = NULL;
+    char payload[256];
+    long long now_ms = NOW * 1000;
+
+    snprintf(payload, sizeof(payload), "{\"sub\":\"p\",\"nbf\":%lld.5}", NOW + 86400);
+    assert_int_equal(verify_at(a, payload, now_ms, &reason), -1);
+    assert_string_equal(reason, "token not yet valid");
+    snprintf(payload, sizeof(payload), "{\"sub\":\"p\",\"nbf\":%lld.5}", NOW - 1);
+    assert_int_equal(verify_at(a, payload, now_ms, &reason), 0);
+
+    /* exp = NOW + 0.5: valid 400 ms in, expired 600 ms in. */
+    snprintf(payload, sizeof(payload), "{\"sub\":\"p\",\"exp\":%lld.5,\"iat\":%lld.25}", NOW, NOW);
+    char *tok = sign_hs256(payload);
+    auth_claims_t c;
+    assert_int_equal(auth_verify(a, tok, strlen(tok), now_ms + 400, &c, &reason), 0);
+    assert_int_equal(c.exp_ms, now_ms + 500);
+    auth_claims_free(&c);
+    assert_int_equal(auth_verify(a, tok, strlen(tok), now_ms + 600, &c, &reason), -1);
+    assert_string_equal(reason, "token expired");
+    free(tok);
+
+    assert_int_equal(verify_at(a, "{\"sub\":\"p\",\"exp\":\"1900000000\"}", now_ms, &reason), -1);
+    assert_string_equal(reason, "exp is not a number");
+    assert_int_equal(verify_at(a, "{\"sub\":\"p\",\"exp\":true}", now_ms, &reason), -1);
+    assert_string_equal(reason, "exp is not a number");
+    assert_int_equal(verify_at(a, "{\"sub\":\"p\",\"nbf\":\"0\"}", now_ms, &reason), -1);
+    assert_string_equal(reason, "nbf is not a number");
+    assert_int_equal(verify_at(a, "{\"sub\":\"p\",\"nbf\":null}", now_ms, &reason), -1);
+    assert_string_equal(reason, "nbf is not a number");
+    assert_int_equal(verify_at(a, "{\"sub\":\"p\",\"iat\":[1]}", now_ms, &reason), -1);
+    assert_string_equal(reason, "iat is not a number");
+    /* A far-future exp is accepted without overflowing exp_ms. */
+    assert_int_equal(verify_at(a, "{\"sub\":\"p\",\"exp\":1e300}", now_ms, &reason), 0);
+    auth_free(a);
+}
+
 /* RS256 pinned: an HS256 token signed with the public key PEM as the HMAC secret. */
 static void test_algorithm_confusion_refused(void **state)
 {
@@ -179,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_wrong_secret_and_garbage),
         cmocka_unit_test(test_alg_none_refused),
         cmocka_unit_test(test_algorithm_confusion_refused),
+        cmocka_unit_test(test_numeric_dates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
