@@ -88,7 +88,17 @@ static const char *chat_authorize(sio_socket_t *s, sioc_iov_t auth_json)
     auth_claims_t claims;
     if (n <= 0 || auth_verify(w->auth, token, (size_t)n, clock_unix_ms(), &claims, &reason) != 0) {
         free(token);
-        log_info("handshake refused for %s: %s", sio_socket_id(s), reason);
+        /* One client can send thousands of refused CONNECTs per request: log at most one
+         * line a second (sioc_auth_failures_total counts them all). */
+        static long long last;
+        static unsigned long long quiet;
+        if (log_ratelimited(&last)) {
+            log_info("handshake refused for %s: %s (%llu more since the last line)",
+                     sio_socket_id(s), reason, quiet);
+            quiet = 0;
+        } else {
+            quiet++;
+        }
         return auth_error;
     }
     free(token);

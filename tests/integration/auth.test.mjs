@@ -12,6 +12,7 @@ import { startServer, stopAll } from "./lib/server.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck } from "./lib/client.mjs";
 import { makeToken, craftToken, nowSec, TEST_SECRET } from "./lib/token.mjs";
 import { waitFor, happensWithin } from "./lib/util.mjs";
+import { pollingHandshake, post, SEP } from "./lib/raw.mjs";
 
 const pool = new ClientPool();
 const dir = mkdtempSync(path.join(tmpdir(), "sioc-auth-"));
@@ -92,6 +93,33 @@ describe("HS256 (--jwt-secret)", () => {
 
   it("nbf in the future → Authentication error", async () => {
     await refused(hs, { token: makeToken({ claims: { nbf: nowSec() + 120, exp: nowSec() + 3600 } }) });
+  });
+
+  it("NumericDates with fractions (as PyJWT writes them) are honoured; other types are refused", async () => {
+    const hs256 = (payload) => craftToken({ alg: "HS256", typ: "JWT" }, { sub: "alice", ...payload }, TEST_SECRET);
+    const t = Date.now() / 1000;
+    await refused(hs, { token: hs256({ nbf: nowSec() + 86400.5, exp: t + 3600 }) });
+    await accepted(hs, hs256({ iat: t, nbf: t - 1.5, exp: t + 3600.25 }));
+    await refused(hs, { token: hs256({ exp: t - 0.5 }) });
+    await refused(hs, { token: hs256({ exp: String(nowSec() + 3600) }) });
+    await refused(hs, { token: hs256({ nbf: "0", exp: t + 3600 }) });
+    await refused(hs, { token: hs256({ iat: true, exp: t + 3600 }) });
+  });
+
+  it("a flood of refused handshakes writes a bounded number of log lines", async () => {
+    const server = await startServer({ flags: { app: "chat", "jwt-secret": TEST_SECRET }, env: { LOG_LEVEL: "info" } });
+    try {
+      const { sid } = await pollingHandshake(server, "/socket.io/");
+      const body = Array.from({ length: 5000 }, () => '40{"token":"x"}').join(SEP);
+      const r = await post(server, "/socket.io/", sid, body);
+      assert.equal(r.status, 200);
+      for (let i = 0; i < 40 && !server.output().includes("handshake refused"); i++) await new Promise((res) => setTimeout(res, 50));
+      await new Promise((res) => setTimeout(res, 300));
+      const lines = server.output().split("\n").filter((l) => l.includes("handshake refused"));
+      assert.ok(lines.length >= 1 && lines.length <= 5, `${lines.length} "handshake refused" lines for 5000 refusals`);
+    } finally {
+      await stopAll(server);
+    }
   });
 
   it("alg none (unsigned) → Authentication error", async () => {
