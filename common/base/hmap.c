@@ -7,11 +7,22 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "rand.h"
+#include "siphash.h"
 
 #define HMAP_INITIAL 16
 
+/* One secret key per process, drawn at the first table: keys come from clients (room
+ * names, sids, addresses), and an unkeyed hash lets them choose colliding keys. */
+static uint8_t hash_key[16];
+static int hash_keyed;
+
 void hmap_init(hmap_t *m)
 {
+    if (!hash_keyed) {
+        rand_fill(hash_key, sizeof(hash_key));
+        hash_keyed = 1;
+    }
     m->_buckets = xcalloc(HMAP_INITIAL, sizeof(*m->_buckets));
     m->_mask = HMAP_INITIAL - 1;
     m->count = 0;
@@ -26,15 +37,7 @@ void hmap_free(hmap_t *m)
 
 uint64_t hmap_hash(const char *p, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h;
+    return siphash24(hash_key, p, len);
 }
 
 hmap_node_t *hmap_get(const hmap_t *m, sioc_iov_t key)

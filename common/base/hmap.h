@@ -5,7 +5,8 @@
  * slice that must stay valid while the node is in the table. Chained buckets,
  * power-of-two size, doubles when the load passes 1; never shrinks below its
  * initial size. The table allocates only its bucket array (xcalloc: control
- * plane). Not thread-safe.
+ * plane). Keys are hashed with a secret per-process key (hash flooding). Not
+ * thread-safe.
  */
 #ifndef SIOC_COMMON_BASE_HMAP_H
 #define SIOC_COMMON_BASE_HMAP_H
@@ -31,7 +32,9 @@ typedef struct {
 void hmap_init(hmap_t *m);
 /** Frees the bucket array; the nodes belong to their owners. */
 void hmap_free(hmap_t *m);
-/** A 64-bit hash of the bytes (FNV-1a style with a final mix). */
+/** A 64-bit hash of the bytes: SipHash-2-4 under a random per-process key (drawn by the
+ * first hmap_init), so clients cannot choose colliding keys. Iteration order therefore
+ * differs from process to process. */
 uint64_t hmap_hash(const char *p, size_t len);
 /** Finds the node with `key`, or NULL. */
 hmap_node_t *hmap_get(const hmap_t *m, sioc_iov_t key);
