@@ -63,9 +63,15 @@ typedef struct room {
 typedef struct membership {
     sioc_list_t in_room;
     sioc_list_t in_socket;
+    hmap_node_t by_name; /* in socket->room_index once the socket has many rooms */
     room_t *room;
     sio_socket_t *socket;
 } membership_t;
+
+/* A socket's memberships are a list; past this many they are also indexed by name, so a
+ * membership check stays O(1) however many rooms a socket joins (most sockets have a few
+ * rooms and pay no table). */
+#define ROOM_INDEX_AT 8
 
 typedef struct sio_client {
     eio_session_t *eio;
@@ -98,9 +104,11 @@ struct sio_socket {
     hmap_node_t node; /* in nsp->sockets */
     sio_nsp_t *nsp;
     sio_client_t *client;
-    sioc_list_t link;  /* in client->sockets */
-    sioc_list_t rooms; /* memberships */
-    sioc_list_t acks;  /* pending server->client acks */
+    sioc_list_t link;   /* in client->sockets */
+    sioc_list_t rooms;  /* memberships */
+    size_t n_rooms;     /* entries of `rooms` */
+    hmap_t *room_index; /* memberships by room name; NULL until n_rooms > ROOM_INDEX_AT */
+    sioc_list_t acks;   /* pending server->client acks */
     unsigned long long gen;
     unsigned long long next_ack;
     long long rate_window_ms;
@@ -206,6 +214,10 @@ static room_t *room_find(sio_nsp_t *nsp, sioc_iov_t name)
 
 static membership_t *membership_find(const sio_socket_t *s, sioc_iov_t room)
 {
+    if (s->room_index != NULL) {
+        hmap_node_t *n = hmap_get(s->room_index, room);
+        return n ? container_of(n, membership_t, by_name) : NULL;
+    }
     sioc_list_t *p;
     list_foreach(p, &s->rooms)
     {
@@ -247,15 +259,31 @@ int sio_join(sio_socket_t *s, sioc_iov_t name)
     membership_t *m = xmalloc(sizeof(*m));
     m->room = r;
     m->socket = s;
+    m->by_name.key = r->node.key;
     list_insert_tail(&r->members, &m->in_room);
     list_insert_tail(&s->rooms, &m->in_socket);
     r->count++;
+    if (++s->n_rooms > ROOM_INDEX_AT && s->room_index == NULL) {
+        s->room_index = xmalloc(sizeof(*s->room_index));
+        hmap_init(s->room_index);
+        sioc_list_t *p;
+        list_foreach(p, &s->rooms)
+        {
+            hmap_put(s->room_index, &container_of(p, membership_t, in_socket)->by_name);
+        }
+    } else if (s->room_index != NULL) {
+        hmap_put(s->room_index, &m->by_name);
+    }
     return 0;
 }
 
 static void membership_drop(sio_nsp_t *nsp, membership_t *m)
 {
     room_t *r = m->room;
+    sio_socket_t *s = m->socket;
+    if (s->room_index != NULL)
+        hmap_del(s->room_index, &m->by_name);
+    s->n_rooms--;
     list_remove(&m->in_room);
     list_remove(&m->in_socket);
     free(m);
@@ -541,6 +569,11 @@ static void socket_close(sio_socket_t *s, const char *reason)
     list_remove(&s->link);
     while (!list_empty(&s->rooms))
         membership_drop(s->nsp, container_of(s->rooms.next, membership_t, in_socket));
+    if (s->room_index != NULL) {
+        hmap_free(s->room_index);
+        free(s->room_index);
+        s->room_index = NULL;
+    }
     while (!list_empty(&s->acks))
         ack_finish(container_of(s->acks.next, pending_ack_t, link), NULL, reason);
     w->stats.sockets_open--;
