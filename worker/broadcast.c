@@ -64,6 +64,9 @@ void broadcast_emit(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
                     const sioc_iov_t *att, size_t n_att)
 {
     worker_t *w = NULL;
+    sioc_iov_t logged;
+    if (sio_log_event(nsp, rooms, n_rooms, except, n_except, json_array, att, n_att, &logged))
+        json_array = logged;
     (void)sio_broadcast(nsp, rooms, n_rooms, except, n_except, json_array, att, n_att);
     w = sio_nsp_worker(nsp);
     if (w->adapter != NULL)

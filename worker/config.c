@@ -66,6 +66,10 @@ static const opt_t opts[] = {
      1L << 30, "4194304", "queued output bytes per connection before it is dropped"},
     {"--ack-timeout", "ACK_TIMEOUT", OPT_LONG, OFF(ack_timeout), 0, 1, 86400000, "10000",
      "ms to wait for a client's ack of a server emit"},
+    {"--max-disconnection-duration", "MAX_DISCONNECTION_DURATION", OPT_LONG,
+     OFF(max_disconnection_duration), 0, 0, 86400000, "0",
+     "connection state recovery: ms a disconnected socket's session and missed packets are "
+     "kept (0 = off)"},
     {"--max-events-per-second", "MAX_EVENTS_PER_SECOND", OPT_LONG, OFF(max_events_per_second), 0, 0,
      100000000, "0", "events a socket may send per second (0 = no limit)"},
     {"--redis-url", "REDIS_URL", OPT_STR, OFF(redis_url), 0, 0, 0, NULL,

@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "base/rand.h"
 #include "engine.h"
+#include "recovery.h"
 #include "sio/jscan.h"
 #include "sio/sio_binary.h"
 #include "sio/sio_json.h"
@@ -34,9 +35,13 @@
 #define SOCKET_ID_LEN 20
 #define MAX_ROOM_NAME 1024
 
+/* The log and sessions of connection state recovery keep at most this many bytes each. */
+#define RECOVERY_MAX_BYTES ((size_t)64 << 20)
+
 struct sio_server {
     worker_t *w;
     const sio_app_t *app;
+    recovery_t *recovery; /* --max-disconnection-duration > 0; NULL otherwise */
     sio_room_hook room_hook;
     sio_nsp_t **nsps;
     size_t n_nsps;
@@ -115,6 +120,7 @@ struct sio_socket {
     unsigned rate_count;
     uint8_t connected;
     void *data;
+    char *pid; /* private session id, with recovery on */
     net_deferred_t reap;
     char id[SOCKET_ID_LEN + 1];
 };
@@ -152,7 +158,29 @@ static int send_packet(sio_socket_t *s, int type, int has_ack, unsigned long lon
 
 int sio_emit(sio_socket_t *s, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att)
 {
+    /* With recovery on, an emit to one socket is logged as a broadcast to its own id, so
+     * it carries an offset and is replayed if the socket is away (as Node does). */
+    sioc_iov_t room = iov_make(s->id, SOCKET_ID_LEN);
+    sioc_iov_t logged;
+    if (s->connected && sio_log_event(s->nsp, &room, 1, NULL, 0, json_array, att, n_att, &logged))
+        json_array = logged;
     return send_packet(s, SIO_EVENT, 0, 0, json_array, att, n_att);
+}
+
+/* Recovery runs with the in-memory adapter only: a Redis Pub/Sub adapter keeps no log (as
+ * with Node's classic and sharded adapters, the CONNECT reply still carries a pid). */
+static recovery_t *recovery_of(const struct sio_server *srv)
+{
+    return srv->w->adapter == NULL ? srv->recovery : NULL;
+}
+
+int sio_log_event(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sioc_iov_t *except,
+                  size_t n_except, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att,
+                  sioc_iov_t *with_offset)
+{
+    recovery_t *r = recovery_of(nsp->srv);
+    return r != NULL && recovery_log(r, clock_unix_ms(), nsp->index, rooms, n_rooms, except,
+                                     n_except, json_array, att, n_att, with_offset) == 0;
 }
 
 int sio_ack(sio_socket_t *s, unsigned long long ack_id, sioc_iov_t json_array,
@@ -553,9 +581,44 @@ int sio_socket_connected(const sio_socket_t *s)
     return s->connected;
 }
 
+static void socket_free(sio_socket_t *s)
+{
+    free(s->pid);
+    free(s);
+}
+
 static void socket_reap(net_deferred_t *d)
 {
-    free(container_of(d, sio_socket_t, reap));
+    socket_free(container_of(d, sio_socket_t, reap));
+}
+
+/* The reasons after which Node keeps a socket's session for recovery (socket.ts). */
+static int recoverable(const char *reason)
+{
+    static const char *const reasons[] = {"transport error",      "transport close",
+                                          "forced close",         "ping timeout",
+                                          "server shutting down", "forced server close"};
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (strcmp(reason, reasons[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void session_save(sio_socket_t *s, const char *reason)
+{
+    recovery_t *r = recovery_of(s->nsp->srv);
+    if (r == NULL || s->pid == NULL || reason == NULL || !recoverable(reason))
+        return;
+    sioc_iov_t small[16];
+    sioc_iov_t *rooms = s->n_rooms < 16 ? small : xmalloc((s->n_rooms + 1) * sizeof(*rooms));
+    size_t n = 0;
+    rooms[n++] = iov_make(s->id, SOCKET_ID_LEN);
+    sioc_list_t *p;
+    list_foreach(p, &s->rooms) rooms[n++] =
+        container_of(p, membership_t, in_socket)->room->node.key;
+    recovery_save(r, clock_unix_ms(), s->pid, s->id, s->nsp->index, rooms, n);
+    if (rooms != small)
+        free(rooms);
 }
 
 /* Ends a socket: leaves its rooms, fails its pending acks, tells the app. */
@@ -567,6 +630,7 @@ static void socket_close(sio_socket_t *s, const char *reason)
     s->connected = 0;
     hmap_del(&s->nsp->sockets, &s->node);
     list_remove(&s->link);
+    session_save(s, reason);
     while (!list_empty(&s->rooms))
         membership_drop(s->nsp, container_of(s->rooms.next, membership_t, in_socket));
     if (s->room_index != NULL) {
@@ -629,6 +693,109 @@ static void client_fail(sio_client_t *c, const char *why)
     eio_session_close(c->eio, eio_reason_parse_error);
 }
 
+/* What a restore hands back, copied out of the log (sending may end sessions, which
+ * writes to the log). */
+typedef struct {
+    sioc_iov_t json, att[SIO_MAX_ATTACHMENTS];
+    size_t n_att;
+} missed_t;
+
+typedef struct {
+    sioc_iov_t *rooms;
+    size_t n_rooms;
+    missed_t *packets;
+    size_t n_packets, cap;
+} restored_t;
+
+static sioc_iov_t keep(sioc_iov_t v)
+{
+    char *p = xmalloc(v.len ? v.len : 1);
+    memcpy(p, v.base, v.len);
+    return iov_make(p, v.len);
+}
+
+static void on_restored_room(sioc_iov_t room, void *data)
+{
+    restored_t *rs = data;
+    rs->rooms = xrealloc(rs->rooms, (rs->n_rooms + 1) * sizeof(*rs->rooms));
+    rs->rooms[rs->n_rooms++] = keep(room);
+}
+
+static void on_missed(sioc_iov_t json, const sioc_iov_t *att, size_t n_att, void *data)
+{
+    restored_t *rs = data;
+    if (rs->n_packets == rs->cap) {
+        rs->cap = rs->cap ? rs->cap * 2 : 16;
+        rs->packets = xrealloc(rs->packets, rs->cap * sizeof(*rs->packets));
+    }
+    missed_t *m = &rs->packets[rs->n_packets++];
+    m->json = keep(json);
+    m->n_att = n_att < SIO_MAX_ATTACHMENTS ? n_att : SIO_MAX_ATTACHMENTS;
+    for (size_t i = 0; i < m->n_att; i++)
+        m->att[i] = keep(att[i]);
+}
+
+static void restored_free(restored_t *rs)
+{
+    for (size_t i = 0; i < rs->n_rooms; i++)
+        free((char *)rs->rooms[i].base);
+    for (size_t i = 0; i < rs->n_packets; i++) {
+        free((char *)rs->packets[i].json.base);
+        for (size_t k = 0; k < rs->packets[i].n_att; k++)
+            free((char *)rs->packets[i].att[k].base);
+    }
+    free(rs->rooms);
+    free(rs->packets);
+    memset(rs, 0, sizeof(*rs));
+}
+
+/* A string member of the CONNECT payload, unescaped into `out` (NUL-terminated); its
+ * length, or -1 when absent, not a string or longer than `cap` - 1. */
+static int auth_string(sioc_iov_t auth, const char *name, char *out, size_t cap)
+{
+    jscan_iter_t it;
+    sioc_iov_t key, val;
+    if (jscan_iter_init(&it, auth) != 0)
+        return -1;
+    while (jscan_next(&it, &key, &val) > 0) {
+        if (!jscan_string_eq(key, name) || jscan_token_kind(val) != JSCAN_STRING)
+            continue;
+        int n = jscan_string_unescape(val, out, cap - 1);
+        if (n < 0 || (size_t)n >= cap)
+            return -1;
+        out[n] = '\0';
+        return n;
+    }
+    return -1;
+}
+
+/* Takes back the session named by the CONNECT's pid and offset: the socket gets its old
+ * sid and pid; its rooms and missed packets land in `rs`. */
+static recovery_result_t restore(sio_socket_t *s, sioc_iov_t auth, restored_t *rs)
+{
+    recovery_t *r = recovery_of(s->nsp->srv);
+    char pid[RECOVERY_PID_LEN + 2], offset[RECOVERY_OFFSET_MAX + 2];
+    int pn = auth_string(auth, "pid", pid, sizeof(pid));
+    int on = auth_string(auth, "offset", offset, sizeof(offset));
+    if (r == NULL || pn != RECOVERY_PID_LEN || on <= 0)
+        return RECOVERY_UNKNOWN_PID;
+    char sid[RECOVERY_PID_LEN + 1];
+    recovery_result_t res =
+        recovery_restore(r, clock_unix_ms(), iov_make(pid, (size_t)pn), s->nsp->index,
+                         iov_make(offset, (size_t)on), sid, on_restored_room, on_missed, rs);
+    if (res != RECOVERY_RECOVERED)
+        return res;
+    /* The old socket may still be here (its transport not yet seen closed): then the
+     * client starts afresh (its old socket saves a new session when it ends). */
+    if (hmap_get(&s->nsp->sockets, iov_make(sid, SOCKET_ID_LEN)) != NULL) {
+        restored_free(rs);
+        return RECOVERY_UNKNOWN_PID;
+    }
+    memcpy(s->id, sid, SOCKET_ID_LEN);
+    memcpy(s->pid, pid, RECOVERY_PID_LEN + 1);
+    return RECOVERY_RECOVERED;
+}
+
 static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
 {
     struct sio_server *srv = server_of(c->w);
@@ -671,8 +838,14 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
         buf_free(&b);
         if (srv->app->on_disconnect != NULL)
             srv->app->on_disconnect(s, NULL);
-        free(s);
+        socket_free(s);
         return;
+    }
+    restored_t rs = {0};
+    if (srv->recovery != NULL) {
+        s->pid = xmalloc(RECOVERY_PID_LEN + 1);
+        if (restore(s, auth, &rs) != RECOVERY_RECOVERED)
+            rand_id(s->pid, RECOVERY_PID_LEN);
     }
     s->connected = 1;
     hmap_put(&nsp->sockets, &s->node);
@@ -681,7 +854,15 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
         list_remove(&c->fifo);
     c->w->stats.sockets_open++;
     c->w->stats.sockets_total++;
-    if (sio_packet_write_connect(&b, pk->nsp, s->id, NULL) == 0)
+    /* A recovered socket rejoins its rooms and gets the packets it missed before the
+     * CONNECT reply; socket.io-client delivers them right after "connect". */
+    for (size_t i = 0; i < rs.n_rooms; i++)
+        (void)sio_join(s, rs.rooms[i]);
+    for (size_t i = 0; i < rs.n_packets; i++)
+        (void)send_packet(s, SIO_EVENT, 0, 0, rs.packets[i].json, rs.packets[i].att,
+                          rs.packets[i].n_att);
+    restored_free(&rs);
+    if (sio_packet_write_connect(&b, pk->nsp, s->id, s->pid) == 0)
         (void)eio_send_text(c->eio, b.base, b.len);
     buf_free(&b);
     if (srv->app->on_connect != NULL)
@@ -917,6 +1098,8 @@ struct sio_server *sio_server_new(worker_t *w, const sio_app_t *app)
     struct sio_server *srv = xcalloc(1, sizeof(*srv));
     srv->w = w;
     srv->app = app;
+    if (w->conf->max_disconnection_duration > 0)
+        srv->recovery = recovery_new(w->conf->max_disconnection_duration, RECOVERY_MAX_BYTES);
     srv->nsps = xcalloc(1 + w->conf->num_namespaces, sizeof(*srv->nsps));
     srv->nsps[srv->n_nsps] = nsp_new(srv, "/");
     srv->nsps[srv->n_nsps]->index = srv->n_nsps;
@@ -945,6 +1128,7 @@ void sio_server_free(struct sio_server *srv)
         free(n);
     }
     free(srv->nsps);
+    recovery_free(srv->recovery);
     event_free(srv->w->connect_timer);
     free(srv);
 }

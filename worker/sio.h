@@ -85,6 +85,13 @@ int sio_in_room(const sio_socket_t *s, sioc_iov_t room);
 /** Broadcasts the event `json_array` (+ attachments) to the sockets of the socket's
  * namespace that are in any of `rooms` (all sockets when n_rooms is 0) and in none of
  * `except`. Encoded once. Returns the number of local recipients or SIOC_E*. */
+/** With connection state recovery on (and the in-memory adapter): logs an EVENT about to be
+ * broadcast to `rooms` (none: everyone) except `except`, and returns 1 with the data to send
+ * in `*with_offset` (the offset appended as last argument; valid until the next log call).
+ * Returns 0 when nothing is logged (send `json_array` as is). */
+int sio_log_event(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sioc_iov_t *except,
+                  size_t n_except, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att,
+                  sioc_iov_t *with_offset);
 int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sioc_iov_t *except,
                   size_t n_except, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att);
 sio_nsp_t *sio_socket_nsp_obj(const sio_socket_t *s);
