@@ -47,12 +47,18 @@ void route_decide(const route_conf_t *c, const http_request_t *req, const affini
     sioc_iov_t xff[MAX_XFF_FIELDS];
     size_t nxff = 0;
     if (out->peer_trusted) {
+        /* The last MAX_XFF_FIELDS lines: the rightmost hops are the ones our trusted
+         * balancers appended; a client may send any number of lines before them. */
         size_t pos = 0;
         int i;
-        while (nxff < MAX_XFF_FIELDS &&
-               (i = http_header_find(req->headers, req->num_headers, SIOC_LIT("x-forwarded-for"),
-                                     &pos)) >= 0)
+        while ((i = http_header_find(req->headers, req->num_headers, SIOC_LIT("x-forwarded-for"),
+                                     &pos)) >= 0) {
+            if (nxff == MAX_XFF_FIELDS) {
+                memmove(xff, xff + 1, (MAX_XFF_FIELDS - 1) * sizeof(xff[0]));
+                nxff--;
+            }
             xff[nxff++] = req->headers[i].value;
+        }
     }
     affinity_client_addr(peer, c->trusted, c->ntrusted, xff, nxff, req->x_real_ip, &out->client);
 

@@ -210,6 +210,16 @@ static void test_forwarded_for(void **state)
     assert_false(r.peer_trusted);
     affinity_addr_format(&r.client, s, sizeof(s));
     assert_string_equal(s, "192.0.2.50");
+    /* 16 forged lines before the one the trusted balancer appended: its line counts. */
+    char many[2048];
+    size_t o =
+        (size_t)snprintf(many, sizeof(many), "GET /socket.io/?EIO=4 HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 1; i <= 16; i++)
+        o += (size_t)snprintf(many + o, sizeof(many) - o, "X-Forwarded-For: 6.6.6.%d\r\n", i);
+    snprintf(many + o, sizeof(many) - o, "X-Forwarded-For: 198.51.100.7\r\n\r\n");
+    decide(many, "10.0.0.1", 3, &r);
+    affinity_addr_format(&r.client, s, sizeof(s));
+    assert_string_equal(s, "198.51.100.7");
     decide("GET / HTTP/1.1\r\nHost: x\r\nX-Real-IP: 198.51.100.9\r\n\r\n", "10.0.0.1", 3, &r);
     affinity_addr_format(&r.client, s, sizeof(s));
     assert_string_equal(s, "198.51.100.9");
