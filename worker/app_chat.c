@@ -41,7 +41,14 @@ typedef struct chat_user {
     char *claims_json;
     long long exp_ms; /* token expiry (wall clock ms); 0 = none */
     struct event *exp_timer;
+    long long list_window_ms; /* list-rooms / list-members rate window */
+    unsigned lists;
 } chat_user_t;
+
+/* list-rooms and list-members ask every worker of the cluster: a socket may ask
+ * LIST_BURST times per LIST_WINDOW_MS. */
+#define LIST_BURST 5
+#define LIST_WINDOW_MS 10000
 
 static const char auth_error[] = "Authentication error";
 
@@ -246,6 +253,21 @@ static void send_message(sio_socket_t *s, const sio_event_t *ev)
     reply(s, ev, NULL);
 }
 
+static int list_limited(sio_socket_t *s)
+{
+    chat_user_t *u = sio_socket_data(s);
+    if (u == NULL) {
+        u = xcalloc(1, sizeof(*u));
+        sio_socket_set_data(s, u);
+    }
+    long long now = clock_ms();
+    if (now - u->list_window_ms >= LIST_WINDOW_MS) {
+        u->list_window_ms = now;
+        u->lists = 0;
+    }
+    return ++u->lists > LIST_BURST;
+}
+
 static void chat_event(sio_socket_t *s, const sio_event_t *ev)
 {
     const chat_user_t *u = sio_socket_data(s);
@@ -263,7 +285,12 @@ static void chat_event(sio_socket_t *s, const sio_event_t *ev)
         join_or_leave(s, ev, 1);
     else if (jscan_string_eq(ev->name, "leave-room"))
         join_or_leave(s, ev, 0);
-    else if (jscan_string_eq(ev->name, "list-members") && ev->has_ack) {
+    else if ((jscan_string_eq(ev->name, "list-members") ||
+              jscan_string_eq(ev->name, "list-rooms")) &&
+             ev->has_ack && list_limited(s)) {
+        sio_socket_worker(s)->stats.drops_rate_limited++;
+        reply(s, ev, "too many list requests: retry later");
+    } else if (jscan_string_eq(ev->name, "list-members") && ev->has_ack) {
         char room[MAX_ROOM_ID + 1];
         int n = room_id(first_arg(ev), room);
         if (n < 0)

@@ -10,6 +10,12 @@
 #include "adapter.h"
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/err.h"
+#include "sio/jscan.h"
+
+/* A list answer (rooms or sockets, from the whole cluster) keeps this many entries at
+ * most; a longer one is cut and says "complete": false. */
+#define MAX_LIST_ENTRIES 1000
 
 typedef struct {
     int has_ack;
@@ -39,8 +45,11 @@ void broadcast_join(sio_socket_t *s, sioc_iov_t room, int has_ack, unsigned long
     worker_t *w = sio_socket_worker(s);
     if (r != 0) {
         if (has_ack)
-            (void)sio_ack(s, ack_id, SIOC_LIT("[{\"ok\":false,\"error\":\"cannot join\"}]"), NULL,
-                          0);
+            (void)sio_ack(s, ack_id,
+                          r == SIOC_ENOSPC
+                              ? SIOC_LIT("[{\"ok\":false,\"error\":\"too many rooms\"}]")
+                              : SIOC_LIT("[{\"ok\":false,\"error\":\"cannot join\"}]"),
+                          NULL, 0);
         return;
     }
     if (w->adapter == NULL) {
@@ -88,13 +97,34 @@ static void query_done(worker_t *w, sioc_iov_t json, int complete, void *data)
     sio_socket_t *s = sio_socket_by_id(q->nsp, iov_make(q->socket_id, strlen(q->socket_id)));
     if (s != NULL) {
         sioc_buf_t b = {0};
-        int r = buf_append_str(&b, "[{\"ok\":true,\"complete\":");
+        sioc_buf_t list = {0};
+        int r = 0;
+        jscan_iter_t it;
+        sioc_iov_t key, val;
+        size_t n = 0;
+        if (jscan_iter_init(&it, json) == 0) {
+            r |= buf_append_byte(&list, '[');
+            while (jscan_next(&it, &key, &val) > 0) {
+                if (n == MAX_LIST_ENTRIES) {
+                    complete = 0;
+                    break;
+                }
+                if (n++ > 0)
+                    r |= buf_append_byte(&list, ',');
+                r |= buf_append(&list, val.base, val.len);
+            }
+            r |= buf_append_byte(&list, ']');
+        } else {
+            r |= buf_append(&list, json.base, json.len);
+        }
+        r |= buf_append_str(&b, "[{\"ok\":true,\"complete\":");
         r |= buf_append_str(&b, complete ? "true" : "false");
         r |= buf_append_str(&b, ",\"");
         r |= buf_append_str(&b, q->field);
         r |= buf_append_str(&b, "\":");
-        r |= buf_append(&b, json.base, json.len);
+        r |= buf_append(&b, list.base, list.len);
         r |= buf_append_str(&b, "}]");
+        buf_free(&list);
         if (r == 0)
             (void)sio_ack(s, q->ack_id, iov_make(b.base, b.len), NULL, 0);
         buf_free(&b);

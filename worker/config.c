@@ -66,6 +66,8 @@ static const opt_t opts[] = {
      1L << 30, "4194304", "queued output bytes per connection before it is dropped"},
     {"--ack-timeout", "ACK_TIMEOUT", OPT_LONG, OFF(ack_timeout), 0, 1, 86400000, "10000",
      "ms to wait for a client's ack of a server emit"},
+    {"--max-rooms-per-socket", "MAX_ROOMS_PER_SOCKET", OPT_LONG, OFF(max_rooms_per_socket), 0, 0,
+     100000000, "1000", "rooms a socket may be in besides its own (0 = no limit)"},
     {"--max-disconnection-duration", "MAX_DISCONNECTION_DURATION", OPT_LONG,
      OFF(max_disconnection_duration), 0, 0, 86400000, "0",
      "connection state recovery: ms a disconnected socket's session and missed packets are "

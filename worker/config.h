@@ -37,6 +37,7 @@ typedef struct worker_config {
     long max_connections_per_ip;
     long max_output_buffer;
     long ack_timeout;
+    long max_rooms_per_socket;       /* 0 = unlimited */
     long max_disconnection_duration; /* connection state recovery window, ms; 0 = off */
     long max_events_per_second;      /* per socket; 0 = unlimited */
     char *redis_url;

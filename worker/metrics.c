@@ -46,6 +46,8 @@ void metrics_write(worker_t *w, sioc_buf_t *b)
     put(b, "sioc_sockets_total", "counter", "Socket.IO sockets connected", s->sockets_total);
     put(b, "sioc_rooms", "gauge", "Rooms with members", sio_room_count(w));
     put(b, "sioc_auth_failures_total", "counter", "Refused handshakes (auth)", s->auth_failures);
+    put(b, "sioc_joins_refused_total", "counter", "Joins refused: --max-rooms-per-socket reached",
+        sio_joins_refused(w));
     char line[256];
     (void)!buf_append_str(b,
                           "# HELP sioc_dropped_total Connections or messages dropped, by reason\n"

@@ -41,7 +41,8 @@
 struct sio_server {
     worker_t *w;
     const sio_app_t *app;
-    recovery_t *recovery; /* --max-disconnection-duration > 0; NULL otherwise */
+    recovery_t *recovery;             /* --max-disconnection-duration > 0; NULL otherwise */
+    unsigned long long joins_refused; /* over --max-rooms-per-socket */
     sio_room_hook room_hook;
     sio_nsp_t **nsps;
     size_t n_nsps;
@@ -271,6 +272,11 @@ int sio_join(sio_socket_t *s, sioc_iov_t name)
         return SIOC_ECANCELED;
     if (iov_eq_str(name, s->id) || membership_find(s, name) != NULL)
         return 0;
+    long max = s->client->w->conf->max_rooms_per_socket;
+    if (max > 0 && s->n_rooms >= (size_t)max) {
+        s->nsp->srv->joins_refused++;
+        return SIOC_ENOSPC;
+    }
     room_t *r = room_find(s->nsp, name);
     if (r == NULL) {
         r = xmalloc(sizeof(*r) + name.len + 1);
@@ -339,6 +345,11 @@ int sio_leave(sio_socket_t *s, sioc_iov_t name)
     if (m != NULL)
         membership_drop(s->nsp, m);
     return 0;
+}
+
+unsigned long long sio_joins_refused(worker_t *w)
+{
+    return server_of(w) ? server_of(w)->joins_refused : 0;
 }
 
 unsigned long long sio_room_count(worker_t *w)

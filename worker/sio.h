@@ -58,6 +58,8 @@ void sio_server_free(struct sio_server *srv);
 const struct eio_handler *sio_engine_handler(void);
 /** Number of rooms with members over all namespaces (metrics). */
 unsigned long long sio_room_count(worker_t *w);
+/** Joins refused because the socket had --max-rooms-per-socket rooms (metrics). */
+unsigned long long sio_joins_refused(worker_t *w);
 
 const char *sio_socket_id(const sio_socket_t *s);
 sioc_iov_t sio_socket_nsp(const sio_socket_t *s);
@@ -76,7 +78,8 @@ int sio_emit_ack(sio_socket_t *s, sioc_iov_t json_array, sio_ack_cb cb, void *da
 int sio_ack(sio_socket_t *s, unsigned long long ack_id, sioc_iov_t json_array,
             const sioc_iov_t *att, size_t n_att);
 
-/** Joins / leaves a room. 0, or SIOC_EINVAL for an empty name. */
+/** Joins / leaves a room. 0, SIOC_EINVAL for an empty name, SIOC_ENOSPC when the socket is
+ * in --max-rooms-per-socket rooms already. */
 int sio_join(sio_socket_t *s, sioc_iov_t room);
 int sio_leave(sio_socket_t *s, sioc_iov_t room);
 /** Whether the socket is in `room`. */
