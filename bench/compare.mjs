@@ -23,15 +23,16 @@
 // proxy, redis), and each figure is also given split into user time (utime:
 // the program's own code) and system time (stime: mostly the kernel's TCP
 // path); "worker CPU" counts the worker processes only (for the floor: its one
-// process), which is what sioc ÷ floor compares. Results go to bench/results/<scenario>.json (+ .png), and
-// bench/RESULTS.md is regenerated from every results/*.json present.
+// process), which is what sioc ÷ floor compares. Results go to
+// bench/results/<scenario>.json (+ .png), and bench/RESULTS.md is regenerated
+// from every results/*.json present.
 // Every process started here is stopped by PID, also on failure or Ctrl-C.
 
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { startCluster, siocProxyAvailable, siocFloorAvailable, REPO } from "./lib/cluster.mjs";
+import { startCluster, siocProxyAvailable, REPO } from "./lib/cluster.mjs";
 import { rssKiB, cpuTimes, sleep, which, startProcess } from "./lib/procs.mjs";
 
 const SCENARIOS = ["fanout", "idle", "echo", "connect", "chat"];

@@ -159,11 +159,6 @@ async function startFloor(o) {
   };
 }
 
-/** Whether sioc-floor is built in `buildDir`. */
-export function siocFloorAvailable(buildDir) {
-  return existsSync(path.join(buildDir, "bench/sioc-floor"));
-}
-
 /** Whether sioc-proxy is built in `buildDir`. */
 export function siocProxyAvailable(buildDir) {
   return existsSync(path.join(buildDir, "proxy/sioc-proxy"));
