@@ -547,13 +547,16 @@ function ratiosFor(scn, s, p, f) {
     row({ metric: `highest rate that passed (p99 <= ${P99_LIMIT_MS} ms, no loss), even above a failed one`, sioc: hi(s),
       peer: hi(p), floor: hi(f), target: "", unit: "/s",
       note: "less conservative: a failure below it may be a stall of the shared machine" });
-    // The rate compared at: the peer's max sustainable, else the floor's, else sioc's.
-    const [at, whose] = p.maxSustainableOffered ? [p.maxSustainableOffered, "the peer's"]
-      : f.maxSustainableOffered ? [f.maxSustainableOffered, "the floor's"] : [s.maxSustainableOffered, "sioc's"];
+    // The rate compared at: the peer's max sustainable, else the floor's, else sioc's,
+    // else (nothing sustained, e.g. on a busy machine) the first rate of the ladder.
+    const first = (s.steps[0] || p.steps[0] || f.steps[0] || {}).offered;
+    const [at, whose] = p.maxSustainableOffered ? [p.maxSustainableOffered, "the peer's max rate"]
+      : f.maxSustainableOffered ? [f.maxSustainableOffered, "the floor's max rate"]
+        : s.maxSustainableOffered ? [s.maxSustainableOffered, "sioc's max rate"] : [first, "the first rate (none sustained)"];
     const stepAt = (r) => r.steps.find((x) => x.offered === at);
     const st = { s: stepAt(s), p: stepAt(p), f: stepAt(f) };
     if (at && st.s) {
-      row({ metric: `p99 latency at ${whose} max rate (${fmt(at)}/s offered)`, sioc: st.s.p99_ms, peer: st.p && st.p.p99_ms,
+      row({ metric: `p99 latency at ${whose} (${fmt(at)}/s offered)`, sioc: st.s.p99_ms, peer: st.p && st.p.p99_ms,
         floor: st.f && st.f.p99_ms, target: "<= 0.2 (÷ peer)", unit: "ms" });
       const key = (pre) => (part) => `${pre}${part}_us_per_delivery`;
       const get = (k) => (x, part) => (x ? x[k(part)] : undefined);
