@@ -864,6 +864,15 @@ async function main() {
           `   worker ${x.worker_cpu_us_per_delivery.toFixed(2).padStart(6)} = ${x.worker_user_us_per_delivery.toFixed(2).padStart(6)} + ${x.worker_sys_us_per_delivery.toFixed(2).padStart(6)}` +
           `   p99 ${x.p99_ms.toFixed(1).padStart(7)} ms ${x.ok ? "ok" : "FAIL"}\n`);
     }
+    if (results.sioc && results.floor) {
+      process.stdout.write("\n  sioc worker CPU per delivery ÷ floor's, by offered rate (total, user, system):\n");
+      for (const x of results.sioc.steps) {
+        const y = results.floor.steps.find((z) => z.offered === x.offered);
+        if (!y) continue;
+        const q = (k) => rx(ratio(x[k], y[k]));
+        process.stdout.write(`  ${fmt(x.offered).padStart(7)}/s  ${q("worker_cpu_us_per_delivery").padStart(7)}  user ${q("worker_user_us_per_delivery").padStart(7)}  system ${q("worker_sys_us_per_delivery").padStart(7)}${x.ok && y.ok ? "" : "  (a side failed this rate)"}\n`);
+      }
+    }
   }
   for (const n of notes) process.stdout.write(`  note: ${n}\n`);
   if (o.resultsMd) writeResultsMd(o);
