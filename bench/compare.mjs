@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // bench/compare SCENARIO: runs one load scenario against sioc and against the
 // Node.js Socket.IO peer in the same run, on the same machine, with the same
-// sioc-bench command line, and reports the ratios sioc ÷ peer.
+// sioc-bench command line, and reports the ratios sioc ÷ peer. The fanout
+// scenario also runs sioc-floor (bench/floor/: the kernel and the event loop
+// alone, no protocol work) and reports sioc ÷ floor.
 //
 //   fanout   step the offered deliveries/s up a ladder until p99 > --stop-p99 or
 //            messages are lost; max sustainable = highest step with p99 <= 50 ms,
 //            no loss and >= 95 % of the offered rate delivered; p99 latency and
-//            server CPU per delivery at the peer's max rate; PNG plot of p99
-//            (and p50) against offered load
+//            server CPU per delivery at the peer's max rate; the same against
+//            sioc-floor, and the worker's CPU per delivery ÷ the floor's at every
+//            rate; PNG plot of p99 (and p50) against offered load
 //   idle     hold as many connections as the machine allows (the open-files
 //            limit per process bounds each server process), split across several
 //            sioc-bench processes (at most --per-bench each) lined up with
@@ -17,8 +20,12 @@
 //   chat     rooms spanning every worker, each member taking turns to send
 //
 // Server CPU is utime+stime from /proc of every server process (workers,
-// proxy, redis). Results go to bench/results/<scenario>.json (+ .png), and
-// bench/RESULTS.md is regenerated from every results/*.json present.
+// proxy, redis), and each figure is also given split into user time (utime:
+// the program's own code) and system time (stime: mostly the kernel's TCP
+// path); "worker CPU" counts the worker processes only (for the floor: its one
+// process), which is what sioc ÷ floor compares. Results go to
+// bench/results/<scenario>.json (+ .png), and bench/RESULTS.md is regenerated
+// from every results/*.json present.
 // Every process started here is stopped by PID, also on failure or Ctrl-C.
 
 import { execFileSync, spawn } from "node:child_process";
@@ -26,9 +33,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync, mkdtem
 import os from "node:os";
 import path from "node:path";
 import { startCluster, siocProxyAvailable, REPO } from "./lib/cluster.mjs";
-import { rssKiB, cpuSeconds, sleep, which, startProcess } from "./lib/procs.mjs";
+import { rssKiB, cpuTimes, sleep, which, startProcess } from "./lib/procs.mjs";
 
 const SCENARIOS = ["fanout", "idle", "echo", "connect", "chat"];
+const KINDS = ["sioc", "peer", "floor"];
+const KIND_TITLE = { sioc: "sioc", peer: "Node.js peer", floor: "floor (sioc-floor)" };
 const DEFAULT_LADDER = [5e3, 1e4, 2e4, 4e4, 6e4, 8e4, 1e5, 1.5e5, 2e5, 3e5, 4e5, 6e5, 8e5, 1e6, 1.5e6, 2e6];
 const P99_LIMIT_MS = 50;
 const FD_LIMIT_MARGIN = 100;
@@ -51,7 +60,9 @@ SCENARIO: ${SCENARIOS.join(" | ")}, or "report" to regenerate RESULTS.md from th
   --retries N          fanout: run a step again when its p99 passes 50 ms [1]
   --per-bench N        clients per sioc-bench process at most [10000]
   --transport T        websocket | polling [websocket]
-  --only sioc|peer     run one side only (no ratios)
+  --only sioc|peer|floor
+                       run one side only (no ratios); fanout runs all three by
+                       default, the other scenarios sioc and peer (floor: fanout only)
   --out DIR            results directory [bench/results]
   --no-results-md      do not regenerate bench/RESULTS.md
   --profile            fanout: record sioc-worker with perf during the run and add its
@@ -105,7 +116,8 @@ function parseArgs(argv) {
   }
   if (!SCENARIOS.includes(o.scenario) && o.scenario !== "report") { usage(process.stderr); process.exit(2); }
   if (!["auto", "on", "off"].includes(o.proxy)) die("--proxy auto|on|off");
-  if (o.only && !["sioc", "peer"].includes(o.only)) die("--only sioc|peer");
+  if (o.only && !KINDS.includes(o.only)) die("--only sioc|peer|floor");
+  if (o.only === "floor" && o.scenario !== "fanout") die("--only floor: the floor runs the fanout scenario only");
   if (!(o.workers >= 1)) die("--workers must be >= 1");
   o.perBench = Math.min(o.perBench, fdLimit() - FD_LIMIT_MARGIN);
   return o;
@@ -149,6 +161,7 @@ function ensureDeps(o) {
     execFileSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: path.join(REPO, "tests"), stdio: "inherit" });
   }
   const need = ["worker/sioc-worker", "bench/sioc-bench"];
+  if (o.scenario === "fanout") need.push("bench/sioc-floor");
   if (need.some((f) => !existsSync(path.join(o.buildDir, f)))) {
     log(`building sioc in ${o.buildDir}`);
     execFileSync("cmake", ["-S", REPO, "-B", o.buildDir, "-DCMAKE_BUILD_TYPE=Release", "-DSIOC_BENCH=ON"], { stdio: "inherit" });
@@ -179,7 +192,7 @@ function pkgVersion(name) {
 
 function versions(o) {
   const rev = sh("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]);
-  const dirty = sh("git", ["-C", REPO, "status", "--porcelain", "--", "common", "worker", "proxy", "bench/loadgen"]) ? " (with uncommitted changes in common/ worker/ proxy/ bench/loadgen)" : "";
+  const dirty = sh("git", ["-C", REPO, "status", "--porcelain", "--", "common", "worker", "proxy", "bench/loadgen", "bench/floor"]) ? " (with uncommitted changes in common/ worker/ proxy/ bench/loadgen bench/floor)" : "";
   return {
     sioc: `${rev}${dirty}`,
     cc: sh("cc", ["--version"]).split("\n")[0],
@@ -275,15 +288,46 @@ function histSummary(buckets) {
     p99: quantile(buckets, 0.99), p999: quantile(buckets, 0.999), max: buckets.length ? buckets[buckets.length - 1][0] : 0 };
 }
 
+/** {user, sys} CPU seconds of `pids` together so far. */
 function cpuOf(pids) {
-  return pids.reduce((s, p) => s + (cpuSeconds(p) || 0), 0);
+  return pids.map(cpuTimes).reduce((a, t) => ({ user: a.user + (t.user || 0), sys: a.sys + (t.sys || 0) }), { user: 0, sys: 0 });
+}
+
+/** Role of each pid of a cluster, in the order of c.pids (= sioc-bench --pid). */
+function rolesOf(c) {
+  return c.pids.map((p) => (p === c.proxyPid ? "proxy" : p === c.redisPid ? "redis" : "worker"));
+}
+
+/**
+ * CPU per delivery of one fanout/chat step, split: user and system time of every
+ * server process, and of the worker processes alone ("worker_").
+ */
+function stepCpu(s, roles) {
+  const n = s.received || 0;
+  const us = (x) => (n ? (x * 1e6) / n : 0);
+  const sum = (arr, keep) => (arr || []).reduce((a, v, i) => a + (keep(i) && v > 0 ? v : 0), 0);
+  const all = () => true;
+  const wk = (i) => roles[i] === "worker";
+  return {
+    user_us_per_delivery: us(sum(s.server_user_s, all)), sys_us_per_delivery: us(sum(s.server_sys_s, all)),
+    worker_cpu_us_per_delivery: us(sum(s.server_cpu_s, wk)), worker_user_us_per_delivery: us(sum(s.server_user_s, wk)),
+    worker_sys_us_per_delivery: us(sum(s.server_sys_s, wk)),
+    procs: roles.map((role, i) => ({ role, cpu_s: (s.server_cpu_s || [])[i], user_s: (s.server_user_s || [])[i], sys_s: (s.server_sys_s || [])[i] })),
+  };
+}
+
+/** Run-level CPU of sioc-bench's servers array: {cpu, user, sys} seconds in total. */
+function serversCpu(servers) {
+  return (servers || []).reduce((a, x) => ({ cpu: a.cpu + (x.cpu_s || 0), user: a.user + (x.user_s || 0), sys: a.sys + (x.sys_s || 0) }),
+    { cpu: 0, user: 0, sys: 0 });
 }
 
 // ------------------------------------------------------------------ scenarios
 
 async function withCluster(kind, o, fn) {
   const logDir = path.join(o.logRoot, kind);
-  log(`${kind}: starting ${o.workers} worker(s)${o.useProxy ? " + proxy" : ""}${o.workers > 1 ? " + redis" : ""}`);
+  log(kind === "floor" ? "floor: starting sioc-floor" :
+    `${kind}: starting ${o.workers} worker(s)${o.useProxy ? " + proxy" : ""}${o.workers > 1 ? " + redis" : ""}`);
   const c = await startCluster(kind, { workers: o.workers, proxy: o.useProxy, secret: SECRET, buildDir: o.buildDir, logDir });
   log(`${kind}: ${c.topology}; urls ${c.urls.join(",")}; pids ${c.pids.join(",")}`);
   try {
@@ -311,11 +355,12 @@ async function scenarioFanout(o, kind) {
     const [d] = await runBench(o, [args], { label: `${kind} fanout` });
     const profile = prof ? await prof.finish() : null;
     const f = d.fanout;
+    const roles = rolesOf(c);
     const attempts = f.steps.map((s) => ({
       offered: s.offered_per_s, attempt: s.attempt || 0, delivered: s.deliveries_per_s, loss: s.loss, dup: s.duplicates,
       reordered: s.out_of_order, p50_ms: s.latency_us.p50 / 1e3, p90_ms: s.latency_us.p90 / 1e3, p99_ms: s.latency_us.p99 / 1e3,
       p999_ms: s.latency_us.p999 / 1e3, max_ms: s.latency_us.max / 1e3, cpu_us_per_delivery: s.server_cpu_us_per_delivery,
-      client_cpu: s.client_cpu_share, lag_ms: s.max_schedule_lag_us / 1e3, ok: stepOk(s),
+      ...stepCpu(s, roles), client_cpu: s.client_cpu_share, lag_ms: s.max_schedule_lag_us / 1e3, ok: stepOk(s),
     }));
     // One row per offered rate: its best attempt (a passing one, else the lowest p99).
     const steps = [];
@@ -378,7 +423,7 @@ async function scenarioIdle(o, kind) {
     }), "idle"]);
     const base = Object.fromEntries(c.pids.map((p) => [p, rssKiB(p)]));
     let loaded = {};
-    let cpu0 = 0, t0 = 0;
+    let cpu0 = { user: 0, sys: 0 }, t0 = 0;
     const docs = await runBench(o, argsList, {
       label: `${kind} idle`,
       onReady: async () => {
@@ -388,7 +433,8 @@ async function scenarioIdle(o, kind) {
         t0 = Date.now();
       },
     });
-    const cpuHold = cpuOf(c.pids) - cpu0;
+    const cpu1 = cpuOf(c.pids);
+    const holdUserS = cpu1.user - cpu0.user, holdSysS = cpu1.sys - cpu0.sys;
     const holdS = (Date.now() - t0) / 1000;
     const connected = docs.reduce((s, d) => s + d.connect.connected, 0);
     const held = docs.reduce((s, d) => s + (d.idle ? d.idle.held : 0), 0);
@@ -406,7 +452,7 @@ async function scenarioIdle(o, kind) {
       workerBytesPerConn: workersBytes, proxyBytesPerConn: proxyBytes, perProc,
       pings: docs.reduce((s, d) => s + (d.idle ? d.idle.pings : 0), 0),
       pingBytes: docs.reduce((s, d) => s + (d.idle ? d.idle.ping_bytes : 0), 0),
-      holdCpuS: cpuHold, holdS, connectRate: elapsed > 0 ? connected / elapsed : 0, connectLatency: conLat,
+      holdCpuS: holdUserS + holdSysS, holdUserS, holdSysS, holdS, connectRate: elapsed > 0 ? connected / elapsed : 0, connectLatency: conLat,
       firstError: docs.map((d) => d.errors.first).find((x) => x) || null,
       command: argsList.map((a) => `sioc-bench ${a.join(" ")}`).join(" & "),
     };
@@ -419,10 +465,13 @@ async function scenarioEcho(o, kind) {
     const args = [...commonArgs(o, c.urls, { conns, duration: o.step, pid: c.pids.join(",") }), "echo"];
     const [d] = await runBench(o, [args], { label: `${kind} echo` });
     const cpu = d.echo.server_cpu_s;
+    const split = serversCpu(d.servers);
+    const per = (x) => (d.echo.requests ? (x * 1e6) / d.echo.requests : 0);
     return {
       topology: c.topology, connected: d.connect.connected, rate: d.echo.rate_per_s, errors: d.echo.errors,
       p50_ms: d.echo.latency_us.p50 / 1e3, p99_ms: d.echo.latency_us.p99 / 1e3,
-      cpu_us_per_request: d.echo.requests ? (cpu * 1e6) / d.echo.requests : 0, command: `sioc-bench ${args.join(" ")}`,
+      cpu_us_per_request: per(cpu), user_us_per_request: per(split.user), sys_us_per_request: per(split.sys),
+      command: `sioc-bench ${args.join(" ")}`,
     };
   });
 }
@@ -433,9 +482,10 @@ async function scenarioConnect(o, kind) {
   return withCluster(kind, o, async (c) => {
     const args = [...commonArgs(o, c.urls, { conns, "max-pending": 512, pid: c.pids.join(",") }), "connect"];
     const [d] = await runBench(o, [args], { label: `${kind} connect` });
-    const cpu = d.servers.reduce((x, y) => x + (y.cpu_s || 0), 0);
+    const split = serversCpu(d.servers);
+    const per = (x) => (d.connect.connected ? (x * 1e6) / d.connect.connected : 0);
     return {
-      cpu_us_per_conn: d.connect.connected ? (cpu * 1e6) / d.connect.connected : 0,
+      cpu_us_per_conn: per(split.cpu), user_us_per_conn: per(split.user), sys_us_per_conn: per(split.sys),
       topology: c.topology, attempted: d.connect.attempted, connected: d.connect.connected, rate: d.connect.rate_per_s,
       p50_ms: d.connect.latency_us.p50 / 1e3, p99_ms: d.connect.latency_us.p99 / 1e3,
       firstError: d.errors.first, command: `sioc-bench ${args.join(" ")}`,
@@ -452,7 +502,9 @@ async function scenarioChat(o, kind) {
     }), "chat"];
     const [d] = await runBench(o, [args], { label: `${kind} chat` });
     const s = d.chat.steps[0];
+    const cs = stepCpu(s, rolesOf(c));
     return {
+      user_us_per_delivery: cs.user_us_per_delivery, sys_us_per_delivery: cs.sys_us_per_delivery,
       topology: c.topology, connected: d.connect.connected, offered: s.offered_per_s, delivered: s.deliveries_per_s,
       loss: s.loss, dup: s.duplicates, reordered: s.out_of_order, p50_ms: s.latency_us.p50 / 1e3,
       p99_ms: s.latency_us.p99 / 1e3, cpu_us_per_delivery: s.server_cpu_us_per_delivery,
@@ -467,55 +519,87 @@ const RUNNERS = { fanout: scenarioFanout, idle: scenarioIdle, echo: scenarioEcho
 
 const ratio = (a, b) => (a > 0 && b > 0 ? a / b : null);
 
-function ratiosFor(scn, s, p) {
-  if (!s && !p) return [];
-  // A side that was not run (--only) shows as n/a.
+/**
+ * The ratio rows of a scenario: sioc ÷ peer, and for fanout sioc ÷ floor. A side
+ * that was not run (--only) shows as n/a.
+ */
+function ratiosFor(scn, s, p, f) {
+  if (!s && !p && !f) return [];
   const none = { steps: [], attempts: [] };
+  const hasFloor = !!f;
   s = s || none;
   p = p || none;
+  f = f || none;
   const rows = [];
+  const row = (r) => rows.push({ ...r, ratio: ratio(r.sioc, r.peer), floorRatio: hasFloor ? ratio(r.sioc, r.floor) : null });
+  // A CPU figure as three rows: user + system, user, system. get(side, "cpu" | "user" | "sys").
+  const cpu3 = (metric, get, sides, extra = {}) => {
+    const g = (x, part) => (x ? get(x, part) : undefined);
+    for (const [part, label] of [["cpu", ""], ["user", ": user"], ["sys", ": system"]])
+      row({ metric: metric + label, sioc: g(sides.s, part), peer: g(sides.p, part), floor: g(sides.f, part),
+        target: part === "cpu" ? extra.target || "" : "", unit: extra.unit || "µs" });
+  };
   if (scn === "fanout") {
-    rows.push({ metric: `max sustainable deliveries/s (p99 <= ${P99_LIMIT_MS} ms, no loss)`, sioc: s.maxSustainable,
-      peer: p.maxSustainable, ratio: ratio(s.maxSustainable, p.maxSustainable), target: ">= 10", unit: "/s",
+    row({ metric: `max sustainable deliveries/s (p99 <= ${P99_LIMIT_MS} ms, no loss)`, sioc: s.maxSustainable,
+      peer: p.maxSustainable, floor: f.maxSustainable, target: ">= 10 (÷ peer)", unit: "/s",
       note: s.clientBound ? "sioc: bench client CPU-bound at this step (a lower bound)" : "" });
-    const at = p.maxSustainableOffered;
     const hi = (r) => r.steps.filter((x) => x.ok).reduce((m, x) => Math.max(m, x.delivered), 0) || undefined;
-    rows.push({ metric: `highest rate that passed (p99 <= ${P99_LIMIT_MS} ms, no loss), even above a failed one`, sioc: hi(s),
-      peer: hi(p), ratio: ratio(hi(s), hi(p)), target: "", unit: "/s",
+    row({ metric: `highest rate that passed (p99 <= ${P99_LIMIT_MS} ms, no loss), even above a failed one`, sioc: hi(s),
+      peer: hi(p), floor: hi(f), target: "", unit: "/s",
       note: "less conservative: a failure below it may be a stall of the shared machine" });
-    const ss = s.steps.find((x) => x.offered === at);
-    const ps = p.steps.find((x) => x.offered === at);
-    if (ss && ps) {
-      rows.push({ metric: `p99 latency at the peer's max rate (${fmt(at)}/s offered)`, sioc: ss.p99_ms, peer: ps.p99_ms,
-        ratio: ratio(ss.p99_ms, ps.p99_ms), target: "<= 0.2", unit: "ms" });
-      rows.push({ metric: `server CPU per delivery at ${fmt(at)}/s`, sioc: ss.cpu_us_per_delivery, peer: ps.cpu_us_per_delivery,
-        ratio: ratio(ss.cpu_us_per_delivery, ps.cpu_us_per_delivery), target: "", unit: "µs" });
+    // The rate compared at: the peer's max sustainable, else the floor's, else sioc's,
+    // else (nothing sustained, e.g. on a busy machine) the first rate of the ladder.
+    const first = (s.steps[0] || p.steps[0] || f.steps[0] || {}).offered;
+    const [at, whose] = p.maxSustainableOffered ? [p.maxSustainableOffered, "the peer's max rate"]
+      : f.maxSustainableOffered ? [f.maxSustainableOffered, "the floor's max rate"]
+        : s.maxSustainableOffered ? [s.maxSustainableOffered, "sioc's max rate"] : [first, "the first rate (none sustained)"];
+    const stepAt = (r) => r.steps.find((x) => x.offered === at);
+    const st = { s: stepAt(s), p: stepAt(p), f: stepAt(f) };
+    if (at && st.s) {
+      row({ metric: `p99 latency at ${whose} (${fmt(at)}/s offered)`, sioc: st.s.p99_ms, peer: st.p && st.p.p99_ms,
+        floor: st.f && st.f.p99_ms, target: "<= 0.2 (÷ peer)", unit: "ms" });
+      const key = (pre) => (part) => `${pre}${part}_us_per_delivery`;
+      const get = (k) => (x, part) => (x ? x[k(part)] : undefined);
+      cpu3(`server CPU per delivery at ${fmt(at)}/s (every server process)`, get(key("")), st);
+      cpu3(`worker CPU per delivery at ${fmt(at)}/s (worker processes only)`, get(key("worker_")), st,
+        { target: hasFloor ? "<= 1.3 (÷ floor)" : "" });
+    }
+    // Worker CPU per delivery against the floor at every offered rate both sustained: the worst.
+    if (hasFloor && s.steps.length) {
+      let worst = null;
+      for (const x of s.steps) {
+        const y = f.steps.find((z) => z.offered === x.offered);
+        if (!x.ok || !y || !y.ok) continue;
+        const r = ratio(x.worker_cpu_us_per_delivery, y.worker_cpu_us_per_delivery);
+        if (r !== null && (!worst || r > worst.r)) worst = { r, x, y };
+      }
+      if (worst)
+        rows.push({ metric: `worker CPU per delivery, worst rate both sustained (${fmt(worst.x.offered)}/s offered)`,
+          sioc: worst.x.worker_cpu_us_per_delivery, peer: undefined, floor: worst.y.worker_cpu_us_per_delivery,
+          ratio: null, floorRatio: worst.r, target: "<= 1.3 (÷ floor)", unit: "µs" });
     }
   } else if (scn === "idle") {
-    rows.push({ metric: "worker memory per idle connection (RSS delta / connections)", sioc: s.workerBytesPerConn,
-      peer: p.workerBytesPerConn, ratio: ratio(s.workerBytesPerConn, p.workerBytesPerConn), target: "<= 0.1", unit: "B" });
+    row({ metric: "worker memory per idle connection (RSS delta / connections)", sioc: s.workerBytesPerConn,
+      peer: p.workerBytesPerConn, target: "<= 0.1", unit: "B" });
     if (s.proxyBytesPerConn || p.proxyBytesPerConn)
-      rows.push({ metric: "proxy memory per idle connection", sioc: s.proxyBytesPerConn, peer: p.proxyBytesPerConn,
-        ratio: ratio(s.proxyBytesPerConn, p.proxyBytesPerConn), target: "sioc <= 512 B", unit: "B" });
-    rows.push({ metric: "concurrent connections held", sioc: s.held, peer: p.held, ratio: ratio(s.held, p.held),
-      target: ">= 200,000 through the proxy", unit: "" });
-    rows.push({ metric: "server CPU while holding them (ping traffic)", sioc: s.holdCpuS / s.holdS, peer: p.holdCpuS / p.holdS,
-      ratio: ratio(s.holdCpuS, p.holdCpuS), target: "", unit: "cores" });
+      row({ metric: "proxy memory per idle connection", sioc: s.proxyBytesPerConn, peer: p.proxyBytesPerConn,
+        target: "sioc <= 512 B", unit: "B" });
+    row({ metric: "concurrent connections held", sioc: s.held, peer: p.held, target: ">= 200,000 through the proxy", unit: "" });
+    const key = { cpu: "holdCpuS", user: "holdUserS", sys: "holdSysS" };
+    cpu3("server CPU while holding them (ping traffic)", (x, part) => (x && x.holdS ? x[key[part]] / x.holdS : undefined),
+      { s, p }, { unit: "cores" });
   } else if (scn === "echo") {
-    rows.push({ metric: "ack round trips/s", sioc: s.rate, peer: p.rate, ratio: ratio(s.rate, p.rate), target: "", unit: "/s" });
-    rows.push({ metric: "round-trip p99", sioc: s.p99_ms, peer: p.p99_ms, ratio: ratio(s.p99_ms, p.p99_ms), target: "", unit: "ms" });
-    rows.push({ metric: "server CPU per round trip", sioc: s.cpu_us_per_request, peer: p.cpu_us_per_request,
-      ratio: ratio(s.cpu_us_per_request, p.cpu_us_per_request), target: "", unit: "µs" });
+    row({ metric: "ack round trips/s", sioc: s.rate, peer: p.rate, target: "", unit: "/s" });
+    row({ metric: "round-trip p99", sioc: s.p99_ms, peer: p.p99_ms, target: "", unit: "ms" });
+    cpu3("server CPU per round trip", (x, part) => x[`${part}_us_per_request`], { s, p });
   } else if (scn === "connect") {
-    rows.push({ metric: "connections/s", sioc: s.rate, peer: p.rate, ratio: ratio(s.rate, p.rate), target: ">= 20,000/s (sioc)", unit: "/s" });
-    rows.push({ metric: "handshake p99", sioc: s.p99_ms, peer: p.p99_ms, ratio: ratio(s.p99_ms, p.p99_ms), target: "", unit: "ms" });
-    rows.push({ metric: "server CPU per connection set up", sioc: s.cpu_us_per_conn, peer: p.cpu_us_per_conn,
-      ratio: ratio(s.cpu_us_per_conn, p.cpu_us_per_conn), target: "", unit: "µs" });
+    row({ metric: "connections/s", sioc: s.rate, peer: p.rate, target: ">= 20,000/s (sioc)", unit: "/s" });
+    row({ metric: "handshake p99", sioc: s.p99_ms, peer: p.p99_ms, target: "", unit: "ms" });
+    cpu3("server CPU per connection set up", (x, part) => x[`${part}_us_per_conn`], { s, p });
   } else if (scn === "chat") {
-    rows.push({ metric: `chat p99 at ${fmt(s.offered)}/s`, sioc: s.p99_ms, peer: p.p99_ms, ratio: ratio(s.p99_ms, p.p99_ms), target: "", unit: "ms" });
-    rows.push({ metric: "chat loss", sioc: s.loss, peer: p.loss, ratio: null, target: "0", unit: "" });
-    rows.push({ metric: "server CPU per delivery", sioc: s.cpu_us_per_delivery, peer: p.cpu_us_per_delivery,
-      ratio: ratio(s.cpu_us_per_delivery, p.cpu_us_per_delivery), target: "", unit: "µs" });
+    row({ metric: `chat p99 at ${fmt(s.offered)}/s`, sioc: s.p99_ms, peer: p.p99_ms, target: "", unit: "ms" });
+    rows.push({ metric: "chat loss", sioc: s.loss, peer: p.loss, ratio: null, floorRatio: null, target: "0", unit: "" });
+    cpu3("server CPU per delivery", (x, part) => x[`${part}_us_per_delivery`], { s, p });
   }
   return rows;
 }
@@ -535,7 +619,7 @@ function fmt(v, unit = "") {
 function plotFanout(o, res, pngPath) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "sioc-plot-"));
   const series = [];
-  for (const [kind, title] of [["sioc", "sioc"], ["peer", "Node.js socket.io"]]) {
+  for (const [kind, title] of [["sioc", "sioc"], ["peer", "Node.js socket.io"], ["floor", "floor (sioc-floor)"]]) {
     const r = res[kind];
     if (!r) continue;
     const f = path.join(dir, `${kind}.dat`);
@@ -545,7 +629,7 @@ function plotFanout(o, res, pngPath) {
   }
   const gp = `set terminal png size 960,600
 set output '${pngPath}'
-set title 'Fan-out latency against offered load (${res.sioc ? res.sioc.roomSize : res.peer.roomSize} members per room)'
+set title 'Fan-out latency against offered load (${(res.sioc || res.peer || res.floor).roomSize} members per room)'
 set logscale xy
 set xlabel 'offered deliveries per second'
 set ylabel 'latency (ms)'
@@ -562,28 +646,50 @@ plot ${series.join(", \\\n     ")}
 
 // ------------------------------------------------------------------ RESULTS.md
 
+const fmtRatio = (x) => (x === null || x === undefined ? "n/a" : x.toFixed(x >= 10 ? 1 : 2) + "×");
+
 function mdTable(rows) {
-  const out = ["| metric | sioc | Node.js peer | sioc ÷ peer | target |", "|---|---:|---:|---:|---|"];
+  const out = ["| metric | sioc | Node.js peer | sioc ÷ peer | floor | sioc ÷ floor | target |", "|---|---:|---:|---:|---:|---:|---|"];
   for (const r of rows) {
-    out.push(`| ${r.metric} | ${fmt(r.sioc, r.unit)} | ${fmt(r.peer, r.unit)} | ${r.ratio === null ? "n/a" : r.ratio.toFixed(r.ratio >= 10 ? 1 : 2) + "×"} | ${r.target}${r.note ? ` (${r.note})` : ""} |`);
+    out.push(`| ${r.metric} | ${fmt(r.sioc, r.unit)} | ${fmt(r.peer, r.unit)} | ${fmtRatio(r.ratio)} | ${fmt(r.floor, r.unit)} | ${fmtRatio(r.floorRatio)} | ${r.target}${r.note ? ` (${r.note})` : ""} |`);
   }
   return out.join("\n");
 }
 
+/** Fanout: worker CPU per delivery of sioc ÷ the floor's, at each offered rate both ran. */
+function floorTable(s, f) {
+  const L = [];
+  L.push("Worker CPU per delivery, sioc ÷ floor, at each offered rate (µs per delivery, user + system; ✓ = both passed):");
+  L.push("");
+  L.push("| offered/s | sioc worker µs | user | system | floor µs | user | system | sioc ÷ floor | user ÷ | system ÷ | both ok |");
+  L.push("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|");
+  for (const x of s.steps) {
+    const y = f.steps.find((z) => z.offered === x.offered);
+    if (!y) continue;
+    const u = (v) => (v === undefined ? "n/a" : v.toFixed(2));
+    L.push(`| ${fmt(x.offered)} | ${u(x.worker_cpu_us_per_delivery)} | ${u(x.worker_user_us_per_delivery)} | ${u(x.worker_sys_us_per_delivery)} | ${u(y.worker_cpu_us_per_delivery)} | ${u(y.worker_user_us_per_delivery)} | ${u(y.worker_sys_us_per_delivery)} | ${fmtRatio(ratio(x.worker_cpu_us_per_delivery, y.worker_cpu_us_per_delivery))} | ${fmtRatio(ratio(x.worker_user_us_per_delivery, y.worker_user_us_per_delivery))} | ${fmtRatio(ratio(x.worker_sys_us_per_delivery, y.worker_sys_us_per_delivery))} | ${x.ok && y.ok ? "✓" : "✗"} |`);
+  }
+  L.push("");
+  return L;
+}
+
 function scenarioDetails(scn, doc) {
   const L = [];
-  for (const kind of ["sioc", "peer"]) {
+  for (const kind of KINDS) {
     const r = doc.results[kind];
     if (!r) continue;
-    L.push(`**${kind === "sioc" ? "sioc" : "Node.js peer"}** — ${r.topology}.`);
+    L.push(`**${KIND_TITLE[kind]}** — ${r.topology}.`);
     L.push("");
     if (scn === "fanout") {
       L.push(`${r.connected}/${r.attempted} clients, ${r.rooms} rooms × ${r.roomSize} members, ${r.publishers} publishers; stopped: ${r.stopReason || "ladder done"}. A step whose p99 passed ${P99_LIMIT_MS} ms was run once more (retry); the plot and the ratios use the better attempt, and a rate counts as sustainable only when every lower rate was too.`);
       L.push("");
-      L.push("| offered/s | delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | loss | dup | reordered | server CPU µs/delivery | bench CPU | ok |");
-      L.push("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|");
+      L.push("Server CPU per delivery: every server process, then its user and system parts; \"worker\" counts the worker processes only.");
+      L.push("");
+      L.push("| offered/s | delivered/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | loss | dup | reordered | server CPU µs/delivery | user | system | worker µs/delivery | worker user | worker system | bench CPU | ok |");
+      L.push("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|");
+      const u = (v) => (v === undefined ? "n/a" : v.toFixed(2));
       for (const s of r.attempts || r.steps)
-        L.push(`| ${fmt(s.offered)}${s.attempt ? " (retry)" : ""} | ${fmt(s.delivered)} | ${s.p50_ms.toFixed(2)} | ${s.p90_ms.toFixed(2)} | ${s.p99_ms.toFixed(2)} | ${s.p999_ms.toFixed(2)} | ${s.max_ms.toFixed(1)} | ${s.loss} | ${s.dup} | ${s.reordered} | ${s.cpu_us_per_delivery.toFixed(2)} | ${(s.client_cpu * 100).toFixed(0)} % | ${s.ok ? "✓" : "✗"} |`);
+        L.push(`| ${fmt(s.offered)}${s.attempt ? " (retry)" : ""} | ${fmt(s.delivered)} | ${s.p50_ms.toFixed(2)} | ${s.p90_ms.toFixed(2)} | ${s.p99_ms.toFixed(2)} | ${s.p999_ms.toFixed(2)} | ${s.max_ms.toFixed(1)} | ${s.loss} | ${s.dup} | ${s.reordered} | ${s.cpu_us_per_delivery.toFixed(2)} | ${u(s.user_us_per_delivery)} | ${u(s.sys_us_per_delivery)} | ${u(s.worker_cpu_us_per_delivery)} | ${u(s.worker_user_us_per_delivery)} | ${u(s.worker_sys_us_per_delivery)} | ${(s.client_cpu * 100).toFixed(0)} % | ${s.ok ? "✓" : "✗"} |`);
       if (r.profile) {
         L.push("");
         L.push("Where sioc-worker spent its time over the whole ladder (perf, self time, top entries):");
@@ -613,6 +719,7 @@ function scenarioDetails(scn, doc) {
     L.push("```");
     L.push("");
   }
+  if (scn === "fanout" && doc.results.sioc && doc.results.floor) L.push(...floorTable(doc.results.sioc, doc.results.floor));
   return L.join("\n");
 }
 
@@ -640,10 +747,13 @@ function writeResultsMd(o) {
   L.push(`- CPU: ${m.cores} cores for the load generator, the workers, the proxy and redis together; on loopback the kernel's TCP work for both ends runs on these cores too (in the fan-out profiles most server time is the kernel's writev path). When the bench client's share of a core nears 100 % (column "bench CPU"), the client, not the server, sets the ceiling.`);
   L.push("- The machine is shared: other work running at the same time shows as latency spikes (a step is retried once when its p99 passes 50 ms) and in the load averages recorded per run.");
   L.push("");
-  L.push("## Ratios (sioc ÷ peer, same run)");
+  L.push("- The floor (fan-out only) is sioc-floor (bench/floor/): one raw-epoll process that joins rooms and copies one precomputed frame per message to every member, one write per connection per loop turn, with no protocol work: what the kernel and the event loop alone cost here. sioc ÷ floor compares the worker processes' CPU (no proxy, no redis) with it.");
+  L.push("- CPU figures come from utime and stime in /proc: user is the program's own code, system is mostly the kernel's TCP send and receive path.");
+  L.push("");
+  L.push("## Ratios (sioc ÷ peer and sioc ÷ floor, same run)");
   L.push("");
   const all = [];
-  for (const d of docs) for (const r of ratiosFor(d.scenario, d.results.sioc, d.results.peer)) all.push({ ...r, metric: `${d.key}: ${r.metric}` });
+  for (const d of docs) for (const r of ratiosFor(d.scenario, d.results.sioc, d.results.peer, d.results.floor)) all.push({ ...r, metric: `${d.key}: ${r.metric}` });
   L.push(mdTable(all));
   L.push("");
   for (const d of docs) {
@@ -676,6 +786,7 @@ function writeResultsMd(o) {
 
 /** Results file stem: the scenario, plus the topology when it is not the default. */
 function resultKey(o) {
+  if (o.only === "floor") return `${o.scenario}-floor`; /* the floor has no workers or proxy */
   return o.scenario + (o.workers > 1 ? `-w${o.workers}` : "") + (o.useProxy ? "-proxy" : "") +
     (o.transport !== "websocket" ? `-${o.transport}` : "");
 }
@@ -695,14 +806,15 @@ async function main() {
   const loadBefore = os.loadavg();
   log(`${o.scenario}: logs in ${o.logRoot}; load average ${loadBefore.map((x) => x.toFixed(2)).join(" ")}`);
   const results = {};
-  for (const kind of ["sioc", "peer"]) {
+  for (const kind of KINDS) {
     if (o.only && o.only !== kind) continue;
+    if (kind === "floor" && o.scenario !== "fanout") continue;
     results[kind] = await RUNNERS[o.scenario](o, kind);
   }
-  const ratios = ratiosFor(o.scenario, results.sioc, results.peer);
+  const ratios = ratiosFor(o.scenario, results.sioc, results.peer, results.floor);
   const notes = [];
   if (o.scenario === "fanout") {
-    for (const kind of ["sioc", "peer"]) {
+    for (const kind of KINDS) {
       const r = results[kind];
       if (!r) continue;
       const last = r.steps[r.steps.length - 1];
@@ -734,9 +846,34 @@ async function main() {
   }
   doc.key = resultKey(o);
   writeFileSync(path.join(o.out, `${doc.key}.json`), JSON.stringify(doc, null, 1) + "\n");
-  process.stdout.write(`\n${o.scenario}: sioc ÷ peer\n`);
+  const rx = (x) => (x === null || x === undefined ? "n/a" : x.toFixed(2) + "x");
+  process.stdout.write(`\n${o.scenario}: sioc ÷ peer${o.scenario === "fanout" ? ", sioc ÷ floor" : ""}\n`);
+  process.stdout.write(`  ${"metric".padEnd(78)} ${"sioc".padStart(11)} ${"peer".padStart(11)} ${"÷ peer".padStart(7)}` +
+    (o.scenario === "fanout" ? ` ${"floor".padStart(11)} ${"÷ floor".padStart(7)}` : "") + "\n");
   for (const r of ratios)
-    process.stdout.write(`  ${r.metric.padEnd(70)} ${fmt(r.sioc, r.unit).padStart(12)} ${fmt(r.peer, r.unit).padStart(12)}   ${r.ratio === null ? "n/a" : r.ratio.toFixed(2) + "x"}\n`);
+    process.stdout.write(`  ${r.metric.padEnd(78)} ${fmt(r.sioc, r.unit).padStart(11)} ${fmt(r.peer, r.unit).padStart(11)} ${rx(r.ratio).padStart(7)}` +
+      (o.scenario === "fanout" ? ` ${fmt(r.floor, r.unit).padStart(11)} ${rx(r.floorRatio).padStart(7)}` : "") + "\n");
+  if (o.scenario === "fanout") {
+    // Per step and side: server CPU per delivery, user + system, and the worker's part.
+    process.stdout.write("\n  server CPU per delivery by offered rate (µs; all server processes = user + system; worker processes = user + system):\n");
+    for (const kind of KINDS) {
+      const r = results[kind];
+      if (!r) continue;
+      for (const x of r.steps)
+        process.stdout.write(`  ${kind.padEnd(6)} ${fmt(x.offered).padStart(7)}/s  all ${x.cpu_us_per_delivery.toFixed(2).padStart(6)} = ${x.user_us_per_delivery.toFixed(2).padStart(6)} + ${x.sys_us_per_delivery.toFixed(2).padStart(6)}` +
+          `   worker ${x.worker_cpu_us_per_delivery.toFixed(2).padStart(6)} = ${x.worker_user_us_per_delivery.toFixed(2).padStart(6)} + ${x.worker_sys_us_per_delivery.toFixed(2).padStart(6)}` +
+          `   p99 ${x.p99_ms.toFixed(1).padStart(7)} ms ${x.ok ? "ok" : "FAIL"}\n`);
+    }
+    if (results.sioc && results.floor) {
+      process.stdout.write("\n  sioc worker CPU per delivery ÷ floor's, by offered rate (total, user, system):\n");
+      for (const x of results.sioc.steps) {
+        const y = results.floor.steps.find((z) => z.offered === x.offered);
+        if (!y) continue;
+        const q = (k) => rx(ratio(x[k], y[k]));
+        process.stdout.write(`  ${fmt(x.offered).padStart(7)}/s  ${q("worker_cpu_us_per_delivery").padStart(7)}  user ${q("worker_user_us_per_delivery").padStart(7)}  system ${q("worker_sys_us_per_delivery").padStart(7)}${x.ok && y.ok ? "" : "  (a side failed this rate)"}\n`);
+      }
+    }
+  }
   for (const n of notes) process.stdout.write(`  note: ${n}\n`);
   if (o.resultsMd) writeResultsMd(o);
 }

@@ -4,7 +4,10 @@
 //         adapter) (+ sioc-proxy in front when asked);
 //   peer: N Node.js socket.io 4.8 workers running bench/peer/server.mjs with the
 //         @socket.io/redis-adapter (+ redis-server when N > 1) (+ HAProxy in
-//         front when asked, configured from bench/peer/haproxy.cfg.in).
+//         front when asked, configured from bench/peer/haproxy.cfg.in);
+//   floor: one sioc-floor process (bench/floor/), clients connect directly,
+//         whatever the worker count or proxy asked for the others: the cost of
+//         the kernel and the event loop alone, for the fanout scenario.
 // Both run the chat app with the same JWT secret, perMessageDeflate off (the
 // peer's default), the same ping interval and no connection cap below the
 // machine's own limits.
@@ -63,6 +66,7 @@ function require_help(bin) {
  * pids (all), topology (text), stop()}.
  */
 export async function startCluster(kind, o) {
+  if (kind === "floor") return startFloor(o);
   const procs = [];
   mkdirSync(o.logDir, { recursive: true });
   const out = { kind, workerPids: [], proxyPid: null, redisPid: null };
@@ -133,6 +137,26 @@ export async function startCluster(kind, o) {
     for (const p of procs.slice().reverse()) await p.stop();
     throw e;
   }
+}
+
+/** One sioc-floor process on a free port; the same shape as startCluster's answer. */
+async function startFloor(o) {
+  mkdirSync(o.logDir, { recursive: true });
+  const port = await freePort();
+  const p = startProcess("sioc-floor", path.join(o.buildDir, "bench/sioc-floor"), ["--host", HOST, "--port", String(port)],
+    { logFile: path.join(o.logDir, "sioc-floor.log") });
+  try {
+    await waitHttp(p, port);
+  } catch (e) {
+    await p.stop();
+    throw e;
+  }
+  const url = `http://${HOST}:${port}`;
+  return {
+    kind: "floor", workerPids: [p.pid], proxyPid: null, redisPid: null, workerUrls: [url], urls: [url], pids: [p.pid],
+    procs: [p], topology: "1 sioc-floor process (raw epoll, no protocol work), clients connect directly",
+    stop: async () => { await p.stop(); },
+  };
 }
 
 /** Whether sioc-proxy is built in `buildDir`. */

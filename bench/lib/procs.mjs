@@ -161,12 +161,18 @@ const CLK_TCK = (() => {
 
 /** utime + stime of the process in seconds, or NaN. */
 export function cpuSeconds(pid) {
+  const t = cpuTimes(pid);
+  return t.user + t.sys;
+}
+
+/** {user, sys}: utime and stime of the process in seconds (NaN when unreadable). */
+export function cpuTimes(pid) {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, "utf8");
     const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK };
   } catch {
-    return NaN;
+    return { user: NaN, sys: NaN };
   }
 }
 

@@ -88,6 +88,7 @@ typedef struct {
     uint64_t publish_failed; /* messages that could not be queued */
     long long max_lag_us;    /* worst delay of a publish behind its schedule (client overload) */
     double cpu_s_start[16], cpu_s_end[16];
+    double usr_s_start[16], usr_s_end[16];   /* the user part of cpu_s_* */
     double client_cpu_start, client_cpu_end; /* over the sending window */
     long long t_send_end_us;
     hist_t lat;

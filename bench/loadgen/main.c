@@ -74,6 +74,7 @@ typedef struct {
     int tty;
     long long rss_base_kb[16], rss_loaded_kb[16], rss_end_kb[16];
     double cpu_run_start[16], cpu_run_end[16];
+    double usr_run_start[16], usr_run_end[16]; /* the user part of cpu_run_* */
     uint64_t pings_at_start, pongs_at_start, ping_bytes_at_start;
     long long client_rss_kb;
     double client_cpu_s;
@@ -294,10 +295,15 @@ void bench_on_closed(bench_t *b, bclient_t *c, int reason, const char *why)
 
 /* ------------------------------------------------------------------ helpers */
 
-static void sample_cpu(const bench_conf_t *cf, double *out)
+/* utime + stime of each server process into `out`, utime alone into `user`. */
+static void sample_cpu(const bench_conf_t *cf, double *out, double *user)
 {
-    for (size_t i = 0; i < cf->npids && i < 16; i++)
-        out[i] = procstat_cpu_s(cf->pids[i]);
+    for (size_t i = 0; i < cf->npids && i < 16; i++) {
+        double u = -1, k = -1;
+        procstat_cpu_split(cf->pids[i], &u, &k);
+        out[i] = u >= 0 && k >= 0 ? u + k : -1;
+        user[i] = u;
+    }
 }
 
 static void sample_rss(const bench_conf_t *cf, long long *out)
@@ -392,7 +398,7 @@ static void start_step(run_t *r, long long now)
     bench_t *b = &r->b;
     bench_step_t *st = &b->steps[b->cur_step];
     st->t_start_us = now;
-    sample_cpu(b->conf, st->cpu_s_start);
+    sample_cpu(b->conf, st->cpu_s_start, st->usr_s_start);
     st->client_cpu_start = self_cpu_s();
     r->step_state = STEP_SEND;
 }
@@ -457,7 +463,7 @@ static void end_step(run_t *r, long long now)
     const bench_conf_t *cf = b->conf;
     bench_step_t *st = &b->steps[b->cur_step];
     st->t_end_us = now;
-    sample_cpu(cf, st->cpu_s_end);
+    sample_cpu(cf, st->cpu_s_end, st->usr_s_end);
     long long loss = (long long)st->expected - (long long)st->received;
     double p99_ms = (double)hist_quantile(&st->lat, 0.99) / 1e3;
     if (st->attempt == 0 || p99_ms < r->best_p99_ms)
@@ -514,7 +520,7 @@ static void run_start(run_t *r, long long now)
         break;
     case SCN_ECHO:
         r->t_run_end = now + (long long)(cf->duration_s * 1e6);
-        sample_cpu(cf, r->cpu_run_start);
+        sample_cpu(cf, r->cpu_run_start, r->usr_run_start);
         for (unsigned i = 0; i < r->total; i++)
             if (b->clients[i] != NULL && client_ready(b->clients[i]))
                 echo_send(r, b->clients[i]);
@@ -539,7 +545,7 @@ static void run_tick(run_t *r, long long now)
     case SCN_IDLE:
         if (r->step_state == -1 && now >= r->t_phase) {
             sample_rss(cf, r->rss_loaded_kb);
-            sample_cpu(cf, r->cpu_run_start);
+            sample_cpu(cf, r->cpu_run_start, r->usr_run_start);
             r->pings_at_start = b->pings_rx;
             r->pongs_at_start = b->pongs_tx;
             r->ping_bytes_at_start = b->ping_bytes;
@@ -548,7 +554,7 @@ static void run_tick(run_t *r, long long now)
         }
         if (now >= r->t_run_end || r->stop) {
             sample_rss(cf, r->rss_end_kb);
-            sample_cpu(cf, r->cpu_run_end);
+            sample_cpu(cf, r->cpu_run_end, r->usr_run_end);
             r->t_run_end = now;
             finish(r, NULL);
         }
@@ -563,7 +569,7 @@ static void run_tick(run_t *r, long long now)
         if ((now >= r->t_run_end &&
              (!inflight || now >= r->t_run_end + (long long)(cf->drain_s * 1e6))) ||
             r->stop) {
-            sample_cpu(cf, r->cpu_run_end);
+            sample_cpu(cf, r->cpu_run_end, r->usr_run_end);
             finish(r, NULL);
         }
         break;
@@ -586,7 +592,7 @@ static void run_tick(run_t *r, long long now)
         break;
     }
     default:
-        sample_cpu(cf, r->cpu_run_end);
+        sample_cpu(cf, r->cpu_run_end, r->usr_run_end);
         finish(r, NULL);
         break;
     }
@@ -761,7 +767,10 @@ static json_t *servers_json(run_t *r, double *cpu_total)
         }
         double cpu = r->cpu_run_end[i] - r->cpu_run_start[i];
         if (cf->scenario != SCN_FANOUT && cf->scenario != SCN_CHAT) {
+            double usr = r->usr_run_end[i] - r->usr_run_start[i];
             json_object_set_new(o, "cpu_s", json_real(cpu));
+            json_object_set_new(o, "user_s", json_real(usr));
+            json_object_set_new(o, "sys_s", json_real(cpu - usr));
             *cpu_total += cpu;
         }
         json_array_append_new(a, o);
@@ -899,13 +908,18 @@ static json_t *report_json(run_t *r, int *ok)
             json_object_set_new(s, "deliveries_per_s", json_real((double)st->received / win));
             json_object_set_new(s, "max_schedule_lag_us", json_integer(st->max_lag_us));
             double cpu = 0;
-            json_t *sc = json_array();
+            json_t *sc = json_array(), *su = json_array(), *sk = json_array();
             for (size_t i = 0; i < cf->npids && i < 16; i++) {
                 double d = st->cpu_s_end[i] - st->cpu_s_start[i];
+                double u = st->usr_s_end[i] - st->usr_s_start[i];
                 json_array_append_new(sc, json_real(d));
+                json_array_append_new(su, json_real(u));
+                json_array_append_new(sk, json_real(d - u));
                 cpu += d;
             }
             json_object_set_new(s, "server_cpu_s", sc);
+            json_object_set_new(s, "server_user_s", su); /* utime, per --pid */
+            json_object_set_new(s, "server_sys_s", sk);  /* stime, per --pid */
             double wall = (double)(st->t_send_end_us - st->t_start_us) / 1e6;
             json_object_set_new(
                 s, "client_cpu_share",
@@ -1540,7 +1554,7 @@ int main(int argc, char **argv)
     r->finish_timer = evtimer_new(base, on_finish_timeout, r);
 
     if (cf.scenario == SCN_CONNECT)
-        sample_cpu(&cf, r->cpu_run_start);
+        sample_cpu(&cf, r->cpu_run_start, r->usr_run_start);
     b->t0_us = clock_us();
     net_loop_run(b->loop);
 

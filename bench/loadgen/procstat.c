@@ -26,7 +26,7 @@ long long procstat_rss_kb(pid_t pid)
     return kb;
 }
 
-double procstat_cpu_s(pid_t pid)
+int procstat_cpu_split(pid_t pid, double *user_s, double *sys_s)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -47,5 +47,7 @@ double procstat_cpu_s(pid_t pid)
     if (sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1;
     long hz = sysconf(_SC_CLK_TCK);
-    return (double)(ut + st) / (double)(hz > 0 ? hz : 100);
+    *user_s = (double)ut / (double)(hz > 0 ? hz : 100);
+    *sys_s = (double)st / (double)(hz > 0 ? hz : 100);
+    return 0;
 }

@@ -1,18 +1,21 @@
 // Smoke test of the load generator (bench/loadgen, sioc-bench): a tiny fan-out
 // against the server under test over websocket and over long-polling, with
-// minted JWTs, must connect every client and lose nothing.
+// minted JWTs, must connect every client and lose nothing. Then the same
+// fan-out against sioc-floor (bench/floor), bench/compare's floor.
 //
 // sioc-bench is looked up in SIOC_BENCH_BIN, then next to the worker binary
 // (<build>/bench/sioc-bench), then in build/release; the test is skipped when
-// it is not built (e.g. presets with SIOC_BENCH=OFF).
+// it is not built (e.g. presets with SIOC_BENCH=OFF). sioc-floor is looked up
+// next to it.
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startServer, workerCommand, REPO_ROOT } from "./lib/server.mjs";
+import http from "node:http";
+import { startServer, workerCommand, freePort, REPO_ROOT, HOST } from "./lib/server.mjs";
 import { TEST_SECRET } from "./lib/token.mjs";
 
 function benchBinary() {
@@ -25,6 +28,20 @@ function benchBinary() {
 }
 
 const BENCH = benchBinary();
+const FLOOR = BENCH && [path.join(path.dirname(BENCH), "sioc-floor")].find((c) => existsSync(c));
+
+function health(port) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: HOST, port, path: "/health", agent: false, timeout: 1000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (body += d));
+      res.on("end", () => resolve(res.statusCode === 200 && body === "ok"));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+  });
+}
 
 function runBench(args) {
   return new Promise((resolve) => {
@@ -72,5 +89,43 @@ describe("sioc-bench smoke", { skip: BENCH ? false : "sioc-bench is not built" }
   it("a wrong secret is refused: non-zero exit, every client counted as refused", { timeout: 30000 }, async () => {
     const r = await runBench(["--url", server.url, "-n", "5", "--jwt-secret", "x".repeat(40), "--no-progress", "--quiet", "connect"]);
     assert.equal(r.code, 3);
+  });
+});
+
+describe("sioc-floor smoke", { skip: FLOOR ? false : "sioc-floor is not built" }, () => {
+  let floor;
+  let port;
+  let dir;
+  before(async () => {
+    port = await freePort();
+    floor = spawn(FLOOR, ["--host", HOST, "--port", String(port)], { stdio: "ignore" });
+    dir = mkdtempSync(path.join(tmpdir(), "sioc-floor-test-"));
+    const end = Date.now() + 10000;
+    while (!(await health(port))) {
+      if (Date.now() > end || floor.exitCode !== null) throw new Error("sioc-floor did not answer /health");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+  after(() => {
+    floor?.kill("SIGKILL");
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("answers a fanout step: every client connects, 0 loss, CPU split into user + system", { timeout: 60000 }, async () => {
+    const json = path.join(dir, "fanout-floor.json");
+    const r = await runBench([
+      "--url", `http://${HOST}:${port}`, "-n", "40", "--room-size", "10", "--rate", "400", "--duration", "1",
+      "--drain", "3", "--sources", "4", "--pid", String(floor.pid), "--json", json, "--no-progress", "fanout",
+    ]);
+    assert.equal(r.code, 0, `sioc-bench failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+    const doc = JSON.parse(readFileSync(json, "utf8"));
+    assert.equal(doc.connect.connected, 44);
+    const t = doc.fanout.total;
+    assert.ok(t.expected > 0);
+    assert.equal(t.loss, 0);
+    assert.equal(t.duplicates, 0);
+    const st = doc.fanout.steps[0];
+    assert.equal(st.server_user_s.length, 1);
+    assert.ok(Math.abs(st.server_user_s[0] + st.server_sys_s[0] - st.server_cpu_s[0]) < 1e-6, "user + system = total");
   });
 });
