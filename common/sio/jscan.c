@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/hex.h"
 
 /* Byte classes inside a string. */
 enum { C_PLAIN = 0, C_QUOTE, C_BSLASH, C_CTRL, C_HIGH };
@@ -70,16 +71,6 @@ static inline void skip_ws(scanner_t *s)
 {
     while (s->i < s->len && is_ws(s->p[s->i]))
         s->i++;
-}
-
-static inline int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 size_t jscan__utf8_seq(const unsigned char *p, size_t n)
@@ -145,7 +136,7 @@ static int scan_string(scanner_t *s)
                 if (n - i < 6)
                     return fail(s, i, "unterminated string");
                 for (size_t k = 2; k < 6; k++)
-                    if (hexval(p[i + k]) < 0)
+                    if (hex_val(p[i + k]) < 0)
                         return fail(s, i + k, "invalid \\u escape");
                 i += 6;
                 break;
@@ -455,9 +446,10 @@ static int string_token_ok(sioc_iov_t str)
     return scan_string(&s) == 0 && s.i == str.len;
 }
 
+/* The four hex digits at p, already validated by scan_string. */
 static unsigned hex4(const uint8_t *p)
 {
-    return (unsigned)(hexval(p[0]) << 12 | hexval(p[1]) << 8 | hexval(p[2]) << 4 | hexval(p[3]));
+    return (unsigned)hex_val4(p);
 }
 
 static size_t utf8_put(unsigned cp, uint8_t *u)

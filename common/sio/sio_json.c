@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/hex.h"
 #include "sio/jscan.h"
 
 /* Whether byte c may be copied as is (printable ASCII other than '"' and '\\'). */
@@ -17,7 +18,6 @@ static inline int plain(uint8_t c)
 
 static int escape(sioc_buf_t *b, const uint8_t *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t i = 0;
     int r;
     while (i < n) {
@@ -55,8 +55,8 @@ static int escape(sioc_buf_t *b, const uint8_t *s, size_t n)
         default:
             if (c < 0x20) {
                 memcpy(esc + 1, "u00", 3);
-                esc[4] = hex[c >> 4];
-                esc[5] = hex[c & 15];
+                esc[4] = hex_lower(c >> 4);
+                esc[5] = hex_lower(c);
                 k = 6;
                 break;
             }
