@@ -74,6 +74,7 @@
 #include <msgpack/pack.h>
 
 #include "base/err.h"
+#include "base/utf8.h"
 
 typedef const unsigned char *cptr;
 
@@ -333,45 +334,6 @@ static int put_json_date(sioc_buf_t *b, double t)
 
 /* ---------------------------------------------------------------- UTF-8 */
 
-/*
- * Length of the well-formed UTF-8 sequence at p, or 0 with *bad = bytes of the
- * maximal ill-formed subpart that one U+FFFD replaces (WHATWG decoder).
- */
-static size_t utf8_seq(cptr p, cptr end, size_t *bad)
-{
-    unsigned c = p[0], lo = 0x80, hi = 0xBF;
-    size_t need;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 2;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 3;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    for (size_t i = 1; i <= need; i++) {
-        if (p + i >= end || p[i] < lo || p[i] > hi) {
-            *bad = i;
-            return 0;
-        }
-        lo = 0x80;
-        hi = 0xBF;
-    }
-    return need + 1;
-}
-
 static const char hexdig[] = "0123456789abcdef";
 
 /* JSON.stringify of the string Buffer.toString("utf8") makes of s[0..n). */
@@ -389,7 +351,7 @@ static int put_json_str(sioc_buf_t *b, const char *s, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            size_t bad, l = utf8_seq(p, end, &bad);
+            size_t bad, l = utf8_seq(p, (size_t)(end - p), &bad);
             if (l) {
                 p += l;
                 continue;
@@ -720,37 +682,6 @@ typedef struct {
     cptr rawkey; /* msgpack -> JSON: the key bytes while `key` holds their repaired form */
 } mrec_t;
 
-/* Whether n bytes at p are well-formed UTF-8. */
-static int utf8_ok(cptr p, size_t n)
-{
-    cptr end = p + n;
-    while (p < end) {
-        size_t bad, l = *p < 0x80 ? 1 : utf8_seq(p, end, &bad);
-        if (!l)
-            return 0;
-        p += l;
-    }
-    return 1;
-}
-
-/* Appends the string Buffer.toString("utf8") makes of p[0..n) to b. */
-static int utf8_repair(sioc_buf_t *b, cptr p, size_t n)
-{
-    cptr end = p + n;
-    int r = 0;
-    while (p < end && !r) {
-        size_t bad, l = utf8_seq(p, end, &bad);
-        if (l) {
-            r = buf_append(b, p, l);
-            p += l;
-        } else {
-            r = buf_append(b, "\xEF\xBF\xBD", 3);
-            p += bad;
-        }
-    }
-    return r;
-}
-
 static int put_placeholder(m2j_t *c, cptr data, size_t len)
 {
     adapter_msg_att_t *a = c->att;
@@ -849,7 +780,7 @@ static int m2j_map(m2j_t *c, cptr *pp, size_t n, unsigned depth)
             r = fail(ctx, "map key is not a string");
             goto out;
         }
-        if (!utf8_ok(it.data, it.len)) {
+        if (!utf8_is_valid(it.data, it.len)) {
             repair = 1; /* distinct bytes may decode to the same key */
             canonical = 0;
         }
@@ -894,7 +825,7 @@ static int m2j_map(m2j_t *c, cptr *pp, size_t n, unsigned depth)
             for (size_t i = 0; i < n; i++) {
                 rec[i].rawkey = rec[i].key;
                 rec[i].koff = t->len;
-                if ((r = utf8_repair(t, rec[i].key, rec[i].klen)))
+                if ((r = utf8_repair_append(t, rec[i].key, rec[i].klen)))
                     goto out;
                 rec[i].mend = rec[i].klen;
                 rec[i].klen = t->len - rec[i].koff;
@@ -1117,7 +1048,7 @@ static int js_str_scan(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, jstr_t *s)
         if (c < 0x20)
             return fail(ctx, "control character in JSON string");
         if (c >= 0x80) {
-            size_t bad, l = utf8_seq(p, end, &bad);
+            size_t bad, l = utf8_seq(p, (size_t)(end - p), &bad);
             if (!l)
                 return fail(ctx, "invalid UTF-8 in JSON string");
             p += l;
@@ -1256,7 +1187,7 @@ static size_t js_str_utf16(const jstr_t *s, uint16_t *u)
             }
             continue;
         }
-        size_t bad, l = utf8_seq(p, s->close, &bad);
+        size_t bad, l = utf8_seq(p, (size_t)(s->close - p), &bad);
         uint32_t cp =
             l == 1   ? p[0]
             : l == 2 ? (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f)

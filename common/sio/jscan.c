@@ -18,6 +18,7 @@
 
 #include "base/err.h"
 #include "base/hex.h"
+#include "base/utf8.h"
 
 /* Byte classes inside a string. */
 enum { C_PLAIN = 0, C_QUOTE, C_BSLASH, C_CTRL, C_HIGH };
@@ -73,28 +74,6 @@ static inline void skip_ws(scanner_t *s)
         s->i++;
 }
 
-size_t jscan__utf8_seq(const unsigned char *p, size_t n)
-{
-    uint8_t c = p[0];
-    if (c < 0xc2)
-        return 0;
-    if (c < 0xe0)
-        return (n >= 2 && (p[1] & 0xc0) == 0x80) ? 2 : 0;
-    if (c < 0xf0) {
-        uint8_t lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-        if (n < 3 || p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80)
-            return 0;
-        return 3;
-    }
-    if (c < 0xf5) {
-        uint8_t lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-        if (n < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 /* Scans the string token whose opening quote is at s->i; leaves s->i after the closing quote. */
 static int scan_string(scanner_t *s)
 {
@@ -112,7 +91,7 @@ static int scan_string(scanner_t *s)
         case C_CTRL:
             return fail(s, i, "control character in string");
         case C_HIGH: {
-            size_t k = jscan__utf8_seq(p + i, n - i);
+            size_t k = utf8_seq(p + i, n - i, NULL);
             if (k == 0)
                 return fail(s, i, "invalid UTF-8 in string");
             i += k;

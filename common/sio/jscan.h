@@ -178,10 +178,4 @@ int jscan_number_double(sioc_iov_t num, double *out);
  */
 int jscan_is_placeholder(sioc_iov_t obj, unsigned *num);
 
-/*
- * Internal, shared with sio_json.c: length of the well-formed UTF-8 sequence
- * starting at p[0] (a byte >= 0x80) within p[0..n), or 0 when ill-formed.
- */
-size_t jscan__utf8_seq(const unsigned char *p, size_t n);
-
 #endif

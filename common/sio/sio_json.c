@@ -8,7 +8,7 @@
 
 #include "base/err.h"
 #include "base/hex.h"
-#include "sio/jscan.h"
+#include "base/utf8.h"
 
 /* Whether byte c may be copied as is (printable ASCII other than '"' and '\\'). */
 static inline int plain(uint8_t c)
@@ -61,7 +61,7 @@ static int escape(sioc_buf_t *b, const uint8_t *s, size_t n)
                 break;
             }
             /* c >= 0x80: a whole valid sequence goes through, a bad byte becomes U+FFFD. */
-            k = jscan__utf8_seq(s + i, n - i);
+            k = utf8_seq(s + i, n - i, NULL);
             if (k) {
                 if ((r = buf_append(b, s + i, k)))
                     return r;

@@ -1,5 +1,5 @@
 /*
- * Unit tests for common/ws/utf8: Unicode Table 3-7 boundaries, Markus Kuhn's
+ * Unit tests for common/base/utf8: Unicode Table 3-7 boundaries, Markus Kuhn's
  * UTF-8 decoder stress cases (sections 1-5 of UTF-8-test.txt, the set
  * Autobahn family 6 is built from), fail-fast positions, incremental feeds
  * over every split, the SIMD block boundaries, and the portable fallback,
@@ -14,16 +14,20 @@
 #include <string.h>
 
 #include "base/err.h"
-#include "ws/utf8.h"
+#include "base/utf8.h"
 #include "utf8_ref.h"
 
 /* The same source built without SSE2, to test the portable word-at-a-time path. */
 #undef __SSE2__
 #define utf8_validate portable_utf8_validate
 #define utf8_feed portable_utf8_feed
-#include "ws/utf8.c"
+#define utf8_seq portable_utf8_seq
+#define utf8_repair_append portable_utf8_repair_append
+#include "base/utf8.c"
 #undef utf8_validate
 #undef utf8_feed
+#undef utf8_seq
+#undef utf8_repair_append
 
 typedef struct {
     const char *name;
