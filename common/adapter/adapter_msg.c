@@ -75,6 +75,7 @@
 
 #include "base/err.h"
 #include "base/utf8.h"
+#include "sio/sio_json.h"
 
 typedef const unsigned char *cptr;
 
@@ -333,82 +334,6 @@ static int put_json_date(sioc_buf_t *b, double t)
 }
 
 /* ---------------------------------------------------------------- UTF-8 */
-
-static const char hexdig[] = "0123456789abcdef";
-
-/* JSON.stringify of the string Buffer.toString("utf8") makes of s[0..n). */
-static int put_json_str(sioc_buf_t *b, const char *s, size_t n)
-{
-    cptr p = (cptr)s, end = p + n, run = p;
-    int r = buf_reserve(b, n + 2);
-    if (r)
-        return r;
-    b->base[b->len++] = '"';
-    while (p < end) {
-        unsigned c = *p;
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            p++;
-            continue;
-        }
-        if (c >= 0x80) {
-            size_t bad, l = utf8_seq(p, (size_t)(end - p), &bad);
-            if (l) {
-                p += l;
-                continue;
-            }
-            if ((r = buf_append(b, run, (size_t)(p - run))) ||
-                (r = buf_append(b, "\xEF\xBF\xBD", 3)))
-                return r;
-            p += bad;
-            run = p;
-            continue;
-        }
-        if ((r = buf_append(b, run, (size_t)(p - run))))
-            return r;
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t el = 2;
-        switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hexdig[c >> 4];
-            esc[5] = hexdig[c & 15];
-            el = 6;
-        }
-        if ((r = buf_append(b, esc, el)))
-            return r;
-        p++;
-        run = p;
-    }
-    if ((r = buf_append(b, run, (size_t)(p - run))))
-        return r;
-    return buf_append_byte(b, '"');
-}
-
-int adapter_msg_json_str(sioc_buf_t *out, sioc_iov_t s)
-{
-    return put_json_str(out, s.base, s.len);
-}
 
 /* Canonical array index "0".."4294967294" -> value, else -1. */
 static int64_t array_index(const char *k, size_t n)
@@ -856,7 +781,8 @@ static int m2j_map(m2j_t *c, cptr *pp, size_t n, unsigned depth)
         cptr kp = rec[ri].key, vp = rec[ri].val;
         size_t kl = rec[ri].klen, mark = c->out->len;
         if ((!first && (r = buf_append_byte(c->out, ','))) ||
-            (r = put_json_str(c->out, (const char *)kp, kl)) || (r = buf_append_byte(c->out, ':')))
+            (r = sio_json_append_string(c->out, (const char *)kp, kl)) ||
+            (r = buf_append_byte(c->out, ':')))
             goto out;
         if ((r = m2j_value(c, &vp, depth + 1, &undef)))
             goto out;
@@ -939,7 +865,7 @@ static int m2j_value(m2j_t *c, cptr *pp, unsigned depth, int *undef)
     case K_TRUE:
         return buf_append(c->out, "true", 4);
     case K_STR:
-        return put_json_str(c->out, (const char *)it.data, it.len);
+        return sio_json_append_string(c->out, (const char *)it.data, it.len);
     case K_BIN:
         if (depth >= c->ctx->limits.max_depth)
             return fail(c->ctx, "nesting too deep");
@@ -2601,7 +2527,7 @@ static void w_str(wr_t *w, sioc_iov_t s)
         return;
     }
     w_sep(w);
-    w_set(w, put_json_str(w->b, s.base, s.len));
+    w_set(w, sio_json_append_string(w->b, s.base, s.len));
 }
 
 static void w_key(wr_t *w, const char *k)

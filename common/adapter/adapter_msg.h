@@ -327,12 +327,6 @@ SIOC_WUR int adapter_msg_channel(sioc_buf_t *out, sioc_iov_t key, int kind, sioc
 int adapter_msg_channel_room(sioc_iov_t channel, sioc_iov_t key, sioc_iov_t nsp, sioc_iov_t *room);
 
 /**
- * Appends `s` (UTF-8; invalid sequences become U+FFFD) as a JSON string
- * literal escaped as JSON.stringify does. Returns 0 or a negative buffer error.
- */
-SIOC_WUR int adapter_msg_json_str(sioc_buf_t *out, sioc_iov_t s);
-
-/**
  * Writes the JS Number.prototype.toString() form of `d` (shortest round-trip;
  * "NaN"/"Infinity" for non-finite) into `out` (at least 32 bytes) and returns
  * its length. JSON callers map non-finite values to null themselves.

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "adapter/adapter_msg.h"
+#include "sio/sio_json.h"
 #include "base/buf.h"
 #include "base/err.h"
 
@@ -52,7 +53,7 @@ static void put_n(sioc_buf_t *b, const char *s, size_t n)
 
 static void put_str(sioc_buf_t *b, sioc_iov_t s)
 {
-    assert_int_equal(adapter_msg_json_str(b, s), 0);
+    assert_int_equal(sio_json_append_iov(b, s), 0);
 }
 
 static void put_num(sioc_buf_t *b, double d)
@@ -613,13 +614,13 @@ static void test_json_str(void **state)
 {
     (void)state;
     sioc_buf_t b = {0};
-    assert_int_equal(adapter_msg_json_str(&b, iov_make("a\"\\\b\f\n\r\t\x01\x7f\xe2\x80\xa8", 13)),
+    assert_int_equal(sio_json_append_iov(&b, iov_make("a\"\\\b\f\n\r\t\x01\x7f\xe2\x80\xa8", 13)),
                      0);
     assert_int_equal(b.len, strlen("\"a\\\"\\\\\\b\\f\\n\\r\\t\\u0001\x7f\xe2\x80\xa8\""));
     assert_memory_equal(b.base, "\"a\\\"\\\\\\b\\f\\n\\r\\t\\u0001\x7f\xe2\x80\xa8\"", b.len);
     buf_reset(&b);
     /* ill-formed UTF-8: maximal subparts each become U+FFFD */
-    assert_int_equal(adapter_msg_json_str(&b, iov_make("\xff\xe2\x82x\xf0\x9f", 6)), 0);
+    assert_int_equal(sio_json_append_iov(&b, iov_make("\xff\xe2\x82x\xf0\x9f", 6)), 0);
     assert_memory_equal(b.base, "\"\xef\xbf\xbd\xef\xbf\xbdx\xef\xbf\xbd\"", b.len);
     buf_free(&b);
 }
