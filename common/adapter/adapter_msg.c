@@ -52,8 +52,10 @@
  * for an array or map header before any element exists, so a 5-byte
  * "dd 0f ff ff ff" asks for 6 GB. Decoding here is a bounds-checked cursor
  * that converts straight to JSON: no tree, no allocation beyond the reusable
- * scratch in adapter_msg_ctx_t. JSON is scanned by hand for the same reason
- * and because decoded strings must be slices of the input.
+ * scratch in adapter_msg_ctx_t. JSON is read with jscan (sio/jscan.h), the
+ * one JSON grammar of the tree: its token functions, and its walk for values
+ * that are skipped or only validated; decoded strings stay slices of the
+ * input. Nesting of JSON values is also bounded by JSCAN_MAX_DEPTH.
  *
  * Limits: input size, output size, nesting depth (recursion is bounded by it),
  * entries per array/map (also never more than the bytes left), entries per
@@ -74,7 +76,9 @@
 #include <msgpack/pack.h>
 
 #include "base/err.h"
+#include "base/hex.h"
 #include "base/utf8.h"
+#include "sio/jscan.h"
 #include "sio/sio_json.h"
 
 typedef const unsigned char *cptr;
@@ -915,34 +919,15 @@ int adapter_msg_mp_to_json(adapter_msg_ctx_t *ctx, const char *mp, size_t len, s
 }
 
 /* ---------------------------------------------------------------- JSON scanning */
+/*
+ * The JSON grammar is jscan's (sio/jscan.h): whitespace, string and number
+ * tokens, and whole values skipped or validated within the limits. What
+ * stays here is only what the conversion needs to know about a token.
+ */
 
 static cptr js_ws(cptr p, cptr end)
 {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-static int hexval(unsigned c)
-{
-    if (c >= '0' && c <= '9')
-        return (int)(c - '0');
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return (int)(c - 'a' + 10);
-    return -1;
-}
-
-static int hex4(cptr p)
-{
-    int v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
-        if (h < 0)
-            return -1;
-        v = v << 4 | h;
-    }
-    return v;
+    return p + jscan_ws((const char *)p, (size_t)(end - p));
 }
 
 /* What js_str_scan learnt about a JSON string. */
@@ -957,87 +942,37 @@ typedef struct {
 /* Scans the string whose opening quote is at *pp; leaves *pp after the closing one. */
 static int js_str_scan(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, jstr_t *s)
 {
-    cptr p = *pp + 1;
-    s->body = p;
-    s->escaped = s->sur = 0;
+    const char *why = NULL;
+    size_t n = jscan_string_token((const char *)*pp, (size_t)(end - *pp), &why);
+    if (n == 0)
+        return fail(ctx, why);
+    cptr p = *pp + 1, close = *pp + n - 1;
     size_t bytes = 0;
-    for (;;) {
-        cptr run = p;
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-            p++;
-        bytes += (size_t)(p - run);
-        if (p >= end)
-            return fail(ctx, "unterminated JSON string");
-        unsigned c = *p;
-        if (c == '"')
+    s->body = p;
+    s->close = close;
+    s->escaped = s->sur = 0;
+    while (p < close) {
+        cptr bs = memchr(p, '\\', (size_t)(close - p));
+        if (bs == NULL) {
+            bytes += (size_t)(close - p);
             break;
-        if (c < 0x20)
-            return fail(ctx, "control character in JSON string");
-        if (c >= 0x80) {
-            size_t bad, l = utf8_seq(p, (size_t)(end - p), &bad);
-            if (!l)
-                return fail(ctx, "invalid UTF-8 in JSON string");
-            p += l;
-            bytes += l;
-            continue;
         }
+        bytes += (size_t)(bs - p);
         s->escaped = 1;
-        if (p + 1 >= end)
-            return fail(ctx, "unterminated JSON string");
-        switch (p[1]) {
-        case '"':
-        case '\\':
-        case '/':
-        case 'b':
-        case 'f':
-        case 'n':
-        case 'r':
-        case 't':
-            p += 2;
-            bytes++;
-            continue;
-        case 'u': {
-            int u;
-            if (end - p < 6 || (u = hex4(p + 2)) < 0)
-                return fail(ctx, "bad \\u escape in JSON string");
-            p += 6;
+        if (bs[1] == 'u') {
+            int32_t u = hex_val4(bs + 2);
             if (u >= 0xd800 && u <= 0xdfff)
                 s->sur = 1;
             bytes += u < 0x80 ? 1 : u < 0x800 ? 2 : 3;
-            continue;
-        }
-        default:
-            return fail(ctx, "bad escape in JSON string");
+            p = bs + 6;
+        } else {
+            bytes++;
+            p = bs + 2;
         }
     }
-    s->close = p;
     s->bytes = bytes;
-    *pp = p + 1;
+    *pp = close + 1;
     return 0;
-}
-
-static size_t utf8_put(unsigned char *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xc0 | cp >> 6);
-        o[1] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xe0 | cp >> 12);
-        o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xf0 | cp >> 18);
-    o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
-    o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3f));
-    return 4;
 }
 
 /* Decodes a scanned string without surrogate escapes into o (s->bytes long). */
@@ -1068,7 +1003,7 @@ static void js_str_decode(const jstr_t *s, unsigned char *o)
             *o++ = '\t';
             break;
         case 'u':
-            o += utf8_put(o, (uint32_t)hex4(p));
+            o += utf8_encode((uint32_t)hex_val4(p), o);
             p += 4;
             break;
         default:
@@ -1104,7 +1039,7 @@ static size_t js_str_utf16(const jstr_t *s, uint16_t *u)
                 u[n++] = '\t';
                 break;
             case 'u':
-                u[n++] = (uint16_t)hex4(p);
+                u[n++] = (uint16_t)hex_val4(p);
                 p += 4;
                 break;
             default:
@@ -1142,7 +1077,7 @@ static size_t np_utf8_custom(const uint16_t *u, size_t n, unsigned char *o)
             i++;
             c = 0x10000 + (((c & 0x3ff) << 10) | (i < n ? (u[i] & 0x3ffu) : 0));
         }
-        size_t l = utf8_put(o ? o + len : tmp, c);
+        size_t l = utf8_encode(c, o ? o + len : tmp);
         len += l;
     }
     return len;
@@ -1162,7 +1097,7 @@ static size_t np_utf8_whatwg(const uint16_t *u, size_t n, unsigned char *o, size
         } else if (c >= 0xd800 && c < 0xe000) {
             c = 0xfffd;
         }
-        size_t l = utf8_put(tmp, c);
+        size_t l = utf8_encode(c, tmp);
         if (len + l > max)
             break;
         if (o)
@@ -1172,9 +1107,6 @@ static size_t np_utf8_whatwg(const uint16_t *u, size_t n, unsigned char *o, size
     return len;
 }
 
-/* Skips one JSON value with full validation. */
-static int js_skip(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, unsigned depth);
-
 static int js_lit(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, const char *lit, size_t n)
 {
     if ((size_t)(end - *pp) < n || memcmp(*pp, lit, n) != 0)
@@ -1183,53 +1115,26 @@ static int js_lit(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, const char *lit, s
     return 0;
 }
 
-/* Parses a JSON number at *pp (strict JSON.parse grammar) into *d (NULL: validate only). */
+/* Parses a JSON number at *pp into *d (NULL: validate only) as JSON.parse does. */
 static int js_number(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, double *d)
 {
-    cptr p = *pp, s = p;
-    int neg = 0, simple = 1;
-    if (p < end && *p == '-') {
-        neg = 1;
-        p++;
-    }
-    if (p >= end || *p < '0' || *p > '9')
-        return fail(ctx, "invalid JSON number");
-    if (*p == '0') {
-        p++;
-    } else {
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    size_t intdigits = (size_t)(p - s) - (size_t)neg;
-    if (p < end && *p == '.') {
-        simple = 0;
-        p++;
-        if (p >= end || *p < '0' || *p > '9')
-            return fail(ctx, "invalid JSON number");
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        simple = 0;
-        p++;
-        if (p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= end || *p < '0' || *p > '9')
-            return fail(ctx, "invalid JSON number");
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    *pp = p;
+    const char *why = NULL;
+    cptr s = *pp;
+    size_t n = jscan_number_token((const char *)s, (size_t)(end - s), &why);
+    if (n == 0)
+        return fail(ctx, why);
+    *pp = s + n;
     if (d == NULL)
         return 0;
-    if (simple && intdigits <= 15) {
+    int neg = *s == '-';
+    if (n - (size_t)neg <= 15 && memchr(s, '.', n) == NULL && memchr(s, 'e', n) == NULL &&
+        memchr(s, 'E', n) == NULL) {
         int64_t v = 0;
-        for (cptr q = s + neg; q < p; q++)
+        for (cptr q = s + neg; q < s + n; q++)
             v = v * 10 + (*q - '0');
         *d = neg ? -(double)v : (double)v;
         return 0;
     }
-    size_t n = (size_t)(p - s);
     char small[80], *tmp = small;
     sioc_buf_t *t = &ctx->_tmp;
     if (n >= sizeof(small)) {
@@ -1244,88 +1149,68 @@ static int js_number(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, double *d)
     return 0;
 }
 
-static int js_skip(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, unsigned depth)
+/* The adapter's limits on a value that jscan walks: nesting and entries per container. */
+typedef struct {
+    const adapter_msg_limits_t *lim;
+    const char *reason;
+    uint8_t kind[JSCAN_MAX_DEPTH];
+    uint32_t count[JSCAN_MAX_DEPTH];
+} js_limits_t;
+
+static int js_limits_cb(const jscan_event_t *ev, void *data)
 {
-    cptr p = js_ws(*pp, end);
-    int r;
-    if (p >= end)
-        return fail(ctx, "truncated JSON");
-    switch (*p) {
-    case '"': {
-        jstr_t s;
-        r = js_str_scan(ctx, &p, end, &s);
-        break;
+    js_limits_t *l = data;
+    if (ev->type == JSCAN_EV_END)
+        return 0;
+    unsigned d = ev->depth;
+    /* An entry of the enclosing container: an object's key, an array's value. */
+    if (d > 0 && (ev->type == JSCAN_EV_KEY || l->kind[d - 1] == JSCAN_ARRAY) &&
+        ++l->count[d - 1] > l->lim->max_elems) {
+        l->reason = "too many entries";
+        return SIOC_EPROTO;
     }
-    case 't':
-        r = js_lit(ctx, &p, end, "true", 4);
-        break;
-    case 'f':
-        r = js_lit(ctx, &p, end, "false", 5);
-        break;
-    case 'n':
-        r = js_lit(ctx, &p, end, "null", 4);
-        break;
-    case '[':
-    case '{': {
-        int obj = *p == '{';
-        size_t count = 0;
-        if (depth >= ctx->limits.max_depth)
-            return fail(ctx, "nesting too deep");
-        p = js_ws(p + 1, end);
-        if (p < end && *p == (obj ? '}' : ']')) {
-            p++;
-            r = 0;
-            break;
+    if (ev->type == JSCAN_EV_BEGIN) {
+        if (d >= l->lim->max_depth) {
+            l->reason = "nesting too deep";
+            return SIOC_EPROTO;
         }
-        for (;;) {
-            if (++count > ctx->limits.max_elems)
-                return fail(ctx, "too many entries");
-            if (obj) {
-                jstr_t s;
-                p = js_ws(p, end);
-                if (p >= end || *p != '"')
-                    return fail(ctx, "expected JSON object key");
-                if ((r = js_str_scan(ctx, &p, end, &s)))
-                    return r;
-                p = js_ws(p, end);
-                if (p >= end || *p != ':')
-                    return fail(ctx, "expected ':'");
-                p++;
-            }
-            if ((r = js_skip(ctx, &p, end, depth + 1)))
-                return r;
-            p = js_ws(p, end);
-            if (p < end && *p == ',') {
-                p++;
-                continue;
-            }
-            if (p < end && *p == (obj ? '}' : ']')) {
-                p++;
-                break;
-            }
-            return fail(ctx, "expected ',' or end of JSON container");
-        }
-        r = 0;
-        break;
+        l->kind[d] = (uint8_t)ev->kind;
+        l->count[d] = 0;
     }
-    default:
-        r = js_number(ctx, &p, end, NULL);
-    }
-    if (!r)
-        *pp = p;
-    return r;
+    return 0;
+}
+
+/*
+ * Validates one JSON value at *pp (leading whitespace allowed) within the
+ * limits and leaves *pp after it; `whole`: nothing but whitespace may follow.
+ */
+static int js_walk(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, int whole)
+{
+    js_limits_t l;
+    l.lim = &ctx->limits;
+    l.reason = NULL;
+    jscan_value_t v;
+    const char *p = (const char *)*pp;
+    size_t n = (size_t)(end - *pp);
+    int r = whole ? jscan_walk(p, n, &v, js_limits_cb, &l)
+                  : jscan_walk_prefix(p, n, &v, js_limits_cb, &l);
+    if (r < 0)
+        return fail(ctx, l.reason ? l.reason : v.reason);
+    *pp = (cptr)v.tok.base + v.tok.len;
+    return 0;
+}
+
+/* Skips one JSON value with full validation. */
+static int js_skip(adapter_msg_ctx_t *ctx, cptr *pp, cptr end)
+{
+    return js_walk(ctx, pp, end, 0);
 }
 
 /* Validates that [p, p+n) is exactly one JSON value (whitespace around it allowed). */
 static int js_validate(adapter_msg_ctx_t *ctx, const char *s, size_t n)
 {
-    cptr p = (cptr)s, end = p + n;
-    int r = js_skip(ctx, &p, end, 0);
-    if (r)
-        return r;
-    if (js_ws(p, end) != end)
-        return fail(ctx, "trailing bytes after JSON value");
-    return 0;
+    cptr p = (cptr)s;
+    return js_walk(ctx, &p, p + n, 1);
 }
 
 /* ---------------------------------------------------------------- msgpack writer */
@@ -1770,7 +1655,7 @@ static int rd_peek(rd_t *r)
 static int rd_skip(rd_t *r)
 {
     if (r->json)
-        return js_skip(r->ctx, &r->p, r->end, 0);
+        return js_skip(r->ctx, &r->p, r->end);
     return mp_skip(r->ctx, &r->p, r->end);
 }
 
@@ -2010,7 +1895,7 @@ static int rd_value(rd_t *r, rd_val_t *v)
     int e;
     if (r->json) {
         cptr s = js_ws(r->p, r->end);
-        if ((e = js_skip(r->ctx, &r->p, r->end, 0)))
+        if ((e = js_skip(r->ctx, &r->p, r->end)))
             return e;
         if ((e = buf_append(r->jout, s, (size_t)(r->p - s))))
             return e;
@@ -2051,7 +1936,7 @@ static int rd_flags(rd_t *r, adapter_msg_flags_t *f)
                  {"binary", ADAPTER_MSG_F_BINARY},
                  {"expectSingleResponse", ADAPTER_MSG_F_EXPECT_SINGLE}};
     rd_it_t it;
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     int e, t = rd_peek(r);
     memset(f, 0, sizeof(*f));
     if (t == T_NIL || t == T_UNDEF)
@@ -2096,7 +1981,7 @@ static int rd_flags(rd_t *r, adapter_msg_flags_t *f)
 static int rd_opts(rd_t *r, adapter_msg_opts_t *o)
 {
     rd_it_t it;
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     int e;
     memset(o, 0, sizeof(*o));
     if ((e = rd_container(r, &it, 1)))
@@ -2119,7 +2004,7 @@ static int rd_opts(rd_t *r, adapter_msg_opts_t *o)
 static int rd_packet(rd_t *r, adapter_msg_packet_t *pk, rd_val_t *data)
 {
     rd_it_t it;
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     int e, have_type = 0;
     uint64_t u;
     memset(pk, 0, sizeof(*pk));
@@ -2232,7 +2117,7 @@ int adapter_msg_request_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t l
     rd_t r;
     rd_it_t it;
     rd_val_t data = {0}, pdata = {0};
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     uint64_t u;
     int have_type = 0, have_packet = 0;
     memset(out, 0, sizeof(*out));
@@ -2303,7 +2188,7 @@ int adapter_msg_response_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t 
     rd_t r;
     rd_it_t it;
     rd_val_t sockets = {0}, data = {0};
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     uint64_t u = 0;
     int have_rooms = 0;
     memset(out, 0, sizeof(*out));
@@ -2357,7 +2242,7 @@ done:
 static int shard_data(rd_t *r, adapter_msg_shard_t *out, rd_val_t *pdata, rd_val_t *value)
 {
     rd_it_t it;
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     int e;
     if ((e = rd_container(r, &it, 1)))
         return e;
@@ -2393,7 +2278,7 @@ int adapter_msg_shard_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t len
     rd_t r;
     rd_it_t it;
     rd_val_t pdata = {0}, value = {0};
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     uint64_t u;
     cptr data = NULL;
     int have_type = 0;

@@ -86,6 +86,35 @@ static inline int utf8_state_complete(const utf8_state_t *s)
 }
 
 /**
+ * Writes the UTF-8 form (1..4 bytes) of the code point `cp` (<= 0x10FFFF;
+ * surrogates are encoded as given, callers that must not write them replace
+ * them first) to `out` and returns its length.
+ */
+static inline size_t utf8_encode(uint32_t cp, uint8_t *out)
+{
+    if (cp < 0x80) {
+        out[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (uint8_t)(0xc0 | cp >> 6);
+        out[1] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (uint8_t)(0xe0 | cp >> 12);
+        out[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+        out[2] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (uint8_t)(0xf0 | cp >> 18);
+    out[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3f));
+    out[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+    out[3] = (uint8_t)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/**
  * Length (1..4) of the well-formed sequence that starts at p[0] within
  * p[0..n) (n >= 1), or 0 when it is ill-formed; then `*bad` (if not NULL)
  * receives the length (1..3) of its maximal ill-formed subpart, the bytes

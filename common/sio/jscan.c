@@ -321,6 +321,59 @@ int jscan_walk(const char *p, size_t len, jscan_value_t *v, jscan_cb cb, void *d
     return r;
 }
 
+int jscan_walk_prefix(const char *p, size_t len, jscan_value_t *v, jscan_cb cb, void *data)
+{
+    scanner_t s = {(const uint8_t *)p, len, 0, NULL, cb, data};
+    int kind = 0;
+    skip_ws(&s);
+    size_t start = s.i;
+    int r = scan(&s, &kind);
+    if (r == 0) {
+        v->kind = kind;
+        v->tok = iov_make(p + start, s.i - start);
+        v->reason = NULL;
+        v->err_off = 0;
+        return kind;
+    }
+    v->kind = 0;
+    v->tok = SIOC_IOV_NULL;
+    v->reason = s.reason;
+    v->err_off = s.i;
+    return r;
+}
+
+size_t jscan_ws(const char *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len && is_ws((uint8_t)p[i]))
+        i++;
+    return i;
+}
+
+size_t jscan_string_token(const char *p, size_t len, const char **reason)
+{
+    scanner_t s = {(const uint8_t *)p, len, 0, NULL, NULL, NULL};
+    if (len == 0 || p[0] != '"') {
+        *reason = "expected a string";
+        return 0;
+    }
+    if (scan_string(&s)) {
+        *reason = s.reason;
+        return 0;
+    }
+    return s.i;
+}
+
+size_t jscan_number_token(const char *p, size_t len, const char **reason)
+{
+    scanner_t s = {(const uint8_t *)p, len, 0, NULL, NULL, NULL};
+    if (scan_number(&s)) {
+        *reason = s.reason;
+        return 0;
+    }
+    return s.i;
+}
+
 int jscan_value(const char *p, size_t len, jscan_value_t *v)
 {
     return jscan_walk(p, len, v, NULL, NULL);
@@ -431,30 +484,6 @@ static unsigned hex4(const uint8_t *p)
     return (unsigned)hex_val4(p);
 }
 
-static size_t utf8_put(unsigned cp, uint8_t *u)
-{
-    if (cp < 0x80) {
-        u[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        u[0] = (uint8_t)(0xc0 | cp >> 6);
-        u[1] = (uint8_t)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        u[0] = (uint8_t)(0xe0 | cp >> 12);
-        u[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (uint8_t)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    u[0] = (uint8_t)(0xf0 | cp >> 18);
-    u[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
-    u[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-    u[3] = (uint8_t)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /*
  * Decodes the escape at p[*i] (a backslash) of a validated string whose
  * closing quote is at p[end] into u[0..4); returns the byte count.
@@ -500,7 +529,7 @@ static size_t unescape_one(const uint8_t *p, size_t end, size_t *i, uint8_t *u)
     } else if (cp >= 0xdc00 && cp <= 0xdfff) {
         cp = 0xfffd;
     }
-    return utf8_put(cp, u);
+    return utf8_encode(cp, u);
 }
 
 int jscan_string_unescape(sioc_iov_t str, char *out, size_t cap)

@@ -477,6 +477,15 @@ static void test_whatwg_repair(void **state)
 static void test_seq_lengths(void **state)
 {
     (void)state;
+    /* utf8_encode writes what utf8_seq reads back, for every scalar value. */
+    for (uint32_t cp = 0; cp <= 0x10ffff; cp += cp < 0x1000 ? 1 : 61) {
+        if (cp >= 0xd800 && cp <= 0xdfff)
+            continue;
+        uint8_t q[4];
+        size_t n = utf8_encode(cp, q);
+        assert_int_equal(n, cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4);
+        assert_int_equal(utf8_seq(q, n, NULL), n);
+    }
     size_t bad = 99;
     assert_int_equal(utf8_seq((const uint8_t *)"A", 1, &bad), 1);
     assert_int_equal(utf8_seq((const uint8_t *)"\xc3\xa9", 2, &bad), 2);
