@@ -478,12 +478,6 @@ static int string_token_ok(sioc_iov_t str)
     return scan_string(&s) == 0 && s.i == str.len;
 }
 
-/* The four hex digits at p, already validated by scan_string. */
-static unsigned hex4(const uint8_t *p)
-{
-    return (unsigned)hex_val4(p);
-}
-
 /*
  * Decodes the escape at p[*i] (a backslash) of a validated string whose
  * closing quote is at p[end] into u[0..4); returns the byte count.
@@ -514,12 +508,12 @@ static size_t unescape_one(const uint8_t *p, size_t end, size_t *i, uint8_t *u)
         u[0] = e;
         return 1;
     }
-    unsigned cp = hex4(p + *i);
+    unsigned cp = (unsigned)hex_val4(p + *i);
     *i += 4;
     if (cp >= 0xd800 && cp <= 0xdbff) {
         unsigned lo = 0;
         if (end - *i >= 6 && p[*i] == '\\' && p[*i + 1] == 'u')
-            lo = hex4(p + *i + 2);
+            lo = (unsigned)hex_val4(p + *i + 2);
         if (lo >= 0xdc00 && lo <= 0xdfff) {
             cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             *i += 6;
