@@ -24,8 +24,7 @@
 #define SIOC_ETIMEDOUT (-ETIMEDOUT)
 #define SIOC_ECONNRESET (-ECONNRESET)
 #define SIOC_EAGAIN (-EAGAIN)
-#define SIOC_ENOENT (-4097) /* not found (a name lookup failed); -ENOENT would be SIOC_INCOMPLETE  \
-                             */
+#define SIOC_ENOENT (-4097) /* lookup failed (-ENOENT is -2: SIOC_INCOMPLETE) */
 #define SIOC_EEXIST (-EEXIST)
 #define SIOC_EACCES (-EACCES)
 #define SIOC_ECANCELED (-ECANCELED)
