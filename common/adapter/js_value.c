@@ -1,10 +1,15 @@
 /*
  * js_value.c - JavaScript value rules (js_value.h).
  *
+ * Object keys are ordered with two sorts: by key bytes (stable by record) to
+ * find each key's first and last occurrence, then by JS property order.
  * Numbers are written as V8 does: the shortest digits that round-trip
  * (tried with %.15g..%.17g, then an integer neighbour for large values), laid
  * out by the Number::toString rules (ECMA-262 §6.1.6.1.20).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* qsort_r */
+#endif
 #include "adapter/js_value.h"
 
 #include <math.h>
@@ -227,6 +232,67 @@ int64_t js_value_array_index(const char *k, size_t n)
 int js_value_is_proto(const char *k, size_t n)
 {
     return n == 9 && memcmp(k, "__proto__", 9) == 0;
+}
+
+typedef struct {
+    unsigned char *base;
+    size_t stride;
+} recs_t;
+
+static const js_value_member_t *member(const recs_t *r, uint32_t i)
+{
+    return (const js_value_member_t *)(const void *)(r->base + (size_t)i * r->stride);
+}
+
+/* By key bytes, then by record number: equal keys end up together, in order. */
+static int cmp_key(const void *a, const void *b, void *arg)
+{
+    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    const js_value_member_t *x = member(arg, i), *y = member(arg, j);
+    if (x->klen != y->klen)
+        return x->klen < y->klen ? -1 : 1;
+    int d = memcmp(x->key, y->key, x->klen);
+    if (d)
+        return d;
+    return i < j ? -1 : 1;
+}
+
+/* JS property order: array indices ascending, then first occurrence. */
+static int cmp_order(const void *a, const void *b, void *arg)
+{
+    const js_value_member_t *x = member(arg, *(const uint32_t *)a);
+    const js_value_member_t *y = member(arg, *(const uint32_t *)b);
+    if ((x->idx >= 0) != (y->idx >= 0))
+        return x->idx >= 0 ? -1 : 1;
+    if (x->idx >= 0)
+        return x->idx < y->idx ? -1 : x->idx > y->idx;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+size_t js_value_key_order(void *recs, size_t stride, size_t n, int drop_proto, uint32_t *ord,
+                          uint32_t *tmp)
+{
+    recs_t r = {recs, stride};
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = (uint32_t)i;
+    qsort_r(tmp, n, sizeof(uint32_t), cmp_key, &r);
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        const js_value_member_t *ki = member(&r, tmp[i]);
+        while (j + 1 < n && member(&r, tmp[j + 1])->klen == ki->klen &&
+               memcmp(member(&r, tmp[j + 1])->key, ki->key, ki->klen) == 0)
+            j++;
+        /* tmp[i..j] hold one key in ascending record order */
+        js_value_member_t *last = (js_value_member_t *)(void *)(r.base + (size_t)tmp[j] * stride);
+        last->first = tmp[i];
+        last->last = tmp[j];
+        if (!drop_proto || !js_value_is_proto((const char *)last->key, last->klen))
+            ord[k++] = tmp[j];
+        i = j + 1;
+    }
+    qsort_r(ord, k, sizeof(uint32_t), cmp_order, &r);
+    return k;
 }
 
 /* ---------------------------------------------------------------- strings */

@@ -9,8 +9,9 @@
  *    2^53/2^63/2^64 bounds notepack's integer packing uses;
  *  - dates: Date.prototype.toJSON (ISO 8601 with milliseconds, null when out
  *    of range);
- *  - object keys: which keys are array indices (they come first, ascending)
- *    and the "__proto__" key;
+ *  - object keys: the order a JS object holds its properties in (array
+ *    indices first, ascending, then first-occurrence order; a repeated key
+ *    keeps its first position and its last value) and the "__proto__" key;
  *  - strings: Buffer.write of UTF-16 units (lone surrogates -> U+FFFD). The
  *    UTF-8 decoding side (Buffer.toString) is base/utf8.h, the JSON.stringify
  *    escaping sio/sio_json.h.
@@ -59,6 +60,29 @@ int64_t js_value_array_index(const char *k, size_t n);
 
 /** Whether the key k[0..n) is "__proto__". */
 int js_value_is_proto(const char *k, size_t n);
+
+/* One object member as js_value_key_order sees it; the caller's records start with it. */
+typedef struct {
+    const unsigned char *key;
+    size_t klen;
+    int64_t idx;    /* js_value_array_index of the key, or -1 */
+    uint32_t first; /* set by js_value_key_order: record of the key's first occurrence */
+    uint32_t last;  /* set by js_value_key_order: record holding the key's last value */
+} js_value_member_t;
+
+/**
+ * Orders the `n` members of an object as a JS object holds its properties:
+ * keys that are array indices first in ascending order, then the others in
+ * the order of their first occurrence; a repeated key keeps its first
+ * position and its last value; with `drop_proto`, "__proto__" keys are left
+ * out (assignment sets the prototype instead). `recs` holds n records of
+ * `stride` bytes, each starting with a js_value_member_t whose key, klen and
+ * idx are set. Writes the numbers of the records to emit (the last of each
+ * key) to `ord` and returns their count; `tmp` is scratch. Both hold n
+ * entries.
+ */
+size_t js_value_key_order(void *recs, size_t stride, size_t n, int drop_proto, uint32_t *ord,
+                          uint32_t *tmp);
 
 /**
  * Writes the bytes Buffer.write / Buffer.from(str) gives for the `n` UTF-16

@@ -52,9 +52,6 @@
  *
  * Threading: none; a context is used by one thread at a time.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* qsort_r */
-#endif
 #include "adapter/mp_json.h"
 
 #include <stdio.h>
@@ -319,15 +316,11 @@ typedef struct {
     adapter_msg_att_t *att;
 } m2j_t;
 
-/* One map member as seen by the key pre-scan. */
+/* One map member as seen by the key pre-scan; starts with its key for js_value_key_order. */
 typedef struct {
-    cptr key;
-    size_t klen;
+    js_value_member_t m; /* key (msgpack -> JSON: repaired while rawkey holds the bytes), order */
     cptr val;
-    int64_t idx;    /* array index or -1 */
-    uint32_t first; /* position of the first occurrence of this key */
-    uint32_t last;  /* record holding the last value of this key */
-    size_t koff;    /* JSON -> msgpack: key payload, member and value offsets in the output */
+    size_t koff; /* JSON -> msgpack: key payload, member and value offsets in the output */
     size_t mstart, vstart, mend;
     cptr rawkey; /* msgpack -> JSON: the key bytes while `key` holds their repaired form */
 } mrec_t;
@@ -348,34 +341,10 @@ static int put_placeholder(m2j_t *c, cptr data, size_t len)
 
 static int m2j_value(m2j_t *c, cptr *pp, unsigned depth, int *undef);
 
-static int cmp_key(const void *a, const void *b, void *arg)
-{
-    const mrec_t *r = arg;
-    const mrec_t *x = &r[*(const uint32_t *)a], *y = &r[*(const uint32_t *)b];
-    if (x->klen != y->klen)
-        return x->klen < y->klen ? -1 : 1;
-    int d = memcmp(x->key, y->key, x->klen);
-    if (d)
-        return d;
-    return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
-}
-
-static int cmp_order(const void *a, const void *b, void *arg)
-{
-    const mrec_t *r = arg;
-    const mrec_t *x = &r[*(const uint32_t *)a], *y = &r[*(const uint32_t *)b];
-    if ((x->idx >= 0) != (y->idx >= 0))
-        return x->idx >= 0 ? -1 : 1;
-    if (x->idx >= 0)
-        return x->idx < y->idx ? -1 : x->idx > y->idx;
-    return x->first < y->first ? -1 : x->first > y->first;
-}
-
 /*
- * Orders the members of a map as a JS object would hold them. Records live in
- * ctx->_stack at `base`; on return the `n` uint32 record numbers to emit (the
- * last record of each surviving key, in JS property order) follow them, and
- * *m is their count.
+ * Orders the members of a map as a JS object would hold them
+ * (js_value_key_order). Records live in ctx->_stack at `base`; on return the
+ * uint32 record numbers to emit follow them, and *m is their count.
  */
 static int map_order(adapter_msg_ctx_t *ctx, size_t base, size_t n, int drop_proto, size_t *m)
 {
@@ -383,28 +352,8 @@ static int map_order(adapter_msg_ctx_t *ctx, size_t base, size_t n, int drop_pro
     int r = buf_reserve(s, 2 * n * sizeof(uint32_t));
     if (r)
         return r;
-    mrec_t *rec = (mrec_t *)(void *)(s->base + base);
     uint32_t *ord = (uint32_t *)(void *)(s->base + s->len);
-    uint32_t *tmp = ord + n;
-    for (size_t i = 0; i < n; i++)
-        tmp[i] = (uint32_t)i;
-    qsort_r(tmp, n, sizeof(uint32_t), cmp_key, rec);
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j + 1 < n && rec[tmp[j + 1]].klen == rec[tmp[i]].klen &&
-               memcmp(rec[tmp[j + 1]].key, rec[tmp[i]].key, rec[tmp[i]].klen) == 0)
-            j++;
-        /* tmp[i..j] hold one key in ascending record order */
-        mrec_t *last = &rec[tmp[j]];
-        last->first = tmp[i];
-        last->last = tmp[j];
-        if (!drop_proto || !js_value_is_proto((const char *)last->key, last->klen))
-            ord[k++] = tmp[j];
-        i = j + 1;
-    }
-    qsort_r(ord, k, sizeof(uint32_t), cmp_order, rec);
-    *m = k;
+    *m = js_value_key_order(s->base + base, sizeof(mrec_t), n, drop_proto, ord, ord + n);
     return 0;
 }
 
@@ -434,16 +383,16 @@ static int m2j_map(m2j_t *c, cptr *pp, size_t n, unsigned depth)
             repair = 1; /* distinct bytes may decode to the same key */
             canonical = 0;
         }
-        rec[i].key = it.data;
-        rec[i].klen = it.len;
+        rec[i].m.key = it.data;
+        rec[i].m.klen = it.len;
         rec[i].val = *pp;
-        rec[i].first = (uint32_t)i;
-        rec[i].last = (uint32_t)i;
-        rec[i].idx = js_value_array_index((const char *)it.data, it.len);
-        if (rec[i].idx >= 0) {
-            if (seen_named || rec[i].idx <= prev)
+        rec[i].m.first = (uint32_t)i;
+        rec[i].m.last = (uint32_t)i;
+        rec[i].m.idx = js_value_array_index((const char *)it.data, it.len);
+        if (rec[i].m.idx >= 0) {
+            if (seen_named || rec[i].m.idx <= prev)
                 canonical = 0;
-            prev = rec[i].idx;
+            prev = rec[i].m.idx;
         } else {
             seen_named = 1;
             if (js_value_is_proto((const char *)it.data, it.len))
@@ -457,8 +406,8 @@ static int m2j_map(m2j_t *c, cptr *pp, size_t n, unsigned depth)
         if (n <= 16) {
             for (size_t i = 1; i < n && canonical; i++)
                 for (size_t j = 0; j < i; j++)
-                    if (rec[i].klen == rec[j].klen &&
-                        memcmp(rec[i].key, rec[j].key, rec[i].klen) == 0) {
+                    if (rec[i].m.klen == rec[j].m.klen &&
+                        memcmp(rec[i].m.key, rec[j].m.key, rec[i].m.klen) == 0) {
                         canonical = 0;
                         break;
                     }
@@ -473,22 +422,22 @@ static int m2j_map(m2j_t *c, cptr *pp, size_t n, unsigned depth)
         if (repair) {
             /* compare keys as JS strings: ill-formed bytes repaired first */
             for (size_t i = 0; i < n; i++) {
-                rec[i].rawkey = rec[i].key;
+                rec[i].rawkey = rec[i].m.key;
                 rec[i].koff = t->len;
-                if ((r = utf8_repair_append(t, rec[i].key, rec[i].klen)))
+                if ((r = utf8_repair_append(t, rec[i].m.key, rec[i].m.klen)))
                     goto out;
-                rec[i].mend = rec[i].klen;
-                rec[i].klen = t->len - rec[i].koff;
+                rec[i].mend = rec[i].m.klen;
+                rec[i].m.klen = t->len - rec[i].koff;
             }
             for (size_t i = 0; i < n; i++)
-                rec[i].key = (cptr)t->base + rec[i].koff;
+                rec[i].m.key = (cptr)t->base + rec[i].koff;
         }
         r = map_order(ctx, base, n, 1, &m);
         rec = (mrec_t *)(void *)(s->base + base);
         if (repair) {
             for (size_t i = 0; i < n; i++) {
-                rec[i].key = rec[i].rawkey;
-                rec[i].klen = rec[i].mend;
+                rec[i].m.key = rec[i].rawkey;
+                rec[i].m.klen = rec[i].mend;
             }
             t->len = t0;
         }
@@ -503,8 +452,8 @@ static int m2j_map(m2j_t *c, cptr *pp, size_t n, unsigned depth)
     for (size_t i = 0; i < m; i++) {
         rec = (mrec_t *)(void *)(s->base + base); /* nested maps may move the stack */
         size_t ri = canonical ? i : ((uint32_t *)(void *)(s->base + ordoff))[i];
-        cptr kp = rec[ri].key, vp = rec[ri].val;
-        size_t kl = rec[ri].klen, mark = c->out->len;
+        cptr kp = rec[ri].m.key, vp = rec[ri].val;
+        size_t kl = rec[ri].m.klen, mark = c->out->len;
         if ((!first && (r = buf_append_byte(c->out, ','))) ||
             (r = sio_json_append_string(c->out, (const char *)kp, kl)) ||
             (r = buf_append_byte(c->out, ':')))
@@ -1060,13 +1009,13 @@ static int j2m_map_end(j2m_t *c, size_t hdr, size_t base, size_t n, int has_ph)
     mrec_t *rec = (mrec_t *)(void *)(s->base + base);
     int r;
     for (size_t i = 0; i < n; i++)
-        rec[i].key = (cptr)o->base + rec[i].koff;
+        rec[i].m.key = (cptr)o->base + rec[i].koff;
     if (has_ph && c->v->binary) {
         const mrec_t *ph = NULL, *num = NULL;
         for (size_t i = 0; i < n; i++) {
-            if (rec[i].klen == 12 && memcmp(rec[i].key, "_placeholder", 12) == 0)
+            if (rec[i].m.klen == 12 && memcmp(rec[i].m.key, "_placeholder", 12) == 0)
                 ph = &rec[i];
-            else if (rec[i].klen == 3 && memcmp(rec[i].key, "num", 3) == 0)
+            else if (rec[i].m.klen == 3 && memcmp(rec[i].m.key, "num", 3) == 0)
                 num = &rec[i];
         }
         if (ph != NULL && ph->mend - ph->vstart == 1 &&
@@ -1085,17 +1034,18 @@ static int j2m_map_end(j2m_t *c, size_t hdr, size_t base, size_t n, int has_ph)
     int canonical = 1, seen_named = 0;
     int64_t prev = -1;
     for (size_t i = 0; i < n && canonical; i++) {
-        rec[i].idx = js_value_array_index((const char *)rec[i].key, rec[i].klen);
-        rec[i].first = rec[i].last = (uint32_t)i;
-        if (rec[i].idx >= 0) {
-            if (seen_named || rec[i].idx <= prev)
+        rec[i].m.idx = js_value_array_index((const char *)rec[i].m.key, rec[i].m.klen);
+        rec[i].m.first = rec[i].m.last = (uint32_t)i;
+        if (rec[i].m.idx >= 0) {
+            if (seen_named || rec[i].m.idx <= prev)
                 canonical = 0;
-            prev = rec[i].idx;
+            prev = rec[i].m.idx;
         } else {
             seen_named = 1;
         }
         for (size_t j = 0; j < i && canonical; j++)
-            if (rec[i].klen == rec[j].klen && memcmp(rec[i].key, rec[j].key, rec[i].klen) == 0)
+            if (rec[i].m.klen == rec[j].m.klen &&
+                memcmp(rec[i].m.key, rec[j].m.key, rec[i].m.klen) == 0)
                 canonical = 0;
         if (n > 16)
             canonical = 0;
@@ -1103,8 +1053,8 @@ static int j2m_map_end(j2m_t *c, size_t hdr, size_t base, size_t n, int has_ph)
     if (canonical)
         return pk_fix_header(o, hdr, n, 1);
     for (size_t i = 0; i < n; i++) {
-        rec[i].idx = js_value_array_index((const char *)rec[i].key, rec[i].klen);
-        rec[i].first = rec[i].last = (uint32_t)i;
+        rec[i].m.idx = js_value_array_index((const char *)rec[i].m.key, rec[i].m.klen);
+        rec[i].m.first = rec[i].m.last = (uint32_t)i;
     }
     size_t m;
     if ((r = map_order(ctx, base, n, 0, &m)))
@@ -1163,7 +1113,7 @@ static int j2m_container(j2m_t *c, cptr *pp, unsigned depth, int obj)
                 goto out;
             rec = (mrec_t *)(void *)(s->base + s->len - sizeof(mrec_t));
             rec->koff = o->len - plen;
-            rec->klen = plen;
+            rec->m.klen = plen;
             if (plen == 12 && memcmp(o->base + rec->koff, "_placeholder", 12) == 0)
                 has_ph = 1;
             p = mp_json__ws(p, c->end);

@@ -126,6 +126,46 @@ static void test_keys(void **state)
     assert_false(js_value_is_proto("__proto_", 8));
 }
 
+typedef struct {
+    js_value_member_t m;
+    int value;
+} rec_t;
+
+static void set(rec_t *r, const char *k, int value)
+{
+    r->m.key = (const unsigned char *)k;
+    r->m.klen = strlen(k);
+    r->m.idx = js_value_array_index(k, strlen(k));
+    r->value = value;
+}
+
+/* Object.keys of an object built from these assignments, in Node:
+ * o.b=0; o["2"]=1; o.a=2; o.b=3; o["0"]=4; o.__proto__=5 -> ["0","2","b","a"], b === 3. */
+static void test_key_order(void **state)
+{
+    (void)state;
+    rec_t r[6];
+    set(&r[0], "b", 0);
+    set(&r[1], "2", 1);
+    set(&r[2], "a", 2);
+    set(&r[3], "b", 3);
+    set(&r[4], "0", 4);
+    set(&r[5], "__proto__", 5);
+    uint32_t ord[6], tmp[6];
+    size_t k = js_value_key_order(r, sizeof(rec_t), 6, 1, ord, tmp);
+    assert_int_equal(k, 4);
+    static const char *want[] = {"0", "2", "b", "a"};
+    static const int vals[] = {4, 1, 3, 2};
+    for (size_t i = 0; i < k; i++) {
+        assert_memory_equal(r[ord[i]].m.key, want[i], strlen(want[i]));
+        assert_int_equal(r[ord[i]].value, vals[i]);
+    }
+    /* JSON.parse keeps "__proto__" as an own key, in insertion order. */
+    k = js_value_key_order(r, sizeof(rec_t), 6, 0, ord, tmp);
+    assert_int_equal(k, 5);
+    assert_int_equal(r[ord[4]].value, 5);
+}
+
 /* Buffer.from(str): pairs become 4-byte sequences, lone surrogates U+FFFD. */
 static void test_utf16_to_utf8(void **state)
 {
@@ -147,7 +187,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_js_number),     cmocka_unit_test(test_json_number_and_date),
         cmocka_unit_test(test_integers),      cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_utf16_to_utf8),
+        cmocka_unit_test(test_utf16_to_utf8), cmocka_unit_test(test_key_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
