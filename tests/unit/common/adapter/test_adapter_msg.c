@@ -18,19 +18,11 @@
 #include "sio/sio_json.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/hex.h"
 
 #define ATT_MAX 64
 
 /* ---------------------------------------------------------------- helpers */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
 
 /* Decodes hex [s, s+n) into a malloc'd buffer; returns its length. */
 static size_t unhex(const char *s, size_t n, char **out)
@@ -38,7 +30,7 @@ static size_t unhex(const char *s, size_t n, char **out)
     char *b = malloc(n / 2 + 1);
     assert_non_null(b);
     for (size_t i = 0; i + 1 < n; i += 2)
-        b[i / 2] = (char)(hexval(s[i]) << 4 | hexval(s[i + 1]));
+        b[i / 2] = (char)(hex_val((unsigned char)s[i]) << 4 | hex_val((unsigned char)s[i + 1]));
     *out = b;
     return n / 2;
 }
