@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/base64.h"
 #include "base/err.h"
 #include "base/rand.h"
 
@@ -128,29 +129,6 @@ void affinity_secret_init(affinity_secret_t *s, const char *secret)
         rand_fill(s->key, sizeof(s->key));
 }
 
-static void b64url(const unsigned char *in, size_t n, char *out)
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = tab[v >> 18 & 63];
-        out[o++] = tab[v >> 12 & 63];
-        out[o++] = tab[v >> 6 & 63];
-        out[o++] = tab[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = tab[v >> 18 & 63];
-        out[o++] = tab[v >> 12 & 63];
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = tab[v >> 18 & 63];
-        out[o++] = tab[v >> 12 & 63];
-        out[o++] = tab[v >> 6 & 63];
-    }
-}
-
 static void mac_of(const affinity_secret_t *s, sioc_iov_t id, char out[AFFINITY_MAC_CHARS])
 {
     unsigned char msg[sizeof(mac_context) + AFFINITY_ID_MAX];
@@ -159,7 +137,7 @@ static void mac_of(const affinity_secret_t *s, sioc_iov_t id, char out[AFFINITY_
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     HMAC(EVP_sha256(), s->key, (int)sizeof(s->key), msg, sizeof(mac_context) + id.len, md, &mdlen);
-    b64url(md, MAC_BYTES, out);
+    base64url_encode(out, md, MAC_BYTES);
 }
 
 int affinity_cookie_make(const affinity_secret_t *s, sioc_iov_t id, char *out, size_t cap)

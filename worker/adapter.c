@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "adapter/adapter_msg.h"
+#include "sio/sio_json.h"
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/err.h"
@@ -226,7 +227,7 @@ static void list_room(sioc_iov_t room, void *data)
     if (!l->first)
         l->r |= buf_append_byte(l->b, ',');
     l->first = 0;
-    l->r |= adapter_msg_json_str(l->b, room);
+    l->r |= sio_json_append_iov(l->b, room);
 }
 
 static int socket_json(sioc_buf_t *b, sio_socket_t *s)
@@ -234,9 +235,9 @@ static int socket_json(sioc_buf_t *b, sio_socket_t *s)
     char issued[32];
     snprintf(issued, sizeof(issued), "%lld", clock_unix_ms());
     int r = buf_append_str(b, "{\"id\":");
-    r |= adapter_msg_json_str(b, iov_make(sio_socket_id(s), strlen(sio_socket_id(s))));
+    r |= sio_json_append_iov(b, iov_make(sio_socket_id(s), strlen(sio_socket_id(s))));
     r |= buf_append_str(b, ",\"handshake\":{\"headers\":{},\"time\":\"\",\"address\":");
-    r |= adapter_msg_json_str(b, iov_make(sio_socket_addr(s), strlen(sio_socket_addr(s))));
+    r |= sio_json_append_iov(b, iov_make(sio_socket_addr(s), strlen(sio_socket_addr(s))));
     r |= buf_append_str(b, ",\"xdomain\":false,\"secure\":false,\"issued\":");
     r |= buf_append_str(b, issued);
     r |= buf_append_str(b, ",\"url\":\"\",\"query\":{},\"auth\":{}},\"rooms\":[");
@@ -267,7 +268,7 @@ static void collect_socket(sio_socket_t *s, void *data)
     if (c->details)
         c->r |= socket_json(c->b, s);
     else
-        c->r |= adapter_msg_json_str(c->b, iov_make(sio_socket_id(s), strlen(sio_socket_id(s))));
+        c->r |= sio_json_append_iov(c->b, iov_make(sio_socket_id(s), strlen(sio_socket_id(s))));
 }
 
 static void local_sockets(sio_nsp_t *nsp, const adapter_msg_opts_t *o, int details, sioc_buf_t *b,
@@ -611,7 +612,7 @@ static void collect_room(sioc_iov_t room, void *data)
 {
     request_t *q = data;
     sioc_buf_t b = {0};
-    if (adapter_msg_json_str(&b, room) == 0)
+    if (sio_json_append_iov(&b, room) == 0)
         acc_item(q, iov_make(b.base, b.len));
     buf_free(&b);
 }
@@ -784,7 +785,7 @@ static void on_classic_request(adapter_t *a, nsp_state_t *n, const char *msg, si
         /* names holds `"a","b"`: send through the JSON text path of the codec. */
         sioc_buf_t body = {0};
         int r = buf_append_str(&body, "{\"requestId\":");
-        r |= adapter_msg_json_str(&body, q.request_id);
+        r |= sio_json_append_iov(&body, q.request_id);
         r |= buf_append_str(&body, ",\"rooms\":[");
         r |= buf_append(&body, names.base, names.len);
         r |= buf_append_str(&body, "]}");

@@ -29,6 +29,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "adapter/adapter_msg.h"
+#include "sio/sio_json.h"
 #include "broadcast.h"
 #include "sio/jscan.h"
 #include "sio/sio_binary.h"
@@ -309,7 +310,7 @@ static int chat_data_json(const sio_socket_t *s, sioc_buf_t *b)
     if (u == NULL || u->sub == NULL)
         return buf_append_str(b, "{}");
     int r = buf_append_str(b, "{\"user\":");
-    r |= adapter_msg_json_str(b, iov_make(u->sub, strlen(u->sub)));
+    r |= sio_json_append_iov(b, iov_make(u->sub, strlen(u->sub)));
     r |= buf_append_byte(b, '}');
     return r;
 }

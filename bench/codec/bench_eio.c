@@ -13,6 +13,7 @@
 
 #include "base/buf.h"
 #include "eio/eio_packet.h"
+#include "base/base64.h"
 #include "eio/eio_payload.h"
 
 static const char chat_event[] = "2[\"send-message\",{\"roomId\":\"r1\",\"msg\":\"hello world\"}]";
@@ -93,7 +94,7 @@ static long b64_encode_case(const void *arg)
 static long b64_decode_case(const void *arg)
 {
     const b64_t *b = arg;
-    return eio_base64_decode(iov_make(b->b64.base + 1, b->b64.len - 1), b->out, b->n);
+    return base64_decode(iov_make(b->b64.base + 1, b->b64.len - 1), b->out, b->n);
 }
 
 static long packet_case(const void *arg)

@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "base/buf.h"
-#include "ws/utf8.h"
+#include "base/utf8.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_reader.h"
 

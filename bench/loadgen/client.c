@@ -32,9 +32,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "base/alloc.h"
+#include "base/base64.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "bench.h"
@@ -186,7 +185,7 @@ bclient_t *client_start(bench_t *b, unsigned idx, const char **err)
         uint64_t a = bench_rand(b), z = bench_rand(b);
         memcpy(raw, &a, 8);
         memcpy(raw + 8, &z, 8);
-        EVP_EncodeBlock((unsigned char *)c->ws_key, raw, 16);
+        c->ws_key[base64_encode(c->ws_key, raw, 16)] = '\0';
         char extra[160];
         snprintf(extra, sizeof(extra),
                  "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"

@@ -1,41 +1,12 @@
 /*
- * adapter_msg.c - Redis adapter message codec (adapter_msg.h).
+ * adapter_msg.c - Redis adapter message formats (adapter_msg.h).
  *
  * Job: make a C worker interoperate byte for byte with Node servers running
  * @socket.io/redis-adapter 8.3 (classic and sharded) and the redis-emitter
- * 5.1 (PROTOCOL.md §5.1-§5.4). The worker keeps event data as compact JSON
- * text plus attachments (§2.2); Redis carries notepack.io 3.0.x msgpack, or
- * JSON text for most requests/responses and sharded messages without binary.
- *
- * Emulated JavaScript semantics (what a Node peer's notepack.decode +
- * socket.io-parser + JSON.stringify, or JSON.parse + notepack.encode, do):
- *  - numbers: msgpack ints and floats become JS doubles (int64/uint64 rounded
- *    as hi * 2^32 + lo), written in the shortest round-trip form of
- *    Number.prototype.toString (1e+21, 1.5e-7, -0 -> 0); NaN/Infinity -> null.
- *    JSON numbers are parsed to doubles and packed as notepack does: integral
- *    values as the smallest int/uint (beyond 64 bits the value modulo 2^64 in a
- *    uint64/int64, notepack's own wrap-around), others as float64.
- *  - strings: msgpack str is decoded as Buffer.toString("utf8") does (WHATWG
- *    U+FFFD replacement of ill-formed sequences), then escaped as
- *    JSON.stringify does (\" \\ \b \f \n \r \t, other C0 controls \u00xx).
- *    JSON input must be valid UTF-8 (SIOC_EPROTO otherwise). Lone surrogate
- *    escapes (\ud800) are packed as notepack does: strings of at most 32
- *    UTF-16 units use its own writer (a lone surrogate is fused with the next
- *    unit into a 4-byte sequence), longer ones Buffer.write (U+FFFD); where
- *    notepack would leave bytes uninitialised they are zero. Map keys follow
- *    notepack's key-cache path.
- *  - objects: keys that are array indices ("0".."4294967294") come first in
- *    ascending order, then the others in insertion order; a repeated key keeps
- *    its first position and its last value; "__proto__" keys from msgpack are
- *    dropped (assignment sets the prototype), from JSON kept (JSON.parse
- *    defines them). Non-string msgpack map keys are rejected.
- *  - bin, ext type 0 (legacy ArrayBuffer) -> placeholder + attachment, numbered
- *    depth-first in output order; other ext types -> [type, <bin>]; fixext1
- *    type 0 -> undefined (null in arrays, omitted in maps); timestamps (ext -1)
- *    and legacy fixext8 type 0 dates -> Date.prototype.toJSON() (ISO string,
- *    or null when out of range). Placeholders in JSON are only live when the
- *    value is binary; a num that is not an integer in [0, natt) is rejected
- *    (Node fails with "illegal attachments" or yields undefined).
+ * 5.1 (PROTOCOL.md §5.1-§5.4): the envelopes of broadcasts, requests,
+ * responses and sharded messages, and the channel names. The event data
+ * inside them is converted by mp_json.h; the JavaScript value rules (number
+ * formatting, object keys) are js_value.h.
  *
  * Envelopes: keys may come in any order and unknown keys are skipped; a
  * repeated key is read again (the last wins). Envelope strings (uid, nsp,
@@ -46,24 +17,8 @@
  * publishes before the namespace is set); it is left absent there, while the
  * classic decoders default a missing nsp to "/" as the adapter does.
  *
- * Library choice: msgpack-c's packer writes all msgpack (its size choices are
- * notepack's). Its unpacker is not used: msgpack_unpack_next() builds a tree
- * in a malloc'd zone per message and allocates count * sizeof(msgpack_object)
- * for an array or map header before any element exists, so a 5-byte
- * "dd 0f ff ff ff" asks for 6 GB. Decoding here is a bounds-checked cursor
- * that converts straight to JSON: no tree, no allocation beyond the reusable
- * scratch in adapter_msg_ctx_t. JSON is scanned by hand for the same reason
- * and because decoded strings must be slices of the input.
- *
- * Limits: input size, output size, nesting depth (recursion is bounded by it),
- * entries per array/map (also never more than the bytes left), entries per
- * room list, attachments (caller's array). Violations -> SIOC_EPROTO.
- *
  * Threading: none; a context is used by one thread at a time.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* qsort_r */
-#endif
 #include "adapter/adapter_msg.h"
 
 #include <math.h>
@@ -73,7 +28,10 @@
 
 #include <msgpack/pack.h>
 
+#include "adapter/js_value.h"
+#include "adapter/mp_json.h"
 #include "base/err.h"
+#include "sio/sio_json.h"
 
 typedef const unsigned char *cptr;
 
@@ -117,1723 +75,6 @@ static int bad_input(adapter_msg_ctx_t *ctx, const char *reason)
     return SIOC_EINVAL;
 }
 
-/* Caps `b` at `extra` more bytes for the duration of one call. */
-typedef struct {
-    sioc_buf_t *b;
-    size_t limit;
-} cap_t;
-
-static cap_t cap_push(sioc_buf_t *b, size_t extra)
-{
-    cap_t c = {b, b->limit};
-    size_t lim = b->len + extra < b->len ? (size_t)-1 : b->len + extra;
-    if (b->limit == 0 || lim < b->limit)
-        b->limit = lim;
-    return c;
-}
-
-static void cap_pop(cap_t c)
-{
-    c.b->limit = c.limit;
-}
-
-/* ---------------------------------------------------------------- numbers */
-
-#define TWO53 9007199254740992.0
-#define TWO63 9223372036854775808.0
-#define TWO64 18446744073709551616.0
-
-/* trunc() without libm: doubles at or beyond 2^52 are already integral. */
-static double dtrunc(double x)
-{
-    if (x > -4503599627370496.0 && x < 4503599627370496.0)
-        return (double)(int64_t)x;
-    return x;
-}
-
-static int is_integral(double x)
-{
-    return isfinite(x) && dtrunc(x) == x;
-}
-
-static size_t put_u64(char *out, uint64_t v)
-{
-    char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    memcpy(out, tmp + i, sizeof(tmp) - i);
-    return sizeof(tmp) - i;
-}
-
-/*
- * Shortest decimal digits of positive finite d that read back as d, the
- * candidate closest to d among those (ECMA-262 Number::toString). For up to
- * 15 digits the correctly rounded %.*e form is that candidate (for normal
- * doubles a shorter one would show as trailing zeros); at 16 digits
- * the nearest may miss while its neighbour on the other side of d hits (at
- * powers of two the rounding interval is lopsided); 17 always reads back.
- * Returns the digit count, *n = decimal exponent with d = 0.DIGITS * 10^n.
- */
-static int shortest_digits(double d, char *dig, int *n)
-{
-    char buf[48];
-    int prec, e = 0;
-    /* subnormals carry fewer digits: search from one up */
-    for (prec = d < 2.2250738585072014e-308 ? 1 : 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof(buf), "%.*e", prec - 1, d);
-        if (strtod(buf, NULL) == d)
-            break;
-        if (prec == 16) {
-            uint64_t m = 0;
-            const char *s = buf;
-            for (; *s && *s != 'e'; s++)
-                if (*s >= '0' && *s <= '9')
-                    m = m * 10 + (uint64_t)(*s - '0');
-            e = atoi(s + 1);
-            double v = strtod(buf, NULL);
-            uint64_t alt = v < d ? m + 1 : m - 1;
-            if (alt >= 1000000000000000ULL && alt < 10000000000000000ULL) {
-                snprintf(buf, sizeof(buf), "%llue%d", (unsigned long long)alt, e - 15);
-                if (strtod(buf, NULL) == d) {
-                    int k = (int)put_u64(dig, alt);
-                    while (k > 1 && dig[k - 1] == '0')
-                        k--;
-                    *n = e + 1;
-                    return k;
-                }
-            }
-        }
-    }
-    if (prec > 17) /* unreachable: 17 significant digits always round-trip */
-        snprintf(buf, sizeof(buf), "%.16e", d);
-    int k = 0;
-    const char *s = buf;
-    for (; *s && *s != 'e' && *s != 'E'; s++)
-        if (*s >= '0' && *s <= '9')
-            dig[k++] = *s;
-    e = *s ? atoi(s + 1) : 0;
-    while (k > 1 && dig[k - 1] == '0')
-        k--;
-    *n = e + 1;
-    return k;
-}
-
-size_t adapter_msg_js_number(double d, char *out)
-{
-    char *o = out;
-    if (isnan(d)) {
-        memcpy(out, "NaN", 3);
-        return 3;
-    }
-    if (d == 0) {
-        out[0] = '0';
-        return 1;
-    }
-    if (d < 0) {
-        *o++ = '-';
-        d = -d;
-    }
-    if (isinf(d)) {
-        memcpy(o, "Infinity", 8);
-        return (size_t)(o - out) + 8;
-    }
-    if (d < TWO53 && (double)(uint64_t)d == d)
-        return (size_t)(o - out) + put_u64(o, (uint64_t)d);
-    char dig[24];
-    int n;
-    int k = shortest_digits(d, dig, &n);
-    if (k <= n && n <= 21) {
-        memcpy(o, dig, (size_t)k);
-        o += k;
-        for (int i = k; i < n; i++)
-            *o++ = '0';
-    } else if (0 < n && n <= 21) {
-        memcpy(o, dig, (size_t)n);
-        o += n;
-        *o++ = '.';
-        memcpy(o, dig + n, (size_t)(k - n));
-        o += k - n;
-    } else if (-6 < n && n <= 0) {
-        *o++ = '0';
-        *o++ = '.';
-        for (int i = 0; i < -n; i++)
-            *o++ = '0';
-        memcpy(o, dig, (size_t)k);
-        o += k;
-    } else {
-        int e = n - 1;
-        *o++ = dig[0];
-        if (k > 1) {
-            *o++ = '.';
-            memcpy(o, dig + 1, (size_t)(k - 1));
-            o += k - 1;
-        }
-        *o++ = 'e';
-        *o++ = e < 0 ? '-' : '+';
-        o += put_u64(o, (uint64_t)(e < 0 ? -e : e));
-    }
-    return (size_t)(o - out);
-}
-
-/* JSON.stringify of a number. */
-static int put_json_num(sioc_buf_t *b, double d)
-{
-    char tmp[40];
-    if (!isfinite(d))
-        return buf_append(b, "null", 4);
-    return buf_append(b, tmp, adapter_msg_js_number(d, tmp));
-}
-
-/* ---------------------------------------------------------------- dates */
-
-/* Days since 1970-01-01 -> civil date (proleptic Gregorian, H. Hinnant). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t yy = (int64_t)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = yy + (*m <= 2);
-}
-
-/* JSON.stringify(new Date(t)): TimeClip, then toISOString, or null. */
-static int put_json_date(sioc_buf_t *b, double t)
-{
-    if (!isfinite(t) || t > 8.64e15 || t < -8.64e15)
-        return buf_append(b, "null", 4);
-    int64_t ms = (int64_t)dtrunc(t);
-    int64_t days = ms / 86400000, rem = ms % 86400000;
-    if (rem < 0) {
-        rem += 86400000;
-        days--;
-    }
-    int64_t y;
-    unsigned mo, da;
-    civil_from_days(days, &y, &mo, &da);
-    char tmp[48];
-    int n;
-    unsigned hh = (unsigned)(rem / 3600000), mi = (unsigned)(rem / 60000 % 60),
-             ss = (unsigned)(rem / 1000 % 60), mss = (unsigned)(rem % 1000);
-    if (y >= 0 && y <= 9999)
-        n = snprintf(tmp, sizeof(tmp), "\"%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ\"", (long long)y,
-                     mo, da, hh, mi, ss, mss);
-    else
-        n = snprintf(tmp, sizeof(tmp), "\"%c%06lld-%02u-%02uT%02u:%02u:%02u.%03uZ\"",
-                     y < 0 ? '-' : '+', (long long)(y < 0 ? -y : y), mo, da, hh, mi, ss, mss);
-    return buf_append(b, tmp, (size_t)n);
-}
-
-/* ---------------------------------------------------------------- UTF-8 */
-
-/*
- * Length of the well-formed UTF-8 sequence at p, or 0 with *bad = bytes of the
- * maximal ill-formed subpart that one U+FFFD replaces (WHATWG decoder).
- */
-static size_t utf8_seq(cptr p, cptr end, size_t *bad)
-{
-    unsigned c = p[0], lo = 0x80, hi = 0xBF;
-    size_t need;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        need = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        need = 2;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 3;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    for (size_t i = 1; i <= need; i++) {
-        if (p + i >= end || p[i] < lo || p[i] > hi) {
-            *bad = i;
-            return 0;
-        }
-        lo = 0x80;
-        hi = 0xBF;
-    }
-    return need + 1;
-}
-
-static const char hexdig[] = "0123456789abcdef";
-
-/* JSON.stringify of the string Buffer.toString("utf8") makes of s[0..n). */
-static int put_json_str(sioc_buf_t *b, const char *s, size_t n)
-{
-    cptr p = (cptr)s, end = p + n, run = p;
-    int r = buf_reserve(b, n + 2);
-    if (r)
-        return r;
-    b->base[b->len++] = '"';
-    while (p < end) {
-        unsigned c = *p;
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            p++;
-            continue;
-        }
-        if (c >= 0x80) {
-            size_t bad, l = utf8_seq(p, end, &bad);
-            if (l) {
-                p += l;
-                continue;
-            }
-            if ((r = buf_append(b, run, (size_t)(p - run))) ||
-                (r = buf_append(b, "\xEF\xBF\xBD", 3)))
-                return r;
-            p += bad;
-            run = p;
-            continue;
-        }
-        if ((r = buf_append(b, run, (size_t)(p - run))))
-            return r;
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t el = 2;
-        switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hexdig[c >> 4];
-            esc[5] = hexdig[c & 15];
-            el = 6;
-        }
-        if ((r = buf_append(b, esc, el)))
-            return r;
-        p++;
-        run = p;
-    }
-    if ((r = buf_append(b, run, (size_t)(p - run))))
-        return r;
-    return buf_append_byte(b, '"');
-}
-
-int adapter_msg_json_str(sioc_buf_t *out, sioc_iov_t s)
-{
-    return put_json_str(out, s.base, s.len);
-}
-
-/* Canonical array index "0".."4294967294" -> value, else -1. */
-static int64_t array_index(const char *k, size_t n)
-{
-    if (n == 0 || n > 10 || (n > 1 && k[0] == '0'))
-        return -1;
-    int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (k[i] < '0' || k[i] > '9')
-            return -1;
-        v = v * 10 + (k[i] - '0');
-    }
-    return v <= 4294967294LL ? v : -1;
-}
-
-static int is_proto(const char *k, size_t n)
-{
-    return n == 9 && memcmp(k, "__proto__", 9) == 0;
-}
-
-/* ---------------------------------------------------------------- msgpack reader */
-
-enum { K_INT, K_UINT, K_NIL, K_FALSE, K_TRUE, K_FLOAT, K_STR, K_BIN, K_ARR, K_MAP, K_EXT };
-
-typedef struct {
-    int kind;
-    unsigned char fmt; /* first byte */
-    int8_t ext;        /* ext type */
-    uint64_t u;        /* K_UINT */
-    int64_t i;         /* K_INT (negative) */
-    double f;          /* K_FLOAT (float32 widened) */
-    cptr data;         /* K_STR, K_BIN, K_EXT payload */
-    size_t len;        /* payload bytes, or entries of K_ARR / K_MAP */
-} mp_item_t;
-
-static uint16_t be16(cptr p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t be32(cptr p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(cptr p)
-{
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-/*
- * Reads one header at *pp and, for str/bin/ext, its payload. Array and map
- * counts are checked against the bytes left (every entry takes one at least).
- * Returns 0 or SIOC_EPROTO.
- */
-static int mp_head(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, mp_item_t *it)
-{
-    cptr p = *pp;
-    if (p >= end)
-        return fail(ctx, "truncated msgpack");
-    unsigned c = *p++;
-    size_t avail = (size_t)(end - p), hl = 0, len = 0;
-    it->fmt = (unsigned char)c;
-    if (c < 0x80) {
-        it->kind = K_UINT;
-        it->u = c;
-        *pp = p;
-        return 0;
-    }
-    if (c >= 0xe0) {
-        it->kind = K_INT;
-        it->i = (int64_t)c - 256;
-        *pp = p;
-        return 0;
-    }
-    if (c < 0x90) {
-        it->kind = K_MAP;
-        len = c & 0x0f;
-        goto container;
-    }
-    if (c < 0xa0) {
-        it->kind = K_ARR;
-        len = c & 0x0f;
-        goto container;
-    }
-    if (c < 0xc0) {
-        it->kind = K_STR;
-        len = c & 0x1f;
-        goto payload;
-    }
-    switch (c) {
-    case 0xc0:
-        it->kind = K_NIL;
-        *pp = p;
-        return 0;
-    case 0xc2:
-        it->kind = K_FALSE;
-        *pp = p;
-        return 0;
-    case 0xc3:
-        it->kind = K_TRUE;
-        *pp = p;
-        return 0;
-    case 0xc4:
-    case 0xc5:
-    case 0xc6:
-    case 0xd9:
-    case 0xda:
-    case 0xdb:
-        hl = (c == 0xc4 || c == 0xd9) ? 1 : (c == 0xc5 || c == 0xda) ? 2 : 4;
-        if (avail < hl)
-            return fail(ctx, "truncated msgpack");
-        len = hl == 1 ? p[0] : hl == 2 ? be16(p) : be32(p);
-        p += hl;
-        avail -= hl;
-        it->kind = c <= 0xc6 ? K_BIN : K_STR;
-        goto payload;
-    case 0xc7:
-    case 0xc8:
-    case 0xc9:
-        hl = c == 0xc7 ? 1 : c == 0xc8 ? 2 : 4;
-        if (avail < hl + 1)
-            return fail(ctx, "truncated msgpack");
-        len = hl == 1 ? p[0] : hl == 2 ? be16(p) : be32(p);
-        it->ext = (int8_t)p[hl];
-        p += hl + 1;
-        avail -= hl + 1;
-        /* notepack reads a timestamp 96 as 12 bytes whatever the length says */
-        if (c == 0xc7 && it->ext == -1)
-            len = 12;
-        it->kind = K_EXT;
-        goto payload;
-    case 0xd4:
-    case 0xd5:
-    case 0xd6:
-    case 0xd7:
-    case 0xd8:
-        if (avail < 1)
-            return fail(ctx, "truncated msgpack");
-        it->ext = (int8_t)p[0];
-        p++;
-        avail--;
-        len = (size_t)1 << (c - 0xd4);
-        it->kind = K_EXT;
-        goto payload;
-    case 0xca:
-    case 0xcb:
-        hl = c == 0xca ? 4 : 8;
-        if (avail < hl)
-            return fail(ctx, "truncated msgpack");
-        if (c == 0xca) {
-            uint32_t u32 = be32(p);
-            float f;
-            memcpy(&f, &u32, 4);
-            it->f = f;
-        } else {
-            uint64_t u64 = be64(p);
-            memcpy(&it->f, &u64, 8);
-        }
-        it->kind = K_FLOAT;
-        *pp = p + hl;
-        return 0;
-    case 0xcc:
-    case 0xcd:
-    case 0xce:
-    case 0xcf:
-        hl = (size_t)1 << (c - 0xcc);
-        if (avail < hl)
-            return fail(ctx, "truncated msgpack");
-        it->kind = K_UINT;
-        it->u = hl == 1 ? p[0] : hl == 2 ? be16(p) : hl == 4 ? be32(p) : be64(p);
-        *pp = p + hl;
-        return 0;
-    case 0xd0:
-    case 0xd1:
-    case 0xd2:
-    case 0xd3:
-        hl = (size_t)1 << (c - 0xd0);
-        if (avail < hl)
-            return fail(ctx, "truncated msgpack");
-        it->i = hl == 1   ? (int8_t)p[0]
-                : hl == 2 ? (int16_t)be16(p)
-                : hl == 4 ? (int32_t)be32(p)
-                          : (int64_t)be64(p);
-        it->kind = it->i < 0 ? K_INT : K_UINT;
-        it->u = (uint64_t)it->i;
-        *pp = p + hl;
-        return 0;
-    case 0xdc:
-    case 0xdd:
-    case 0xde:
-    case 0xdf:
-        hl = (c == 0xdc || c == 0xde) ? 2 : 4;
-        if (avail < hl)
-            return fail(ctx, "truncated msgpack");
-        len = hl == 2 ? be16(p) : be32(p);
-        p += hl;
-        avail -= hl;
-        it->kind = c <= 0xdd ? K_ARR : K_MAP;
-        goto container;
-    default:
-        return fail(ctx, "invalid msgpack type 0xc1");
-    }
-container:
-    if (len > avail / (it->kind == K_MAP ? 2 : 1))
-        return fail(ctx, "msgpack count exceeds message");
-    it->len = len;
-    *pp = p;
-    return 0;
-payload:
-    if (len > avail)
-        return fail(ctx, "truncated msgpack");
-    it->data = p;
-    it->len = len;
-    *pp = p + len;
-    return 0;
-}
-
-/* Skips one value (iteratively: any depth). Returns 0 or SIOC_EPROTO. */
-static int mp_skip(adapter_msg_ctx_t *ctx, cptr *pp, cptr end)
-{
-    size_t pending = 1;
-    mp_item_t it;
-    while (pending) {
-        int r = mp_head(ctx, pp, end, &it);
-        if (r)
-            return r;
-        pending--;
-        if (it.kind == K_ARR)
-            pending += it.len;
-        else if (it.kind == K_MAP)
-            pending += 2 * it.len;
-    }
-    return 0;
-}
-
-/* JS value of an integer item: int64/uint64 become doubles as notepack does. */
-static double item_num(const mp_item_t *it)
-{
-    if (it->kind == K_UINT)
-        return (double)it->u;
-    if (it->kind == K_INT)
-        return (double)it->i;
-    return it->f;
-}
-
-static int is_undefined(const mp_item_t *it)
-{
-    return it->kind == K_EXT && it->fmt == 0xd4 && it->ext == 0;
-}
-
-/* ---------------------------------------------------------------- msgpack -> JSON */
-
-typedef struct {
-    adapter_msg_ctx_t *ctx;
-    cptr end;
-    sioc_buf_t *out;
-    adapter_msg_att_t *att;
-} m2j_t;
-
-/* One map member as seen by the key pre-scan. */
-typedef struct {
-    cptr key;
-    size_t klen;
-    cptr val;
-    int64_t idx;    /* array index or -1 */
-    uint32_t first; /* position of the first occurrence of this key */
-    uint32_t last;  /* record holding the last value of this key */
-    size_t koff;    /* JSON -> msgpack: key payload, member and value offsets in the output */
-    size_t mstart, vstart, mend;
-    cptr rawkey; /* msgpack -> JSON: the key bytes while `key` holds their repaired form */
-} mrec_t;
-
-/* Whether n bytes at p are well-formed UTF-8. */
-static int utf8_ok(cptr p, size_t n)
-{
-    cptr end = p + n;
-    while (p < end) {
-        size_t bad, l = *p < 0x80 ? 1 : utf8_seq(p, end, &bad);
-        if (!l)
-            return 0;
-        p += l;
-    }
-    return 1;
-}
-
-/* Appends the string Buffer.toString("utf8") makes of p[0..n) to b. */
-static int utf8_repair(sioc_buf_t *b, cptr p, size_t n)
-{
-    cptr end = p + n;
-    int r = 0;
-    while (p < end && !r) {
-        size_t bad, l = utf8_seq(p, end, &bad);
-        if (l) {
-            r = buf_append(b, p, l);
-            p += l;
-        } else {
-            r = buf_append(b, "\xEF\xBF\xBD", 3);
-            p += bad;
-        }
-    }
-    return r;
-}
-
-static int put_placeholder(m2j_t *c, cptr data, size_t len)
-{
-    adapter_msg_att_t *a = c->att;
-    if (a == NULL || a->n >= a->cap)
-        return fail(c->ctx, "too many attachments");
-    a->v[a->n] = iov_make((const char *)data, len);
-    char tmp[48];
-    memcpy(tmp, "{\"_placeholder\":true,\"num\":", 27);
-    size_t n = 27 + put_u64(tmp + 27, a->n);
-    tmp[n++] = '}';
-    a->n++;
-    return buf_append(c->out, tmp, n);
-}
-
-static int m2j_value(m2j_t *c, cptr *pp, unsigned depth, int *undef);
-
-static int cmp_key(const void *a, const void *b, void *arg)
-{
-    const mrec_t *r = arg;
-    const mrec_t *x = &r[*(const uint32_t *)a], *y = &r[*(const uint32_t *)b];
-    if (x->klen != y->klen)
-        return x->klen < y->klen ? -1 : 1;
-    int d = memcmp(x->key, y->key, x->klen);
-    if (d)
-        return d;
-    return *(const uint32_t *)a < *(const uint32_t *)b ? -1 : 1;
-}
-
-static int cmp_order(const void *a, const void *b, void *arg)
-{
-    const mrec_t *r = arg;
-    const mrec_t *x = &r[*(const uint32_t *)a], *y = &r[*(const uint32_t *)b];
-    if ((x->idx >= 0) != (y->idx >= 0))
-        return x->idx >= 0 ? -1 : 1;
-    if (x->idx >= 0)
-        return x->idx < y->idx ? -1 : x->idx > y->idx;
-    return x->first < y->first ? -1 : x->first > y->first;
-}
-
-/*
- * Orders the members of a map as a JS object would hold them. Records live in
- * ctx->_stack at `base`; on return the `n` uint32 record numbers to emit (the
- * last record of each surviving key, in JS property order) follow them, and
- * *m is their count.
- */
-static int map_order(adapter_msg_ctx_t *ctx, size_t base, size_t n, int drop_proto, size_t *m)
-{
-    sioc_buf_t *s = &ctx->_stack;
-    int r = buf_reserve(s, 2 * n * sizeof(uint32_t));
-    if (r)
-        return r;
-    mrec_t *rec = (mrec_t *)(void *)(s->base + base);
-    uint32_t *ord = (uint32_t *)(void *)(s->base + s->len);
-    uint32_t *tmp = ord + n;
-    for (size_t i = 0; i < n; i++)
-        tmp[i] = (uint32_t)i;
-    qsort_r(tmp, n, sizeof(uint32_t), cmp_key, rec);
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j + 1 < n && rec[tmp[j + 1]].klen == rec[tmp[i]].klen &&
-               memcmp(rec[tmp[j + 1]].key, rec[tmp[i]].key, rec[tmp[i]].klen) == 0)
-            j++;
-        /* tmp[i..j] hold one key in ascending record order */
-        mrec_t *last = &rec[tmp[j]];
-        last->first = tmp[i];
-        last->last = tmp[j];
-        if (!drop_proto || !is_proto((const char *)last->key, last->klen))
-            ord[k++] = tmp[j];
-        i = j + 1;
-    }
-    qsort_r(ord, k, sizeof(uint32_t), cmp_order, rec);
-    *m = k;
-    return 0;
-}
-
-static int m2j_map(m2j_t *c, cptr *pp, size_t n, unsigned depth)
-{
-    adapter_msg_ctx_t *ctx = c->ctx;
-    sioc_buf_t *s = &ctx->_stack;
-    size_t base = s->len;
-    int r, undef;
-    if (n == 0)
-        return buf_append(c->out, "{}", 2);
-    if ((r = buf_reserve(s, n * sizeof(mrec_t))))
-        return r;
-    s->len += n * sizeof(mrec_t);
-    mrec_t *rec = (mrec_t *)(void *)(s->base + base);
-    int canonical = 1, seen_named = 0, repair = 0;
-    int64_t prev = -1;
-    for (size_t i = 0; i < n; i++) {
-        mp_item_t it;
-        if ((r = mp_head(ctx, pp, c->end, &it)))
-            goto out;
-        if (it.kind != K_STR) {
-            r = fail(ctx, "map key is not a string");
-            goto out;
-        }
-        if (!utf8_ok(it.data, it.len)) {
-            repair = 1; /* distinct bytes may decode to the same key */
-            canonical = 0;
-        }
-        rec[i].key = it.data;
-        rec[i].klen = it.len;
-        rec[i].val = *pp;
-        rec[i].first = (uint32_t)i;
-        rec[i].last = (uint32_t)i;
-        rec[i].idx = array_index((const char *)it.data, it.len);
-        if (rec[i].idx >= 0) {
-            if (seen_named || rec[i].idx <= prev)
-                canonical = 0;
-            prev = rec[i].idx;
-        } else {
-            seen_named = 1;
-            if (is_proto((const char *)it.data, it.len))
-                canonical = 0;
-        }
-        if ((r = mp_skip(ctx, pp, c->end)))
-            goto out;
-    }
-    cptr after = *pp;
-    if (canonical && n > 1) {
-        if (n <= 16) {
-            for (size_t i = 1; i < n && canonical; i++)
-                for (size_t j = 0; j < i; j++)
-                    if (rec[i].klen == rec[j].klen &&
-                        memcmp(rec[i].key, rec[j].key, rec[i].klen) == 0) {
-                        canonical = 0;
-                        break;
-                    }
-        } else {
-            canonical = 0; /* large maps take the sorting path */
-        }
-    }
-    size_t m = n, ordoff = 0;
-    if (!canonical) {
-        sioc_buf_t *t = &ctx->_tmp;
-        size_t t0 = t->len;
-        if (repair) {
-            /* compare keys as JS strings: ill-formed bytes repaired first */
-            for (size_t i = 0; i < n; i++) {
-                rec[i].rawkey = rec[i].key;
-                rec[i].koff = t->len;
-                if ((r = utf8_repair(t, rec[i].key, rec[i].klen)))
-                    goto out;
-                rec[i].mend = rec[i].klen;
-                rec[i].klen = t->len - rec[i].koff;
-            }
-            for (size_t i = 0; i < n; i++)
-                rec[i].key = (cptr)t->base + rec[i].koff;
-        }
-        r = map_order(ctx, base, n, 1, &m);
-        rec = (mrec_t *)(void *)(s->base + base);
-        if (repair) {
-            for (size_t i = 0; i < n; i++) {
-                rec[i].key = rec[i].rawkey;
-                rec[i].klen = rec[i].mend;
-            }
-            t->len = t0;
-        }
-        if (r)
-            goto out;
-        ordoff = s->len;
-        s->len += 2 * n * sizeof(uint32_t);
-    }
-    if ((r = buf_append_byte(c->out, '{')))
-        goto out;
-    int first = 1;
-    for (size_t i = 0; i < m; i++) {
-        rec = (mrec_t *)(void *)(s->base + base); /* nested maps may move the stack */
-        size_t ri = canonical ? i : ((uint32_t *)(void *)(s->base + ordoff))[i];
-        cptr kp = rec[ri].key, vp = rec[ri].val;
-        size_t kl = rec[ri].klen, mark = c->out->len;
-        if ((!first && (r = buf_append_byte(c->out, ','))) ||
-            (r = put_json_str(c->out, (const char *)kp, kl)) || (r = buf_append_byte(c->out, ':')))
-            goto out;
-        if ((r = m2j_value(c, &vp, depth + 1, &undef)))
-            goto out;
-        if (undef)
-            c->out->len = mark; /* JSON.stringify omits undefined members */
-        else
-            first = 0;
-    }
-    *pp = after;
-    r = buf_append_byte(c->out, '}');
-out:
-    s->len = base;
-    return r;
-}
-
-/* `depth` is the nesting level of the value: a placeholder object adds one level of
- * JSON and the generic [type, <bin>] form two, and the JSON must stay within
- * max_depth so that what is accepted here can be encoded back (adapter_msg_json_to_mp). */
-static int m2j_ext(m2j_t *c, const mp_item_t *it, unsigned depth)
-{
-    sioc_buf_t *o = c->out;
-    cptr d = it->data;
-    if (it->ext == 0 && it->fmt >= 0xc7 && it->fmt <= 0xc9) {
-        if (depth >= c->ctx->limits.max_depth)
-            return fail(c->ctx, "nesting too deep");
-        return put_placeholder(c, d, it->len); /* legacy ArrayBuffer */
-    }
-    if (it->ext == -1 && it->fmt == 0xd6)
-        return put_json_date(o, (double)be32(d) * 1e3);
-    if (it->ext == -1 && it->fmt == 0xd7) {
-        uint32_t hi = be32(d), lo = be32(d + 4);
-        double s = (double)(hi & 3) * 4294967296.0 + lo;
-        return put_json_date(o, s * 1e3 + (double)(hi >> 2) / 1e6);
-    }
-    if (it->ext == -1 && it->fmt == 0xc7) {
-        uint32_t ns = be32(d), lo = be32(d + 8);
-        int32_t hi = (int32_t)be32(d + 4);
-        return put_json_date(o, ((double)hi * 4294967296.0 + lo) * 1e3 + (double)ns / 1e6);
-    }
-    if (it->ext == 0 && it->fmt == 0xd7) {
-        int32_t hi = (int32_t)be32(d);
-        return put_json_date(o, (double)hi * 4294967296.0 + be32(d + 4));
-    }
-    if (depth + 1 >= c->ctx->limits.max_depth)
-        return fail(c->ctx, "nesting too deep");
-    char tmp[8];
-    int r;
-    size_t n = 0;
-    tmp[n++] = '[';
-    if (it->ext < 0)
-        tmp[n++] = '-';
-    n += put_u64(tmp + n, (uint64_t)(it->ext < 0 ? -it->ext : it->ext));
-    tmp[n++] = ',';
-    if ((r = buf_append(o, tmp, n)) || (r = put_placeholder(c, d, it->len)))
-        return r;
-    return buf_append_byte(o, ']');
-}
-
-static int m2j_value(m2j_t *c, cptr *pp, unsigned depth, int *undef)
-{
-    mp_item_t it;
-    int r = mp_head(c->ctx, pp, c->end, &it);
-    *undef = 0;
-    if (r)
-        return r;
-    switch (it.kind) {
-    case K_UINT:
-        if (it.u < (1ULL << 53)) {
-            char tmp[24];
-            return buf_append(c->out, tmp, put_u64(tmp, it.u));
-        }
-        return put_json_num(c->out, item_num(&it));
-    case K_INT:
-    case K_FLOAT:
-        return put_json_num(c->out, item_num(&it));
-    case K_NIL:
-        return buf_append(c->out, "null", 4);
-    case K_FALSE:
-        return buf_append(c->out, "false", 5);
-    case K_TRUE:
-        return buf_append(c->out, "true", 4);
-    case K_STR:
-        return put_json_str(c->out, (const char *)it.data, it.len);
-    case K_BIN:
-        if (depth >= c->ctx->limits.max_depth)
-            return fail(c->ctx, "nesting too deep");
-        return put_placeholder(c, it.data, it.len);
-    case K_EXT:
-        if (is_undefined(&it)) {
-            *undef = 1;
-            return 0;
-        }
-        return m2j_ext(c, &it, depth);
-    default:
-        break;
-    }
-    if (depth >= c->ctx->limits.max_depth)
-        return fail(c->ctx, "nesting too deep");
-    if (it.len > c->ctx->limits.max_elems)
-        return fail(c->ctx, "too many entries");
-    if (it.kind == K_MAP)
-        return m2j_map(c, pp, it.len, depth);
-    if ((r = buf_append_byte(c->out, '[')))
-        return r;
-    for (size_t i = 0; i < it.len; i++) {
-        int u;
-        if ((i && (r = buf_append_byte(c->out, ','))) || (r = m2j_value(c, pp, depth + 1, &u)))
-            return r;
-        if (u && (r = buf_append(c->out, "null", 4)))
-            return r;
-    }
-    return buf_append_byte(c->out, ']');
-}
-
-int adapter_msg_mp_to_json(adapter_msg_ctx_t *ctx, const char *mp, size_t len, sioc_buf_t *json,
-                           adapter_msg_att_t *att)
-{
-    ctx->reason = NULL;
-    if (len > ctx->limits.max_size)
-        return fail(ctx, "message too large");
-    m2j_t c = {ctx, (cptr)mp + len, json, att};
-    cptr p = (cptr)mp;
-    int undef;
-    cap_t cap = cap_push(json, ctx->limits.max_out);
-    int r = m2j_value(&c, &p, 0, &undef);
-    if (!r && undef)
-        r = buf_append(json, "null", 4);
-    cap_pop(cap);
-    return r ? r : (int)(p - (cptr)mp);
-}
-
-/* ---------------------------------------------------------------- JSON scanning */
-
-static cptr js_ws(cptr p, cptr end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-static int hexval(unsigned c)
-{
-    if (c >= '0' && c <= '9')
-        return (int)(c - '0');
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return (int)(c - 'a' + 10);
-    return -1;
-}
-
-static int hex4(cptr p)
-{
-    int v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
-        if (h < 0)
-            return -1;
-        v = v << 4 | h;
-    }
-    return v;
-}
-
-/* What js_str_scan learnt about a JSON string. */
-typedef struct {
-    cptr body;    /* first byte after the opening quote */
-    cptr close;   /* the closing quote */
-    int escaped;  /* contains backslash escapes */
-    int sur;      /* contains a \u escape of a surrogate */
-    size_t bytes; /* UTF-8 length when !sur */
-} jstr_t;
-
-/* Scans the string whose opening quote is at *pp; leaves *pp after the closing one. */
-static int js_str_scan(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, jstr_t *s)
-{
-    cptr p = *pp + 1;
-    s->body = p;
-    s->escaped = s->sur = 0;
-    size_t bytes = 0;
-    for (;;) {
-        cptr run = p;
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-            p++;
-        bytes += (size_t)(p - run);
-        if (p >= end)
-            return fail(ctx, "unterminated JSON string");
-        unsigned c = *p;
-        if (c == '"')
-            break;
-        if (c < 0x20)
-            return fail(ctx, "control character in JSON string");
-        if (c >= 0x80) {
-            size_t bad, l = utf8_seq(p, end, &bad);
-            if (!l)
-                return fail(ctx, "invalid UTF-8 in JSON string");
-            p += l;
-            bytes += l;
-            continue;
-        }
-        s->escaped = 1;
-        if (p + 1 >= end)
-            return fail(ctx, "unterminated JSON string");
-        switch (p[1]) {
-        case '"':
-        case '\\':
-        case '/':
-        case 'b':
-        case 'f':
-        case 'n':
-        case 'r':
-        case 't':
-            p += 2;
-            bytes++;
-            continue;
-        case 'u': {
-            int u;
-            if (end - p < 6 || (u = hex4(p + 2)) < 0)
-                return fail(ctx, "bad \\u escape in JSON string");
-            p += 6;
-            if (u >= 0xd800 && u <= 0xdfff)
-                s->sur = 1;
-            bytes += u < 0x80 ? 1 : u < 0x800 ? 2 : 3;
-            continue;
-        }
-        default:
-            return fail(ctx, "bad escape in JSON string");
-        }
-    }
-    s->close = p;
-    s->bytes = bytes;
-    *pp = p + 1;
-    return 0;
-}
-
-static size_t utf8_put(unsigned char *o, uint32_t cp)
-{
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xc0 | cp >> 6);
-        o[1] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xe0 | cp >> 12);
-        o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xf0 | cp >> 18);
-    o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
-    o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* Decodes a scanned string without surrogate escapes into o (s->bytes long). */
-static void js_str_decode(const jstr_t *s, unsigned char *o)
-{
-    cptr p = s->body;
-    while (p < s->close) {
-        if (*p != '\\') {
-            *o++ = *p++;
-            continue;
-        }
-        unsigned e = p[1];
-        p += 2;
-        switch (e) {
-        case 'b':
-            *o++ = '\b';
-            break;
-        case 'f':
-            *o++ = '\f';
-            break;
-        case 'n':
-            *o++ = '\n';
-            break;
-        case 'r':
-            *o++ = '\r';
-            break;
-        case 't':
-            *o++ = '\t';
-            break;
-        case 'u':
-            o += utf8_put(o, (uint32_t)hex4(p));
-            p += 4;
-            break;
-        default:
-            *o++ = (unsigned char)e;
-            break;
-        }
-    }
-}
-
-/* Decodes a scanned string into UTF-16 units (the JS string); returns the count. */
-static size_t js_str_utf16(const jstr_t *s, uint16_t *u)
-{
-    cptr p = s->body;
-    size_t n = 0;
-    while (p < s->close) {
-        if (*p == '\\') {
-            unsigned e = p[1];
-            p += 2;
-            switch (e) {
-            case 'b':
-                u[n++] = '\b';
-                break;
-            case 'f':
-                u[n++] = '\f';
-                break;
-            case 'n':
-                u[n++] = '\n';
-                break;
-            case 'r':
-                u[n++] = '\r';
-                break;
-            case 't':
-                u[n++] = '\t';
-                break;
-            case 'u':
-                u[n++] = (uint16_t)hex4(p);
-                p += 4;
-                break;
-            default:
-                u[n++] = (uint16_t)e;
-                break;
-            }
-            continue;
-        }
-        size_t bad, l = utf8_seq(p, s->close, &bad);
-        uint32_t cp =
-            l == 1   ? p[0]
-            : l == 2 ? (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f)
-            : l == 3 ? (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f)
-                     : (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
-                           (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
-        p += l;
-        if (cp >= 0x10000) {
-            u[n++] = (uint16_t)(0xd800 + ((cp - 0x10000) >> 10));
-            u[n++] = (uint16_t)(0xdc00 + (cp & 0x3ff));
-        } else {
-            u[n++] = (uint16_t)cp;
-        }
-    }
-    return n;
-}
-
-/* notepack's utf8Write (custom) bytes for u[0..n) into o (NULL: count only). */
-static size_t np_utf8_custom(const uint16_t *u, size_t n, unsigned char *o)
-{
-    size_t len = 0;
-    unsigned char tmp[4];
-    for (size_t i = 0; i < n; i++) {
-        uint32_t c = u[i];
-        if (c >= 0xd800 && c < 0xe000) {
-            i++;
-            c = 0x10000 + (((c & 0x3ff) << 10) | (i < n ? (u[i] & 0x3ffu) : 0));
-        }
-        size_t l = utf8_put(o ? o + len : tmp, c);
-        len += l;
-    }
-    return len;
-}
-
-/* Buffer.write / Buffer.byteLength bytes (lone surrogates -> U+FFFD), at most
- * `max` bytes and whole characters only; o NULL: count only. */
-static size_t np_utf8_whatwg(const uint16_t *u, size_t n, unsigned char *o, size_t max)
-{
-    size_t len = 0;
-    unsigned char tmp[4];
-    for (size_t i = 0; i < n; i++) {
-        uint32_t c = u[i];
-        if (c >= 0xd800 && c < 0xdc00 && i + 1 < n && u[i + 1] >= 0xdc00 && u[i + 1] < 0xe000) {
-            c = 0x10000 + ((c - 0xd800) << 10) + (u[i + 1] - 0xdc00u);
-            i++;
-        } else if (c >= 0xd800 && c < 0xe000) {
-            c = 0xfffd;
-        }
-        size_t l = utf8_put(tmp, c);
-        if (len + l > max)
-            break;
-        if (o)
-            memcpy(o + len, tmp, l);
-        len += l;
-    }
-    return len;
-}
-
-/* Skips one JSON value with full validation. */
-static int js_skip(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, unsigned depth);
-
-static int js_lit(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, const char *lit, size_t n)
-{
-    if ((size_t)(end - *pp) < n || memcmp(*pp, lit, n) != 0)
-        return fail(ctx, "invalid JSON literal");
-    *pp += n;
-    return 0;
-}
-
-/* Parses a JSON number at *pp (strict JSON.parse grammar) into *d (NULL: validate only). */
-static int js_number(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, double *d)
-{
-    cptr p = *pp, s = p;
-    int neg = 0, simple = 1;
-    if (p < end && *p == '-') {
-        neg = 1;
-        p++;
-    }
-    if (p >= end || *p < '0' || *p > '9')
-        return fail(ctx, "invalid JSON number");
-    if (*p == '0') {
-        p++;
-    } else {
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    size_t intdigits = (size_t)(p - s) - (size_t)neg;
-    if (p < end && *p == '.') {
-        simple = 0;
-        p++;
-        if (p >= end || *p < '0' || *p > '9')
-            return fail(ctx, "invalid JSON number");
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        simple = 0;
-        p++;
-        if (p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (p >= end || *p < '0' || *p > '9')
-            return fail(ctx, "invalid JSON number");
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
-    }
-    *pp = p;
-    if (d == NULL)
-        return 0;
-    if (simple && intdigits <= 15) {
-        int64_t v = 0;
-        for (cptr q = s + neg; q < p; q++)
-            v = v * 10 + (*q - '0');
-        *d = neg ? -(double)v : (double)v;
-        return 0;
-    }
-    size_t n = (size_t)(p - s);
-    char small[80], *tmp = small;
-    sioc_buf_t *t = &ctx->_tmp;
-    if (n >= sizeof(small)) {
-        int r = buf_reserve(t, n + 1);
-        if (r)
-            return r;
-        tmp = t->base + t->len;
-    }
-    memcpy(tmp, s, n);
-    tmp[n] = 0;
-    *d = strtod(tmp, NULL);
-    return 0;
-}
-
-static int js_skip(adapter_msg_ctx_t *ctx, cptr *pp, cptr end, unsigned depth)
-{
-    cptr p = js_ws(*pp, end);
-    int r;
-    if (p >= end)
-        return fail(ctx, "truncated JSON");
-    switch (*p) {
-    case '"': {
-        jstr_t s;
-        r = js_str_scan(ctx, &p, end, &s);
-        break;
-    }
-    case 't':
-        r = js_lit(ctx, &p, end, "true", 4);
-        break;
-    case 'f':
-        r = js_lit(ctx, &p, end, "false", 5);
-        break;
-    case 'n':
-        r = js_lit(ctx, &p, end, "null", 4);
-        break;
-    case '[':
-    case '{': {
-        int obj = *p == '{';
-        size_t count = 0;
-        if (depth >= ctx->limits.max_depth)
-            return fail(ctx, "nesting too deep");
-        p = js_ws(p + 1, end);
-        if (p < end && *p == (obj ? '}' : ']')) {
-            p++;
-            r = 0;
-            break;
-        }
-        for (;;) {
-            if (++count > ctx->limits.max_elems)
-                return fail(ctx, "too many entries");
-            if (obj) {
-                jstr_t s;
-                p = js_ws(p, end);
-                if (p >= end || *p != '"')
-                    return fail(ctx, "expected JSON object key");
-                if ((r = js_str_scan(ctx, &p, end, &s)))
-                    return r;
-                p = js_ws(p, end);
-                if (p >= end || *p != ':')
-                    return fail(ctx, "expected ':'");
-                p++;
-            }
-            if ((r = js_skip(ctx, &p, end, depth + 1)))
-                return r;
-            p = js_ws(p, end);
-            if (p < end && *p == ',') {
-                p++;
-                continue;
-            }
-            if (p < end && *p == (obj ? '}' : ']')) {
-                p++;
-                break;
-            }
-            return fail(ctx, "expected ',' or end of JSON container");
-        }
-        r = 0;
-        break;
-    }
-    default:
-        r = js_number(ctx, &p, end, NULL);
-    }
-    if (!r)
-        *pp = p;
-    return r;
-}
-
-/* Validates that [p, p+n) is exactly one JSON value (whitespace around it allowed). */
-static int js_validate(adapter_msg_ctx_t *ctx, const char *s, size_t n)
-{
-    cptr p = (cptr)s, end = p + n;
-    int r = js_skip(ctx, &p, end, 0);
-    if (r)
-        return r;
-    if (js_ws(p, end) != end)
-        return fail(ctx, "trailing bytes after JSON value");
-    return 0;
-}
-
-/* ---------------------------------------------------------------- msgpack writer */
-
-static int pk_write(void *data, const char *buf, size_t len)
-{
-    return buf_append((sioc_buf_t *)data, buf, len);
-}
-
-/* Packs a JS number as notepack.encode does. */
-static int pk_number(msgpack_packer *pk, sioc_buf_t *b, double d)
-{
-    unsigned char raw[9];
-    uint64_t bits;
-    if (!is_integral(d))
-        return msgpack_pack_double(pk, d);
-    if (d >= 0) {
-        if (d < 4294967296.0)
-            return msgpack_pack_uint64(pk, (uint64_t)d);
-        raw[0] = 0xcf;
-        if (d < TWO64) {
-            bits = (uint64_t)d;
-        } else {
-            /* notepack: hi = (d / 2^32) >> 0, lo = d >>> 0, i.e. d mod 2^64 */
-            uint64_t u;
-            memcpy(&u, &d, 8);
-            int e = (int)((u >> 52) & 0x7ff) - 1075;
-            uint64_t mant = (u & ((1ULL << 52) - 1)) | (1ULL << 52);
-            bits = e >= 64 ? 0 : mant << e;
-        }
-    } else {
-        if (d >= -2147483648.0)
-            return msgpack_pack_int64(pk, (int64_t)d);
-        raw[0] = 0xd3;
-        if (d >= -TWO63) {
-            bits = (uint64_t)(int64_t)d;
-        } else {
-            double a = -d;
-            uint64_t u;
-            memcpy(&u, &a, 8);
-            int e = (int)((u >> 52) & 0x7ff) - 1075;
-            uint64_t mant = (u & ((1ULL << 52) - 1)) | (1ULL << 52);
-            bits = 0 - (e >= 64 ? 0 : mant << e);
-        }
-    }
-    for (int i = 0; i < 8; i++)
-        raw[1 + i] = (unsigned char)(bits >> (56 - 8 * i));
-    return buf_append(b, raw, 9);
-}
-
-/* Rewrites the 1-byte container header at `pos` for `n` entries (map or array). */
-static int pk_fix_header(sioc_buf_t *b, size_t pos, size_t n, int map)
-{
-    unsigned char h[5];
-    size_t hl;
-    if (n < 16) {
-        h[0] = (unsigned char)((map ? 0x80 : 0x90) | n);
-        hl = 1;
-    } else if (n < 65536) {
-        h[0] = map ? 0xde : 0xdc;
-        h[1] = (unsigned char)(n >> 8);
-        h[2] = (unsigned char)n;
-        hl = 3;
-    } else {
-        h[0] = map ? 0xdf : 0xdd;
-        for (int i = 0; i < 4; i++)
-            h[1 + i] = (unsigned char)(n >> (24 - 8 * i));
-        hl = 5;
-    }
-    if (hl > 1) {
-        int r = buf_reserve(b, hl - 1);
-        if (r)
-            return r;
-        memmove(b->base + pos + hl, b->base + pos + 1, b->len - pos - 1);
-        b->len += hl - 1;
-    }
-    memcpy(b->base + pos, h, hl);
-    return 0;
-}
-
-/* ---------------------------------------------------------------- JSON -> msgpack */
-
-typedef struct {
-    adapter_msg_ctx_t *ctx;
-    cptr end;
-    sioc_buf_t *out;
-    msgpack_packer pk;
-    const adapter_msg_value_t *v;
-} j2m_t;
-
-/* Packs a scanned JSON string as notepack would pack the JS string; *plen = payload bytes. */
-static int j2m_str(j2m_t *c, const jstr_t *s, int is_key, size_t *plen)
-{
-    sioc_buf_t *o = c->out;
-    int r;
-    if (!s->sur) {
-        if ((r = msgpack_pack_str(&c->pk, s->bytes)) || (r = buf_reserve(o, s->bytes)))
-            return r;
-        if (!s->escaped)
-            memcpy(o->base + o->len, s->body, s->bytes);
-        else
-            js_str_decode(s, (unsigned char *)o->base + o->len);
-        o->len += s->bytes;
-        *plen = s->bytes;
-        return 0;
-    }
-    /* lone surrogates possible: work on the UTF-16 units as notepack does */
-    size_t raw = (size_t)(s->close - s->body);
-    sioc_buf_t *t = &c->ctx->_tmp;
-    if ((r = buf_reserve(t, raw * 2 + raw * 4 + 8)))
-        return r;
-    uint16_t *u = (uint16_t *)(void *)t->base;
-    unsigned char *cb = (unsigned char *)t->base + raw * 2;
-    size_t n = js_str_utf16(s, u);
-    size_t lc = np_utf8_custom(u, n, NULL);
-    size_t lw = np_utf8_whatwg(u, n, NULL, (size_t)-1);
-    size_t hdr = n > 32 ? lw : lc;
-    int whatwg = !is_key && hdr > 32;
-    if ((r = msgpack_pack_str(&c->pk, hdr)) || (r = buf_reserve(o, hdr)))
-        return r;
-    unsigned char *dst = (unsigned char *)o->base + o->len;
-    size_t w;
-    if (whatwg) {
-        w = np_utf8_whatwg(u, n, dst, hdr);
-    } else {
-        np_utf8_custom(u, n, cb);
-        w = lc < hdr ? lc : hdr;
-        memcpy(dst, cb, w);
-    }
-    memset(dst + w, 0, hdr - w); /* bytes notepack leaves uninitialised */
-    o->len += hdr;
-    *plen = hdr;
-    return 0;
-}
-
-static int j2m_value(j2m_t *c, cptr *pp, unsigned depth);
-
-/* Reads the unsigned integer msgpack packed at q (our own output); -1 if it is not one. */
-static int64_t packed_uint(cptr q, size_t n)
-{
-    if (n == 1 && q[0] < 0x80)
-        return q[0];
-    if (n == 2 && q[0] == 0xcc)
-        return q[1];
-    if (n == 3 && q[0] == 0xcd)
-        return be16(q + 1);
-    if (n == 5 && q[0] == 0xce)
-        return be32(q + 1);
-    if (n == 9 && q[0] == 0xcf && be64(q + 1) < (1ULL << 62))
-        return (int64_t)be64(q + 1);
-    return -1;
-}
-
-/* Map done: turn a live placeholder into bin, else put members in JS order. */
-static int j2m_map_end(j2m_t *c, size_t hdr, size_t base, size_t n, int has_ph)
-{
-    adapter_msg_ctx_t *ctx = c->ctx;
-    sioc_buf_t *o = c->out, *s = &ctx->_stack;
-    mrec_t *rec = (mrec_t *)(void *)(s->base + base);
-    int r;
-    for (size_t i = 0; i < n; i++)
-        rec[i].key = (cptr)o->base + rec[i].koff;
-    if (has_ph && c->v->binary) {
-        const mrec_t *ph = NULL, *num = NULL;
-        for (size_t i = 0; i < n; i++) {
-            if (rec[i].klen == 12 && memcmp(rec[i].key, "_placeholder", 12) == 0)
-                ph = &rec[i];
-            else if (rec[i].klen == 3 && memcmp(rec[i].key, "num", 3) == 0)
-                num = &rec[i];
-        }
-        if (ph != NULL && ph->mend - ph->vstart == 1 &&
-            (unsigned char)o->base[ph->vstart] == 0xc3) {
-            int64_t k =
-                num ? packed_uint((cptr)o->base + num->vstart, num->mend - num->vstart) : -1;
-            if (k < 0 || (uint64_t)k >= c->v->natt)
-                return fail(ctx, "illegal attachments");
-            const sioc_iov_t *a = &c->v->att[k];
-            o->len = hdr;
-            if ((r = msgpack_pack_bin(&c->pk, a->len)))
-                return r;
-            return msgpack_pack_bin_body(&c->pk, a->base, a->len);
-        }
-    }
-    int canonical = 1, seen_named = 0;
-    int64_t prev = -1;
-    for (size_t i = 0; i < n && canonical; i++) {
-        rec[i].idx = array_index((const char *)rec[i].key, rec[i].klen);
-        rec[i].first = rec[i].last = (uint32_t)i;
-        if (rec[i].idx >= 0) {
-            if (seen_named || rec[i].idx <= prev)
-                canonical = 0;
-            prev = rec[i].idx;
-        } else {
-            seen_named = 1;
-        }
-        for (size_t j = 0; j < i && canonical; j++)
-            if (rec[i].klen == rec[j].klen && memcmp(rec[i].key, rec[j].key, rec[i].klen) == 0)
-                canonical = 0;
-        if (n > 16)
-            canonical = 0;
-    }
-    if (canonical)
-        return pk_fix_header(o, hdr, n, 1);
-    for (size_t i = 0; i < n; i++) {
-        rec[i].idx = array_index((const char *)rec[i].key, rec[i].klen);
-        rec[i].first = rec[i].last = (uint32_t)i;
-    }
-    size_t m;
-    if ((r = map_order(ctx, base, n, 0, &m)))
-        return r;
-    rec = (mrec_t *)(void *)(s->base + base);
-    const uint32_t *ord = (const uint32_t *)(void *)(s->base + s->len);
-    size_t body = o->len - (hdr + 1), w = 0;
-    sioc_buf_t *t = &ctx->_tmp;
-    if ((r = buf_reserve(t, body)))
-        return r;
-    for (size_t i = 0; i < m; i++) {
-        const mrec_t *x = &rec[ord[i]];
-        memcpy(t->base + w, o->base + x->mstart, x->mend - x->mstart);
-        w += x->mend - x->mstart;
-    }
-    memcpy(o->base + hdr + 1, t->base, w);
-    o->len = hdr + 1 + w;
-    return pk_fix_header(o, hdr, m, 1);
-}
-
-static int j2m_container(j2m_t *c, cptr *pp, unsigned depth, int obj)
-{
-    adapter_msg_ctx_t *ctx = c->ctx;
-    sioc_buf_t *o = c->out, *s = &ctx->_stack;
-    size_t hdr = o->len, base = s->len, n = 0;
-    int r, has_ph = 0;
-    cptr p = js_ws(*pp + 1, c->end);
-    if (depth >= ctx->limits.max_depth)
-        return fail(ctx, "nesting too deep");
-    if ((r = buf_append_byte(o, (char)(obj ? 0x80 : 0x90))))
-        return r;
-    if (p < c->end && *p == (obj ? '}' : ']')) {
-        *pp = p + 1;
-        return 0;
-    }
-    for (;;) {
-        if (++n > ctx->limits.max_elems) {
-            r = fail(ctx, "too many entries");
-            goto out;
-        }
-        if (obj) {
-            jstr_t ks;
-            size_t plen;
-            p = js_ws(p, c->end);
-            if (p >= c->end || *p != '"') {
-                r = fail(ctx, "expected JSON object key");
-                goto out;
-            }
-            if ((r = js_str_scan(ctx, &p, c->end, &ks)) || (r = buf_reserve(s, sizeof(mrec_t))))
-                goto out;
-            mrec_t *rec = (mrec_t *)(void *)(s->base + s->len);
-            s->len += sizeof(mrec_t);
-            rec->mstart = o->len;
-            if ((r = j2m_str(c, &ks, 1, &plen)))
-                goto out;
-            rec = (mrec_t *)(void *)(s->base + s->len - sizeof(mrec_t));
-            rec->koff = o->len - plen;
-            rec->klen = plen;
-            if (plen == 12 && memcmp(o->base + rec->koff, "_placeholder", 12) == 0)
-                has_ph = 1;
-            p = js_ws(p, c->end);
-            if (p >= c->end || *p != ':') {
-                r = fail(ctx, "expected ':'");
-                goto out;
-            }
-            p++;
-            rec->vstart = o->len;
-        }
-        if ((r = j2m_value(c, &p, depth + 1)))
-            goto out;
-        if (obj)
-            ((mrec_t *)(void *)(s->base + s->len - sizeof(mrec_t)))->mend = o->len;
-        p = js_ws(p, c->end);
-        if (p < c->end && *p == ',') {
-            p++;
-            continue;
-        }
-        if (p < c->end && *p == (obj ? '}' : ']')) {
-            p++;
-            break;
-        }
-        r = fail(ctx, "expected ',' or end of JSON container");
-        goto out;
-    }
-    r = obj ? j2m_map_end(c, hdr, base, n, has_ph) : pk_fix_header(o, hdr, n, 0);
-    *pp = p;
-out:
-    s->len = base;
-    return r;
-}
-
-static int j2m_value(j2m_t *c, cptr *pp, unsigned depth)
-{
-    cptr p = js_ws(*pp, c->end);
-    int r;
-    if (p >= c->end)
-        return fail(c->ctx, "truncated JSON");
-    switch (*p) {
-    case '{':
-    case '[':
-        r = j2m_container(c, &p, depth, *p == '{');
-        break;
-    case '"': {
-        jstr_t s;
-        size_t plen;
-        if (!(r = js_str_scan(c->ctx, &p, c->end, &s)))
-            r = j2m_str(c, &s, 0, &plen);
-        break;
-    }
-    case 't':
-        if (!(r = js_lit(c->ctx, &p, c->end, "true", 4)))
-            r = msgpack_pack_true(&c->pk);
-        break;
-    case 'f':
-        if (!(r = js_lit(c->ctx, &p, c->end, "false", 5)))
-            r = msgpack_pack_false(&c->pk);
-        break;
-    case 'n':
-        if (!(r = js_lit(c->ctx, &p, c->end, "null", 4)))
-            r = msgpack_pack_nil(&c->pk);
-        break;
-    default: {
-        double d;
-        if (!(r = js_number(c->ctx, &p, c->end, &d)))
-            r = pk_number(&c->pk, c->out, d);
-    }
-    }
-    if (!r)
-        *pp = p;
-    return r;
-}
-
-/* Converts one whole JSON text to msgpack appended to `mp` (no limit push). */
-static int j2m_run(adapter_msg_ctx_t *ctx, const adapter_msg_value_t *v, sioc_buf_t *mp)
-{
-    j2m_t c = {ctx, (cptr)v->json.base + v->json.len, mp, {0}, v};
-    cptr p = (cptr)v->json.base;
-    msgpack_packer_init(&c.pk, mp, pk_write);
-    if (v->json.len > ctx->limits.max_size)
-        return fail(ctx, "message too large");
-    int r = j2m_value(&c, &p, 0);
-    if (r)
-        return r;
-    if (js_ws(p, c.end) != c.end)
-        return fail(ctx, "trailing bytes after JSON value");
-    return 0;
-}
-
-int adapter_msg_json_to_mp(adapter_msg_ctx_t *ctx, const adapter_msg_value_t *v, sioc_buf_t *mp)
-{
-    ctx->reason = NULL;
-    if (v->json.base == NULL)
-        return fail(ctx, "no JSON text");
-    cap_t cap = cap_push(mp, ctx->limits.max_out);
-    int r = j2m_run(ctx, v, mp);
-    cap_pop(cap);
-    return r ? r : (int)v->json.len;
-}
-
 /* ---------------------------------------------------------------- envelope reader */
 
 /*
@@ -1867,7 +108,7 @@ typedef struct {
 static int rd_peek(rd_t *r)
 {
     if (r->json) {
-        r->p = js_ws(r->p, r->end);
+        r->p = mp_json__ws(r->p, r->end);
         if (r->p >= r->end)
             return T_BAD;
         switch (*r->p) {
@@ -1913,8 +154,8 @@ static int rd_peek(rd_t *r)
 static int rd_skip(rd_t *r)
 {
     if (r->json)
-        return js_skip(r->ctx, &r->p, r->end, 0);
-    return mp_skip(r->ctx, &r->p, r->end);
+        return mp_json__skip_json(r->ctx, &r->p, r->end);
+    return mp_json__skip(r->ctx, &r->p, r->end);
 }
 
 static int rd_container(rd_t *r, rd_it_t *it, int map)
@@ -1927,8 +168,8 @@ static int rd_container(rd_t *r, rd_it_t *it, int map)
         r->p++;
         return 0;
     }
-    mp_item_t mi;
-    int e = mp_head(r->ctx, &r->p, r->end, &mi);
+    mp_json__item_t mi;
+    int e = mp_json__head(r->ctx, &r->p, r->end, &mi);
     it->left = mi.len;
     return e;
 }
@@ -1942,7 +183,7 @@ static int rd_next(rd_t *r, rd_it_t *it, int map)
         it->left--;
         return 1;
     }
-    r->p = js_ws(r->p, r->end);
+    r->p = mp_json__ws(r->p, r->end);
     if (r->p < r->end && *r->p == (map ? '}' : ']') && it->first) {
         r->p++;
         return 0;
@@ -1954,7 +195,7 @@ static int rd_next(rd_t *r, rd_it_t *it, int map)
         }
         if (r->p >= r->end || *r->p != ',')
             return fail(r->ctx, "expected ',' or end of JSON container");
-        r->p = js_ws(r->p + 1, r->end);
+        r->p = mp_json__ws(r->p + 1, r->end);
     }
     it->first = 0;
     return 1;
@@ -1967,28 +208,28 @@ static int rd_key(rd_t *r, rd_it_t *it, sioc_iov_t *key)
     if (e <= 0)
         return e;
     if (!r->json) {
-        mp_item_t mi;
-        if ((e = mp_head(r->ctx, &r->p, r->end, &mi)))
+        mp_json__item_t mi;
+        if ((e = mp_json__head(r->ctx, &r->p, r->end, &mi)))
             return e;
-        if (mi.kind != K_STR)
+        if (mi.kind != MP_JSON__K_STR)
             return fail(r->ctx, "map key is not a string");
         *key = iov_make((const char *)mi.data, mi.len);
         return 1;
     }
-    jstr_t s;
+    mp_json__str_t s;
     if (r->p >= r->end || *r->p != '"')
         return fail(r->ctx, "expected JSON object key");
-    if ((e = js_str_scan(r->ctx, &r->p, r->end, &s)))
+    if ((e = mp_json__str_scan(r->ctx, &r->p, r->end, &s)))
         return e;
     if (!s.escaped) {
         *key = iov_make((const char *)s.body, s.bytes);
     } else if (!s.sur && s.bytes < sizeof(r->kbuf)) {
-        js_str_decode(&s, (unsigned char *)r->kbuf);
+        mp_json__str_decode(&s, (unsigned char *)r->kbuf);
         *key = iov_make(r->kbuf, s.bytes);
     } else {
         *key = SIOC_LIT("\x01"); /* matches no key we know */
     }
-    r->p = js_ws(r->p, r->end);
+    r->p = mp_json__ws(r->p, r->end);
     if (r->p >= r->end || *r->p != ':')
         return fail(r->ctx, "expected ':'");
     r->p++;
@@ -2012,10 +253,10 @@ static int rd_num(rd_t *r, double *d)
     if (rd_peek(r) != T_NUM)
         return fail(r->ctx, "expected a number");
     if (r->json)
-        return js_number(r->ctx, &r->p, r->end, d);
-    mp_item_t mi;
-    int e = mp_head(r->ctx, &r->p, r->end, &mi);
-    *d = item_num(&mi);
+        return mp_json__number(r->ctx, &r->p, r->end, d);
+    mp_json__item_t mi;
+    int e = mp_json__head(r->ctx, &r->p, r->end, &mi);
+    *d = mp_json__item_num(&mi);
     return e;
 }
 
@@ -2026,7 +267,7 @@ static int rd_uint(rd_t *r, uint64_t *v, const char *what)
     int e = rd_num(r, &d);
     if (e)
         return e;
-    if (!is_integral(d) || d < 0 || d >= TWO64)
+    if (!js_value_is_integral(d) || d < 0 || d >= JS_VALUE_TWO64)
         return fail(r->ctx, what);
     *v = (uint64_t)d;
     return 0;
@@ -2041,7 +282,7 @@ static int rd_str(rd_t *r, sioc_iov_t *out, int numok)
         char tmp[40];
         if ((e = rd_num(r, &d)))
             return e;
-        size_t n = adapter_msg_js_number(d, tmp);
+        size_t n = js_value_number(d, tmp);
         const char *k = rd_keep(r, tmp, n);
         if (k == NULL)
             return fail(r->ctx, "too many numeric room names");
@@ -2051,14 +292,14 @@ static int rd_str(rd_t *r, sioc_iov_t *out, int numok)
     if (t != T_STR)
         return fail(r->ctx, "expected a string");
     if (!r->json) {
-        mp_item_t mi;
-        if ((e = mp_head(r->ctx, &r->p, r->end, &mi)))
+        mp_json__item_t mi;
+        if ((e = mp_json__head(r->ctx, &r->p, r->end, &mi)))
             return e;
         *out = iov_make((const char *)mi.data, mi.len);
         return 0;
     }
-    jstr_t s;
-    if ((e = js_str_scan(r->ctx, &r->p, r->end, &s)))
+    mp_json__str_t s;
+    if ((e = mp_json__str_scan(r->ctx, &r->p, r->end, &s)))
         return e;
     if (!s.escaped) {
         *out = iov_make((const char *)s.body, s.bytes);
@@ -2071,7 +312,7 @@ static int rd_str(rd_t *r, sioc_iov_t *out, int numok)
     char *d = sb->base + sb->len;
     size_t n;
     if (!s.sur) {
-        js_str_decode(&s, (unsigned char *)d);
+        mp_json__str_decode(&s, (unsigned char *)d);
         n = s.bytes;
     } else {
         /* JS string -> the bytes Buffer.from(str) would give (U+FFFD for lone surrogates) */
@@ -2079,8 +320,8 @@ static int rd_str(rd_t *r, sioc_iov_t *out, int numok)
         if ((e = buf_reserve(tb, raw * 2)))
             return e;
         uint16_t *u = (uint16_t *)(void *)tb->base;
-        size_t nu = js_str_utf16(&s, u);
-        n = np_utf8_whatwg(u, nu, (unsigned char *)d, raw);
+        size_t nu = mp_json__str_utf16(&s, u);
+        n = js_value_utf16_to_utf8(u, nu, (unsigned char *)d, raw);
     }
     sb->len += n;
     *out = iov_make(d, n);
@@ -2093,7 +334,7 @@ static int rd_bool(rd_t *r, int *b)
     if (t == T_BOOL) {
         if (r->json) {
             *b = *r->p == 't';
-            return js_lit(r->ctx, &r->p, r->end, *b ? "true" : "false", *b ? 4 : 5);
+            return mp_json__lit(r->ctx, &r->p, r->end, *b ? "true" : "false", *b ? 4 : 5);
         }
         *b = *r->p++ == 0xc3;
         return 0;
@@ -2152,15 +393,14 @@ static int rd_value(rd_t *r, rd_val_t *v)
     v->att0 = r->att ? r->att->n : 0;
     int e;
     if (r->json) {
-        cptr s = js_ws(r->p, r->end);
-        if ((e = js_skip(r->ctx, &r->p, r->end, 0)))
+        cptr s = mp_json__ws(r->p, r->end);
+        if ((e = mp_json__skip_json(r->ctx, &r->p, r->end)))
             return e;
         if ((e = buf_append(r->jout, s, (size_t)(r->p - s))))
             return e;
     } else {
-        m2j_t c = {r->ctx, r->end, r->jout, r->att};
         int undef;
-        if ((e = m2j_value(&c, &r->p, 0, &undef)))
+        if ((e = mp_json__to_json_value(r->ctx, &r->p, r->end, r->jout, r->att, &undef)))
             return e;
         if (undef)
             return 0;
@@ -2194,7 +434,7 @@ static int rd_flags(rd_t *r, adapter_msg_flags_t *f)
                  {"binary", ADAPTER_MSG_F_BINARY},
                  {"expectSingleResponse", ADAPTER_MSG_F_EXPECT_SINGLE}};
     rd_it_t it;
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     int e, t = rd_peek(r);
     memset(f, 0, sizeof(*f));
     if (t == T_NIL || t == T_UNDEF)
@@ -2239,7 +479,7 @@ static int rd_flags(rd_t *r, adapter_msg_flags_t *f)
 static int rd_opts(rd_t *r, adapter_msg_opts_t *o)
 {
     rd_it_t it;
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     int e;
     memset(o, 0, sizeof(*o));
     if ((e = rd_container(r, &it, 1)))
@@ -2262,7 +502,7 @@ static int rd_opts(rd_t *r, adapter_msg_opts_t *o)
 static int rd_packet(rd_t *r, adapter_msg_packet_t *pk, rd_val_t *data)
 {
     rd_it_t it;
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     int e, have_type = 0;
     uint64_t u;
     memset(pk, 0, sizeof(*pk));
@@ -2330,7 +570,7 @@ static int rd_begin(rd_t *r, adapter_msg_ctx_t *ctx, const char *msg, size_t len
 static int rd_end(rd_t *r)
 {
     if (r->json)
-        r->p = js_ws(r->p, r->end);
+        r->p = mp_json__ws(r->p, r->end);
     if (r->p != r->end)
         return fail(r->ctx, "trailing bytes after message");
     return 0;
@@ -2346,7 +586,7 @@ int adapter_msg_broadcast_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t
     rd_it_t it;
     rd_val_t data;
     memset(out, 0, sizeof(*out));
-    cap_t cap = cap_push(json, ctx->limits.max_out);
+    mp_json__cap_t cap = mp_json__cap_push(json, ctx->limits.max_out);
     int e = rd_begin(&r, ctx, msg, len, json, att, 0);
     if (e || (e = rd_container(&r, &it, 0)))
         goto done;
@@ -2365,7 +605,7 @@ int adapter_msg_broadcast_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t
         goto done;
     val_finish(&r, &data, &out->packet.data);
 done:
-    cap_pop(cap);
+    mp_json__cap_pop(cap);
     return e ? e : (int)len;
 }
 
@@ -2375,11 +615,11 @@ int adapter_msg_request_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t l
     rd_t r;
     rd_it_t it;
     rd_val_t data = {0}, pdata = {0};
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     uint64_t u;
     int have_type = 0, have_packet = 0;
     memset(out, 0, sizeof(*out));
-    cap_t cap = cap_push(json, ctx->limits.max_out);
+    mp_json__cap_t cap = mp_json__cap_push(json, ctx->limits.max_out);
     int e = rd_begin(&r, ctx, msg, len, json, att, 1);
     if (e || (e = rd_container(&r, &it, 1)))
         goto done;
@@ -2435,7 +675,7 @@ int adapter_msg_request_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t l
     val_finish(&r, &data, &out->data);
     val_finish(&r, &pdata, &out->packet.data);
 done:
-    cap_pop(cap);
+    mp_json__cap_pop(cap);
     return e ? e : (int)len;
 }
 
@@ -2446,12 +686,12 @@ int adapter_msg_response_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t 
     rd_t r;
     rd_it_t it;
     rd_val_t sockets = {0}, data = {0};
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     uint64_t u = 0;
     int have_rooms = 0;
     memset(out, 0, sizeof(*out));
     out->kind = -1;
-    cap_t cap = cap_push(json, ctx->limits.max_out);
+    mp_json__cap_t cap = mp_json__cap_push(json, ctx->limits.max_out);
     int e = rd_begin(&r, ctx, msg, len, json, att, 1);
     if (e || (e = rd_container(&r, &it, 1)))
         goto done;
@@ -2493,14 +733,14 @@ int adapter_msg_response_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t 
     val_finish(&r, &sockets, &out->sockets);
     val_finish(&r, &data, &out->data);
 done:
-    cap_pop(cap);
+    mp_json__cap_pop(cap);
     return e ? e : (int)len;
 }
 
 static int shard_data(rd_t *r, adapter_msg_shard_t *out, rd_val_t *pdata, rd_val_t *value)
 {
     rd_it_t it;
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     int e;
     if ((e = rd_container(r, &it, 1)))
         return e;
@@ -2536,12 +776,12 @@ int adapter_msg_shard_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t len
     rd_t r;
     rd_it_t it;
     rd_val_t pdata = {0}, value = {0};
-    sioc_iov_t k;
+    sioc_iov_t k = SIOC_IOV_NULL;
     uint64_t u;
     cptr data = NULL;
     int have_type = 0;
     memset(out, 0, sizeof(*out));
-    cap_t cap = cap_push(json, ctx->limits.max_out);
+    mp_json__cap_t cap = mp_json__cap_push(json, ctx->limits.max_out);
     int e = rd_begin(&r, ctx, msg, len, json, att, 1);
     if (e || (e = rd_container(&r, &it, 1)))
         goto done;
@@ -2586,7 +826,7 @@ int adapter_msg_shard_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t len
     val_finish(&r, &pdata, &out->packet.data);
     val_finish(&r, &value, &out->value);
 done:
-    cap_pop(cap);
+    mp_json__cap_pop(cap);
     return e ? e : (int)len;
 }
 
@@ -2613,7 +853,7 @@ static void w_init(wr_t *w, adapter_msg_ctx_t *ctx, sioc_buf_t *b, int json)
     w->ctx = ctx;
     w->b = b;
     w->json = json;
-    msgpack_packer_init(&w->pk, b, pk_write);
+    msgpack_packer_init(&w->pk, b, mp_json__pk_write);
 }
 
 static void w_set(wr_t *w, int e)
@@ -2670,7 +910,7 @@ static void w_str(wr_t *w, sioc_iov_t s)
         return;
     }
     w_sep(w);
-    w_set(w, put_json_str(w->b, s.base, s.len));
+    w_set(w, sio_json_append_string(w->b, s.base, s.len));
 }
 
 static void w_key(wr_t *w, const char *k)
@@ -2687,7 +927,7 @@ static void w_num(wr_t *w, double d)
     if (w->err)
         return;
     w_sep(w);
-    w_set(w, w->json ? put_json_num(w->b, d) : pk_number(&w->pk, w->b, d));
+    w_set(w, w->json ? js_value_json_number(w->b, d) : mp_json__pk_number(&w->pk, w->b, d));
 }
 
 static void w_bool(wr_t *w, int b)
@@ -2719,20 +959,20 @@ static void w_value(wr_t *w, const adapter_msg_value_t *v)
         return;
     }
     if (!w->json) {
-        w_set(w, j2m_run(w->ctx, v, w->b));
+        w_set(w, mp_json__to_mp_run(w->ctx, v, w->b));
         return;
     }
     if (v->binary && v->natt) {
         w_set(w, bad_input(w->ctx, "binary data cannot be sent as JSON"));
         return;
     }
-    int e = js_validate(w->ctx, v->json.base, v->json.len);
+    int e = mp_json__validate(w->ctx, v->json.base, v->json.len);
     if (e) {
         w_set(w, e);
         return;
     }
     w_sep(w);
-    cptr s = js_ws((cptr)v->json.base, (cptr)v->json.base + v->json.len);
+    cptr s = mp_json__ws((cptr)v->json.base, (cptr)v->json.base + v->json.len);
     cptr z = (cptr)v->json.base + v->json.len;
     while (z > s && (z[-1] == ' ' || z[-1] == '\t' || z[-1] == '\n' || z[-1] == '\r'))
         z--;
@@ -2816,9 +1056,9 @@ static void w_packet(wr_t *w, const adapter_msg_packet_t *p)
 }
 
 /* Runs an encoder body with the output capped and rolled back on error. */
-static int w_finish(wr_t *w, cap_t cap, size_t start)
+static int w_finish(wr_t *w, mp_json__cap_t cap, size_t start)
 {
-    cap_pop(cap);
+    mp_json__cap_pop(cap);
     if (w->err)
         w->b->len = start;
     return w->err;
@@ -2832,7 +1072,7 @@ int adapter_msg_broadcast_encode(adapter_msg_ctx_t *ctx, const adapter_msg_broad
     wr_t w;
     size_t start = out->len;
     ctx->reason = NULL;
-    cap_t cap = cap_push(out, ctx->limits.max_out);
+    mp_json__cap_t cap = mp_json__cap_push(out, ctx->limits.max_out);
     w_init(&w, ctx, out, 0);
     w_open(&w, 3, 0);
     w_str(&w, in->uid);
@@ -2855,7 +1095,7 @@ int adapter_msg_request_encode(adapter_msg_ctx_t *ctx, const adapter_msg_request
     ctx->reason = NULL;
     if (t < 0 || t > ADAPTER_MSG_REQ_BROADCAST)
         return bad_input(ctx, "request type not sent by servers");
-    cap_t cap = cap_push(out, ctx->limits.max_out);
+    mp_json__cap_t cap = mp_json__cap_push(out, ctx->limits.max_out);
     w_init(&w, ctx, out, t != ADAPTER_MSG_REQ_BROADCAST);
     int legacy = (t >= ADAPTER_MSG_REQ_REMOTE_JOIN && t <= ADAPTER_MSG_REQ_REMOTE_DISCONNECT) &&
                  !in->has_opts && in->sid.base != NULL;
@@ -2923,7 +1163,7 @@ int adapter_msg_response_encode(adapter_msg_ctx_t *ctx, const adapter_msg_respon
     size_t start = out->len;
     int k = in->kind;
     ctx->reason = NULL;
-    cap_t cap = cap_push(out, ctx->limits.max_out);
+    mp_json__cap_t cap = mp_json__cap_push(out, ctx->limits.max_out);
     w_init(&w, ctx, out, k != ADAPTER_MSG_RESP_BROADCAST_ACK);
     switch (k) {
     case ADAPTER_MSG_RESP_ACK:
@@ -2983,7 +1223,7 @@ int adapter_msg_shard_encode(adapter_msg_ctx_t *ctx, const adapter_msg_shard_t *
     int has_data = t >= ADAPTER_MSG_SHARD_BROADCAST && t <= ADAPTER_MSG_SHARD_BROADCAST_ACK;
     int has_rid = in->request_id.base != NULL;
     int has_val = in->value.json.base != NULL;
-    cap_t cap = cap_push(out, ctx->limits.max_out);
+    mp_json__cap_t cap = mp_json__cap_push(out, ctx->limits.max_out);
     w_init(&w, ctx, out, !msgpack);
     w_open(&w, 3 + (size_t)has_data, 1);
     w_key(&w, "type");

@@ -1,12 +1,15 @@
 /*
- * adapter_msg.h - @socket.io/redis-adapter 8.x / redis-emitter 5.x message codec.
+ * adapter_msg.h - @socket.io/redis-adapter 8.x / redis-emitter 5.x message formats.
  *
- * Converts between the worker's form of Socket.IO event data (compact JSON text
- * exactly as JSON.stringify writes it, plus binary attachments referenced by
- * {"_placeholder":true,"num":N}) and the msgpack (notepack.io 3.0.x) or JSON
- * form carried on Redis, and encodes/decodes the message envelopes of the
- * classic adapter (broadcasts, requests, responses), the emitter and the
- * sharded adapter (PROTOCOL.md §5.1-§5.4, §2.2). Pure: no I/O.
+ * Encodes/decodes the message envelopes of the classic adapter (broadcasts,
+ * requests, responses), the emitter and the sharded adapter (PROTOCOL.md
+ * §5.1-§5.4, §2.2) and names their channels. The event data inside them is
+ * kept as the worker's form of Socket.IO data (compact JSON text exactly as
+ * JSON.stringify writes it, plus binary attachments referenced by
+ * {"_placeholder":true,"num":N}); mp_json.h converts it to and from the
+ * msgpack (notepack.io 3.0.x) carried on Redis, with the JavaScript value
+ * rules of js_value.h. This header also holds the codec context, limits and
+ * value types both share. Pure: no I/O.
  *
  * Every decoder follows the codec contract: it returns the number of bytes
  * consumed (always the whole message) or SIOC_EPROTO with ctx->reason set to
@@ -223,28 +226,6 @@ void adapter_msg_ctx_init(adapter_msg_ctx_t *ctx, const adapter_msg_limits_t *li
 void adapter_msg_ctx_free(adapter_msg_ctx_t *ctx);
 
 /**
- * Converts one msgpack value at `mp` to JS-compatible JSON (what a Node
- * receiver's JSON.stringify would write after notepack.decode) appended to
- * `json`; bin values become placeholders numbered depth-first and their bytes
- * are appended to `att` as slices into `mp` (a top-level undefined gives
- * "null"). Returns bytes consumed (> 0, may be less than len) or
- * SIOC_EPROTO / SIOC_ENOMEM / SIOC_EMSGSIZE. Borrows `mp`: attachments stay
- * valid as long as it does. On error `json` and `att` may hold partial output.
- */
-SIOC_WUR int adapter_msg_mp_to_json(adapter_msg_ctx_t *ctx, const char *mp, size_t len,
-                                    sioc_buf_t *json, adapter_msg_att_t *att);
-
-/**
- * Converts the JSON text `v->json` (whole text, one value) to msgpack exactly
- * as JSON.parse + notepack.encode would, appending to `mp`. When v->binary,
- * placeholders become bin values holding v->att[num]. Returns bytes of JSON
- * consumed (> 0) or a negative error (SIOC_EPROTO sets ctx->reason). Borrows
- * `v` for the call only.
- */
-SIOC_WUR int adapter_msg_json_to_mp(adapter_msg_ctx_t *ctx, const adapter_msg_value_t *v,
-                                    sioc_buf_t *mp);
-
-/**
  * Decodes a classic broadcast / emitter message (msgpack [uid, packet, opts]).
  * packet.data JSON is appended to `json`, attachments to `att`. Returns `len`
  * or a negative error. Slices in `out` point into `msg`, `json` (until the
@@ -325,18 +306,5 @@ SIOC_WUR int adapter_msg_channel(sioc_buf_t *out, sioc_iov_t key, int kind, sioc
  * the channel is not of this key/namespace. Borrows everything.
  */
 int adapter_msg_channel_room(sioc_iov_t channel, sioc_iov_t key, sioc_iov_t nsp, sioc_iov_t *room);
-
-/**
- * Appends `s` (UTF-8; invalid sequences become U+FFFD) as a JSON string
- * literal escaped as JSON.stringify does. Returns 0 or a negative buffer error.
- */
-SIOC_WUR int adapter_msg_json_str(sioc_buf_t *out, sioc_iov_t s);
-
-/**
- * Writes the JS Number.prototype.toString() form of `d` (shortest round-trip;
- * "NaN"/"Infinity" for non-finite) into `out` (at least 32 bytes) and returns
- * its length. JSON callers map non-finite values to null themselves.
- */
-size_t adapter_msg_js_number(double d, char *out);
 
 #endif

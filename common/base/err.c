@@ -8,14 +8,13 @@
 const char *sioc_strerror(int err)
 {
     switch (err) {
-    case SIOC_OK:
-        return "ok";
-    case SIOC_EPROTO:
-        return "protocol error";
-    case SIOC_INCOMPLETE:
-        return "incomplete input";
+#define SIOC_ERR_CASE(code, text)                                                                  \
+    case code:                                                                                     \
+        return text;
+        SIOC_ERR_LIST(SIOC_ERR_CASE)
+#undef SIOC_ERR_CASE
     default:
-        if (err < 0)
+        if (err < 0 && err > -4096)
             return strerror(-err);
         return "unknown error";
     }

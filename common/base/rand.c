@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+#include "base/base64.h"
 
 void rand_fill(void *out, size_t n)
 {
@@ -34,7 +34,7 @@ void rand_id(char *out, size_t len)
         size_t chunk = len > sizeof(raw) ? sizeof(raw) : len;
         rand_fill(raw, chunk);
         for (size_t i = 0; i < chunk; i++)
-            *out++ = b64url[raw[i] & 63];
+            *out++ = base64url_alphabet[raw[i] & 63];
         len -= chunk;
     }
     *out = '\0';

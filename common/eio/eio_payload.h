@@ -61,7 +61,7 @@ void eio_payload_iter_init(eio_payload_iter_t *it, const char *p, size_t len);
  * exhausted, SIOC_EPROTO when the next record is malformed (with `*reason`,
  * a static string, set when `reason` is not NULL). After SIOC_EPROTO every
  * further call returns SIOC_EPROTO. Binary records are fully validated here,
- * so eio_base64_decode on `item->data` cannot fail for lack of validity.
+ * so base64_decode on `item->data` cannot fail for lack of validity.
  * `item` slices borrow the payload passed to eio_payload_iter_init.
  */
 int eio_payload_next(eio_payload_iter_t *it, eio_payload_item_t *item, const char **reason);
@@ -91,23 +91,9 @@ int eio_payload_append_binary(sioc_buf_t *b, int first, const uint8_t *data, siz
 /** Size of the binary record for `n` bytes (`b` + base64), without separator. */
 size_t eio_payload_binary_record_len(size_t n);
 
-/** Length of the padded base64 text for `n` bytes. */
-size_t eio_base64_encoded_len(size_t n);
-
 /**
- * Decoded size of base64 text: exact for well-formed input (length a
- * multiple of 4, `=` only as trailing padding); for other input an upper
- * bound. Never reads past `b64.len`.
- */
-size_t eio_base64_decoded_len(sioc_iov_t b64);
-
-/**
- * Decodes canonical padded base64 (the form eio_payload_next accepts) into
- * `out`. Returns the decoded length (>= 0), SIOC_EPROTO for malformed input,
- * SIOC_ENOSPC when `cap` is less than eio_base64_decoded_len(b64), or
- * SIOC_EMSGSIZE when the result would exceed INT_MAX. Nothing is promised
- * about `out` after a failure. Borrows `b64` and `out` for the call only;
- * `out` may be NULL when `cap` is 0 and the input decodes to nothing.
+ * Same as base64_decode (base/base64.h), the strict decoder of `b` records;
+ * kept only until its last caller switches to base64_decode.
  */
 int eio_base64_decode(sioc_iov_t b64, uint8_t *out, size_t cap);
 

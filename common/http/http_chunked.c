@@ -12,6 +12,7 @@
 #include <limits.h>
 
 #include "base/err.h"
+#include "base/hex.h"
 #include "http/http_parse.h"
 
 const char http_reason_body_too_large[] = "body too large";
@@ -26,16 +27,6 @@ enum {
 
 /* Result of looking at one line: its length with CRLF, or one of these. */
 #define LINE_MORE (-3)
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
 
 static int is_field_char(int c)
 {
@@ -76,7 +67,7 @@ static int parse_size_line(const char *p, const char *end, unsigned long long *s
     unsigned long long n = 0;
     int h;
 
-    while (q < lim && (h = hexval((unsigned char)*q)) >= 0) {
+    while (q < lim && (h = hex_val((unsigned char)*q)) >= 0) {
         if (n > (ULLONG_MAX >> 4)) {
             *reason = "chunk size overflow";
             return SIOC_EPROTO;

@@ -10,16 +10,7 @@
 #include <string.h>
 
 #include "base/err.h"
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
+#include "base/hex.h"
 
 int http_query_next(sioc_iov_t *rest, sioc_iov_t *name, sioc_iov_t *raw_value)
 {
@@ -58,8 +49,8 @@ static int decoded_eq(sioc_iov_t enc, const char *z, size_t zlen)
         if (c == '%') {
             if (enc.len - i < 3)
                 return 0;
-            int hi = hexval((unsigned char)enc.base[i + 1]);
-            int lo = hexval((unsigned char)enc.base[i + 2]);
+            int hi = hex_val((unsigned char)enc.base[i + 1]);
+            int lo = hex_val((unsigned char)enc.base[i + 2]);
             if (hi < 0 || lo < 0)
                 return 0;
             c = hi << 4 | lo;
@@ -96,8 +87,8 @@ int http_pct_decode(sioc_iov_t in, char *out, size_t cap, int plus_as_space)
         if (c == '%') {
             if (in.len - i < 3)
                 return SIOC_EPROTO;
-            int hi = hexval((unsigned char)in.base[i + 1]);
-            int lo = hexval((unsigned char)in.base[i + 2]);
+            int hi = hex_val((unsigned char)in.base[i + 1]);
+            int lo = hex_val((unsigned char)in.base[i + 2]);
             if (hi < 0 || lo < 0)
                 return SIOC_EPROTO;
             c = hi << 4 | lo;
@@ -123,7 +114,6 @@ int http_pct_encode(sioc_iov_t in, char *out, size_t cap)
 {
     if (in.len > INT_MAX / 3)
         return SIOC_EMSGSIZE;
-    static const char hex[] = "0123456789ABCDEF";
     size_t j = 0;
     for (size_t i = 0; i < in.len; i++) {
         int c = (unsigned char)in.base[i];
@@ -135,8 +125,8 @@ int http_pct_encode(sioc_iov_t in, char *out, size_t cap)
             if (cap - j < 3)
                 return SIOC_ENOSPC;
             out[j++] = '%';
-            out[j++] = hex[c >> 4];
-            out[j++] = hex[c & 15];
+            out[j++] = hex_upper((unsigned)c >> 4);
+            out[j++] = hex_upper((unsigned)c);
         }
     }
     return (int)j;

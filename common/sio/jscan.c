@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/hex.h"
+#include "base/utf8.h"
 
 /* Byte classes inside a string. */
 enum { C_PLAIN = 0, C_QUOTE, C_BSLASH, C_CTRL, C_HIGH };
@@ -72,38 +74,6 @@ static inline void skip_ws(scanner_t *s)
         s->i++;
 }
 
-static inline int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-size_t jscan__utf8_seq(const unsigned char *p, size_t n)
-{
-    uint8_t c = p[0];
-    if (c < 0xc2)
-        return 0;
-    if (c < 0xe0)
-        return (n >= 2 && (p[1] & 0xc0) == 0x80) ? 2 : 0;
-    if (c < 0xf0) {
-        uint8_t lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
-        if (n < 3 || p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80)
-            return 0;
-        return 3;
-    }
-    if (c < 0xf5) {
-        uint8_t lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
-        if (n < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
-            return 0;
-        return 4;
-    }
-    return 0;
-}
-
 /* Scans the string token whose opening quote is at s->i; leaves s->i after the closing quote. */
 static int scan_string(scanner_t *s)
 {
@@ -121,7 +91,7 @@ static int scan_string(scanner_t *s)
         case C_CTRL:
             return fail(s, i, "control character in string");
         case C_HIGH: {
-            size_t k = jscan__utf8_seq(p + i, n - i);
+            size_t k = utf8_seq(p + i, n - i, NULL);
             if (k == 0)
                 return fail(s, i, "invalid UTF-8 in string");
             i += k;
@@ -145,7 +115,7 @@ static int scan_string(scanner_t *s)
                 if (n - i < 6)
                     return fail(s, i, "unterminated string");
                 for (size_t k = 2; k < 6; k++)
-                    if (hexval(p[i + k]) < 0)
+                    if (hex_val(p[i + k]) < 0)
                         return fail(s, i + k, "invalid \\u escape");
                 i += 6;
                 break;
@@ -351,6 +321,59 @@ int jscan_walk(const char *p, size_t len, jscan_value_t *v, jscan_cb cb, void *d
     return r;
 }
 
+int jscan_walk_prefix(const char *p, size_t len, jscan_value_t *v, jscan_cb cb, void *data)
+{
+    scanner_t s = {(const uint8_t *)p, len, 0, NULL, cb, data};
+    int kind = 0;
+    skip_ws(&s);
+    size_t start = s.i;
+    int r = scan(&s, &kind);
+    if (r == 0) {
+        v->kind = kind;
+        v->tok = iov_make(p + start, s.i - start);
+        v->reason = NULL;
+        v->err_off = 0;
+        return kind;
+    }
+    v->kind = 0;
+    v->tok = SIOC_IOV_NULL;
+    v->reason = s.reason;
+    v->err_off = s.i;
+    return r;
+}
+
+size_t jscan_ws(const char *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len && is_ws((uint8_t)p[i]))
+        i++;
+    return i;
+}
+
+size_t jscan_string_token(const char *p, size_t len, const char **reason)
+{
+    scanner_t s = {(const uint8_t *)p, len, 0, NULL, NULL, NULL};
+    if (len == 0 || p[0] != '"') {
+        *reason = "expected a string";
+        return 0;
+    }
+    if (scan_string(&s)) {
+        *reason = s.reason;
+        return 0;
+    }
+    return s.i;
+}
+
+size_t jscan_number_token(const char *p, size_t len, const char **reason)
+{
+    scanner_t s = {(const uint8_t *)p, len, 0, NULL, NULL, NULL};
+    if (scan_number(&s)) {
+        *reason = s.reason;
+        return 0;
+    }
+    return s.i;
+}
+
 int jscan_value(const char *p, size_t len, jscan_value_t *v)
 {
     return jscan_walk(p, len, v, NULL, NULL);
@@ -455,35 +478,6 @@ static int string_token_ok(sioc_iov_t str)
     return scan_string(&s) == 0 && s.i == str.len;
 }
 
-static unsigned hex4(const uint8_t *p)
-{
-    return (unsigned)(hexval(p[0]) << 12 | hexval(p[1]) << 8 | hexval(p[2]) << 4 | hexval(p[3]));
-}
-
-static size_t utf8_put(unsigned cp, uint8_t *u)
-{
-    if (cp < 0x80) {
-        u[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        u[0] = (uint8_t)(0xc0 | cp >> 6);
-        u[1] = (uint8_t)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        u[0] = (uint8_t)(0xe0 | cp >> 12);
-        u[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (uint8_t)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    u[0] = (uint8_t)(0xf0 | cp >> 18);
-    u[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
-    u[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
-    u[3] = (uint8_t)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /*
  * Decodes the escape at p[*i] (a backslash) of a validated string whose
  * closing quote is at p[end] into u[0..4); returns the byte count.
@@ -514,12 +508,12 @@ static size_t unescape_one(const uint8_t *p, size_t end, size_t *i, uint8_t *u)
         u[0] = e;
         return 1;
     }
-    unsigned cp = hex4(p + *i);
+    unsigned cp = (unsigned)hex_val4(p + *i);
     *i += 4;
     if (cp >= 0xd800 && cp <= 0xdbff) {
         unsigned lo = 0;
         if (end - *i >= 6 && p[*i] == '\\' && p[*i + 1] == 'u')
-            lo = hex4(p + *i + 2);
+            lo = (unsigned)hex_val4(p + *i + 2);
         if (lo >= 0xdc00 && lo <= 0xdfff) {
             cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             *i += 6;
@@ -529,7 +523,7 @@ static size_t unescape_one(const uint8_t *p, size_t end, size_t *i, uint8_t *u)
     } else if (cp >= 0xdc00 && cp <= 0xdfff) {
         cp = 0xfffd;
     }
-    return utf8_put(cp, u);
+    return utf8_encode(cp, u);
 }
 
 int jscan_string_unescape(sioc_iov_t str, char *out, size_t cap)

@@ -102,6 +102,27 @@ int jscan_value(const char *p, size_t len, jscan_value_t *v);
  */
 int jscan_walk(const char *p, size_t len, jscan_value_t *v, jscan_cb cb, void *data);
 
+/**
+ * As jscan_walk (cb may be NULL) for the one value at the start of `p`
+ * (after optional whitespace): bytes after it are never looked at, so it
+ * finds where a value embedded in a larger text ends. On success `v->tok`
+ * is the value; its end is where the caller goes on.
+ */
+int jscan_walk_prefix(const char *p, size_t len, jscan_value_t *v, jscan_cb cb, void *data);
+
+/** Number of JSON whitespace bytes (space, tab, CR, LF) at the start of `p`. */
+size_t jscan_ws(const char *p, size_t len);
+
+/**
+ * Length (>= 2) of the valid string token (quotes included) at the start of
+ * `p`, or 0 with `*reason` set (static text) when there is none: the same
+ * rules as inside jscan_value (escapes, UTF-8, control characters).
+ */
+size_t jscan_string_token(const char *p, size_t len, const char **reason);
+
+/** As jscan_string_token for a number token (RFC 8259 §6 grammar, any length). */
+size_t jscan_number_token(const char *p, size_t len, const char **reason);
+
 /** Kind of a token from its first byte (0 when it cannot start a value); checks nothing else. */
 int jscan_token_kind(sioc_iov_t tok);
 
@@ -177,11 +198,5 @@ int jscan_number_double(sioc_iov_t num, double *out);
  * (CVE-2022-2421). Borrows `obj` for the call only.
  */
 int jscan_is_placeholder(sioc_iov_t obj, unsigned *num);
-
-/*
- * Internal, shared with sio_json.c: length of the well-formed UTF-8 sequence
- * starting at p[0] (a byte >= 0x80) within p[0..n), or 0 when ill-formed.
- */
-size_t jscan__utf8_seq(const unsigned char *p, size_t n);
 
 #endif

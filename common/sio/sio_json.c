@@ -7,7 +7,8 @@
 #include <string.h>
 
 #include "base/err.h"
-#include "sio/jscan.h"
+#include "base/hex.h"
+#include "base/utf8.h"
 
 /* Whether byte c may be copied as is (printable ASCII other than '"' and '\\'). */
 static inline int plain(uint8_t c)
@@ -17,19 +18,32 @@ static inline int plain(uint8_t c)
 
 static int escape(sioc_buf_t *b, const uint8_t *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t i = 0;
-    int r;
+    int r = buf_reserve(b, n);
+    if (r)
+        return r;
+    size_t i = 0, run = 0; /* s[run..i) is copied as is when the next escape comes */
     while (i < n) {
-        size_t j = i;
-        while (j < n && plain(s[j]))
-            j++;
-        if (j > i && (r = buf_append(b, s + i, j - i)))
-            return r;
-        i = j;
-        if (i >= n)
-            break;
         uint8_t c = s[i];
+        if (plain(c)) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            /* A whole valid sequence goes through; each maximal ill-formed
+             * subpart becomes one U+FFFD (Buffer.toString, utf8.h). */
+            size_t bad, k = utf8_seq(s + i, n - i, &bad);
+            if (k) {
+                i += k;
+                continue;
+            }
+            if ((r = buf_append(b, s + run, i - run)) || (r = buf_append(b, "\xef\xbf\xbd", 3)))
+                return r;
+            i += bad;
+            run = i;
+            continue;
+        }
+        if ((r = buf_append(b, s + run, i - run)))
+            return r;
         char esc[6] = {'\\', 0, 0, 0, 0, 0};
         size_t k = 2;
         switch (c) {
@@ -52,32 +66,19 @@ static int escape(sioc_buf_t *b, const uint8_t *s, size_t n)
         case '\t':
             esc[1] = 't';
             break;
-        default:
-            if (c < 0x20) {
-                memcpy(esc + 1, "u00", 3);
-                esc[4] = hex[c >> 4];
-                esc[5] = hex[c & 15];
-                k = 6;
-                break;
-            }
-            /* c >= 0x80: a whole valid sequence goes through, a bad byte becomes U+FFFD. */
-            k = jscan__utf8_seq(s + i, n - i);
-            if (k) {
-                if ((r = buf_append(b, s + i, k)))
-                    return r;
-                i += k;
-            } else {
-                if ((r = buf_append(b, "\xef\xbf\xbd", 3)))
-                    return r;
-                i++;
-            }
-            continue;
+        default: /* other C0 controls */
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex_lower(c >> 4);
+            esc[5] = hex_lower(c);
+            k = 6;
+            break;
         }
         if ((r = buf_append(b, esc, k)))
             return r;
         i++;
+        run = i;
     }
-    return 0;
+    return buf_append(b, s + run, i - run);
 }
 
 int sio_json_escape_append(sioc_buf_t *b, const char *s, size_t n)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "base/err.h"
-#include "ws/utf8.h"
+#include "base/utf8.h"
 
 int ws_close_code_valid(unsigned code)
 {

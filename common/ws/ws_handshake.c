@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "base/base64.h"
 #include "base/err.h"
 #include "base/log.h"
 
@@ -33,7 +34,7 @@ void ws_handshake_accept(const char *key, size_t key_len, char out[WS_HANDSHAKE_
         log_error("ws_handshake: SHA-1 failed");
         abort();
     }
-    EVP_EncodeBlock((unsigned char *)out, md, 20); /* 28 chars + NUL */
+    out[base64_encode(out, md, 20)] = '\0'; /* 28 chars + NUL */
 }
 
 static int is_ows(char c)
@@ -60,19 +61,13 @@ int ws_handshake_has_token(sioc_iov_t value, sioc_iov_t token)
     return 0;
 }
 
-static int is_b64(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
-}
-
 /* Base64 of 16 bytes: 22 alphabet characters, then "==". */
 static int key_valid(sioc_iov_t key)
 {
     if (key.len != 24 || key.base[22] != '=' || key.base[23] != '=')
         return 0;
     for (size_t i = 0; i < 22; i++)
-        if (!is_b64(key.base[i]))
+        if (!base64_is_char((unsigned char)key.base[i]))
             return 0;
     return 1;
 }

@@ -39,7 +39,7 @@
 
 #include "base/buf.h"
 #include "base/iov.h"
-#include "ws/utf8.h"
+#include "base/utf8.h"
 #include "ws/ws_frame.h"
 
 #define WS_READER_SERVER 0 /* reads client frames: must be masked */

@@ -23,6 +23,8 @@
 #include <string.h>
 
 #include "adapter/adapter_msg.h"
+#include "adapter/js_value.h"
+#include "adapter/mp_json.h"
 #include "base/buf.h"
 #include "base/err.h"
 
@@ -329,25 +331,24 @@ static void fuzz_values(adapter_msg_ctx_t *ctx, const char *data, size_t len)
     sioc_iov_t av[ATT_MAX], av2[ATT_MAX], av3[ATT_MAX];
     adapter_msg_att_t att = {av, ATT_MAX, 0}, att2 = {av2, ATT_MAX, 0}, att3 = {av3, ATT_MAX, 0};
     /* msgpack -> JSON -> msgpack -> JSON */
-    int r = adapter_msg_mp_to_json(ctx, data, len, &json, &att);
+    int r = mp_json_to_json(ctx, data, len, &json, &att);
     CHECK(r < 0 ? (r != SIOC_EPROTO || ctx->reason != NULL) : (r > 0 && (size_t)r <= len));
     if (r > 0) {
         sioc_iov_t j = iov_make(json.base, json.len);
         adapter_msg_value_t v = {j, att.v, att.n, att.n > 0};
         int amb = att.n > 0 && count_sub(j, "\"_placeholder\"") != att.n;
-        r = adapter_msg_json_to_mp(ctx, &v, &mp);
+        r = mp_json_to_mp(ctx, &v, &mp);
         CHECK(r == (int)json.len || amb);
         if (r > 0 && !amb) {
-            CHECK(adapter_msg_mp_to_json(ctx, mp.base, mp.len, &json2, &att2) == (int)mp.len);
+            CHECK(mp_json_to_json(ctx, mp.base, mp.len, &json2, &att2) == (int)mp.len);
             {
                 CHECK(att2.n == att.n);
                 if (!wrap_prone(j))
                     CHECK(json2.len == json.len && memcmp(json2.base, json.base, json.len) == 0);
             }
             adapter_msg_value_t v2 = {iov_make(json2.base, json2.len), att2.v, att2.n, att2.n > 0};
-            if (adapter_msg_json_to_mp(ctx, &v2, &mp2) > 0) {
-                CHECK(adapter_msg_mp_to_json(ctx, mp2.base, mp2.len, &json3, &att3) ==
-                      (int)mp2.len);
+            if (mp_json_to_mp(ctx, &v2, &mp2) > 0) {
+                CHECK(mp_json_to_json(ctx, mp2.base, mp2.len, &json3, &att3) == (int)mp2.len);
                 CHECK(json3.len == json2.len && memcmp(json3.base, json2.base, json2.len) == 0);
             }
         }
@@ -360,10 +361,10 @@ static void fuzz_values(adapter_msg_ctx_t *ctx, const char *data, size_t len)
     buf_reset(&json);
     att.n = 0;
     adapter_msg_value_t in = {iov_make(data, len), NULL, 0, 0};
-    r = adapter_msg_json_to_mp(ctx, &in, &mp);
+    r = mp_json_to_mp(ctx, &in, &mp);
     CHECK(r < 0 ? (r != SIOC_EPROTO || ctx->reason != NULL) : r == (int)len);
     if (r > 0)
-        CHECK(adapter_msg_mp_to_json(ctx, mp.base, mp.len, &json, &att) == (int)mp.len);
+        CHECK(mp_json_to_json(ctx, mp.base, mp.len, &json, &att) == (int)mp.len);
     buf_free(&mp);
     buf_free(&json);
 }

@@ -10,7 +10,7 @@
  *   by exactly one 0x1e, and eio_payload_count agrees with the iterator;
  * - decode -> re-encode gives back exactly the input bytes for every
  *   accepted payload (text records with eio_payload_append_text, binary
- *   ones decoded with eio_base64_decode and re-encoded with
+ *   ones decoded with base64_decode and re-encoded with
  *   eio_payload_append_binary);
  * - each text record decodes alike through eio_packet_decode.
  */
@@ -23,6 +23,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "eio/eio_packet.h"
+#include "base/base64.h"
 #include "eio/eio_payload.h"
 
 #define CHECK(x)                                                                                   \
@@ -127,12 +128,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         expect_next = item.record.base + item.record.len + 1;
         if (item.binary) {
             CHECK(item.type == EIO_MESSAGE && item.record.base[0] == 'b');
-            CHECK(item.binary_len == eio_base64_decoded_len(item.data));
+            CHECK(item.binary_len == base64_decoded_len(item.data));
             uint8_t *bin = malloc(item.binary_len ? item.binary_len : 1);
             CHECK(bin != NULL);
-            CHECK(eio_base64_decode(item.data, bin, item.binary_len) == (int)item.binary_len);
+            CHECK(base64_decode(item.data, bin, item.binary_len) == (int)item.binary_len);
             if (item.binary_len)
-                CHECK(eio_base64_decode(item.data, bin, item.binary_len - 1) == SIOC_ENOSPC);
+                CHECK(base64_decode(item.data, bin, item.binary_len - 1) == SIOC_ENOSPC);
             CHECK(eio_payload_append_binary(&out, count == 0, bin, item.binary_len) == 0);
             free(bin);
         } else {
@@ -171,10 +172,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The whole input as base64: decode agrees with the reference and round-trips. */
     sioc_iov_t b64 = iov_make(p, size);
-    size_t cap = eio_base64_decoded_len(b64);
+    size_t cap = base64_decoded_len(b64);
     uint8_t *bin = malloc(cap ? cap : 1);
     CHECK(bin != NULL);
-    r = eio_base64_decode(b64, bin, cap);
+    r = base64_decode(b64, bin, cap);
     CHECK((r >= 0) == ref_b64_ok(p, size));
     if (r >= 0) {
         sioc_buf_t enc = {0};

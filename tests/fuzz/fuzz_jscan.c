@@ -33,6 +33,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/utf8.h"
 #include "sio/jscan.h"
 #include "sio/sio_json.h"
 
@@ -53,17 +54,7 @@ typedef struct {
 
 static int valid_utf8(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n;) {
-        if ((unsigned char)s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k = jscan__utf8_seq((const unsigned char *)s + i, n - i);
-        if (k == 0)
-            return 0;
-        i += k;
-    }
-    return 1;
+    return utf8_is_valid((const uint8_t *)s, n);
 }
 
 /* Whether a (valid) string token has a \u escape of an unpaired surrogate. */

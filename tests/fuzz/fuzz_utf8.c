@@ -1,10 +1,10 @@
 /*
- * fuzz_utf8.c - libFuzzer target for common/ws/utf8.
+ * fuzz_utf8.c - libFuzzer target for common/base/utf8.
  *
  * Invariants (abort on violation):
  *   - utf8_validate (SSE2 path) and the portable word-at-a-time build of the
  *     same source agree with the independent reference validator
- *     (tests/unit/common/ws/utf8_ref.h) on status and position;
+ *     (tests/unit/common/base/utf8_ref.h) on status and position;
  *   - utf8_feed over pseudo-random split points, and byte by byte, gives the
  *     same verdict and failure offset as the whole buffer;
  *   - after a failure the stream state stays failed.
@@ -15,15 +15,19 @@
 #include <stdlib.h>
 
 #include "base/err.h"
-#include "ws/utf8.h"
-#include "tests/unit/common/ws/utf8_ref.h"
+#include "base/utf8.h"
+#include "tests/unit/common/base/utf8_ref.h"
 
 #undef __SSE2__
 #define utf8_validate portable_utf8_validate
 #define utf8_feed portable_utf8_feed
-#include "ws/utf8.c"
+#define utf8_seq portable_utf8_seq
+#define utf8_repair_append portable_utf8_repair_append
+#include "base/utf8.c"
 #undef utf8_validate
 #undef utf8_feed
+#undef utf8_seq
+#undef utf8_repair_append
 
 /* Aborts with the broken invariant's line, so a crash names its cause. */
 #define check(cond)                                                                                \

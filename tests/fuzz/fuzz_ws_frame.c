@@ -27,7 +27,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
-#include "ws/utf8.h"
+#include "base/utf8.h"
 #include "ws/ws_close.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_reader.h"

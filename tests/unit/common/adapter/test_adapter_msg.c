@@ -13,21 +13,16 @@
 #include <string.h>
 
 #include "adapter/adapter_msg.h"
+#include "adapter/js_value.h"
+#include "adapter/mp_json.h"
+#include "sio/sio_json.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/hex.h"
 
 #define ATT_MAX 64
 
 /* ---------------------------------------------------------------- helpers */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
 
 /* Decodes hex [s, s+n) into a malloc'd buffer; returns its length. */
 static size_t unhex(const char *s, size_t n, char **out)
@@ -35,7 +30,7 @@ static size_t unhex(const char *s, size_t n, char **out)
     char *b = malloc(n / 2 + 1);
     assert_non_null(b);
     for (size_t i = 0; i + 1 < n; i += 2)
-        b[i / 2] = (char)(hexval(s[i]) << 4 | hexval(s[i + 1]));
+        b[i / 2] = (char)(hex_val((unsigned char)s[i]) << 4 | hex_val((unsigned char)s[i + 1]));
     *out = b;
     return n / 2;
 }
@@ -52,13 +47,13 @@ static void put_n(sioc_buf_t *b, const char *s, size_t n)
 
 static void put_str(sioc_buf_t *b, sioc_iov_t s)
 {
-    assert_int_equal(adapter_msg_json_str(b, s), 0);
+    assert_int_equal(sio_json_append_iov(b, s), 0);
 }
 
 static void put_num(sioc_buf_t *b, double d)
 {
     char tmp[40];
-    put_n(b, tmp, adapter_msg_js_number(d, tmp));
+    put_n(b, tmp, js_value_number(d, tmp));
 }
 
 static void put_list(sioc_buf_t *b, const sioc_iov_t *v, size_t n)
@@ -380,7 +375,7 @@ static int run_line(adapter_msg_ctx_t *ctx, char *s, size_t len)
     int r, encmode = l.nf > 4 ? l.f[4][0] - '0' : 0;
 
     if (kl == 5 && memcmp(kind, "value", 5) == 0) {
-        r = adapter_msg_mp_to_json(ctx, msg, mlen, &json, &att);
+        r = mp_json_to_json(ctx, msg, mlen, &json, &att);
         if (r != (int)mlen)
             print_error("%s: %d %s\n", name, r, ctx->reason ? ctx->reason : "");
         assert_int_equal(r, (int)mlen);
@@ -396,7 +391,7 @@ static int run_line(adapter_msg_ctx_t *ctx, char *s, size_t len)
         expect_eq("attachments", name, ah.base, ah.len, l.f[4], l.n[4]);
         buf_free(&ah);
         adapter_msg_value_t v = {iov_make(json.base, json.len), att.v, att.n, att.n > 0};
-        r = adapter_msg_json_to_mp(ctx, &v, &enc);
+        r = mp_json_to_mp(ctx, &v, &enc);
         if (r < 0)
             print_error("%s: %d %s\n", name, r, ctx->reason ? ctx->reason : "");
         assert_int_equal(r, (int)json.len);
@@ -404,12 +399,12 @@ static int run_line(adapter_msg_ctx_t *ctx, char *s, size_t len)
     } else if (kl == 4 && memcmp(kind, "json", 4) == 0) {
         /* msg = JSON text; f[3] = msgpack hex; f[4] = JSON after the round trip */
         adapter_msg_value_t v = {iov_make(msg, mlen), NULL, 0, 0};
-        r = adapter_msg_json_to_mp(ctx, &v, &enc);
+        r = mp_json_to_mp(ctx, &v, &enc);
         if (r < 0)
             print_error("%s: %d %s\n", name, r, ctx->reason ? ctx->reason : "");
         assert_int_equal(r, (int)mlen);
         expect_hex("json->mp", name, &enc, l.f[3], l.n[3]);
-        r = adapter_msg_mp_to_json(ctx, enc.base, enc.len, &json, &att);
+        r = mp_json_to_json(ctx, enc.base, enc.len, &json, &att);
         assert_int_equal(r, (int)enc.len);
         expect_eq("mp->json", name, json.base, json.len, l.f[4], l.n[4]);
     } else if (kl == 9 && memcmp(kind, "broadcast", 9) == 0) {
@@ -563,63 +558,17 @@ static void test_spec_example(void **state)
     free(hex);
 }
 
-static void test_js_number(void **state)
-{
-    (void)state;
-    static const struct {
-        double d;
-        const char *s;
-    } cases[] = {
-        {0, "0"},
-        {-0.0, "0"},
-        {1, "1"},
-        {-1, "-1"},
-        {100, "100"},
-        {1e20, "100000000000000000000"},
-        {1e21, "1e+21"},
-        {1.5e21, "1.5e+21"},
-        {0.1, "0.1"},
-        {0.000001, "0.000001"},
-        {1e-7, "1e-7"},
-        {1.23e-18, "1.23e-18"},
-        {5e-324, "5e-324"},
-        {1.7976931348623157e308, "1.7976931348623157e+308"},
-        {9007199254740993.0, "9007199254740992"},
-        {18446744073709551616.0, "18446744073709552000"},
-        {2.2250738585072014e-308, "2.2250738585072014e-308"},
-        {1.0 / 3, "0.3333333333333333"},
-        {-2.5, "-2.5"},
-        {123456789012345680000.0, "123456789012345680000"},
-        {4.35, "4.35"},
-        {0.3, "0.3"},
-        {0.1 + 0.2, "0.30000000000000004"},
-        {1e300 * 1e10, "Infinity"},
-        {-1e300 * 1e10, "-Infinity"},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char tmp[40];
-        size_t n = adapter_msg_js_number(cases[i].d, tmp);
-        tmp[n] = 0;
-        assert_string_equal(tmp, cases[i].s);
-    }
-    char tmp[40];
-    double zero = 0;
-    size_t n = adapter_msg_js_number(zero / zero, tmp);
-    assert_int_equal(n, 3);
-    assert_memory_equal(tmp, "NaN", 3);
-}
-
 static void test_json_str(void **state)
 {
     (void)state;
     sioc_buf_t b = {0};
-    assert_int_equal(adapter_msg_json_str(&b, iov_make("a\"\\\b\f\n\r\t\x01\x7f\xe2\x80\xa8", 13)),
+    assert_int_equal(sio_json_append_iov(&b, iov_make("a\"\\\b\f\n\r\t\x01\x7f\xe2\x80\xa8", 13)),
                      0);
     assert_int_equal(b.len, strlen("\"a\\\"\\\\\\b\\f\\n\\r\\t\\u0001\x7f\xe2\x80\xa8\""));
     assert_memory_equal(b.base, "\"a\\\"\\\\\\b\\f\\n\\r\\t\\u0001\x7f\xe2\x80\xa8\"", b.len);
     buf_reset(&b);
     /* ill-formed UTF-8: maximal subparts each become U+FFFD */
-    assert_int_equal(adapter_msg_json_str(&b, iov_make("\xff\xe2\x82x\xf0\x9f", 6)), 0);
+    assert_int_equal(sio_json_append_iov(&b, iov_make("\xff\xe2\x82x\xf0\x9f", 6)), 0);
     assert_memory_equal(b.base, "\"\xef\xbf\xbd\xef\xbf\xbdx\xef\xbf\xbd\"", b.len);
     buf_free(&b);
 }
@@ -716,7 +665,7 @@ static void test_rejects(void **state)
     for (size_t i = 0; i < sizeof(bad_json) / sizeof(bad_json[0]); i++) {
         sioc_buf_t mp = {0};
         adapter_msg_value_t v = {iov_make(bad_json[i], strlen(bad_json[i])), NULL, 0, 0};
-        int r = adapter_msg_json_to_mp(&ctx, &v, &mp);
+        int r = mp_json_to_mp(&ctx, &v, &mp);
         if (r != SIOC_EPROTO)
             print_error("json %s: %d\n", bad_json[i], r);
         assert_int_equal(r, SIOC_EPROTO);
@@ -736,31 +685,28 @@ static void test_limits(void **state)
     sioc_iov_t av[1];
     adapter_msg_att_t att = {av, 1, 0};
     /* depth */
-    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\x91\x91\x91\x91\x91\x01", 6, &out, &att),
-                     SIOC_EPROTO);
+    assert_int_equal(mp_json_to_json(&ctx, "\x91\x91\x91\x91\x91\x01", 6, &out, &att), SIOC_EPROTO);
     buf_reset(&out);
-    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\x91\x91\x91\x91\x01", 5, &out, &att), 5);
+    assert_int_equal(mp_json_to_json(&ctx, "\x91\x91\x91\x91\x01", 5, &out, &att), 5);
     buf_reset(&out);
     adapter_msg_value_t deep = {SIOC_LIT("[[[[[1]]]]]"), NULL, 0, 0};
-    assert_int_equal(adapter_msg_json_to_mp(&ctx, &deep, &out), SIOC_EPROTO);
+    assert_int_equal(mp_json_to_mp(&ctx, &deep, &out), SIOC_EPROTO);
     buf_reset(&out);
     /* entries per container */
-    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\x99\1\1\1\1\1\1\1\1\1", 10, &out, &att),
-                     SIOC_EPROTO);
+    assert_int_equal(mp_json_to_json(&ctx, "\x99\1\1\1\1\1\1\1\1\1", 10, &out, &att), SIOC_EPROTO);
     buf_reset(&out);
     /* attachments beyond the caller's array */
-    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\x92\xc4\x01x\xc4\x01y", 7, &out, &att),
-                     SIOC_EPROTO);
+    assert_int_equal(mp_json_to_json(&ctx, "\x92\xc4\x01x\xc4\x01y", 7, &out, &att), SIOC_EPROTO);
     buf_reset(&out);
     /* output cap */
     char big[300];
     big[0] = (char)0xd9;
     big[1] = (char)250;
     memset(big + 2, 'a', 250);
-    assert_int_equal(adapter_msg_mp_to_json(&ctx, big, 252, &out, &att), 252);
+    assert_int_equal(mp_json_to_json(&ctx, big, 252, &out, &att), 252);
     buf_reset(&out);
     memset(big + 2, 1, 250); /* control characters expand six-fold */
-    assert_int_equal(adapter_msg_mp_to_json(&ctx, big, 252, &out, &att), SIOC_EMSGSIZE);
+    assert_int_equal(mp_json_to_json(&ctx, big, 252, &out, &att), SIOC_EMSGSIZE);
     assert_int_equal(out.limit, 0); /* the caller's limit is restored */
     buf_reset(&out);
     /* room list length */
@@ -776,8 +722,7 @@ static void test_limits(void **state)
     adapter_msg_ctx_free(&ctx);
     /* a huge array header allocates nothing before failing */
     adapter_msg_ctx_init(&ctx, NULL);
-    assert_int_equal(adapter_msg_mp_to_json(&ctx, "\xdd\xff\xff\xff\xff\x01", 6, &out, NULL),
-                     SIOC_EPROTO);
+    assert_int_equal(mp_json_to_json(&ctx, "\xdd\xff\xff\xff\xff\x01", 6, &out, NULL), SIOC_EPROTO);
     assert_null(out.base);
     adapter_msg_ctx_free(&ctx);
 }
@@ -793,14 +738,14 @@ static void test_placeholders(void **state)
     adapter_msg_value_t v = {SIOC_LIT("[{\"num\":1,\"_placeholder\":true},{\"_placeholder\":false,"
                                       "\"num\":0,\"_placeholder\":true,\"x\":[]}]"),
                              att, 2, 1};
-    assert_true(adapter_msg_json_to_mp(&ctx, &v, &mp) > 0);
+    assert_true(mp_json_to_mp(&ctx, &v, &mp) > 0);
     assert_int_equal(mp.len, 1 + 3 + 4);
     assert_memory_equal(mp.base, "\x92\xc4\x01z\xc4\x02\x01\x02", mp.len);
     /* not binary: a plain object */
     buf_reset(&mp);
     v.binary = 0;
     v.json = SIOC_LIT("[{\"_placeholder\":true,\"num\":0}]");
-    assert_true(adapter_msg_json_to_mp(&ctx, &v, &mp) > 0);
+    assert_true(mp_json_to_mp(&ctx, &v, &mp) > 0);
     assert_int_equal((unsigned char)mp.base[1], 0x82);
     /* bad nums */
     static const char *bad[] = {
@@ -811,7 +756,7 @@ static void test_placeholders(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         buf_reset(&mp);
         v.json = iov_make(bad[i], strlen(bad[i]));
-        assert_int_equal(adapter_msg_json_to_mp(&ctx, &v, &mp), SIOC_EPROTO);
+        assert_int_equal(mp_json_to_mp(&ctx, &v, &mp), SIOC_EPROTO);
     }
     buf_free(&mp);
     adapter_msg_ctx_free(&ctx);
@@ -875,10 +820,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_vectors), cmocka_unit_test(test_spec_example),
-        cmocka_unit_test(test_js_number),      cmocka_unit_test(test_json_str),
-        cmocka_unit_test(test_channels),       cmocka_unit_test(test_rejects),
-        cmocka_unit_test(test_limits),         cmocka_unit_test(test_placeholders),
-        cmocka_unit_test(test_encoders),
+        cmocka_unit_test(test_json_str),       cmocka_unit_test(test_channels),
+        cmocka_unit_test(test_rejects),        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_placeholders),   cmocka_unit_test(test_encoders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

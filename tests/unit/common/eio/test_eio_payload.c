@@ -12,6 +12,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "eio/eio_packet.h"
+#include "base/base64.h"
 #include "eio/eio_payload.h"
 
 #define LEN(s) (sizeof(s) - 1)
@@ -48,8 +49,8 @@ static void expect_payload(const char *wire, size_t n, const want_t *want, size_
         if (want[i].binary) {
             uint8_t out[64];
             assert_int_equal(item.binary_len, want[i].len);
-            assert_int_equal(eio_base64_decoded_len(item.data), want[i].len);
-            assert_int_equal(eio_base64_decode(item.data, out, sizeof(out)), (int)want[i].len);
+            assert_int_equal(base64_decoded_len(item.data), want[i].len);
+            assert_int_equal(base64_decode(item.data, out, sizeof(out)), (int)want[i].len);
             assert_memory_equal(out, want[i].data, want[i].len);
         } else {
             assert_int_equal(item.data.len, want[i].len);
@@ -331,10 +332,10 @@ static void test_encoders(void **state)
 
     assert_int_equal(eio_payload_binary_record_len(4), 9);
     assert_int_equal(eio_payload_binary_record_len(0), 1);
-    assert_int_equal(eio_base64_encoded_len(0), 0);
-    assert_int_equal(eio_base64_encoded_len(1), 4);
-    assert_int_equal(eio_base64_encoded_len(3), 4);
-    assert_int_equal(eio_base64_encoded_len(4), 8);
+    assert_int_equal(base64_encoded_len(0), 0);
+    assert_int_equal(base64_encoded_len(1), 4);
+    assert_int_equal(base64_encoded_len(3), 4);
+    assert_int_equal(base64_encoded_len(4), 8);
 }
 
 static void test_binary_round_trip_sizes(void **state)
@@ -359,10 +360,10 @@ static void test_binary_round_trip_sizes(void **state)
         assert_int_equal(eio_payload_next(&it, &item, NULL), 1);
         assert_int_equal(item.binary, 1);
         assert_int_equal(item.binary_len, n);
-        assert_int_equal(eio_base64_decode(item.data, out, n), (int)n);
+        assert_int_equal(base64_decode(item.data, out, n), (int)n);
         assert_memory_equal(out, data, n);
         if (n > 0)
-            assert_int_equal(eio_base64_decode(item.data, out, n - 1), SIOC_ENOSPC);
+            assert_int_equal(base64_decode(item.data, out, n - 1), SIOC_ENOSPC);
         /* One byte less of limit fails and leaves nothing behind. */
         sioc_buf_t tight = {.limit = eio_payload_binary_record_len(n) - 1};
         if (tight.limit > 0) {
@@ -378,27 +379,27 @@ static void test_base64_decode_strict(void **state)
 {
     (void)state;
     uint8_t out[16];
-    assert_int_equal(eio_base64_decode(SIOC_LIT("AQIDBA=="), out, sizeof(out)), 4);
+    assert_int_equal(base64_decode(SIOC_LIT("AQIDBA=="), out, sizeof(out)), 4);
     assert_memory_equal(out, "\x01\x02\x03\x04", 4);
-    assert_int_equal(eio_base64_decode(SIOC_LIT(""), NULL, 0), 0);
-    assert_int_equal(eio_base64_decode(SIOC_LIT("AQIDBA="), out, sizeof(out)), SIOC_EPROTO);
-    assert_int_equal(eio_base64_decode(SIOC_LIT("AQIDBA"), out, sizeof(out)), SIOC_EPROTO);
-    assert_int_equal(eio_base64_decode(SIOC_LIT("AQIDBR=="), out, sizeof(out)), SIOC_EPROTO);
-    assert_int_equal(eio_base64_decode(SIOC_LIT("AQID BA="), out, sizeof(out)), SIOC_EPROTO);
-    assert_int_equal(eio_base64_decode(SIOC_LIT("AQIDBA=="), out, 3), SIOC_ENOSPC);
-    assert_int_equal(eio_base64_decoded_len(SIOC_LIT("AQIDBA==")), 4);
-    assert_int_equal(eio_base64_decoded_len(SIOC_LIT("AQIDBAU=")), 5);
-    assert_int_equal(eio_base64_decoded_len(SIOC_LIT("AQIDBAUG")), 6);
-    assert_int_equal(eio_base64_decoded_len(SIOC_LIT("")), 0);
+    assert_int_equal(base64_decode(SIOC_LIT(""), NULL, 0), 0);
+    assert_int_equal(base64_decode(SIOC_LIT("AQIDBA="), out, sizeof(out)), SIOC_EPROTO);
+    assert_int_equal(base64_decode(SIOC_LIT("AQIDBA"), out, sizeof(out)), SIOC_EPROTO);
+    assert_int_equal(base64_decode(SIOC_LIT("AQIDBR=="), out, sizeof(out)), SIOC_EPROTO);
+    assert_int_equal(base64_decode(SIOC_LIT("AQID BA="), out, sizeof(out)), SIOC_EPROTO);
+    assert_int_equal(base64_decode(SIOC_LIT("AQIDBA=="), out, 3), SIOC_ENOSPC);
+    assert_int_equal(base64_decoded_len(SIOC_LIT("AQIDBA==")), 4);
+    assert_int_equal(base64_decoded_len(SIOC_LIT("AQIDBAU=")), 5);
+    assert_int_equal(base64_decoded_len(SIOC_LIT("AQIDBAUG")), 6);
+    assert_int_equal(base64_decoded_len(SIOC_LIT("")), 0);
     /* Upper bound for malformed lengths. */
-    assert_true(eio_base64_decoded_len(SIOC_LIT("AQIDB")) >= 4);
+    assert_true(base64_decoded_len(SIOC_LIT("AQIDB")) >= 4);
     /* Every single byte value in every position of a quartet. */
     for (int pos = 0; pos < 4; pos++)
         for (int c = 0; c < 256; c++) {
             char q[4] = {'Q', 'U', 'J', 'D'};
             q[pos] = (char)c;
             int ok = ref_base64_ok(q, 4);
-            int r = eio_base64_decode(iov_make(q, 4), out, sizeof(out));
+            int r = base64_decode(iov_make(q, 4), out, sizeof(out));
             assert_int_equal(r >= 0, ok);
         }
 }

@@ -673,6 +673,34 @@ static void test_placeholder(void **state)
         assert_int_equal(jscan_is_placeholder(iov_make(bad[i], strlen(bad[i])), &num), SIOC_EPROTO);
 }
 
+/* Token functions and the prefix walk, used by code that embeds JSON in its own loop. */
+static void test_tokens_and_prefix(void **state)
+{
+    (void)state;
+    const char *why = NULL;
+    assert_int_equal(jscan_ws(" \t\r\nx", 5), 4);
+    assert_int_equal(jscan_ws("\v", 1), 0);
+    assert_int_equal(jscan_string_token("\"a\\u00e9\\\"\",1", 12, &why), 11);
+    assert_int_equal(jscan_string_token("\"\xe2\x82\"", 4, &why), 0);
+    assert_string_equal(why, "invalid UTF-8 in string");
+    assert_int_equal(jscan_string_token("\"abc", 4, &why), 0);
+    assert_int_equal(jscan_string_token("abc", 3, &why), 0);
+    assert_int_equal(jscan_number_token("-12.5e+3,", 9, &why), 8);
+    assert_int_equal(jscan_number_token("012", 3, &why), 1);
+    assert_int_equal(jscan_number_token("-", 1, &why), 0);
+    assert_int_equal(jscan_number_token("1.", 2, &why), 0);
+
+    jscan_value_t v;
+    const char *t = " {\"a\":[1,2]} ,\"rest\" junk";
+    assert_int_equal(jscan_walk_prefix(t, strlen(t), &v, NULL, NULL), JSCAN_OBJECT);
+    assert_int_equal(v.tok.base - t, 1);
+    assert_int_equal(v.tok.len, 11);
+    assert_int_equal(jscan_walk_prefix("tru", 3, &v, NULL, NULL), SIOC_EPROTO);
+    assert_non_null(v.reason);
+    assert_int_equal(jscan_walk_prefix("12", 2, &v, NULL, NULL), JSCAN_NUMBER);
+    assert_int_equal(v.tok.len, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -682,7 +710,7 @@ int main(void)
         cmocka_unit_test(test_walk_events),       cmocka_unit_test(test_iterate_array_and_object),
         cmocka_unit_test(test_iterate_malformed), cmocka_unit_test(test_string_unescape),
         cmocka_unit_test(test_string_eq),         cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_placeholder),
+        cmocka_unit_test(test_placeholder),       cmocka_unit_test(test_tokens_and_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

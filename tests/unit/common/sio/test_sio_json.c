@@ -1,9 +1,16 @@
-/* Unit tests for common/sio/sio_json: JSON.stringify-compatible string escaping. */
+/*
+ * Unit tests for common/sio/sio_json: JSON.stringify-compatible string
+ * escaping, including Node's U+FFFD replacement of ill-formed UTF-8, checked
+ * against tests/vectors/json/stringify.tsv (written by Node itself, see
+ * tests/vectors/json/gen.mjs).
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -34,7 +41,7 @@ static void test_escapes_like_json_stringify(void **state)
     expect_escape("\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e", 9,
                   "\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e");
     expect_escape("\xe2\x80\xa8", 3, "\xe2\x80\xa8");
-    /* Bytes that are not UTF-8 become U+FFFD, one per byte. */
+    /* Ill-formed UTF-8: each maximal subpart becomes one U+FFFD, as in Node. */
     expect_escape("a\xff"
                   "b",
                   3,
@@ -43,6 +50,8 @@ static void test_escapes_like_json_stringify(void **state)
     expect_escape("\xc3", 1, "\xef\xbf\xbd");
     expect_escape("\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
     expect_escape("\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd");
+    expect_escape("\xe2\x82\x41", 3, "\xef\xbf\xbd\x41");
+    expect_escape("\xf0\x9f\x98", 3, "\xef\xbf\xbd");
 }
 
 static void test_every_byte_round_trips(void **state)
@@ -85,12 +94,56 @@ static void test_limits_leave_buffer_unchanged(void **state)
     buf_free(&b);
 }
 
+static size_t unhex(const char *h, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        unsigned v;
+        assert_int_equal(sscanf(h + i, "%2x", &v), 1);
+        out[o++] = (char)v;
+    }
+    return o;
+}
+
+/* Every vector Node wrote: JSON.stringify(Buffer.from(input).toString()). */
+static void test_node_vectors(void **state)
+{
+    (void)state;
+    const char *root = getenv("SIOC_TEST_DATA");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/vectors/json/stringify.tsv", root ? root : "tests");
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        fail_msg("cannot open %s", path);
+    char line[4096], in[1024], want[2048];
+    int count = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *name = line, *ih = strchr(name, '\t');
+        assert_non_null(ih);
+        *ih++ = '\0';
+        char *oh = strchr(ih, '\t');
+        assert_non_null(oh);
+        *oh++ = '\0';
+        size_t ol = strcspn(oh, "\r\n");
+        size_t inl = unhex(ih, strlen(ih), in), wl = unhex(oh, ol, want);
+        sioc_buf_t b = {0};
+        assert_int_equal(sio_json_append_string(&b, in, inl), 0);
+        if (b.len != wl || memcmp(b.base, want, wl) != 0)
+            fail_msg("%s: got '%.*s', Node wrote '%.*s'", name, (int)b.len, b.base, (int)wl, want);
+        buf_free(&b);
+        count++;
+    }
+    fclose(f);
+    assert_true(count >= 40);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escapes_like_json_stringify),
         cmocka_unit_test(test_every_byte_round_trips),
         cmocka_unit_test(test_limits_leave_buffer_unchanged),
+        cmocka_unit_test(test_node_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

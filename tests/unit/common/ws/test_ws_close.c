@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "base/err.h"
-#include "ws/utf8.h"
+#include "base/utf8.h"
 #include "ws/ws_close.h"
 
 static void test_code_validity(void **state)

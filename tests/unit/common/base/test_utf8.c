@@ -1,9 +1,11 @@
 /*
- * Unit tests for common/ws/utf8: Unicode Table 3-7 boundaries, Markus Kuhn's
+ * Unit tests for common/base/utf8: Unicode Table 3-7 boundaries, Markus Kuhn's
  * UTF-8 decoder stress cases (sections 1-5 of UTF-8-test.txt, the set
  * Autobahn family 6 is built from), fail-fast positions, incremental feeds
  * over every split, the SIMD block boundaries, and the portable fallback,
- * all checked against the independent reference in utf8_ref.h.
+ * all checked against the independent reference in utf8_ref.h; then the
+ * WHATWG repair (utf8_seq, utf8_repair_append) on cases whose expected
+ * output Node wrote (tests/vectors/json/stringify.tsv holds the full set).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,16 +16,20 @@
 #include <string.h>
 
 #include "base/err.h"
-#include "ws/utf8.h"
+#include "base/utf8.h"
 #include "utf8_ref.h"
 
 /* The same source built without SSE2, to test the portable word-at-a-time path. */
 #undef __SSE2__
 #define utf8_validate portable_utf8_validate
 #define utf8_feed portable_utf8_feed
-#include "ws/utf8.c"
+#define utf8_seq portable_utf8_seq
+#define utf8_repair_append portable_utf8_repair_append
+#include "base/utf8.c"
 #undef utf8_validate
 #undef utf8_feed
+#undef utf8_seq
+#undef utf8_repair_append
 
 typedef struct {
     const char *name;
@@ -436,6 +442,75 @@ static void test_large_buffers(void **state)
     free(b);
 }
 
+static void expect_repair(const char *in, size_t n, const char *want)
+{
+    sioc_buf_t b = {0};
+    assert_int_equal(utf8_repair_append(&b, (const uint8_t *)in, n), 0);
+    if (b.len != strlen(want) || (b.len && memcmp(b.base, want, b.len) != 0))
+        fail_msg("repair of %zu bytes: got '%.*s', want '%s'", n, (int)b.len, b.base, want);
+    assert_true(utf8_is_valid((const uint8_t *)b.base, b.len));
+    buf_free(&b);
+}
+
+#define FFFD "\xef\xbf\xbd"
+
+/* Expected strings as Node's Buffer.from(bytes).toString() gives them. */
+static void test_whatwg_repair(void **state)
+{
+    (void)state;
+    expect_repair("", 0, "");
+    expect_repair("plain", 5, "plain");
+    expect_repair("\xc3\xa9\xf0\x9d\x84\x9e", 6, "\xc3\xa9\xf0\x9d\x84\x9e");
+    expect_repair("\xe2\x82\x41", 3, FFFD "A");
+    expect_repair("\xe2\x82", 2, FFFD);
+    expect_repair("\xf0\x9f\x98", 3, FFFD);
+    expect_repair("\xf0\x9f\x98\x41", 4, FFFD "A");
+    expect_repair("\xc0\xaf", 2, FFFD FFFD);
+    expect_repair("\xe0\x80\xaf", 3, FFFD FFFD FFFD);
+    expect_repair("\xed\xa0\x80", 3, FFFD FFFD FFFD);
+    expect_repair("\xf4\x90\x80\x80", 4, FFFD FFFD FFFD FFFD);
+    expect_repair("\xf5\xff\x80", 3, FFFD FFFD FFFD);
+    expect_repair("\xe2\xe2\x82\xac", 4, FFFD "\xe2\x82\xac");
+    expect_repair("a\xc3", 2, "a" FFFD);
+}
+
+static void test_seq_lengths(void **state)
+{
+    (void)state;
+    /* utf8_encode writes what utf8_seq reads back, for every scalar value. */
+    for (uint32_t cp = 0; cp <= 0x10ffff; cp += cp < 0x1000 ? 1 : 61) {
+        if (cp >= 0xd800 && cp <= 0xdfff)
+            continue;
+        uint8_t q[4];
+        size_t n = utf8_encode(cp, q);
+        assert_int_equal(n, cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4);
+        assert_int_equal(utf8_seq(q, n, NULL), n);
+    }
+    size_t bad = 99;
+    assert_int_equal(utf8_seq((const uint8_t *)"A", 1, &bad), 1);
+    assert_int_equal(utf8_seq((const uint8_t *)"\xc3\xa9", 2, &bad), 2);
+    assert_int_equal(utf8_seq((const uint8_t *)"\xe2\x82\xac", 3, &bad), 3);
+    assert_int_equal(utf8_seq((const uint8_t *)"\xf4\x8f\xbf\xbf", 4, &bad), 4);
+    assert_int_equal(utf8_seq((const uint8_t *)"\xf0\x9f\x98", 3, &bad), 0);
+    assert_int_equal(bad, 3);
+    assert_int_equal(utf8_seq((const uint8_t *)"\xe2\x82\x41", 3, &bad), 0);
+    assert_int_equal(bad, 2);
+    assert_int_equal(utf8_seq((const uint8_t *)"\xed\xa0\x80", 3, &bad), 0);
+    assert_int_equal(bad, 1);
+    assert_int_equal(utf8_seq((const uint8_t *)"\x80", 1, NULL), 0);
+    /* Agrees with the validator on every 1..4 byte prefix of a few leads. */
+    static const uint8_t leads[] = {0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4};
+    for (size_t i = 0; i < sizeof(leads); i++)
+        for (unsigned b1 = 0x70; b1 < 0xd0; b1++) {
+            uint8_t q[4] = {leads[i], (uint8_t)b1, 0x80, 0x80};
+            size_t want = 0;
+            for (size_t n = 2; n <= 4 && want == 0; n++)
+                if (utf8_validate(q, n, NULL) == 0)
+                    want = n;
+            assert_int_equal(utf8_seq(q, 4, NULL), want);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +520,8 @@ int main(void)
         cmocka_unit_test(test_random_against_reference),
         cmocka_unit_test(test_state_transitions),
         cmocka_unit_test(test_large_buffers),
+        cmocka_unit_test(test_whatwg_repair),
+        cmocka_unit_test(test_seq_lengths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

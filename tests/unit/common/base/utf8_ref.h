@@ -1,7 +1,7 @@
 /*
  * utf8_ref.h - a slow reference UTF-8 validator for tests and fuzzing.
  *
- * Written independently of common/ws/utf8.c: it decodes code point bits one
+ * Written independently of common/base/utf8.c: it decodes code point bits one
  * byte at a time and, after each byte, asks whether any completion of the
  * sequence could still be a scalar value of the right length (not overlong,
  * not a surrogate, not above U+10FFFF). The first byte for which none can

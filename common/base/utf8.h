@@ -1,7 +1,12 @@
 /*
- * utf8.h - UTF-8 validation for WebSocket text frames (RFC 6455 §8.1, RFC 3629 §4).
+ * utf8.h - UTF-8 validation and repair: the one definition of well-formed
+ * UTF-8 in the tree (RFC 3629 §4, Unicode Table 3-7).
  *
- * Two entry points share one decoder. utf8_validate() checks a whole buffer;
+ * Users: WebSocket text frames and close reasons (RFC 6455 §8.1), the JSON
+ * scanner (strings must be valid UTF-8), and the JSON writers, which turn
+ * arbitrary bytes into the string Node's Buffer.toString("utf8") makes.
+ *
+ * Validation: two entry points share one decoder. utf8_validate() checks a whole buffer;
  * utf8_feed() checks a stream chunk by chunk (text messages split across
  * fragments or across reads), keeping the partial sequence in a three-byte
  * utf8_state_t so nothing is copied or buffered.
@@ -14,15 +19,23 @@
  * that it stops inside a sequence is reported as SIOC_INCOMPLETE, distinct
  * from SIOC_EPROTO, so a caller can wait for the next fragment.
  *
+ * Repair: utf8_seq() measures one sequence the way the WHATWG UTF-8 decoder
+ * (Node's Buffer.toString, TextDecoder) reads it: each maximal subpart of an
+ * ill-formed sequence (Unicode §3.9, "U+FFFD substitution of maximal
+ * subparts") becomes one U+FFFD. So E2 82 41 is U+FFFD "A", F0 80 is two
+ * U+FFFD, and a sequence cut off by the end is one U+FFFD.
+ *
  * Speed: ASCII runs are skipped 16 bytes per step (SSE2 on x86-64, 8-byte
  * words elsewhere); multi-byte sequences are decoded one at a time.
  * Pure functions, no allocation, any thread.
  */
-#ifndef SIOC_COMMON_WS_UTF8_H
-#define SIOC_COMMON_WS_UTF8_H
+#ifndef SIOC_COMMON_BASE_UTF8_H
+#define SIOC_COMMON_BASE_UTF8_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "base/buf.h"
 
 /** Incremental validator state. Transparent so it can be embedded; members are private. */
 typedef struct {
@@ -71,5 +84,50 @@ static inline int utf8_state_complete(const utf8_state_t *s)
 {
     return s->_need == 0;
 }
+
+/**
+ * Writes the UTF-8 form (1..4 bytes) of the code point `cp` (<= 0x10FFFF;
+ * surrogates are encoded as given, callers that must not write them replace
+ * them first) to `out` and returns its length.
+ */
+static inline size_t utf8_encode(uint32_t cp, uint8_t *out)
+{
+    if (cp < 0x80) {
+        out[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (uint8_t)(0xc0 | cp >> 6);
+        out[1] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (uint8_t)(0xe0 | cp >> 12);
+        out[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+        out[2] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (uint8_t)(0xf0 | cp >> 18);
+    out[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3f));
+    out[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3f));
+    out[3] = (uint8_t)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/**
+ * Length (1..4) of the well-formed sequence that starts at p[0] within
+ * p[0..n) (n >= 1), or 0 when it is ill-formed; then `*bad` (if not NULL)
+ * receives the length (1..3) of its maximal ill-formed subpart, the bytes
+ * that one U+FFFD replaces. An ASCII byte is a sequence of length 1.
+ */
+size_t utf8_seq(const uint8_t *p, size_t n, size_t *bad);
+
+/**
+ * Appends to `b` the UTF-8 of the string that Buffer.toString("utf8") (the
+ * WHATWG decoder) makes of `n` bytes at `p`: well-formed sequences as they
+ * are, each maximal ill-formed subpart as U+FFFD (EF BF BD). Returns 0 or
+ * the buf_append error, leaving `b` unchanged on failure. Borrows `p`.
+ */
+int utf8_repair_append(sioc_buf_t *b, const uint8_t *p, size_t n);
 
 #endif

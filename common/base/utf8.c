@@ -8,7 +8,7 @@
  * second byte against a range, rather than decoding a code point and
  * comparing it, is what lets a stream fail at the first impossible byte.
  */
-#include "ws/utf8.h"
+#include "base/utf8.h"
 
 #include <string.h>
 
@@ -190,4 +190,54 @@ int utf8_feed(utf8_state_t *s, const uint8_t *p, size_t len, size_t *where)
         s->_hi = 0xBF;
     }
     return SIOC_INCOMPLETE;
+}
+
+size_t utf8_seq(const uint8_t *p, size_t n, size_t *bad)
+{
+    if (p[0] < 0x80)
+        return 1;
+    unsigned lo, hi, need = lead_info(p[0], &lo, &hi);
+    if (need == 0) {
+        if (bad != NULL)
+            *bad = 1;
+        return 0;
+    }
+    for (size_t i = 1; i <= need; i++) {
+        if (i >= n || p[i] < lo || p[i] > hi) {
+            if (bad != NULL)
+                *bad = i;
+            return 0;
+        }
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    return need + 1;
+}
+
+int utf8_repair_append(sioc_buf_t *b, const uint8_t *p, size_t n)
+{
+    size_t start = b->len, i = 0;
+    int r = 0;
+    while (i < n && r == 0) {
+        size_t run = ascii_run(p, i, n);
+        size_t bad = 0, l = run < n ? utf8_seq(p + run, n - run, &bad) : 0;
+        /* Copy the ASCII run and the valid sequences after it in one append. */
+        size_t j = run;
+        while (l != 0) {
+            j += l;
+            if (j >= n)
+                break;
+            l = utf8_seq(p + j, n - j, &bad);
+        }
+        if (j > i)
+            r = buf_append(b, p + i, j - i);
+        i = j;
+        if (r == 0 && i < n) {
+            r = buf_append(b, "\xEF\xBF\xBD", 3);
+            i += bad;
+        }
+    }
+    if (r)
+        b->len = start;
+    return r;
 }
