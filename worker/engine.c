@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
@@ -35,7 +36,6 @@
 #include "eio/eio_payload.h"
 #include "http/http_parse.h"
 #include "http/http_query.h"
-#include "metrics.h"
 #include "web.h"
 #include "net/conn.h"
 #include "net/listener.h"
@@ -1249,21 +1249,10 @@ static void handle_request(client_t *cl, const http_request_t *req, const char *
         handle_engine(cl, req, body, body_len);
         return;
     }
-    if (iov_eq_str(req->path, "/health")) {
-        respond(cl, 200, "text/plain", NULL, SIOC_IOV_NULL, "ok\n", 3, 0);
-        return;
-    }
-    if (iov_eq_str(req->path, "/ready")) {
-        int ok = w->ready && !w->draining;
-        respond(cl, ok ? 200 : 503, "text/plain", NULL, SIOC_IOV_NULL,
-                ok ? "ready\n" : "not ready\n", ok ? 6 : 10, 0);
-        return;
-    }
-    if (iov_eq_str(req->path, "/metrics")) {
-        sioc_buf_t m = {0};
-        metrics_write(w, &m);
-        respond(cl, 200, "text/plain; version=0.0.4", NULL, SIOC_IOV_NULL, m.base, m.len, 0);
-        buf_free(&m);
+    admin_response_t ar;
+    if (admin_serve(w, req->path, &ar)) {
+        respond(cl, ar.status, ar.content_type, NULL, SIOC_IOV_NULL, ar.body.base, ar.body.len, 0);
+        buf_free(&ar.body);
         return;
     }
     web_response_t wr;

@@ -1,14 +1,19 @@
 /*
- * metrics.c - /metrics (metrics.h).
+ * admin.c - /health, /ready, /metrics (admin.h).
  */
-#include "metrics.h"
+#include "admin.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "adapter.h"
-#include "engine.h"
 #include "net/loop.h"
 #include "sio.h"
+
+int admin_ready(const worker_t *w)
+{
+    return w->ready && !w->draining;
+}
 
 static void put(sioc_buf_t *b, const char *name, const char *type, const char *help,
                 unsigned long long v)
@@ -20,7 +25,7 @@ static void put(sioc_buf_t *b, const char *name, const char *type, const char *h
         (void)!buf_append(b, line, (size_t)n);
 }
 
-void metrics_write(worker_t *w, sioc_buf_t *b)
+void admin_metrics(worker_t *w, sioc_buf_t *b)
 {
     const worker_stats_t *s = &w->stats;
     const net_stats_t *n = net_loop_stats(w->loop);
@@ -64,5 +69,28 @@ void metrics_write(worker_t *w, sioc_buf_t *b)
     if (w->adapter != NULL)
         adapter_metrics(w->adapter, b);
     put(b, "sioc_ready", "gauge", "1 when the worker accepts and delivers",
-        (unsigned long long)(w->ready && !w->draining));
+        (unsigned long long)admin_ready(w));
+}
+
+int admin_serve(worker_t *w, sioc_iov_t path, admin_response_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->status = 200;
+    r->content_type = "text/plain";
+    if (iov_eq_str(path, "/health")) {
+        (void)!buf_append_str(&r->body, "ok\n");
+        return 1;
+    }
+    if (iov_eq_str(path, "/ready")) {
+        int ok = admin_ready(w);
+        r->status = ok ? 200 : 503;
+        (void)!buf_append_str(&r->body, ok ? "ready\n" : "not ready\n");
+        return 1;
+    }
+    if (iov_eq_str(path, "/metrics")) {
+        r->content_type = "text/plain; version=0.0.4";
+        admin_metrics(w, &r->body);
+        return 1;
+    }
+    return 0;
 }
