@@ -40,7 +40,6 @@ const char eio_reason_too_large[] = "transport error";
 const char eio_reason_slow_consumer[] = "transport error";
 
 #define ZOMBIE_MS 30000 /* how long a closed polling session waits for its next poll */
-#define SID_MAX 40
 
 struct eio_session_table {
     const eio_session_config_t *cf;
@@ -77,7 +76,7 @@ struct eio_session {
     void *data;
     void *peer;
     const char *addr;
-    char sid[SID_MAX];
+    char sid[EIO_SESSION_SID_MAX];
 };
 
 struct eio_msg {

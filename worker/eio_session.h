@@ -36,6 +36,9 @@
 #include "eio/eio_packet.h"
 #include "net/loop.h"
 
+/** Room for a sid and its NUL ("<worker id>.<20 random characters>"). */
+#define EIO_SESSION_SID_MAX 40
+
 typedef struct eio_session eio_session_t;
 typedef struct eio_session_table eio_session_table_t;
 

@@ -38,7 +38,6 @@
 #include "websocket.h"
 
 #define MAX_HEADERS 64
-#define SID_MAX 40
 
 static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len);
 static void http_on_close(conn_t *c, int reason);
@@ -153,7 +152,7 @@ static void handle_engine(client_t *cl, const http_request_t *req, const char *b
         return;
     }
     int ws = iov_eq_str(transport, "websocket");
-    char sidbuf[SID_MAX];
+    char sidbuf[EIO_SESSION_SID_MAX];
     if (has_sid) {
         int n = http_pct_decode(sid, sidbuf, sizeof(sidbuf), 0);
         if (n < 0 || (size_t)n >= sizeof(sidbuf)) {
@@ -320,11 +319,11 @@ static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len)
                 log_info("request body of %lld bytes over max-http-buffer-size: 413",
                          req.content_length);
             sioc_iov_t sid;
-            char sidbuf[SID_MAX];
+            char sidbuf[EIO_SESSION_SID_MAX];
             if (http_query_get(req.query, "sid", &sid)) {
                 int sn = http_pct_decode(sid, sidbuf, sizeof(sidbuf), 0);
                 eio_session_t *s =
-                    sn > 0 && sn < SID_MAX
+                    sn > 0 && sn < EIO_SESSION_SID_MAX
                         ? eio_session_find(cl->e->sessions, iov_make(sidbuf, (size_t)sn))
                         : NULL;
                 if (s != NULL)
