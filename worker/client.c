@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "base/hmap.h"
 #include "base/clock.h"
+#include "base/hmap.h"
 #include "http/http_resp.h"
 #include "net/conn.h"
 #include "ws/ws_reader.h"

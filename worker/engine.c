@@ -21,10 +21,10 @@
 
 #include "admin.h"
 #include "base/alloc.h"
-#include "base/hmap.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/hmap.h"
 #include "base/log.h"
 #include "client.h"
 #include "eio_session.h"

@@ -20,10 +20,10 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "base/hmap.h"
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/hmap.h"
 #include "base/log.h"
 #include "base/rand.h"
 #include "eio_session.h"
