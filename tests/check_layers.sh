@@ -23,4 +23,11 @@ if [ -n "$bad" ]; then
     echo "a second copy of a rule that has one home (base/base64, base/utf8, base/hex.h, sio/sio_json):"
     echo "$bad"; exit 1
 fi
+# The worker's Engine.IO session state machine reaches the loop and the sockets only
+# through its hooks (net/loop.h is allowed for the net_deferred_t node type alone).
+bad=$(grep -nE '#include *(<(event2/|hiredis/|sys/socket\.h|netinet/|unistd\.h)|"(net/conn|net/listener|engine|client|polling|websocket|worker)\.h")' \
+      "$root"/worker/eio_session.[ch] 2>/dev/null)
+if [ -n "$bad" ]; then
+    echo "forbidden include in worker/eio_session:"; echo "$bad"; exit 1
+fi
 echo "layers ok"

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "engine.h"
+#include "eio_session.h"
 #include "sio/jscan.h"
 
 static void echo_connect(sio_socket_t *s, sioc_iov_t auth)

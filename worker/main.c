@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/rand.h"
 #include "config.h"
+#include "eio_session.h"
 #include "engine.h"
 #include "net/loop.h"
 #include "sio.h"
@@ -40,19 +41,19 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     drain_t *d = arg;
     worker_t *w = d->w;
-    size_t left = engine_session_count(w);
+    size_t left = engine_session_count(w->engine);
     /* Closed polling sessions wait for their next poll to hand out the close
      * packet; the exit waits for them too (bounded by the deadline). */
-    if ((left == 0 && w->zombies == 0) || clock_ms() >= d->deadline_ms) {
+    if ((left == 0 && engine_zombie_count(w->engine) == 0) || clock_ms() >= d->deadline_ms) {
         if (left > 0)
-            engine_close_all(w);
+            engine_close_all(w->engine);
         log_info("drained: exiting");
         /* One more turn lets the close frames and responses leave. */
         struct timeval tv = {0, 100 * 1000};
         event_base_loopexit(net_loop_base(w->loop), &tv);
         return;
     }
-    engine_close_some(w, d->batch);
+    engine_close_some(w->engine, d->batch);
     struct timeval tv = {0, 100 * 1000};
     event_add(d->timer, &tv);
 }
@@ -67,7 +68,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         net_loop_break(w->loop);
         return;
     }
-    size_t n = engine_session_count(w);
+    size_t n = engine_session_count(w->engine);
     log_info("signal %d: draining %zu sessions within %ld ms", (int)sig, n, w->conf->drain_timeout);
     w->draining = 1;
     if (w->adapter != NULL)
@@ -104,9 +105,6 @@ int main(int argc, char **argv)
     w.conf = &conf;
     w.loop = net_loop_new();
     w.ready = 1;
-    hmap_init(&w.sessions);
-    hmap_init(&w.per_ip);
-    list_init(&w.handshake_fifo);
     if (conf.worker_id != NULL)
         snprintf(w.id, sizeof(w.id), "%s", conf.worker_id);
     else
@@ -140,8 +138,7 @@ int main(int argc, char **argv)
             goto fail_listen;
         }
     }
-    r = engine_start(&w, handler);
-    if (r != 0) {
+    if (engine_start(&w, handler, &r) == NULL) {
         log_error("cannot start on %s:%d: %s", conf.host, conf.port, strerror(-r));
         goto fail_listen;
     }
@@ -156,7 +153,7 @@ int main(int argc, char **argv)
              w.auth ? conf.jwt_alg : "no auth", w.adapter ? conf.adapter_mode : "in-memory");
     net_loop_run(w.loop);
     log_info("worker %s stopped", w.id);
-    engine_shutdown(&w);
+    engine_shutdown(w.engine);
     event_free(sigterm);
     event_free(sigint);
     if (drain.timer != NULL)
@@ -170,8 +167,7 @@ fail_listen:
 fail_auth:
     /* The final turn frees closed connections, sessions and sockets. */
     net_loop_free(w.loop);
-    hmap_free(&w.sessions);
-    hmap_free(&w.per_ip);
+    engine_free(w.engine);
     worker_config_free(&conf);
     return status;
 }

@@ -23,9 +23,10 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/err.h"
+#include "base/hmap.h"
 #include "base/log.h"
 #include "base/rand.h"
-#include "engine.h"
+#include "eio_session.h"
 #include "recovery.h"
 #include "sio/jscan.h"
 #include "sio/sio_binary.h"
@@ -46,6 +47,8 @@ struct sio_server {
     sio_room_hook room_hook;
     sio_nsp_t **nsps;
     size_t n_nsps;
+    sioc_list_t handshake_fifo; /* clients without a namespace yet (connect timeout) */
+    struct event *connect_timer;
 };
 
 struct sio_nsp {
@@ -83,7 +86,7 @@ typedef struct sio_client {
     eio_session_t *eio;
     worker_t *w;
     sioc_list_t sockets;
-    sioc_list_t fifo; /* in worker->handshake_fifo until the first namespace connect */
+    sioc_list_t fifo; /* in sio_server->handshake_fifo until the first namespace connect */
     long long created_ms;
     /* A binary packet waiting for its attachments (allocated only then). */
     struct partial *partial;
@@ -1031,45 +1034,47 @@ static void on_message(eio_session_t *e, const char *data, size_t len, int binar
 /* ------------------------------------------------------------------ */
 /* Engine hooks, connect timeout                                        */
 
-static void arm_connect_timer(worker_t *w)
+static void arm_connect_timer(struct sio_server *srv)
 {
-    if (list_empty(&w->handshake_fifo) || event_pending(w->connect_timer, EV_TIMEOUT, NULL))
+    worker_t *w = srv->w;
+    if (list_empty(&srv->handshake_fifo) || event_pending(srv->connect_timer, EV_TIMEOUT, NULL))
         return;
-    sio_client_t *c = container_of(w->handshake_fifo.next, sio_client_t, fifo);
+    sio_client_t *c = container_of(srv->handshake_fifo.next, sio_client_t, fifo);
     long long due = c->created_ms + w->conf->connect_timeout - clock_ms();
     if (due < 0)
         due = 0;
     struct timeval tv = {(time_t)(due / 1000), (suseconds_t)((due % 1000) * 1000)};
-    event_add(w->connect_timer, &tv);
+    event_add(srv->connect_timer, &tv);
 }
 
 static void on_connect_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    worker_t *w = arg;
+    struct sio_server *srv = arg;
+    worker_t *w = srv->w;
     long long now = clock_ms();
-    while (!list_empty(&w->handshake_fifo)) {
-        sio_client_t *c = container_of(w->handshake_fifo.next, sio_client_t, fifo);
+    while (!list_empty(&srv->handshake_fifo)) {
+        sio_client_t *c = container_of(srv->handshake_fifo.next, sio_client_t, fifo);
         if (c->created_ms + w->conf->connect_timeout > now)
             break;
         list_remove(&c->fifo);
         eio_session_close(c->eio, eio_reason_forced_close);
     }
-    arm_connect_timer(w);
+    arm_connect_timer(srv);
 }
 
 static void on_open(eio_session_t *e)
 {
-    worker_t *w = eio_session_worker(e);
+    worker_t *w = eio_session_owner(e);
     sio_client_t *c = xcalloc(1, sizeof(*c));
     c->eio = e;
     c->w = w;
     list_init(&c->sockets);
     c->created_ms = clock_ms();
-    list_insert_tail(&w->handshake_fifo, &c->fifo);
+    list_insert_tail(&w->sio->handshake_fifo, &c->fifo);
     eio_session_set_data(e, c);
-    arm_connect_timer(w);
+    arm_connect_timer(w->sio);
 }
 
 static void on_close(eio_session_t *e, const char *reason)
@@ -1122,8 +1127,8 @@ struct sio_server *sio_server_new(worker_t *w, const sio_app_t *app)
         srv->nsps[srv->n_nsps]->index = srv->n_nsps;
         srv->n_nsps++;
     }
-    list_init(&w->handshake_fifo);
-    w->connect_timer = event_new(net_loop_base(w->loop), -1, 0, on_connect_timer, w);
+    list_init(&srv->handshake_fifo);
+    srv->connect_timer = event_new(net_loop_base(w->loop), -1, 0, on_connect_timer, srv);
     return srv;
 }
 
@@ -1140,6 +1145,6 @@ void sio_server_free(struct sio_server *srv)
     }
     free(srv->nsps);
     recovery_free(srv->recovery);
-    event_free(srv->w->connect_timer);
+    event_free(srv->connect_timer);
     free(srv);
 }

@@ -1,14 +1,19 @@
 /*
- * metrics.c - /metrics (metrics.h).
+ * admin.c - /health, /ready, /metrics (admin.h).
  */
-#include "metrics.h"
+#include "admin.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "adapter.h"
-#include "engine.h"
 #include "net/loop.h"
 #include "sio.h"
+
+int admin_ready(const worker_t *w)
+{
+    return w->ready && !w->draining;
+}
 
 static void put(sioc_buf_t *b, const char *name, const char *type, const char *help,
                 unsigned long long v)
@@ -20,7 +25,7 @@ static void put(sioc_buf_t *b, const char *name, const char *type, const char *h
         (void)!buf_append(b, line, (size_t)n);
 }
 
-void metrics_write(worker_t *w, sioc_buf_t *b)
+void admin_metrics(worker_t *w, sioc_buf_t *b)
 {
     const worker_stats_t *s = &w->stats;
     const net_stats_t *n = net_loop_stats(w->loop);
@@ -32,13 +37,14 @@ void metrics_write(worker_t *w, sioc_buf_t *b)
     put(b, "sioc_bytes_out_total", "counter", "Bytes written", n->bytes_out);
     put(b, "sioc_http_requests_total", "counter", "HTTP requests", s->http_requests);
     put(b, "sioc_http_errors_total", "counter", "HTTP error responses", s->http_errors);
-    put(b, "sioc_sessions_open", "gauge", "Open Engine.IO sessions", s->sessions_open);
-    put(b, "sioc_sessions_total", "counter", "Engine.IO sessions opened", s->sessions_total);
-    put(b, "sioc_sessions_websocket", "gauge", "Sessions on websocket", s->ws_sessions_open);
-    put(b, "sioc_sessions_polling", "gauge", "Sessions on long-polling", s->polling_sessions_open);
-    put(b, "sioc_upgrades_total", "counter", "Polling to websocket upgrades", s->ws_upgrades);
-    put(b, "sioc_packets_in_total", "counter", "Engine.IO packets received", s->eio_packets_in);
-    put(b, "sioc_packets_out_total", "counter", "Engine.IO packets sent", s->eio_packets_out);
+    put(b, "sioc_sessions_open", "gauge", "Open Engine.IO sessions", s->eio.sessions_open);
+    put(b, "sioc_sessions_total", "counter", "Engine.IO sessions opened", s->eio.sessions_total);
+    put(b, "sioc_sessions_websocket", "gauge", "Sessions on websocket", s->eio.ws_sessions_open);
+    put(b, "sioc_sessions_polling", "gauge", "Sessions on long-polling",
+        s->eio.polling_sessions_open);
+    put(b, "sioc_upgrades_total", "counter", "Polling to websocket upgrades", s->eio.ws_upgrades);
+    put(b, "sioc_packets_in_total", "counter", "Engine.IO packets received", s->eio.packets_in);
+    put(b, "sioc_packets_out_total", "counter", "Engine.IO packets sent", s->eio.packets_out);
     put(b, "sioc_events_in_total", "counter", "Socket.IO events received", s->sio_events_in);
     put(b, "sioc_events_out_total", "counter", "Socket.IO events delivered", s->sio_events_out);
     put(b, "sioc_broadcasts_total", "counter", "Broadcasts", s->broadcasts);
@@ -55,9 +61,10 @@ void metrics_write(worker_t *w, sioc_buf_t *b)
     struct {
         const char *r;
         unsigned long long v;
-    } drops[] = {{"slow_consumer", s->drops_slow_consumer}, {"too_large", s->drops_too_large},
-                 {"rate_limited", s->drops_rate_limited},   {"parse_error", s->drops_parse_error},
-                 {"ping_timeout", s->drops_ping_timeout},   {"output_overflow", n->overflows}};
+    } drops[] = {
+        {"slow_consumer", s->eio.drops_slow_consumer}, {"too_large", s->drops_too_large},
+        {"rate_limited", s->drops_rate_limited},       {"parse_error", s->eio.drops_parse_error},
+        {"ping_timeout", s->eio.drops_ping_timeout},   {"output_overflow", n->overflows}};
     for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
         int k = snprintf(line, sizeof(line), "sioc_dropped_total{reason=\"%s\"} %llu\n", drops[i].r,
                          drops[i].v);
@@ -66,5 +73,28 @@ void metrics_write(worker_t *w, sioc_buf_t *b)
     if (w->adapter != NULL)
         adapter_metrics(w->adapter, b);
     put(b, "sioc_ready", "gauge", "1 when the worker accepts and delivers",
-        (unsigned long long)(w->ready && !w->draining));
+        (unsigned long long)admin_ready(w));
+}
+
+int admin_serve(worker_t *w, sioc_iov_t path, admin_response_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->status = 200;
+    r->content_type = "text/plain";
+    if (iov_eq_str(path, "/health")) {
+        (void)!buf_append_str(&r->body, "ok\n");
+        return 1;
+    }
+    if (iov_eq_str(path, "/ready")) {
+        int ok = admin_ready(w);
+        r->status = ok ? 200 : 503;
+        (void)!buf_append_str(&r->body, ok ? "ready\n" : "not ready\n");
+        return 1;
+    }
+    if (iov_eq_str(path, "/metrics")) {
+        r->content_type = "text/plain; version=0.0.4";
+        admin_metrics(w, &r->body);
+        return 1;
+    }
+    return 0;
 }

@@ -1,0 +1,101 @@
+/*
+ * client.h - one connection of the worker's client port, shared by the HTTP front
+ * (engine.c) and the two transports (polling.c, websocket.c).
+ *
+ * A client starts in HTTP mode (keep-alive, one request at a time, requests after a held
+ * GET wait in the input buffer), may become a held polling GET of a session, and becomes
+ * a websocket after a successful upgrade. This header also defines struct engine, the
+ * state of the engine those files share; outside them engine_t is opaque (engine.h).
+ * The response writers put every HTTP head the worker sends (http_resp.h framing).
+ * Loop thread only.
+ */
+#ifndef SIOC_WORKER_CLIENT_H
+#define SIOC_WORKER_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/hmap.h"
+#include "base/iov.h"
+#include "base/list.h"
+#include "eio_session.h"
+#include "worker.h"
+#include "ws/ws_reader.h"
+
+struct conn;
+struct event;
+struct net_listener;
+struct web;
+
+enum { CLIENT_HTTP, CLIENT_HELD_GET, CLIENT_WS };
+
+/** Open connections from one client address (per-address limit). */
+typedef struct client_addr {
+    hmap_node_t node;
+    size_t count; /* open connections from this address */
+    size_t refs;  /* connections + sessions pointing here (lifetime) */
+    char addr[46];
+} client_addr_t;
+
+typedef struct client {
+    sioc_list_t link; /* in engine->clients, or engine->ws_clients once a websocket */
+    struct conn *conn;
+    struct engine *e;
+    eio_session_t *session; /* WS transport/probe, or the session of the held GET */
+    client_addr_t *ip;
+    uint8_t mode;
+    uint8_t keep_alive;
+    uint8_t refused;    /* over a connection limit: the first request gets 503 / 429 */
+    uint8_t cors;       /* 0 none, 1 any origin, 2 + i: configured origin i */
+    long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
+    ws_reader_t *ws;
+} client_t;
+
+struct engine {
+    worker_t *w;
+    const worker_config_t *conf;
+    eio_session_table_t *sessions;
+    eio_session_config_t session_conf;
+    hmap_t per_ip;          /* client_addr_t by address */
+    size_t conns;           /* open client connections */
+    sioc_list_t clients;    /* HTTP-mode client connections (scanned for timeouts) */
+    sioc_list_t ws_clients; /* websocket client connections */
+    struct net_listener *listener;
+    struct web *web;
+    struct event *sweep;
+    struct event *timer; /* the session table's timer (heartbeats, upgrades) */
+    worker_stats_t *stats;
+};
+
+/** Remembers the CORS decision for `origin` on the connection, so that a response sent
+ * later (a held polling GET) carries it too. Borrows origin for the call. */
+void client_cors_decide(client_t *cl, sioc_iov_t origin);
+
+/** Writes a complete response: status line, Content-Type (unless NULL), Content-Length,
+ * "Connection: close" when the connection ends after it (`close`, or no keep-alive), the
+ * CORS fields, `extra` (whole header lines, or NULL) and the body. Borrows everything. */
+void client_respond(client_t *cl, int status, const char *ctype, const char *extra,
+                    const char *body, size_t body_len, int close);
+
+/** An Engine.IO handshake error (PROTOCOL.md §1.1): 400 (403 for code 4) with the JSON
+ * {"code":…,"message":…}. */
+void client_respond_eio_error(client_t *cl, int code);
+
+/** A failed upgrade request: a raw `status` with text/html `msg`, then the connection
+ * closes (as Node does). Borrows msg. */
+void client_respond_ws_error(client_t *cl, int status, const char *msg);
+
+/** Turns a held GET back into an HTTP-mode connection that may carry the next request. */
+void client_to_http(client_t *cl);
+
+/** Opens a session for the request on `cl` (eio_session_new), which keeps the client's
+ * address entry alive until the session is forgotten. */
+eio_session_t *client_session_new(client_t *cl, int websocket);
+
+/** Releases a client address entry (`conn`: one connection fewer as well). */
+void client_addr_release(struct engine *e, client_addr_t *ip, int conn);
+
+/** Frees the client (its connection is gone). */
+void client_free(client_t *cl);
+
+#endif

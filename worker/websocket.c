@@ -1,0 +1,272 @@
+/*
+ * websocket.c - the WebSocket transport (websocket.h).
+ *
+ * Frames are read by ws_reader (fragments joined, control frames answered here) and
+ * text frames decoded as Engine.IO packets for the session, or for its upgrade probe.
+ * A protocol error or a close frame from the client answers with a close frame and ends
+ * the session ("transport error" / "transport close"); a probe that fails only aborts
+ * the upgrade. Output over --max-output-buffer flushes what is queued plus a close 1008
+ * "slow consumer" (the conn's overflow tail) and ends the session.
+ */
+#include "websocket.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "eio/eio_packet.h"
+#include "net/conn.h"
+#include "ws/ws_close.h"
+#include "ws/ws_frame.h"
+#include "ws/ws_handshake.h"
+#include "ws/ws_reader.h"
+
+static size_t ws_on_data(conn_t *c, uint8_t *buf, size_t len);
+static void ws_on_close(conn_t *c, int reason);
+
+/* Sent after what is queued when a websocket client's output passes --max-output-buffer:
+ * a close frame 1008 (policy) "slow consumer", so the client can tell why it was dropped. */
+static const uint8_t slow_consumer_close[] = {0x88, 15,  0x03, 0xf0, 's', 'l', 'o', 'w', ' ',
+                                              'c',  'o', 'n',  's',  'u', 'm', 'e', 'r'};
+static const conn_hooks_t ws_hooks = {.on_data = ws_on_data,
+                                      .on_close = ws_on_close,
+                                      .overflow_tail = slow_consumer_close,
+                                      .overflow_tail_len = sizeof(slow_consumer_close)};
+
+static int send_frame(client_t *cl, int opcode, const char *prefix, size_t prefix_len,
+                      const void *p, size_t len)
+{
+    uint8_t hdr[WS_FRAME_MAX_HEADER];
+    size_t h = ws_frame_write_header(hdr, opcode, 1, prefix_len + len, NULL);
+    int r = conn_reserve(cl->conn, h + prefix_len + len); /* whole frames only */
+    if (r == 0)
+        r = conn_write(cl->conn, hdr, h);
+    if (r == 0 && prefix_len)
+        r = conn_write(cl->conn, prefix, prefix_len);
+    if (r == 0 && len)
+        r = conn_write(cl->conn, p, len);
+    return r;
+}
+
+static void send_close(client_t *cl, uint16_t code)
+{
+    uint8_t payload[WS_CLOSE_MAX_PAYLOAD];
+    size_t n = ws_close_write(payload, code, SIOC_IOV_NULL);
+    (void)send_frame(cl, WS_FRAME_OP_CLOSE, NULL, 0, payload, n);
+}
+
+int websocket_frame(void *ws, int opcode, const char *prefix, size_t prefix_len, const void *p,
+                    size_t len, void *data)
+{
+    (void)data;
+    return send_frame(ws, opcode, prefix, prefix_len, p, len);
+}
+
+int websocket_shared(void *ws, sioc_shared_t *sh, void *data)
+{
+    (void)data;
+    client_t *cl = ws;
+    return conn_write_shared(cl->conn, sh, 0, sh->len);
+}
+
+void websocket_end(void *ws, uint16_t code, void *data)
+{
+    (void)data;
+    client_t *cl = ws;
+    cl->session = NULL;
+    if (code == 0) {
+        conn_close(cl->conn, 1);
+        return;
+    }
+    if (!conn_closing(cl->conn)) {
+        send_close(cl, code);
+        conn_close(cl->conn, 1);
+    }
+}
+
+/* The connection is done with its session: the probe's failure aborts the upgrade, the
+ * transport's ends the session with `reason`. */
+static void leave_session(client_t *cl, const char *reason)
+{
+    eio_session_t *s = cl->session;
+    if (s == NULL)
+        return;
+    int probe = eio_session_ws_is_probe(s);
+    eio_session_ws_detach(s);
+    cl->session = NULL;
+    if (probe)
+        eio_session_upgrade_abort(s);
+    else
+        eio_session_close(s, reason);
+}
+
+static void on_text(client_t *cl, const char *p, size_t len)
+{
+    eio_session_t *s = cl->session;
+    if (s == NULL)
+        return;
+    int probe = eio_session_ws_is_probe(s);
+    eio_packet_t pk;
+    const char *reason;
+    if (eio_packet_decode(p, len, &pk, &reason) < 0) {
+        if (probe)
+            eio_session_upgrade_abort(s);
+        else
+            eio_session_close(s, eio_reason_parse_error);
+        return;
+    }
+    if (probe)
+        eio_session_probe_packet(s, &pk);
+    else
+        eio_session_packet(s, &pk);
+}
+
+static size_t ws_on_data(conn_t *c, uint8_t *buf, size_t len)
+{
+    client_t *cl = conn_data(c);
+    size_t used = 0;
+    while (used < len && !conn_closing(c)) {
+        ws_event_t ev;
+        int n = ws_reader_next(cl->ws, buf + used, len - used, &ev);
+        if (n == SIOC_INCOMPLETE)
+            break;
+        if (n < 0) {
+            static long long last;
+            if (log_ratelimited(&last))
+                log_info("websocket closed: %s (%u)", cl->ws->reason, cl->ws->close_code);
+            if (cl->ws->close_code == WS_CLOSE_TOO_BIG)
+                cl->e->stats->drops_too_large++;
+            send_close(cl, cl->ws->close_code);
+            conn_close(c, 1);
+            leave_session(cl, cl->ws->close_code == WS_CLOSE_TOO_BIG ? eio_reason_too_large
+                                                                     : eio_reason_transport_error);
+            return len;
+        }
+        used += (size_t)n;
+        switch (ev.type) {
+        case WS_EVENT_TEXT:
+            on_text(cl, ev.payload.base, ev.payload.len);
+            break;
+        case WS_EVENT_BINARY:
+            if (cl->session != NULL) {
+                if (eio_session_ws_is_probe(cl->session))
+                    eio_session_upgrade_abort(cl->session);
+                else
+                    eio_session_deliver(cl->session, ev.payload.base, ev.payload.len, 1);
+            }
+            break;
+        case WS_EVENT_PING:
+            (void)send_frame(cl, WS_FRAME_OP_PONG, NULL, 0, ev.payload.base, ev.payload.len);
+            break;
+        case WS_EVENT_CLOSE: {
+            uint16_t code = ev.close_code == WS_CLOSE_NO_STATUS ? 0 : ev.close_code;
+            uint8_t payload[WS_CLOSE_MAX_PAYLOAD];
+            size_t pn = ws_close_write(payload, code, SIOC_IOV_NULL);
+            (void)send_frame(cl, WS_FRAME_OP_CLOSE, NULL, 0, payload, pn);
+            conn_close(c, 1);
+            leave_session(cl, eio_reason_transport_close);
+            return len;
+        }
+        default:
+            break;
+        }
+    }
+    return used;
+}
+
+static void ws_on_close(conn_t *c, int reason)
+{
+    client_t *cl = conn_data(c);
+    eio_session_t *s = cl->session;
+    if (s != NULL) {
+        int probe = eio_session_ws_is_probe(s);
+        eio_session_ws_detach(s);
+        cl->session = NULL;
+        if (probe) {
+            eio_session_upgrade_abort(s);
+            if (reason == CONN_CLOSE_OVERFLOW)
+                cl->e->stats->eio.drops_slow_consumer++;
+        } else if (reason == CONN_CLOSE_OVERFLOW) {
+            eio_session_slow_consumer(s, "websocket");
+        } else {
+            eio_session_close(s, eio_reason_transport_close);
+        }
+    }
+    client_free(cl);
+}
+
+void websocket_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t sid)
+{
+    struct engine *e = cl->e;
+    const char *reason = NULL;
+    if (ws_handshake_validate(req->method, req->minor_version, req->upgrade_proto, req->upgrade,
+                              req->sec_websocket_key, req->sec_websocket_version, &reason) != 0) {
+        if (reason == ws_handshake_err_version)
+            client_respond_ws_error(cl, 426, "Unsupported WebSocket version");
+        else
+            client_respond_ws_error(cl, 400, "Bad request");
+        return;
+    }
+    eio_session_t *s = NULL;
+    if (sid.len > 0) {
+        s = eio_session_find(e->sessions, sid);
+        if (s == NULL) {
+            client_respond_ws_error(cl, 400, "Session ID unknown");
+            return;
+        }
+        if (eio_session_is_zombie(s)) {
+            eio_session_forget(s);
+            client_respond_ws_error(cl, 400, "Session ID unknown");
+            return;
+        }
+    }
+    char extra[128] = "";
+    int new_session = s == NULL;
+    if (new_session && e->w->draining) {
+        client_respond_ws_error(cl, 503, "Server shutting down");
+        return;
+    }
+    sioc_buf_t b = {0};
+    if (new_session) {
+        s = client_session_new(cl, 1);
+        if (e->conf->cookie)
+            snprintf(extra, sizeof(extra), "Set-Cookie: io=%s; Path=/; HttpOnly; SameSite=Lax\r\n",
+                     eio_session_sid(s));
+    }
+    if (ws_handshake_write_response(&b, req->sec_websocket_key, iov_make(extra, strlen(extra))) !=
+            0 ||
+        conn_write(cl->conn, b.base, b.len) != 0) {
+        buf_free(&b);
+        conn_close(cl->conn, 0);
+        if (new_session)
+            eio_session_close(s, eio_reason_transport_error);
+        return;
+    }
+    buf_free(&b);
+    cl->mode = CLIENT_WS;
+    list_remove(&cl->link);
+    list_insert_tail(&e->ws_clients, &cl->link);
+    cl->ws = xmalloc(sizeof(*cl->ws));
+    ws_reader_init(cl->ws, WS_READER_SERVER, (size_t)e->conf->max_http_buffer_size);
+    conn_set_hooks(cl->conn, &ws_hooks);
+    conn_set_limits(cl->conn, (size_t)e->conf->max_http_buffer_size + 64,
+                    (size_t)e->conf->max_output_buffer);
+    if (!new_session && !eio_session_can_upgrade(s)) {
+        /* A second websocket for a session that has one: accepted, then closed. */
+        send_close(cl, WS_CLOSE_POLICY);
+        conn_close(cl->conn, 1);
+        return;
+    }
+    cl->session = s;
+    eio_session_ws_attach(s, cl); /* a probe, unless the session is new */
+    if (new_session) {
+        sioc_buf_t o = {0};
+        (void)eio_session_open_packet(s, &o);
+        (void)send_frame(cl, WS_FRAME_OP_TEXT, NULL, 0, o.base, o.len);
+        buf_free(&o);
+        eio_session_opened(s);
+    }
+}
