@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/base64.h"
 #include "base/err.h"
 #include "base/hmap.h"
 #include "base/list.h"
@@ -608,7 +609,7 @@ static void upgrade_complete(eio_session_t *s)
             uint8_t *bin = try_malloc(item.binary_len ? item.binary_len : 1);
             if (bin == NULL)
                 break;
-            int bl = eio_base64_decode(item.data, bin, item.binary_len);
+            int bl = base64_decode(item.data, bin, item.binary_len);
             if (bl >= 0)
                 (void)t->hooks->ws_frame(s->ws, WS_FRAME_OP_BINARY, NULL, 0, bin, (size_t)bl,
                                          t->data);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "base/alloc.h"
+#include "base/base64.h"
 #include "eio/eio_payload.h"
 #include "net/conn.h"
 
@@ -70,7 +71,7 @@ void polling_post(client_t *cl, eio_session_t *s, const http_request_t *req, con
                 eio_session_close(s, eio_reason_transport_error);
                 break;
             }
-            int bl = eio_base64_decode(item.data, bin, item.binary_len);
+            int bl = base64_decode(item.data, bin, item.binary_len);
             if (bl < 0) {
                 free(bin);
                 eio_session_close(s, eio_reason_parse_error);

@@ -19,11 +19,6 @@ size_t eio_payload_binary_record_len(size_t n)
     return 1 + base64_encoded_len(n);
 }
 
-int eio_base64_decode(sioc_iov_t b64, uint8_t *out, size_t cap)
-{
-    return base64_decode(b64, out, cap);
-}
-
 void eio_payload_iter_init(eio_payload_iter_t *it, const char *p, size_t len)
 {
     it->_p = p;

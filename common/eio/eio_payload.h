@@ -91,10 +91,4 @@ int eio_payload_append_binary(sioc_buf_t *b, int first, const uint8_t *data, siz
 /** Size of the binary record for `n` bytes (`b` + base64), without separator. */
 size_t eio_payload_binary_record_len(size_t n);
 
-/**
- * Same as base64_decode (base/base64.h), the strict decoder of `b` records;
- * kept only until its last caller switches to base64_decode.
- */
-int eio_base64_decode(sioc_iov_t b64, uint8_t *out, size_t cap);
-
 #endif
