@@ -16,6 +16,7 @@
 #include "admin.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/opts.h"
 #include "config.h"
 #include "discovery.h"
 #include "front.h"
@@ -104,9 +105,9 @@ int main(int argc, char **argv)
     hmap_init(&p.per_ip);
     list_init(&p.clients);
     list_init(&p.tunnels);
-    const char *secret = getenv("AFFINITY_SECRET");
+    const char *secret = opts_env("AFFINITY_SECRET");
     affinity_secret_init(&p.secret, secret);
-    if (conf.cookie_name[0] != '\0' && (secret == NULL || secret[0] == '\0'))
+    if (conf.cookie_name[0] != '\0' && secret == NULL)
         log_info("AFFINITY_SECRET unset: affinity cookies are signed with a random key and "
                  "do not survive a restart or span replicas");
     sioc_iov_t bad;

@@ -43,6 +43,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/opts.h"
 #include "base/rand.h"
 #include "bench.h"
 #include "procstat.h"
@@ -1258,9 +1259,7 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
     cf->stop_p99_ms = 1000;
     cf->sustain_p99_ms = 50;
     cf->progress = -1;
-    cf->secret = getenv("JWT_SECRET");
-    if (cf->secret != NULL && cf->secret[0] == '\0')
-        cf->secret = NULL;
+    cf->secret = opts_env("JWT_SECRET"); /* empty = unset, as in every sioc program */
     int ch, bad = 0;
     while ((ch = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
         switch (ch) {
