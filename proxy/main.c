@@ -102,7 +102,7 @@ int main(int argc, char **argv)
     p.conf = &conf;
     p.loop = net_loop_new();
     p.base = net_loop_base(p.loop);
-    hmap_init(&p.per_ip);
+    p.per_ip = addrcount_new();
     list_init(&p.clients);
     list_init(&p.tunnels);
     const char *secret = opts_env("AFFINITY_SECRET");
@@ -181,7 +181,7 @@ fail_discovery:
 fail_tls:
     /* Deferred frees queued by the closes above run here. */
     net_loop_free(p.loop);
-    hmap_free(&p.per_ip);
+    addrcount_free(p.per_ip);
     free(p.trusted);
     proxy_config_free(&conf);
     return status;
