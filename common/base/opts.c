@@ -148,7 +148,7 @@ int opts_parse(const char *prog, const opts_spec_t *specs, size_t n, void *conf,
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0)
             return OPTS_HELP;
-        if (positional != NULL && strncmp(argv[a], "--", 2) != 0) {
+        if (positional != NULL && argv[a][0] != '-') {
             if (*num_positional >= max_positional) {
                 fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", prog, argv[a]);
                 return -1;

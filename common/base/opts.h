@@ -63,7 +63,7 @@ struct opts_spec {
 /**
  * Fills `conf` (which the caller has zeroed) from the defaults, the environment and
  * argv[1..argc-1], in that order. `prog` prefixes error messages ("sioc-worker").
- * When `positional` is not NULL, arguments that do not start with "--" are stored
+ * When `positional` is not NULL, arguments that do not start with '-' are stored
  * there in order (at most `max_positional`, their count in `*num_positional`);
  * otherwise such an argument is an unknown option. Returns 0, OPTS_HELP, or -1 after
  * printing an error. Strings stored in `conf` are owned by it (opts_free());
