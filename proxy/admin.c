@@ -1,5 +1,6 @@
 /*
- * admin.c - admin endpoint (admin.h).
+ * admin.c - admin endpoint (admin.h): one request per connection, answered
+ * with an http_resp head and "Connection: close".
  */
 #include "admin.h"
 
@@ -16,6 +17,7 @@
 #include "base/err.h"
 #include "discovery.h"
 #include "http/http_parse.h"
+#include "http/http_resp.h"
 #include "net/listener.h"
 #include "workers.h"
 
@@ -167,21 +169,28 @@ static void conn_free(admin_conn_t *c)
     free(c);
 }
 
+/* The head is built with http_resp (fields in the order status, Content-Type,
+ * Content-Length, Cache-Control, Connection) and the body copied after it. */
 static void answer(admin_conn_t *c, int status, const char *ctype, const char *body, size_t len)
 {
-    char head[256];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                     status,
-                     status == 200   ? "OK"
-                     : status == 404 ? "Not Found"
-                     : status == 503 ? "Service Unavailable"
-                                     : "Bad Request",
-                     ctype, len);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add(out, head, (size_t)n);
-    evbuffer_add(out, body, len);
+    sioc_buf_t head = {0};
+    int r = http_resp_status(&head, status, NULL);
+    if (!r)
+        r = http_resp_header(&head, SIOC_LIT("Content-Type"), iov_make(ctype, strlen(ctype)));
+    if (!r)
+        r = http_resp_header_u64(&head, SIOC_LIT("Content-Length"), len);
+    if (!r)
+        r = http_resp_header(&head, SIOC_LIT("Cache-Control"), SIOC_LIT("no-store"));
+    if (!r)
+        r = http_resp_header(&head, SIOC_LIT("Connection"), SIOC_LIT("close"));
+    if (!r)
+        r = http_resp_end(&head, -1);
+    if (!r) {
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        evbuffer_add(out, head.base, head.len);
+        evbuffer_add(out, body, len);
+    }
+    buf_free(&head);
     c->answered = 1;
     bufferevent_disable(c->bev, EV_READ);
 }

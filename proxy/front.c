@@ -32,6 +32,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "guard.h"
 #include "http/http_chunked.h"
 #include "http/http_parse.h"
 #include "http/http_resp.h"
@@ -52,19 +53,13 @@
 enum { C_HEAD, C_EXCHANGE, C_FLUSH, C_LINGER };
 enum { R_NONE, R_CONNECT, R_HEAD, R_BODY_LEN, R_BODY_CHUNKED, R_BODY_CLOSE };
 
-struct front_ip {
-    hmap_node_t node;
-    size_t count;
-    char addr[48];
-};
-
 typedef struct client {
     proxy_t *p;
     struct bufferevent *bev;
     struct event timer;
     sioc_list_t link;
     net_deferred_t reap;
-    front_ip_t *ip;
+    addrcount_entry_t *ip; /* this connection's per-address count (guard.h) */
     affinity_addr_t peer;
     long long deadline;
     uint8_t state;
@@ -100,44 +95,6 @@ static void up_read(struct bufferevent *bev, void *arg);
 static void up_write(struct bufferevent *bev, void *arg);
 static void up_event(struct bufferevent *bev, short what, void *arg);
 static void connect_upstream(client_t *cl);
-
-/* ------------------------------------------------------------------ */
-/* per-address counts                                                   */
-
-void front_ip_release(proxy_t *p, front_ip_t *ip)
-{
-    if (ip == NULL)
-        return;
-    if (--ip->count == 0) {
-        hmap_del(&p->per_ip, &ip->node);
-        free(ip);
-    }
-}
-
-static front_ip_t *ip_take(proxy_t *p, const char *addr)
-{
-    size_t len = strlen(addr);
-    hmap_node_t *n = hmap_get(&p->per_ip, iov_make(addr, len));
-    front_ip_t *ip;
-    if (n != NULL) {
-        ip = container_of(n, front_ip_t, node);
-    } else {
-        ip = xcalloc(1, sizeof(*ip));
-        memcpy(ip->addr, addr, len < sizeof(ip->addr) ? len : sizeof(ip->addr) - 1);
-        ip->node.key = iov_make(ip->addr, strlen(ip->addr));
-        hmap_put(&p->per_ip, &ip->node);
-    }
-    long limit = p->conf->max_connections_per_ip;
-    if (limit > 0 && ip->count >= (size_t)limit) {
-        if (ip->count == 0) {
-            hmap_del(&p->per_ip, &ip->node);
-            free(ip);
-        }
-        return NULL;
-    }
-    ip->count++;
-    return ip;
-}
 
 /* ------------------------------------------------------------------ */
 /* lifetime                                                             */
@@ -176,7 +133,7 @@ static void client_free(client_t *cl)
     list_remove(&cl->link);
     p->nclients--;
     p->stats.conns_open--;
-    front_ip_release(p, cl->ip);
+    addrcount_release(cl->ip);
     cl->ip = NULL;
     cl->reap.cb = reap;
     net_loop_defer(p->loop, &cl->reap);
@@ -625,7 +582,7 @@ static void start_tunnel(client_t *cl, size_t head_len, const http_response_t *r
     pworker_t *w = cl->w;
     struct bufferevent *cb = cl->bev;
     struct bufferevent *wb = upstream_detach(cl->up);
-    front_ip_t *ip = cl->ip;
+    addrcount_entry_t *ip = cl->ip;
     cl->up = NULL;
     cl->ip = NULL;
     cl->bev = NULL;
@@ -1028,7 +985,14 @@ void front_accept(struct net_listener *l, int fd, const struct sockaddr *peer, s
         close(fd);
         return;
     }
-    if (p->nclients + p->ntunnels >= (size_t)c->max_connections) {
+    affinity_addr_t a;
+    peer_addr(peer, &a);
+    char addr[64];
+    affinity_addr_format(&a, addr, sizeof(addr));
+    addrcount_entry_t *ip;
+    int verdict = guard_conn_admit(p->per_ip, addr, strlen(addr), p->nclients + p->ntunnels,
+                                   c->max_connections, c->max_connections_per_ip, &ip);
+    if (verdict == GUARD_OVER_TOTAL) {
         p->stats.refused_total++;
         static long long last;
         if (log_ratelimited(&last))
@@ -1036,12 +1000,7 @@ void front_accept(struct net_listener *l, int fd, const struct sockaddr *peer, s
         close(fd);
         return;
     }
-    affinity_addr_t a;
-    peer_addr(peer, &a);
-    char addr[64];
-    affinity_addr_format(&a, addr, sizeof(addr));
-    front_ip_t *ip = ip_take(p, addr);
-    if (ip == NULL) {
+    if (verdict == GUARD_OVER_ADDR) {
         p->stats.refused_per_ip++;
         static long long last;
         if (log_ratelimited(&last))
@@ -1056,7 +1015,7 @@ void front_accept(struct net_listener *l, int fd, const struct sockaddr *peer, s
     else
         bev = bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (bev == NULL) {
-        front_ip_release(p, ip);
+        addrcount_release(ip);
         close(fd);
         return;
     }

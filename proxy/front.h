@@ -26,9 +26,6 @@
 
 struct net_listener;
 
-/** Per-address connection count entry (shared by clients and tunnels). */
-typedef struct front_ip front_ip_t;
-
 /** net_accept_cb for the client listener; `data` is the proxy_t. Takes ownership of fd. */
 void front_accept(struct net_listener *l, int fd, const struct sockaddr *peer, socklen_t peer_len,
                   void *data);
@@ -39,8 +36,5 @@ void front_drain(proxy_t *p);
 
 /** Closes every client connection now. */
 void front_close_all(proxy_t *p);
-
-/** Drops one connection from the per-address count of `ip` (NULL is ignored). */
-void front_ip_release(proxy_t *p, front_ip_t *ip);
 
 #endif

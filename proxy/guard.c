@@ -1,7 +1,18 @@
 /*
- * guard.c - token bucket (guard.h).
+ * guard.c - admission limits: connection caps and the handshake token bucket
+ * (guard.h).
  */
 #include "guard.h"
+
+int guard_conn_admit(addrcount_t *per_addr, const char *addr, size_t len, size_t open,
+                     long max_total, long max_per_addr, addrcount_entry_t **entry)
+{
+    *entry = NULL;
+    if (open >= (size_t)max_total)
+        return GUARD_OVER_TOTAL;
+    *entry = addrcount_acquire(per_addr, addr, len, max_per_addr > 0 ? (size_t)max_per_addr : 0);
+    return *entry != NULL ? GUARD_ADMIT : GUARD_OVER_ADDR;
+}
 
 void guard_bucket_init(guard_bucket_t *b, long long rate, long long burst, long long now_ms)
 {

@@ -1,17 +1,39 @@
 /*
- * guard.h - admission control: a token bucket (pure).
+ * guard.h - admission limits (pure): who may open a connection, and how fast
+ * new sessions may start.
  *
- * Caps the rate of new Engine.IO handshakes (requests without a sid), so a
- * reconnect storm after a restart is answered with cheap 503s and
- * "Retry-After: 1" instead of piling onto the workers (FIELD-NOTES §1 row 14).
- * Integer arithmetic in milli-tokens: `rate` tokens per second refill at
- * `rate` milli-tokens per millisecond, up to `burst` tokens. The caller
+ * Connections: guard_conn_admit() applies --max-connections (all clients) and
+ * --max-connections-per-ip (per peer address, counted in a base/addrcount
+ * table) at accept. The entry it returns is the connection's share of its
+ * address's count; the client, and the tunnel it may become, releases it with
+ * addrcount_release() when it closes.
+ *
+ * Handshakes: a token bucket caps the rate of new Engine.IO handshakes (requests without a sid), so
+ * a reconnect storm after a restart is answered with cheap 503s and "Retry-After: 1" instead of
+ * piling onto the workers (FIELD-NOTES §1 row 14). Integer arithmetic in milli-tokens: `rate`
+ * tokens per second refill at `rate` milli-tokens per millisecond, up to `burst` tokens. The caller
  * passes the time, so tests need no clock. Pure; one bucket per owner.
  */
 #ifndef SIOC_PROXY_GUARD_H
 #define SIOC_PROXY_GUARD_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "base/addrcount.h"
+
+/** guard_conn_admit() results. */
+enum { GUARD_ADMIT = 0, GUARD_OVER_TOTAL, GUARD_OVER_ADDR };
+
+/**
+ * Decides whether a new connection from `addr` (`len` bytes, borrowed) is admitted
+ * while `open` client connections are open: GUARD_OVER_TOTAL when `open` has reached
+ * `max_total`, GUARD_OVER_ADDR when `addr` has `max_per_addr` open in `per_addr`
+ * (0 = no per-address limit), else GUARD_ADMIT with `*entry` set to the counted entry
+ * (release with addrcount_release()). `*entry` is NULL unless admitted.
+ */
+int guard_conn_admit(addrcount_t *per_addr, const char *addr, size_t len, size_t open,
+                     long max_total, long max_per_addr, addrcount_entry_t **entry);
 
 typedef struct {
     long long rate;     /* tokens per second; 0 = unlimited */

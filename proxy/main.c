@@ -16,6 +16,7 @@
 #include "admin.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/opts.h"
 #include "config.h"
 #include "discovery.h"
 #include "front.h"
@@ -101,12 +102,12 @@ int main(int argc, char **argv)
     p.conf = &conf;
     p.loop = net_loop_new();
     p.base = net_loop_base(p.loop);
-    hmap_init(&p.per_ip);
+    p.per_ip = addrcount_new();
     list_init(&p.clients);
     list_init(&p.tunnels);
-    const char *secret = getenv("AFFINITY_SECRET");
+    const char *secret = opts_env("AFFINITY_SECRET");
     affinity_secret_init(&p.secret, secret);
-    if (conf.cookie_name[0] != '\0' && (secret == NULL || secret[0] == '\0'))
+    if (conf.cookie_name[0] != '\0' && secret == NULL)
         log_info("AFFINITY_SECRET unset: affinity cookies are signed with a random key and "
                  "do not survive a restart or span replicas");
     sioc_iov_t bad;
@@ -180,7 +181,7 @@ fail_discovery:
 fail_tls:
     /* Deferred frees queued by the closes above run here. */
     net_loop_free(p.loop);
-    hmap_free(&p.per_ip);
+    addrcount_free(p.per_ip);
     free(p.trusted);
     proxy_config_free(&conf);
     return status;

@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "affinity.h"
-#include "base/hmap.h"
+#include "base/addrcount.h"
 #include "base/list.h"
 #include "config.h"
 #include "guard.h"
@@ -76,7 +76,7 @@ typedef struct proxy {
     size_t ntrusted;
     route_conf_t route;
     guard_bucket_t handshakes;
-    hmap_t per_ip;       /* open client connections per peer address */
+    addrcount_t *per_ip; /* open client connections per peer address (guard.h) */
     sioc_list_t clients; /* every client_t (front.c) */
     sioc_list_t tunnels; /* every tunnel_t (tunnel.c) */
     size_t nclients, ntunnels;

@@ -47,11 +47,11 @@ typedef struct rside {
 struct tunnel {
     proxy_t *p;
     pworker_t *w;
-    front_ip_t *ip;
-    uint8_t raw;       /* plain sockets (rside) rather than bufferevents */
-    uint8_t eof[2];    /* side i sent EOF */
-    uint8_t shut[2];   /* side i's write half is shut down */
-    uint8_t paused[2]; /* not reading side i: the other side's output is full */
+    addrcount_entry_t *ip; /* this connection's per-address count */
+    uint8_t raw;           /* plain sockets (rside) rather than bufferevents */
+    uint8_t eof[2];        /* side i sent EOF */
+    uint8_t shut[2];       /* side i's write half is shut down */
+    uint8_t paused[2];     /* not reading side i: the other side's output is full */
     uint8_t closing;
     long long last_ms;
     struct bufferevent *b[2]; /* !raw */
@@ -89,7 +89,7 @@ static void tunnel_close(tunnel_t *t)
     p->stats.tunnels_open--;
     t->w->tunnels_open--;
     pworker_unref(t->w);
-    front_ip_release(p, t->ip);
+    addrcount_release(t->ip);
     t->reap.cb = reap;
     net_loop_defer(p->loop, &t->reap);
 }
@@ -406,7 +406,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 void tunnel_start(proxy_t *p, struct bufferevent *client, int tls, struct bufferevent *upstream,
-                  pworker_t *w, front_ip_t *ip)
+                  pworker_t *w, addrcount_entry_t *ip)
 {
     tunnel_t *t = xcalloc(1, sizeof(*t));
     t->p = p;

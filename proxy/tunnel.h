@@ -15,7 +15,7 @@
 #ifndef SIOC_PROXY_TUNNEL_H
 #define SIOC_PROXY_TUNNEL_H
 
-#include "front.h"
+#include "base/addrcount.h"
 #include "proxy.h"
 #include "workers.h"
 
@@ -24,10 +24,11 @@ struct bufferevent;
 /**
  * Starts relaying between `client` (TLS when `tls`) and `upstream`; bytes
  * already in either input are relayed at once. Takes ownership of both
- * bufferevents and of one count of `ip`, and takes a reference on w.
+ * bufferevents and of the connection's per-address count `ip` (released with
+ * addrcount_release() when the tunnel ends), and takes a reference on w.
  */
 void tunnel_start(proxy_t *p, struct bufferevent *client, int tls, struct bufferevent *upstream,
-                  pworker_t *w, front_ip_t *ip);
+                  pworker_t *w, addrcount_entry_t *ip);
 
 /** Closes every tunnel now (end of a graceful stop). */
 void tunnel_close_all(proxy_t *p);

@@ -1,8 +1,8 @@
 /*
  * config.c - sioc-worker flags and environment (config.h).
  *
- * One table drives parsing, validation and --help, so the three never
- * disagree.
+ * One table (base/opts.h) drives parsing, validation and --help, so the three
+ * never disagree; checks that span options are in validate().
  */
 #include "config.h"
 
@@ -12,95 +12,103 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "base/opts.h"
 
-enum opt_kind { OPT_STR, OPT_LONG, OPT_BOOL, OPT_LIST, OPT_APP, OPT_LOGLEVEL };
-
-typedef struct {
-    const char *flag;
-    const char *env;
-    int kind;
-    size_t offset;
-    size_t count_offset; /* OPT_LIST: offset of the count */
-    long min, max;
-    const char *def;
-    const char *help;
-} opt_t;
+static int set_app(void *conf, const opts_spec_t *o, const char *v, const char *prog)
+{
+    worker_config_t *c = conf;
+    (void)o;
+    if (strcmp(v, "chat") == 0)
+        c->app = WORKER_APP_CHAT;
+    else if (strcmp(v, "echo") == 0)
+        c->app = WORKER_APP_ECHO;
+    else {
+        fprintf(stderr, "%s: --app: expected chat or echo, got '%s'\n", prog, v);
+        return -1;
+    }
+    return 0;
+}
 
 #define OFF(f) offsetof(worker_config_t, f)
 
-static const opt_t opts[] = {
-    {"--host", "HOST", OPT_STR, OFF(host), 0, 0, 0, "127.0.0.1", "listen address (numeric)"},
-    {"--port", "PORT", OPT_LONG, OFF(port), 0, 0, 65535, "3000", "listen port (0 = any free port)"},
-    {"--path", "SIO_PATH", OPT_STR, OFF(path), 0, 0, 0, "/socket.io/", "Engine.IO endpoint path"},
-    {"--app", "APP", OPT_APP, OFF(app), 0, 0, 0, "chat",
-     "application: chat | echo (the official protocol suites' reference server)"},
-    {"--namespaces", "NAMESPACES", OPT_LIST, OFF(namespaces), OFF(num_namespaces), 0, 32, "",
-     "extra namespaces, comma-separated (\"/\" always exists)"},
-    {"--ping-interval", "PING_INTERVAL", OPT_LONG, OFF(ping_interval), 0, 1, 86400000, "25000",
-     "ms between server pings"},
-    {"--ping-timeout", "PING_TIMEOUT", OPT_LONG, OFF(ping_timeout), 0, 1, 86400000, "20000",
-     "ms to wait for a pong"},
-    {"--connect-timeout", "CONNECT_TIMEOUT", OPT_LONG, OFF(connect_timeout), 0, 1, 86400000,
-     "45000", "ms for a client to connect to a namespace"},
-    {"--upgrade-timeout", "UPGRADE_TIMEOUT", OPT_LONG, OFF(upgrade_timeout), 0, 1, 86400000,
-     "10000", "ms for a polling->websocket upgrade to complete"},
-    {"--max-http-buffer-size", "MAX_HTTP_BUFFER_SIZE", OPT_LONG, OFF(max_http_buffer_size), 0, 1024,
-     1L << 30, "1000000", "max message / POST body bytes (413 / close 1009 beyond)"},
-    {"--cors-origin", "CORS_ORIGIN", OPT_LIST, OFF(cors_origins), OFF(num_cors_origins), 0, 32, "",
-     "allowed origins, comma-separated, or * (CORS off when empty)"},
-    {"--cookie", "IO_COOKIE", OPT_BOOL, OFF(cookie), 0, 0, 1, "0",
-     "send the io cookie (io=<sid>) on the handshake"},
-    {"--jwt-secret", "JWT_SECRET", OPT_STR, OFF(jwt_secret), 0, 0, 0, NULL,
-     "HS256 secret; the chat app requires a valid JWT when a secret or key is set"},
-    {"--jwt-alg", "JWT_ALG", OPT_STR, OFF(jwt_alg), 0, 0, 0, "HS256",
-     "the one accepted algorithm: HS256 | RS256 | ES256"},
-    {"--jwt-public-key", "JWT_PUBLIC_KEY", OPT_STR, OFF(jwt_public_key), 0, 0, 0, NULL,
-     "PEM public key file for RS256 / ES256"},
-    {"--jwt-leeway", "JWT_LEEWAY", OPT_LONG, OFF(jwt_leeway), 0, 0, 3600, "0",
-     "seconds of clock skew allowed on exp / nbf"},
-    {"--max-connections", "MAX_CONNECTIONS", OPT_LONG, OFF(max_connections), 0, 1, 100000000,
-     "100000", "open TCP connections at most"},
-    {"--max-connections-per-ip", "MAX_CONNECTIONS_PER_IP", OPT_LONG, OFF(max_connections_per_ip), 0,
-     0, 100000000, "0", "open TCP connections per client address (0 = no limit)"},
-    {"--max-output-buffer", "MAX_OUTPUT_BUFFER", OPT_LONG, OFF(max_output_buffer), 0, 4096,
-     1L << 30, "4194304", "queued output bytes per connection before it is dropped"},
-    {"--ack-timeout", "ACK_TIMEOUT", OPT_LONG, OFF(ack_timeout), 0, 1, 86400000, "10000",
-     "ms to wait for a client's ack of a server emit"},
-    {"--max-rooms-per-socket", "MAX_ROOMS_PER_SOCKET", OPT_LONG, OFF(max_rooms_per_socket), 0, 0,
-     100000000, "1000", "rooms a socket may be in besides its own (0 = no limit)"},
-    {"--max-disconnection-duration", "MAX_DISCONNECTION_DURATION", OPT_LONG,
+static const opts_spec_t opts[] = {
+    {"--host", "HOST", OPTS_STR, OFF(host), 0, 0, 0, "127.0.0.1", "listen address (numeric)", NULL},
+    {"--port", "PORT", OPTS_INT, OFF(port), 0, 0, 65535, "3000", "listen port (0 = any free port)",
+     NULL},
+    {"--path", "SIO_PATH", OPTS_STR, OFF(path), 0, 0, 0, "/socket.io/", "Engine.IO endpoint path",
+     NULL},
+    {"--app", "APP", OPTS_CUSTOM, OFF(app), 0, 0, 0, "chat",
+     "application: chat | echo (the official protocol suites' reference server)", set_app},
+    {"--namespaces", "NAMESPACES", OPTS_LIST, OFF(namespaces), OFF(num_namespaces), 0, 32, "",
+     "extra namespaces, comma-separated (\"/\" always exists)", NULL},
+    {"--ping-interval", "PING_INTERVAL", OPTS_LONG, OFF(ping_interval), 0, 1, 86400000, "25000",
+     "ms between server pings", NULL},
+    {"--ping-timeout", "PING_TIMEOUT", OPTS_LONG, OFF(ping_timeout), 0, 1, 86400000, "20000",
+     "ms to wait for a pong", NULL},
+    {"--connect-timeout", "CONNECT_TIMEOUT", OPTS_LONG, OFF(connect_timeout), 0, 1, 86400000,
+     "45000", "ms for a client to connect to a namespace", NULL},
+    {"--upgrade-timeout", "UPGRADE_TIMEOUT", OPTS_LONG, OFF(upgrade_timeout), 0, 1, 86400000,
+     "10000", "ms for a polling->websocket upgrade to complete", NULL},
+    {"--max-http-buffer-size", "MAX_HTTP_BUFFER_SIZE", OPTS_LONG, OFF(max_http_buffer_size), 0,
+     1024, 1L << 30, "1000000", "max message / POST body bytes (413 / close 1009 beyond)", NULL},
+    {"--cors-origin", "CORS_ORIGIN", OPTS_LIST, OFF(cors_origins), OFF(num_cors_origins), 0, 32, "",
+     "allowed origins, comma-separated, or * (CORS off when empty)", NULL},
+    {"--cookie", "IO_COOKIE", OPTS_BOOL, OFF(cookie), 0, 0, 1, "0",
+     "send the io cookie (io=<sid>) on the handshake", NULL},
+    {"--jwt-secret", "JWT_SECRET", OPTS_STR, OFF(jwt_secret), 0, 0, 0, NULL,
+     "HS256 secret; the chat app requires a valid JWT when a secret or key is set", NULL},
+    {"--jwt-alg", "JWT_ALG", OPTS_STR, OFF(jwt_alg), 0, 0, 0, "HS256",
+     "the one accepted algorithm: HS256 | RS256 | ES256", NULL},
+    {"--jwt-public-key", "JWT_PUBLIC_KEY", OPTS_STR, OFF(jwt_public_key), 0, 0, 0, NULL,
+     "PEM public key file for RS256 / ES256", NULL},
+    {"--jwt-leeway", "JWT_LEEWAY", OPTS_LONG, OFF(jwt_leeway), 0, 0, 3600, "0",
+     "seconds of clock skew allowed on exp / nbf", NULL},
+    {"--max-connections", "MAX_CONNECTIONS", OPTS_LONG, OFF(max_connections), 0, 1, 100000000,
+     "100000", "open TCP connections at most", NULL},
+    {"--max-connections-per-ip", "MAX_CONNECTIONS_PER_IP", OPTS_LONG, OFF(max_connections_per_ip),
+     0, 0, 100000000, "0", "open TCP connections per client address (0 = no limit)", NULL},
+    {"--max-output-buffer", "MAX_OUTPUT_BUFFER", OPTS_LONG, OFF(max_output_buffer), 0, 4096,
+     1L << 30, "4194304", "queued output bytes per connection before it is dropped", NULL},
+    {"--ack-timeout", "ACK_TIMEOUT", OPTS_LONG, OFF(ack_timeout), 0, 1, 86400000, "10000",
+     "ms to wait for a client's ack of a server emit", NULL},
+    {"--max-rooms-per-socket", "MAX_ROOMS_PER_SOCKET", OPTS_LONG, OFF(max_rooms_per_socket), 0, 0,
+     100000000, "1000", "rooms a socket may be in besides its own (0 = no limit)", NULL},
+    {"--max-disconnection-duration", "MAX_DISCONNECTION_DURATION", OPTS_LONG,
      OFF(max_disconnection_duration), 0, 0, 86400000, "0",
      "connection state recovery: ms a disconnected socket's session and missed packets are "
-     "kept (0 = off)"},
-    {"--max-events-per-second", "MAX_EVENTS_PER_SECOND", OPT_LONG, OFF(max_events_per_second), 0, 0,
-     100000000, "0", "events a socket may send per second (0 = no limit)"},
-    {"--redis-url", "REDIS_URL", OPT_STR, OFF(redis_url), 0, 0, 0, NULL,
-     "redis://[:password@]host:port[/db]; unset = single worker, in-memory adapter"},
-    {"--adapter-mode", "ADAPTER_MODE", OPT_STR, OFF(adapter_mode), 0, 0, 0, "classic",
+     "kept (0 = off)",
+     NULL},
+    {"--max-events-per-second", "MAX_EVENTS_PER_SECOND", OPTS_LONG, OFF(max_events_per_second), 0,
+     0, 100000000, "0", "events a socket may send per second (0 = no limit)", NULL},
+    {"--redis-url", "REDIS_URL", OPTS_STR, OFF(redis_url), 0, 0, 0, NULL,
+     "redis://[:password@]host:port[/db]; unset = single worker, in-memory adapter", NULL},
+    {"--adapter-mode", "ADAPTER_MODE", OPTS_STR, OFF(adapter_mode), 0, 0, 0, "classic",
      "classic (PSUBSCRIBE, as @socket.io/redis-adapter createAdapter) | sharded (SSUBSCRIBE "
-     "per room, as createShardedAdapter)"},
-    {"--redis-key", "REDIS_KEY", OPT_STR, OFF(redis_key), 0, 0, 0, "socket.io",
-     "channel prefix shared with the Node adapter"},
-    {"--requests-timeout", "REQUESTS_TIMEOUT", OPT_LONG, OFF(requests_timeout), 0, 1, 600000,
-     "5000", "ms to wait for other workers' answers (fetchSockets, allRooms, ...)"},
-    {"--worker-id", "WORKER_ID", OPT_STR, OFF(worker_id), 0, 0, 0, NULL,
-     "worker identity (letters, digits, - _; at most 16); random when unset"},
-    {"--advertise", "ADVERTISE", OPT_STR, OFF(advertise), 0, 0, 0, NULL,
-     "host:port announced for discovery (default host:port)"},
-    {"--head-timeout", "HEAD_TIMEOUT", OPT_LONG, OFF(head_timeout), 0, 1000, 600000, "10000",
-     "ms for a request head to arrive in full (slowloris: 408 and close)"},
-    {"--keepalive-timeout", "KEEPALIVE_TIMEOUT", OPT_LONG, OFF(keep_alive_timeout), 0, 1000,
-     86400000, "60000", "ms an idle keep-alive HTTP connection is kept"},
-    {"--drain-timeout", "DRAIN_TIMEOUT", OPT_LONG, OFF(drain_timeout), 0, 0, 600000, "10000",
-     "ms given to clients to leave on SIGTERM"},
-    {"--serve-client", "SERVE_CLIENT", OPT_BOOL, OFF(serve_client), 0, 0, 1, "1",
-     "serve the socket.io-client bundle at <path>socket.io.js, .min.js, .esm.min.js and .map"},
-    {"--chat-page", "CHAT_PAGE", OPT_BOOL, OFF(chat_page), 0, 0, 1, "0",
-     "serve the chat page at / (needs the chat app)"},
-    {"--dev-token-endpoint", "DEV_TOKEN_ENDPOINT", OPT_BOOL, OFF(dev_token_endpoint), 0, 0, 1, "0",
-     "DEVELOPMENT ONLY: GET /dev/token?user=NAME hands a 1-hour HS256 token to anyone"},
-    {"--log-level", "LOG_LEVEL", OPT_LOGLEVEL, OFF(log_level), 0, 0, 0, "info",
-     "error | warn | info | debug"},
+     "per room, as createShardedAdapter)",
+     NULL},
+    {"--redis-key", "REDIS_KEY", OPTS_STR, OFF(redis_key), 0, 0, 0, "socket.io",
+     "channel prefix shared with the Node adapter", NULL},
+    {"--requests-timeout", "REQUESTS_TIMEOUT", OPTS_LONG, OFF(requests_timeout), 0, 1, 600000,
+     "5000", "ms to wait for other workers' answers (fetchSockets, allRooms, ...)", NULL},
+    {"--worker-id", "WORKER_ID", OPTS_STR, OFF(worker_id), 0, 0, 0, NULL,
+     "worker identity (letters, digits, - _; at most 16); random when unset", NULL},
+    {"--advertise", "ADVERTISE", OPTS_STR, OFF(advertise), 0, 0, 0, NULL,
+     "host:port announced for discovery (default host:port)", NULL},
+    {"--head-timeout", "HEAD_TIMEOUT", OPTS_LONG, OFF(head_timeout), 0, 1000, 600000, "10000",
+     "ms for a request head to arrive in full (slowloris: 408 and close)", NULL},
+    {"--keepalive-timeout", "KEEPALIVE_TIMEOUT", OPTS_LONG, OFF(keep_alive_timeout), 0, 1000,
+     86400000, "60000", "ms an idle keep-alive HTTP connection is kept", NULL},
+    {"--drain-timeout", "DRAIN_TIMEOUT", OPTS_LONG, OFF(drain_timeout), 0, 0, 600000, "10000",
+     "ms given to clients to leave on SIGTERM", NULL},
+    {"--serve-client", "SERVE_CLIENT", OPTS_BOOL, OFF(serve_client), 0, 0, 1, "1",
+     "serve the socket.io-client bundle at <path>socket.io.js, .min.js, .esm.min.js and .map",
+     NULL},
+    {"--chat-page", "CHAT_PAGE", OPTS_BOOL, OFF(chat_page), 0, 0, 1, "0",
+     "serve the chat page at / (needs the chat app)", NULL},
+    {"--dev-token-endpoint", "DEV_TOKEN_ENDPOINT", OPTS_BOOL, OFF(dev_token_endpoint), 0, 0, 1, "0",
+     "DEVELOPMENT ONLY: GET /dev/token?user=NAME hands a 1-hour HS256 token to anyone", NULL},
+    {"--log-level", "LOG_LEVEL", OPTS_LOGLEVEL, OFF(log_level), 0, 0, 0, "info",
+     "error | warn | info | debug", NULL},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -110,100 +118,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: sioc-worker [options]\n"
                "Engine.IO v4 / Socket.IO v5 server. Every option can also be set by the\n"
                "environment variable shown; flags win.\n\n");
-    for (size_t i = 0; i < NOPTS; i++) {
-        const opt_t *o = &opts[i];
-        char left[64];
-        snprintf(left, sizeof(left), "%s%s", o->flag, o->kind == OPT_BOOL ? "" : " V");
-        fprintf(f, "  %-26s %-22s %s", left, o->env, o->help);
-        if (o->def != NULL && o->def[0] != '\0' && o->kind != OPT_BOOL)
-            fprintf(f, " [%s]", o->def);
-        fputc('\n', f);
-    }
+    opts_usage(f, opts, NOPTS, 26, 22);
     fprintf(f, "  %-26s %-22s %s\n", "--help", "", "this text");
-}
-
-static int set_list(char **items, size_t *count, size_t max, const char *v, const char *name)
-{
-    for (size_t i = 0; i < *count; i++)
-        free(items[i]);
-    *count = 0;
-    const char *p = v;
-    while (*p) {
-        const char *e = strchr(p, ',');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        while (n > 0 && (*p == ' '))
-            p++, n--;
-        while (n > 0 && p[n - 1] == ' ')
-            n--;
-        if (n > 0) {
-            if (*count >= max) {
-                fprintf(stderr, "sioc-worker: %s: too many items (max %zu)\n", name, max);
-                return -1;
-            }
-            items[(*count)++] = xstrndup(p, n);
-        }
-        if (e == NULL)
-            break;
-        p = e + 1;
-    }
-    return 0;
-}
-
-static int set_opt(worker_config_t *c, const opt_t *o, const char *v)
-{
-    char *base = (char *)c + o->offset;
-    switch (o->kind) {
-    case OPT_STR: {
-        char **s = (char **)base;
-        free(*s);
-        *s = v ? xstrdup(v) : NULL;
-        return 0;
-    }
-    case OPT_LONG: {
-        char *end;
-        long x = strtol(v, &end, 10);
-        if (*v == '\0' || *end != '\0' || x < o->min || x > o->max) {
-            fprintf(stderr, "sioc-worker: %s / %s: expected an integer in [%ld, %ld], got '%s'\n",
-                    o->flag, o->env, o->min, o->max, v);
-            return -1;
-        }
-        if (o->offset == OFF(port))
-            *(int *)base = (int)x;
-        else
-            *(long *)base = x;
-        return 0;
-    }
-    case OPT_BOOL:
-        *(int *)base = (strcmp(v, "1") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0);
-        if (!*(int *)base && strcmp(v, "0") && strcmp(v, "false") && strcmp(v, "no") && *v) {
-            fprintf(stderr, "sioc-worker: %s: expected 0/1, got '%s'\n", o->env, v);
-            return -1;
-        }
-        return 0;
-    case OPT_LIST:
-        return set_list((char **)base, (size_t *)((char *)c + o->count_offset), (size_t)o->max, v,
-                        o->flag);
-    case OPT_APP:
-        if (strcmp(v, "chat") == 0)
-            c->app = WORKER_APP_CHAT;
-        else if (strcmp(v, "echo") == 0)
-            c->app = WORKER_APP_ECHO;
-        else {
-            fprintf(stderr, "sioc-worker: --app: expected chat or echo, got '%s'\n", v);
-            return -1;
-        }
-        return 0;
-    case OPT_LOGLEVEL: {
-        int l = log_level_parse(v);
-        if (l < 0) {
-            fprintf(stderr, "sioc-worker: --log-level: expected error|warn|info|debug\n");
-            return -1;
-        }
-        c->log_level = l;
-        return 0;
-    }
-    }
-    return -1;
 }
 
 static int validate(worker_config_t *c)
@@ -270,60 +186,17 @@ static int validate(worker_config_t *c)
 int worker_config_parse(worker_config_t *c, int argc, char **argv)
 {
     memset(c, 0, sizeof(*c));
-    for (size_t i = 0; i < NOPTS; i++) {
-        const char *env = getenv(opts[i].env);
-        const char *v = (env != NULL && *env) ? env : opts[i].def;
-        if (v != NULL && set_opt(c, &opts[i], v) != 0)
-            return -1;
+    int r = opts_parse("sioc-worker", opts, NOPTS, c, argc, argv, NULL, 0, NULL);
+    if (r == OPTS_HELP) {
+        usage(stdout);
+        return 1;
     }
-    for (int a = 1; a < argc; a++) {
-        if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
-            usage(stdout);
-            return 1;
-        }
-        const opt_t *o = NULL;
-        const char *val = NULL;
-        for (size_t i = 0; i < NOPTS; i++) {
-            size_t fl = strlen(opts[i].flag);
-            if (strncmp(argv[a], opts[i].flag, fl) == 0 &&
-                (argv[a][fl] == '\0' || argv[a][fl] == '=')) {
-                o = &opts[i];
-                if (argv[a][fl] == '=')
-                    val = argv[a] + fl + 1;
-                break;
-            }
-        }
-        if (o == NULL) {
-            fprintf(stderr, "sioc-worker: unknown option '%s' (see --help)\n", argv[a]);
-            return -1;
-        }
-        if (val == NULL) {
-            if (o->kind == OPT_BOOL)
-                val = "1";
-            else if (a + 1 < argc)
-                val = argv[++a];
-            else {
-                fprintf(stderr, "sioc-worker: %s needs a value\n", o->flag);
-                return -1;
-            }
-        }
-        if (set_opt(c, o, val) != 0)
-            return -1;
-    }
+    if (r != 0)
+        return -1;
     return validate(c);
 }
 
 void worker_config_free(worker_config_t *c)
 {
-    for (size_t i = 0; i < NOPTS; i++) {
-        char *base = (char *)c + opts[i].offset;
-        if (opts[i].kind == OPT_STR) {
-            free(*(char **)base);
-        } else if (opts[i].kind == OPT_LIST) {
-            size_t *n = (size_t *)((char *)c + opts[i].count_offset);
-            for (size_t k = 0; k < *n; k++)
-                free(((char **)base)[k]);
-            *n = 0;
-        }
-    }
+    opts_free(opts, NOPTS, c);
 }

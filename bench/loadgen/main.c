@@ -28,7 +28,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -43,6 +42,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/opts.h"
 #include "base/rand.h"
 #include "bench.h"
 #include "procstat.h"
@@ -1182,216 +1182,148 @@ static int parse_url(const char *u, bench_target_t *t)
     return 0;
 }
 
-enum {
-    O_URL = 256,
-    O_PATH,
-    O_TRANSPORT,
-    O_RATE_CONN,
-    O_PENDING,
-    O_CTIMEOUT,
-    O_SOURCES,
-    O_SBASE,
-    O_TOKEN,
-    O_SECRET,
-    O_UPREFIX,
-    O_TTL,
-    O_RSIZE,
-    O_RPREFIX,
-    O_PUBS,
-    O_RATE,
-    O_DURATION,
-    O_DRAIN,
-    O_SETTLE,
-    O_MSIZE,
-    O_STOP,
-    O_SUSTAIN,
-    O_RETRIES,
-    O_ECHOAPP,
-    O_PID,
-    O_JSON,
-    O_LABEL,
-    O_SYNC,
-    O_PROGRESS,
-    O_NOPROGRESS,
-    O_QUIET,
+/* Flags as parsed (base/opts.h); parse_args() turns them into a bench_conf_t. Strings
+ * are borrowed from argv or the environment, which outlive the run. */
+typedef struct {
+    const char *url, *path, *transport, *source_base, *token, *secret, *user_prefix;
+    const char *room_prefix, *publishers, *rate, *pid, *json, *label;
+    unsigned conns, max_pending, sources, ttl, room_size, msg_size, retries;
+    double connect_rate, connect_timeout, duration, drain, settle, stop_p99, sustain_p99;
+    int echo_app, sync, progress, no_progress, quiet;
+} bench_args_t;
+
+static int set_uint(void *conf, const opts_spec_t *o, const char *v, const char *prog)
+{
+    if (parse_uint(v, (unsigned *)((char *)conf + o->offset)) != 0) {
+        fprintf(stderr, "%s: %s: expected a whole number, got '%s'\n", prog, o->flag, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_double(void *conf, const opts_spec_t *o, const char *v, const char *prog)
+{
+    if (parse_double(v, (double *)((char *)conf + o->offset)) != 0) {
+        fprintf(stderr, "%s: %s: expected a number >= 0, got '%s'\n", prog, o->flag, v);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_borrowed(void *conf, const opts_spec_t *o, const char *v, const char *prog)
+{
+    (void)prog;
+    *(const char **)((char *)conf + o->offset) = v;
+    return 0;
+}
+
+#define A(f) offsetof(bench_args_t, f)
+#define S(flag, env, f, def)                                                                       \
+    {                                                                                              \
+        flag, env, OPTS_CUSTOM, A(f), 0, 0, 0, def, "", set_borrowed                               \
+    }
+#define U(flag, f, def)                                                                            \
+    {                                                                                              \
+        flag, NULL, OPTS_CUSTOM, A(f), 0, 0, 0, def, "", set_uint                                  \
+    }
+#define D(flag, f, def)                                                                            \
+    {                                                                                              \
+        flag, NULL, OPTS_CUSTOM, A(f), 0, 0, 0, def, "", set_double                                \
+    }
+#define B(flag, f)                                                                                 \
+    {                                                                                              \
+        flag, NULL, OPTS_BOOL, A(f), 0, 0, 1, NULL, "", NULL                                       \
+    }
+
+/* The flags of usage(); only JWT_SECRET also comes from the environment. */
+static const opts_spec_t bench_opts[] = {
+    S("--url", NULL, url, "http://127.0.0.1:3000"),
+    S("--path", NULL, path, "/socket.io/"),
+    S("--transport", NULL, transport, "websocket"),
+    U("-n", conns, "1000"),
+    U("--conns", conns, NULL),
+    D("--connect-rate", connect_rate, NULL),
+    U("--max-pending", max_pending, "256"),
+    D("--connect-timeout", connect_timeout, "60"),
+    U("--sources", sources, "16"),
+    S("--source-base", NULL, source_base, "127.0.0.1"),
+    S("--token", NULL, token, NULL),
+    S("--jwt-secret", "JWT_SECRET", secret, NULL),
+    S("--user-prefix", NULL, user_prefix, "u"),
+    U("--token-ttl", ttl, "3600"),
+    U("--room-size", room_size, "100"),
+    S("--room-prefix", NULL, room_prefix, NULL),
+    S("--publishers", NULL, publishers, NULL),
+    S("--rate", NULL, rate, "10000"),
+    D("--duration", duration, "10"),
+    D("--drain", drain, "3"),
+    D("--settle", settle, "2"),
+    U("--msg-size", msg_size, "100"),
+    D("--stop-p99", stop_p99, "1000"),
+    D("--sustain-p99", sustain_p99, "50"),
+    U("--retries", retries, NULL),
+    B("--echo-app", echo_app),
+    S("--pid", NULL, pid, NULL),
+    S("--json", NULL, json, NULL),
+    S("--label", NULL, label, NULL),
+    B("--sync", sync),
+    B("--progress", progress),
+    B("--no-progress", no_progress),
+    B("--quiet", quiet),
 };
 
 static int parse_args(bench_conf_t *cf, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"url", required_argument, NULL, O_URL},
-        {"path", required_argument, NULL, O_PATH},
-        {"transport", required_argument, NULL, O_TRANSPORT},
-        {"conns", required_argument, NULL, 'n'},
-        {"connect-rate", required_argument, NULL, O_RATE_CONN},
-        {"max-pending", required_argument, NULL, O_PENDING},
-        {"connect-timeout", required_argument, NULL, O_CTIMEOUT},
-        {"sources", required_argument, NULL, O_SOURCES},
-        {"source-base", required_argument, NULL, O_SBASE},
-        {"token", required_argument, NULL, O_TOKEN},
-        {"jwt-secret", required_argument, NULL, O_SECRET},
-        {"user-prefix", required_argument, NULL, O_UPREFIX},
-        {"token-ttl", required_argument, NULL, O_TTL},
-        {"room-size", required_argument, NULL, O_RSIZE},
-        {"room-prefix", required_argument, NULL, O_RPREFIX},
-        {"publishers", required_argument, NULL, O_PUBS},
-        {"rate", required_argument, NULL, O_RATE},
-        {"duration", required_argument, NULL, O_DURATION},
-        {"drain", required_argument, NULL, O_DRAIN},
-        {"settle", required_argument, NULL, O_SETTLE},
-        {"msg-size", required_argument, NULL, O_MSIZE},
-        {"stop-p99", required_argument, NULL, O_STOP},
-        {"sustain-p99", required_argument, NULL, O_SUSTAIN},
-        {"retries", required_argument, NULL, O_RETRIES},
-        {"echo-app", no_argument, NULL, O_ECHOAPP},
-        {"pid", required_argument, NULL, O_PID},
-        {"json", required_argument, NULL, O_JSON},
-        {"label", required_argument, NULL, O_LABEL},
-        {"sync", no_argument, NULL, O_SYNC},
-        {"progress", no_argument, NULL, O_PROGRESS},
-        {"no-progress", no_argument, NULL, O_NOPROGRESS},
-        {"quiet", no_argument, NULL, O_QUIET},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *urls = "http://127.0.0.1:3000", *rates = "10000", *pids = NULL, *tr = "websocket";
-    const char *sbase = "127.0.0.1";
-    unsigned ttl = 3600;
-    int pubs_set = 0;
-    cf->path = "/socket.io/";
-    cf->conns = 1000;
-    cf->max_pending = 256;
-    cf->connect_timeout_s = 60;
-    cf->sources = 16;
-    cf->user_prefix = "u";
-    cf->room_size = 100;
-    cf->duration_s = 10;
-    cf->drain_s = 3;
-    cf->settle_s = 2;
-    cf->msg_size = 100;
-    cf->stop_p99_ms = 1000;
-    cf->sustain_p99_ms = 50;
-    cf->progress = -1;
-    cf->secret = getenv("JWT_SECRET");
-    if (cf->secret != NULL && cf->secret[0] == '\0')
-        cf->secret = NULL;
-    int ch, bad = 0;
-    while ((ch = getopt_long(argc, argv, "n:h", opts, NULL)) != -1) {
-        switch (ch) {
-        case O_URL:
-            urls = optarg;
-            break;
-        case O_PATH:
-            cf->path = optarg;
-            break;
-        case O_TRANSPORT:
-            tr = optarg;
-            break;
-        case 'n':
-            bad |= parse_uint(optarg, &cf->conns);
-            break;
-        case O_RATE_CONN:
-            bad |= parse_double(optarg, &cf->connect_rate);
-            break;
-        case O_PENDING:
-            bad |= parse_uint(optarg, &cf->max_pending);
-            break;
-        case O_CTIMEOUT:
-            bad |= parse_double(optarg, &cf->connect_timeout_s);
-            break;
-        case O_SOURCES:
-            bad |= parse_uint(optarg, &cf->sources);
-            break;
-        case O_SBASE:
-            sbase = optarg;
-            break;
-        case O_TOKEN:
-            cf->token = optarg;
-            break;
-        case O_SECRET:
-            cf->secret = optarg;
-            break;
-        case O_UPREFIX:
-            cf->user_prefix = optarg;
-            break;
-        case O_TTL:
-            bad |= parse_uint(optarg, &ttl);
-            break;
-        case O_RSIZE:
-            bad |= parse_uint(optarg, &cf->room_size);
-            break;
-        case O_RPREFIX:
-            cf->room_prefix = optarg;
-            break;
-        case O_PUBS:
-            bad |= parse_uint(optarg, &cf->publishers);
-            pubs_set = 1;
-            break;
-        case O_RATE:
-            rates = optarg;
-            break;
-        case O_DURATION:
-            bad |= parse_double(optarg, &cf->duration_s);
-            break;
-        case O_DRAIN:
-            bad |= parse_double(optarg, &cf->drain_s);
-            break;
-        case O_SETTLE:
-            bad |= parse_double(optarg, &cf->settle_s);
-            break;
-        case O_MSIZE:
-            bad |= parse_uint(optarg, &cf->msg_size);
-            break;
-        case O_STOP:
-            bad |= parse_double(optarg, &cf->stop_p99_ms);
-            break;
-        case O_SUSTAIN:
-            bad |= parse_double(optarg, &cf->sustain_p99_ms);
-            break;
-        case O_RETRIES:
-            bad |= parse_uint(optarg, &cf->retries);
-            break;
-        case O_ECHOAPP:
-            cf->echo_app = 1;
-            break;
-        case O_PID:
-            pids = optarg;
-            break;
-        case O_JSON:
-            cf->json_path = optarg;
-            break;
-        case O_LABEL:
-            cf->label = optarg;
-            break;
-        case O_SYNC:
-            cf->sync = 1;
-            break;
-        case O_PROGRESS:
-            cf->progress = 1;
-            break;
-        case O_NOPROGRESS:
-            cf->progress = 0;
-            break;
-        case O_QUIET:
-            cf->quiet = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return 1;
-        default:
-            usage(stderr);
-            return -1;
-        }
+    bench_args_t o;
+    memset(&o, 0, sizeof(o));
+    const char *pos[2];
+    size_t npos;
+    int pr = opts_parse("sioc-bench", bench_opts, sizeof(bench_opts) / sizeof(bench_opts[0]), &o,
+                        argc, argv, pos, 2, &npos);
+    if (pr == OPTS_HELP) {
+        usage(stdout);
+        return 1;
     }
-    if (bad) {
-        fprintf(stderr, "sioc-bench: a numeric option has a bad value\n");
+    if (pr != 0)
+        return -1;
+    cf->path = o.path;
+    cf->conns = o.conns;
+    cf->connect_rate = o.connect_rate;
+    cf->max_pending = o.max_pending;
+    cf->connect_timeout_s = o.connect_timeout;
+    cf->sources = o.sources;
+    cf->token = o.token;
+    cf->secret = o.secret;
+    cf->user_prefix = o.user_prefix;
+    cf->room_size = o.room_size;
+    cf->room_prefix = o.room_prefix;
+    cf->duration_s = o.duration;
+    cf->drain_s = o.drain;
+    cf->settle_s = o.settle;
+    cf->msg_size = o.msg_size;
+    cf->stop_p99_ms = o.stop_p99;
+    cf->sustain_p99_ms = o.sustain_p99;
+    cf->retries = o.retries;
+    cf->echo_app = o.echo_app;
+    cf->json_path = o.json;
+    cf->label = o.label;
+    cf->sync = o.sync;
+    cf->quiet = o.quiet;
+    cf->progress = o.no_progress ? 0 : o.progress ? 1 : -1;
+    const char *urls = o.url, *rates = o.rate, *pids = o.pid, *tr = o.transport;
+    const char *sbase = o.source_base;
+    unsigned ttl = o.ttl;
+    int pubs_set = o.publishers != NULL;
+    if (pubs_set && parse_uint(o.publishers, &cf->publishers) != 0) {
+        fprintf(stderr, "sioc-bench: --publishers: expected a whole number, got '%s'\n",
+                o.publishers);
         return -1;
     }
-    if (optind != argc - 1) {
+    if (npos != 1) {
         usage(stderr);
         return -1;
     }
-    const char *scn = argv[optind];
+    const char *scn = pos[0];
     cf->scenario = -1;
     for (int i = 0; i < 5; i++)
         if (strcmp(scn, scenario_names[i]) == 0)

@@ -23,13 +23,14 @@
 //        [--window 8] [--size 64] [--rtts 4000] [--json out.json]
 // Binaries: SIOC_PROXY_CMD / SIOC_WORKER_CMD, default build/release/...
 
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer, createConnection } from "node:net";
 import { tmpdir, cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { HOST, cpuSeconds, freePort, rssKiB, sleep, spawnProcess } from "../../tests/lib/proc.mjs";
+import { waitTcp } from "../lib/procs.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const require = createRequire(path.join(ROOT, "tests/package.json"));
@@ -47,59 +48,18 @@ const WINDOW = Number(opt("window", 8));
 const SIZE = Number(opt("size", 64));
 const RTTS = Number(opt("rtts", 4000));
 const JSON_OUT = opt("json", null);
-const HOST = "127.0.0.1";
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const cmd = (env, def) => (process.env[env] && process.env[env].trim() ? process.env[env].trim().split(/\s+/) : [path.join(ROOT, def)]);
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, HOST, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+const waitPort = (port) => waitTcp(null, port, 10000);
 
-function waitPort(port, timeoutMs = 10000) {
-  const end = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const s = createConnection({ host: HOST, port }, () => {
-        s.destroy();
-        resolve();
-      });
-      s.on("error", () => {
-        s.destroy();
-        if (Date.now() > end) reject(new Error(`port ${port} not open`));
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
-  });
-}
-
-const children = [];
-process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
 function run(argv0, args) {
-  const c = spawn(argv0[0], [...argv0.slice(1), ...args], { stdio: ["ignore", "ignore", "pipe"] });
-  let err = "";
-  c.stderr.on("data", (d) => (err = (err + d).slice(-4000)));
-  c.errText = () => err;
-  children.push(c);
+  const c = spawnProcess(path.basename(argv0[0]), [...argv0, ...args], { cwd: process.cwd() });
+  c.errText = () => c.output().slice(-4000);
   return c;
 }
 
-function cpuMs(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-}
-function rssKiB(pid) {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) : NaN;
-}
+const cpuMs = (pid) => cpuSeconds(pid) * 1000;
 
 /** Opens an Engine.IO websocket session; resolves the ws once the open packet came. */
 function openEio(port) {
@@ -225,7 +185,7 @@ async function main() {
     }
   }
   process.stderr.write("\n");
-  for (const c of [proxy, haproxy, worker]) if (c.exitCode !== null) throw new Error(`a process died: ${c.errText()}`);
+  for (const c of [proxy, haproxy, worker]) if (c.exitInfo !== null) throw new Error(`a process died: ${c.errText()}`);
   const sum = {};
   for (const t of targets) {
     const { lat, thr } = res[t.name];

@@ -4,7 +4,7 @@
 
 import net from "node:net";
 import http from "node:http";
-import { HOST } from "../faults/lib/procs.mjs";
+import { HOST, httpGet } from "../lib/proc.mjs";
 
 /**
  * Send `chunks` (strings / Buffers) on one TCP connection, `gapMs` apart, and
@@ -98,25 +98,15 @@ export async function fakeWorkers(ids) {
   return out;
 }
 
-/** One HTTP GET with full control of headers and the source address; resolves {status, headers, body, json}. */
-export function get(port, path, { headers = {}, localAddress, timeoutMs = 3000 } = {}) {
-  return new Promise((resolve) => {
-    const req = http.request({ host: HOST, port, path, method: "GET", headers, localAddress, agent: false, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d) => (body += d));
-      res.on("end", () => {
-        let json = null;
-        try {
-          json = JSON.parse(body);
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode, headers: res.headers, body, json });
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e) => resolve({ status: 0, headers: {}, body: String(e.message), json: null }));
-    req.end();
-  });
+/** One HTTP GET with full control of headers and the source address; resolves {status, headers, body, json}
+ * (status 0 on failure, json null unless the body is JSON). */
+export async function get(port, path, { headers = {}, localAddress, timeoutMs = 3000 } = {}) {
+  const r = await httpGet(port, path, { headers, localAddress, timeoutMs });
+  let json = null;
+  try {
+    json = JSON.parse(r.body);
+  } catch {
+    /* not JSON */
+  }
+  return { status: r.status, headers: r.headers, body: r.status === 0 ? String(r.error?.message ?? "") : r.body, json };
 }

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { existsSync, mkdirSync } from "node:fs";
 import { startServer, stopAll, IS_NODE_PEER, REPO_ROOT } from "./lib/server.mjs";
-import { startRedis } from "./lib/redis.mjs";
+import { startRedis } from "../lib/proc.mjs";
 import { startProxy } from "./lib/proxy.mjs";
 import { pollingHandshake } from "./lib/raw.mjs";
 import { makeToken, TEST_SECRET } from "./lib/token.mjs";

@@ -9,7 +9,7 @@ import http from "node:http";
 import { startServer, stopAll, IS_NODE_PEER } from "./lib/server.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck } from "./lib/client.mjs";
 import { makeToken, TEST_SECRET } from "./lib/token.mjs";
-import { startRedis } from "./lib/redis.mjs";
+import { startRedis } from "../lib/proc.mjs";
 import { sleep, until } from "./lib/util.mjs";
 
 function get(port, path) {

@@ -30,9 +30,9 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import net from "node:net";
-import http from "node:http";
 import { io } from "socket.io-client";
 import { sleep, until } from "./lib/util.mjs";
+import { httpGet as httpGetShared } from "../lib/proc.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const CLUSTER = join(ROOT, "deploy/cluster");
@@ -112,17 +112,7 @@ function pidFiles(runDir) {
   return out;
 }
 
-function httpGet(port, path) {
-  return new Promise((res) => {
-    const req = http.get({ host: "127.0.0.1", port, path, timeout: 1000 }, (r) => {
-      let body = "";
-      r.on("data", (d) => (body += d));
-      r.on("end", () => res({ status: r.statusCode, body }));
-    });
-    req.on("error", () => res({ status: 0, body: "" }));
-    req.on("timeout", () => req.destroy());
-  });
-}
+const httpGet = (port, path) => httpGetShared(port, path, { timeoutMs: 1000 });
 
 // ---- the cluster under test -----------------------------------------------------
 

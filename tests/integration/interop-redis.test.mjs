@@ -6,46 +6,24 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import http from "node:http";
 import { startServer, stopAll, freePort, IS_NODE_PEER, REPO_ROOT } from "./lib/server.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck } from "./lib/client.mjs";
 import { makeToken, TEST_SECRET } from "./lib/token.mjs";
-import { startRedis } from "./lib/redis.mjs";
+import { httpGet, spawnProcess, startRedis, waitHttp } from "../lib/proc.mjs";
 import { sleep, until } from "./lib/util.mjs";
 
 const require = createRequire(import.meta.url);
 const { Emitter } = require("@socket.io/redis-emitter");
 const { createClient } = require("redis");
 
-const status = (port, path) =>
-  new Promise((resolve) => {
-    const req = http.get({ host: "127.0.0.1", port, path, timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode);
-    });
-    req.on("error", () => resolve(0));
-    req.on("timeout", () => req.destroy());
-  });
+const status = async (port, path) => (await httpGet(port, path, { timeoutMs: 1000 })).status;
 
 async function startNodePeer(redisUrl, mode) {
   const port = await freePort();
-  const child = spawn(process.execPath, [`${REPO_ROOT}tests/integration/fixtures/node-cluster-peer.mjs`, String(port), redisUrl, mode], {
-    stdio: ["ignore", "inherit", "inherit"],
-  });
-  const exited = new Promise((r) => child.once("exit", r));
-  await until(async () => (await status(port, "/health")) === 200, 10000, 50, "node peer up");
-  return {
-    url: `http://127.0.0.1:${port}`,
-    async stop() {
-      if (child.exitCode !== null) return;
-      child.kill("SIGTERM");
-      const t = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
+  const h = spawnProcess("node-peer", [process.execPath, `${REPO_ROOT}tests/integration/fixtures/node-cluster-peer.mjs`, String(port), redisUrl, mode]);
+  await waitHttp(h, port, "/health", { timeoutMs: 10000, stepMs: 50, what: "node peer" });
+  return Object.assign(h, { url: `http://127.0.0.1:${port}` });
 }
 
 for (const mode of ["classic", "sharded"]) {

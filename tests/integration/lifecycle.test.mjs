@@ -3,9 +3,9 @@
 
 import { describe, it, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { startServer, workerCommand, freePort, REPO_ROOT, HOST } from "./lib/server.mjs";
+import { spawnProcess } from "../lib/proc.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck } from "./lib/client.mjs";
 import { request, pollingHandshake, post, poll } from "./lib/raw.mjs";
 import { waitFor, withTimeout } from "./lib/util.mjs";
@@ -24,22 +24,15 @@ after(async () => {
 });
 
 /** Run the worker command with `args` to completion (bounded). */
-function run(args, timeoutMs = 10000) {
-  const cmd = workerCommand();
-  return new Promise((resolve) => {
-    const env = { ...process.env };
-    delete env.PORT;
-    delete env.HOST;
-    const child = spawn(cmd[0], [...cmd.slice(1), ...args], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, out });
-    });
-  });
+async function run(args, timeoutMs = 10000) {
+  const env = { ...process.env };
+  delete env.PORT;
+  delete env.HOST;
+  const h = spawnProcess("worker", [...workerCommand(), ...args], { env });
+  const timer = setTimeout(() => h.kill("SIGKILL"), timeoutMs);
+  const { code, signal } = await h.exited;
+  clearTimeout(timer);
+  return { code, signal, out: h.output() };
 }
 
 const FLAGS = [

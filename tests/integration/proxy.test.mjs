@@ -19,7 +19,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { startServer, stopAll, HOST, freePort } from "./lib/server.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck, connected } from "./lib/client.mjs";
-import { startRedis } from "./lib/redis.mjs";
+import { startRedis } from "../lib/proc.mjs";
 import { sleep, until, withTimeout } from "./lib/util.mjs";
 import { startProxy, httpGet, metricValue, untilWorkersUp, RawConn } from "./lib/proxy.mjs";
 

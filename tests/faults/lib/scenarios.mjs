@@ -565,7 +565,7 @@ function runCluster(args, env, timeoutMs = 90000) {
 async function freeBase(n) {
   for (let k = 0; k < 50; k++) {
     const base = 21000 + Math.floor(Math.random() * 20000);
-    const ok = await Promise.all(range(n + 1).map(async (i) => (await httpGet(base + i, "/", 200)).status === 0));
+    const ok = await Promise.all(range(n + 1).map(async (i) => (await httpGet(base + i, "/", { timeoutMs: 200 })).status === 0));
     if (ok.every(Boolean)) return base;
   }
   throw new Error("no free port range");
@@ -606,7 +606,7 @@ export async function scale({ clients = 300, rooms = 3, intervalMs = 100, freshC
   const fresh = new ClientHost("fresh");
   let pubs = null;
   const sampler = new Sampler({ redisPort });
-  const proxyMetrics = async () => parseMetrics((await httpGet(adminPort, "/metrics", 1000)).body);
+  const proxyMetrics = async () => parseMetrics((await httpGet(adminPort, "/metrics", { timeoutMs: 1000 })).body);
   let up = null;
   try {
     up = await runCluster(["up"], env);
@@ -769,7 +769,7 @@ export async function proxyRestart({ clients = 2000, hosts: nHosts = 4, rate = 3
     const rejectedInitial = proxyError(pm0, "handshake_rate");
     const backMs = tAll ? r0(tAll - tBack) : null;
     // Retry-After on a 503: a burst of raw handshakes well over the rate
-    const burst = await Promise.all(range(rate * 2).map(() => httpGet(proxyPort, "/socket.io/?EIO=4&transport=polling", 3000)));
+    const burst = await Promise.all(range(rate * 2).map(() => httpGet(proxyPort, "/socket.io/?EIO=4&transport=polling", { timeoutMs: 3000 })));
     const r503 = burst.filter((r) => r.status === 503);
     const retryAfter = r503.length ? r503[0].headers["retry-after"] : undefined;
     const summ = c.sampler.summary();

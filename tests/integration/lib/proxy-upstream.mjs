@@ -16,7 +16,7 @@
 
 import net from "node:net";
 import { createHash } from "node:crypto";
-import { freePort, HOST } from "./server.mjs";
+import { freePort, HOST } from "../../lib/proc.mjs";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 

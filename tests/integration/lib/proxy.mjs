@@ -1,18 +1,17 @@
 // Start and stop sioc-proxy for the tests, and small tools around it.
 //
 // The command comes from SIOC_PROXY_CMD (split like SIOC_WORKER_CMD), default
-// <repo>/build/<SIOC_BUILD or release>/proxy/sioc-proxy. Every proxy gets an
+// sioc-proxy of the worker's build directory (<build>/proxy/sioc-proxy). Every proxy gets an
 // admin port; startProxy() resolves once GET /health answers there and, with
 // `waitReady` (default), once /ready says a worker is in rotation. Processes
-// are tracked and SIGKILLed on exit like the workers of server.mjs.
+// are started and tracked by tests/lib/proc.mjs like the workers of server.mjs.
 
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import http from "node:http";
 import net from "node:net";
 import path from "node:path";
-import { freePort, HOST, REPO_ROOT, splitCommand } from "./server.mjs";
-import { sleep, until } from "./util.mjs";
+import { buildDir } from "./server.mjs";
+import { HOST, cleanEnv, cpuSeconds, freePort, httpGet, metricValue, spawnProcess, splitCommand, until, waitHttp } from "../../lib/proc.mjs";
+
+export { httpGet, metricValue };
 
 /** Environment variables the proxy reads: never inherited from the test environment. */
 export const PROXY_ENV = [
@@ -28,41 +27,7 @@ export const PROXY_ENV = [
 export function proxyCommand() {
   const s = process.env.SIOC_PROXY_CMD;
   if (s && s.trim()) return splitCommand(s);
-  return [path.join(REPO_ROOT, "build", process.env.SIOC_BUILD || "release", "proxy/sioc-proxy")];
-}
-
-const live = new Set();
-process.on("exit", () => {
-  for (const c of live) {
-    try {
-      c.kill("SIGKILL");
-    } catch {
-      /* gone */
-    }
-  }
-});
-
-/** GET http://127.0.0.1:port<path>; resolves {status, headers, body} or {status: 0} on errors. */
-export function httpGet(port, p, { timeoutMs = 2000, headers = {} } = {}) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: HOST, port, path: p, agent: false, timeout: timeoutMs, headers }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body }));
-      res.on("error", () => resolve({ status: 0, body: "" }));
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve({ status: 0, body: "" }));
-  });
-}
-
-/** The value of one Prometheus sample (`name{labels}` written exactly as exported), NaN if absent. */
-export function metricValue(text, sample) {
-  for (const line of text.split("\n")) {
-    if (line.startsWith(sample + " ")) return Number(line.slice(sample.length + 1));
-  }
-  return NaN;
+  return [path.join(buildDir(), "proxy/sioc-proxy")];
 }
 
 /** "w1=127.0.0.1:port,..." from worker servers started with --worker-id. */
@@ -79,53 +44,18 @@ export async function startProxy({ workers = [], flags = {}, env = {}, port, tls
   port = port ?? (await freePort());
   const adminPort = await freePort();
   const cmd = proxyCommand();
-  const args = [...cmd.slice(1), "--host", HOST, "--port", String(port), "--admin-port", String(adminPort)];
+  const args = [...cmd, "--host", HOST, "--port", String(port), "--admin-port", String(adminPort)];
   if (workers.length) args.push("--workers", workersFlag(workers));
   for (const [k, v] of Object.entries(flags)) {
     if (v === undefined || v === null || v === false) continue;
     args.push(`--${k}`, String(v));
   }
-  const childEnv = { ...process.env };
-  for (const k of PROXY_ENV) delete childEnv[k];
-  childEnv.LOG_LEVEL = "warn";
-  Object.assign(childEnv, env);
-  const child = spawn(cmd[0], args, { cwd: REPO_ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-  live.add(child);
-  let output = "";
-  const keep = (d) => {
-    output += d;
-    if (output.length > 65536) output = output.slice(-65536);
-    if (process.env.SIOC_TEST_VERBOSE) process.stderr.write(d);
-  };
-  child.stdout.setEncoding("utf8").on("data", keep);
-  child.stderr.setEncoding("utf8").on("data", keep);
-  let exitInfo = null;
-  const exited = new Promise((resolve) => {
-    child.on("exit", (code, signal) => {
-      exitInfo = { code, signal };
-      live.delete(child);
-      resolve(exitInfo);
-    });
-    child.on("error", (error) => {
-      exitInfo = { code: null, signal: null, error };
-      live.delete(child);
-      resolve(exitInfo);
-    });
-  });
-  const proxy = {
+  const h = spawnProcess("proxy", args, { env: cleanEnv(PROXY_ENV, { LOG_LEVEL: "warn", ...env }) });
+  const proxy = Object.assign(h, {
     host: HOST,
     port,
     adminPort,
     url: `${tls ? "https" : "http"}://${HOST}:${port}`,
-    child,
-    get pid() {
-      return child.pid;
-    },
-    exited,
-    get exitInfo() {
-      return exitInfo;
-    },
-    output: () => output,
     async metrics() {
       return (await httpGet(adminPort, "/metrics")).body;
     },
@@ -133,32 +63,13 @@ export async function startProxy({ workers = [], flags = {}, env = {}, port, tls
       return metricValue(await this.metrics(), sample);
     },
     /** CPU time (user + system) of the process in ms, from /proc. */
-    cpuMs() {
-      const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
-      return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-    },
-    async stop(deadlineMs = 5000, signal = "SIGTERM") {
-      if (exitInfo) return exitInfo;
-      child.kill(signal);
-      const t = setTimeout(() => {
-        if (!exitInfo) child.kill("SIGKILL");
-      }, deadlineMs);
-      const info = await exited;
-      clearTimeout(t);
-      return info;
-    },
-  };
-  const deadline = Date.now() + startTimeoutMs;
-  for (;;) {
-    if (exitInfo) throw new Error(`sioc-proxy exited (${JSON.stringify(exitInfo)}): ${cmd.join(" ")} ${args.join(" ")}\n${output}`);
-    const r = await httpGet(adminPort, waitReady ? "/ready" : "/health", { timeoutMs: 500 });
-    if (r.status === 200) return proxy;
-    if (Date.now() > deadline) {
-      await proxy.stop(1000);
-      throw new Error(`sioc-proxy not ${waitReady ? "ready" : "up"} within ${startTimeoutMs} ms\n${output}`);
-    }
-    await sleep(30);
-  }
+    cpuMs: () => cpuSeconds(h.pid) * 1000,
+  });
+  await waitHttp(h, adminPort, waitReady ? "/ready" : "/health", {
+    timeoutMs: startTimeoutMs,
+    what: `sioc-proxy (${args.join(" ")})`,
+  });
+  return proxy;
 }
 
 /** Wait until the proxy's admin metrics report `n` workers in rotation. */

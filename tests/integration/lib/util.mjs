@@ -1,6 +1,9 @@
-// Small promise helpers shared by the integration tests.
+// Small promise helpers shared by the integration tests (sleep and until come from
+// tests/lib/proc.mjs, shared with the other suites).
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+import { sleep, until } from "../../lib/proc.mjs";
+
+export { sleep, until };
 
 function off(emitter, event, fn) {
   if (typeof emitter.off === "function") emitter.off(event, fn);
@@ -34,17 +37,6 @@ export function withTimeout(promise, ms, label = "operation") {
       timer = setTimeout(() => reject(new Error(`${label} timed out after ${ms} ms`)), ms);
     }),
   ]);
-}
-
-/** Poll `pred` every `stepMs` until it returns truthy; reject after `timeoutMs`. */
-export async function until(pred, timeoutMs = 5000, stepMs = 20, label = "condition") {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await pred();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`${label} not met within ${timeoutMs} ms`);
-    await sleep(stepMs);
-  }
 }
 
 /** Resolves true if `event` fires within `ms`, false otherwise (for "must not happen" checks). */

@@ -1,4 +1,5 @@
-/* Unit tests for proxy/config: the --workers list. */
+/* Unit tests for proxy/config: the --workers list, and the environment rules of base/opts
+ * as the proxy sees them (an empty variable is unset; flags win). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,10 +42,43 @@ static void test_workers_list(void **state)
     assert_int_equal(n, 0);
 }
 
+static void test_environment(void **state)
+{
+    (void)state;
+    proxy_config_t c;
+    setenv("WORKERS", "w1=127.0.0.1:3001", 1);
+    setenv("AFFINITY_COOKIE", "", 1);
+    setenv("MAX_CONNECTIONS", "", 1);
+    setenv("REDIS_URL", "", 1);
+    char prog[] = "sioc-proxy";
+    char *argv0[] = {prog, NULL};
+    assert_int_equal(proxy_config_parse(&c, 1, argv0), 0);
+    assert_string_equal(c.cookie_name, "sioc_affinity"); /* empty = unset: the default */
+    assert_int_equal(c.max_connections, 100000);
+    assert_null(c.redis_url);
+    assert_int_equal(c.num_static_workers, 1);
+    proxy_config_free(&c);
+    /* An empty flag value is a value: no affinity cookie. */
+    char empty[] = "", flag[] = "--affinity-cookie";
+    char *argv1[] = {prog, flag, empty, NULL};
+    assert_int_equal(proxy_config_parse(&c, 3, argv1), 0);
+    assert_string_equal(c.cookie_name, "");
+    proxy_config_free(&c);
+    /* A bad number stops the start. */
+    setenv("MAX_CONNECTIONS", "ten", 1);
+    assert_int_equal(proxy_config_parse(&c, 1, argv0), -1);
+    proxy_config_free(&c);
+    unsetenv("MAX_CONNECTIONS");
+    unsetenv("AFFINITY_COOKIE");
+    unsetenv("REDIS_URL");
+    unsetenv("WORKERS");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_workers_list),
+        cmocka_unit_test(test_environment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

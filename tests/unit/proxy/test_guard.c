@@ -1,4 +1,4 @@
-/* Unit tests for proxy/guard: the handshake token bucket. */
+/* Unit tests for proxy/guard: connection admission and the handshake token bucket. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,10 +42,34 @@ static void test_bucket(void **state)
     assert_false(guard_bucket_take(&b, 4000));
 }
 
+static void test_conn_admit(void **state)
+{
+    (void)state;
+    addrcount_t *ac = addrcount_new();
+    addrcount_entry_t *e1, *e2, *e3;
+    assert_int_equal(guard_conn_admit(ac, "10.0.0.1", 8, 0, 10, 2, &e1), GUARD_ADMIT);
+    assert_int_equal(guard_conn_admit(ac, "10.0.0.1", 8, 1, 10, 2, &e2), GUARD_ADMIT);
+    assert_int_equal(guard_conn_admit(ac, "10.0.0.1", 8, 2, 10, 2, &e3), GUARD_OVER_ADDR);
+    assert_null(e3);
+    /* The total cap comes first and counts nothing. */
+    assert_int_equal(guard_conn_admit(ac, "10.0.0.2", 8, 10, 10, 2, &e3), GUARD_OVER_TOTAL);
+    assert_null(e3);
+    assert_int_equal(addrcount_size(ac), 1);
+    /* No per-address limit. */
+    assert_int_equal(guard_conn_admit(ac, "10.0.0.1", 8, 2, 10, 0, &e3), GUARD_ADMIT);
+    assert_int_equal(addrcount_count(e3), 3);
+    addrcount_release(e1);
+    addrcount_release(e2);
+    addrcount_release(e3);
+    assert_int_equal(addrcount_size(ac), 0);
+    addrcount_free(ac);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket),
+        cmocka_unit_test(test_conn_admit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
