@@ -126,20 +126,14 @@ void client_to_http(client_t *cl)
 
 eio_session_t *client_session_new(client_t *cl, int websocket)
 {
-    cl->ip->refs++;
-    return eio_session_new(cl->e->sessions, websocket, cl->ip, cl->ip->addr);
+    addrcount_hold(cl->ip);
+    return eio_session_new(cl->e->sessions, websocket, cl->ip, addrcount_addr(cl->ip));
 }
 
-void client_addr_release(struct engine *e, client_addr_t *ip, int conn)
+void client_addr_release(addrcount_entry_t *ip)
 {
-    if (ip == NULL)
-        return;
-    if (conn)
-        ip->count--;
-    if (--ip->refs == 0) {
-        hmap_del(&e->per_ip, &ip->node);
-        free(ip);
-    }
+    if (ip != NULL)
+        addrcount_drop(ip);
 }
 
 void client_free(client_t *cl)
@@ -147,7 +141,7 @@ void client_free(client_t *cl)
     struct engine *e = cl->e;
     list_remove(&cl->link);
     e->conns--;
-    client_addr_release(e, cl->ip, 1);
+    addrcount_release(cl->ip);
     if (cl->ws != NULL) {
         ws_reader_free(cl->ws);
         free(cl->ws);

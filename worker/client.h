@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/addrcount.h"
 #include "base/hmap.h"
 #include "base/iov.h"
 #include "base/list.h"
@@ -29,23 +30,15 @@ struct web;
 
 enum { CLIENT_HTTP, CLIENT_HELD_GET, CLIENT_WS };
 
-/** Open connections from one client address (per-address limit). */
-typedef struct client_addr {
-    hmap_node_t node;
-    size_t count; /* open connections from this address */
-    size_t refs;  /* connections + sessions pointing here (lifetime) */
-    char addr[46];
-} client_addr_t;
-
 typedef struct client {
     sioc_list_t link; /* in engine->clients, or engine->ws_clients once a websocket */
     struct conn *conn;
     struct engine *e;
     eio_session_t *session; /* WS transport/probe, or the session of the held GET */
-    client_addr_t *ip;
+    addrcount_entry_t *ip;  /* its address: counted while open, held by its sessions */
     uint8_t mode;
     uint8_t keep_alive;
-    uint8_t refused;    /* over a connection limit: the first request gets 503 / 429 */
+    uint8_t refused;    /* over --max-connections: the first request gets 503 */
     uint8_t cors;       /* 0 none, 1 any origin, 2 + i: configured origin i */
     long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
     ws_reader_t *ws;
@@ -56,7 +49,7 @@ struct engine {
     const worker_config_t *conf;
     eio_session_table_t *sessions;
     eio_session_config_t session_conf;
-    hmap_t per_ip;          /* client_addr_t by address */
+    addrcount_t *per_ip;    /* open connections by client address */
     size_t conns;           /* open client connections */
     sioc_list_t clients;    /* HTTP-mode client connections (scanned for timeouts) */
     sioc_list_t ws_clients; /* websocket client connections */
@@ -93,7 +86,8 @@ void client_to_http(client_t *cl);
 eio_session_t *client_session_new(client_t *cl, int websocket);
 
 /** Releases a client address entry (`conn`: one connection fewer as well). */
-void client_addr_release(struct engine *e, client_addr_t *ip, int conn);
+/** Lets go of a session's hold on its address (hooks.peer_release). */
+void client_addr_release(addrcount_entry_t *ip);
 
 /** Frees the client (its connection is gone). */
 void client_free(client_t *cl);

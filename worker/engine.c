@@ -74,7 +74,8 @@ static void hook_cancel(net_deferred_t *d, void *data)
 
 static void hook_peer_release(void *peer, void *data)
 {
-    client_addr_release(data, peer, 0);
+    (void)data;
+    client_addr_release(peer);
 }
 
 static const eio_session_hooks_t session_hooks = {
@@ -237,8 +238,8 @@ static void handle_request(client_t *cl, const http_request_t *req, const char *
     cl->keep_alive = (uint8_t)req->keep_alive;
     client_cors_decide(cl, req->origin);
     if (cl->refused) {
-        /* Over a connection limit: a clear answer, then the connection ends. */
-        int st = cl->refused == 1 ? 503 : 429;
+        /* Over --max-connections: a clear answer, then the connection ends. */
+        int st = 503;
         const char *msg = "{\"code\":4,\"message\":\"Too many connections\"}";
         if (req->upgrade)
             client_respond_ws_error(cl, st, "Too many connections");
@@ -369,31 +370,26 @@ static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, so
         close(fd);
         return;
     }
-    int refused = 0;
-    if (e->conns >= (size_t)cf->max_connections)
-        refused = 1;
-    client_addr_t *ip = NULL;
-    hmap_node_t *n = hmap_get(&e->per_ip, iov_make(addr, strlen(addr)));
-    if (n != NULL) {
-        ip = container_of(n, client_addr_t, node);
-    } else {
-        ip = xcalloc(1, sizeof(*ip));
-        memcpy(ip->addr, addr, sizeof(ip->addr));
-        ip->node.key = iov_make(ip->addr, strlen(ip->addr));
-        hmap_put(&e->per_ip, &ip->node);
+    /* Over the per-address limit: closed at once, as the proxy does (a socket kept for
+     * an answer would count toward --max-connections and lock other clients out). */
+    addrcount_entry_t *ip =
+        addrcount_acquire(e->per_ip, addr, strlen(addr),
+                          cf->max_connections_per_ip > 0 ? (size_t)cf->max_connections_per_ip : 0);
+    if (ip == NULL) {
+        e->stats->conn_refused_limit++;
+        static long long last;
+        if (log_ratelimited(&last))
+            log_warn("connection from %s refused: --max-connections-per-ip limit reached", addr);
+        close(fd);
+        return;
     }
-    if (!refused && cf->max_connections_per_ip > 0 &&
-        ip->count >= (size_t)cf->max_connections_per_ip)
-        refused = 2;
+    int refused = e->conns >= (size_t)cf->max_connections;
     if (refused) {
         e->stats->conn_refused_limit++;
         static long long last;
         if (log_ratelimited(&last))
-            log_warn("connection from %s refused: %s limit reached", addr,
-                     refused == 1 ? "--max-connections" : "--max-connections-per-ip");
+            log_warn("connection from %s refused: --max-connections limit reached", addr);
     }
-    ip->count++;
-    ip->refs++;
     client_t *cl = xcalloc(1, sizeof(*cl));
     cl->e = e;
     cl->ip = ip;
@@ -450,7 +446,7 @@ engine_t *engine_start(worker_t *w, const eio_handler_t *h, int *err)
     e->w = w;
     e->conf = cf;
     e->stats = &w->stats;
-    hmap_init(&e->per_ip);
+    e->per_ip = addrcount_new();
     list_init(&e->clients);
     list_init(&e->ws_clients);
     e->session_conf = (eio_session_config_t){
@@ -481,7 +477,7 @@ fail_listen:
     web_free(e->web);
 fail_web:
     eio_session_table_free(e->sessions);
-    hmap_free(&e->per_ip);
+    addrcount_free(e->per_ip);
     free(e);
     return NULL;
 }
@@ -533,6 +529,6 @@ void engine_free(engine_t *e)
     if (e->w->engine == e)
         e->w->engine = NULL;
     eio_session_table_free(e->sessions);
-    hmap_free(&e->per_ip);
+    addrcount_free(e->per_ip);
     free(e);
 }

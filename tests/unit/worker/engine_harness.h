@@ -66,7 +66,8 @@ static void hh_cancel(net_deferred_t *d, void *data)
 
 static void hh_peer_release(void *peer, void *data)
 {
-    client_addr_release(&((h_t *)data)->e, peer, 0);
+    (void)data;
+    client_addr_release(peer);
 }
 
 static const eio_session_hooks_t hh_hooks = {
@@ -141,18 +142,7 @@ static int h_client(h_t *h)
     assert_true(h->n < H_MAX_CLIENTS);
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    hmap_node_t *n = hmap_get(&h->e.per_ip, SIOC_LIT("10.0.0.1"));
-    client_addr_t *ip;
-    if (n != NULL) {
-        ip = container_of(n, client_addr_t, node);
-    } else {
-        ip = xcalloc(1, sizeof(*ip));
-        strcpy(ip->addr, "10.0.0.1");
-        ip->node.key = iov_make(ip->addr, strlen(ip->addr));
-        hmap_put(&h->e.per_ip, &ip->node);
-    }
-    ip->count++;
-    ip->refs++;
+    addrcount_entry_t *ip = addrcount_acquire(h->e.per_ip, "10.0.0.1", 8, 0);
     client_t *cl = xcalloc(1, sizeof(*cl));
     cl->e = &h->e;
     cl->ip = ip;
@@ -180,7 +170,7 @@ static int h_setup(void **state)
     h->e.w = &h->w;
     h->e.conf = &h->conf;
     h->e.stats = &h->w.stats;
-    hmap_init(&h->e.per_ip);
+    h->e.per_ip = addrcount_new();
     list_init(&h->e.clients);
     list_init(&h->e.ws_clients);
     h->scf = (eio_session_config_t){.ping_interval = 25000,
@@ -206,11 +196,11 @@ static int h_teardown(void **state)
     }
     h_turn(h);
     assert_int_equal(h->e.conns, 0); /* every client freed, websockets included */
-    assert_int_equal(h->e.per_ip.count, 0);
+    assert_int_equal(addrcount_size(h->e.per_ip), 0);
     assert_int_equal(eio_session_table_count(h->e.sessions), 0);
     net_loop_free(h->loop);
     eio_session_table_free(h->e.sessions);
-    hmap_free(&h->e.per_ip);
+    addrcount_free(h->e.per_ip);
     free(h);
     H = NULL;
     return 0;

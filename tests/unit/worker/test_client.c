@@ -62,17 +62,13 @@ static int setup(void **state)
     h->e.w = &h->w;
     h->e.conf = &h->conf;
     h->e.stats = &h->w.stats;
-    hmap_init(&h->e.per_ip);
+    h->e.per_ip = addrcount_new();
     list_init(&h->e.clients);
     list_init(&h->e.ws_clients);
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
     h->peer = sv[1];
-    client_addr_t *ip = xcalloc(1, sizeof(*ip));
-    strcpy(ip->addr, "10.0.0.1");
-    ip->node.key = iov_make(ip->addr, strlen(ip->addr));
-    hmap_put(&h->e.per_ip, &ip->node);
-    ip->count = ip->refs = 1;
+    addrcount_entry_t *ip = addrcount_acquire(h->e.per_ip, "10.0.0.1", 8, 0);
     client_t *cl = xcalloc(1, sizeof(*cl));
     cl->e = &h->e;
     cl->ip = ip;
@@ -100,9 +96,9 @@ static int teardown(void **state)
     turn(h);
     assert_true(h->closed);
     assert_int_equal(h->e.conns, 0);
-    assert_int_equal(h->e.per_ip.count, 0); /* the address entry went with its last user */
+    assert_int_equal(addrcount_size(h->e.per_ip), 0); /* the entry went with its last user */
     net_loop_free(h->loop);
-    hmap_free(&h->e.per_ip);
+    addrcount_free(h->e.per_ip);
     free(h);
     return 0;
 }
