@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "base/clock.h"
+#include "base/opts.h"
 
 static void usage(FILE *f)
 {
@@ -23,7 +24,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    const char *secret = getenv("JWT_SECRET");
+    const char *secret = opts_env("JWT_SECRET");
     const char *alg = "HS256", *keyfile = NULL, *user = NULL;
     long long ttl = 3600;
     for (int i = 1; i < argc; i++) {
