@@ -8,6 +8,7 @@
 
 #include "adapter.h"
 #include "net/loop.h"
+#include "recovery.h"
 #include "sio.h"
 
 int admin_ready(const worker_t *w)
@@ -54,6 +55,29 @@ void admin_metrics(worker_t *w, sioc_buf_t *b)
     put(b, "sioc_auth_failures_total", "counter", "Refused handshakes (auth)", s->auth_failures);
     put(b, "sioc_joins_refused_total", "counter", "Joins refused: --max-rooms-per-socket reached",
         sio_joins_refused(w));
+    const recovery_stats_t *rs = sio_recovery_stats(w);
+    if (rs != NULL) {
+        char line[256];
+        (void)!buf_append_str(b, "# HELP sioc_recoveries_total Recovery attempts, by result\n"
+                                 "# TYPE sioc_recoveries_total counter\n");
+        for (int i = RECOVERY_RECOVERED; i <= RECOVERY_OFFSET_TRIMMED; i++) {
+            int k = snprintf(line, sizeof(line), "sioc_recoveries_total{result=\"%s\"} %llu\n",
+                             recovery_result_name((recovery_result_t)i), rs->results[i]);
+            (void)!buf_append(b, line, (size_t)k);
+        }
+        put(b, "sioc_recovery_replayed_total", "counter", "Packets replayed by recoveries",
+            rs->replayed);
+        put(b, "sioc_recovery_log_packets", "gauge", "Packets in the recovery log",
+            rs->log_packets);
+        put(b, "sioc_recovery_log_bytes", "gauge", "Bytes of the recovery log", rs->log_bytes);
+        put(b, "sioc_recovery_log_trimmed_total", "counter",
+            "Packets dropped from the recovery log before the window ended (byte bound)",
+            rs->log_trimmed_early);
+        put(b, "sioc_recovery_sessions", "gauge", "Saved sessions of disconnected sockets",
+            rs->sessions);
+        put(b, "sioc_recovery_sessions_evicted_total", "counter",
+            "Sessions dropped before the window ended (byte bound)", rs->sessions_evicted_early);
+    }
     char line[256];
     (void)!buf_append_str(b,
                           "# HELP sioc_dropped_total Connections or messages dropped, by reason\n"

@@ -35,7 +35,7 @@ typedef enum {
     RECOVERY_OFFSET_TRIMMED /* the packets after the offset are no longer all in the log */
 } recovery_result_t;
 
-typedef struct {
+typedef struct recovery_stats {
     unsigned long long logged, log_trimmed_early, sessions_saved, sessions_evicted_early;
     unsigned long long results[4]; /* by recovery_result_t */
     unsigned long long replayed;   /* packets sent by restores */

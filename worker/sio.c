@@ -350,6 +350,12 @@ int sio_leave(sio_socket_t *s, sioc_iov_t name)
     return 0;
 }
 
+const recovery_stats_t *sio_recovery_stats(worker_t *w)
+{
+    struct sio_server *srv = server_of(w);
+    return srv != NULL && srv->recovery != NULL ? recovery_stats(srv->recovery) : NULL;
+}
+
 unsigned long long sio_joins_refused(worker_t *w)
 {
     return server_of(w) ? server_of(w)->joins_refused : 0;

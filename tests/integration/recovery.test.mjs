@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { startServer, stopAll } from "./lib/server.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck } from "./lib/client.mjs";
 import { makeToken, TEST_SECRET } from "./lib/token.mjs";
-import { wsHandshake } from "./lib/raw.mjs";
+import { wsHandshake, request } from "./lib/raw.mjs";
 
 const pool = new ClientPool();
 let srv, short;
@@ -171,5 +171,17 @@ describe("what is not recovered", () => {
     } finally {
       await stopAll(withPid);
     }
+  });
+});
+
+describe("metrics", () => {
+  it("recoveries are counted by result, with the replayed packets and the log size", async () => {
+    const text = (await request(`${srv.url}/metrics`)).text;
+    const value = (name) => Number((new RegExp(`^${name.replace(/[{}]/g, "\\$&")} (\\d+)$`, "m").exec(text) ?? [])[1]);
+    assert.ok(value('sioc_recoveries_total{result="recovered"}') >= 3, text);
+    assert.ok(value("sioc_recovery_replayed_total") >= 11);
+    assert.ok(value("sioc_recovery_log_packets") >= 1);
+    const other = (await request(`${short.url}/metrics`)).text;
+    assert.match(other, /^sioc_recoveries_total\{result="(expired|unknown_pid)"\} [1-9]/m);
   });
 });
