@@ -26,12 +26,13 @@ void polling_answer(void *get, const char *body, size_t len, void *data)
 void polling_get(client_t *cl, eio_session_t *s)
 {
     switch (eio_session_poll_get(s, cl)) {
-    case EIO_POLL_DUPLICATE:
+    case EIO_POLL_DUPLICATE: {
         /* Refused, and the session ends (the held GET gets "1"). */
         static const char body[] = "{\"code\":3,\"message\":\"Bad request\"}";
         client_respond(cl, 400, "application/json", NULL, body, sizeof(body) - 1, 0);
         eio_session_close(s, eio_reason_transport_error);
         return;
+    }
     case EIO_POLL_NOOP:
         client_respond(cl, 200, "text/plain; charset=UTF-8", NULL, "6", 1, 0);
         return;
