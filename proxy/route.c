@@ -64,6 +64,10 @@ void route_decide(const route_conf_t *c, const http_request_t *req, const affini
 
     sioc_iov_t v;
     out->eio = http_query_get(req->query, "EIO", &v);
+    if (req->minor_version >= 1 && req->host.base == NULL) {
+        fail(out, ROUTE_ERR_NO_HOST, 400, "HTTP/1.1 request without Host");
+        return;
+    }
     if (req->chunked) {
         fail(out, ROUTE_ERR_CHUNKED, 411, "chunked request body");
         return;

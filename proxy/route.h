@@ -48,6 +48,7 @@ enum route_error {
     ROUTE_ERR_NO_WORKER,   /* a new session but no worker in rotation: 503 */
     ROUTE_ERR_BAD_UPGRADE, /* an invalid websocket upgrade: 400 (426 for a wrong version) + close */
     ROUTE_ERR_CHUNKED,     /* chunked request body: 411 + close */
+    ROUTE_ERR_NO_HOST,     /* HTTP/1.1 without Host (RFC 9112 §3.2): 400 + close */
 };
 
 typedef struct {

@@ -298,6 +298,7 @@ static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len)
         int n = http_parse_request(p, len - used, &req, &lim, &reason);
         if (n == SIOC_INCOMPLETE)
             break;
+        cl->head = n > 0 && iov_eq_str(req.method, "HEAD");
         if (n < 0) {
             cl->keep_alive = 0;
             if (n == SIOC_EMSGSIZE)
@@ -308,6 +309,13 @@ static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len)
             return len;
         }
         size_t body_len = req.content_length > 0 ? (size_t)req.content_length : 0;
+        /* RFC 9112 §3.2: an HTTP/1.1 request without Host is refused; an upgrade carries no
+         * body (its bytes would be read as websocket frames). The proxy refuses both too. */
+        if ((req.minor_version >= 1 && req.host.base == NULL) || (req.upgrade && body_len > 0)) {
+            cl->keep_alive = 0;
+            client_respond(cl, 400, "text/plain", NULL, "Bad Request\n", 12, 1);
+            return len;
+        }
         if (req.chunked) {
             cl->keep_alive = 0;
             client_respond(cl, 411, "text/plain", NULL, "Length Required\n", 16, 1);
