@@ -49,6 +49,8 @@ typedef struct worker_config {
     int log_level;
     long drain_timeout;
     long head_timeout;       /* ms for a complete request head */
+    long max_head_size;      /* bytes of a request head */
+    long max_headers;        /* header fields of a request */
     long keep_alive_timeout; /* ms an idle keep-alive connection is kept */
     int serve_client;        /* the socket.io-client bundle at <path>socket.io.js */
     int chat_page;           /* the chat page at / */

@@ -37,7 +37,7 @@
 #include "web.h"
 #include "websocket.h"
 
-#define MAX_HEADERS 64
+#define MAX_HEADERS_CAP 1024 /* the largest --max-headers */
 
 static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len);
 static void http_on_close(conn_t *c, int reason);
@@ -287,12 +287,13 @@ static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len)
     client_t *cl = conn_data(c);
     size_t used = 0;
     while (used < len && cl->mode == CLIENT_HTTP && !conn_closing(c)) {
-        http_header_t headers[MAX_HEADERS];
+        http_header_t headers[MAX_HEADERS_CAP];
         http_request_t req;
         memset(&req, 0, sizeof(req));
         req.headers = headers;
-        req.num_headers = MAX_HEADERS;
-        http_limits_t lim = {16384, MAX_HEADERS};
+        const worker_config_t *cf = cl->e->conf;
+        req.num_headers = (size_t)cf->max_headers;
+        http_limits_t lim = {(size_t)cf->max_head_size, (size_t)cf->max_headers};
         const char *reason = NULL;
         const char *p = (const char *)buf + used;
         int n = http_parse_request(p, len - used, &req, &lim, &reason);

@@ -1,6 +1,7 @@
 // HTTP rules a load balancer in front relies on: a HEAD answer has no body (RFC 9110
 // §9.3.2), so keep-alive stays in step; an HTTP/1.1 request without Host is refused
-// (RFC 9112 §3.2) by the worker and the proxy; an upgrade request with a body is refused.
+// (RFC 9112 §3.2) by the worker and the proxy; an upgrade request with a body is refused;
+// whatever head the proxy accepts, the worker behind it accepts too.
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -89,5 +90,28 @@ describe("Host and upgrade bodies", () => {
     );
     assert.match(raw, /^HTTP\/1\.1 400 /);
     assert.doesNotMatch(raw, /101 Switching/);
+  });
+});
+
+describe("head limits: what the proxy accepts, the worker behind it accepts", () => {
+  it("64 header fields, and a head just under the proxy's 16384 bytes, reach a handshake", async () => {
+    const fields = Array.from({ length: 62 }, (_, i) => `X-F${i}: ${i}\r\n`).join("");
+    const many = await exchange(proxy.port, `GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n${fields}Connection: close\r\n\r\n`);
+    assert.match(many, /^HTTP\/1\.1 200 /, many.slice(0, 200));
+    const start = "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: ";
+    const pad = "a".repeat(16384 - start.length - 4 - 8);
+    const big = await exchange(proxy.port, `${start}${pad}\r\n\r\n`);
+    assert.match(big, /^HTTP\/1\.1 200 /, big.slice(0, 200));
+  });
+
+  it("the worker's own limits are flags: --max-headers 16 refuses a 20-field head with 431", async () => {
+    const w = await startServer({ flags: { app: "chat", "max-headers": 16 } });
+    try {
+      const fields = Array.from({ length: 19 }, (_, i) => `X-F${i}: ${i}\r\n`).join("");
+      const raw = await exchange(w.port, `GET /health HTTP/1.1\r\nHost: x\r\n${fields}\r\n`);
+      assert.match(raw, /^HTTP\/1\.1 431 /);
+    } finally {
+      await stopAll(w);
+    }
   });
 });
