@@ -18,6 +18,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,11 @@ size_t workers_departing(const workers_t *ws)
 
 const affinity_node_t *workers_live(const workers_t *ws, size_t *n)
 {
+    for (size_t i = 0; i < ws->nlive; i++) {
+        const pworker_t *w = ws->live_w[i];
+        unsigned long long load = w->tunnels_open + (w->sessions - w->sessions_mark);
+        ws->live[i].load = load > UINT32_MAX ? UINT32_MAX : (uint32_t)load;
+    }
     *n = ws->nlive;
     return ws->live;
 }
@@ -478,6 +484,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
                 upstream_release(u, 0);
             }
         }
+        /* New sessions weigh on the load until the next tick (workers_live()). */
+        w->sessions_mark = w->sessions;
         /* Last: a check that fails at once may remove (and free) a departing w. */
         hc_start(w);
     }

@@ -82,6 +82,7 @@ typedef struct pworker {
     long long departed_ms; /* clock_ms() when it left the discovered set */
     /* counters for /metrics */
     unsigned long long requests, sessions, tunnels_open, upstream_failures, connects;
+    unsigned long long sessions_mark; /* `sessions` at the last --health-interval tick */
 } pworker_t;
 
 /** A worker as discovery reports it (borrowed id; address already parsed). */
@@ -104,7 +105,10 @@ void workers_free(workers_t *ws);
 void workers_sync(workers_t *ws, const workers_member_t *m, size_t n);
 
 /** The routing view: the members that are not dead, sorted by id, those out of rotation on
- * standby (valid until the next change). */
+ * standby (valid until the next change). Each node's load is refreshed by the call: the
+ * worker's open websocket tunnels plus the sessions placed on it since the last
+ * --health-interval tick (a session still polling is counted only while it is that new:
+ * the proxy does not see a polling session end). */
 const affinity_node_t *workers_live(const workers_t *ws, size_t *n);
 
 /** Number of members in rotation (new sessions can be placed; departing ones are not). */

@@ -274,7 +274,7 @@ static const char *route(ctx_t *t, const char *head, const char *peer, int *erro
     assert_true(http_parse_request(head, strlen(head), &req, NULL, NULL) > 0);
     affinity_addr_t a;
     assert_int_equal(affinity_addr_parse(iov_make(peer, strlen(peer)), &a), 0);
-    route_conf_t rc = {&t->p.secret, SIOC_LIT("sioc_affinity"), NULL, 0};
+    route_conf_t rc = {&t->p.secret, SIOC_LIT("sioc_affinity"), NULL, 0, ROUTE_PLACE_HASH};
     size_t n;
     const affinity_node_t *nodes = workers_live(t->p.workers, &n);
     route_t r;
