@@ -54,6 +54,7 @@ struct upstream {
     sioc_list_t link; /* in w->idle while pooled */
     long long idle_since;
     uint8_t reused;
+    uint8_t busy; /* handed out: counted in w->in_flight */
 };
 
 static void hc_start(pworker_t *w);
@@ -115,7 +116,7 @@ const affinity_node_t *workers_live(const workers_t *ws, size_t *n)
 {
     for (size_t i = 0; i < ws->nlive; i++) {
         const pworker_t *w = ws->live_w[i];
-        unsigned long long load = w->tunnels_open + (w->sessions - w->sessions_mark);
+        unsigned long long load = w->in_flight + w->tunnels_open + (w->sessions - w->sessions_mark);
         ws->live[i].load = load > UINT32_MAX ? UINT32_MAX : (uint32_t)load;
     }
     *n = ws->nlive;
@@ -562,6 +563,8 @@ upstream_t *upstream_acquire(pworker_t *w, int *ready, int *err)
         w->nidle--;
         bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
         u->reused = 1;
+        u->busy = 1;
+        w->in_flight++;
         *ready = 1;
         return u;
     }
@@ -590,6 +593,8 @@ upstream_t *upstream_acquire(pworker_t *w, int *ready, int *err)
     u->w = w;
     list_init(&u->link);
     pworker_ref(w);
+    u->busy = 1;
+    w->in_flight++;
     *ready = 0;
     return u;
 }
@@ -626,6 +631,10 @@ void upstream_release(upstream_t *u, int reusable)
 {
     pworker_t *w = u->w;
     workers_t *ws = w->ws;
+    if (u->busy) {
+        u->busy = 0;
+        w->in_flight--;
+    }
     if (reusable && w->member && !w->dead && !ws->p->draining &&
         w->nidle < (size_t)ws->p->conf->pool_size &&
         evbuffer_get_length(bufferevent_get_input(u->bev)) == 0 &&
@@ -648,6 +657,8 @@ struct bufferevent *upstream_detach(upstream_t *u)
 {
     struct bufferevent *bev = u->bev;
     bufferevent_set_timeouts(bev, NULL, NULL);
+    if (u->busy)
+        u->w->in_flight--;
     pworker_unref(u->w);
     free(u);
     return bev;

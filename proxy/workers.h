@@ -83,6 +83,7 @@ typedef struct pworker {
     /* counters for /metrics */
     unsigned long long requests, sessions, tunnels_open, upstream_failures, connects;
     unsigned long long sessions_mark; /* `sessions` at the last --health-interval tick */
+    unsigned long long in_flight;     /* upstream connections handed out (requests in flight) */
 } pworker_t;
 
 /** A worker as discovery reports it (borrowed id; address already parsed). */
@@ -106,9 +107,9 @@ void workers_sync(workers_t *ws, const workers_member_t *m, size_t n);
 
 /** The routing view: the members that are not dead, sorted by id, those out of rotation on
  * standby (valid until the next change). Each node's load is refreshed by the call: the
- * worker's open websocket tunnels plus the sessions placed on it since the last
- * --health-interval tick (a session still polling is counted only while it is that new:
- * the proxy does not see a polling session end). */
+ * worker's requests in flight (a handshake weighs at once; a long-polling session mostly
+ * holds one), its open websocket tunnels, and the sessions placed on it since the last
+ * --health-interval tick. */
 const affinity_node_t *workers_live(const workers_t *ws, size_t *n);
 
 /** Number of members in rotation (new sessions can be placed; departing ones are not). */
