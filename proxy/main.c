@@ -93,16 +93,6 @@ int main(int argc, char **argv)
         proxy_config_free(&conf);
         return r > 0 ? 0 : 2;
     }
-    /* PLACEMENT: read here until config.c carries --placement (proxy_config_t.placement). */
-    int placement = ROUTE_PLACE_HASH;
-    const char *placement_env = getenv("PLACEMENT");
-    if (placement_env != NULL && placement_env[0] != '\0' &&
-        route_placement_parse(placement_env, &placement) != 0) {
-        fprintf(stderr, "sioc-proxy: PLACEMENT must be hash or least-loaded, not \"%s\"\n",
-                placement_env);
-        proxy_config_free(&conf);
-        return 2;
-    }
     signal(SIGPIPE, SIG_IGN);
     log_set_component("sioc-proxy");
     log_set_level(conf.log_level);
@@ -126,7 +116,7 @@ int main(int argc, char **argv)
     p.route.cookie_name = iov_make(conf.cookie_name, strlen(conf.cookie_name));
     p.route.trusted = p.trusted;
     p.route.ntrusted = p.ntrusted;
-    p.route.placement = placement;
+    p.route.placement = conf.placement;
     guard_bucket_init(&p.handshakes, conf.max_handshake_rate, conf.handshake_burst, clock_ms());
 
     int status = 1;
@@ -172,8 +162,8 @@ int main(int argc, char **argv)
              net_listener_port(p.listener), p.tls ? "https/wss" : "http/ws",
              conf.num_static_workers, conf.redis_url ? ", discovery in " : "",
              conf.redis_url ? conf.redis_key : "", conf.admin_port ? "on" : "off");
-    if (placement != ROUTE_PLACE_HASH)
-        log_info("new sessions placed by %s", route_placement_name(placement));
+    if (conf.placement != ROUTE_PLACE_HASH)
+        log_info("new sessions placed by %s", route_placement_name(conf.placement));
     net_loop_run(p.loop);
     log_info("stopped");
     event_free(sigterm);

@@ -65,6 +65,7 @@ describe("proxy placement of new sessions from one address", () => {
     const by = countBy(sockets);
     assert.equal(Object.keys(by).length, 3, JSON.stringify(by));
     for (const n of Object.values(by)) assert.ok(n <= 30, JSON.stringify(by));
+    assert.ok((await proxy.metric('sioc_proxy_routed_total{by="load"}')) >= 60, "placements counted");
 
     // polling-only sessions stay on their worker: chat round trips through the proxy
     const polling = await connectMany(pool, proxy, 12, { transports: ["polling"] });
@@ -92,6 +93,6 @@ describe("proxy placement of new sessions from one address", () => {
     env.PLACEMENT = "round-robin";
     const r = spawnSync(cmd[0], [...cmd.slice(1), "--workers", "w1=127.0.0.1:1"], { env, encoding: "utf8", timeout: 10000 });
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /PLACEMENT must be hash or least-loaded/);
+    assert.match(r.stderr, /--placement \/ PLACEMENT must be hash or least-loaded/);
   });
 });
