@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "adapter/adapter_msg.h"
+#include "adapter/adapter_streams.h"
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/err.h"
@@ -32,9 +33,16 @@
 #define MAX_ATT 64
 #define HEALTH_TIMEOUT_MS 3000
 #define MEMBERSHIP_KEY "sioc:workers"
+/* XREAD BLOCK of a stream reader: short enough that the liveness PING queued behind it is
+ * answered well within the liveness timeout (Node blocks 5 s; not on the wire). */
+#define STREAM_BLOCK_MS "1000"
+#define STREAM_READ_COUNT "100"
+
+typedef struct stream_reader stream_reader_t;
 
 typedef struct nsp_state {
     sio_nsp_t *nsp;
+    stream_reader_t *stream; /* streams mode: the stream of this namespace */
     char uid[17];
     char *ch_main;         /* key#nsp# */
     char *ch_pattern;      /* key#nsp#* (classic) */
@@ -62,6 +70,15 @@ typedef struct room_sub {
 
 enum { REQ_FETCH, REQ_ROOMS, REQ_SSE };
 
+/* Streams mode: one blocking XREAD chain per stream, on its own link. */
+struct stream_reader {
+    adapter_t *a;
+    redis_client_t *link;
+    char *key;
+    char last_id[48]; /* "$" until the first entry; then where a reconnect resumes */
+    unsigned long long read, added;
+};
+
 typedef struct request {
     hmap_node_t node;
     adapter_t *a;
@@ -83,6 +100,11 @@ struct adapter {
     worker_t *w;
     redis_client_t *pub, *sub;
     int sharded;
+    int streams; /* streams mode (requests and responses in the sharded format, on PUBLISH) */
+    int cluster; /* sharded || streams: the ClusterAdapter message format */
+    stream_reader_t *readers;
+    size_t n_readers;
+    sioc_buf_t entry_scratch, entry_data;
     sioc_iov_t key;
     nsp_state_t *ns;
     size_t n_ns;
@@ -105,6 +127,7 @@ struct adapter {
 
 static void update_ready(adapter_t *a);
 static void send_health(adapter_t *a);
+static int stream_add(adapter_t *a, nsp_state_t *n, const adapter_msg_shard_t *m);
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
@@ -163,6 +186,15 @@ static int publish(adapter_t *a, const char *channel, const char *msg, size_t le
     return 0;
 }
 
+/* A ClusterAdapter message for Pub/Sub: the sharded adapter's JSON-or-msgpack form, or, in
+ * streams mode, always msgpack (the Node streams adapter decodes nothing else there). */
+static int cluster_encode(adapter_t *a, const adapter_msg_shard_t *m, sioc_buf_t *out)
+{
+    if (a->streams)
+        return adapter_streams_pubsub_encode(&a->ctx, m, &a->entry_scratch, out);
+    return adapter_msg_shard_encode(&a->ctx, m, out);
+}
+
 static int publish_plain(adapter_t *a, const char *channel, const char *msg, size_t len)
 {
     const char *argv[] = {"PUBLISH", channel, msg};
@@ -185,6 +217,17 @@ void adapter_broadcast(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms, si
     sioc_iov_t uid = iov_make(n->uid, strlen(n->uid));
     const char *channel = n->ch_main;
     char *room_ch = NULL;
+    if (a->streams) {
+        adapter_msg_shard_t m;
+        memset(&m, 0, sizeof(m));
+        m.type = ADAPTER_MSG_SHARD_BROADCAST;
+        m.uid = uid;
+        m.nsp = sio_nsp_name(nsp);
+        m.packet = pk;
+        m.opts = opts;
+        (void)stream_add(a, n, &m);
+        return;
+    }
     if (a->sharded) {
         adapter_msg_shard_t m;
         memset(&m, 0, sizeof(m));
@@ -353,7 +396,7 @@ static void on_client_ack(sio_socket_t *s, sioc_iov_t *args, const char *reason,
             m.nsp = sio_nsp_name(n->nsp);
             m.request_id = iov_make(b->request_id, strlen(b->request_id));
             m.value = v;
-            if (adapter_msg_shard_encode(&a->ctx, &m, &out) == 0) {
+            if (cluster_encode(a, &m, &out) == 0) {
                 char *ch = channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(n->nsp),
                                         iov_make(b->requester_uid, strlen(b->requester_uid)));
                 (void)publish(a, ch, out.base, out.len);
@@ -409,7 +452,7 @@ static void broadcast_with_ack(adapter_t *a, nsp_state_t *n, const adapter_msg_p
         m.nsp = sio_nsp_name(n->nsp);
         m.request_id = request_id;
         m.client_count = (uint64_t)c.count;
-        if (adapter_msg_shard_encode(&a->ctx, &m, &out) == 0) {
+        if (cluster_encode(a, &m, &out) == 0) {
             char *ch = channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(n->nsp), requester_uid);
             (void)publish(a, ch, out.base, out.len);
             free(ch);
@@ -557,7 +600,7 @@ static void request_send(request_t *q)
     adapter_t *a = q->a;
     nsp_state_t *n = &a->ns[q->nsp_index];
     const char *argv[] = {"PUBSUB", a->sharded ? "SHARDNUMSUB" : "NUMSUB",
-                          a->sharded ? n->ch_main : n->ch_request};
+                          a->cluster ? n->ch_main : n->ch_request};
     if (!a->ready || redis_client_cmdv(a->pub, on_numsub, q, 3, argv) != 0)
         request_finish(q, 0);
 }
@@ -568,7 +611,7 @@ static void build_request(adapter_t *a, request_t *q, int type, const adapter_ms
     nsp_state_t *n = &a->ns[q->nsp_index];
     sioc_iov_t uid = iov_make(n->uid, strlen(n->uid));
     sioc_iov_t rid = iov_make(q->id, strlen(q->id));
-    if (a->sharded) {
+    if (a->cluster) {
         adapter_msg_shard_t m;
         memset(&m, 0, sizeof(m));
         m.type = type == ADAPTER_MSG_REQ_REMOTE_FETCH ? ADAPTER_MSG_SHARD_FETCH_SOCKETS
@@ -579,7 +622,7 @@ static void build_request(adapter_t *a, request_t *q, int type, const adapter_ms
         if (o != NULL)
             m.opts = *o;
         m.value = (adapter_msg_value_t){data, NULL, 0, 0};
-        (void)!adapter_msg_shard_encode(&a->ctx, &m, &q->body);
+        (void)!cluster_encode(a, &m, &q->body);
         snprintf(q->channel, sizeof(q->channel), "%s", n->ch_main);
     } else {
         adapter_msg_request_t m;
@@ -620,7 +663,7 @@ void adapter_all_rooms(adapter_t *a, sio_nsp_t *nsp, adapter_query_cb cb, void *
 {
     request_t *q = request_new(a, nsp, REQ_ROOMS, cb, data);
     sio_nsp_rooms(nsp, collect_room, q);
-    if (a->sharded) {
+    if (a->cluster) {
         /* The sharded format has no allRooms request: local rooms only. */
         request_finish(q, 0);
         return;
@@ -644,7 +687,7 @@ void adapter_sockets_join(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms,
     adapter_msg_opts_t o = {rooms, n_rooms, NULL, 0, {0, 0, 0}};
     sioc_buf_t out = {0};
     int r;
-    if (a->sharded) {
+    if (a->cluster) {
         join_ctx_t j = {&new_room, 1, leave};
         sio_each(nsp, rooms, n_rooms, NULL, 0, join_each, &j);
         adapter_msg_shard_t m;
@@ -655,8 +698,9 @@ void adapter_sockets_join(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms,
         m.opts = o;
         m.rooms = &new_room;
         m.nrooms = 1;
-        r = adapter_msg_shard_encode(&a->ctx, &m, &out);
-        if (r == 0)
+        if (a->streams)
+            (void)stream_add(a, n, &m);
+        else if (adapter_msg_shard_encode(&a->ctx, &m, &out) == 0)
             (void)publish(a, n->ch_main, out.base, out.len);
     } else {
         adapter_msg_request_t m;
@@ -683,7 +727,7 @@ void adapter_disconnect_sockets(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *
     nsp_state_t *n = ns_of(a, nsp);
     adapter_msg_opts_t o = {rooms, n_rooms, NULL, 0, {0, 0, 0}};
     sioc_buf_t out = {0};
-    if (a->sharded) {
+    if (a->cluster) {
         sio_each(nsp, rooms, n_rooms, NULL, 0, disconnect_each, &close);
         adapter_msg_shard_t m;
         memset(&m, 0, sizeof(m));
@@ -692,7 +736,9 @@ void adapter_disconnect_sockets(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *
         m.nsp = sio_nsp_name(nsp);
         m.opts = o;
         m.close = close;
-        if (adapter_msg_shard_encode(&a->ctx, &m, &out) == 0)
+        if (a->streams)
+            (void)stream_add(a, n, &m);
+        else if (adapter_msg_shard_encode(&a->ctx, &m, &out) == 0)
             (void)publish(a, n->ch_main, out.base, out.len);
     } else {
         adapter_msg_request_t m;
@@ -874,16 +920,10 @@ static void on_response(adapter_t *a, const char *msg, size_t len)
         request_finish(q, 1);
 }
 
-static void on_shard_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel, const char *msg,
-                             size_t len)
+/* A ClusterAdapter message (sharded channel, streams Pub/Sub or stream entry). */
+static void on_cluster_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel,
+                               adapter_msg_shard_t m)
 {
-    adapter_msg_att_t att;
-    reset_scratch(a, &att);
-    adapter_msg_shard_t m;
-    if (adapter_msg_shard_decode(&a->ctx, msg, len, &a->json, &att, &m) < 0) {
-        a->decode_errors++;
-        return;
-    }
     if (iov_eq_str(m.uid, n->uid) || !iov_eq(m.nsp, sio_nsp_name(n->nsp)))
         return;
     sioc_iov_t uid = m.uid;
@@ -931,7 +971,7 @@ static void on_shard_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel, c
         } else {
             resp.type = ADAPTER_MSG_SHARD_SERVER_SIDE_EMIT_RESPONSE;
         }
-        if (adapter_msg_shard_encode(&a->ctx, &resp, &out) == 0) {
+        if (cluster_encode(a, &resp, &out) == 0) {
             char *ch = channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(n->nsp), uid);
             (void)publish(a, ch, out.base, out.len);
             free(ch);
@@ -956,6 +996,225 @@ static void on_shard_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel, c
     }
     default:
         return;
+    }
+}
+
+static void on_shard_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel, const char *msg,
+                             size_t len)
+{
+    adapter_msg_att_t att;
+    reset_scratch(a, &att);
+    adapter_msg_shard_t m;
+    if (adapter_msg_shard_decode(&a->ctx, msg, len, &a->json, &att, &m) < 0) {
+        a->decode_errors++;
+        return;
+    }
+    on_cluster_message(a, n, channel, m);
+}
+
+/* ------------------------------------------------------------------ */
+/* Streams mode: XADD and the readers                                   */
+
+/* Appends message `m` to the stream of its namespace: `XADD <key> MAXLEN ~ N * uid nsp type
+ * [data]`, as the Node adapter writes it. */
+static int stream_add(adapter_t *a, nsp_state_t *n, const adapter_msg_shard_t *m)
+{
+    stream_reader_t *sr = n->stream;
+    char type[8], maxlen[24];
+    snprintf(type, sizeof(type), "%d", m->type);
+    snprintf(maxlen, sizeof(maxlen), "%ld", a->w->conf->redis_stream_maxlen);
+    buf_reset(&a->entry_data);
+    int has = adapter_streams_data(&a->ctx, m, &a->entry_scratch, &a->entry_data);
+    if (has < 0) {
+        a->publish_dropped++;
+        return has;
+    }
+    sioc_iov_t nsp = sio_nsp_name(n->nsp);
+    const char *argv[] = {"XADD", sr->key, "MAXLEN", "~",    maxlen, "*",    "uid",
+                          n->uid, "nsp",   nsp.base, "type", type,   "data", a->entry_data.base};
+    size_t lens[] = {4,
+                     strlen(sr->key),
+                     6,
+                     1,
+                     strlen(maxlen),
+                     1,
+                     3,
+                     strlen(n->uid),
+                     3,
+                     nsp.len,
+                     4,
+                     strlen(type),
+                     4,
+                     a->entry_data.len};
+    int r = redis_client_cmd(a->pub, NULL, NULL, has == 0 ? 14 : 12, argv, lens);
+    if (r != 0) {
+        a->publish_dropped++;
+        static long long last;
+        if (log_ratelimited(&last))
+            log_warn("redis XADD dropped (%s): link down; local delivery only", sioc_strerror(r));
+        return r;
+    }
+    a->published++;
+    sr->added++;
+    return 0;
+}
+
+static nsp_state_t *ns_by_name(adapter_t *a, sioc_iov_t name)
+{
+    for (size_t i = 0; i < a->n_ns; i++)
+        if (iov_eq(sio_nsp_name(a->ns[i].nsp), name))
+            return &a->ns[i];
+    return NULL;
+}
+
+static sioc_iov_t reply_iov(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING ? iov_make(r->str, r->len) : SIOC_IOV_NULL;
+}
+
+/* One entry [id, [field, value, ...]]: entries without nsp (foreign) and our own are skipped;
+ * 0.2.x heartbeats decode and are ignored like every type we do not act on. */
+static void on_entry(stream_reader_t *sr, const redisReply *e)
+{
+    adapter_t *a = sr->a;
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    sioc_iov_t id = reply_iov(e->element[0]);
+    if (id.len < sizeof(sr->last_id)) {
+        memcpy(sr->last_id, id.base, id.len);
+        sr->last_id[id.len] = '\0';
+    }
+    sr->read++;
+    const redisReply *f = e->element[1];
+    if (f->type != REDIS_REPLY_ARRAY)
+        return;
+    sioc_iov_t uid = SIOC_IOV_NULL, nsp = SIOC_IOV_NULL, type = SIOC_IOV_NULL, data = SIOC_IOV_NULL;
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        sioc_iov_t k = reply_iov(f->element[i]), v = reply_iov(f->element[i + 1]);
+        if (iov_eq_str(k, "uid"))
+            uid = v;
+        else if (iov_eq_str(k, "nsp"))
+            nsp = v;
+        else if (iov_eq_str(k, "type"))
+            type = v;
+        else if (iov_eq_str(k, "data"))
+            data = v;
+    }
+    if (nsp.base == NULL)
+        return;
+    nsp_state_t *n = ns_by_name(a, nsp);
+    if (n == NULL || iov_eq_str(uid, n->uid))
+        return;
+    a->received++;
+    adapter_msg_att_t att;
+    reset_scratch(a, &att);
+    adapter_msg_shard_t m;
+    if (adapter_streams_decode(&a->ctx, type, uid, nsp, data, &a->entry_scratch, &a->json, &att,
+                               &m) < 0) {
+        a->decode_errors++;
+        static long long last;
+        if (log_ratelimited(&last))
+            log_warn("stream %s: entry %.*s not decoded: %s", sr->key, (int)id.len, id.base,
+                     a->ctx.reason ? a->ctx.reason : "no memory");
+        return;
+    }
+    on_cluster_message(a, n, iov_make(n->ch_main, strlen(n->ch_main)), m);
+}
+
+static void reader_issue(stream_reader_t *sr);
+
+static void on_xread(redis_client_t *c, redisReply *r, void *data)
+{
+    (void)c;
+    stream_reader_t *sr = data;
+    if (r == NULL)
+        return; /* link down: the state callback reads again, from last_id */
+    if (r->type == REDIS_REPLY_ERROR) {
+        static long long last;
+        if (log_ratelimited(&last))
+            log_warn("stream %s: XREAD failed: %s; reconnecting", sr->key, r->str);
+        redis_client_reset(sr->link);
+        return;
+    }
+    /* [[key, [[id, fields], ...]]] or nil on timeout */
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements >= 2) {
+        const redisReply *entries = r->element[0]->element[1];
+        for (size_t i = 0; entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++)
+            on_entry(sr, entries->element[i]);
+    }
+    reader_issue(sr);
+}
+
+static void reader_issue(stream_reader_t *sr)
+{
+    const char *argv[] = {"XREAD",           "BLOCK",   STREAM_BLOCK_MS, "COUNT",
+                          STREAM_READ_COUNT, "STREAMS", sr->key,         sr->last_id};
+    (void)redis_client_cmdv(sr->link, on_xread, sr, 8, argv);
+}
+
+static void on_reader_state(redis_client_t *c, int up, void *data)
+{
+    (void)c;
+    stream_reader_t *sr = data;
+    if (up)
+        reader_issue(sr);
+    update_ready(sr->a);
+}
+
+static int readers_up(const adapter_t *a)
+{
+    for (size_t i = 0; i < a->n_readers; i++)
+        if (!redis_client_up(a->readers[i].link))
+            return 0;
+    return 1;
+}
+
+/* Streams and classic modes on one key prefix would read each other's messages on
+ * <key>#<nsp>#: a classic node listens on <key>-request#/#, so its presence shows. */
+static void on_classic_check(redis_client_t *c, redisReply *r, void *data)
+{
+    (void)c;
+    adapter_t *a = data;
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+        r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer > 0) {
+        log_error("--adapter-mode streams: a classic-mode adapter (sioc or Node createAdapter) "
+                  "uses the key prefix \"%.*s\" on this Redis; the two modes cannot share a "
+                  "prefix (set another --redis-key): exiting",
+                  (int)a->key.len, a->key.base);
+        exit(2);
+    }
+}
+
+static void streams_start(adapter_t *a, const redis_url_t *url)
+{
+    a->readers = xcalloc(a->n_ns, sizeof(*a->readers));
+    sioc_iov_t name = iov_make(a->w->conf->redis_stream, strlen(a->w->conf->redis_stream));
+    for (size_t i = 0; i < a->n_ns; i++) {
+        nsp_state_t *n = &a->ns[i];
+        sioc_buf_t key = {0};
+        if (adapter_streams_key(&key, name, a->w->conf->redis_stream_count, sio_nsp_name(n->nsp)) !=
+                0 ||
+            buf_append_byte(&key, '\0') != 0)
+            abort();
+        for (size_t k = 0; k < a->n_readers && n->stream == NULL; k++)
+            if (strcmp(a->readers[k].key, key.base) == 0)
+                n->stream = &a->readers[k];
+        if (n->stream != NULL) {
+            buf_free(&key);
+            continue;
+        }
+        stream_reader_t *sr = &a->readers[a->n_readers++];
+        sr->a = a;
+        sr->key = key.base;
+        strcpy(sr->last_id, "$");
+        n->stream = sr;
+    }
+    for (size_t k = 0; k < a->n_readers; k++) {
+        stream_reader_t *sr = &a->readers[k];
+        redis_client_opts_t ro = {0, "stream reader", 1000, 3000, 0, 0, on_reader_state, NULL, sr};
+        sr->link = redis_client_new(a->w->loop, url, &ro);
     }
 }
 
@@ -1011,9 +1270,10 @@ static void subscribe_all(adapter_t *a)
     subscribe(a, "SUBSCRIBE", a->health_ch);
     for (size_t i = 0; i < a->n_ns; i++) {
         nsp_state_t *n = &a->ns[i];
-        if (a->sharded) {
-            subscribe(a, "SSUBSCRIBE", n->ch_main);
-            subscribe(a, "SSUBSCRIBE", n->ch_response_uid);
+        if (a->cluster) {
+            const char *cmd = a->sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
+            subscribe(a, cmd, n->ch_main);
+            subscribe(a, cmd, n->ch_response_uid);
         } else {
             subscribe(a, "PSUBSCRIBE", n->ch_pattern);
             subscribe(a, "SUBSCRIBE", n->ch_request);
@@ -1063,7 +1323,7 @@ static void on_push(redis_client_t *c, redisReply *r, void *data)
     nsp_state_t *n = ns_by_channel(a, channel, &which);
     if (n == NULL)
         return;
-    if (a->sharded) {
+    if (a->cluster) {
         on_shard_message(a, n, channel, msg->str, msg->len);
         return;
     }
@@ -1077,7 +1337,7 @@ static void on_push(redis_client_t *c, redisReply *r, void *data)
 
 static void update_ready(adapter_t *a)
 {
-    int ready = redis_client_up(a->pub) && redis_client_up(a->sub) &&
+    int ready = redis_client_up(a->pub) && redis_client_up(a->sub) && readers_up(a) &&
                 a->subs_confirmed >= a->subs_expected && a->subs_expected > 0 &&
                 clock_ms() - a->last_health_ms < HEALTH_TIMEOUT_MS;
     if (ready == a->ready)
@@ -1086,7 +1346,9 @@ static void update_ready(adapter_t *a)
     a->w->ready = ready;
     if (ready) {
         log_info("redis adapter ready: subscribed (%d channels, %s mode)", a->subs_expected,
-                 a->sharded ? "sharded" : "classic");
+                 a->streams   ? "streams"
+                 : a->sharded ? "sharded"
+                              : "classic");
         flush_waiters(&a->ready_waiters, 1);
         hmap_node_t *hn;
         for (hmap_iter_t it = hmap_iter(&a->room_subs); (hn = hmap_next(&it)) != NULL;) {
@@ -1105,6 +1367,12 @@ static void on_state(redis_client_t *c, int up, void *data)
     adapter_t *a = data;
     if (c == a->sub && up)
         subscribe_all(a);
+    if (c == a->pub && up && a->streams) {
+        char *ch = channel_name(a, ADAPTER_MSG_CH_REQUEST, SIOC_LIT("/"), SIOC_IOV_NULL);
+        const char *argv[] = {"PUBSUB", "NUMSUB", ch};
+        (void)redis_client_cmdv(a->pub, on_classic_check, a, 3, argv);
+        free(ch);
+    }
     if (up && redis_client_up(a->pub) && redis_client_up(a->sub) &&
         a->subs_confirmed >= a->subs_expected)
         send_health(a);
@@ -1218,6 +1486,8 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
     adapter_t *a = xcalloc(1, sizeof(*a));
     a->w = w;
     a->sharded = strcmp(cf->adapter_mode, "sharded") == 0;
+    a->streams = strcmp(cf->adapter_mode, "streams") == 0;
+    a->cluster = a->sharded || a->streams;
     a->key = iov_make(cf->redis_key, strlen(cf->redis_key));
     adapter_msg_ctx_init(&a->ctx, NULL);
     hmap_init(&a->room_subs);
@@ -1229,7 +1499,7 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
         nsp_state_t *n = &a->ns[i];
         n->nsp = sio_nsp_at(w, i);
         sioc_iov_t name = sio_nsp_name(n->nsp);
-        if (a->sharded) {
+        if (a->cluster) {
             uint8_t raw[8];
             rand_fill(raw, sizeof(raw));
             for (int k = 0; k < 8; k++)
@@ -1239,7 +1509,7 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
         }
         sioc_iov_t uid = iov_make(n->uid, strlen(n->uid));
         n->ch_main = channel_name(a, ADAPTER_MSG_CH_MAIN, name, SIOC_IOV_NULL);
-        if (a->sharded) {
+        if (a->cluster) {
             n->ch_response_uid = channel_name(a, ADAPTER_MSG_CH_ROOM, name, uid);
         } else {
             n->ch_pattern = channel_name(a, ADAPTER_MSG_CH_PATTERN, name, SIOC_IOV_NULL);
@@ -1260,6 +1530,8 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
     redis_client_opts_t so = {1, "subscriber", 1000, 3000, 0, 0, on_state, on_push, a};
     a->pub = redis_client_new(w->loop, &url, &po);
     a->sub = redis_client_new(w->loop, &url, &so);
+    if (a->streams)
+        streams_start(a, &url);
     event_assign(&a->tick, net_loop_base(w->loop), -1, EV_PERSIST, on_tick, a);
     struct timeval tv = {1, 0};
     event_add(&a->tick, &tv);
@@ -1294,6 +1566,13 @@ void adapter_free(adapter_t *a)
     }
     redis_client_free(a->pub);
     redis_client_free(a->sub);
+    for (size_t k = 0; k < a->n_readers; k++) {
+        redis_client_free(a->readers[k].link);
+        free(a->readers[k].key);
+    }
+    free(a->readers);
+    buf_free(&a->entry_scratch);
+    buf_free(&a->entry_data);
     for (size_t i = 0; i < a->n_ns; i++) {
         nsp_state_t *n = &a->ns[i];
         free(n->ch_main);
@@ -1344,4 +1623,19 @@ void adapter_metrics(const adapter_t *a, sioc_buf_t *b)
         a->received, a->decode_errors, a->requests_timed_out);
     if (n > 0)
         (void)!buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    if (a->n_readers > 0)
+        (void)!buf_append_str(
+            b, "# HELP sioc_redis_stream_entries_read_total Stream entries read, own included\n"
+               "# TYPE sioc_redis_stream_entries_read_total counter\n"
+               "# HELP sioc_redis_stream_added_total Entries this worker appended (XADD)\n"
+               "# TYPE sioc_redis_stream_added_total counter\n");
+    for (size_t k = 0; k < a->n_readers; k++) {
+        const stream_reader_t *sr = &a->readers[k];
+        n = snprintf(line, sizeof(line),
+                     "sioc_redis_stream_entries_read_total{stream=\"%s\"} %llu\n"
+                     "sioc_redis_stream_added_total{stream=\"%s\"} %llu\n",
+                     sr->key, sr->read, sr->key, sr->added);
+        if (n > 0 && (size_t)n < sizeof(line))
+            (void)!buf_append(b, line, (size_t)n);
+    }
 }
