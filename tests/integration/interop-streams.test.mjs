@@ -176,3 +176,131 @@ describe("streams and classic modes on one key prefix", { skip: IS_NODE_PEER ? "
     assert.match(err, /classic-mode adapter .* cannot share a prefix/);
   });
 });
+
+// Connection state recovery across the cluster: offsets are stream entry ids, sessions live
+// at sio:session:<pid>. A client moves between sioc workers and the Node server.
+describe("connection state recovery across the cluster (streams)", { skip: IS_NODE_PEER ? "needs sioc workers" : false }, () => {
+  const pool = new ClientPool();
+  const RECOVERY_MS = 60000;
+  let redis, w1, w2, w3, node;
+  before(async () => {
+    redis = await startRedis();
+    const flags = (id) => ({
+      app: "chat", "redis-url": redis.url, "adapter-mode": "streams", "worker-id": id,
+      "max-disconnection-duration": RECOVERY_MS,
+    });
+    [w1, w2, w3] = await Promise.all(["r1", "r2", "r3"].map((id) => startServer({ flags: flags(id), env: { JWT_SECRET: TEST_SECRET } })));
+    node = await startNodePeer(redis.url, RECOVERY_MS);
+    await until(async () => (await status(w1.port, "/ready")) === 200 && (await status(w2.port, "/ready")) === 200 && (await status(w3.port, "/ready")) === 200, 10000, 50, "ready");
+    await sleep(200);
+  });
+  after(async () => {
+    pool.closeAll();
+    await node?.stop();
+    await stopAll(w1, w2, w3);
+    await redis?.stop();
+  });
+
+  const url = (s) => (typeof s === "string" ? s : s.url);
+  /** A reconnecting member of `room` on `server`, recording messages and offsets. */
+  async function member(server, room, user = "bob") {
+    const s = await pool.connect(server, {
+      ...TRANSPORT_MODES.websocket,
+      reconnection: true,
+      reconnectionDelay: 300,
+      reconnectionDelayMax: 300,
+      randomizationFactor: 0,
+      auth: { token: makeToken({ sub: user }) },
+    });
+    const got = [];
+    s.on("receive-message", (msg, offset) => got.push({ msg, offset }));
+    assert.deepEqual(await emitAck(s, "join-room", room), { ok: true });
+    return { s, got };
+  }
+  const once = (s, ev) => new Promise((resolve) => s.once(ev, (...a) => resolve(a)));
+  const recoveredCount = (server) =>
+    new Promise((resolve) => {
+      if (server.port === undefined) return resolve(null);
+      http.get({ host: "127.0.0.1", port: server.port, path: "/metrics" }, (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (d) => (body += d)).on("end", () => {
+          const m = /sioc_recovery_total\{result="recovered"\} (\d+)/.exec(body);
+          resolve(m ? Number(m[1]) : NaN);
+        });
+      });
+    });
+  const sender = (server) => pool.connect(server, { ...TRANSPORT_MODES.websocket, auth: { token: makeToken({ sub: "alice" }) } });
+
+  /** The client of `from` loses its transport, misses messages 1..5 sent through `via`, and
+   * reconnects to `to`: same id, recovered, the missed messages in order, still in its room. */
+  async function moveAndRecover(from, via, to, room, cut = (m) => m.s.io.engine.close()) {
+    const tx = await sender(via);
+    const b = await member(from, room);
+    await sleep(100);
+    assert.deepEqual(await emitAck(tx, "send-message", { roomId: room, msg: 0 }), { ok: true });
+    await until(() => b.got.length === 1, 3000, 10, "first message");
+    assert.match(b.got[0].offset, /^\d+-\d+$/, "the offset is a stream entry id");
+    const id = b.s.id;
+    const before = await recoveredCount(to);
+    const disconnected = once(b.s, "disconnect");
+    b.s.io.uri = url(to); // the next connection goes to another server
+    await cut(b);
+    await disconnected;
+    await sleep(100); // the old server saves the session at disconnect (Node does only then)
+    for (let i = 1; i <= 5; i++) assert.deepEqual(await emitAck(tx, "send-message", { roomId: room, msg: i }), { ok: true });
+    await once(b.s, "connect");
+    assert.equal(b.s.recovered, true, "recovered");
+    assert.equal(b.s.id, id, "same id");
+    if (before !== null) assert.equal(await recoveredCount(to), before + 1, "recovered by the other server");
+    await until(() => b.got.length === 6, 3000, 10, "missed messages");
+    assert.deepEqual(b.got.map((g) => g.msg), [0, 1, 2, 3, 4, 5]);
+    for (const g of b.got) assert.match(g.offset, /^\d+-\d+$/);
+    assert.deepEqual(await emitAck(tx, "send-message", { roomId: room, msg: 6 }), { ok: true });
+    await until(() => b.got.length === 7, 3000, 10, "message after recovery");
+    await sleep(200);
+    assert.deepEqual(b.got.map((g) => g.msg), [0, 1, 2, 3, 4, 5, 6], "no duplicate");
+    return b;
+  }
+
+  it("from one sioc worker to another", async () => {
+    await moveAndRecover(w1, w2, w2, "rec-sioc");
+  });
+
+  it("from the Node server to a sioc worker", async () => {
+    await moveAndRecover(node, w1, w1, "rec-n2s");
+  });
+
+  it("from a sioc worker to the Node server", async () => {
+    await moveAndRecover(w2, node, node, "rec-s2n");
+  });
+
+  it("a broadcast delivered by the sender's own worker carries its entry id too", async () => {
+    const a = await pool.connect(w1, { ...TRANSPORT_MODES.websocket, auth: { token: makeToken({ sub: "d" }) } });
+    const tx = await sender(w1);
+    await emitAck(a, "join-room", "local");
+    const got = [];
+    a.on("receive-message", (msg, offset) => got.push({ msg, offset }));
+    await emitAck(tx, "send-message", { roomId: "local", msg: "x" });
+    await until(() => got.length === 1, 3000, 10, "local delivery");
+    assert.match(got[0].offset, /^\d+-\d+$/, "an offset on a delivery of the same worker");
+  });
+
+  it("a client of a worker killed with SIGKILL recovers on another worker with what it missed", async () => {
+    const victim = await startServer({
+      flags: { app: "chat", "redis-url": redis.url, "adapter-mode": "streams", "worker-id": "victim", "max-disconnection-duration": RECOVERY_MS },
+      env: { JWT_SECRET: TEST_SECRET },
+    });
+    await until(async () => (await status(victim.port, "/ready")) === 200, 10000, 50, "victim ready");
+    await moveAndRecover(victim, w3, w3, "rec-kill", async () => {
+      victim.child.kill("SIGKILL");
+      await victim.exited;
+    });
+  });
+
+  it("an unknown pid or a foreign offset starts a fresh session", async () => {
+    const s = await pool.connect(w1, { ...TRANSPORT_MODES.websocket, auth: { token: makeToken({ sub: "f" }), pid: "AAAAAAAAAAAAAAAAAAAA", offset: "1-0" } });
+    assert.equal(s.recovered, false);
+    const t = await pool.connect(w2, { ...TRANSPORT_MODES.websocket, auth: { token: makeToken({ sub: "g" }), pid: "AAAAAAAAAAAAAAAAAAAA", offset: "MzUPkW0" } });
+    assert.equal(t.recovered, false);
+  });
+});
