@@ -203,9 +203,9 @@ describe("connection state recovery across the cluster (streams)", { skip: IS_NO
 
   const url = (s) => (typeof s === "string" ? s : s.url);
   /** A reconnecting member of `room` on `server`, recording messages and offsets. */
-  async function member(server, room, user = "bob") {
+  async function member(server, room, mode = "websocket", user = "bob") {
     const s = await pool.connect(server, {
-      ...TRANSPORT_MODES.websocket,
+      ...TRANSPORT_MODES[mode],
       reconnection: true,
       reconnectionDelay: 300,
       reconnectionDelayMax: 300,
@@ -233,9 +233,9 @@ describe("connection state recovery across the cluster (streams)", { skip: IS_NO
 
   /** The client of `from` loses its transport, misses messages 1..5 sent through `via`, and
    * reconnects to `to`: same id, recovered, the missed messages in order, still in its room. */
-  async function moveAndRecover(from, via, to, room, cut = (m) => m.s.io.engine.close()) {
+  async function moveAndRecover(from, via, to, room, cut = (m) => m.s.io.engine.close(), mode = "websocket") {
     const tx = await sender(via);
-    const b = await member(from, room);
+    const b = await member(from, room, mode);
     await sleep(100);
     assert.deepEqual(await emitAck(tx, "send-message", { roomId: room, msg: 0 }), { ok: true });
     await until(() => b.got.length === 1, 3000, 10, "first message");
@@ -264,6 +264,10 @@ describe("connection state recovery across the cluster (streams)", { skip: IS_NO
 
   it("from one sioc worker to another", async () => {
     await moveAndRecover(w1, w2, w2, "rec-sioc");
+  });
+
+  it("from one sioc worker to another, over long-polling", async () => {
+    await moveAndRecover(w2, w3, w1, "rec-polling", undefined, "polling");
   });
 
   it("from the Node server to a sioc worker", async () => {
