@@ -199,7 +199,14 @@ int adapter_streams_decode(adapter_msg_ctx_t *ctx, sioc_iov_t type, sioc_iov_t u
     }
     if (r != 0)
         return r;
-    return adapter_msg_shard_decode(ctx, scratch->base, scratch->len, json, att, out);
+    r = adapter_msg_shard_decode(ctx, scratch->base, scratch->len, json, att, out);
+    /* A `data` that is not one value could smuggle envelope keys in (JSON.parse keeps the
+     * last of duplicate keys): the envelope must be the entry's own. */
+    if (r > 0 && (out->type != (int)t || !iov_eq(out->uid, uid) || !iov_eq(out->nsp, nsp))) {
+        ctx->reason = "entry data is not one value";
+        return SIOC_EPROTO;
+    }
+    return r;
 bad_type:
     ctx->reason = "bad entry type";
     return SIOC_EPROTO;
@@ -278,6 +285,17 @@ int adapter_streams_session_decode(adapter_msg_ctx_t *ctx, sioc_iov_t b64, sioc_
     if (d < 0)
         goto bad;
     scratch->len = (size_t)d;
+    {
+        /* Checked with the bounded converter first: msgpack-c allocates for the element
+         * counts a value declares before it sees them. */
+        sioc_buf_t probe = {0};
+        sioc_iov_t att_v[64];
+        adapter_msg_att_t att = {att_v, 64, 0};
+        int c = adapter_msg_mp_to_json(ctx, scratch->base, scratch->len, &probe, &att);
+        buf_free(&probe);
+        if (c < 0 || (size_t)c != scratch->len)
+            goto bad;
+    }
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
