@@ -41,6 +41,7 @@ struct stream_reader {
     char last_id[48];    /* the last entry delivered ("" until the first XREVRANGE) */
     sioc_list_t waiting; /* restores waiting for this reader to reach their last entry */
     unsigned long long read, added;
+    long long lag_ms; /* age of the last entry read when it was read */
 };
 
 struct adapter {

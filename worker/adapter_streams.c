@@ -102,6 +102,7 @@ static void on_entry(stream_reader_t *sr, const redisReply *e)
         sr->last_id[id.len] = '\0';
     }
     sr->read++;
+    sr->lag_ms = clock_unix_ms() - strtoll(sr->last_id, NULL, 10);
     const redisReply *f = e->element[1];
     if (f->type != REDIS_REPLY_ARRAY)
         return;
@@ -796,19 +797,42 @@ void adapter__streams_pub_up(adapter_t *a)
     free(ch);
 }
 
+/* One metric family per stream reader field: every sample of a family follows its TYPE. */
+static void reader_family(const adapter_t *a, sioc_buf_t *b, const char *name, const char *type,
+                          const char *help, int field)
+{
+    char line[512];
+    int n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    if (n > 0 && (size_t)n < sizeof(line))
+        (void)!buf_append(b, line, (size_t)n);
+    for (size_t k = 0; k < a->n_readers; k++) {
+        const stream_reader_t *sr = &a->readers[k];
+        if (field == 0)
+            n = snprintf(line, sizeof(line), "%s{stream=\"%s\"} %llu\n", name, sr->key, sr->read);
+        else if (field == 1)
+            n = snprintf(line, sizeof(line), "%s{stream=\"%s\"} %llu\n", name, sr->key, sr->added);
+        else
+            n = snprintf(line, sizeof(line), "%s{stream=\"%s\"} %.3f\n", name, sr->key,
+                         sr->lag_ms / 1e3);
+        if (n > 0 && (size_t)n < sizeof(line))
+            (void)!buf_append(b, line, (size_t)n);
+    }
+}
+
 void adapter__streams_metrics(const adapter_t *a, sioc_buf_t *b)
 {
+    reader_family(a, b, "sioc_redis_stream_entries_read_total", "counter",
+                  "Stream entries read, own included", 0);
+    reader_family(a, b, "sioc_redis_stream_added_total", "counter",
+                  "Entries this worker appended (XADD)", 1);
+    reader_family(a, b, "sioc_redis_stream_lag_seconds", "gauge",
+                  "Age of the last stream entry when the reader got it", 2);
+    if (!adapter__recovery_on(a))
+        return;
     char line[2048];
-    int n;
-    if (a->n_readers > 0)
-        (void)!buf_append_str(
-            b, "# HELP sioc_redis_stream_entries_read_total Stream entries read, own included\n"
-               "# TYPE sioc_redis_stream_entries_read_total counter\n"
-               "# HELP sioc_redis_stream_added_total Entries this worker appended (XADD)\n"
-               "# TYPE sioc_redis_stream_added_total counter\n");
-    if (adapter__recovery_on(a)) {
-        n = snprintf(line, sizeof(line),
-                     "# HELP sioc_recovery_total Connection state recoveries by result\n"
+    int n = snprintf(line, sizeof(line),
+                     "# HELP sioc_recovery_total Connection state recoveries by result (streams "
+                     "mode: an expired session counts as unknown_pid)\n"
                      "# TYPE sioc_recovery_total counter\n"
                      "sioc_recovery_total{result=\"recovered\"} %llu\n"
                      "sioc_recovery_total{result=\"expired\"} %llu\n"
@@ -823,16 +847,6 @@ void adapter__streams_metrics(const adapter_t *a, sioc_buf_t *b)
                      a->rec_results[RECOVERY_RECOVERED], a->rec_results[RECOVERY_EXPIRED],
                      a->rec_results[RECOVERY_UNKNOWN_PID], a->rec_results[RECOVERY_OFFSET_TRIMMED],
                      a->rec_replayed, a->sessions_written);
-        if (n > 0 && (size_t)n < sizeof(line))
-            (void)!buf_append(b, line, (size_t)n);
-    }
-    for (size_t k = 0; k < a->n_readers; k++) {
-        const stream_reader_t *sr = &a->readers[k];
-        n = snprintf(line, sizeof(line),
-                     "sioc_redis_stream_entries_read_total{stream=\"%s\"} %llu\n"
-                     "sioc_redis_stream_added_total{stream=\"%s\"} %llu\n",
-                     sr->key, sr->read, sr->key, sr->added);
-        if (n > 0 && (size_t)n < sizeof(line))
-            (void)!buf_append(b, line, (size_t)n);
-    }
+    if (n > 0 && (size_t)n < sizeof(line))
+        (void)!buf_append(b, line, (size_t)n);
 }

@@ -25,6 +25,14 @@ const status = (port, path) =>
     req.on("timeout", () => req.destroy());
   });
 
+const metricsText = (port) =>
+  new Promise((resolve, reject) => {
+    http.get({ host: "127.0.0.1", port, path: "/metrics" }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (d) => (body += d)).on("end", () => resolve(body));
+    }).on("error", reject);
+  });
+
 async function startNodePeer(redisUrl, recoveryMs = 0) {
   const port = await freePort();
   const child = spawn(process.execPath, [`${REPO_ROOT}tests/integration/fixtures/node-cluster-peer.mjs`, String(port), redisUrl, "streams", String(recoveryMs)], {
@@ -84,6 +92,10 @@ describe("mixed cluster with Node @socket.io/redis-streams-adapter", { skip: IS_
     }
     const entries = redis.cli("XLEN", "socket.io");
     assert.ok(Number(entries) >= 2, `entries in the stream: ${entries}`);
+    const m = await metricsText(w1.port);
+    assert.match(m, /^sioc_redis_stream_entries_read_total\{stream="socket.io"\} [1-9]/m);
+    assert.match(m, /^sioc_redis_stream_added_total\{stream="socket.io"\} [1-9]/m);
+    assert.match(m, /^# TYPE sioc_redis_stream_lag_seconds gauge\nsioc_redis_stream_lag_seconds\{stream="socket.io"\} \d/m);
   });
 
   it("fetchSockets both ways (Pub/Sub requests, PUBSUB NUMSUB membership)", async () => {
