@@ -1108,6 +1108,22 @@ void adapter__update_ready(adapter_t *a)
     }
 }
 
+/* The mirror of the streams mode's check: streams nodes (sioc or Node) SUBSCRIBE to
+ * <key>#/#, which a classic node only matches with its pattern. */
+static void on_streams_check(redis_client_t *c, redisReply *r, void *data)
+{
+    (void)c;
+    adapter_t *a = data;
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+        r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer > 0) {
+        log_error("--adapter-mode classic: a streams-mode adapter (sioc or Node "
+                  "@socket.io/redis-streams-adapter) uses the key prefix \"%.*s\" on this Redis; "
+                  "the two modes cannot share a prefix (set another --redis-key): exiting",
+                  (int)a->key.len, a->key.base);
+        exit(2);
+    }
+}
+
 static void on_state(redis_client_t *c, int up, void *data)
 {
     adapter_t *a = data;
@@ -1115,6 +1131,12 @@ static void on_state(redis_client_t *c, int up, void *data)
         subscribe_all(a);
     if (c == a->pub && up && a->streams)
         adapter__streams_pub_up(a);
+    if (c == a->pub && up && !a->cluster) {
+        char *ch = adapter__channel_name(a, ADAPTER_MSG_CH_MAIN, SIOC_LIT("/"), SIOC_IOV_NULL);
+        const char *argv[] = {"PUBSUB", "NUMSUB", ch};
+        (void)redis_client_cmdv(a->pub, on_streams_check, a, 3, argv);
+        free(ch);
+    }
     if (up && redis_client_up(a->pub) && redis_client_up(a->sub) &&
         a->subs_confirmed >= a->subs_expected)
         send_health(a);

@@ -174,6 +174,26 @@ describe("streams and classic modes on one key prefix", { skip: IS_NODE_PEER ? "
     await redis?.stop();
   });
 
+  it("a classic worker refuses to run next to a Node streams server on its prefix", async () => {
+    const r2 = await startRedis();
+    const peer = await startNodePeer(r2.url);
+    try {
+      const [cmd, ...pre] = workerCommand();
+      const args = [...pre, ...flagsToArgs({ app: "chat", port: await freePort(), "redis-url": r2.url, "adapter-mode": "classic" })];
+      const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      child.stderr.on("data", (d) => (err += d));
+      const t = setTimeout(() => child.kill("SIGKILL"), 8000);
+      const code = await new Promise((r) => child.once("exit", (c) => r(c)));
+      clearTimeout(t);
+      assert.equal(code, 2, err);
+      assert.match(err, /streams-mode adapter .* cannot share a prefix/);
+    } finally {
+      await peer.stop();
+      await r2.stop();
+    }
+  });
+
   it("a streams worker refuses to run next to a classic node on its prefix", async () => {
     const [cmd, ...pre] = workerCommand();
     const port = await freePort();
