@@ -333,6 +333,18 @@ describe("connection state recovery across the cluster (streams)", { skip: IS_NO
     });
   });
 
+  it("a client of a drained worker (SIGTERM) recovers on another worker", async () => {
+    const victim = await startServer({
+      flags: { app: "chat", "redis-url": redis.url, "adapter-mode": "streams", "worker-id": "drained", "max-disconnection-duration": RECOVERY_MS, "drain-timeout": 1000 },
+      env: { JWT_SECRET: TEST_SECRET },
+    });
+    await until(async () => (await status(victim.port, "/ready")) === 200, 10000, 50, "victim ready");
+    await moveAndRecover(victim, w1, w2, "rec-drain", async () => {
+      victim.child.kill("SIGTERM");
+    });
+    await victim.exited;
+  });
+
   it("an unknown pid or a foreign offset starts a fresh session", async () => {
     const s = await pool.connect(w1, { ...TRANSPORT_MODES.websocket, auth: { token: makeToken({ sub: "f" }), pid: "AAAAAAAAAAAAAAAAAAAA", offset: "1-0" } });
     assert.equal(s.recovered, false);
