@@ -41,8 +41,11 @@ typedef struct worker_config {
     long max_disconnection_duration; /* connection state recovery window, ms; 0 = off */
     long max_events_per_second;      /* per socket; 0 = unlimited */
     char *redis_url;
-    char *adapter_mode; /* classic | sharded */
-    char *redis_key;    /* channel prefix, "socket.io" */
+    char *adapter_mode;       /* classic | sharded | streams */
+    char *redis_key;          /* channel prefix, "socket.io" */
+    char *redis_stream;       /* streams mode: stream name, "socket.io" */
+    long redis_stream_count;  /* streams mode: streams, 1 */
+    long redis_stream_maxlen; /* streams mode: MAXLEN ~, 10000 */
     long requests_timeout;
     char *worker_id;
     char *advertise; /* address:port announced to the proxy */
