@@ -91,8 +91,10 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
         "# TYPE sioc_proxy_routed_total counter\n"
         "sioc_proxy_routed_total{by=\"sid\"} %llu\n"
         "sioc_proxy_routed_total{by=\"cookie\"} %llu\n"
-        "sioc_proxy_routed_total{by=\"address\"} %llu\n",
-        s->routed[ROUTE_BY_SID], s->routed[ROUTE_BY_COOKIE], s->routed[ROUTE_BY_ADDRESS]);
+        "sioc_proxy_routed_total{by=\"address\"} %llu\n"
+        "sioc_proxy_routed_total{by=\"load\"} %llu\n",
+        s->routed[ROUTE_BY_SID], s->routed[ROUTE_BY_COOKIE], s->routed[ROUTE_BY_ADDRESS],
+        s->routed[ROUTE_BY_LOAD]);
     put(b,
         "# HELP sioc_proxy_bytes_total Bytes relayed\n"
         "# TYPE sioc_proxy_bytes_total counter\n"

@@ -101,6 +101,34 @@ int affinity_pick(const affinity_node_t *nodes, size_t n, uint64_t key_hash)
     return best;
 }
 
+int affinity_pick_least(const affinity_node_t *nodes, size_t n, uint64_t r)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += !nodes[i].standby;
+    if (m == 0)
+        return -1;
+    /* The a-th and b-th nodes in rotation, a != b (b only when m > 1). */
+    size_t a = (size_t)((r & 0xffffffffu) % m), b = a;
+    if (m > 1) {
+        b = (size_t)((r >> 32 & 0x7fffffffu) % (m - 1));
+        b += b >= a;
+    }
+    int ia = -1, ib = -1;
+    for (size_t i = 0, k = 0; i < n; i++) {
+        if (nodes[i].standby)
+            continue;
+        if (k == a)
+            ia = (int)i;
+        if (k == b)
+            ib = (int)i;
+        k++;
+    }
+    if (nodes[ia].load != nodes[ib].load)
+        return nodes[ia].load < nodes[ib].load ? ia : ib;
+    return (r >> 63) ? ib : ia;
+}
+
 int affinity_find(const affinity_node_t *nodes, size_t n, sioc_iov_t id)
 {
     for (size_t i = 0; i < n; i++)

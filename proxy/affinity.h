@@ -17,6 +17,8 @@
  *    the keys it now wins, about 1/N; removing one moves only its own keys;
  *    the order in which workers were learnt does not matter, so two proxies
  *    with the same worker set choose alike.
+ *    With the least-loaded placement (route.h) a new session is placed by
+ *    load instead, whatever the address (affinity_pick_least()).
  *
  * Hashes are fixed (FNV-1a then the murmur3 finaliser, no per-process seed):
  * replicas and restarts must agree. Nothing here allocates except
@@ -39,13 +41,15 @@
 
 /**
  * A reachable worker as routing sees it: its id (borrowed), affinity_seed(id),
- * and whether it is on standby: it still serves its own sessions (a slow
- * health check is no reason to break them) but takes no new ones.
+ * whether it is on standby: it still serves its own sessions (a slow
+ * health check is no reason to break them) but takes no new ones, and its
+ * load (the sessions it is known to carry, for affinity_pick_least()).
  */
 typedef struct {
     sioc_iov_t id;
     uint64_t seed;
     uint8_t standby;
+    uint32_t load;
 } affinity_node_t;
 
 /** A numeric address: family 4 (4 bytes used) or 6 (16 bytes). */
@@ -83,6 +87,18 @@ uint64_t affinity_score(uint64_t seed, uint64_t key_hash);
  * id), or -1 when there is none. Borrows nodes.
  */
 int affinity_pick(const affinity_node_t *nodes, size_t n, uint64_t key_hash);
+
+/**
+ * Power of two choices on load: two distinct nodes not on standby are drawn
+ * with the random value `r` and the less loaded one wins (equal loads: one
+ * of the two, by another bit of r). One node in rotation is chosen alone;
+ * none gives -1. Unlike affinity_pick() it ignores the client, so it spreads
+ * new sessions even when every client shows the same address (a container
+ * engine's port forwarding); drawing two rather than taking the least loaded
+ * keeps a burst of placements made on the same stale loads off one node.
+ * Borrows nodes.
+ */
+int affinity_pick_least(const affinity_node_t *nodes, size_t n, uint64_t r);
 
 /** The index of the node whose id equals `id`, or -1. Borrows both. */
 int affinity_find(const affinity_node_t *nodes, size_t n, sioc_iov_t id);

@@ -15,14 +15,32 @@
 #include "base/log.h"
 #include "base/opts.h"
 #include "net/connect.h"
+#include "route.h"
 
 #define OFF(f) offsetof(proxy_config_t, f)
+
+static int set_placement(void *conf, const opts_spec_t *o, const char *v, const char *prog)
+{
+    proxy_config_t *c = conf;
+    (void)o;
+    if (route_placement_parse(v, &c->placement) != 0) {
+        fprintf(stderr, "%s: --placement / PLACEMENT must be hash or least-loaded, got '%s'\n",
+                prog, v);
+        return -1;
+    }
+    return 0;
+}
 #define DAY_MS 86400000L
 
 static const opts_spec_t opts[] = {
     {"--host", "HOST", OPTS_STR, OFF(host), 0, 0, 0, "0.0.0.0", "listen address (numeric)", NULL},
     {"--port", "PORT", OPTS_INT, OFF(port), 0, 0, 65535, "3000", "listen port (0 = any free port)",
      NULL},
+    {"--placement", "PLACEMENT", OPTS_CUSTOM, OFF(placement), 0, 0, 0, "hash",
+     "how new sessions are placed: hash (rendezvous hashing of the client address) | "
+     "least-loaded (power of two choices on the workers' loads, for clients that all show one "
+     "address: NAT, a container engine's port forwarding)",
+     set_placement},
     {"--workers", "WORKERS", OPTS_STR, OFF(workers), 0, 0, 0, "",
      "static workers: id=host:port,id2=host:port (ids as in the workers' --worker-id)", NULL},
     {"--redis-url", "REDIS_URL", OPTS_STR, OFF(redis_url), 0, 0, 0, NULL,

@@ -39,6 +39,7 @@ typedef struct proxy_config {
     char *trusted_proxies;
     long max_head_size;
     long max_headers;
+    int placement; /* enum route_placement (route.h): how new sessions are placed */
     long head_timeout;
     long keepalive_timeout;
     long server_timeout;

@@ -432,6 +432,9 @@ static void handle_request(client_t *cl, const http_request_t *req, size_t head_
         case ROUTE_ERR_CHUNKED:
             respond_error(cl, PERR_LENGTH_REQUIRED, 411, "Length Required\n", 1);
             return;
+        case ROUTE_ERR_NO_HOST:
+            respond_error(cl, PERR_BAD_REQUEST, 400, "Bad Request\n", 1);
+            return;
         case ROUTE_ERR_BAD_UPGRADE:
             p->stats.errors[PERR_BAD_UPGRADE]++;
             respond(cl, rt->status, "text/html", rt->reason,

@@ -116,6 +116,7 @@ int main(int argc, char **argv)
     p.route.cookie_name = iov_make(conf.cookie_name, strlen(conf.cookie_name));
     p.route.trusted = p.trusted;
     p.route.ntrusted = p.ntrusted;
+    p.route.placement = conf.placement;
     guard_bucket_init(&p.handshakes, conf.max_handshake_rate, conf.handshake_burst, clock_ms());
 
     int status = 1;
@@ -161,6 +162,8 @@ int main(int argc, char **argv)
              net_listener_port(p.listener), p.tls ? "https/wss" : "http/ws",
              conf.num_static_workers, conf.redis_url ? ", discovery in " : "",
              conf.redis_url ? conf.redis_key : "", conf.admin_port ? "on" : "off");
+    if (conf.placement != ROUTE_PLACE_HASH)
+        log_info("new sessions placed by %s", route_placement_name(conf.placement));
     net_loop_run(p.loop);
     log_info("stopped");
     event_free(sigterm);

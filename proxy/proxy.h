@@ -56,7 +56,7 @@ typedef struct proxy_stats {
     unsigned long long bytes_in, bytes_out; /* client side */
     unsigned long long up_bytes_in, up_bytes_out; /* worker side */
     unsigned long long tunnels_open, tunnels_total;
-    unsigned long long routed[4]; /* enum route_by */
+    unsigned long long routed[ROUTE_BY_COUNT]; /* enum route_by */
     unsigned long long errors[PERR_COUNT];
     unsigned long long upstream_connect_failures, upstream_resets, upstream_retries;
     unsigned long long redispatched; /* new sessions moved after a worker's 503 */

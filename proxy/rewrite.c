@@ -81,6 +81,10 @@ int rewrite_request(sioc_buf_t *out, const http_request_t *req, const rewrite_re
         }
         r = put_field(out, name, h[i].value);
     }
+    /* Forwarded as HTTP/1.1, an HTTP/1.0 request without Host gets an empty one (RFC 9112
+     * §3.2: the field is required, empty when there is no authority). */
+    if (r == 0 && req->host.base == NULL)
+        r = buf_append_str(out, "Host:\r\n");
     if (r == 0)
         r = buf_append_str(out, "X-Forwarded-For: ");
     if (o->peer_trusted) {

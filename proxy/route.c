@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "base/err.h"
+#include "base/rand.h"
 #include "http/http_query.h"
 #include "ws/ws_handshake.h"
 
@@ -42,6 +44,7 @@ void route_decide(const route_conf_t *c, const http_request_t *req, const affini
     memset(out, 0, sizeof(*out));
     out->worker = -1;
     out->cookie_worker = -1;
+    out->placement = c->placement;
     out->peer_trusted = affinity_cidr_match(c->trusted, c->ntrusted, peer);
 
     sioc_iov_t xff[MAX_XFF_FIELDS];
@@ -64,6 +67,10 @@ void route_decide(const route_conf_t *c, const http_request_t *req, const affini
 
     sioc_iov_t v;
     out->eio = http_query_get(req->query, "EIO", &v);
+    if (req->minor_version >= 1 && req->host.base == NULL) {
+        fail(out, ROUTE_ERR_NO_HOST, 400, "HTTP/1.1 request without Host");
+        return;
+    }
     if (req->chunked) {
         fail(out, ROUTE_ERR_CHUNKED, 411, "chunked request body");
         return;
@@ -111,11 +118,29 @@ void route_decide(const route_conf_t *c, const http_request_t *req, const affini
 
 void route_replace(const affinity_node_t *nodes, size_t n, route_t *out)
 {
-    int w = affinity_pick(nodes, n, affinity_key_hash(affinity_addr_key(&out->client)));
+    int by_load = out->placement == ROUTE_PLACE_LEAST_LOADED;
+    int w = by_load ? affinity_pick_least(nodes, n, rand_u64())
+                    : affinity_pick(nodes, n, affinity_key_hash(affinity_addr_key(&out->client)));
     if (w < 0) {
         fail(out, ROUTE_ERR_NO_WORKER, 503, "no worker in rotation");
         return;
     }
     out->worker = w;
-    out->by = ROUTE_BY_ADDRESS;
+    out->by = by_load ? ROUTE_BY_LOAD : ROUTE_BY_ADDRESS;
+}
+
+int route_placement_parse(const char *name, int *placement)
+{
+    if (strcmp(name, "hash") == 0)
+        *placement = ROUTE_PLACE_HASH;
+    else if (strcmp(name, "least-loaded") == 0)
+        *placement = ROUTE_PLACE_LEAST_LOADED;
+    else
+        return SIOC_EINVAL;
+    return 0;
+}
+
+const char *route_placement_name(int placement)
+{
+    return placement == ROUTE_PLACE_LEAST_LOADED ? "least-loaded" : "hash";
 }

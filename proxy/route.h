@@ -7,8 +7,13 @@
  *     dead worker gives ROUTE_ERR_SID_UNKNOWN (Engine.IO "Session ID
  *     unknown", so the client reconnects at once), never a guess;
  *  2. otherwise a valid affinity cookie that names a worker in rotation;
- *  3. otherwise rendezvous hashing of the client address over the workers
- *     in rotation (affinity.h).
+ *  3. otherwise a new session, placed among the workers in rotation by the
+ *     placement policy: `hash`, rendezvous hashing of the client address
+ *     (affinity.h), or `least-loaded`, power of two choices on the workers'
+ *     loads (affinity_pick_least()), for deployments where every client
+ *     shows the same address (behind a container engine's port forwarding,
+ *     all new sessions would hash to one worker). A session, once placed,
+ *     stays where its sid (and cookie) name it under either policy.
  * Each request is decided on its own, so one keep-alive connection can
  * carry requests of sessions on different workers.
  *
@@ -17,7 +22,8 @@
  * (FIELD-NOTES §5, upgrade smuggling); an Upgrade other than websocket is
  * not an upgrade (rewrite.c strips it); a chunked body is refused.
  *
- * Pure: no I/O, no allocation; safe from any thread.
+ * Pure: no I/O, no allocation; safe from any thread (the least-loaded
+ * placement draws its random value with rand_u64()).
  */
 #ifndef SIOC_PROXY_ROUTE_H
 #define SIOC_PROXY_ROUTE_H
@@ -31,15 +37,33 @@
 /** The longest sid considered; longer ones name no session. */
 #define ROUTE_SID_MAX 64
 
+/** Placement of new sessions (--placement). */
+enum route_placement {
+    ROUTE_PLACE_HASH = 0,     /* "hash": rendezvous hashing of the client address */
+    ROUTE_PLACE_LEAST_LOADED, /* "least-loaded": power of two choices on load */
+};
+
 /** Routing policy; all pointers borrowed for the life of the decision calls. */
 typedef struct {
     const affinity_secret_t *secret;
     sioc_iov_t cookie_name; /* empty: no cookie affinity */
     const affinity_cidr_t *trusted;
     size_t ntrusted;
+    int placement; /* enum route_placement */
 } route_conf_t;
 
-enum route_by { ROUTE_BY_NONE = 0, ROUTE_BY_SID, ROUTE_BY_COOKIE, ROUTE_BY_ADDRESS };
+enum route_by { ROUTE_BY_NONE = 0, ROUTE_BY_SID, ROUTE_BY_COOKIE, ROUTE_BY_ADDRESS, ROUTE_BY_LOAD };
+/** Number of enum route_by values (for per-value counters). */
+#define ROUTE_BY_COUNT 5
+
+/**
+ * Parses a placement name ("hash" or "least-loaded"). Returns 0 and sets
+ * *placement, or SIOC_EINVAL. Borrows name.
+ */
+int route_placement_parse(const char *name, int *placement);
+
+/** The name of a placement ("hash", "least-loaded"). */
+const char *route_placement_name(int placement);
 
 enum route_error {
     ROUTE_OK = 0,
@@ -48,6 +72,7 @@ enum route_error {
     ROUTE_ERR_NO_WORKER,   /* a new session but no worker in rotation: 503 */
     ROUTE_ERR_BAD_UPGRADE, /* an invalid websocket upgrade: 400 (426 for a wrong version) + close */
     ROUTE_ERR_CHUNKED,     /* chunked request body: 411 + close */
+    ROUTE_ERR_NO_HOST,     /* HTTP/1.1 without Host (RFC 9112 §3.2): 400 + close */
 };
 
 typedef struct {
@@ -60,6 +85,7 @@ typedef struct {
     int upgrade;            /* a valid websocket upgrade: tunnel after the worker's 101 */
     int peer_trusted;       /* the socket peer is a trusted proxy */
     affinity_addr_t client; /* the client address used as the hashing key */
+    int placement;          /* enum route_placement, from the conf (for route_replace()) */
     const char *reason;     /* static text for errors (logs), NULL when OK */
     int status;             /* HTTP status for errors, 0 when OK */
 } route_t;
@@ -73,9 +99,10 @@ void route_decide(const route_conf_t *c, const http_request_t *req, const affini
                   const affinity_node_t *nodes, size_t n, route_t *out);
 
 /**
- * The client address for a new placement after the chosen worker failed:
- * rendezvous over nodes[0..n) with out->client (already computed). Updates
- * out->worker / out->by, or sets ROUTE_ERR_NO_WORKER. Borrows all.
+ * Places a new session over nodes[0..n) by out->placement: rendezvous with
+ * out->client (already computed), or by load. Used by route_decide() and
+ * again after the chosen worker failed. Updates out->worker / out->by, or
+ * sets ROUTE_ERR_NO_WORKER. Borrows all.
  */
 void route_replace(const affinity_node_t *nodes, size_t n, route_t *out);
 

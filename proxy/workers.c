@@ -18,6 +18,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ struct upstream {
     sioc_list_t link; /* in w->idle while pooled */
     long long idle_since;
     uint8_t reused;
+    uint8_t busy; /* handed out: counted in w->in_flight */
 };
 
 static void hc_start(pworker_t *w);
@@ -112,6 +114,11 @@ size_t workers_departing(const workers_t *ws)
 
 const affinity_node_t *workers_live(const workers_t *ws, size_t *n)
 {
+    for (size_t i = 0; i < ws->nlive; i++) {
+        const pworker_t *w = ws->live_w[i];
+        unsigned long long load = w->in_flight + w->tunnels_open + (w->sessions - w->sessions_mark);
+        ws->live[i].load = load > UINT32_MAX ? UINT32_MAX : (uint32_t)load;
+    }
     *n = ws->nlive;
     return ws->live;
 }
@@ -478,6 +485,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
                 upstream_release(u, 0);
             }
         }
+        /* New sessions weigh on the load until the next tick (workers_live()). */
+        w->sessions_mark = w->sessions;
         /* Last: a check that fails at once may remove (and free) a departing w. */
         hc_start(w);
     }
@@ -554,6 +563,8 @@ upstream_t *upstream_acquire(pworker_t *w, int *ready, int *err)
         w->nidle--;
         bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
         u->reused = 1;
+        u->busy = 1;
+        w->in_flight++;
         *ready = 1;
         return u;
     }
@@ -582,6 +593,8 @@ upstream_t *upstream_acquire(pworker_t *w, int *ready, int *err)
     u->w = w;
     list_init(&u->link);
     pworker_ref(w);
+    u->busy = 1;
+    w->in_flight++;
     *ready = 0;
     return u;
 }
@@ -618,6 +631,10 @@ void upstream_release(upstream_t *u, int reusable)
 {
     pworker_t *w = u->w;
     workers_t *ws = w->ws;
+    if (u->busy) {
+        u->busy = 0;
+        w->in_flight--;
+    }
     if (reusable && w->member && !w->dead && !ws->p->draining &&
         w->nidle < (size_t)ws->p->conf->pool_size &&
         evbuffer_get_length(bufferevent_get_input(u->bev)) == 0 &&
@@ -640,6 +657,8 @@ struct bufferevent *upstream_detach(upstream_t *u)
 {
     struct bufferevent *bev = u->bev;
     bufferevent_set_timeouts(bev, NULL, NULL);
+    if (u->busy)
+        u->w->in_flight--;
     pworker_unref(u->w);
     free(u);
     return bev;

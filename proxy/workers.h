@@ -82,6 +82,8 @@ typedef struct pworker {
     long long departed_ms; /* clock_ms() when it left the discovered set */
     /* counters for /metrics */
     unsigned long long requests, sessions, tunnels_open, upstream_failures, connects;
+    unsigned long long sessions_mark; /* `sessions` at the last --health-interval tick */
+    unsigned long long in_flight;     /* upstream connections handed out (requests in flight) */
 } pworker_t;
 
 /** A worker as discovery reports it (borrowed id; address already parsed). */
@@ -104,7 +106,10 @@ void workers_free(workers_t *ws);
 void workers_sync(workers_t *ws, const workers_member_t *m, size_t n);
 
 /** The routing view: the members that are not dead, sorted by id, those out of rotation on
- * standby (valid until the next change). */
+ * standby (valid until the next change). Each node's load is refreshed by the call: the
+ * worker's requests in flight (a handshake weighs at once; a long-polling session mostly
+ * holds one), its open websocket tunnels, and the sessions placed on it since the last
+ * --health-interval tick. */
 const affinity_node_t *workers_live(const workers_t *ws, size_t *n);
 
 /** Number of members in rotation (new sessions can be placed; departing ones are not). */

@@ -11,6 +11,7 @@
  *   requestId, 7), so a Node peer's cluster calls never wait on us.
  */
 #include "adapter.h"
+#include "adapter_internal.h"
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "adapter/adapter_msg.h"
+#include "adapter/adapter_streams.h"
 #include "sio/sio_json.h"
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -30,20 +32,8 @@
 #include "net/redis_client.h"
 #include "sio/jscan.h"
 
-#define MAX_ATT 64
 #define HEALTH_TIMEOUT_MS 3000
 #define MEMBERSHIP_KEY "sioc:workers"
-
-typedef struct nsp_state {
-    sio_nsp_t *nsp;
-    char uid[17];
-    char *ch_main;         /* key#nsp# */
-    char *ch_pattern;      /* key#nsp#* (classic) */
-    char *ch_request;      /* key-request#nsp# (classic) */
-    char *ch_response;     /* key-response#nsp# (classic) */
-    char *ch_response_uid; /* classic: key-response#nsp#uid#; sharded: key#nsp#uid# */
-} nsp_state_t;
-
 typedef struct waiter {
     sioc_list_t link;
     adapter_t *a;
@@ -80,47 +70,18 @@ typedef struct request {
     char id[24];
 } request_t;
 
-struct adapter {
-    worker_t *w;
-    redis_client_t *pub, *sub;
-    int sharded;
-    sioc_iov_t key;
-    nsp_state_t *ns;
-    size_t n_ns;
-    hmap_t room_subs;
-    sioc_list_t ready_waiters;
-    hmap_t requests;
-    int subs_expected, subs_confirmed;
-    int ready;
-    long long last_health_ms;
-    long long health_sent_ms;
-    struct event tick;
-    char member[96];
-    char health_ch[64];
-    adapter_msg_ctx_t ctx;
-    sioc_buf_t json;
-    sioc_iov_t att_v[MAX_ATT];
-    unsigned long long published, publish_dropped, received, decode_errors, requests_timed_out,
-        link_downs;
-};
-
-static void update_ready(adapter_t *a);
+void adapter__update_ready(adapter_t *a);
 static void send_health(adapter_t *a);
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
 
-static char *channel_name(adapter_t *a, int kind, sioc_iov_t nsp, sioc_iov_t extra)
+char *adapter__channel_name(adapter_t *a, int kind, sioc_iov_t nsp, sioc_iov_t extra)
 {
     sioc_buf_t b = {0};
     if (adapter_msg_channel(&b, a->key, kind, nsp, extra) != 0 || buf_append_byte(&b, '\0') != 0)
         abort();
     return b.base;
-}
-
-static nsp_state_t *ns_of(adapter_t *a, sio_nsp_t *nsp)
-{
-    return &a->ns[sio_nsp_index(nsp)];
 }
 
 static nsp_state_t *ns_by_channel(adapter_t *a, sioc_iov_t ch, int *which)
@@ -164,6 +125,15 @@ static int publish(adapter_t *a, const char *channel, const char *msg, size_t le
     return 0;
 }
 
+/* A ClusterAdapter message for Pub/Sub: the sharded adapter's JSON-or-msgpack form, or, in
+ * streams mode, always msgpack (the Node streams adapter decodes nothing else there). */
+static int cluster_encode(adapter_t *a, const adapter_msg_shard_t *m, sioc_buf_t *out)
+{
+    if (a->streams)
+        return adapter_streams_pubsub_encode(&a->ctx, m, &a->entry_scratch, out);
+    return adapter_msg_shard_encode(&a->ctx, m, out);
+}
+
 static int publish_plain(adapter_t *a, const char *channel, const char *msg, size_t len)
 {
     const char *argv[] = {"PUBLISH", channel, msg};
@@ -178,7 +148,7 @@ void adapter_broadcast(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms, si
                        const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
                        const sioc_iov_t *att, size_t n_att)
 {
-    nsp_state_t *n = ns_of(a, nsp);
+    nsp_state_t *n = adapter__ns_of(a, nsp);
     adapter_msg_packet_t pk = {2, sio_nsp_name(nsp), 0, 0, {json_array, att, n_att, n_att > 0}};
     adapter_msg_opts_t opts = {rooms, n_rooms, except, n_except, {0, 0, 0}};
     sioc_buf_t out = {0};
@@ -186,6 +156,17 @@ void adapter_broadcast(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms, si
     sioc_iov_t uid = iov_make(n->uid, strlen(n->uid));
     const char *channel = n->ch_main;
     char *room_ch = NULL;
+    if (a->streams) {
+        adapter_msg_shard_t m;
+        memset(&m, 0, sizeof(m));
+        m.type = ADAPTER_MSG_SHARD_BROADCAST;
+        m.uid = uid;
+        m.nsp = sio_nsp_name(nsp);
+        m.packet = pk;
+        m.opts = opts;
+        (void)adapter__stream_add(a, n, &m, NULL, NULL);
+        return;
+    }
     if (a->sharded) {
         adapter_msg_shard_t m;
         memset(&m, 0, sizeof(m));
@@ -197,12 +178,14 @@ void adapter_broadcast(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms, si
         r = adapter_msg_shard_encode(&a->ctx, &m, &out);
         /* dynamic mode: one public room goes to its own channel */
         if (n_rooms == 1 && rooms[0].len != 20)
-            channel = room_ch = channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(nsp), rooms[0]);
+            channel = room_ch =
+                adapter__channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(nsp), rooms[0]);
     } else {
         adapter_msg_broadcast_t m = {uid, pk, opts};
         r = adapter_msg_broadcast_encode(&a->ctx, &m, 0, &out);
         if (n_rooms == 1)
-            channel = room_ch = channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(nsp), rooms[0]);
+            channel = room_ch =
+                adapter__channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(nsp), rooms[0]);
     }
     if (r == 0)
         (void)publish(a, channel, out.base, out.len);
@@ -354,9 +337,10 @@ static void on_client_ack(sio_socket_t *s, sioc_iov_t *args, const char *reason,
             m.nsp = sio_nsp_name(n->nsp);
             m.request_id = iov_make(b->request_id, strlen(b->request_id));
             m.value = v;
-            if (adapter_msg_shard_encode(&a->ctx, &m, &out) == 0) {
-                char *ch = channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(n->nsp),
-                                        iov_make(b->requester_uid, strlen(b->requester_uid)));
+            if (cluster_encode(a, &m, &out) == 0) {
+                char *ch =
+                    adapter__channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(n->nsp),
+                                          iov_make(b->requester_uid, strlen(b->requester_uid)));
                 (void)publish(a, ch, out.base, out.len);
                 free(ch);
             }
@@ -410,8 +394,9 @@ static void broadcast_with_ack(adapter_t *a, nsp_state_t *n, const adapter_msg_p
         m.nsp = sio_nsp_name(n->nsp);
         m.request_id = request_id;
         m.client_count = (uint64_t)c.count;
-        if (adapter_msg_shard_encode(&a->ctx, &m, &out) == 0) {
-            char *ch = channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(n->nsp), requester_uid);
+        if (cluster_encode(a, &m, &out) == 0) {
+            char *ch =
+                adapter__channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(n->nsp), requester_uid);
             (void)publish(a, ch, out.base, out.len);
             free(ch);
         }
@@ -558,7 +543,7 @@ static void request_send(request_t *q)
     adapter_t *a = q->a;
     nsp_state_t *n = &a->ns[q->nsp_index];
     const char *argv[] = {"PUBSUB", a->sharded ? "SHARDNUMSUB" : "NUMSUB",
-                          a->sharded ? n->ch_main : n->ch_request};
+                          a->cluster ? n->ch_main : n->ch_request};
     if (!a->ready || redis_client_cmdv(a->pub, on_numsub, q, 3, argv) != 0)
         request_finish(q, 0);
 }
@@ -569,7 +554,7 @@ static void build_request(adapter_t *a, request_t *q, int type, const adapter_ms
     nsp_state_t *n = &a->ns[q->nsp_index];
     sioc_iov_t uid = iov_make(n->uid, strlen(n->uid));
     sioc_iov_t rid = iov_make(q->id, strlen(q->id));
-    if (a->sharded) {
+    if (a->cluster) {
         adapter_msg_shard_t m;
         memset(&m, 0, sizeof(m));
         m.type = type == ADAPTER_MSG_REQ_REMOTE_FETCH ? ADAPTER_MSG_SHARD_FETCH_SOCKETS
@@ -580,7 +565,7 @@ static void build_request(adapter_t *a, request_t *q, int type, const adapter_ms
         if (o != NULL)
             m.opts = *o;
         m.value = (adapter_msg_value_t){data, NULL, 0, 0};
-        (void)!adapter_msg_shard_encode(&a->ctx, &m, &q->body);
+        (void)!cluster_encode(a, &m, &q->body);
         snprintf(q->channel, sizeof(q->channel), "%s", n->ch_main);
     } else {
         adapter_msg_request_t m;
@@ -621,7 +606,7 @@ void adapter_all_rooms(adapter_t *a, sio_nsp_t *nsp, adapter_query_cb cb, void *
 {
     request_t *q = request_new(a, nsp, REQ_ROOMS, cb, data);
     sio_nsp_rooms(nsp, collect_room, q);
-    if (a->sharded) {
+    if (a->cluster) {
         /* The sharded format has no allRooms request: local rooms only. */
         request_finish(q, 0);
         return;
@@ -641,11 +626,11 @@ void adapter_server_side_emit(adapter_t *a, sio_nsp_t *nsp, sioc_iov_t json_arra
 void adapter_sockets_join(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
                           sioc_iov_t new_room, int leave)
 {
-    nsp_state_t *n = ns_of(a, nsp);
+    nsp_state_t *n = adapter__ns_of(a, nsp);
     adapter_msg_opts_t o = {rooms, n_rooms, NULL, 0, {0, 0, 0}};
     sioc_buf_t out = {0};
     int r;
-    if (a->sharded) {
+    if (a->cluster) {
         join_ctx_t j = {&new_room, 1, leave};
         sio_each(nsp, rooms, n_rooms, NULL, 0, join_each, &j);
         adapter_msg_shard_t m;
@@ -656,8 +641,9 @@ void adapter_sockets_join(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms,
         m.opts = o;
         m.rooms = &new_room;
         m.nrooms = 1;
-        r = adapter_msg_shard_encode(&a->ctx, &m, &out);
-        if (r == 0)
+        if (a->streams)
+            (void)adapter__stream_add(a, n, &m, NULL, NULL);
+        else if (adapter_msg_shard_encode(&a->ctx, &m, &out) == 0)
             (void)publish(a, n->ch_main, out.base, out.len);
     } else {
         adapter_msg_request_t m;
@@ -681,10 +667,10 @@ void adapter_sockets_join(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms,
 void adapter_disconnect_sockets(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms,
                                 size_t n_rooms, int close)
 {
-    nsp_state_t *n = ns_of(a, nsp);
+    nsp_state_t *n = adapter__ns_of(a, nsp);
     adapter_msg_opts_t o = {rooms, n_rooms, NULL, 0, {0, 0, 0}};
     sioc_buf_t out = {0};
-    if (a->sharded) {
+    if (a->cluster) {
         sio_each(nsp, rooms, n_rooms, NULL, 0, disconnect_each, &close);
         adapter_msg_shard_t m;
         memset(&m, 0, sizeof(m));
@@ -693,7 +679,9 @@ void adapter_disconnect_sockets(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *
         m.nsp = sio_nsp_name(nsp);
         m.opts = o;
         m.close = close;
-        if (adapter_msg_shard_encode(&a->ctx, &m, &out) == 0)
+        if (a->streams)
+            (void)adapter__stream_add(a, n, &m, NULL, NULL);
+        else if (adapter_msg_shard_encode(&a->ctx, &m, &out) == 0)
             (void)publish(a, n->ch_main, out.base, out.len);
     } else {
         adapter_msg_request_t m;
@@ -714,7 +702,7 @@ void adapter_disconnect_sockets(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *
 /* ------------------------------------------------------------------ */
 /* Incoming messages                                                    */
 
-static void reset_scratch(adapter_t *a, adapter_msg_att_t *att)
+void adapter__reset_scratch(adapter_t *a, adapter_msg_att_t *att)
 {
     buf_reset(&a->json);
     att->v = a->att_v;
@@ -726,7 +714,7 @@ static void on_classic_broadcast(adapter_t *a, nsp_state_t *n, sioc_iov_t channe
                                  size_t len)
 {
     adapter_msg_att_t att;
-    reset_scratch(a, &att);
+    adapter__reset_scratch(a, &att);
     adapter_msg_broadcast_t b;
     if (adapter_msg_broadcast_decode(&a->ctx, msg, len, &a->json, &att, &b) < 0) {
         a->decode_errors++;
@@ -747,7 +735,7 @@ static void on_classic_broadcast(adapter_t *a, nsp_state_t *n, sioc_iov_t channe
 static void on_classic_request(adapter_t *a, nsp_state_t *n, const char *msg, size_t len)
 {
     adapter_msg_att_t att;
-    reset_scratch(a, &att);
+    adapter__reset_scratch(a, &att);
     adapter_msg_request_t q;
     if (adapter_msg_request_decode(&a->ctx, msg, len, &a->json, &att, &q) < 0) {
         a->decode_errors++;
@@ -852,7 +840,7 @@ static void on_classic_request(adapter_t *a, nsp_state_t *n, const char *msg, si
 static void on_response(adapter_t *a, const char *msg, size_t len)
 {
     adapter_msg_att_t att;
-    reset_scratch(a, &att);
+    adapter__reset_scratch(a, &att);
     adapter_msg_response_t r;
     if (adapter_msg_response_decode(&a->ctx, msg, len, &a->json, &att, &r) < 0) {
         a->decode_errors++;
@@ -875,16 +863,10 @@ static void on_response(adapter_t *a, const char *msg, size_t len)
         request_finish(q, 1);
 }
 
-static void on_shard_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel, const char *msg,
-                             size_t len)
+/* A ClusterAdapter message (sharded channel, streams Pub/Sub or stream entry). */
+void adapter__on_cluster_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel,
+                                 adapter_msg_shard_t m)
 {
-    adapter_msg_att_t att;
-    reset_scratch(a, &att);
-    adapter_msg_shard_t m;
-    if (adapter_msg_shard_decode(&a->ctx, msg, len, &a->json, &att, &m) < 0) {
-        a->decode_errors++;
-        return;
-    }
     if (iov_eq_str(m.uid, n->uid) || !iov_eq(m.nsp, sio_nsp_name(n->nsp)))
         return;
     sioc_iov_t uid = m.uid;
@@ -894,11 +876,21 @@ static void on_shard_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel, c
         if (adapter_msg_channel_room(channel, a->key, sio_nsp_name(n->nsp), &room) == 1 &&
             !sio_nsp_has_room(n->nsp, room))
             return;
-        if (m.request_id.len > 0)
+        if (m.request_id.len > 0) {
             broadcast_with_ack(a, n, &m.packet, &m.opts, m.request_id, uid, 1);
-        else
-            (void)sio_broadcast(n->nsp, m.opts.rooms, m.opts.nrooms, m.opts.except, m.opts.nexcept,
-                                m.packet.data.json, m.packet.data.att, m.packet.data.natt);
+            return;
+        }
+        sioc_iov_t json = m.packet.data.json;
+        /* A stream entry's id is the offset of a logged EVENT (ClusterAdapter
+         * addOffsetIfNecessary). */
+        if (a->cur_offset.base != NULL && adapter__recovery_on(a) && m.packet.type == 2 &&
+            !m.packet.has_id && !(m.opts.flags.present & ADAPTER_MSG_F_VOLATILE)) {
+            buf_reset(&a->offset_json);
+            if (adapter__with_offset(&a->offset_json, json, a->cur_offset) == 0)
+                json = iov_make(a->offset_json.base, a->offset_json.len);
+        }
+        (void)sio_broadcast(n->nsp, m.opts.rooms, m.opts.nrooms, m.opts.except, m.opts.nexcept,
+                            json, m.packet.data.att, m.packet.data.natt);
         return;
     }
     case ADAPTER_MSG_SHARD_SOCKETS_JOIN:
@@ -932,8 +924,8 @@ static void on_shard_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel, c
         } else {
             resp.type = ADAPTER_MSG_SHARD_SERVER_SIDE_EMIT_RESPONSE;
         }
-        if (adapter_msg_shard_encode(&a->ctx, &resp, &out) == 0) {
-            char *ch = channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(n->nsp), uid);
+        if (cluster_encode(a, &resp, &out) == 0) {
+            char *ch = adapter__channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(n->nsp), uid);
             (void)publish(a, ch, out.base, out.len);
             free(ch);
         }
@@ -958,6 +950,19 @@ static void on_shard_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel, c
     default:
         return;
     }
+}
+
+static void on_shard_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel, const char *msg,
+                             size_t len)
+{
+    adapter_msg_att_t att;
+    adapter__reset_scratch(a, &att);
+    adapter_msg_shard_t m;
+    if (adapter_msg_shard_decode(&a->ctx, msg, len, &a->json, &att, &m) < 0) {
+        a->decode_errors++;
+        return;
+    }
+    adapter__on_cluster_message(a, n, channel, m);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1012,9 +1017,10 @@ static void subscribe_all(adapter_t *a)
     subscribe(a, "SUBSCRIBE", a->health_ch);
     for (size_t i = 0; i < a->n_ns; i++) {
         nsp_state_t *n = &a->ns[i];
-        if (a->sharded) {
-            subscribe(a, "SSUBSCRIBE", n->ch_main);
-            subscribe(a, "SSUBSCRIBE", n->ch_response_uid);
+        if (a->cluster) {
+            const char *cmd = a->sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
+            subscribe(a, cmd, n->ch_main);
+            subscribe(a, cmd, n->ch_response_uid);
         } else {
             subscribe(a, "PSUBSCRIBE", n->ch_pattern);
             subscribe(a, "SUBSCRIBE", n->ch_request);
@@ -1049,14 +1055,14 @@ static void on_push(redis_client_t *c, redisReply *r, void *data)
             room_sub_confirmed(a, channel);
         else if (a->subs_confirmed < a->subs_expected && ++a->subs_confirmed == a->subs_expected)
             send_health(a); /* every subscription confirmed: prove the path end to end now */
-        update_ready(a);
+        adapter__update_ready(a);
         return;
     }
     if (msg->type != REDIS_REPLY_STRING)
         return;
     if (iov_eq_str(channel, a->health_ch)) {
         a->last_health_ms = clock_ms();
-        update_ready(a);
+        adapter__update_ready(a);
         return;
     }
     a->received++;
@@ -1064,7 +1070,7 @@ static void on_push(redis_client_t *c, redisReply *r, void *data)
     nsp_state_t *n = ns_by_channel(a, channel, &which);
     if (n == NULL)
         return;
-    if (a->sharded) {
+    if (a->cluster) {
         on_shard_message(a, n, channel, msg->str, msg->len);
         return;
     }
@@ -1076,9 +1082,9 @@ static void on_push(redis_client_t *c, redisReply *r, void *data)
         on_response(a, msg->str, msg->len);
 }
 
-static void update_ready(adapter_t *a)
+void adapter__update_ready(adapter_t *a)
 {
-    int ready = redis_client_up(a->pub) && redis_client_up(a->sub) &&
+    int ready = redis_client_up(a->pub) && redis_client_up(a->sub) && adapter__streams_ready(a) &&
                 a->subs_confirmed >= a->subs_expected && a->subs_expected > 0 &&
                 clock_ms() - a->last_health_ms < HEALTH_TIMEOUT_MS;
     if (ready == a->ready)
@@ -1087,7 +1093,9 @@ static void update_ready(adapter_t *a)
     a->w->ready = ready;
     if (ready) {
         log_info("redis adapter ready: subscribed (%d channels, %s mode)", a->subs_expected,
-                 a->sharded ? "sharded" : "classic");
+                 a->streams   ? "streams"
+                 : a->sharded ? "sharded"
+                              : "classic");
         flush_waiters(&a->ready_waiters, 1);
         hmap_node_t *hn;
         for (hmap_iter_t it = hmap_iter(&a->room_subs); (hn = hmap_next(&it)) != NULL;) {
@@ -1101,15 +1109,39 @@ static void update_ready(adapter_t *a)
     }
 }
 
+/* The mirror of the streams mode's check: streams nodes (sioc or Node) SUBSCRIBE to
+ * <key>#/#, which a classic node only matches with its pattern. */
+static void on_streams_check(redis_client_t *c, redisReply *r, void *data)
+{
+    (void)c;
+    adapter_t *a = data;
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+        r->element[1]->type == REDIS_REPLY_INTEGER && r->element[1]->integer > 0) {
+        log_error("--adapter-mode classic: a streams-mode adapter (sioc or Node "
+                  "@socket.io/redis-streams-adapter) uses the key prefix \"%.*s\" on this Redis; "
+                  "the two modes cannot share a prefix (set another --redis-key): exiting",
+                  (int)a->key.len, a->key.base);
+        exit(2);
+    }
+}
+
 static void on_state(redis_client_t *c, int up, void *data)
 {
     adapter_t *a = data;
     if (c == a->sub && up)
         subscribe_all(a);
+    if (c == a->pub && up && a->streams)
+        adapter__streams_pub_up(a);
+    if (c == a->pub && up && !a->cluster) {
+        char *ch = adapter__channel_name(a, ADAPTER_MSG_CH_MAIN, SIOC_LIT("/"), SIOC_IOV_NULL);
+        const char *argv[] = {"PUBSUB", "NUMSUB", ch};
+        (void)redis_client_cmdv(a->pub, on_streams_check, a, 3, argv);
+        free(ch);
+    }
     if (up && redis_client_up(a->pub) && redis_client_up(a->sub) &&
         a->subs_confirmed >= a->subs_expected)
         send_health(a);
-    update_ready(a);
+    adapter__update_ready(a);
 }
 
 static void send_health(adapter_t *a)
@@ -1126,6 +1158,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     adapter_t *a = arg;
     long long now = clock_ms();
+    if (a->streams)
+        adapter__streams_tick(a);
     if (redis_client_up(a->pub)) {
         char ts[32];
         snprintf(ts, sizeof(ts), "%lld", clock_unix_ms());
@@ -1143,7 +1177,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         a->last_health_ms = now;
         redis_client_reset(a->sub);
     }
-    update_ready(a);
+    adapter__update_ready(a);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1154,7 +1188,7 @@ static void room_hook(worker_t *w, sio_nsp_t *nsp, sioc_iov_t room, int created)
     adapter_t *a = w->adapter;
     if (a == NULL || !a->sharded || room.len == 20)
         return;
-    char *ch = channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(nsp), room);
+    char *ch = adapter__channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(nsp), room);
     sioc_iov_t key = iov_make(ch, strlen(ch));
     hmap_node_t *hn = hmap_get(&a->room_subs, key);
     if (created && hn == NULL) {
@@ -1182,7 +1216,7 @@ void adapter_wait_room(adapter_t *a, sio_nsp_t *nsp, sioc_iov_t room, const char
     sioc_list_t *list = &a->ready_waiters;
     int now_ok = a->ready;
     if (a->sharded && room.len != 20) {
-        char *ch = channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(nsp), room);
+        char *ch = adapter__channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(nsp), room);
         hmap_node_t *hn = hmap_get(&a->room_subs, iov_make(ch, strlen(ch)));
         free(ch);
         if (hn != NULL) {
@@ -1219,6 +1253,8 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
     adapter_t *a = xcalloc(1, sizeof(*a));
     a->w = w;
     a->sharded = strcmp(cf->adapter_mode, "sharded") == 0;
+    a->streams = strcmp(cf->adapter_mode, "streams") == 0;
+    a->cluster = a->sharded || a->streams;
     a->key = iov_make(cf->redis_key, strlen(cf->redis_key));
     adapter_msg_ctx_init(&a->ctx, NULL);
     hmap_init(&a->room_subs);
@@ -1230,7 +1266,7 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
         nsp_state_t *n = &a->ns[i];
         n->nsp = sio_nsp_at(w, i);
         sioc_iov_t name = sio_nsp_name(n->nsp);
-        if (a->sharded) {
+        if (a->cluster) {
             uint8_t raw[8];
             rand_fill(raw, sizeof(raw));
             for (int k = 0; k < 8; k++)
@@ -1239,14 +1275,14 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
             rand_id(n->uid, 6);
         }
         sioc_iov_t uid = iov_make(n->uid, strlen(n->uid));
-        n->ch_main = channel_name(a, ADAPTER_MSG_CH_MAIN, name, SIOC_IOV_NULL);
-        if (a->sharded) {
-            n->ch_response_uid = channel_name(a, ADAPTER_MSG_CH_ROOM, name, uid);
+        n->ch_main = adapter__channel_name(a, ADAPTER_MSG_CH_MAIN, name, SIOC_IOV_NULL);
+        if (a->cluster) {
+            n->ch_response_uid = adapter__channel_name(a, ADAPTER_MSG_CH_ROOM, name, uid);
         } else {
-            n->ch_pattern = channel_name(a, ADAPTER_MSG_CH_PATTERN, name, SIOC_IOV_NULL);
-            n->ch_request = channel_name(a, ADAPTER_MSG_CH_REQUEST, name, SIOC_IOV_NULL);
-            n->ch_response = channel_name(a, ADAPTER_MSG_CH_RESPONSE, name, SIOC_IOV_NULL);
-            n->ch_response_uid = channel_name(a, ADAPTER_MSG_CH_RESPONSE_UID, name, uid);
+            n->ch_pattern = adapter__channel_name(a, ADAPTER_MSG_CH_PATTERN, name, SIOC_IOV_NULL);
+            n->ch_request = adapter__channel_name(a, ADAPTER_MSG_CH_REQUEST, name, SIOC_IOV_NULL);
+            n->ch_response = adapter__channel_name(a, ADAPTER_MSG_CH_RESPONSE, name, SIOC_IOV_NULL);
+            n->ch_response_uid = adapter__channel_name(a, ADAPTER_MSG_CH_RESPONSE_UID, name, uid);
         }
     }
     snprintf(a->health_ch, sizeof(a->health_ch), "sioc-health#%s", w->id);
@@ -1261,6 +1297,8 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
     redis_client_opts_t so = {1, "subscriber", 1000, 3000, 0, 0, on_state, on_push, a};
     a->pub = redis_client_new(w->loop, &url, &po);
     a->sub = redis_client_new(w->loop, &url, &so);
+    if (a->streams)
+        adapter__streams_start(a, &url);
     event_assign(&a->tick, net_loop_base(w->loop), -1, EV_PERSIST, on_tick, a);
     struct timeval tv = {1, 0};
     event_add(&a->tick, &tv);
@@ -1283,6 +1321,8 @@ void adapter_free(adapter_t *a)
     if (a == NULL)
         return;
     event_del(&a->tick);
+    if (a->streams)
+        adapter__streams_stop(a);
     flush_waiters(&a->ready_waiters, 0);
     hmap_node_t *hn;
     for (hmap_iter_t it = hmap_iter(&a->requests); (hn = hmap_next(&it)) != NULL;)
@@ -1295,6 +1335,8 @@ void adapter_free(adapter_t *a)
     }
     redis_client_free(a->pub);
     redis_client_free(a->sub);
+    if (a->streams)
+        adapter__streams_free(a);
     for (size_t i = 0; i < a->n_ns; i++) {
         nsp_state_t *n = &a->ns[i];
         free(n->ch_main);
@@ -1345,4 +1387,6 @@ void adapter_metrics(const adapter_t *a, sioc_buf_t *b)
         a->received, a->decode_errors, a->requests_timed_out);
     if (n > 0)
         (void)!buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    if (a->streams)
+        adapter__streams_metrics(a, b);
 }

@@ -10,6 +10,12 @@
  *   dynamically, to <key>#<nsp>#<room># for each public room that has local
  *   members, SPUBLISH; the message format of createShardedAdapter(), so a
  *   broadcast to one room reaches only the workers that have members.
+ * - streams: @socket.io/redis-streams-adapter 0.3 (PROTOCOL.md §8): plain
+ *   broadcasts, socketsJoin/Leave and disconnectSockets are XADDed to the
+ *   namespace's stream, which one XREAD BLOCK chain per stream reads on its
+ *   own link (resuming from the last entry id after a reconnect); requests
+ *   and responses are msgpack on PUBLISH <key>#<nsp># / <key>#<nsp>#<uid>#,
+ *   membership by PUBSUB NUMSUB.
  *
  * Fault handling: both Redis links are liveness-checked (redis_client.h), and
  * the subscription itself is checked end to end by a health message the

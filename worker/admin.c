@@ -58,10 +58,10 @@ void admin_metrics(worker_t *w, sioc_buf_t *b)
     const recovery_stats_t *rs = sio_recovery_stats(w);
     if (rs != NULL) {
         char line[256];
-        (void)!buf_append_str(b, "# HELP sioc_recoveries_total Recovery attempts, by result\n"
-                                 "# TYPE sioc_recoveries_total counter\n");
+        (void)!buf_append_str(b, "# HELP sioc_recovery_total Recovery attempts, by result\n"
+                                 "# TYPE sioc_recovery_total counter\n");
         for (int i = RECOVERY_RECOVERED; i <= RECOVERY_OFFSET_TRIMMED; i++) {
-            int k = snprintf(line, sizeof(line), "sioc_recoveries_total{result=\"%s\"} %llu\n",
+            int k = snprintf(line, sizeof(line), "sioc_recovery_total{result=\"%s\"} %llu\n",
                              recovery_result_name((recovery_result_t)i), rs->results[i]);
             (void)!buf_append(b, line, (size_t)k);
         }

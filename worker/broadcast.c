@@ -74,6 +74,10 @@ void broadcast_emit(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
 {
     worker_t *w = NULL;
     sioc_iov_t logged;
+    /* A cluster log (streams mode with recovery on) publishes, and delivers locally once the
+     * EVENT has its offset. */
+    if (sio_store_emit(nsp, rooms, n_rooms, except, n_except, json_array, att, n_att))
+        return;
     if (sio_log_event(nsp, rooms, n_rooms, except, n_except, json_array, att, n_att, &logged))
         json_array = logged;
     (void)sio_broadcast(nsp, rooms, n_rooms, except, n_except, json_array, att, n_att);

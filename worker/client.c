@@ -76,7 +76,7 @@ void client_respond(client_t *cl, int status, const char *ctype, const char *ext
         r = buf_append_str(&b, extra);
     if (r == 0)
         r = buf_append(&b, "\r\n", 2);
-    if (r == 0)
+    if (r == 0 && !cl->head)
         r = buf_append(&b, body, body_len);
     if (r == 0)
         (void)!conn_write(cl->conn, b.base, b.len);

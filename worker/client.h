@@ -39,6 +39,7 @@ typedef struct client {
     uint8_t mode;
     uint8_t keep_alive;
     uint8_t refused;    /* over --max-connections: the first request gets 503 */
+    uint8_t head;       /* the request being answered is HEAD: no body (RFC 9110 §9.3.2) */
     uint8_t cors;       /* 0 none, 1 any origin, 2 + i: configured origin i */
     long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
     ws_reader_t *ws;

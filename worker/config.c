@@ -84,10 +84,17 @@ static const opts_spec_t opts[] = {
      "redis://[:password@]host:port[/db]; unset = single worker, in-memory adapter", NULL},
     {"--adapter-mode", "ADAPTER_MODE", OPTS_STR, OFF(adapter_mode), 0, 0, 0, "classic",
      "classic (PSUBSCRIBE, as @socket.io/redis-adapter createAdapter) | sharded (SSUBSCRIBE "
-     "per room, as createShardedAdapter)",
+     "per room, as createShardedAdapter) | streams (a Redis stream, as "
+     "@socket.io/redis-streams-adapter; connection state recovery across workers)",
      NULL},
     {"--redis-key", "REDIS_KEY", OPTS_STR, OFF(redis_key), 0, 0, 0, "socket.io",
      "channel prefix shared with the Node adapter", NULL},
+    {"--redis-stream", "REDIS_STREAM", OPTS_STR, OFF(redis_stream), 0, 0, 0, "socket.io",
+     "streams mode: the stream name (or prefix with --redis-stream-count > 1)", NULL},
+    {"--redis-stream-count", "REDIS_STREAM_COUNT", OPTS_LONG, OFF(redis_stream_count), 0, 1, 1024,
+     "1", "streams mode: streams the namespaces are hashed over (Node streamCount)", NULL},
+    {"--redis-stream-maxlen", "REDIS_STREAM_MAXLEN", OPTS_LONG, OFF(redis_stream_maxlen), 0, 1,
+     1000000000, "10000", "streams mode: XADD MAXLEN ~ (entries kept, all namespaces)", NULL},
     {"--requests-timeout", "REQUESTS_TIMEOUT", OPTS_LONG, OFF(requests_timeout), 0, 1, 600000,
      "5000", "ms to wait for other workers' answers (fetchSockets, allRooms, ...)", NULL},
     {"--worker-id", "WORKER_ID", OPTS_STR, OFF(worker_id), 0, 0, 0, NULL,
@@ -96,6 +103,10 @@ static const opts_spec_t opts[] = {
      "host:port announced for discovery (default host:port)", NULL},
     {"--head-timeout", "HEAD_TIMEOUT", OPTS_LONG, OFF(head_timeout), 0, 1000, 600000, "10000",
      "ms for a request head to arrive in full (slowloris: 408 and close)", NULL},
+    {"--max-head-size", "MAX_HEAD_SIZE", OPTS_LONG, OFF(max_head_size), 0, 1024, 1L << 20, "20480",
+     "bytes of a request head (431 beyond); above the proxy's, which adds its own fields", NULL},
+    {"--max-headers", "MAX_HEADERS", OPTS_LONG, OFF(max_headers), 0, 8, 1024, "96",
+     "header fields of a request (431 beyond); above the proxy's 64 plus the ones it adds", NULL},
     {"--keepalive-timeout", "KEEPALIVE_TIMEOUT", OPTS_LONG, OFF(keep_alive_timeout), 0, 1000,
      86400000, "60000", "ms an idle keep-alive HTTP connection is kept", NULL},
     {"--drain-timeout", "DRAIN_TIMEOUT", OPTS_LONG, OFF(drain_timeout), 0, 0, 600000, "10000",
@@ -155,8 +166,9 @@ static int validate(worker_config_t *c)
         fprintf(stderr, "sioc-worker: --jwt-alg %s needs --jwt-public-key\n", c->jwt_alg);
         return -1;
     }
-    if (strcmp(c->adapter_mode, "classic") && strcmp(c->adapter_mode, "sharded")) {
-        fprintf(stderr, "sioc-worker: --adapter-mode: expected classic or sharded\n");
+    if (strcmp(c->adapter_mode, "classic") && strcmp(c->adapter_mode, "sharded") &&
+        strcmp(c->adapter_mode, "streams")) {
+        fprintf(stderr, "sioc-worker: --adapter-mode: expected classic, sharded or streams\n");
         return -1;
     }
     if (c->jwt_secret != NULL && c->jwt_secret[0] == '\0') {

@@ -41,14 +41,19 @@ typedef struct worker_config {
     long max_disconnection_duration; /* connection state recovery window, ms; 0 = off */
     long max_events_per_second;      /* per socket; 0 = unlimited */
     char *redis_url;
-    char *adapter_mode; /* classic | sharded */
-    char *redis_key;    /* channel prefix, "socket.io" */
+    char *adapter_mode;       /* classic | sharded | streams */
+    char *redis_key;          /* channel prefix, "socket.io" */
+    char *redis_stream;       /* streams mode: stream name, "socket.io" */
+    long redis_stream_count;  /* streams mode: streams, 1 */
+    long redis_stream_maxlen; /* streams mode: MAXLEN ~, 10000 */
     long requests_timeout;
     char *worker_id;
     char *advertise; /* address:port announced to the proxy */
     int log_level;
     long drain_timeout;
     long head_timeout;       /* ms for a complete request head */
+    long max_head_size;      /* bytes of a request head */
+    long max_headers;        /* header fields of a request */
     long keep_alive_timeout; /* ms an idle keep-alive connection is kept */
     int serve_client;        /* the socket.io-client bundle at <path>socket.io.js */
     int chat_page;           /* the chat page at / */

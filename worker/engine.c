@@ -37,7 +37,7 @@
 #include "web.h"
 #include "websocket.h"
 
-#define MAX_HEADERS 64
+#define MAX_HEADERS_CAP 1024 /* the largest --max-headers */
 
 static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len);
 static void http_on_close(conn_t *c, int reason);
@@ -287,17 +287,19 @@ static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len)
     client_t *cl = conn_data(c);
     size_t used = 0;
     while (used < len && cl->mode == CLIENT_HTTP && !conn_closing(c)) {
-        http_header_t headers[MAX_HEADERS];
+        http_header_t headers[MAX_HEADERS_CAP];
         http_request_t req;
         memset(&req, 0, sizeof(req));
         req.headers = headers;
-        req.num_headers = MAX_HEADERS;
-        http_limits_t lim = {16384, MAX_HEADERS};
+        const worker_config_t *cf = cl->e->conf;
+        req.num_headers = (size_t)cf->max_headers;
+        http_limits_t lim = {(size_t)cf->max_head_size, (size_t)cf->max_headers};
         const char *reason = NULL;
         const char *p = (const char *)buf + used;
         int n = http_parse_request(p, len - used, &req, &lim, &reason);
         if (n == SIOC_INCOMPLETE)
             break;
+        cl->head = n > 0 && iov_eq_str(req.method, "HEAD");
         if (n < 0) {
             cl->keep_alive = 0;
             if (n == SIOC_EMSGSIZE)
@@ -308,6 +310,13 @@ static size_t http_on_data(conn_t *c, uint8_t *buf, size_t len)
             return len;
         }
         size_t body_len = req.content_length > 0 ? (size_t)req.content_length : 0;
+        /* RFC 9112 §3.2: an HTTP/1.1 request without Host is refused; an upgrade carries no
+         * body (its bytes would be read as websocket frames). The proxy refuses both too. */
+        if ((req.minor_version >= 1 && req.host.base == NULL) || (req.upgrade && body_len > 0)) {
+            cl->keep_alive = 0;
+            client_respond(cl, 400, "text/plain", NULL, "Bad Request\n", 12, 1);
+            return len;
+        }
         if (req.chunked) {
             cl->keep_alive = 0;
             client_respond(cl, 411, "text/plain", NULL, "Length Required\n", 16, 1);

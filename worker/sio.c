@@ -43,6 +43,7 @@ struct sio_server {
     worker_t *w;
     const sio_app_t *app;
     recovery_t *recovery;             /* --max-disconnection-duration > 0; NULL otherwise */
+    sio_recovery_store_t store;       /* a cluster-wide store (streams adapter) when store.save */
     unsigned long long joins_refused; /* over --max-rooms-per-socket */
     sio_room_hook room_hook;
     sio_nsp_t **nsps;
@@ -86,7 +87,8 @@ typedef struct sio_client {
     eio_session_t *eio;
     worker_t *w;
     sioc_list_t sockets;
-    sioc_list_t fifo; /* in sio_server->handshake_fifo until the first namespace connect */
+    sioc_list_t fifo;   /* in sio_server->handshake_fifo until the first namespace connect */
+    sioc_list_t parked; /* CONNECTs waiting for the recovery store (sio_restore_t) */
     long long created_ms;
     /* A binary packet waiting for its attachments (allocated only then). */
     struct partial *partial;
@@ -126,6 +128,7 @@ struct sio_socket {
     void *data;
     char *pid; /* private session id, with recovery on */
     net_deferred_t reap;
+    net_deferred_t session_write; /* store mode: rewrite the session at the end of the turn */
     char id[SOCKET_ID_LEN + 1];
 };
 
@@ -166,13 +169,16 @@ int sio_emit(sio_socket_t *s, sioc_iov_t json_array, const sioc_iov_t *att, size
      * it carries an offset and is replayed if the socket is away (as Node does). */
     sioc_iov_t room = iov_make(s->id, SOCKET_ID_LEN);
     sioc_iov_t logged;
+    if (s->connected && sio_store_emit(s->nsp, &room, 1, NULL, 0, json_array, att, n_att))
+        return 0;
     if (s->connected && sio_log_event(s->nsp, &room, 1, NULL, 0, json_array, att, n_att, &logged))
         json_array = logged;
     return send_packet(s, SIO_EVENT, 0, 0, json_array, att, n_att);
 }
 
-/* Recovery runs with the in-memory adapter only: a Redis Pub/Sub adapter keeps no log (as
- * with Node's classic and sharded adapters, the CONNECT reply still carries a pid). */
+/* The in-memory log serves the in-memory adapter only: a Redis Pub/Sub adapter keeps no log
+ * (as with Node's classic and sharded adapters, the CONNECT reply still carries a pid), and
+ * the streams adapter installs a cluster-wide store instead (srv->store). */
 static recovery_t *recovery_of(const struct sio_server *srv)
 {
     return srv->w->adapter == NULL ? srv->recovery : NULL;
@@ -185,6 +191,46 @@ int sio_log_event(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const
     recovery_t *r = recovery_of(nsp->srv);
     return r != NULL && recovery_log(r, clock_unix_ms(), nsp->index, rooms, n_rooms, except,
                                      n_except, json_array, att, n_att, with_offset) == 0;
+}
+
+int sio_store_emit(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
+                   const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
+                   const sioc_iov_t *att, size_t n_att)
+{
+    const sio_recovery_store_t *st = &nsp->srv->store;
+    if (st->emit == NULL)
+        return 0;
+    st->emit(st->ctx, nsp, rooms, n_rooms, except, n_except, json_array, att, n_att);
+    return 1;
+}
+
+void sio_set_recovery_store(worker_t *w, const sio_recovery_store_t *store)
+{
+    struct sio_server *srv = server_of(w);
+    if (srv->recovery != NULL)
+        srv->store = *store;
+}
+
+const char *sio_socket_pid(const sio_socket_t *s)
+{
+    return s->pid;
+}
+
+static void session_write(net_deferred_t *d)
+{
+    sio_socket_t *s = container_of(d, sio_socket_t, session_write);
+    const sio_recovery_store_t *st = &s->nsp->srv->store;
+    if (s->connected && st->save != NULL)
+        st->save(st->ctx, s);
+}
+
+/* Store mode: the session follows the socket's rooms (written once per loop turn). */
+static void session_touch(sio_socket_t *s)
+{
+    if (s->connected && s->pid != NULL && s->nsp->srv->store.save != NULL) {
+        s->session_write.cb = session_write;
+        net_loop_defer(s->client->w->loop, &s->session_write);
+    }
 }
 
 int sio_ack(sio_socket_t *s, unsigned long long ack_id, sioc_iov_t json_array,
@@ -311,6 +357,7 @@ int sio_join(sio_socket_t *s, sioc_iov_t name)
     } else if (s->room_index != NULL) {
         hmap_put(s->room_index, &m->by_name);
     }
+    session_touch(s);
     return 0;
 }
 
@@ -345,15 +392,18 @@ static void room_unpin(room_t *r)
 int sio_leave(sio_socket_t *s, sioc_iov_t name)
 {
     membership_t *m = membership_find(s, name);
-    if (m != NULL)
+    if (m != NULL) {
         membership_drop(s->nsp, m);
+        session_touch(s);
+    }
     return 0;
 }
 
 const recovery_stats_t *sio_recovery_stats(worker_t *w)
 {
     struct sio_server *srv = server_of(w);
-    return srv != NULL && srv->recovery != NULL ? recovery_stats(srv->recovery) : NULL;
+    /* With a cluster adapter the adapter reports recovery (adapter_metrics). */
+    return srv != NULL && recovery_of(srv) != NULL ? recovery_stats(srv->recovery) : NULL;
 }
 
 unsigned long long sio_joins_refused(worker_t *w)
@@ -603,6 +653,7 @@ int sio_socket_connected(const sio_socket_t *s)
 
 static void socket_free(sio_socket_t *s)
 {
+    net_loop_cancel(&s->session_write);
     free(s->pid);
     free(s);
 }
@@ -626,6 +677,15 @@ static int recoverable(const char *reason)
 
 static void session_save(sio_socket_t *s, const char *reason)
 {
+    const sio_recovery_store_t *st = &s->nsp->srv->store;
+    if (st->save != NULL && s->pid != NULL) {
+        net_loop_cancel(&s->session_write);
+        if (reason != NULL && recoverable(reason))
+            st->save(st->ctx, s);
+        else
+            st->drop(st->ctx, s);
+        return;
+    }
     recovery_t *r = recovery_of(s->nsp->srv);
     if (r == NULL || s->pid == NULL || reason == NULL || !recoverable(reason))
         return;
@@ -816,6 +876,100 @@ static recovery_result_t restore(sio_socket_t *s, sioc_iov_t auth, restored_t *r
     return RECOVERY_RECOVERED;
 }
 
+static void connect_finish(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth, restored_t *rs);
+
+/* A CONNECT waiting for the recovery store. */
+struct sio_restore {
+    sioc_list_t link; /* in client->parked */
+    sio_client_t *c;  /* NULL once the client is gone */
+    sio_socket_t *s;
+    char *auth;
+    size_t auth_len;
+    char pid[RECOVERY_PID_LEN + 1];
+    restored_t rs;
+};
+
+static sio_restore_t *parked_for(sio_client_t *c, sioc_iov_t nsp)
+{
+    sioc_list_t *p;
+    list_foreach(p, &c->parked)
+    {
+        sio_restore_t *r = container_of(p, sio_restore_t, link);
+        if (iov_eq(r->s->nsp->name_iov, nsp))
+            return r;
+    }
+    return NULL;
+}
+
+/* Hands a CONNECT with a pid and an offset to the store; 0 when it has none (connect now). */
+static int park(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth)
+{
+    char pid[RECOVERY_PID_LEN + 2], offset[RECOVERY_OFFSET_MAX + 2];
+    int pn = auth_string(auth, "pid", pid, sizeof(pid));
+    int on = auth_string(auth, "offset", offset, sizeof(offset));
+    if (pn != RECOVERY_PID_LEN || on <= 0)
+        return 0;
+    sio_restore_t *r = xcalloc(1, sizeof(*r));
+    r->c = c;
+    r->s = s;
+    r->auth = xmalloc(auth.len + 1);
+    memcpy(r->auth, auth.base, auth.len);
+    r->auth_len = auth.len;
+    memcpy(r->pid, pid, RECOVERY_PID_LEN + 1);
+    list_insert_tail(&c->parked, &r->link);
+    const sio_recovery_store_t *st = &s->nsp->srv->store;
+    st->restore(st->ctx, s->nsp, iov_make(pid, (size_t)pn), iov_make(offset, (size_t)on), r);
+    return 1;
+}
+
+void sio_restore_room(sio_restore_t *r, sioc_iov_t room)
+{
+    on_restored_room(room, &r->rs);
+}
+
+void sio_restore_packet(sio_restore_t *r, sioc_iov_t json_array, const sioc_iov_t *att,
+                        size_t n_att)
+{
+    on_missed(json_array, att, n_att, &r->rs);
+}
+
+void sio_restore_done(sio_restore_t *r, int recovered, sioc_iov_t sid)
+{
+    sio_socket_t *s = r->s;
+    list_remove(&r->link);
+    if (r->c == NULL) { /* the client left meanwhile (its app data is already released) */
+        restored_free(&r->rs);
+        socket_free(s);
+    } else {
+        /* The old socket may still be here (its transport not yet seen closed): then the
+         * client starts afresh (its old socket saves a new session when it ends). */
+        if (recovered && sid.len == SOCKET_ID_LEN && hmap_get(&s->nsp->sockets, sid) == NULL) {
+            memcpy(s->id, sid.base, SOCKET_ID_LEN);
+            memcpy(s->pid, r->pid, RECOVERY_PID_LEN + 1);
+        } else {
+            restored_free(&r->rs);
+            rand_id(s->pid, RECOVERY_PID_LEN);
+        }
+        connect_finish(r->c, s, iov_make(r->auth, r->auth_len), &r->rs);
+    }
+    free(r->auth);
+    free(r);
+}
+
+/* The client is gone: its parked CONNECTs end when the store answers. */
+static void orphan_parked(sio_client_t *c)
+{
+    const sio_app_t *app = server_of(c->w)->app;
+    while (!list_empty(&c->parked)) {
+        sio_restore_t *r = container_of(c->parked.next, sio_restore_t, link);
+        list_remove(&r->link);
+        list_init(&r->link);
+        r->c = NULL;
+        if (app->on_disconnect != NULL)
+            app->on_disconnect(r->s, NULL);
+    }
+}
+
 static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
 {
     struct sio_server *srv = server_of(c->w);
@@ -827,7 +981,7 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
         buf_free(&b);
         return;
     }
-    if (client_socket(c, pk->nsp) != NULL) {
+    if (client_socket(c, pk->nsp) != NULL || parked_for(c, pk->nsp) != NULL) {
         client_fail(c, "CONNECT for a connected namespace");
         return;
     }
@@ -864,9 +1018,21 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
     restored_t rs = {0};
     if (srv->recovery != NULL) {
         s->pid = xmalloc(RECOVERY_PID_LEN + 1);
+        if (srv->store.restore != NULL && park(c, s, auth))
+            return;
         if (restore(s, auth, &rs) != RECOVERY_RECOVERED)
             rand_id(s->pid, RECOVERY_PID_LEN);
     }
+    connect_finish(c, s, auth, &rs);
+}
+
+/* The socket joins the namespace: rooms and missed packets of a restore (`rs`, freed), the
+ * CONNECT reply, the app's on_connect. */
+static void connect_finish(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth, restored_t *rs)
+{
+    struct sio_server *srv = server_of(c->w);
+    sio_nsp_t *nsp = s->nsp;
+    sioc_buf_t b = {0};
     s->connected = 1;
     hmap_put(&nsp->sockets, &s->node);
     list_insert_tail(&c->sockets, &s->link);
@@ -876,13 +1042,14 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
     c->w->stats.sockets_total++;
     /* A recovered socket rejoins its rooms and gets the packets it missed before the
      * CONNECT reply; socket.io-client delivers them right after "connect". */
-    for (size_t i = 0; i < rs.n_rooms; i++)
-        (void)sio_join(s, rs.rooms[i]);
-    for (size_t i = 0; i < rs.n_packets; i++)
-        (void)send_packet(s, SIO_EVENT, 0, 0, rs.packets[i].json, rs.packets[i].att,
-                          rs.packets[i].n_att);
-    restored_free(&rs);
-    if (sio_packet_write_connect(&b, pk->nsp, s->id, s->pid) == 0)
+    for (size_t i = 0; i < rs->n_rooms; i++)
+        (void)sio_join(s, rs->rooms[i]);
+    for (size_t i = 0; i < rs->n_packets; i++)
+        (void)send_packet(s, SIO_EVENT, 0, 0, rs->packets[i].json, rs->packets[i].att,
+                          rs->packets[i].n_att);
+    restored_free(rs);
+    session_touch(s);
+    if (sio_packet_write_connect(&b, nsp->name_iov, s->id, s->pid) == 0)
         (void)eio_send_text(c->eio, b.base, b.len);
     buf_free(&b);
     if (srv->app->on_connect != NULL)
@@ -1077,6 +1244,7 @@ static void on_open(eio_session_t *e)
     c->eio = e;
     c->w = w;
     list_init(&c->sockets);
+    list_init(&c->parked);
     c->created_ms = clock_ms();
     list_insert_tail(&w->sio->handshake_fifo, &c->fifo);
     eio_session_set_data(e, c);
@@ -1093,6 +1261,7 @@ static void on_close(eio_session_t *e, const char *reason)
         list_remove(&c->fifo);
     while (!list_empty(&c->sockets))
         socket_close(container_of(c->sockets.next, sio_socket_t, link), reason);
+    orphan_parked(c);
     partial_reset(c);
     free(c);
 }

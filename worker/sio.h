@@ -140,6 +140,45 @@ int sio_emit_ack_att(sio_socket_t *s, sioc_iov_t json_array, const sioc_iov_t *a
 typedef void (*sio_room_hook)(worker_t *w, sio_nsp_t *nsp, sioc_iov_t room, int created);
 void sio_set_room_hook(worker_t *w, sio_room_hook hook);
 
+/*
+ * Connection state recovery through a cluster-wide store (the streams adapter): the
+ * sessions live in Redis, EVENTs are logged in the stream and restores are asynchronous.
+ * A CONNECT carrying a pid and an offset is parked after the middleware until the store
+ * answers; nothing is sent for it meanwhile.
+ */
+typedef struct sio_restore sio_restore_t;
+
+typedef struct {
+    /** Takes back session `pid` of `nsp` from `offset`: answers with sio_restore_room and
+     * sio_restore_packet, then exactly one sio_restore_done (possibly before returning). */
+    void (*restore)(void *ctx, sio_nsp_t *nsp, sioc_iov_t pid, sioc_iov_t offset, sio_restore_t *r);
+    /** Writes the session of `s` (connected, or just ended for a recoverable reason). */
+    void (*save)(void *ctx, sio_socket_t *s);
+    /** Deletes the session of `s` (ended for good). */
+    void (*drop)(void *ctx, sio_socket_t *s);
+    /** Logs an EVENT to `rooms` (none: everyone) minus `except` and delivers it locally
+     * with its offset once logged. Borrows everything for the call. */
+    void (*emit)(void *ctx, sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
+                 const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
+                 const sioc_iov_t *att, size_t n_att);
+    void *ctx;
+} sio_recovery_store_t;
+
+/** Installs the store (copied); recovery must be on (--max-disconnection-duration). */
+void sio_set_recovery_store(worker_t *w, const sio_recovery_store_t *store);
+/** With a store: hands the EVENT broadcast to it and returns 1 (the store delivers); else 0. */
+int sio_store_emit(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
+                   const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
+                   const sioc_iov_t *att, size_t n_att);
+/** The private session id of the socket (NULL with recovery off). */
+const char *sio_socket_pid(const sio_socket_t *s);
+/** Answers of the store to a parked CONNECT (copied). */
+void sio_restore_room(sio_restore_t *r, sioc_iov_t room);
+void sio_restore_packet(sio_restore_t *r, sioc_iov_t json_array, const sioc_iov_t *att,
+                        size_t n_att);
+/** Ends the restore: `recovered` with the old `sid`, or a fresh session. Frees `r`. */
+void sio_restore_done(sio_restore_t *r, int recovered, sioc_iov_t sid);
+
 /** Server-side disconnect of one socket (reason "server namespace disconnect"); with
  * `close`, the whole Engine.IO connection is closed too. */
 void sio_disconnect(sio_socket_t *s, int close);

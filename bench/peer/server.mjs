@@ -64,8 +64,12 @@ const OPTIONS = [
   ["max-output-buffer", "MAX_OUTPUT_BUFFER", "1048576", "int", "per-connection queued output cap (bytes)"],
   ["ack-timeout", "ACK_TIMEOUT", "10000", "int", "server-to-client ack timeout (ms)"],
   ["redis-url", "REDIS_URL", "", "string", "redis://[:password@]host:port[/db]"],
-  ["adapter-mode", "ADAPTER_MODE", "classic", "string", "classic (createAdapter) | sharded (createShardedAdapter, dynamic)"],
+  ["adapter-mode", "ADAPTER_MODE", "classic", "string", "classic (createAdapter) | sharded (createShardedAdapter, dynamic) | streams (@socket.io/redis-streams-adapter)"],
   ["redis-key", "REDIS_KEY", "socket.io", "string", "channel prefix shared with other adapters"],
+  ["redis-stream", "REDIS_STREAM", "socket.io", "string", "streams mode: stream name"],
+  ["redis-stream-count", "REDIS_STREAM_COUNT", "1", "int", "streams mode: streamCount"],
+  ["redis-stream-maxlen", "REDIS_STREAM_MAXLEN", "10000", "int", "streams mode: maxLen"],
+  ["max-disconnection-duration", "MAX_DISCONNECTION_DURATION", "0", "int", "connectionStateRecovery window (ms, 0 = off; middlewares run again)"],
   ["requests-timeout", "REQUESTS_TIMEOUT", "5000", "int", "ms to wait for other workers' answers"],
   ["jwt-leeway", "JWT_LEEWAY", "0", "int", "seconds of clock skew allowed on exp / nbf"],
   ["max-events-per-second", "MAX_EVENTS_PER_SECOND", "0", "int", "events a socket may send per second (0 = no limit)"],
@@ -138,7 +142,7 @@ function parseOptions(argv, env) {
   if (!["chat", "echo"].includes(opts.app)) fail(`--app: unknown app ${opts.app}`);
   if (!["HS256", "RS256", "ES256"].includes(opts.jwtAlg)) fail(`--jwt-alg: unsupported ${opts.jwtAlg}`);
   if (!["error", "warn", "info", "debug"].includes(opts.logLevel)) fail(`--log-level: unknown ${opts.logLevel}`);
-  if (!["classic", "sharded"].includes(opts.adapterMode)) fail(`--adapter-mode: unknown ${opts.adapterMode}`);
+  if (!["classic", "sharded", "streams"].includes(opts.adapterMode)) fail(`--adapter-mode: unknown ${opts.adapterMode}`);
   if (!opts.path.startsWith("/")) fail("--path must start with /");
   opts.namespaceList = opts.namespaces
     .split(",")
@@ -425,6 +429,9 @@ if (plainEngine) {
     path: opts.path,
     serveClient: false,
     connectTimeout: opts.connectTimeout,
+    ...(opts.maxDisconnectionDuration > 0
+      ? { connectionStateRecovery: { maxDisconnectionDuration: opts.maxDisconnectionDuration, skipMiddlewares: false } }
+      : {}),
   });
   watchEngine(io.engine);
 
@@ -458,11 +465,23 @@ if (plainEngine) {
     }
     await Promise.all([pub.connect(), sub.connect()]);
     const adapterOpts = { requestsTimeout: opts.requestsTimeout };
-    io.adapter(
-      opts.adapterMode === "sharded"
-        ? createShardedAdapter(pub, sub, { channelPrefix: opts.redisKey, subscriptionMode: "dynamic", ...adapterOpts })
-        : createAdapter(pub, sub, { key: opts.redisKey, ...adapterOpts }),
-    );
+    if (opts.adapterMode === "streams") {
+      const streams = require("@socket.io/redis-streams-adapter");
+      io.adapter(
+        streams.createAdapter(pub, {
+          streamName: opts.redisStream,
+          streamCount: opts.redisStreamCount,
+          maxLen: opts.redisStreamMaxlen,
+          channelPrefix: opts.redisKey,
+        }),
+      );
+    } else {
+      io.adapter(
+        opts.adapterMode === "sharded"
+          ? createShardedAdapter(pub, sub, { channelPrefix: opts.redisKey, subscriptionMode: "dynamic", ...adapterOpts })
+          : createAdapter(pub, sub, { key: opts.redisKey, ...adapterOpts }),
+      );
+    }
     redisClients = [pub, sub];
   }
 

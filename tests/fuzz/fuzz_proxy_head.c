@@ -214,7 +214,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *ps =
         v6 ? (is_trusted ? "fd00::1" : "2001:db8::9") : (is_trusted ? "10.0.0.1" : "192.0.2.1");
     affinity_addr_parse(iov_make(ps, strlen(ps)), &peer);
-    route_conf_t conf = {&secret, SIOC_LIT("sioc_affinity"), trusted, ntrusted};
+    route_conf_t conf = {&secret, SIOC_LIT("sioc_affinity"), trusted, ntrusted, ROUTE_PLACE_HASH};
 
     /* Exact-size copy so reads past the end are caught. */
     size_t len = size - 1;

@@ -178,10 +178,10 @@ describe("metrics", () => {
   it("recoveries are counted by result, with the replayed packets and the log size", async () => {
     const text = (await request(`${srv.url}/metrics`)).text;
     const value = (name) => Number((new RegExp(`^${name.replace(/[{}]/g, "\\$&")} (\\d+)$`, "m").exec(text) ?? [])[1]);
-    assert.ok(value('sioc_recoveries_total{result="recovered"}') >= 3, text);
+    assert.ok(value('sioc_recovery_total{result="recovered"}') >= 3, text);
     assert.ok(value("sioc_recovery_replayed_total") >= 11);
     assert.ok(value("sioc_recovery_log_packets") >= 1);
     const other = (await request(`${short.url}/metrics`)).text;
-    assert.match(other, /^sioc_recoveries_total\{result="(expired|unknown_pid)"\} [1-9]/m);
+    assert.match(other, /^sioc_recovery_total\{result="(expired|unknown_pid)"\} [1-9]/m);
   });
 });

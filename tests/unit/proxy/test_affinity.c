@@ -15,7 +15,7 @@
 
 static affinity_node_t node(const char *id)
 {
-    affinity_node_t n = {iov_make(id, strlen(id)), 0, 0};
+    affinity_node_t n = {iov_make(id, strlen(id)), 0, 0, 0};
     n.seed = affinity_seed(n.id);
     return n;
 }
@@ -288,6 +288,55 @@ static void test_client_addr(void **state)
     free(trusted);
 }
 
+/* Power of two choices: the less loaded of two distinct nodes in rotation. */
+static void test_pick_least(void **state)
+{
+    (void)state;
+    const char *ids[4] = {"a", "b", "c", "d"};
+    affinity_node_t n[4];
+    memset(n, 0, sizeof(n));
+    for (int i = 0; i < 4; i++)
+        n[i].id = iov_make(ids[i], 1);
+    assert_int_equal(affinity_pick_least(n, 0, 1), -1);
+    /* r selects the a-th (low 32 bits) and b-th (next 31, skipping a) in rotation. */
+    n[0].load = 5;
+    n[1].load = 3;
+    n[2].load = 9;
+    assert_int_equal(affinity_pick_least(n, 4, 0), 1);                /* a=0, b=1 */
+    assert_int_equal(affinity_pick_least(n, 4, (1ull << 32) | 1), 1); /* a=1, b=1+1 */
+    n[2].load = 1;
+    assert_int_equal(affinity_pick_least(n, 4, (1ull << 32) | 1), 2);
+    /* Equal loads: the top bit of r picks one of the two. */
+    n[0].load = n[1].load = 4;
+    assert_int_equal(affinity_pick_least(n, 4, 0), 0);
+    assert_int_equal(affinity_pick_least(n, 4, 1ull << 63), 1);
+    /* Standby nodes are never drawn; one in rotation is chosen alone. */
+    n[0].standby = n[2].standby = n[3].standby = 1;
+    for (uint64_t r = 0; r < 64; r++)
+        assert_int_equal(affinity_pick_least(n, 4, r * 0x9e3779b97f4a7c15ull), 1);
+    n[1].standby = 1;
+    assert_int_equal(affinity_pick_least(n, 4, 7), -1);
+    /* Simulated placements, each adding one to the chosen load, stay near the mean; a new
+     * empty node wins every draw it is in (half of them with four nodes) until it catches up. */
+    memset(n, 0, sizeof(n));
+    for (int i = 0; i < 4; i++)
+        n[i].id = iov_make(ids[i], 1);
+    n[3].standby = 1;
+    uint64_t x = 88172645463325252ull;
+    for (int k = 0; k < 300; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        n[affinity_pick_least(n, 4, x)].load++;
+    }
+    for (int i = 0; i < 3; i++)
+        assert_true(n[i].load >= 90 && n[i].load <= 110);
+    n[3].standby = 0;
+    for (int k = 0; k < 100; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        n[affinity_pick_least(n, 4, x)].load++;
+    }
+    assert_true(n[3].load >= 40);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_cookie),
         cmocka_unit_test(test_addresses),
         cmocka_unit_test(test_client_addr),
+        cmocka_unit_test(test_pick_least),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,6 +51,27 @@ static sioc_iov_t get(const http_header_t *h, size_t n, const char *name)
     return i < 0 ? SIOC_IOV_NULL : h[i].value;
 }
 
+/* An HTTP/1.0 request without Host goes out as HTTP/1.1 with an empty Host (the worker
+ * refuses HTTP/1.1 without one); a request with Host keeps exactly one. */
+static void test_request_host_added(void **state)
+{
+    (void)state;
+    const char *in = "GET /socket.io/?EIO=4&transport=polling HTTP/1.0\r\n\r\n";
+    parsed_t a, b;
+    parse_req(in, strlen(in), &a);
+    affinity_addr_t peer;
+    affinity_addr_parse(SIOC_LIT("192.0.2.1"), &peer);
+    rewrite_req_t o = {&peer, 0, 0, 0};
+    sioc_buf_t out = {0};
+    assert_int_equal(rewrite_request(&out, &a.req, &o), 0);
+    parse_req(out.base, out.len, &b);
+    assert_int_equal(b.req.minor_version, 1);
+    assert_int_equal(count(b.h, b.req.num_headers, "host"), 1);
+    assert_non_null(b.req.host.base);
+    assert_int_equal(b.req.host.len, 0);
+    buf_free(&out);
+}
+
 static void test_request_untrusted(void **state)
 {
     (void)state;
@@ -168,6 +189,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_untrusted),
+        cmocka_unit_test(test_request_host_added),
         cmocka_unit_test(test_request_trusted_and_upgrade),
         cmocka_unit_test(test_response),
     };

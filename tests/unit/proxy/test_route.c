@@ -270,6 +270,63 @@ static void test_upgrades(void **state)
     assert_int_equal(r.status, 411);
 }
 
+/* least-loaded: new sessions from one address spread by load; sessions keep their worker. */
+static void test_least_loaded(void **state)
+{
+    (void)state;
+    int pl = -1;
+    assert_int_equal(route_placement_parse("hash", &pl), 0);
+    assert_int_equal(pl, ROUTE_PLACE_HASH);
+    assert_int_equal(route_placement_parse("least-loaded", &pl), 0);
+    assert_int_equal(pl, ROUTE_PLACE_LEAST_LOADED);
+    assert_int_equal(route_placement_parse("random", &pl), SIOC_EINVAL);
+    assert_string_equal(route_placement_name(ROUTE_PLACE_LEAST_LOADED), "least-loaded");
+    assert_string_equal(route_placement_name(ROUTE_PLACE_HASH), "hash");
+
+    route_t r;
+    const char *h = "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n";
+    /* Under hash, one address goes to one worker. */
+    int first = -1;
+    for (int i = 0; i < 30; i++) {
+        decide(h, "10.88.0.1", 3, &r);
+        assert_int_equal(r.by, ROUTE_BY_ADDRESS);
+        if (first < 0)
+            first = r.worker;
+        assert_int_equal(r.worker, first);
+    }
+    /* Under least-loaded, 60 sessions from that address (each adding to the load of its
+     * worker, as the proxy's view does) spread: none above 1.5 times the mean. */
+    conf.placement = ROUTE_PLACE_LEAST_LOADED;
+    for (int i = 0; i < 60; i++) {
+        decide(h, "10.88.0.1", 3, &r);
+        assert_int_equal(r.error, ROUTE_OK);
+        assert_int_equal(r.by, ROUTE_BY_LOAD);
+        assert_int_equal(r.placement, ROUTE_PLACE_LEAST_LOADED);
+        nodes[r.worker].load++;
+    }
+    for (int i = 0; i < 3; i++)
+        assert_true(nodes[i].load >= 10 && nodes[i].load <= 30);
+    /* A sid still names its worker, a cookie still places; the replacement after a failed
+     * worker is by load too, and standby workers take nothing. */
+    decide("GET /socket.io/?EIO=4&sid=w3.abc HTTP/1.1\r\nHost: x\r\n\r\n", "10.88.0.1", 3, &r);
+    assert_int_equal(r.by, ROUTE_BY_SID);
+    assert_int_equal(r.worker, 2);
+    char head[512];
+    cookie_head(head, sizeof(head), "w2", "EIO=4&transport=polling");
+    decide(head, "10.88.0.1", 3, &r);
+    assert_int_equal(r.by, ROUTE_BY_COOKIE);
+    assert_int_equal(r.worker, 1);
+    nodes[0].standby = nodes[1].standby = 1;
+    decide(h, "10.88.0.1", 3, &r);
+    assert_int_equal(r.worker, 2);
+    nodes[2].standby = 1;
+    route_replace(nodes, 3, &r);
+    assert_int_equal(r.error, ROUTE_ERR_NO_WORKER);
+    for (int i = 0; i < 3; i++)
+        nodes[i].standby = 0, nodes[i].load = 0;
+    conf.placement = ROUTE_PLACE_HASH;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_forwarded_for),
         cmocka_unit_test(test_standby),
         cmocka_unit_test(test_upgrades),
+        cmocka_unit_test(test_least_loaded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,7 +2,8 @@
  * Unit tests for proxy/workers: membership from discovery, and the departing
  * state of a worker that left the discovered set (it drains): on standby for
  * new sessions, still routed to by its sids, removed once it stops answering,
- * fails its health checks or outstays --departing-grace.
+ * fails its health checks or outstays --departing-grace; and the load the routing view
+ * reports for each worker.
  *
  * The workers are tiny HTTP responders on loopback ports, driven by the same
  * libevent base as the worker set; the tests turn the loop until a condition
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <arpa/inet.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -274,7 +276,7 @@ static const char *route(ctx_t *t, const char *head, const char *peer, int *erro
     assert_true(http_parse_request(head, strlen(head), &req, NULL, NULL) > 0);
     affinity_addr_t a;
     assert_int_equal(affinity_addr_parse(iov_make(peer, strlen(peer)), &a), 0);
-    route_conf_t rc = {&t->p.secret, SIOC_LIT("sioc_affinity"), NULL, 0};
+    route_conf_t rc = {&t->p.secret, SIOC_LIT("sioc_affinity"), NULL, 0, ROUTE_PLACE_HASH};
     size_t n;
     const affinity_node_t *nodes = workers_live(t->p.workers, &n);
     route_t r;
@@ -483,6 +485,44 @@ static void test_static_unaffected(void **state)
     assert_int_equal(workers_departing(t->p.workers), 0);
 }
 
+static int marked(ctx_t *t, const void *arg)
+{
+    (void)arg;
+    pworker_t *w = member(t, "w1");
+    return w->sessions_mark == w->sessions;
+}
+
+/* The load of the routing view (least-loaded placement): requests in flight, open
+ * tunnels, and sessions placed since the last health tick. */
+static void test_load(void **state)
+{
+    ctx_t *t = *state;
+    t->p.workers = workers_new(&t->p);
+    sync_fakes(t, W12, 2);
+    wait_up(t, 2);
+    pworker_t *w1 = member(t, "w1");
+    assert_int_equal(live_node(t, "w1")->load, 0);
+    int ready, err;
+    upstream_t *a = upstream_acquire(w1, &ready, &err);
+    upstream_t *b = upstream_acquire(w1, &ready, &err);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(live_node(t, "w1")->load, 2);
+    assert_int_equal(live_node(t, "w2")->load, 0);
+    upstream_release(a, 0);
+    assert_int_equal(live_node(t, "w1")->load, 1);
+    /* A tunnel taken from an upstream counts as a tunnel, not as a request. */
+    w1->tunnels_open++;
+    bufferevent_free(upstream_detach(b));
+    assert_int_equal(live_node(t, "w1")->load, 1);
+    w1->sessions += 3;
+    assert_int_equal(live_node(t, "w1")->load, 4);
+    assert_true(run_until(t, marked, NULL, 5000));
+    assert_int_equal(live_node(t, "w1")->load, 1);
+    w1->tunnels_open--;
+    assert_int_equal(live_node(t, "w1")->load, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -492,6 +532,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_departing_grace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_departing_connect_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_static_unaffected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,122 @@
+/*
+ * adapter_internal.h - what adapter.c (Pub/Sub, requests, readiness) and
+ * adapter_streams.c (the streams mode's stream readers, XADD and connection
+ * state recovery) share: the adapter's state and the helpers each side
+ * calls in the other. Not a public interface: adapter.h is. Loop thread only.
+ */
+#ifndef SIOC_WORKER_ADAPTER_INTERNAL_H
+#define SIOC_WORKER_ADAPTER_INTERNAL_H
+
+#include <event2/event_struct.h>
+#include <stddef.h>
+
+#include "adapter.h"
+#include "adapter/adapter_msg.h"
+#include "base/buf.h"
+#include "base/hmap.h"
+#include "base/list.h"
+#include "net/redis_client.h"
+#include "sio.h"
+
+#define MAX_ATT 64
+
+typedef struct stream_reader stream_reader_t;
+
+typedef struct nsp_state {
+    sio_nsp_t *nsp;
+    stream_reader_t *stream; /* streams mode: the stream of this namespace */
+    char uid[17];
+    char *ch_main;         /* key#nsp# */
+    char *ch_pattern;      /* key#nsp#* (classic) */
+    char *ch_request;      /* key-request#nsp# (classic) */
+    char *ch_response;     /* key-response#nsp# (classic) */
+    char *ch_response_uid; /* classic: key-response#nsp#uid#; sharded: key#nsp#uid# */
+} nsp_state_t;
+
+/* Streams mode: one blocking XREAD chain per stream, on its own link. */
+struct stream_reader {
+    adapter_t *a;
+    redis_client_t *link;
+    char *key;
+    char last_id[48];    /* the last entry delivered ("" until the first XREVRANGE) */
+    sioc_list_t waiting; /* restores waiting for this reader to reach their last entry */
+    unsigned long long read, added;
+    long long lag_ms; /* age of the last entry read when it was read */
+};
+
+struct adapter {
+    worker_t *w;
+    redis_client_t *pub, *sub;
+    int sharded;
+    int streams; /* streams mode (requests and responses in the sharded format, on PUBLISH) */
+    int cluster; /* sharded || streams: the ClusterAdapter message format */
+    stream_reader_t *readers;
+    size_t n_readers;
+    sioc_buf_t entry_scratch, entry_data, offset_json;
+    sioc_iov_t cur_offset; /* the id of the stream entry being handled, else base NULL */
+    long long refresh_due_ms;
+    unsigned long long rec_results[4], rec_replayed, sessions_written;
+    sioc_iov_t key;
+    nsp_state_t *ns;
+    size_t n_ns;
+    hmap_t room_subs;
+    sioc_list_t ready_waiters;
+    hmap_t requests;
+    int subs_expected, subs_confirmed;
+    int ready;
+    long long last_health_ms;
+    long long health_sent_ms;
+    struct event tick;
+    char member[96];
+    char health_ch[64];
+    adapter_msg_ctx_t ctx;
+    sioc_buf_t json;
+    sioc_iov_t att_v[MAX_ATT];
+    unsigned long long published, publish_dropped, received, decode_errors, requests_timed_out,
+        link_downs;
+};
+
+static inline nsp_state_t *adapter__ns_of(adapter_t *a, sio_nsp_t *nsp)
+{
+    return &a->ns[sio_nsp_index(nsp)];
+}
+
+/* adapter.c */
+
+/** A channel name of `kind` (ADAPTER_MSG_CH_*), malloc'd. */
+char *adapter__channel_name(adapter_t *a, int kind, sioc_iov_t nsp, sioc_iov_t extra);
+/** Points `att` at the adapter's attachment array and empties the JSON scratch. */
+void adapter__reset_scratch(adapter_t *a, adapter_msg_att_t *att);
+/** Acts on a ClusterAdapter message of namespace `n` (own messages ignored). */
+void adapter__on_cluster_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel,
+                                 adapter_msg_shard_t m);
+/** Recomputes readiness (/ready) from the links, subscriptions and readers. */
+void adapter__update_ready(adapter_t *a);
+
+/* adapter_streams.c */
+
+/** Opens one reader per stream of the namespaces and, with recovery on, installs the
+ * cluster-wide recovery store. */
+void adapter__streams_start(adapter_t *a, const redis_url_t *url);
+/** Uninstalls the recovery store (start of adapter_free). */
+void adapter__streams_stop(adapter_t *a);
+/** Ends waiting restores and frees the readers (after the publisher link is freed). */
+void adapter__streams_free(adapter_t *a);
+/** Whether every reader's link is up. */
+int adapter__streams_ready(const adapter_t *a);
+/** Every second: session TTL refresh, restores stuck behind a reader. */
+void adapter__streams_tick(adapter_t *a);
+/** The publisher link came up: refuse to share the prefix with a classic-mode node. */
+void adapter__streams_pub_up(adapter_t *a);
+/** Appends the readers' and the recovery's metrics. */
+void adapter__streams_metrics(const adapter_t *a, sioc_buf_t *b);
+/** XADDs message `m` to the stream of `n`; `cb` (may be NULL) gets the entry id. 0 or
+ * SIOC_E* (then `cb` is not called). */
+int adapter__stream_add(adapter_t *a, nsp_state_t *n, const adapter_msg_shard_t *m,
+                        redis_reply_cb cb, void *data);
+/** Whether connection state recovery runs through the stream. */
+int adapter__recovery_on(const adapter_t *a);
+/** Appends `json` (a JSON array) with the string `offset` as its last element. */
+int adapter__with_offset(sioc_buf_t *b, sioc_iov_t json, sioc_iov_t offset);
+
+#endif
