@@ -89,6 +89,28 @@ static sioc_iov_t reply_iov(const redisReply *r)
     return r->type == REDIS_REPLY_STRING ? iov_make(r->str, r->len) : SIOC_IOV_NULL;
 }
 
+/* The fields of a stream entry the adapter reads (absent ones stay empty). */
+typedef struct {
+    sioc_iov_t uid, nsp, type, data;
+} entry_fields_t;
+
+static entry_fields_t entry_fields(const redisReply *f)
+{
+    entry_fields_t e = {SIOC_IOV_NULL, SIOC_IOV_NULL, SIOC_IOV_NULL, SIOC_IOV_NULL};
+    for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
+        sioc_iov_t k = reply_iov(f->element[i]), v = reply_iov(f->element[i + 1]);
+        if (iov_eq_str(k, "uid"))
+            e.uid = v;
+        else if (iov_eq_str(k, "nsp"))
+            e.nsp = v;
+        else if (iov_eq_str(k, "type"))
+            e.type = v;
+        else if (iov_eq_str(k, "data"))
+            e.data = v;
+    }
+    return e;
+}
+
 /* One entry [id, [field, value, ...]]: entries without nsp (foreign) and our own are skipped;
  * 0.2.x heartbeats decode and are ignored like every type we do not act on. */
 static void on_entry(stream_reader_t *sr, const redisReply *e)
@@ -107,18 +129,8 @@ static void on_entry(stream_reader_t *sr, const redisReply *e)
     const redisReply *f = e->element[1];
     if (f->type != REDIS_REPLY_ARRAY)
         return;
-    sioc_iov_t uid = SIOC_IOV_NULL, nsp = SIOC_IOV_NULL, type = SIOC_IOV_NULL, data = SIOC_IOV_NULL;
-    for (size_t i = 0; i + 1 < f->elements; i += 2) {
-        sioc_iov_t k = reply_iov(f->element[i]), v = reply_iov(f->element[i + 1]);
-        if (iov_eq_str(k, "uid"))
-            uid = v;
-        else if (iov_eq_str(k, "nsp"))
-            nsp = v;
-        else if (iov_eq_str(k, "type"))
-            type = v;
-        else if (iov_eq_str(k, "data"))
-            data = v;
-    }
+    entry_fields_t ef = entry_fields(f);
+    sioc_iov_t uid = ef.uid, nsp = ef.nsp, type = ef.type, data = ef.data;
     if (nsp.base == NULL)
         return;
     nsp_state_t *n = ns_by_name(a, nsp);
@@ -526,18 +538,8 @@ static void op_replay(restore_op_t *op, const redisReply *e)
     nsp_state_t *n = &a->ns[op->nsp_index];
     sioc_iov_t id = reply_iov(e->element[0]);
     const redisReply *f = e->element[1];
-    sioc_iov_t uid = SIOC_IOV_NULL, nsp = SIOC_IOV_NULL, type = SIOC_IOV_NULL, data = SIOC_IOV_NULL;
-    for (size_t i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
-        sioc_iov_t k = reply_iov(f->element[i]), v = reply_iov(f->element[i + 1]);
-        if (iov_eq_str(k, "uid"))
-            uid = v;
-        else if (iov_eq_str(k, "nsp"))
-            nsp = v;
-        else if (iov_eq_str(k, "type"))
-            type = v;
-        else if (iov_eq_str(k, "data"))
-            data = v;
-    }
+    entry_fields_t ef = entry_fields(f);
+    sioc_iov_t uid = ef.uid, nsp = ef.nsp, type = ef.type, data = ef.data;
     if (!iov_eq(nsp, sio_nsp_name(n->nsp)) || !iov_eq_str(type, "3"))
         return;
     adapter_msg_att_t att;
