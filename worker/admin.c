@@ -55,6 +55,8 @@ void admin_metrics(worker_t *w, sioc_buf_t *b)
     put(b, "sioc_auth_failures_total", "counter", "Refused handshakes (auth)", s->auth_failures);
     put(b, "sioc_joins_refused_total", "counter", "Joins refused: --max-rooms-per-socket reached",
         sio_joins_refused(w));
+    put(b, "sioc_handshakes_refused_total", "counter",
+        "Handshakes refused: --max-pending-sessions-per-ip reached", sio_pending_refused(w));
     const recovery_stats_t *rs = sio_recovery_stats(w);
     if (rs != NULL) {
         char line[256];

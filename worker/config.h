@@ -37,9 +37,10 @@ typedef struct worker_config {
     long max_connections_per_ip;
     long max_output_buffer;
     long ack_timeout;
-    long max_rooms_per_socket;       /* 0 = unlimited */
-    long max_disconnection_duration; /* connection state recovery window, ms; 0 = off */
-    long max_events_per_second;      /* per socket; 0 = unlimited */
+    long max_rooms_per_socket;        /* 0 = unlimited */
+    long max_pending_sessions_per_ip; /* sessions without a namespace, per address; 0 = off */
+    long max_disconnection_duration;  /* connection state recovery window, ms; 0 = off */
+    long max_events_per_second;       /* per socket; 0 = unlimited */
     char *redis_url;
     char *adapter_mode;       /* classic | sharded | streams */
     char *redis_key;          /* channel prefix, "socket.io" */

@@ -747,6 +747,11 @@ void eio_session_table_shutdown(eio_session_table_t *t)
         session_finalize(container_of(t->zombie_fifo.next, eio_session_t, hb));
 }
 
+int eio_session_table_admit(const eio_session_table_t *t, const char *addr)
+{
+    return t->h == NULL || t->h->admit == NULL || t->h->admit(t->cf->owner, addr);
+}
+
 size_t eio_session_table_count(const eio_session_table_t *t)
 {
     return t->sessions.count - t->zombies;

@@ -54,6 +54,9 @@ typedef struct eio_handler {
     void (*on_message)(eio_session_t *s, const char *data, size_t len, int binary);
     /** The session ended; `reason` is an Engine.IO close reason (static string). */
     void (*on_close)(eio_session_t *s, const char *reason);
+    /** Optional: whether a new session from `addr` may open (asked before the handshake is
+     * answered); 0 refuses it. */
+    int (*admit)(void *owner, const char *addr);
 } eio_handler_t;
 
 /** Engine close reasons (PROTOCOL.md §1.8), compared by pointer. */
@@ -129,6 +132,8 @@ void eio_session_table_close_all(eio_session_table_t *t);
 void eio_session_table_shutdown(eio_session_table_t *t);
 /** Open sessions (zombies excluded). */
 size_t eio_session_table_count(const eio_session_table_t *t);
+/** Whether the handler admits a new session from `addr` (1 when it has no opinion). */
+int eio_session_table_admit(const eio_session_table_t *t, const char *addr);
 /** Closed polling sessions still waiting for their next poll. */
 size_t eio_session_table_zombies(const eio_session_table_t *t);
 /** The session with `sid` (zombies included), or NULL. Borrows sid. */

@@ -216,6 +216,12 @@ static void handle_engine(client_t *cl, const http_request_t *req, const char *b
                        "{\"code\":4,\"message\":\"Server shutting down\"}", 44, 0);
         return;
     }
+    if (!eio_session_table_admit(e->sessions, addrcount_addr(cl->ip))) {
+        static const char too_many[] = "{\"code\":4,\"message\":\"Too many pending sessions\"}";
+        client_respond(cl, 429, "application/json", "Retry-After: 1\r\n", too_many,
+                       sizeof(too_many) - 1, 0);
+        return;
+    }
     eio_session_t *s = client_session_new(cl, 0);
     sioc_buf_t o = {0};
     (void)eio_session_open_packet(s, &o);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/addrcount.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
@@ -42,9 +43,11 @@
 struct sio_server {
     worker_t *w;
     const sio_app_t *app;
-    recovery_t *recovery;             /* --max-disconnection-duration > 0; NULL otherwise */
-    sio_recovery_store_t store;       /* a cluster-wide store (streams adapter) when store.save */
-    unsigned long long joins_refused; /* over --max-rooms-per-socket */
+    recovery_t *recovery;               /* --max-disconnection-duration > 0; NULL otherwise */
+    sio_recovery_store_t store;         /* a cluster-wide store (streams adapter) when store.save */
+    unsigned long long joins_refused;   /* over --max-rooms-per-socket */
+    addrcount_t *pending;               /* sessions without a namespace yet, by client address */
+    unsigned long long pending_refused; /* handshakes over --max-pending-sessions-per-ip */
     sio_room_hook room_hook;
     sio_nsp_t **nsps;
     size_t n_nsps;
@@ -89,6 +92,7 @@ typedef struct sio_client {
     sioc_list_t sockets;
     sioc_list_t fifo;   /* in sio_server->handshake_fifo until the first namespace connect */
     sioc_list_t parked; /* CONNECTs waiting for the recovery store (sio_restore_t) */
+    addrcount_entry_t *pending; /* its address's count of sessions not yet connected */
     long long created_ms;
     /* A binary packet waiting for its attachments (allocated only then). */
     struct partial *partial;
@@ -141,6 +145,18 @@ static struct sio_server *server_of(worker_t *w)
 
 /* ------------------------------------------------------------------ */
 /* Sending                                                              */
+
+/* The client left the pending state (its first namespace connect, or its end): out of the
+ * connect-timeout list and of its address's pending count. */
+static void client_connected(sio_client_t *c)
+{
+    if (list_linked(&c->fifo))
+        list_remove(&c->fifo);
+    if (c->pending != NULL) {
+        addrcount_release(c->pending);
+        c->pending = NULL;
+    }
+}
 
 static int send_packet(sio_socket_t *s, int type, int has_ack, unsigned long long ack_id,
                        sioc_iov_t data, const sioc_iov_t *att, size_t n_att)
@@ -404,6 +420,11 @@ const recovery_stats_t *sio_recovery_stats(worker_t *w)
     struct sio_server *srv = server_of(w);
     /* With a cluster adapter the adapter reports recovery (adapter_metrics). */
     return srv != NULL && recovery_of(srv) != NULL ? recovery_stats(srv->recovery) : NULL;
+}
+
+unsigned long long sio_pending_refused(worker_t *w)
+{
+    return server_of(w) ? server_of(w)->pending_refused : 0;
 }
 
 unsigned long long sio_joins_refused(worker_t *w)
@@ -1036,8 +1057,7 @@ static void connect_finish(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth, re
     s->connected = 1;
     hmap_put(&nsp->sockets, &s->node);
     list_insert_tail(&c->sockets, &s->link);
-    if (list_linked(&c->fifo))
-        list_remove(&c->fifo);
+    client_connected(c);
     c->w->stats.sockets_open++;
     c->w->stats.sockets_total++;
     /* A recovered socket rejoins its rooms and gets the packets it missed before the
@@ -1231,16 +1251,35 @@ static void on_connect_timer(evutil_socket_t fd, short what, void *arg)
         sio_client_t *c = container_of(srv->handshake_fifo.next, sio_client_t, fifo);
         if (c->created_ms + w->conf->connect_timeout > now)
             break;
-        list_remove(&c->fifo);
+        client_connected(c);
         eio_session_close(c->eio, eio_reason_forced_close);
     }
     arm_connect_timer(srv);
+}
+
+/* One client address may hold --max-pending-sessions-per-ip sessions that have not connected
+ * to a namespace yet (no JWT has been checked for them): a flood of handshakes from one
+ * address is refused before it holds memory for --connect-timeout. */
+static int admit(void *owner, const char *addr)
+{
+    worker_t *w = owner;
+    struct sio_server *srv = server_of(w);
+    long max = w->conf->max_pending_sessions_per_ip;
+    if (srv == NULL || max <= 0 || addrcount_get(srv->pending, addr, strlen(addr)) < (size_t)max)
+        return 1;
+    srv->pending_refused++;
+    static long long last;
+    if (log_ratelimited(&last))
+        log_warn("handshake from %s refused: --max-pending-sessions-per-ip %ld reached", addr, max);
+    return 0;
 }
 
 static void on_open(eio_session_t *e)
 {
     worker_t *w = eio_session_owner(e);
     sio_client_t *c = xcalloc(1, sizeof(*c));
+    const char *addr = eio_session_addr(e);
+    c->pending = addrcount_acquire(w->sio->pending, addr, strlen(addr), 0);
     c->eio = e;
     c->w = w;
     list_init(&c->sockets);
@@ -1257,8 +1296,7 @@ static void on_close(eio_session_t *e, const char *reason)
     if (c == NULL)
         return;
     eio_session_set_data(e, NULL);
-    if (list_linked(&c->fifo))
-        list_remove(&c->fifo);
+    client_connected(c);
     while (!list_empty(&c->sockets))
         socket_close(container_of(c->sockets.next, sio_socket_t, link), reason);
     orphan_parked(c);
@@ -1266,7 +1304,7 @@ static void on_close(eio_session_t *e, const char *reason)
     free(c);
 }
 
-static const eio_handler_t handler = {on_open, on_message, on_close};
+static const eio_handler_t handler = {on_open, on_message, on_close, admit};
 
 const eio_handler_t *sio_engine_handler(void)
 {
@@ -1291,6 +1329,7 @@ struct sio_server *sio_server_new(worker_t *w, const sio_app_t *app)
     srv->app = app;
     if (w->conf->max_disconnection_duration > 0)
         srv->recovery = recovery_new(w->conf->max_disconnection_duration, RECOVERY_MAX_BYTES);
+    srv->pending = addrcount_new();
     srv->nsps = xcalloc(1 + w->conf->num_namespaces, sizeof(*srv->nsps));
     srv->nsps[srv->n_nsps] = nsp_new(srv, "/");
     srv->nsps[srv->n_nsps]->index = srv->n_nsps;
@@ -1320,6 +1359,7 @@ void sio_server_free(struct sio_server *srv)
     }
     free(srv->nsps);
     recovery_free(srv->recovery);
+    addrcount_free(srv->pending);
     event_free(srv->connect_timer);
     free(srv);
 }

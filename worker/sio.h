@@ -60,6 +60,9 @@ const struct eio_handler *sio_engine_handler(void);
 unsigned long long sio_room_count(worker_t *w);
 /** Joins refused because the socket had --max-rooms-per-socket rooms (metrics). */
 unsigned long long sio_joins_refused(worker_t *w);
+/** Handshakes refused because their address had --max-pending-sessions-per-ip sessions
+ * without a namespace (metrics). */
+unsigned long long sio_pending_refused(worker_t *w);
 /** Connection state recovery counters, or NULL when recovery is off (metrics). */
 struct recovery_stats;
 const struct recovery_stats *sio_recovery_stats(worker_t *w);

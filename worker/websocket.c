@@ -229,6 +229,10 @@ void websocket_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t sid)
         client_respond_ws_error(cl, 503, "Server shutting down");
         return;
     }
+    if (new_session && !eio_session_table_admit(e->sessions, addrcount_addr(cl->ip))) {
+        client_respond_ws_error(cl, 429, "Too many pending sessions");
+        return;
+    }
     sioc_buf_t b = {0};
     if (new_session) {
         s = client_session_new(cl, 1);

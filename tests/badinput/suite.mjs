@@ -282,17 +282,17 @@ export function defineBadInputTests() {
       const many = "GET /health HTTP/1.1\r\nHost: x\r\n" + Array.from({ length: 200 }, (_, i) => `X-H${i}: v\r\n`).join("") + "\r\n";
       const r1 = await rawExchange(w.port, [many]);
       cases.push({ name: "200 header fields", ok: closedWith(r1, [431]), got: `HTTP ${r1.statuses.join(",")}, ${r1.closed ? "closed" : "open"}` });
-      const long = "GET /health HTTP/1.1\r\nHost: x\r\nX-Long: " + "a".repeat(20000) + "\r\n\r\n";
+      const long = "GET /health HTTP/1.1\r\nHost: x\r\nX-Long: " + "a".repeat(24000) + "\r\n\r\n";
       const r2 = await rawExchange(w.port, [long]);
-      cases.push({ name: "one 20 KB header field", ok: closedWith(r2, [431]), got: `HTTP ${r2.statuses.join(",")}, ${r2.closed ? "closed" : "open"}` });
+      cases.push({ name: "one 24 KB header field (--max-head-size 20480)", ok: closedWith(r2, [431]), got: `HTTP ${r2.statuses.join(",")}, ${r2.closed ? "closed" : "open"}` });
       const rss0 = w.rssKiB();
       let n = 0;
       const r3 = await rawExchange(w.port, ["GET /health HTTP/1.1\r\nHost: x\r\n"], { keepSending: () => (++n > 2000 ? null : `X-Flood-${n}: ${"f".repeat(500)}\r\n`), timeoutMs: 5000 });
       cases.push({ name: "endless header stream (1 MB as fast as possible): cut off, memory bounded", ok: r3.closed && r3.ms < 3000 && w.rssKiB() - rss0 < 4096, got: `${r3.closed ? "closed" : "open"} after ${r3.ms} ms${r3.reset ? " (reset)" : ""}, RSS +${w.rssKiB() - rss0} KiB` });
       cases.push({ name: "endless header stream: the client gets the 431", ok: r3.statuses[0] === 431, got: r3.statuses.length ? `HTTP ${r3.statuses.join(",")}` : "no response (the close with unread input became a reset)" });
-      const r4 = await rawExchange(w.port, ["GET /health HTTP/1.1\r\nHost: x\r\n" + "X: y\r\n".repeat(63) + "\r\n"]);
-      cases.push({ name: "64 fields (at the limit) pass", ok: r4.statuses[0] === 200, got: `HTTP ${r4.statuses.join(",")}` });
-      const res = record("header-flood-worker", "badinput", "Header floods on the worker", "Raw requests with 200 header fields, one 20 KB field, an endless stream of header lines, and 64 fields (the limit).", cases, {}, undefined, "200 fields, a 20 KB field, an endless header stream, 64 fields");
+      const r4 = await rawExchange(w.port, ["GET /health HTTP/1.1\r\nHost: x\r\n" + "X: y\r\n".repeat(95) + "\r\n"]);
+      cases.push({ name: "96 fields (at the --max-headers limit) pass", ok: r4.statuses[0] === 200, got: `HTTP ${r4.statuses.join(",")}` });
+      const res = record("header-flood-worker", "badinput", "Header floods on the worker", "Raw requests with 200 header fields, one 24 KB field, an endless stream of header lines, and 96 fields (the limit).", cases, {}, undefined, "200 fields, a 24 KB field, an endless header stream, 96 fields");
       assert.deepEqual(res.problems, []);
     });
 

@@ -1,0 +1,75 @@
+// --max-pending-sessions-per-ip: Engine.IO sessions that have not connected to a namespace
+// (no JWT checked yet) are capped per client address, so one client pipelining handshakes
+// cannot hold thousands of sessions for --connect-timeout.
+
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import { startServer, stopAll, HOST } from "./lib/server.mjs";
+import { request, eioUrl, pollingHandshake, post, wsHandshake } from "./lib/raw.mjs";
+
+let capped, dflt;
+
+before(async () => {
+  [capped, dflt] = await Promise.all([
+    startServer({ flags: { app: "chat", "max-pending-sessions-per-ip": 5 } }),
+    startServer({ flags: { app: "chat" } }),
+  ]);
+});
+after(async () => {
+  await stopAll(capped, dflt);
+});
+
+async function metric(server, name) {
+  const r = await request(`${server.url}/metrics`);
+  return Number(new RegExp(`^${name} (\\d+)$`, "m").exec(r.text)?.[1]);
+}
+
+const handshake = (server, localAddress) =>
+  request(eioUrl(server, "/socket.io/", { EIO: 4, transport: "polling" }), { localAddress });
+
+describe("--max-pending-sessions-per-ip", () => {
+  it("the 6th pending session of an address gets 429 + Retry-After; others and connected ones are not counted", async () => {
+    const sids = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await handshake(capped);
+      assert.equal(r.status, 200);
+      sids.push(JSON.parse(r.text.slice(1)).sid);
+    }
+    const over = await handshake(capped);
+    assert.equal(over.status, 429);
+    assert.equal(over.headers["retry-after"], "1");
+    const ws = await wsHandshake(capped, "/socket.io/").then(() => "open", (e) => String(e));
+    assert.notEqual(ws, "open", "a websocket handshake is refused too");
+    assert.equal((await handshake(capped, "127.0.0.2")).status, 200, "another address has its own count");
+    // one session connects to the namespace: its address may open one more
+    assert.equal((await post(capped, "/socket.io/", sids[0], "40")).status, 200);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await handshake(capped)).status, 200);
+    assert.equal((await handshake(capped)).status, 429);
+    assert.ok((await metric(capped, "sioc_handshakes_refused_total")) >= 3);
+  });
+
+  it("one connection pipelining 400 handshakes gets at most 100 sessions (the default)", async () => {
+    const reqs = "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n".repeat(400);
+    const raw = await new Promise((resolve, reject) => {
+      const s = net.createConnection({ host: HOST, port: dflt.port, localAddress: "127.0.0.3" }, () => s.write(reqs));
+      let text = "";
+      const done = () => {
+        s.destroy();
+        resolve(text);
+      };
+      s.on("data", (d) => {
+        text += d.toString("latin1");
+        if ((text.match(/HTTP\/1\.1 \d{3} /g) ?? []).length >= 400) done();
+      });
+      s.on("error", reject);
+      s.on("close", () => resolve(text));
+      setTimeout(done, 10000);
+    });
+    const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    const ok = statuses.filter((x) => x === 200).length;
+    assert.equal(ok, 100, `${ok} sessions opened`);
+    assert.ok(statuses.filter((x) => x === 429).length >= 1);
+  });
+});
