@@ -439,12 +439,16 @@ void conn_rescan(conn_t *c)
 
 void conn_close(conn_t *c, int flush)
 {
-    if (c->flags & (CONN_CLOSING | CONN_FLUSH_CLOSE))
+    if (c->flags & CONN_CLOSING)
         return;
+    /* Without flush the connection ends now, also one still flushing or lingering: at
+     * shutdown nothing else would free it. */
     if (!flush) {
         terminate(c);
         return;
     }
+    if (c->flags & CONN_FLUSH_CLOSE)
+        return;
     if (conn_pending(c) == 0) {
         linger(c);
         return;

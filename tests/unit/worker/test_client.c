@@ -235,6 +235,22 @@ static void test_ws_error_400(void **state)
                                      "Session ID unknown");
 }
 
+/* A connection still flushing its output to a peer that does not read ends at once with
+ * conn_close(c, 0) (the worker's shutdown), instead of being left open and unfreed. */
+static void test_close_now_while_flushing(void **state)
+{
+    h_t *h = *state;
+    static char big[256 << 10]; /* under the 1 MiB output cap, over the socket buffers */
+    memset(big, 'x', sizeof(big));
+    client_respond(h->cl, 200, "text/plain", NULL, big, sizeof(big), 0);
+    conn_close(h->cl->conn, 1); /* flushing: the peer reads nothing */
+    turn(h);
+    assert_false(h->closed);
+    conn_close(h->cl->conn, 0);
+    turn(h);
+    assert_true(h->closed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +262,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cors_origin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ws_error_400, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_now_while_flushing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
