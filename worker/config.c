@@ -72,8 +72,10 @@ static const opts_spec_t opts[] = {
     {"--ack-timeout", "ACK_TIMEOUT", OPTS_LONG, OFF(ack_timeout), 0, 1, 86400000, "10000",
      "ms to wait for a client's ack of a server emit", NULL},
     {"--max-pending-sessions-per-ip", "MAX_PENDING_SESSIONS_PER_IP", OPTS_LONG,
-     OFF(max_pending_sessions_per_ip), 0, 0, 100000000, "100",
-     "sessions per client address not yet connected to a namespace (0 = no limit)", NULL},
+     OFF(max_pending_sessions_per_ip), 0, 0, 100000000, "0",
+     "sessions per client address not yet connected to a namespace (0 = no limit; behind a "
+     "proxy every client shows the proxy's address)",
+     NULL},
     {"--max-rooms-per-socket", "MAX_ROOMS_PER_SOCKET", OPTS_LONG, OFF(max_rooms_per_socket), 0, 0,
      100000000, "1000", "rooms a socket may be in besides its own (0 = no limit)", NULL},
     {"--max-disconnection-duration", "MAX_DISCONNECTION_DURATION", OPTS_LONG,
