@@ -111,7 +111,9 @@ static void check_request(const route_conf_t *conf, const affinity_secret_t *sec
     if (r.upgrade)
         CHECK(iov_eq(req->method, SIOC_LIT("GET")) && req->upgrade &&
               iov_eq_ci(req->upgrade_proto, SIOC_LIT("websocket")) && req->content_length <= 0);
-    if (req->chunked)
+    if (req->minor_version >= 1 && req->host.base == NULL)
+        CHECK(r.error == ROUTE_ERR_NO_HOST); /* RFC 9112 §3.2, checked first */
+    else if (req->chunked)
         CHECK(r.error == ROUTE_ERR_CHUNKED);
 
     /* A cookie in the request verifies only if it is the minted one. */
