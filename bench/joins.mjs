@@ -3,10 +3,10 @@
 // Starts its own worker on a free loopback port and stops it.
 
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { startServer, stopAll, workerCommand } from "../tests/integration/lib/server.mjs";
 import { makeToken, TEST_SECRET } from "../tests/integration/lib/token.mjs";
+import { cpuSeconds } from "../tests/lib/proc.mjs";
 
 const require = createRequire(new URL("../tests/package.json", import.meta.url));
 const { io } = require("socket.io-client");
@@ -18,11 +18,7 @@ const help = execFileSync(cmd, [...args, "--help"], { encoding: "utf8" });
 const flags = { app: "chat", "jwt-secret": TEST_SECRET };
 if (help.includes("--max-rooms-per-socket")) flags["max-rooms-per-socket"] = 0; // no cap here
 const server = await startServer({ flags });
-const clk = 100; // USER_HZ
-const cpuMs = () => {
-  const f = readFileSync(`/proc/${server.pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return ((Number(f[11]) + Number(f[12])) * 1000) / clk;
-};
+const cpuMs = () => cpuSeconds(server.pid) * 1000;
 const s = io(server.url, { transports: ["websocket"], auth: { token: makeToken() } });
 await new Promise((r) => s.on("connect", r));
 const c0 = cpuMs();

@@ -832,24 +832,14 @@ void adapter__streams_metrics(const adapter_t *a, sioc_buf_t *b)
                   "Age of the last stream entry when the reader got it", 2);
     if (!adapter__recovery_on(a))
         return;
-    char line[2048];
+    /* A session expired in Redis is gone: it counts as unknown_pid here. */
+    recovery_metrics(b, a->rec_results, a->rec_replayed);
+    char line[256];
     int n = snprintf(line, sizeof(line),
-                     "# HELP sioc_recovery_total Connection state recoveries by result (streams "
-                     "mode: an expired session counts as unknown_pid)\n"
-                     "# TYPE sioc_recovery_total counter\n"
-                     "sioc_recovery_total{result=\"recovered\"} %llu\n"
-                     "sioc_recovery_total{result=\"expired\"} %llu\n"
-                     "sioc_recovery_total{result=\"unknown_pid\"} %llu\n"
-                     "sioc_recovery_total{result=\"offset_trimmed\"} %llu\n"
-                     "# HELP sioc_recovery_replayed_total Missed packets sent by recoveries\n"
-                     "# TYPE sioc_recovery_replayed_total counter\n"
-                     "sioc_recovery_replayed_total %llu\n"
                      "# HELP sioc_recovery_sessions_written_total Sessions written to Redis\n"
                      "# TYPE sioc_recovery_sessions_written_total counter\n"
                      "sioc_recovery_sessions_written_total %llu\n",
-                     a->rec_results[RECOVERY_RECOVERED], a->rec_results[RECOVERY_EXPIRED],
-                     a->rec_results[RECOVERY_UNKNOWN_PID], a->rec_results[RECOVERY_OFFSET_TRIMMED],
-                     a->rec_replayed, a->sessions_written);
+                     a->sessions_written);
     if (n > 0 && (size_t)n < sizeof(line))
         (void)!buf_append(b, line, (size_t)n);
 }

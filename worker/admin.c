@@ -59,16 +59,7 @@ void admin_metrics(worker_t *w, sioc_buf_t *b)
         "Handshakes refused: --max-pending-sessions-per-ip reached", sio_pending_refused(w));
     const recovery_stats_t *rs = sio_recovery_stats(w);
     if (rs != NULL) {
-        char line[256];
-        (void)!buf_append_str(b, "# HELP sioc_recovery_total Recovery attempts, by result\n"
-                                 "# TYPE sioc_recovery_total counter\n");
-        for (int i = RECOVERY_RECOVERED; i <= RECOVERY_OFFSET_TRIMMED; i++) {
-            int k = snprintf(line, sizeof(line), "sioc_recovery_total{result=\"%s\"} %llu\n",
-                             recovery_result_name((recovery_result_t)i), rs->results[i]);
-            (void)!buf_append(b, line, (size_t)k);
-        }
-        put(b, "sioc_recovery_replayed_total", "counter", "Packets replayed by recoveries",
-            rs->replayed);
+        recovery_metrics(b, rs->results, rs->replayed);
         put(b, "sioc_recovery_log_packets", "gauge", "Packets in the recovery log",
             rs->log_packets);
         put(b, "sioc_recovery_log_bytes", "gauge", "Bytes of the recovery log", rs->log_bytes);

@@ -190,7 +190,6 @@ int recovery_log(recovery_t *r, long long now_ms, size_t nsp, const sioc_iov_t *
     copy_parts(e->parts + n_rooms + n_except, att, n_att, &p);
     r->ring[r->next & (r->cap - 1)] = e;
     r->next++;
-    r->st.logged++;
     r->st.log_packets++;
     r->st.log_bytes += bytes;
     *with_offset = e->json;
@@ -226,7 +225,6 @@ void recovery_save(recovery_t *r, long long now_ms, const char *pid, const char 
     list_insert_tail(&r->saved, &s->link);
     r->st.sessions++;
     r->st.session_bytes += bytes;
-    r->st.sessions_saved++;
 }
 
 /* The session's rooms, its own id included, as a set for the replay filter. */
@@ -328,4 +326,23 @@ const char *recovery_result_name(recovery_result_t res)
 {
     static const char *const names[] = {"recovered", "expired", "unknown_pid", "offset_trimmed"};
     return names[res];
+}
+
+void recovery_metrics(sioc_buf_t *b, const unsigned long long results[4],
+                      unsigned long long replayed)
+{
+    char line[160];
+    (void)!buf_append_str(b, "# HELP sioc_recovery_total Connection state recoveries, by result\n"
+                             "# TYPE sioc_recovery_total counter\n");
+    for (int i = RECOVERY_RECOVERED; i <= RECOVERY_OFFSET_TRIMMED; i++) {
+        int k = snprintf(line, sizeof(line), "sioc_recovery_total{result=\"%s\"} %llu\n",
+                         recovery_result_name((recovery_result_t)i), results[i]);
+        (void)!buf_append(b, line, (size_t)k);
+    }
+    int k = snprintf(line, sizeof(line),
+                     "# HELP sioc_recovery_replayed_total Missed packets sent by recoveries\n"
+                     "# TYPE sioc_recovery_replayed_total counter\n"
+                     "sioc_recovery_replayed_total %llu\n",
+                     replayed);
+    (void)!buf_append(b, line, (size_t)k);
 }

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 
+#include "base/buf.h"
 #include "base/iov.h"
 
 typedef struct recovery recovery_t;
@@ -36,7 +37,7 @@ typedef enum {
 } recovery_result_t;
 
 typedef struct recovery_stats {
-    unsigned long long logged, log_trimmed_early, sessions_saved, sessions_evicted_early;
+    unsigned long long log_trimmed_early, sessions_evicted_early;
     unsigned long long results[4]; /* by recovery_result_t */
     unsigned long long replayed;   /* packets sent by restores */
     size_t log_packets, log_bytes, sessions, session_bytes;
@@ -80,5 +81,11 @@ void recovery_sweep(recovery_t *r, long long now_ms);
 const recovery_stats_t *recovery_stats(const recovery_t *r);
 /** The label of a result ("recovered", "expired", "unknown_pid", "offset_trimmed"). */
 const char *recovery_result_name(recovery_result_t res);
+
+/** Appends the families every recovery backend reports (Prometheus text):
+ * sioc_recovery_total{result} from `results` (by recovery_result_t) and
+ * sioc_recovery_replayed_total. */
+void recovery_metrics(sioc_buf_t *b, const unsigned long long results[4],
+                      unsigned long long replayed);
 
 #endif

@@ -4,9 +4,10 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
-import { startServer, stopAll, HOST } from "./lib/server.mjs";
-import { request, eioUrl, pollingHandshake, post, wsHandshake } from "./lib/raw.mjs";
+import { startServer, stopAll } from "./lib/server.mjs";
+import { rawExchange } from "../badinput/lib.mjs";
+import { request, eioUrl, post, wsHandshake } from "./lib/raw.mjs";
+import { metricValue } from "../lib/proc.mjs";
 
 let capped, dflt;
 
@@ -20,9 +21,8 @@ after(async () => {
   await stopAll(capped, dflt);
 });
 
-async function metric(server, name) {
-  const r = await request(`${server.url}/metrics`);
-  return Number(new RegExp(`^${name} (\\d+)$`, "m").exec(r.text)?.[1]);
+async function metric(server, sample) {
+  return metricValue((await request(`${server.url}/metrics`)).text, sample);
 }
 
 const handshake = (server, localAddress) =>
@@ -52,22 +52,7 @@ describe("--max-pending-sessions-per-ip", () => {
 
   it("one connection pipelining 400 handshakes gets at most 100 sessions (--max-pending-sessions-per-ip 100)", async () => {
     const reqs = "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n".repeat(400);
-    const raw = await new Promise((resolve, reject) => {
-      const s = net.createConnection({ host: HOST, port: dflt.port, localAddress: "127.0.0.3" }, () => s.write(reqs));
-      let text = "";
-      const done = () => {
-        s.destroy();
-        resolve(text);
-      };
-      s.on("data", (d) => {
-        text += d.toString("latin1");
-        if ((text.match(/HTTP\/1\.1 \d{3} /g) ?? []).length >= 400) done();
-      });
-      s.on("error", reject);
-      s.on("close", () => resolve(text));
-      setTimeout(done, 10000);
-    });
-    const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    const { statuses } = await rawExchange(dflt.port, [reqs], { localAddress: "127.0.0.3", timeoutMs: 5000 });
     const ok = statuses.filter((x) => x === 200).length;
     assert.equal(ok, 100, `${ok} sessions opened`);
     assert.ok(statuses.filter((x) => x === 429).length >= 1);

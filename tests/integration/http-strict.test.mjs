@@ -5,9 +5,9 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
-import { startServer, stopAll, HOST } from "./lib/server.mjs";
+import { startServer, stopAll } from "./lib/server.mjs";
 import { startProxy } from "./lib/proxy.mjs";
+import { rawExchange } from "../badinput/lib.mjs";
 
 let worker, proxy;
 
@@ -21,19 +21,7 @@ after(async () => {
 });
 
 /** Writes `text`, resolves every byte received until the peer closes (or 3 s). */
-function exchange(port, text) {
-  return new Promise((resolve, reject) => {
-    const s = net.createConnection({ host: HOST, port }, () => s.write(text));
-    const chunks = [];
-    const timer = setTimeout(() => s.destroy(), 3000);
-    s.on("data", (d) => chunks.push(d));
-    s.on("error", reject);
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString("latin1"));
-    });
-  });
-}
+const exchange = async (port, text) => (await rawExchange(port, [text])).text;
 
 /** Splits raw bytes into responses by Content-Length; a HEAD answer (`heads` lists which)
  * is followed by no body. */

@@ -14,29 +14,15 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "base/base64.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef-unit"
 #define NOW 1800000000LL
 
 static char *b64url_bytes(const unsigned char *s, size_t n)
 {
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = malloc(n * 2 + 4);
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)s[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        out[o++] = tbl[(v >> 18) & 63];
-        out[o++] = tbl[(v >> 12) & 63];
-        if (i + 1 < n)
-            out[o++] = tbl[(v >> 6) & 63];
-        if (i + 2 < n)
-            out[o++] = tbl[v & 63];
-    }
-    out[o] = '\0';
+    char *out = malloc(base64url_encoded_len(n) + 1);
+    out[base64url_encode(out, s, n)] = '\0';
     return out;
 }
 
