@@ -67,13 +67,14 @@ struct eio_session {
     uint8_t upgrading; /* probe answered, waiting for "5" */
     uint8_t closed;
     uint8_t awaiting_pong;
-    uint8_t zombie;      /* closed, kept to answer the next poll with a close packet */
-    sioc_buf_t pending;  /* polling output: records joined by 0x1e */
-    net_deferred_t turn; /* the flush to a held GET; once closed, the free */
-    sioc_list_t hb;      /* in ping_fifo, pong_fifo or (closed) zombie_fifo */
-    long long hb_due_ms; /* next ping due, pong late, or zombie forgotten */
-    sioc_list_t up;      /* in upgrade_fifo while a probe is attached */
-    long long up_due_ms; /* the upgrade times out */
+    uint8_t zombie;           /* closed, kept to answer the next poll with a close packet */
+    uint8_t pending_compress; /* some record of `pending` may be compressed */
+    sioc_buf_t pending;       /* polling output: records joined by 0x1e */
+    net_deferred_t turn;      /* the flush to a held GET; once closed, the free */
+    sioc_list_t hb;           /* in ping_fifo, pong_fifo or (closed) zombie_fifo */
+    long long hb_due_ms;      /* next ping due, pong late, or zombie forgotten */
+    sioc_list_t up;           /* in upgrade_fifo while a probe is attached */
+    long long up_due_ms;      /* the upgrade times out */
     void *data;
     void *peer;
     const char *addr;
@@ -82,6 +83,7 @@ struct eio_session {
 
 struct eio_msg {
     size_t refs;
+    uint8_t compress;    /* Node's packet option compress: true unless a sender said false */
     sioc_shared_t *ws;   /* all frames, built at creation */
     sioc_shared_t *poll; /* polling records, built on first use */
     char *text;
@@ -161,7 +163,7 @@ static void release_get(eio_session_t *s, const char *packet)
 {
     void *g = s->get;
     s->get = NULL;
-    s->t->hooks->get_answer(g, packet, 1, s->t->data);
+    s->t->hooks->get_answer(g, packet, 1, 1, s->t->data);
 }
 
 void eio_session_close(eio_session_t *s, const char *reason)
@@ -218,9 +220,10 @@ static void answer_get(eio_session_t *s)
     void *g = s->get;
     s->get = NULL;
     s->t->stats->packets_out++;
-    s->t->hooks->get_answer(g, s->pending.base, s->pending.len, s->t->data);
+    s->t->hooks->get_answer(g, s->pending.base, s->pending.len, s->pending_compress, s->t->data);
     /* Idle sessions hold no output storage. */
     buf_free(&s->pending);
+    s->pending_compress = 0;
     s->pending.limit = (size_t)s->t->cf->max_output_buffer;
 }
 
@@ -243,7 +246,7 @@ void eio_session_slow_consumer(eio_session_t *s, const char *transport)
 
 /* Polling output: one record more (`prefix` then `rec`), flushed to the held GET at turn end. */
 static int poll_append(eio_session_t *s, const char *prefix, size_t prefix_len, const char *rec,
-                       size_t len)
+                       size_t len, int compress)
 {
     int r = 0;
     if (s->pending.len > 0)
@@ -256,6 +259,8 @@ static int poll_append(eio_session_t *s, const char *prefix, size_t prefix_len, 
         eio_session_slow_consumer(s, "polling");
         return SIOC_EMSGSIZE;
     }
+    if (compress)
+        s->pending_compress = 1;
     if (s->get != NULL)
         s->t->hooks->defer(&s->turn, s->t->data);
     return 0;
@@ -280,7 +285,7 @@ static int session_queue(eio_session_t *s, int type, const char *p, size_t len)
     if (s->websocket && s->ws != NULL)
         return ws_result(s,
                          t->hooks->ws_frame(s->ws, WS_FRAME_OP_TEXT, &digit, 1, p, len, t->data));
-    return poll_append(s, &digit, 1, p, len);
+    return poll_append(s, &digit, 1, p, len, 1);
 }
 
 int eio_send_text(eio_session_t *s, const char *p, size_t len)
@@ -300,7 +305,7 @@ int eio_send_binary(eio_session_t *s, const void *p, size_t len)
     sioc_buf_t b = {0};
     int r = eio_payload_append_binary(&b, 1, p, len);
     if (r == 0)
-        r = poll_append(s, NULL, 0, b.base, b.len);
+        r = poll_append(s, NULL, 0, b.base, b.len, 1);
     buf_free(&b);
     return r;
 }
@@ -334,7 +339,7 @@ int eio_send_msg(eio_session_t *s, eio_msg_t *m)
     sioc_shared_t *pb = msg_poll_bytes(m);
     if (pb == NULL)
         return SIOC_ENOMEM;
-    return poll_append(s, NULL, 0, pb->data, pb->len);
+    return poll_append(s, NULL, 0, pb->data, pb->len, m->compress);
 }
 
 eio_msg_t *eio_msg_new(const char *text, size_t len, const sioc_iov_t *att, size_t n_att)
@@ -344,6 +349,7 @@ eio_msg_t *eio_msg_new(const char *text, size_t len, const sioc_iov_t *att, size
         return NULL;
     memset(m, 0, sizeof(*m));
     m->refs = 1;
+    m->compress = 1;
     size_t total = WS_FRAME_MAX_HEADER + 1 + len;
     for (size_t i = 0; i < n_att; i++)
         total += WS_FRAME_MAX_HEADER + att[i].len;
@@ -376,6 +382,11 @@ fail:
     free(m->att);
     free(m);
     return NULL;
+}
+
+void eio_msg_set_compress(eio_msg_t *m, int compress)
+{
+    m->compress = (uint8_t)(compress != 0);
 }
 
 void eio_msg_ref(eio_msg_t *m)

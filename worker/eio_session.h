@@ -89,8 +89,10 @@ typedef struct eio_session_hooks {
     /** Unqueues `d` if queued. */
     void (*cancel)(net_deferred_t *d, void *data);
     /** Answers the held GET `get` with a 200 text/plain `body`; the GET is no longer the
-     * session's (the transport forgets its session). Borrows body for the call. */
-    void (*get_answer)(void *get, const char *body, size_t len, void *data);
+     * session's (the transport forgets its session). `compress`: some packet of the body
+     * may be compressed (Node's packet option, true unless a sender said false). Borrows
+     * body for the call. */
+    void (*get_answer)(void *get, const char *body, size_t len, int compress, void *data);
     /** Writes one websocket frame whose payload is `prefix` then `p`; whole or nothing.
      * Returns 0, SIOC_EMSGSIZE over the output cap, or another SIOC_E*. */
     int (*ws_frame)(void *ws, int opcode, const char *prefix, size_t prefix_len, const void *p,
@@ -212,6 +214,10 @@ void eio_session_close(eio_session_t *s, const char *reason);
  * Copies everything; returns NULL when out of memory. */
 eio_msg_t *eio_msg_new(const char *text, size_t len, const sioc_iov_t *attachments,
                        size_t n_attachments);
+/** Node's per-packet `compress` option (default true): false keeps the message out of
+ * polling compression (unless another packet of the same response allows it) and out of
+ * permessage-deflate. */
+void eio_msg_set_compress(eio_msg_t *m, int compress);
 void eio_msg_ref(eio_msg_t *m);
 void eio_msg_unref(eio_msg_t *m);
 

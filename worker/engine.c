@@ -181,7 +181,7 @@ static void handle_engine(client_t *cl, const http_request_t *req, const char *b
         }
         if (eio_session_is_zombie(s)) {
             if (iov_eq_str(req->method, "GET") && !ws)
-                client_respond(cl, 200, "text/plain; charset=UTF-8", NULL, "1", 1, 0);
+                client_respond_payload(cl, NULL, "1", 1, 1);
             else
                 client_respond_eio_error(cl, 1);
             eio_session_forget(s);
@@ -230,7 +230,7 @@ static void handle_engine(client_t *cl, const http_request_t *req, const char *b
         snprintf(extra, sizeof(extra), "Set-Cookie: io=%s; Path=/; HttpOnly; SameSite=Lax\r\n",
                  eio_session_sid(s));
     strncat(extra, "Cache-Control: no-store\r\n", sizeof(extra) - strlen(extra) - 1);
-    client_respond(cl, 200, "text/plain; charset=UTF-8", extra, o.base, o.len, 0);
+    client_respond_payload(cl, extra, o.base, o.len, 1);
     buf_free(&o);
     eio_session_opened(s);
 }
@@ -243,6 +243,7 @@ static void handle_request(client_t *cl, const http_request_t *req, const char *
     e->stats->http_requests++;
     cl->keep_alive = (uint8_t)req->keep_alive;
     client_cors_decide(cl, req->origin);
+    client_coding_decide(cl, req);
     if (cl->refused) {
         /* Over --max-connections: a clear answer, then the connection ends. */
         int st = 503;
