@@ -28,6 +28,7 @@ struct conn;
 struct event;
 struct net_listener;
 struct web;
+struct ws_deflate;
 
 enum { CLIENT_HTTP, CLIENT_HELD_GET, CLIENT_WS };
 
@@ -43,6 +44,7 @@ typedef struct client {
     uint8_t head;       /* the request being answered is HEAD: no body (RFC 9110 §9.3.2) */
     uint8_t cors;       /* 0 none, 1 any origin, 2 + i: configured origin i */
     uint8_t coding;     /* HTTP_COMPRESS_* the request being answered accepts */
+    uint8_t ws_bits;    /* websocket: permessage-deflate window of our messages, 0 = off */
     long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
     ws_reader_t *ws;
 } client_t;
@@ -59,7 +61,9 @@ struct engine {
     struct net_listener *listener;
     struct web *web;
     struct event *sweep;
-    struct event *timer; /* the session table's timer (heartbeats, upgrades) */
+    struct event *timer;        /* the session table's timer (heartbeats, upgrades) */
+    struct ws_deflate *deflate; /* permessage-deflate (--per-message-deflate), else NULL */
+    sioc_buf_t zscratch;        /* one compressed websocket frame being written */
     worker_stats_t *stats;
 };
 

@@ -29,6 +29,7 @@
 #include "base/rand.h"
 #include "eio/eio_payload.h"
 #include "ws/ws_close.h"
+#include "ws/ws_deflate.h"
 #include "ws/ws_frame.h"
 
 const char eio_reason_transport_error[] = "transport error";
@@ -68,6 +69,7 @@ struct eio_session {
     uint8_t closed;
     uint8_t awaiting_pong;
     uint8_t zombie;           /* closed, kept to answer the next poll with a close packet */
+    uint8_t ws_bits;          /* permessage-deflate window of the websocket, 0 = off */
     uint8_t pending_compress; /* some record of `pending` may be compressed */
     sioc_buf_t pending;       /* polling output: records joined by 0x1e */
     net_deferred_t turn;      /* the flush to a held GET; once closed, the free */
@@ -86,6 +88,8 @@ struct eio_msg {
     uint8_t compress;    /* Node's packet option compress: true unless a sender said false */
     sioc_shared_t *ws;   /* all frames, built at creation */
     sioc_shared_t *poll; /* polling records, built on first use */
+    sioc_shared_t *wsz;  /* frames for permessage-deflate, built on first use */
+    uint8_t wsz_bits;    /* the window wsz was made with */
     char *text;
     size_t text_len;
     sioc_iov_t *att;
@@ -325,6 +329,64 @@ static sioc_shared_t *msg_poll_bytes(eio_msg_t *m)
     return m->poll;
 }
 
+/* Appends one frame: compressed (RSV1) when it reaches the threshold and deflating works. */
+static int deflated_frame(eio_session_table_t *t, int bits, int opcode, const char *a, size_t a_len,
+                          const char *p, size_t len, sioc_buf_t *out)
+{
+    size_t total = a_len + len;
+    if (total >= (size_t)t->cf->ws_deflate_threshold) {
+        size_t at = out->len;
+        int r = buf_reserve(out, WS_FRAME_MAX_HEADER);
+        if (r != 0)
+            return r;
+        out->len += WS_FRAME_MAX_HEADER; /* the header goes in front once the size is known */
+        if (ws_deflate_compress(t->cf->ws_deflate, bits, a, a_len, p, len, out) == 0) {
+            size_t zlen = out->len - at - WS_FRAME_MAX_HEADER;
+            uint8_t hdr[WS_FRAME_MAX_HEADER];
+            size_t h = ws_frame_write_header(hdr, opcode, 1, zlen, NULL);
+            hdr[0] |= 0x40; /* RSV1: "Per-Message Compressed" (RFC 7692 §6) */
+            memmove(out->base + at + h, out->base + at + WS_FRAME_MAX_HEADER, zlen);
+            memcpy(out->base + at, hdr, h);
+            out->len = at + h + zlen;
+            t->stats->ws_deflated++;
+            t->stats->ws_deflated_in += total;
+            t->stats->ws_deflated_out += zlen;
+            return 0;
+        }
+        out->len = at;
+    }
+    uint8_t hdr[WS_FRAME_MAX_HEADER];
+    size_t h = ws_frame_write_header(hdr, opcode, 1, total, NULL);
+    int r = buf_append(out, hdr, h);
+    if (r == 0 && a_len > 0)
+        r = buf_append(out, a, a_len);
+    if (r == 0 && len > 0)
+        r = buf_append(out, p, len);
+    return r;
+}
+
+/* The message's frames for a permessage-deflate websocket with a `bits` window: made once
+ * for the first window asked for, each time for another (clients rarely limit it). */
+static sioc_shared_t *msg_ws_deflated(eio_session_table_t *t, eio_msg_t *m, int bits, int *owned)
+{
+    *owned = 0;
+    if (m->wsz != NULL && m->wsz_bits == bits)
+        return m->wsz;
+    sioc_buf_t b = {0};
+    int r = deflated_frame(t, bits, WS_FRAME_OP_TEXT, "4", 1, m->text, m->text_len, &b);
+    for (size_t i = 0; i < m->n_att && r == 0; i++)
+        r = deflated_frame(t, bits, WS_FRAME_OP_BINARY, NULL, 0, m->att[i].base, m->att[i].len, &b);
+    sioc_shared_t *sh = r == 0 ? shared_copy(b.base, b.len) : NULL;
+    buf_free(&b);
+    if (sh != NULL && m->wsz == NULL) {
+        m->wsz = sh;
+        m->wsz_bits = (uint8_t)bits;
+    } else if (sh != NULL) {
+        *owned = 1;
+    }
+    return sh;
+}
+
 int eio_send_msg(eio_session_t *s, eio_msg_t *m)
 {
     if (s->closed)
@@ -334,6 +396,16 @@ int eio_send_msg(eio_session_t *s, eio_msg_t *m)
     if (s->websocket && s->ws != NULL) {
         if (m->ws == NULL)
             return SIOC_ENOMEM;
+        if (s->ws_bits != 0 && m->compress && t->cf->ws_deflate != NULL) {
+            int owned;
+            sioc_shared_t *z = msg_ws_deflated(t, m, s->ws_bits, &owned);
+            if (z != NULL) {
+                int r = t->hooks->ws_shared(s->ws, z, t->data);
+                if (owned)
+                    shared_unref(z);
+                return ws_result(s, r);
+            }
+        }
         return ws_result(s, t->hooks->ws_shared(s->ws, m->ws, t->data));
     }
     sioc_shared_t *pb = msg_poll_bytes(m);
@@ -400,6 +472,7 @@ void eio_msg_unref(eio_msg_t *m)
         return;
     shared_unref(m->ws);
     shared_unref(m->poll);
+    shared_unref(m->wsz);
     free(m->text);
     free(m->att);
     free(m);
@@ -584,6 +657,12 @@ void eio_session_ws_attach(eio_session_t *s, void *ws)
 void eio_session_ws_detach(eio_session_t *s)
 {
     s->ws = NULL;
+    s->ws_bits = 0;
+}
+
+void eio_session_ws_set_deflate(eio_session_t *s, int window_bits)
+{
+    s->ws_bits = (uint8_t)window_bits;
 }
 
 void eio_session_upgrade_abort(eio_session_t *s)

@@ -75,6 +75,11 @@ typedef struct eio_session_stats {
     unsigned long long ws_upgrades, ws_sessions_open, polling_sessions_open;
     unsigned long long packets_in, packets_out;
     unsigned long long drops_slow_consumer, drops_parse_error, drops_ping_timeout;
+    /* permessage-deflate: messages deflated (count, bytes before / after; a broadcast once
+     * however many receive it) and inflated; volatile packets dropped for a client that was
+     * not writable. */
+    unsigned long long ws_deflated, ws_deflated_in, ws_deflated_out, ws_inflated;
+    unsigned long long volatile_dropped;
 } eio_session_stats_t;
 
 /** How the machine reaches the outside. `ws` and `get` are the transports' opaque handles;
@@ -106,12 +111,16 @@ typedef struct eio_session_hooks {
     void (*peer_release)(void *peer, void *data);
 } eio_session_hooks_t;
 
+struct ws_deflate;
+
 typedef struct eio_session_config {
     long ping_interval, ping_timeout, upgrade_timeout; /* ms */
     long max_output_buffer;                            /* bytes, per session */
     long max_payload;                                  /* announced in the open packet */
     const char *sid_prefix;                            /* the worker id (borrowed) */
     void *owner;                                       /* eio_session_owner() (the worker) */
+    struct ws_deflate *ws_deflate; /* permessage-deflate context (borrowed), NULL when off */
+    long ws_deflate_threshold;     /* smallest message compressed, bytes */
 } eio_session_config_t;
 
 /** Creates an empty table. Borrows cf (and its strings), hooks, h and stats: all must
@@ -180,6 +189,10 @@ int eio_session_can_upgrade(const eio_session_t *s);
 void eio_session_ws_attach(eio_session_t *s, void *ws);
 /** The websocket went away on its own: the session forgets it (no hook is called). */
 void eio_session_ws_detach(eio_session_t *s);
+/** permessage-deflate was agreed on the attached websocket with a `window_bits` window
+ * (9..15; 0 = not agreed): shared messages (eio_send_msg) of cf->ws_deflate_threshold
+ * bytes or more go out compressed, built once per message and window. */
+void eio_session_ws_set_deflate(eio_session_t *s, int window_bits);
 /** Whether the attached websocket is a probe (the session is still on polling). */
 int eio_session_ws_is_probe(const eio_session_t *s);
 /** One text packet on the probe: "2probe" answers "3probe" (and releases a held GET

@@ -36,6 +36,7 @@
 #include "polling.h"
 #include "web.h"
 #include "websocket.h"
+#include "ws/ws_deflate.h"
 
 #define MAX_HEADERS_CAP 1024 /* the largest --max-headers */
 
@@ -473,7 +474,10 @@ engine_t *engine_start(worker_t *w, const eio_handler_t *h, int *err)
         .max_payload = cf->max_http_buffer_size,
         .sid_prefix = w->id,
         .owner = w,
+        .ws_deflate_threshold = cf->per_message_deflate_threshold,
     };
+    if (cf->per_message_deflate)
+        e->session_conf.ws_deflate = e->deflate = ws_deflate_new();
     e->sessions = eio_session_table_new(&e->session_conf, &session_hooks, e, h, &w->stats.eio);
     if ((e->web = web_new(cf)) == NULL) {
         *err = SIOC_EINVAL;
@@ -493,6 +497,7 @@ fail_listen:
     web_free(e->web);
 fail_web:
     eio_session_table_free(e->sessions);
+    ws_deflate_free(e->deflate);
     addrcount_free(e->per_ip);
     free(e);
     return NULL;
@@ -545,6 +550,8 @@ void engine_free(engine_t *e)
     if (e->w->engine == e)
         e->w->engine = NULL;
     eio_session_table_free(e->sessions);
+    ws_deflate_free(e->deflate);
+    buf_free(&e->zscratch);
     addrcount_free(e->per_ip);
     free(e);
 }

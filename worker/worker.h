@@ -28,12 +28,8 @@ typedef struct worker_stats {
     unsigned long long sockets_open, sockets_total;
     unsigned long long auth_failures;
     unsigned long long drops_too_large, drops_rate_limited, conn_refused_limit;
-    /* Compression: polling responses (count, bytes before / after), websocket messages
-     * deflated (count, bytes before / after, once per message however many recipients) and
-     * inflated, volatile packets dropped for a client that was not writable. */
+    /* Polling responses compressed: count, bytes before / after. */
     unsigned long long http_compressed, http_compressed_in, http_compressed_out;
-    unsigned long long ws_deflated, ws_deflated_in, ws_deflated_out, ws_inflated;
-    unsigned long long volatile_dropped;
     eio_session_stats_t eio;
 } worker_stats_t;
 
