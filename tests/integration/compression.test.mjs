@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import zlib from "node:zlib";
 import net from "node:net";
 import crypto from "node:crypto";
+import { execFile, execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { startServer, stopAll } from "./lib/server.mjs";
 import { pollingHandshake, poll, post, splitPayload } from "./lib/raw.mjs";
@@ -409,5 +410,38 @@ describe("permessage-deflate", () => {
       assert.equal(f.text, `42${JSON.stringify(["receive-message", msg])}`);
     }
     assert.equal((await metric(chat, "sioc_ws_deflated_total")) - before, 1);
+  });
+});
+
+describe("permessage-deflate: the RFC 7692 group of tests/badinput/ws_cases.py (python3-autobahn)", () => {
+  const py = [process.env.SIOC_PYTHON, "/usr/bin/python3", "python3"].find((p) => {
+    if (!p) return false;
+    try {
+      execFileSync(p, ["-c", "import autobahn.asyncio.websocket"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  let w;
+  const LIMIT = 100000;
+  before(async () => {
+    w = await startServer({ flags: { app: "echo", path: "/engine.io/", "max-http-buffer-size": LIMIT }, env: { PER_MESSAGE_DEFLATE: "1" } });
+  });
+  after(() => stopAll(w));
+
+  it("every case of group 12 as expected", { skip: py ? false : "python3-autobahn not installed", timeout: 120000 }, async () => {
+    const script = new URL("../badinput/ws_cases.py", import.meta.url).pathname;
+    const out = await new Promise((resolve) => {
+      execFile(py, [script, "--port", String(w.port), "--limit", String(LIMIT), "--deflate"], { timeout: 110000 }, (err, stdout) =>
+        resolve(stdout),
+      );
+    });
+    const lines = out.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const summary = lines.find((l) => l.summary)?.summary;
+    assert.ok(summary, `no summary:\n${out}`);
+    const failed = lines.filter((l) => l.id && !l.ok).map((l) => `${l.id} ${l.title}: ${l.got}`);
+    assert.deepEqual(failed, []);
+    assert.ok(summary.passed >= 20, `${summary.passed} cases passed`);
   });
 });
