@@ -456,6 +456,17 @@ fail:
     return NULL;
 }
 
+int eio_session_writable(const eio_session_t *s)
+{
+    if (s->closed)
+        return 0;
+    const eio_session_table_t *t = s->t;
+    if (s->websocket)
+        return s->ws != NULL &&
+               (t->hooks->ws_writable == NULL || t->hooks->ws_writable(s->ws, t->data));
+    return s->get != NULL && s->pending.len == 0;
+}
+
 void eio_msg_set_compress(eio_msg_t *m, int compress)
 {
     m->compress = (uint8_t)(compress != 0);

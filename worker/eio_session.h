@@ -104,6 +104,8 @@ typedef struct eio_session_hooks {
                     size_t len, void *data);
     /** Queues pre-encoded frames by reference (takes a reference on `sh`); as ws_frame. */
     int (*ws_shared)(void *ws, sioc_shared_t *sh, void *data);
+    /** Whether the websocket `ws` has nothing queued (Node's transport.writable); NULL: always. */
+    int (*ws_writable)(void *ws, void *data);
     /** Ends the websocket `ws`, no longer the session's: with a close frame `code` unless
      * code is 0 or the connection is already closing, then a flushing close. */
     void (*ws_end)(void *ws, uint16_t code, void *data);
@@ -220,6 +222,10 @@ int eio_send_text(eio_session_t *s, const char *p, size_t len);
 int eio_send_binary(eio_session_t *s, const void *p, size_t len);
 /** Queues a pre-encoded message. 0 or SIOC_E*. */
 int eio_send_msg(eio_session_t *s, eio_msg_t *m);
+/** Whether a packet sent now would go out at once, as Node's `transport.writable` says
+ * (a volatile packet is dropped otherwise): on polling, a GET is held and nothing is queued
+ * for it yet; on a websocket, its output queue is empty. A closed session is not. */
+int eio_session_writable(const eio_session_t *s);
 /** Closes the session with `reason` (the handler's on_close runs). */
 void eio_session_close(eio_session_t *s, const char *reason);
 

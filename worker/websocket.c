@@ -100,6 +100,13 @@ int websocket_frame(void *ws, int opcode, const char *prefix, size_t prefix_len,
     return send_frame(ws, opcode, prefix, prefix_len, p, len);
 }
 
+int websocket_writable(void *ws, void *data)
+{
+    (void)data;
+    client_t *cl = ws;
+    return !conn_closing(cl->conn) && conn_pending(cl->conn) == 0;
+}
+
 int websocket_shared(void *ws, sioc_shared_t *sh, void *data)
 {
     (void)data;
