@@ -11,7 +11,7 @@ import net from "node:net";
 import crypto from "node:crypto";
 import { execFile, execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
-import { startServer, stopAll } from "./lib/server.mjs";
+import { startServer, stopAll, IS_NODE_PEER } from "./lib/server.mjs";
 import { pollingHandshake, poll, post, splitPayload } from "./lib/raw.mjs";
 import { io } from "./lib/client.mjs";
 import { waitFor } from "./lib/util.mjs";
@@ -71,7 +71,7 @@ describe("polling compression", () => {
     const res = await echoed(server, big, "gzip, deflate, br");
     assert.equal(res.headers["content-encoding"], "gzip");
     assert.equal(res.headers["content-type"], "text/plain; charset=UTF-8");
-    assert.equal(Number(res.headers["content-length"]), res.body.length);
+    if (!IS_NODE_PEER) assert.equal(Number(res.headers["content-length"]), res.body.length);
     assert.ok(res.body.length < 200, `compressed to ${res.body.length} bytes`);
   });
 
@@ -102,7 +102,7 @@ describe("polling compression", () => {
   });
 
   it("socket.io-client over fetch polling gets gzip bodies and the same messages", async () => {
-    const before = await compressedCount(server);
+    const before = IS_NODE_PEER ? 0 : await compressedCount(server);
     const socket = io(server.url, { transports: [Fetch], forceNew: true, reconnection: false });
     try {
       await waitFor(socket, "connect");
@@ -115,6 +115,7 @@ describe("polling compression", () => {
     } finally {
       socket.close();
     }
+    if (IS_NODE_PEER) return; // no such metric
     const n = (await compressedCount(server)) - before;
     assert.ok(n >= 3, `${n} responses compressed`);
   });
@@ -265,7 +266,7 @@ async function metric(srv, name) {
   return Number(new RegExp(`^${name} (\\d+)`, "m").exec(metrics)[1]);
 }
 
-describe("permessage-deflate", () => {
+describe("permessage-deflate", { skip: IS_NODE_PEER ? "sioc answers with no_context_takeover (Node keeps the context) and counts on /metrics" : false }, () => {
   let pmd, small, chat;
   const wires = [];
   before(async () => {
@@ -413,7 +414,7 @@ describe("permessage-deflate", () => {
   });
 });
 
-describe("permessage-deflate: the RFC 7692 group of tests/badinput/ws_cases.py (python3-autobahn)", () => {
+describe("permessage-deflate: the RFC 7692 group of tests/badinput/ws_cases.py (python3-autobahn)", { skip: IS_NODE_PEER ? "sioc answers with no_context_takeover (Node keeps the context) and counts on /metrics" : false }, () => {
   const py = [process.env.SIOC_PYTHON, "/usr/bin/python3", "python3"].find((p) => {
     if (!p) return false;
     try {
