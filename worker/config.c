@@ -65,6 +65,8 @@ static const opts_spec_t opts[] = {
     {"--per-message-deflate-threshold", "PER_MESSAGE_DEFLATE_THRESHOLD", OPTS_LONG,
      OFF(per_message_deflate_threshold), 0, 0, 1L << 30, "1024",
      "smallest WebSocket message compressed, bytes", NULL},
+    {"--parser", "PARSER", OPTS_STR, OFF(parser), 0, 0, 0, "default",
+     "Socket.IO packet format: default | msgpack (socket.io-msgpack-parser)", NULL},
     {"--jwt-secret", "JWT_SECRET", OPTS_STR, OFF(jwt_secret), 0, 0, 0, NULL,
      "HS256 secret; the chat app requires a valid JWT when a secret or key is set", NULL},
     {"--jwt-alg", "JWT_ALG", OPTS_STR, OFF(jwt_alg), 0, 0, 0, "HS256",
@@ -184,6 +186,10 @@ static int validate(worker_config_t *c)
     if (strcmp(c->adapter_mode, "classic") && strcmp(c->adapter_mode, "sharded") &&
         strcmp(c->adapter_mode, "streams")) {
         fprintf(stderr, "sioc-worker: --adapter-mode: expected classic, sharded or streams\n");
+        return -1;
+    }
+    if (strcmp(c->parser, "default") && strcmp(c->parser, "msgpack")) {
+        fprintf(stderr, "sioc-worker: --parser: expected default or msgpack\n");
         return -1;
     }
     if (c->jwt_secret != NULL && c->jwt_secret[0] == '\0') {

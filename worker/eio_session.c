@@ -28,6 +28,8 @@
 #include "base/log.h"
 #include "base/rand.h"
 #include "eio/eio_payload.h"
+#include "sio/sio_msgpack.h"
+#include "sio/sio_packet.h"
 #include "ws/ws_close.h"
 #include "ws/ws_deflate.h"
 #include "ws/ws_frame.h"
@@ -72,11 +74,15 @@ struct eio_session {
     uint8_t ws_bits;          /* permessage-deflate window of the websocket, 0 = off */
     uint8_t pending_compress; /* some record of `pending` may be compressed */
     sioc_buf_t pending;       /* polling output: records joined by 0x1e */
-    net_deferred_t turn;      /* the flush to a held GET; once closed, the free */
-    sioc_list_t hb;           /* in ping_fifo, pong_fifo or (closed) zombie_fifo */
-    long long hb_due_ms;      /* next ping due, pong late, or zombie forgotten */
-    sioc_list_t up;           /* in upgrade_fifo while a probe is attached */
-    long long up_due_ms;      /* the upgrade times out */
+    /* msgpack parser: a packet text waiting for its attachments (mp_need more), and the
+     * attachments so far, each as an 8-byte length then its bytes. */
+    sioc_buf_t mp_text, mp_att;
+    size_t mp_need, mp_have;
+    net_deferred_t turn; /* the flush to a held GET; once closed, the free */
+    sioc_list_t hb;      /* in ping_fifo, pong_fifo or (closed) zombie_fifo */
+    long long hb_due_ms; /* next ping due, pong late, or zombie forgotten */
+    sioc_list_t up;      /* in upgrade_fifo while a probe is attached */
+    long long up_due_ms; /* the upgrade times out */
     void *data;
     void *peer;
     const char *addr;
@@ -85,11 +91,13 @@ struct eio_session {
 
 struct eio_msg {
     size_t refs;
-    uint8_t compress;    /* Node's packet option compress: true unless a sender said false */
-    sioc_shared_t *ws;   /* all frames, built at creation */
-    sioc_shared_t *poll; /* polling records, built on first use */
-    sioc_shared_t *wsz;  /* frames for permessage-deflate, built on first use */
-    uint8_t wsz_bits;    /* the window wsz was made with */
+    uint8_t compress;      /* Node's packet option compress: true unless a sender said false */
+    sioc_shared_t *ws;     /* all frames, built at creation */
+    sioc_shared_t *poll;   /* polling records, built on first use */
+    sioc_shared_t *wsz;    /* frames for permessage-deflate, built on first use */
+    sioc_shared_t *mpws;   /* msgpack parser: the packet as one binary frame, first use */
+    sioc_shared_t *mppoll; /* msgpack parser: the packet as a polling record, first use */
+    uint8_t wsz_bits;      /* the window wsz was made with */
     char *text;
     size_t text_len;
     sioc_iov_t *att;
@@ -139,6 +147,8 @@ static void session_reap(net_deferred_t *d)
 {
     eio_session_t *s = container_of(d, eio_session_t, turn);
     buf_free(&s->pending);
+    buf_free(&s->mp_text);
+    buf_free(&s->mp_att);
     free(s);
 }
 
@@ -292,12 +302,75 @@ static int session_queue(eio_session_t *s, int type, const char *p, size_t len)
     return poll_append(s, &digit, 1, p, len, 1);
 }
 
+static int send_binary(eio_session_t *s, const void *p, size_t len);
+
+/* The msgpack parser: one binary message per packet (sio_msgpack.h). */
+static int mp_send(eio_session_t *s, const char *text, size_t len, const sioc_iov_t *att,
+                   size_t n_att)
+{
+    sioc_buf_t b = {0};
+    int r = sio_msgpack_encode(text, len, att, n_att, &b);
+    if (r == 0)
+        r = send_binary(s, b.base, b.len);
+    buf_free(&b);
+    return r;
+}
+
+/* The attachments gathered for mp_text, as slices of mp_att, then the packet sent. */
+static int mp_flush(eio_session_t *s)
+{
+    sioc_iov_t att[64];
+    size_t n = 0, off = 0;
+    while (off < s->mp_att.len && n < 64) {
+        size_t l;
+        memcpy(&l, s->mp_att.base + off, sizeof(l));
+        att[n++] = iov_make(s->mp_att.base + off + sizeof(l), l);
+        off += sizeof(l) + l;
+    }
+    int r = mp_send(s, s->mp_text.base, s->mp_text.len, att, n);
+    buf_free(&s->mp_text);
+    buf_free(&s->mp_att);
+    s->mp_need = s->mp_have = 0;
+    return r;
+}
+
 int eio_send_text(eio_session_t *s, const char *p, size_t len)
 {
-    return session_queue(s, EIO_MESSAGE, p, len);
+    if (!s->t->cf->parser_msgpack)
+        return session_queue(s, EIO_MESSAGE, p, len);
+    if (s->closed)
+        return SIOC_ECANCELED;
+    sio_packet_t pkt;
+    const char *why;
+    if (sio_packet_parse(p, len, &pkt, &why) < 0)
+        return SIOC_EPROTO;
+    if (pkt.attachments == 0)
+        return mp_send(s, p, len, NULL, 0);
+    if (pkt.attachments > 64)
+        return SIOC_EMSGSIZE;
+    /* Its attachments follow through eio_send_binary() (sio_emit's order). */
+    buf_free(&s->mp_text);
+    buf_free(&s->mp_att);
+    s->mp_need = pkt.attachments;
+    s->mp_have = 0;
+    return buf_append(&s->mp_text, p, len);
 }
 
 int eio_send_binary(eio_session_t *s, const void *p, size_t len)
+{
+    if (!s->t->cf->parser_msgpack || s->mp_need == 0)
+        return send_binary(s, p, len);
+    int r = buf_append(&s->mp_att, &len, sizeof(len));
+    if (r == 0)
+        r = buf_append(&s->mp_att, p, len);
+    if (r != 0)
+        return r;
+    if (++s->mp_have < s->mp_need)
+        return 0;
+    return mp_flush(s);
+}
+
+static int send_binary(eio_session_t *s, const void *p, size_t len)
 {
     if (s->closed)
         return SIOC_ECANCELED;
@@ -387,11 +460,43 @@ static sioc_shared_t *msg_ws_deflated(eio_session_table_t *t, eio_msg_t *m, int 
     return sh;
 }
 
+/* The message as one msgpack packet: a binary frame and a polling record, made once. */
+static int msg_mp(eio_msg_t *m)
+{
+    if (m->mpws != NULL)
+        return 0;
+    sioc_buf_t b = {0}, f = {0};
+    int r = sio_msgpack_encode(m->text, m->text_len, m->att, m->n_att, &b);
+    if (r == 0)
+        r = ws_frame_append(&f, WS_FRAME_OP_BINARY, 1, b.base, b.len, NULL);
+    if (r == 0) {
+        m->mpws = shared_copy(f.base, f.len);
+        f.len = 0;
+        r = eio_payload_append_binary(&f, 1, (const uint8_t *)b.base, b.len);
+        if (r == 0)
+            m->mppoll = shared_copy(f.base, f.len);
+        if (m->mpws == NULL || m->mppoll == NULL)
+            r = SIOC_ENOMEM;
+    }
+    buf_free(&b);
+    buf_free(&f);
+    return r;
+}
+
 int eio_send_msg(eio_session_t *s, eio_msg_t *m)
 {
     if (s->closed)
         return SIOC_ECANCELED;
     eio_session_table_t *t = s->t;
+    if (t->cf->parser_msgpack) {
+        int r = msg_mp(m);
+        if (r != 0)
+            return r;
+        t->stats->packets_out++;
+        if (s->websocket && s->ws != NULL)
+            return ws_result(s, t->hooks->ws_shared(s->ws, m->mpws, t->data));
+        return poll_append(s, NULL, 0, m->mppoll->data, m->mppoll->len, m->compress);
+    }
     t->stats->packets_out += 1 + m->n_att;
     if (s->websocket && s->ws != NULL) {
         if (m->ws == NULL)
@@ -484,6 +589,8 @@ void eio_msg_unref(eio_msg_t *m)
     shared_unref(m->ws);
     shared_unref(m->poll);
     shared_unref(m->wsz);
+    shared_unref(m->mpws);
+    shared_unref(m->mppoll);
     free(m->text);
     free(m->att);
     free(m);
@@ -596,9 +703,35 @@ void eio_session_forget(eio_session_t *s)
 /* ------------------------------------------------------------------ */
 /* Packets from the client                                              */
 
+/* The msgpack parser: a binary message is a packet, handed on as packet text and its
+ * attachments; a text message is malformed for that parser. */
+static void deliver_mp(eio_session_t *s, const char *p, size_t len, int binary)
+{
+    const eio_handler_t *h = s->t->h;
+    sioc_iov_t att[64];
+    sioc_buf_t text = {0};
+    const char *why = NULL;
+    int n = binary ? sio_msgpack_decode(p, len, &text, att, 64, &why) : SIOC_EPROTO;
+    if (n < 0) {
+        buf_free(&text);
+        eio_session_close(s, eio_reason_parse_error);
+        return;
+    }
+    if (h != NULL && h->on_message != NULL) {
+        h->on_message(s, text.base, text.len, 0);
+        for (int i = 0; i < n && !s->closed; i++)
+            h->on_message(s, att[i].base, att[i].len, 1);
+    }
+    buf_free(&text);
+}
+
 void eio_session_deliver(eio_session_t *s, const char *p, size_t len, int binary)
 {
     s->t->stats->packets_in++;
+    if (s->t->cf->parser_msgpack) {
+        deliver_mp(s, p, len, binary);
+        return;
+    }
     const eio_handler_t *h = s->t->h;
     if (h != NULL && h->on_message != NULL)
         h->on_message(s, p, len, binary);

@@ -123,6 +123,7 @@ typedef struct eio_session_config {
     void *owner;                                       /* eio_session_owner() (the worker) */
     struct ws_deflate *ws_deflate; /* permessage-deflate context (borrowed), NULL when off */
     long ws_deflate_threshold;     /* smallest message compressed, bytes */
+    int parser_msgpack; /* Socket.IO packets as socket.io-msgpack-parser (binary) messages */
 } eio_session_config_t;
 
 /** Creates an empty table. Borrows cf (and its strings), hooks, h and stats: all must

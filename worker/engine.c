@@ -476,6 +476,7 @@ engine_t *engine_start(worker_t *w, const eio_handler_t *h, int *err)
         .sid_prefix = w->id,
         .owner = w,
         .ws_deflate_threshold = cf->per_message_deflate_threshold,
+        .parser_msgpack = strcmp(cf->parser, "msgpack") == 0 && !w->plain_eio,
     };
     if (cf->per_message_deflate)
         e->session_conf.ws_deflate = e->deflate = ws_deflate_new();

@@ -60,6 +60,7 @@ const OPTIONS = [
   ["http-compression-threshold", "HTTP_COMPRESSION_THRESHOLD", "1024", "int", "bytes"],
   ["per-message-deflate", "PER_MESSAGE_DEFLATE", "", "bool", "engine.io perMessageDeflate"],
   ["per-message-deflate-threshold", "PER_MESSAGE_DEFLATE_THRESHOLD", "1024", "int", "bytes"],
+  ["parser", "PARSER", "default", "string", "default | msgpack (socket.io-msgpack-parser)"],
   ["jwt-secret", "JWT_SECRET", "", "string", "HS256 secret"],
   ["jwt-alg", "JWT_ALG", "HS256", "string", "HS256 | RS256 | ES256 (pinned)"],
   ["jwt-public-key", "JWT_PUBLIC_KEY", "", "string", "PEM public key file for RS256/ES256"],
@@ -144,6 +145,7 @@ function parseOptions(argv, env) {
     }
   }
   if (!["chat", "echo"].includes(opts.app)) fail(`--app: unknown app ${opts.app}`);
+  if (!["default", "msgpack"].includes(opts.parser)) fail(`--parser: expected default or msgpack`);
   if (!["HS256", "RS256", "ES256"].includes(opts.jwtAlg)) fail(`--jwt-alg: unsupported ${opts.jwtAlg}`);
   if (!["error", "warn", "info", "debug"].includes(opts.logLevel)) fail(`--log-level: unknown ${opts.logLevel}`);
   if (!["classic", "sharded", "streams"].includes(opts.adapterMode)) fail(`--adapter-mode: unknown ${opts.adapterMode}`);
@@ -431,6 +433,7 @@ if (plainEngine) {
   const { Server } = require("socket.io");
   const io = new Server(httpServer, {
     ...engineOptions,
+    ...(opts.parser === "msgpack" ? { parser: require("socket.io-msgpack-parser") } : {}),
     path: opts.path,
     serveClient: false,
     connectTimeout: opts.connectTimeout,
