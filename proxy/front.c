@@ -417,11 +417,24 @@ static int handshake_addr_admit(proxy_t *p, const affinity_addr_t *a)
     return guard_rates_take(&p->handshakes_per_ip, key, n + 1, clock_ms());
 }
 
+/* The workers' admin endpoints: never reached through the client port (a `?sid=` would even
+ * pick the worker). The proxy's own are on its admin port. */
+static int worker_admin_path(sioc_iov_t path)
+{
+    return iov_eq_str(path, "/health") || iov_eq_str(path, "/ready") ||
+           iov_eq_str(path, "/metrics");
+}
+
 static void handle_request(client_t *cl, const http_request_t *req, size_t head_len)
 {
     proxy_t *p = cl->p;
     p->stats.requests++;
     cl->keep_alive = (uint8_t)(req->keep_alive && !p->draining);
+    if (worker_admin_path(req->path)) {
+        evbuffer_drain(bufferevent_get_input(cl->bev), head_len);
+        respond(cl, 404, "text/plain; charset=utf-8", "Not Found\n", NULL, req->content_length > 0);
+        return;
+    }
     size_t n;
     const affinity_node_t *live = workers_live(p->workers, &n);
     route_decide(&p->route, req, &cl->peer, live, n, &cl->route);
