@@ -101,9 +101,6 @@ export async function startProxy({ flags = {}, env = {}, port, adminPort, name =
   port = port ?? (await freePort());
   adminPort = adminPort ?? (await freePort());
   const cmd = proxyCommand();
-  // The fault scenarios put thousands of clients behind a few loopback addresses: the
-  // per-address handshake rate is off unless a scenario sets it.
-  flags = { "max-handshake-rate-per-ip": 0, ...flags };
   const args = [...cmd, "--host", HOST, "--port", String(port), "--admin-host", HOST, "--admin-port", String(adminPort), ...flagsToArgs(flags)];
   const h = spawnWithEnv(name, args, workerEnv(env));
   Object.assign(h, procHelpers(h), {

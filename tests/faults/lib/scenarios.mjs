@@ -32,7 +32,8 @@ export async function startCluster({ n = 3, proxy = false, workerFlags = {}, pro
     for (const i of range(n)) c.workers.push(await startWorker({ id: `w${i + 1}`, flags: { "redis-url": c.redis.url, ...workerFlags } }));
     await until(async () => (await Promise.all(c.workers.map((w) => w.ready()))).every(Boolean), 15000, 50, "workers ready");
     if (proxy) {
-      c.proxy = await startProxy({ flags: { "redis-url": c.redis.url, ...proxyFlags }, port: proxyPort, adminPort });
+      // Thousands of clients behind a few loopback addresses: no per-address handshake rate.
+      c.proxy = await startProxy({ flags: { "redis-url": c.redis.url, "max-handshake-rate-per-ip": 0, ...proxyFlags }, port: proxyPort, adminPort });
       await until(async () => (await c.proxy.metrics()).get("sioc_proxy_workers_up") === n, 15000, 50, "proxy sees every worker");
     }
   } catch (e) {
@@ -744,7 +745,7 @@ export async function proxyRestart({ clients = 2000, hosts: nHosts = 4, rate = 3
     await c.proxy.exited;
     await sleep(downMs);
     const tBack = now();
-    c.proxy = await startProxy({ flags: { "redis-url": c.redis.url, ...proxyFlags }, port: proxyPort, adminPort, name: "proxy-restarted" });
+    c.proxy = await startProxy({ flags: { "redis-url": c.redis.url, "max-handshake-rate-per-ip": 0, ...proxyFlags }, port: proxyPort, adminPort, name: "proxy-restarted" });
     const pm1 = await c.proxy.metrics();
     let tAll = null;
     await until(async () => (await statusAll(hosts)).joined === clients, 120000, 200, "clients back").then(() => (tAll = now())).catch(() => {});
