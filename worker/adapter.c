@@ -60,6 +60,7 @@ typedef struct request {
     size_t nsp_index;
     int expected; /* answers from other workers; -1 until counted */
     int got;
+    int partial;    /* an answer could not be decoded: the result is incomplete */
     sioc_buf_t acc; /* JSON array items, comma-separated */
     hmap_t seen;    /* REQ_ROOMS: dedup */
     adapter_query_cb cb;
@@ -842,15 +843,20 @@ static void on_response(adapter_t *a, const char *msg, size_t len)
     adapter_msg_att_t att;
     adapter__reset_scratch(a, &att);
     adapter_msg_response_t r;
-    if (adapter_msg_response_decode(&a->ctx, msg, len, &a->json, &att, &r) < 0) {
+    int bad = adapter_msg_response_decode(&a->ctx, msg, len, &a->json, &att, &r) < 0;
+    if (bad)
         a->decode_errors++;
+    if (r.request_id.base == NULL)
         return;
-    }
     hmap_node_t *hn = hmap_get(&a->requests, r.request_id);
     if (hn == NULL)
         return;
     request_t *q = container_of(hn, request_t, node);
-    if (r.kind == ADAPTER_MSG_RESP_SOCKETS && q->kind == REQ_FETCH)
+    /* An answer that cannot be decoded still answers: the result says it is
+     * incomplete rather than waiting out the request timeout. */
+    if (bad)
+        q->partial = 1;
+    else if (r.kind == ADAPTER_MSG_RESP_SOCKETS && q->kind == REQ_FETCH)
         acc_array(q, r.sockets.json);
     else if (r.kind == ADAPTER_MSG_RESP_ROOMS && q->kind == REQ_ROOMS) {
         for (size_t i = 0; i < r.nrooms; i++)
@@ -860,7 +866,7 @@ static void on_response(adapter_t *a, const char *msg, size_t len)
     else
         return;
     if (++q->got >= q->expected && q->expected >= 0)
-        request_finish(q, 1);
+        request_finish(q, !q->partial);
 }
 
 /* A ClusterAdapter message (sharded channel, streams Pub/Sub or stream entry). */

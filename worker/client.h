@@ -39,6 +39,7 @@ typedef struct client {
     uint8_t mode;
     uint8_t keep_alive;
     uint8_t refused;    /* over --max-connections: the first request gets 503 */
+    uint8_t admin;      /* a connection of the admin port: admin endpoints only */
     uint8_t head;       /* the request being answered is HEAD: no body (RFC 9110 §9.3.2) */
     uint8_t cors;       /* 0 none, 1 any origin, 2 + i: configured origin i */
     long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
@@ -55,6 +56,7 @@ struct engine {
     sioc_list_t clients;    /* HTTP-mode client connections (scanned for timeouts) */
     sioc_list_t ws_clients; /* websocket client connections */
     struct net_listener *listener;
+    struct net_listener *admin_listener; /* --admin-port, or NULL */
     struct web *web;
     struct event *sweep;
     struct event *timer; /* the session table's timer (heartbeats, upgrades) */

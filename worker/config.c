@@ -35,6 +35,12 @@ static const opts_spec_t opts[] = {
     {"--host", "HOST", OPTS_STR, OFF(host), 0, 0, 0, "127.0.0.1", "listen address (numeric)", NULL},
     {"--port", "PORT", OPTS_INT, OFF(port), 0, 0, 65535, "3000", "listen port (0 = any free port)",
      NULL},
+    {"--admin-host", "ADMIN_HOST", OPTS_STR, OFF(admin_host), 0, 0, 0, "127.0.0.1",
+     "admin listen address (with --admin-port)", NULL},
+    {"--admin-port", "ADMIN_PORT", OPTS_INT, OFF(admin_port), 0, 0, 65535, "0",
+     "admin port serving GET /health, /ready, /metrics; the client port then answers only "
+     "/health (0 = all three on the client port)",
+     NULL},
     {"--path", "SIO_PATH", OPTS_STR, OFF(path), 0, 0, 0, "/socket.io/", "Engine.IO endpoint path",
      NULL},
     {"--app", "APP", OPTS_CUSTOM, OFF(app), 0, 0, 0, "chat",

@@ -16,7 +16,9 @@ enum worker_app { WORKER_APP_CHAT, WORKER_APP_ECHO };
 typedef struct worker_config {
     char *host;
     int port;
-    char *path; /* always starts and ends with '/' */
+    char *admin_host;
+    int admin_port; /* 0: /health, /ready, /metrics on the client port */
+    char *path;     /* always starts and ends with '/' */
     int app;
     char *namespaces[32];
     size_t num_namespaces;
