@@ -123,6 +123,14 @@ static const opts_spec_t opts[] = {
      "serve the chat page at / (needs the chat app)", NULL},
     {"--dev-token-endpoint", "DEV_TOKEN_ENDPOINT", OPTS_BOOL, OFF(dev_token_endpoint), 0, 0, 1, "0",
      "DEVELOPMENT ONLY: GET /dev/token?user=NAME hands a 1-hour HS256 token to anyone", NULL},
+    {"--sse", "SSE", OPTS_BOOL, OFF(sse), 0, 0, 1, "1",
+     "serve GET <path>sse?rooms=a,b: the rooms' receive-message events as Server-Sent Events "
+     "(chat app)",
+     NULL},
+    {"--sse-heartbeat", "SSE_HEARTBEAT", OPTS_LONG, OFF(sse_heartbeat), 0, 1000, 3600000, "15000",
+     "ms between the \": ping\" comments of an event stream (keeps proxies from timing out)", NULL},
+    {"--sse-max-rooms", "SSE_MAX_ROOMS", OPTS_LONG, OFF(sse_max_rooms), 0, 1, 1000, "16",
+     "rooms one event stream may follow", NULL},
     {"--log-level", "LOG_LEVEL", OPTS_LOGLEVEL, OFF(log_level), 0, 0, 0, "info",
      "error | warn | info | debug", NULL},
 };

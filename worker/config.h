@@ -59,6 +59,9 @@ typedef struct worker_config {
     int serve_client;        /* the socket.io-client bundle at <path>socket.io.js */
     int chat_page;           /* the chat page at / */
     int dev_token_endpoint;  /* GET /dev/token (development only) */
+    int sse;                 /* GET <path>sse: Server-Sent Events (chat app) */
+    long sse_heartbeat;      /* ms between ": ping" comments */
+    long sse_max_rooms;      /* rooms of one stream */
 } worker_config_t;
 
 /** Parses argv and the environment into `c`. Returns 0, 1 when --help or --version was

@@ -49,6 +49,8 @@ struct sio_server {
     addrcount_t *pending;               /* sessions without a namespace yet, by client address */
     unsigned long long pending_refused; /* handshakes over --max-pending-sessions-per-ip */
     sio_room_hook room_hook;
+    sio_broadcast_tap tap; /* sees every broadcast delivered here (Server-Sent Events) */
+    void *tap_data;
     sio_nsp_t **nsps;
     size_t n_nsps;
     sioc_list_t handshake_fifo; /* clients without a namespace yet (connect timeout) */
@@ -70,6 +72,7 @@ typedef struct room {
     sioc_list_t members;
     size_t count;
     unsigned pins; /* iterations in progress: the room outlives its last member until 0 */
+    unsigned held; /* holders outside sio (sio_room_hold): the room lives while they stay */
     char name[];
 } room_t;
 
@@ -322,6 +325,70 @@ static membership_t *membership_find(const sio_socket_t *s, sioc_iov_t room)
     return NULL;
 }
 
+/* The room `name`, created (and announced to the room hook) when it has no member yet. */
+static room_t *room_get(sio_nsp_t *nsp, sioc_iov_t name)
+{
+    room_t *r = room_find(nsp, name);
+    if (r != NULL)
+        return r;
+    r = xmalloc(sizeof(*r) + name.len + 1);
+    memcpy(r->name, name.base, name.len);
+    r->name[name.len] = '\0';
+    r->node.key = iov_make(r->name, name.len);
+    list_init(&r->members);
+    r->count = 0;
+    r->pins = 0;
+    r->held = 0;
+    hmap_put(&nsp->rooms, &r->node);
+    if (nsp->srv->room_hook != NULL)
+        nsp->srv->room_hook(nsp->srv->w, nsp, r->node.key, 1);
+    return r;
+}
+
+/* The room lost its last member or holder: gone from the index and from the adapter. */
+static void room_gone(sio_nsp_t *nsp, room_t *r)
+{
+    hmap_del(&nsp->rooms, &r->node);
+    if (nsp->srv->room_hook != NULL)
+        nsp->srv->room_hook(nsp->srv->w, nsp, r->node.key, 0);
+    if (r->pins == 0)
+        free(r);
+}
+
+int sio_room_hold(sio_nsp_t *nsp, sioc_iov_t room)
+{
+    if (room.len == 0 || room.len > MAX_ROOM_NAME)
+        return SIOC_EINVAL;
+    room_get(nsp, room)->held++;
+    return 0;
+}
+
+void sio_room_release(sio_nsp_t *nsp, sioc_iov_t room)
+{
+    room_t *r = room_find(nsp, room);
+    if (r == NULL || r->held == 0)
+        return;
+    if (--r->held == 0 && r->count == 0)
+        room_gone(nsp, r);
+}
+
+void sio_set_broadcast_tap(worker_t *w, sio_broadcast_tap tap, void *data)
+{
+    if (w->sio != NULL) {
+        w->sio->tap = tap;
+        w->sio->tap_data = data;
+    }
+}
+
+int sio_replay(sio_nsp_t *nsp, sioc_iov_t offset, const sioc_iov_t *rooms, size_t n_rooms,
+               sio_replay_cb cb, void *data)
+{
+    recovery_t *r = recovery_of(nsp->srv);
+    if (r == NULL)
+        return -1;
+    return (int)recovery_replay(r, clock_unix_ms(), nsp->index, offset, rooms, n_rooms, cb, data);
+}
+
 int sio_in_room(const sio_socket_t *s, sioc_iov_t room)
 {
     if (iov_eq_str(room, s->id))
@@ -342,19 +409,7 @@ int sio_join(sio_socket_t *s, sioc_iov_t name)
         s->nsp->srv->joins_refused++;
         return SIOC_ENOSPC;
     }
-    room_t *r = room_find(s->nsp, name);
-    if (r == NULL) {
-        r = xmalloc(sizeof(*r) + name.len + 1);
-        memcpy(r->name, name.base, name.len);
-        r->name[name.len] = '\0';
-        r->node.key = iov_make(r->name, name.len);
-        list_init(&r->members);
-        r->count = 0;
-        r->pins = 0;
-        hmap_put(&s->nsp->rooms, &r->node);
-        if (s->nsp->srv->room_hook != NULL)
-            s->nsp->srv->room_hook(s->nsp->srv->w, s->nsp, r->node.key, 1);
-    }
+    room_t *r = room_get(s->nsp, name);
     membership_t *m = xmalloc(sizeof(*m));
     m->room = r;
     m->socket = s;
@@ -387,13 +442,8 @@ static void membership_drop(sio_nsp_t *nsp, membership_t *m)
     list_remove(&m->in_room);
     list_remove(&m->in_socket);
     free(m);
-    if (--r->count == 0) {
-        hmap_del(&nsp->rooms, &r->node);
-        if (nsp->srv->room_hook != NULL)
-            nsp->srv->room_hook(nsp->srv->w, nsp, r->node.key, 0);
-        if (r->pins == 0)
-            free(r);
-    }
+    if (--r->count == 0 && r->held == 0)
+        room_gone(nsp, r);
 }
 
 /* A callback run for each member may make a member leave (socketsLeave of the room
@@ -401,7 +451,7 @@ static void membership_drop(sio_nsp_t *nsp, membership_t *m)
  * that its last member leaving does not free the list under it. */
 static void room_unpin(room_t *r)
 {
-    if (--r->pins == 0 && r->count == 0)
+    if (--r->pins == 0 && r->count == 0 && r->held == 0)
         free(r);
 }
 
@@ -635,6 +685,9 @@ int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const
         room_unpin(room);
     }
     eio_msg_unref(m);
+    if (nsp->srv->tap != NULL)
+        nsp->srv->tap(nsp, rooms, n_rooms, except, n_except, json_array, att, n_att,
+                      nsp->srv->tap_data);
     nsp->srv->w->stats.broadcasts++;
     return count;
 }

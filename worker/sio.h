@@ -143,6 +143,33 @@ int sio_emit_ack_att(sio_socket_t *s, sioc_iov_t json_array, const sioc_iov_t *a
 typedef void (*sio_room_hook)(worker_t *w, sio_nsp_t *nsp, sioc_iov_t room, int created);
 void sio_set_room_hook(worker_t *w, sio_room_hook hook);
 
+/** Keeps room `room` of `nsp` alive for a member outside Socket.IO (a Server-Sent Events
+ * stream): the room exists, the room hook has announced it and the adapter delivers its
+ * broadcasts here until every hold is released. Counted: one release per hold. 0, or
+ * SIOC_EINVAL for an empty or too long name. Borrows room. */
+int sio_room_hold(sio_nsp_t *nsp, sioc_iov_t room);
+void sio_room_release(sio_nsp_t *nsp, sioc_iov_t room);
+
+/** Sees every broadcast sio_broadcast() delivers on this worker (local emits and the
+ * adapter's), after the sockets got it; the arguments are borrowed for the call and
+ * `json_array` carries the recovery offset when one was logged. */
+typedef void (*sio_broadcast_tap)(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
+                                  const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
+                                  const sioc_iov_t *att, size_t n_att, void *data);
+/** Installs the tap (one; NULL removes it). */
+void sio_set_broadcast_tap(worker_t *w, sio_broadcast_tap tap, void *data);
+
+/** A logged EVENT replayed by sio_replay(): the data with its offset, and attachments. */
+typedef void (*sio_replay_cb)(sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att,
+                              void *data);
+/** Replays from the in-memory recovery log the EVENTs of `nsp` after `offset` addressed to
+ * everyone or to one of `rooms` and not excepting any of them, in order. Returns -1 when
+ * this worker keeps no log (recovery off, or a Redis adapter), otherwise a
+ * recovery_result_t: 0 (RECOVERY_RECOVERED, `cb` ran for each), or
+ * RECOVERY_OFFSET_TRIMMED (nothing replayed: the offset is unknown or too old). */
+int sio_replay(sio_nsp_t *nsp, sioc_iov_t offset, const sioc_iov_t *rooms, size_t n_rooms,
+               sio_replay_cb cb, void *data);
+
 /*
  * Connection state recovery through a cluster-wide store (the streams adapter): the
  * sessions live in Redis, EVENTs are logged in the stream and restores are asynchronous.
