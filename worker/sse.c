@@ -452,7 +452,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     sse_t *s = arg;
     long long now = clock_ms(), wall = clock_unix_ms();
-    int ping = now - s->last_ping_ms >= s->w->conf->sse_heartbeat;
+    /* The tick may run a little early: a heartbeat due within the next 100 ms goes now. */
+    int ping = now - s->last_ping_ms >= s->w->conf->sse_heartbeat - 100;
     if (ping)
         s->last_ping_ms = now;
     sioc_list_t *p;
