@@ -79,7 +79,7 @@ int adapter__stream_add(adapter_t *a, nsp_state_t *n, const adapter_msg_shard_t 
 static nsp_state_t *ns_by_name(adapter_t *a, sioc_iov_t name)
 {
     for (size_t i = 0; i < a->n_ns; i++)
-        if (iov_eq(sio_nsp_name(a->ns[i].nsp), name))
+        if (a->ns[i].live && iov_eq(sio_nsp_name(a->ns[i].nsp), name))
             return &a->ns[i];
     return NULL;
 }
@@ -250,6 +250,8 @@ static void streams_start(adapter_t *a, const redis_url_t *url)
     sioc_iov_t name = iov_make(a->w->conf->redis_stream, strlen(a->w->conf->redis_stream));
     for (size_t i = 0; i < a->n_ns; i++) {
         nsp_state_t *n = &a->ns[i];
+        if (!n->live)
+            continue;
         sioc_buf_t key = {0};
         if (adapter_streams_key(&key, name, a->w->conf->redis_stream_count, sio_nsp_name(n->nsp)) !=
                 0 ||
@@ -481,7 +483,8 @@ static void sessions_refresh(adapter_t *a)
         return;
     a->refresh_due_ms = now + (every < 1000 ? 1000 : every);
     for (size_t i = 0; i < a->n_ns; i++)
-        sio_each(a->ns[i].nsp, NULL, 0, NULL, 0, refresh_each, a);
+        if (a->ns[i].live)
+            sio_each(a->ns[i].nsp, NULL, 0, NULL, 0, refresh_each, a);
 }
 
 typedef struct restore_op {
@@ -784,6 +787,22 @@ void adapter__streams_free(adapter_t *a)
     buf_free(&a->entry_scratch);
     buf_free(&a->entry_data);
     buf_free(&a->offset_json);
+}
+
+int adapter__streams_attach(adapter_t *a, nsp_state_t *n)
+{
+    sioc_iov_t name = iov_make(a->w->conf->redis_stream, strlen(a->w->conf->redis_stream));
+    sioc_buf_t key = {0};
+    if (adapter_streams_key(&key, name, a->w->conf->redis_stream_count, sio_nsp_name(n->nsp)) !=
+            0 ||
+        buf_append_byte(&key, '\0') != 0)
+        abort();
+    n->stream = NULL;
+    for (size_t k = 0; k < a->n_readers && n->stream == NULL; k++)
+        if (strcmp(a->readers[k].key, key.base) == 0)
+            n->stream = &a->readers[k];
+    buf_free(&key);
+    return n->stream != NULL ? 0 : -1;
 }
 
 void adapter__streams_tick(adapter_t *a)

@@ -20,6 +20,8 @@ typedef struct worker_config {
     int app;
     char *namespaces[32];
     size_t num_namespaces;
+    char *namespace_pattern;     /* POSIX ERE for dynamic namespaces; NULL = none */
+    long max_dynamic_namespaces; /* live dynamic namespaces at most */
     long ping_interval;
     long ping_timeout;
     long connect_timeout;

@@ -125,7 +125,9 @@ int sio_nsp_has_room(sio_nsp_t *nsp, sioc_iov_t room);
 worker_t *sio_nsp_worker(const sio_nsp_t *nsp);
 /** Appends `s` as a JSON string literal. */
 int sio_json_str(sioc_buf_t *b, sioc_iov_t s);
-/** Namespaces: count, by index, by name (NULL when unknown), name. */
+/** Namespaces: count of slots (configured namespaces, then --max-dynamic-namespaces slots
+ * when --namespace-pattern is set), the live namespace of a slot (NULL for a free dynamic
+ * slot), a live namespace by name (NULL when unknown), name. */
 size_t sio_nsp_count(worker_t *w);
 sio_nsp_t *sio_nsp_at(worker_t *w, size_t i);
 sio_nsp_t *sio_nsp_by_name(worker_t *w, sioc_iov_t name);
@@ -137,6 +139,16 @@ const char *sio_socket_addr(const sio_socket_t *s);
 /** Emits an event with attachments that the client must acknowledge. */
 int sio_emit_ack_att(sio_socket_t *s, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att,
                      sio_ack_cb cb, void *data);
+
+/** Namespace lifecycle hook for the adapter: a dynamic namespace was created (`created` 1:
+ * return 0 to accept it, negative to refuse the CONNECT) or removed when empty (0; the
+ * return value is ignored). The slot index (sio_nsp_index) is stable while it lives. */
+typedef int (*sio_nsp_hook)(worker_t *w, sio_nsp_t *nsp, int created);
+void sio_set_nsp_hook(worker_t *w, sio_nsp_hook hook);
+/** Whether the namespace was created from --namespace-pattern. */
+int sio_nsp_is_dynamic(const sio_nsp_t *nsp);
+/** Dynamic namespaces: live, created, removed, refused (cap or adapter) (metrics). */
+void sio_dynamic_stats(worker_t *w, unsigned long long out[4]);
 
 /** Room lifecycle hook for the adapter: called when a room of `nsp` gets its first member
  * (`created` 1) or loses its last (0). */
