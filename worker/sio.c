@@ -246,6 +246,16 @@ int sio_store_emit(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
     return 1;
 }
 
+int sio_store_replay(sio_nsp_t *nsp, sioc_iov_t offset, const sioc_iov_t *rooms, size_t n_rooms,
+                     sio_replay_cb packet, void (*done)(int result, void *data), void *data)
+{
+    const sio_recovery_store_t *st = &nsp->srv->store;
+    if (st->replay == NULL)
+        return 0;
+    st->replay(st->ctx, nsp, offset, rooms, n_rooms, packet, done, data);
+    return 1;
+}
+
 void sio_set_recovery_store(worker_t *w, const sio_recovery_store_t *store)
 {
     struct sio_server *srv = server_of(w);

@@ -204,8 +204,19 @@ typedef struct {
                  const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
                  const sioc_iov_t *att, size_t n_att);
     void *ctx;
+    /** Optional: sio_replay() from the cluster log, asynchronous: `packet` for each EVENT
+     * after `offset` that `rooms` receive, then `done` exactly once (possibly before
+     * returning; also at teardown) with 0, or RECOVERY_OFFSET_TRIMMED when the offset is
+     * not in the log. Borrows its arguments for the call. */
+    void (*replay)(void *ctx, sio_nsp_t *nsp, sioc_iov_t offset, const sioc_iov_t *rooms,
+                   size_t n_rooms, sio_replay_cb packet, void (*done)(int result, void *data),
+                   void *data);
 } sio_recovery_store_t;
 
+/** With a store that replays: starts the replay (sio_recovery_store_t.replay) and returns
+ * 1; otherwise 0 and nothing is called. */
+int sio_store_replay(sio_nsp_t *nsp, sioc_iov_t offset, const sioc_iov_t *rooms, size_t n_rooms,
+                     sio_replay_cb packet, void (*done)(int result, void *data), void *data);
 /** Installs the store (copied); recovery must be on (--max-disconnection-duration). */
 void sio_set_recovery_store(worker_t *w, const sio_recovery_store_t *store);
 /** With a store: hands the EVENT broadcast to it and returns 1 (the store delivers); else 0. */

@@ -54,12 +54,29 @@ typedef struct sse_member {
     sse_client_t *c;
 } sse_member_t;
 
+/* A replay from the cluster log in flight; outlives its stream when that closes first. */
+typedef struct sse_replay {
+    sse_client_t *c; /* NULL once the stream is gone */
+} sse_replay_t;
+
+/* A live event that arrived while the replay was running. */
+typedef struct held {
+    sioc_list_t link;
+    char id[MAX_LAST_EVENT_ID + 1];
+    size_t len;
+    char bytes[];
+} held_t;
+
 struct sse_client {
     sioc_list_t link; /* in sse->clients */
     sse_t *sse;
     client_t *cl;
     long long exp_ms; /* token expiry (wall clock ms); 0 = none */
     unsigned long long gen;
+    sse_replay_t *replay; /* cluster replay in flight, or NULL */
+    sioc_list_t held;     /* live events held until it ends */
+    size_t held_bytes;
+    char last_id[MAX_LAST_EVENT_ID + 1]; /* the last event id replayed */
     size_t n_rooms;
     sse_member_t m[];
 };
@@ -196,11 +213,37 @@ static void mark(sse_t *s, sioc_iov_t room, unsigned long long gen)
     list_foreach(p, &r->members) container_of(p, sse_member_t, link)->c->gen = gen;
 }
 
-static void deliver(sse_client_t *c, sioc_shared_t *sh, unsigned long long gen)
+/* Stream entry ids ("<ms>-<seq>") in order: whether `a` comes after `b` (1 when either is
+ * not an entry id: nothing is dropped on a doubt). */
+static int id_after(const char *a, const char *b)
+{
+    unsigned long long am, as, bm, bs;
+    char ea, eb;
+    if (sscanf(a, "%llu-%llu%c", &am, &as, &ea) != 2 ||
+        sscanf(b, "%llu-%llu%c", &bm, &bs, &eb) != 2)
+        return 1;
+    return am > bm || (am == bm && as > bs);
+}
+
+static void deliver(sse_client_t *c, sioc_shared_t *sh, sioc_iov_t id, unsigned long long gen)
 {
     if (c->gen == gen || conn_closing(c->cl->conn))
         return;
     c->gen = gen;
+    if (c->replay != NULL) {
+        /* Bounded like the output it stands for: over it the stream is dropped. */
+        if (c->held_bytes + sh->len > (size_t)c->sse->w->conf->max_output_buffer) {
+            conn_close(c->cl->conn, 0);
+            return;
+        }
+        held_t *h = xmalloc(sizeof(*h) + sh->len);
+        snprintf(h->id, sizeof(h->id), "%.*s", (int)id.len, id.base);
+        h->len = sh->len;
+        memcpy(h->bytes, sh->data, sh->len);
+        list_insert_tail(&c->held, &h->link);
+        c->held_bytes += sh->len;
+        return;
+    }
     if (conn_write_shared(c->cl->conn, sh, 0, sh->len) == 0)
         c->sse->w->stats.sse_events_sent++;
 }
@@ -216,6 +259,11 @@ static void on_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms
         return;
     sioc_buf_t b = {0};
     sioc_shared_t *sh = NULL;
+    char idbuf[MAX_LAST_EVENT_ID + 1];
+    if (id.len > 0) {
+        memcpy(idbuf, id.base, id.len); /* id_safe: at most MAX_LAST_EVENT_ID */
+        id = iov_make(idbuf, id.len);
+    }
     if (frame(s, &b, msg, id) == 0)
         sh = shared_copy(b.base, b.len);
     buf_free(&b);
@@ -226,12 +274,12 @@ static void on_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms
         mark(s, except[i], gen);
     sioc_list_t *p;
     if (n_rooms == 0)
-        list_foreach(p, &s->clients) deliver(container_of(p, sse_client_t, link), sh, gen);
+        list_foreach(p, &s->clients) deliver(container_of(p, sse_client_t, link), sh, id, gen);
     for (size_t i = 0; i < n_rooms; i++) {
         sse_room_t *r = room_find(s, rooms[i]);
         if (r == NULL)
             continue;
-        list_foreach(p, &r->members) deliver(container_of(p, sse_member_t, link)->c, sh, gen);
+        list_foreach(p, &r->members) deliver(container_of(p, sse_member_t, link)->c, sh, id, gen);
     }
     shared_unref(sh);
 }
@@ -239,9 +287,22 @@ static void on_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms
 /* ------------------------------------------------------------------ */
 /* Streams                                                              */
 
+static void held_free(sse_client_t *c)
+{
+    while (!list_empty(&c->held)) {
+        held_t *h = container_of(c->held.next, held_t, link);
+        list_remove(&h->link);
+        free(h);
+    }
+    c->held_bytes = 0;
+}
+
 static void client_release(sse_client_t *c)
 {
     sse_t *s = c->sse;
+    if (c->replay != NULL)
+        c->replay->c = NULL;
+    held_free(c);
     for (size_t i = 0; i < c->n_rooms; i++) {
         sse_room_t *r = c->m[i].room;
         list_remove(&c->m[i].link);
@@ -288,19 +349,68 @@ typedef struct {
     sse_client_t *c;
 } replay_ctx_t;
 
+static void replay_write(sse_t *s, sse_client_t *c, sioc_iov_t json, size_t n_att)
+{
+    sioc_iov_t msg, id;
+    if (n_att > 0 || !chat_message(s, json, &msg, &id))
+        return;
+    if (id.len > 0)
+        snprintf(c->last_id, sizeof(c->last_id), "%.*s", (int)id.len, id.base);
+    sioc_buf_t b = {0};
+    if (frame(s, &b, msg, id) == 0 && conn_write(c->cl->conn, b.base, b.len) == 0) {
+        s->w->stats.sse_events_sent++;
+        s->w->stats.sse_replayed++;
+    }
+    buf_free(&b);
+}
+
 static void on_replayed(sioc_iov_t json, const sioc_iov_t *att, size_t n_att, void *data)
 {
     (void)att;
     replay_ctx_t *x = data;
-    sioc_iov_t msg, id;
-    if (n_att > 0 || !chat_message(x->s, json, &msg, &id))
-        return;
+    replay_write(x->s, x->c, json, n_att);
+}
+
+static void write_reset(sse_t *s, sse_client_t *c, const char *why)
+{
+    s->w->stats.sse_resets++;
+    char data[64];
+    int n = snprintf(data, sizeof(data), "{\"reason\":\"%s\"}", why);
     sioc_buf_t b = {0};
-    if (frame(x->s, &b, msg, id) == 0 && conn_write(x->c->cl->conn, b.base, b.len) == 0) {
-        x->s->w->stats.sse_events_sent++;
-        x->s->w->stats.sse_replayed++;
-    }
+    if (sse_frame_write(&b, SIOC_IOV_NULL, "reset", iov_make(data, (size_t)n)) == 0)
+        (void)conn_write(c->cl->conn, b.base, b.len);
     buf_free(&b);
+}
+
+static void on_cluster_replayed(sioc_iov_t json, const sioc_iov_t *att, size_t n_att, void *data)
+{
+    (void)att;
+    sse_replay_t *r = data;
+    if (r->c != NULL && !conn_closing(r->c->cl->conn))
+        replay_write(r->c->sse, r->c, json, n_att);
+}
+
+/* The cluster replay ended: the live events held meanwhile follow, those the replay
+ * already sent left out. */
+static void on_cluster_done(int result, void *data)
+{
+    sse_replay_t *r = data;
+    sse_client_t *c = r->c;
+    free(r);
+    if (c == NULL)
+        return;
+    c->replay = NULL;
+    if (result != 0)
+        write_reset(c->sse, c, "offset_unknown");
+    while (!list_empty(&c->held)) {
+        held_t *h = container_of(c->held.next, held_t, link);
+        list_remove(&h->link);
+        if ((result != 0 || c->last_id[0] == '\0' || id_after(h->id, c->last_id)) &&
+            !conn_closing(c->cl->conn) && conn_write(c->cl->conn, h->bytes, h->len) == 0)
+            c->sse->w->stats.sse_events_sent++;
+        free(h);
+    }
+    c->held_bytes = 0;
 }
 
 /* Last-Event-ID: what was missed, or a reset event saying why it cannot be told. */
@@ -310,7 +420,18 @@ static void resume(sse_t *s, sse_client_t *c, sioc_iov_t last_id, const sioc_iov
     const char *why = NULL;
     if (s->w->conf->max_disconnection_duration == 0) {
         why = "recovery_off";
-    } else {
+    } else if (id_safe(last_id) && s->offsets) {
+        /* The cluster log (streams adapter) answers later; live events are held until. */
+        sse_replay_t *r = xmalloc(sizeof(*r));
+        r->c = c;
+        c->replay = r;
+        if (sio_store_replay(s->nsp, last_id, rooms, n_rooms, on_cluster_replayed, on_cluster_done,
+                             r))
+            return;
+        c->replay = NULL;
+        free(r);
+    }
+    if (why == NULL) {
         replay_ctx_t x = {s, c};
         int r = id_safe(last_id) ? sio_replay(s->nsp, last_id, rooms, n_rooms, on_replayed, &x) : 1;
         if (r < 0)
@@ -318,15 +439,8 @@ static void resume(sse_t *s, sse_client_t *c, sioc_iov_t last_id, const sioc_iov
         else if (r > 0)
             why = "offset_unknown";
     }
-    if (why == NULL)
-        return;
-    s->w->stats.sse_resets++;
-    char data[64];
-    int n = snprintf(data, sizeof(data), "{\"reason\":\"%s\"}", why);
-    sioc_buf_t b = {0};
-    if (sse_frame_write(&b, SIOC_IOV_NULL, "reset", iov_make(data, (size_t)n)) == 0)
-        (void)conn_write(c->cl->conn, b.base, b.len);
-    buf_free(&b);
+    if (why != NULL)
+        write_reset(s, c, why);
 }
 
 /* The token of the request: Authorization: Bearer, else the token query parameter
@@ -421,6 +535,7 @@ void sse_serve(sse_t *s, client_t *cl, const http_request_t *req)
     c->cl = cl;
     c->exp_ms = exp_ms;
     c->n_rooms = (size_t)n;
+    list_init(&c->held);
     cl->mode = CLIENT_SSE;
     cl->sse = c;
     list_insert_tail(&s->clients, &c->link);

@@ -13,9 +13,10 @@
  * delivers their broadcasts from every worker, and hears them through the broadcast tap.
  * The `id:` is the recovery offset when the worker logs EVENTs (connection state
  * recovery on, in-memory or streams adapter), otherwise "<worker id>-<n>". A reconnect
- * with Last-Event-ID first gets what it missed from the in-memory log; when the log
- * cannot say (recovery off, a Redis adapter, an unknown or trimmed offset) the stream
- * starts with `event: reset` and `data: {"reason":...}`, then goes on live.
+ * with Last-Event-ID first gets what it missed from the in-memory log, or (streams
+ * adapter) from the Redis stream while its live events are held; when the log cannot say
+ * (recovery off, a Pub/Sub adapter, an unknown or trimmed offset) the stream starts with
+ * `event: reset` and `data: {"reason":...}`, then goes on live.
  *
  * Binary messages (attachments) are not streamed. SSE connections are client
  * connections: they count toward --max-connections and --max-connections-per-ip.

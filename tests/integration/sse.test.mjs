@@ -4,7 +4,8 @@
 // (Bearer header, token parameter, 401), the rooms parameter, ids and Last-Event-ID
 // resume from the recovery log (missed events replayed, unknown offsets reset), the
 // heartbeat comments, the metrics, a stream on one worker getting the messages a
-// socket.io client sends on another (Redis adapter, classic and sharded), and streams
+// socket.io client sends on another (Redis adapter, classic and sharded), a resume on
+// another worker from the Redis stream (streams adapter with recovery), and streams
 // through sioc-proxy, including an EventSource that resumes after the proxy restarts.
 
 import { describe, it, before, after } from "node:test";
@@ -267,6 +268,54 @@ describe("server-sent events", { skip: IS_NODE_PEER ? "sioc worker only" : false
       });
     });
   }
+
+  describe("two workers, streams adapter with recovery: resume on the other worker", () => {
+    const pool = new ClientPool();
+    let redis, w1, w2;
+    const token = makeToken({ sub: "reader" });
+    before(async () => {
+      redis = await startRedis();
+      const flags = (id) => ({ app: "chat", "redis-url": redis.url, "adapter-mode": "streams", "worker-id": id, "max-disconnection-duration": 60000 });
+      w1 = await startServer({ flags: flags("w1"), env: { JWT_SECRET: TEST_SECRET } });
+      w2 = await startServer({ flags: flags("w2"), env: { JWT_SECRET: TEST_SECRET } });
+      await until(async () => (await httpGet(w1.port, "/ready")).status === 200 && (await httpGet(w2.port, "/ready")).status === 200, 10000, 50, "ready");
+    });
+    after(async () => {
+      pool.closeAll();
+      await stopAll(w1, w2);
+      await redis?.stop();
+    });
+
+    it("ids are stream entry ids; Last-Event-ID on another worker replays from the stream, then live", async () => {
+      const t = await talker(pool, w2);
+      const s1 = await openStream(w1.port, `/socket.io/sse?rooms=s1,s2&token=${token}`);
+      await say(t, "s1", "one");
+      const first = await s1.next((e) => e.data === '"one"');
+      assert.match(first.id, /^\d+-\d+$/);
+      s1.close();
+      await say(t, "s1", "two");
+      await say(t, "other", "skip");
+      await say(t, "s2", "three");
+      const s2 = await openStream(w2.port, `/socket.io/sse?rooms=s1,s2&token=${token}`, { "last-event-id": first.id });
+      await say(t, "s2", "four"); // may land while the replay runs: held, sent once, in order
+      await s2.next((e) => e.data === '"four"');
+      await say(t, "s1", "five");
+      await s2.next((e) => e.data === '"five"');
+      assert.deepEqual(msgEvents(s2).map((e) => e.data), ['"two"', '"three"', '"four"', '"five"']);
+      const ids = msgEvents(s2).map((e) => e.id);
+      const key = (id) => id.split("-").map(BigInt);
+      const cmp = (a, b) => { const [am, as] = key(a), [bm, bs] = key(b); return am !== bm ? (am < bm ? -1 : 1) : as < bs ? -1 : as > bs ? 1 : 0; };
+      assert.deepEqual([...ids].sort(cmp), ids);
+      assert.equal(new Set(ids).size, ids.length);
+      s2.close();
+      const s3 = await openStream(w1.port, `/socket.io/sse?rooms=s1&token=${token}`, { "last-event-id": "1-0" });
+      assert.deepEqual(JSON.parse((await s3.next((e) => e.event === "reset")).data), { reason: "offset_unknown" });
+      await say(t, "s1", "live");
+      await s3.next((e) => e.data === '"live"');
+      s3.close();
+      assert.ok(metricValue((await httpGet(w2.port, "/metrics")).body, "sioc_sse_replayed_total") >= 2);
+    });
+  });
 
   describe("EventSource in headless Chromium", { skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM}` }, () => {
     const pool = new ClientPool();
