@@ -904,19 +904,29 @@ static void nsp_cleanup(net_deferred_t *d)
     log_debug("namespace %s removed (empty)", n->name);
 }
 
-/* A live dynamic namespace named `name`, created when it matches the pattern; NULL (and
- * `*why` set) when it does not, or when the cap or the adapter refuses it. */
-static sio_nsp_t *nsp_dynamic(struct sio_server *srv, sioc_iov_t name, const char **why)
+/* Whether `name` matches --namespace-pattern; its NUL-terminated copy goes to `z`. */
+static int nsp_matches(const struct sio_server *srv, sioc_iov_t name, char z[MAX_DYNAMIC_NAME + 1])
 {
-    *why = "Invalid namespace";
     if (srv->pattern == NULL || name.len == 0 || name.len > MAX_DYNAMIC_NAME ||
         memchr(name.base, '\0', name.len) != NULL)
-        return NULL;
-    char z[MAX_DYNAMIC_NAME + 1];
+        return 0;
     memcpy(z, name.base, name.len);
     z[name.len] = '\0';
-    if (regexec(srv->pattern, z, 0, NULL, 0) != 0)
+    return regexec(srv->pattern, z, 0, NULL, 0) == 0;
+}
+
+/* A live dynamic namespace named `name`, created when it matches the pattern; NULL (and
+ * `*why` set) when it does not, while draining, or when the cap or the adapter refuses it. */
+static sio_nsp_t *nsp_dynamic(struct sio_server *srv, sioc_iov_t name, const char **why)
+{
+    char z[MAX_DYNAMIC_NAME + 1];
+    *why = "Invalid namespace";
+    if (!nsp_matches(srv, name, z))
         return NULL;
+    if (srv->w->draining) {
+        *why = "Server shutting down";
+        return NULL;
+    }
     sio_nsp_t *n = NULL;
     size_t slot = 0;
     for (size_t i = srv->n_static; i < srv->n_nsps; i++) {
@@ -1204,7 +1214,7 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
     sio_nsp_t *nsp = nsp_find(srv, pk->nsp);
     sioc_buf_t b = {0};
     const char *why = "Invalid namespace";
-    if (nsp == NULL && !c->w->draining && client_socket(c, pk->nsp) == NULL)
+    if (nsp == NULL && client_socket(c, pk->nsp) == NULL)
         nsp = nsp_dynamic(srv, pk->nsp, &why);
     if (nsp == NULL) {
         if (sio_packet_write_connect_error(&b, pk->nsp, why, SIOC_IOV_NULL) == 0)
