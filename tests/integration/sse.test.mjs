@@ -201,6 +201,33 @@ describe("server-sent events", { skip: IS_NODE_PEER ? "sioc worker only" : false
     });
   });
 
+  describe("limits and drain", () => {
+    let w;
+    const token = makeToken({ sub: "reader" });
+    before(async () => {
+      w = await startServer({
+        flags: { app: "chat", "max-connections-per-ip": 2, "drain-timeout": 3000 },
+        env: { JWT_SECRET: TEST_SECRET },
+      });
+    });
+    after(async () => stopAll(w));
+
+    it("streams count toward --max-connections-per-ip; SIGTERM ends them", async () => {
+      const a = await openStream(w.port, `/socket.io/sse?rooms=a&token=${token}`);
+      const b = await openStream(w.port, `/socket.io/sse?rooms=b&token=${token}`);
+      assert.equal(a.status, 200);
+      assert.equal(b.status, 200);
+      await assert.rejects(openStream(w.port, `/socket.io/sse?rooms=c&token=${token}`));
+      b.close();
+      await until(async () => {
+        const r = await httpGet(w.port, "/metrics").catch(() => null);
+        return r !== null && metricValue(r.body, "sioc_sse_clients") === 1;
+      }, 3000, 50, "one stream left");
+      w.kill("SIGTERM");
+      await until(() => a.ended, 3000, 20, "stream ended by the drain");
+    });
+  });
+
   for (const mode of ["classic", "sharded"]) {
     describe(`two workers (${mode} adapter) behind sioc-proxy`, () => {
       const pool = new ClientPool();
