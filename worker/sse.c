@@ -484,6 +484,24 @@ void sse_serve(sse_t *s, client_t *cl, const http_request_t *req)
         refuse(cl, 405, "Allow: GET, HEAD\r\n", "method not allowed");
         return;
     }
+    long long exp_ms = 0;
+    if (w->auth != NULL) {
+        char tokbuf[MAX_TOKEN];
+        sioc_iov_t tok = request_token(req, tokbuf, sizeof(tokbuf));
+        auth_claims_t claims;
+        const char *why = "no token";
+        if (tok.len == 0 || tok.len >= MAX_TOKEN ||
+            auth_verify(w->auth, tok.base, tok.len, clock_unix_ms(), &claims, &why) != 0) {
+            w->stats.auth_failures++;
+            static long long last;
+            if (log_ratelimited(&last))
+                log_info("sse stream refused for %s: %s", addrcount_addr(cl->ip), why);
+            refuse(cl, 401, "WWW-Authenticate: Bearer\r\n", "Authentication error");
+            return;
+        }
+        exp_ms = claims.exp_ms;
+        auth_claims_free(&claims);
+    }
     sioc_iov_t raw;
     if (!http_query_get(req->query, "rooms", &raw)) {
         refuse(cl, 400, NULL, "rooms: missing");
@@ -497,25 +515,6 @@ void sse_serve(sse_t *s, client_t *cl, const http_request_t *req)
         free(roombuf);
         refuse(cl, 400, NULL, reason);
         return;
-    }
-    long long exp_ms = 0;
-    if (w->auth != NULL) {
-        char tokbuf[MAX_TOKEN];
-        sioc_iov_t tok = request_token(req, tokbuf, sizeof(tokbuf));
-        auth_claims_t claims;
-        const char *why = "no token";
-        if (tok.len == 0 || tok.len >= MAX_TOKEN ||
-            auth_verify(w->auth, tok.base, tok.len, clock_unix_ms(), &claims, &why) != 0) {
-            free(roombuf);
-            w->stats.auth_failures++;
-            static long long last;
-            if (log_ratelimited(&last))
-                log_info("sse stream refused for %s: %s", addrcount_addr(cl->ip), why);
-            refuse(cl, 401, "WWW-Authenticate: Bearer\r\n", "Authentication error");
-            return;
-        }
-        exp_ms = claims.exp_ms;
-        auth_claims_free(&claims);
     }
     if (w->draining) {
         free(roombuf);
