@@ -34,6 +34,7 @@
 #include "net/conn.h"
 #include "net/listener.h"
 #include "polling.h"
+#include "sse.h"
 #include "web.h"
 #include "websocket.h"
 
@@ -265,6 +266,10 @@ static void handle_request(client_t *cl, const http_request_t *req, const char *
         client_respond(cl, 404, "text/plain", NULL, "Not Found\n", 10, 0);
         return;
     }
+    if (e->sse != NULL && sse_path_matches(e->sse, req->path)) {
+        sse_serve(e->sse, cl, req);
+        return;
+    }
     if (path_matches(w->conf, req->path)) {
         if (iov_eq_str(req->method, "OPTIONS") && w->conf->num_cors_origins > 0) {
             char extra[512];
@@ -373,6 +378,7 @@ static void http_on_close(conn_t *c, int reason)
         cl->session = NULL;
         eio_session_get_lost(s);
     }
+    sse_client_gone(cl);
     client_free(cl);
 }
 
@@ -522,6 +528,8 @@ engine_t *engine_start(worker_t *w, const eio_handler_t *h, int *err)
             goto fail_listen;
         }
     }
+    if (w->sio != NULL && cf->app == WORKER_APP_CHAT && cf->sse)
+        e->sse = sse_new(w);
     e->timer = event_new(net_loop_base(w->loop), -1, 0, on_timer, e);
     e->sweep = event_new(net_loop_base(w->loop), -1, EV_PERSIST, on_sweep, e);
     struct timeval tv = {1, 0};
@@ -561,6 +569,9 @@ size_t engine_zombie_count(const engine_t *e)
 void engine_shutdown(engine_t *e)
 {
     eio_session_table_shutdown(e->sessions);
+    /* The streams let go of their rooms while the Socket.IO layer still exists. */
+    sse_free(e->sse);
+    e->sse = NULL;
     sioc_list_t *p;
     list_foreach(p, &e->clients) conn_close(container_of(p, client_t, link)->conn, 0);
     list_foreach(p, &e->ws_clients) conn_close(container_of(p, client_t, link)->conn, 0);
