@@ -29,8 +29,10 @@ struct event;
 struct net_listener;
 struct web;
 struct ws_deflate;
+struct sse;
+struct sse_client;
 
-enum { CLIENT_HTTP, CLIENT_HELD_GET, CLIENT_WS };
+enum { CLIENT_HTTP, CLIENT_HELD_GET, CLIENT_WS, CLIENT_SSE };
 
 typedef struct client {
     sioc_list_t link; /* in engine->clients, or engine->ws_clients once a websocket */
@@ -41,12 +43,14 @@ typedef struct client {
     uint8_t mode;
     uint8_t keep_alive;
     uint8_t refused;    /* over --max-connections: the first request gets 503 */
+    uint8_t admin;      /* a connection of the admin port: admin endpoints only */
     uint8_t head;       /* the request being answered is HEAD: no body (RFC 9110 §9.3.2) */
     uint8_t cors;       /* 0 none, 1 any origin, 2 + i: configured origin i */
     uint8_t coding;     /* HTTP_COMPRESS_* the request being answered accepts */
     uint8_t ws_bits;    /* websocket: permessage-deflate window of our messages, 0 = off */
     long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
     ws_reader_t *ws;
+    struct sse_client *sse; /* CLIENT_SSE: its event stream (sse.c) */
 } client_t;
 
 struct engine {
@@ -59,9 +63,11 @@ struct engine {
     sioc_list_t clients;    /* HTTP-mode client connections (scanned for timeouts) */
     sioc_list_t ws_clients; /* websocket client connections */
     struct net_listener *listener;
+    struct net_listener *admin_listener; /* --admin-port, or NULL */
     struct web *web;
     struct event *sweep;
     struct event *timer;        /* the session table's timer (heartbeats, upgrades) */
+    struct sse *sse;            /* the Server-Sent Events endpoint (chat app), or NULL */
     struct ws_deflate *deflate; /* permessage-deflate (--per-message-deflate), else NULL */
     sioc_buf_t zscratch;        /* one compressed websocket frame being written */
     worker_stats_t *stats;
@@ -88,6 +94,11 @@ void client_coding_decide(client_t *cl, const http_request_t *req);
  * `extra` as client_respond(). Borrows everything. */
 void client_respond_payload(client_t *cl, const char *extra, const char *body, size_t len,
                             int compress);
+
+/** Writes the head of a response whose body follows until the connection closes (an
+ * event stream): 200, Content-Type, "Connection: close", the CORS fields and `extra`
+ * (whole header lines, or NULL). Borrows everything. */
+void client_stream_head(client_t *cl, const char *ctype, const char *extra);
 
 /** An Engine.IO handshake error (PROTOCOL.md §1.1): 400 (403 for code 4) with the JSON
  * {"code":…,"message":…}. */
