@@ -68,6 +68,18 @@ static const opts_spec_t opts[] = {
      "allowed origins, comma-separated, or * (CORS off when empty)", NULL},
     {"--cookie", "IO_COOKIE", OPTS_BOOL, OFF(cookie), 0, 0, 1, "0",
      "send the io cookie (io=<sid>) on the handshake", NULL},
+    {"--http-compression", "HTTP_COMPRESSION", OPTS_BOOL, OFF(http_compression), 0, 0, 1, "1",
+     "gzip / deflate polling responses the client accepts compressed (Node httpCompression)", NULL},
+    {"--http-compression-threshold", "HTTP_COMPRESSION_THRESHOLD", OPTS_LONG,
+     OFF(http_compression_threshold), 0, 0, 1L << 30, "1024",
+     "smallest polling response body compressed, bytes", NULL},
+    {"--per-message-deflate", "PER_MESSAGE_DEFLATE", OPTS_BOOL, OFF(per_message_deflate), 0, 0, 1,
+     "0", "WebSocket permessage-deflate (RFC 7692) when the client offers it", NULL},
+    {"--per-message-deflate-threshold", "PER_MESSAGE_DEFLATE_THRESHOLD", OPTS_LONG,
+     OFF(per_message_deflate_threshold), 0, 0, 1L << 30, "1024",
+     "smallest WebSocket message compressed, bytes", NULL},
+    {"--parser", "PARSER", OPTS_STR, OFF(parser), 0, 0, 0, "default",
+     "Socket.IO packet format: default | msgpack (socket.io-msgpack-parser)", NULL},
     {"--jwt-secret", "JWT_SECRET", OPTS_STR, OFF(jwt_secret), 0, 0, 0, NULL,
      "HS256 secret; the chat app requires a valid JWT when a secret or key is set", NULL},
     {"--jwt-alg", "JWT_ALG", OPTS_STR, OFF(jwt_alg), 0, 0, 0, "HS256",
@@ -214,6 +226,10 @@ static int validate(worker_config_t *c)
     if (strcmp(c->adapter_mode, "classic") && strcmp(c->adapter_mode, "sharded") &&
         strcmp(c->adapter_mode, "streams")) {
         fprintf(stderr, "sioc-worker: --adapter-mode: expected classic, sharded or streams\n");
+        return -1;
+    }
+    if (strcmp(c->parser, "default") && strcmp(c->parser, "msgpack")) {
+        fprintf(stderr, "sioc-worker: --parser: expected default or msgpack\n");
         return -1;
     }
     if (c->jwt_secret != NULL && c->jwt_secret[0] == '\0') {

@@ -33,6 +33,11 @@ typedef struct worker_config {
     size_t num_cors_origins;
     int cors_any; /* "*" */
     int cookie;
+    int http_compression;               /* gzip / deflate polling responses */
+    long http_compression_threshold;    /* smallest body compressed */
+    int per_message_deflate;            /* RFC 7692 on websockets */
+    long per_message_deflate_threshold; /* smallest message compressed */
+    char *parser;                       /* default | msgpack */
     char *jwt_secret;
     char *jwt_alg;
     char *jwt_public_key;
