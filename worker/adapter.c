@@ -1248,7 +1248,10 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
 {
     const worker_config_t *cf = w->conf;
     redis_url_t url;
-    if (redis_url_parse(cf->redis_url, &url, err, errlen) != 0)
+    if (redis_url_parse(cf->redis_url, &url, err, errlen) != 0 ||
+        redis_url_set_tls_files(&url, cf->redis_tls_ca, cf->redis_tls_cert, cf->redis_tls_key, err,
+                                errlen) != 0 ||
+        redis_client_check(&url, err, errlen) != 0)
         return NULL;
     adapter_t *a = xcalloc(1, sizeof(*a));
     a->w = w;
