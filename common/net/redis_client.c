@@ -360,8 +360,10 @@ static void link_down(redis_client_t *c, const char *why)
         if (!c->freeing && (c->warned_ms == 0 || now - c->warned_ms >= CONNECT_WARN_MS)) {
             c->warned_ms = now;
             log_warn("redis %s: cannot connect to %s%s:%d (%s) for %s; retrying", c->opts.name,
-                     c->phase == PHASE_SENTINEL ? "sentinel " : "", c->target.host, c->target.port,
-                     why, c->shown);
+                     c->phase == PHASE_SENTINEL          ? "sentinel "
+                     : c->url.kind == REDIS_URL_SENTINEL ? "primary "
+                                                         : "",
+                     c->target.host, c->target.port, why, c->shown);
         } else {
             log_debug("redis %s: connect attempt to %s:%d failed (%s)", c->opts.name,
                       c->target.host, c->target.port, why);

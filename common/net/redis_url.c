@@ -268,8 +268,17 @@ void redis_url_format(const redis_url_t *u, char *out, size_t cap)
         n += (size_t)w_;                                                                           \
     } while (0)
     PUT("%s%s://", u->tls ? "rediss" : "redis", u->kind == REDIS_URL_SENTINEL ? "-sentinel" : "");
-    if (u->user[0] || u->password[0])
-        PUT("%s%s@", u->user, u->password[0] ? ":***" : "");
+    if (u->user[0] || u->password[0]) {
+        /* The user percent-encoded, so the text parses back to the same user. */
+        for (const char *q = u->user; *q; q++) {
+            unsigned char ch = (unsigned char)*q;
+            if (is_name_char(ch) || ch == '~')
+                PUT("%c", ch);
+            else
+                PUT("%%%02X", ch);
+        }
+        PUT(":%s@", u->password[0] ? "***" : ""); /* "user@" would read as a password */
+    }
     for (size_t i = 0; i < u->n_nodes; i++) {
         const redis_node_t *nd = &u->nodes[i];
         if (strchr(nd->host, ':') != NULL)

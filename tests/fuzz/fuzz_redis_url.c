@@ -8,7 +8,7 @@
  *  - a parsed URL has 1..REDIS_URL_MAX_NODES nodes with non-empty hosts and
  *    ports in 1..65535, a primary name exactly when it names sentinels, and
  *    strings that are NUL-terminated inside their fields;
- *  - the formatted URL parses again to the same kind, TLS flag, nodes,
+ *  - the formatted URL parses again to the same kind, TLS flag, nodes, user,
  *    primary name and database, with "***" as its password;
  *  - masking keeps the part after the last '@' that follows the scheme,
  *    puts "***" before it, and writes no more than the input plus "***".
@@ -65,6 +65,7 @@ static void check_round_trip(const redis_url_t *u)
         CHECK(strcmp(v.nodes[i].host, u->nodes[i].host) == 0);
         CHECK(v.nodes[i].port == u->nodes[i].port);
     }
+    CHECK(strcmp(v.user, u->user) == 0);
     if (u->password[0])
         CHECK(strcmp(v.password, "***") == 0);
 }

@@ -63,6 +63,23 @@ describe("Redis Sentinel failover", { skip: IS_NODE_PEER ? "sioc's Redis links o
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  it("seed nodes: a node that is down and a replica are passed over for the primary", async () => {
+    const dead = await freePort();
+    const w = await startServer({
+      flags: { app: "chat", "redis-url": `redis://${HOST}:${dead},${HOST}:${replica.port},${HOST}:${primary.port}`, "worker-id": "seeds" },
+      env: { JWT_SECRET: TEST_SECRET, LOG_LEVEL: "info" },
+    });
+    try {
+      await until(() => ready(w), 10000, 50, "ready on the primary");
+      assert.match(w.output(), new RegExp(`cannot connect to ${HOST}:${dead}`), "the dead node is logged");
+      assert.match(w.output(), new RegExp(`${HOST}:${replica.port} is a slave, not the primary`), "the replica is refused");
+      await until(async () => ((await primary.query(["ZRANGE", "sioc:workers", "0", "-1"])) ?? []).some((m) => m.startsWith("seeds@")),
+        3000, 50, "membership written on the primary");
+    } finally {
+      await stopAll(w);
+    }
+  });
+
   it("workers and the proxy follow the promoted replica after the primary is killed", async (t) => {
     const url = `redis-sentinel://${sentinels.map((s) => `${HOST}:${s.port}`).join(",")}/${MASTER}`;
     for (const id of ["s1", "s2"]) {

@@ -156,6 +156,12 @@ static void test_mask_and_format(void **state)
     assert_int_equal(redis_url_parse("h", &u, err, sizeof(err)), 0);
     redis_url_format(&u, out, sizeof(out));
     assert_string_equal(out, "redis://h:6379");
+    /* A user alone keeps its ':' (else it would read as a password); odd bytes encoded. */
+    assert_int_equal(redis_url_parse("redis://a%3Ab%20c:@h", &u, err, sizeof(err)), 0);
+    assert_string_equal(u.user, "a:b c");
+    assert_string_equal(u.password, "");
+    redis_url_format(&u, out, sizeof(out));
+    assert_string_equal(out, "redis://a%3Ab%20c:@h:6379");
 }
 
 static void test_tls_files(void **state)
