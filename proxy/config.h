@@ -32,6 +32,8 @@ typedef struct proxy_config {
     char *redis_tls_ca; /* rediss://: CA file ("" = system store) */
     char *redis_tls_cert;
     char *redis_tls_key;
+    char *redis_sentinel_user; /* redis-sentinel://: AUTH for the sentinels ("" = none) */
+    char *redis_sentinel_password;
     char *redis_key;
     long discovery_interval;
     long discovery_stale;

@@ -135,7 +135,9 @@ int main(int argc, char **argv)
         p.discovery = NULL;
         if (redis_url_parse(conf.redis_url, &url, err, sizeof(err)) == 0 &&
             redis_url_set_tls_files(&url, conf.redis_tls_ca, conf.redis_tls_cert,
-                                    conf.redis_tls_key, err, sizeof(err)) == 0)
+                                    conf.redis_tls_key, err, sizeof(err)) == 0 &&
+            redis_url_set_sentinel_auth(&url, conf.redis_sentinel_user,
+                                        conf.redis_sentinel_password, err, sizeof(err)) == 0)
             p.discovery = discovery_new(p.loop, &url, conf.redis_key, conf.discovery_interval,
                                         conf.discovery_stale, on_discovered, &p, err, sizeof(err));
         if (p.discovery == NULL) {

@@ -1251,6 +1251,8 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
     if (redis_url_parse(cf->redis_url, &url, err, errlen) != 0 ||
         redis_url_set_tls_files(&url, cf->redis_tls_ca, cf->redis_tls_cert, cf->redis_tls_key, err,
                                 errlen) != 0 ||
+        redis_url_set_sentinel_auth(&url, cf->redis_sentinel_user, cf->redis_sentinel_password, err,
+                                    errlen) != 0 ||
         redis_client_check(&url, err, errlen) != 0)
         return NULL;
     adapter_t *a = xcalloc(1, sizeof(*a));

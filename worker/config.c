@@ -97,6 +97,12 @@ static const opts_spec_t opts[] = {
      "rediss://: PEM client certificate (with --redis-tls-key) for Redis", NULL},
     {"--redis-tls-key", "REDIS_TLS_KEY", OPTS_STR, OFF(redis_tls_key), 0, 0, 0, "",
      "rediss://: PEM private key of --redis-tls-cert", NULL},
+    {"--redis-sentinel-user", "REDIS_SENTINEL_USER", OPTS_STR, OFF(redis_sentinel_user), 0, 0, 0,
+     "",
+     "redis-sentinel://: ACL user for the sentinels (the URL's credentials are the data nodes')",
+     NULL},
+    {"--redis-sentinel-password", "REDIS_SENTINEL_PASSWORD", OPTS_STR, OFF(redis_sentinel_password),
+     0, 0, 0, "", "redis-sentinel://: password for the sentinels (their requirepass)", NULL},
     {"--adapter-mode", "ADAPTER_MODE", OPTS_STR, OFF(adapter_mode), 0, 0, 0, "classic",
      "classic (PSUBSCRIBE, as @socket.io/redis-adapter createAdapter) | sharded (SSUBSCRIBE "
      "per room, as createShardedAdapter) | streams (a Redis stream, as "

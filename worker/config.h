@@ -45,6 +45,8 @@ typedef struct worker_config {
     char *redis_tls_ca;   /* rediss://: CA file ("" = system store) */
     char *redis_tls_cert; /* rediss://: client certificate ("" = none) */
     char *redis_tls_key;
+    char *redis_sentinel_user; /* redis-sentinel://: AUTH for the sentinels ("" = none) */
+    char *redis_sentinel_password;
     char *adapter_mode;       /* classic | sharded | streams */
     char *redis_key;          /* channel prefix, "socket.io" */
     char *redis_stream;       /* streams mode: stream name, "socket.io" */

@@ -446,6 +446,20 @@ static int open_transport(redis_client_t *c)
     return r;
 }
 
+static void send_auth(redis_client_t *c, const char *user, const char *password)
+{
+    if (password[0] == '\0')
+        return;
+    const char *argv[] = {"AUTH", user, password};
+    if (user[0])
+        (void)send_argv(c, 3, argv, NULL);
+    else {
+        const char *argv2[] = {"AUTH", password};
+        (void)send_argv(c, 2, argv2, NULL);
+    }
+    (void)push_pending(c, on_handshake_reply, (void *)"AUTH", 1);
+}
+
 static void start_connect(redis_client_t *c)
 {
     c->connect_started_ms = clock_ms();
@@ -462,21 +476,13 @@ static void start_connect(redis_client_t *c)
         return;
     }
     if (c->phase == PHASE_SENTINEL) {
+        send_auth(c, c->url.sentinel_user, c->url.sentinel_password);
         const char *argv[] = {"SENTINEL", "get-master-addr-by-name", c->url.master};
         (void)send_argv(c, 3, argv, NULL);
         (void)push_pending(c, on_sentinel_reply, NULL, 1);
         return;
     }
-    if (c->url.password[0]) {
-        const char *argv[] = {"AUTH", c->url.user, c->url.password};
-        if (c->url.user[0])
-            (void)send_argv(c, 3, argv, NULL);
-        else {
-            const char *argv2[] = {"AUTH", c->url.password};
-            (void)send_argv(c, 2, argv2, NULL);
-        }
-        (void)push_pending(c, on_handshake_reply, (void *)"AUTH", 1);
-    }
+    send_auth(c, c->url.user, c->url.password);
     if (c->url.db != 0 && !c->opts.subscriber) {
         char db[16];
         snprintf(db, sizeof(db), "%d", c->url.db);
@@ -613,7 +619,8 @@ redis_client_t *redis_client_new(net_loop_t *loop, const redis_url_t *url,
     if (c->url.kind == REDIS_URL_SENTINEL) {
         redis_url_t wu = c->url;
         wu.kind = REDIS_URL_DIRECT;
-        wu.user[0] = wu.password[0] = '\0';
+        memcpy(wu.user, c->url.sentinel_user, sizeof(wu.user));
+        memcpy(wu.password, c->url.sentinel_password, sizeof(wu.password));
         wu.db = 0;
         redis_client_opts_t wo = {1, "sentinel watch", 0, 0, 0, 0, on_watch_state, on_watch_push,
                                   c};

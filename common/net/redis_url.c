@@ -216,7 +216,7 @@ static int set_path(char *dst, size_t cap, const char *src, const char *what, ch
     if (src == NULL)
         src = "";
     if (strlen(src) >= cap) {
-        snprintf(err, errlen, "%s: path too long", what);
+        snprintf(err, errlen, "%s is too long", what);
         return SIOC_EINVAL;
     }
     memcpy(dst, src, strlen(src) + 1);
@@ -231,10 +231,27 @@ int redis_url_set_tls_files(redis_url_t *u, const char *ca, const char *cert, co
         snprintf(err, errlen, "TLS files are given but the Redis URL is not rediss://");
         return SIOC_EINVAL;
     }
-    if (set_path(u->tls_ca, sizeof(u->tls_ca), ca, "the Redis CA file", err, errlen) != 0 ||
-        set_path(u->tls_cert, sizeof(u->tls_cert), cert, "the Redis client certificate", err,
+    if (set_path(u->tls_ca, sizeof(u->tls_ca), ca, "the Redis CA file's path", err, errlen) != 0 ||
+        set_path(u->tls_cert, sizeof(u->tls_cert), cert, "the Redis client certificate's path", err,
                  errlen) != 0 ||
-        set_path(u->tls_key, sizeof(u->tls_key), key, "the Redis client key", err, errlen) != 0)
+        set_path(u->tls_key, sizeof(u->tls_key), key, "the Redis client key's path", err, errlen) !=
+            0)
+        return SIOC_EINVAL;
+    return 0;
+}
+
+int redis_url_set_sentinel_auth(redis_url_t *u, const char *user, const char *password, char *err,
+                                size_t errlen)
+{
+    int any = (user && user[0]) || (password && password[0]);
+    if (any && u->kind != REDIS_URL_SENTINEL) {
+        snprintf(err, errlen, "sentinel credentials are given but the Redis URL has no sentinels");
+        return SIOC_EINVAL;
+    }
+    if (set_path(u->sentinel_user, sizeof(u->sentinel_user), user, "the sentinel user", err,
+                 errlen) != 0 ||
+        set_path(u->sentinel_password, sizeof(u->sentinel_password), password,
+                 "the sentinel password", err, errlen) != 0)
         return SIOC_EINVAL;
     return 0;
 }

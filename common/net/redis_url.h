@@ -41,6 +41,9 @@ typedef struct {
     char password[256]; /* may be empty */
     int db;
     char master[128]; /* sentinel: the name of the monitored primary */
+    /* Credentials for the sentinels themselves, set by the caller ("" = none). */
+    char sentinel_user[128];
+    char sentinel_password[256];
     /* TLS files, set by the caller from its options (not part of the URL); "" = none
      * (the system's CA store; no client certificate). */
     char tls_ca[512];
@@ -56,6 +59,11 @@ int redis_url_parse(const char *url, redis_url_t *out, char *err, size_t errlen)
  * a path is too long (message in err) or files are given for a URL without TLS. */
 int redis_url_set_tls_files(redis_url_t *u, const char *ca, const char *cert, const char *key,
                             char *err, size_t errlen);
+
+/** Sets the credentials the sentinels are asked with (NULL or "" = none; copied). Returns 0,
+ * or SIOC_EINVAL when one is too long or given for a URL without sentinels. */
+int redis_url_set_sentinel_auth(redis_url_t *u, const char *user, const char *password, char *err,
+                                size_t errlen);
 
 /** Writes `url` with the password (the userinfo after its first ':', or all of it when
  * it has no ':') replaced by "***", NUL-terminated and truncated to `cap`. */

@@ -126,4 +126,32 @@ describe("Redis Sentinel failover", { skip: IS_NODE_PEER ? "sioc's Redis links o
     const disc = await httpGet(proxy.adminPort, "/ready");
     assert.equal(disc.status, 200, "the proxy is ready on the new primary");
   });
+
+  it("sentinels that require a password are asked with --redis-sentinel-password", async () => {
+    const port = await freePort();
+    const conf = path.join(dir, `sentinel-auth-${port}.conf`);
+    const current = await sentinels[0].query(["SENTINEL", "get-master-addr-by-name", MASTER]);
+    writeFileSync(conf, `sentinel monitor sioc-auth ${current[0]} ${current[1]} 1\n`);
+    const s = await startRedis({ port, conf, extraArgs: ["--sentinel"] });
+    sentinels.push(s);
+    assert.equal(await s.query(["ACL", "SETUSER", "default", "resetpass", ">sent pw"]), "OK");
+    const url = `redis-sentinel://${HOST}:${port}/sioc-auth`;
+    const good = await startServer({
+      flags: { app: "chat", "redis-url": url, "worker-id": "sa1", "redis-sentinel-password": "sent pw" },
+      env: { JWT_SECRET: TEST_SECRET },
+    });
+    const bad = await startServer({
+      flags: { app: "chat", "redis-url": url, "worker-id": "sa2", "redis-sentinel-password": "wr0ngpass" },
+      env: { JWT_SECRET: TEST_SECRET },
+    });
+    workers.push(good, bad);
+    await until(() => ready(good), 10000, 50, "ready through the authenticated sentinel");
+    await until(() => /AUTH failed/.test(bad.output()), 5000, 50, "the refused AUTH in the log");
+    assert.equal(await ready(bad), false, "a wrong sentinel password: not ready");
+    assert.doesNotMatch(bad.output(), /sent pw|wr0ngpass/, "no password in the log");
+    await assert.rejects(
+      startServer({ flags: { app: "chat", "redis-url": primary.url, "redis-sentinel-password": "x" }, startTimeoutMs: 3000 }),
+      /sentinel credentials are given but the Redis URL has no sentinels/,
+    );
+  });
 });

@@ -179,6 +179,12 @@ static void test_tls_files(void **state)
                      0);
     assert_string_equal(u.tls_ca, "/ca.pem");
     assert_string_equal(u.tls_key, "/k.pem");
+    assert_int_equal(redis_url_set_sentinel_auth(&u, NULL, "pw", err, sizeof(err)), SIOC_EINVAL);
+    assert_non_null(strstr(err, "no sentinels"));
+    assert_int_equal(redis_url_parse("redis-sentinel://s/m", &u, err, sizeof(err)), 0);
+    assert_int_equal(redis_url_set_sentinel_auth(&u, "watch", "pw", err, sizeof(err)), 0);
+    assert_string_equal(u.sentinel_user, "watch");
+    assert_string_equal(u.sentinel_password, "pw");
     char big[600];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
