@@ -188,6 +188,13 @@ static void on_role_reply(redis_client_t *c, redisReply *r, void *data)
     link_down(c, "not the primary");
 }
 
+static void on_cluster_reply(redis_client_t *c, redisReply *r, void *data)
+{
+    (void)data;
+    if (r != NULL && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_enabled:1") != NULL)
+        link_down(c, "a Redis Cluster node: cluster mode is not supported yet");
+}
+
 static void on_sentinel_reply(redis_client_t *c, redisReply *r, void *data)
 {
     (void)data;
@@ -489,6 +496,12 @@ static void start_connect(redis_client_t *c)
         const char *argv[] = {"SELECT", db};
         (void)send_argv(c, 2, argv, NULL);
         (void)push_pending(c, on_handshake_reply, (void *)"SELECT", 1);
+    }
+    if (!c->opts.subscriber) {
+        /* Keys and sharded channels of other nodes' slots would fail one by one. */
+        const char *argv[] = {"INFO", "cluster"};
+        (void)send_argv(c, 2, argv, NULL);
+        (void)push_pending(c, on_cluster_reply, NULL, 1);
     }
     if (c->check_role) {
         const char *argv[] = {"ROLE"};

@@ -19,7 +19,8 @@
  * primary (SENTINEL get-master-addr-by-name), then connects there and
  * checks its ROLE; a watcher link per client subscribes to +switch-master
  * on a sentinel and drops the link (or retries at once) when the primary
- * moves. rediss:// links run TLS (tls.h) with the peer verified.
+ * moves. rediss:// links run TLS (tls.h) with the peer verified. A Redis
+ * Cluster node is refused (INFO cluster), with the reason in the log.
  *
  * Liveness: a PING every ping interval; a PING unanswered after the
  * liveness timeout (a stopped or half-open Redis) drops the link. Dropped

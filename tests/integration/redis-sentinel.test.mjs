@@ -1,9 +1,12 @@
-// Sentinel failover: one primary, one replica and three sentinels on free
-// loopback ports (down-after 1000 ms). Two workers and a proxy find the
-// primary through redis-sentinel://; the primary is killed with SIGKILL; the
-// sentinels promote the replica and the workers and the proxy follow it:
-// /ready comes back, rooms deliver across workers again, the proxy sees both
-// workers. The times from the kill to the promotion and to ready are printed.
+// Redis addresses beyond one node. Sentinel failover: one primary, one
+// replica and three sentinels on free loopback ports (down-after 1000 ms).
+// Two workers and a proxy find the primary through redis-sentinel://; the
+// primary is killed with SIGKILL; the sentinels promote the replica and the
+// workers and the proxy follow it: /ready comes back, rooms deliver across
+// workers again, what was published in the gap is delivered or counted, the
+// proxy sees both workers. The times from the kill to the promotion and to
+// ready are printed. Also: seed nodes (a dead node and a replica passed
+// over), sentinels that require a password, a Redis Cluster node refused.
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -14,7 +17,7 @@ import { startServer, stopAll, IS_NODE_PEER, HOST } from "./lib/server.mjs";
 import { ClientPool, emitAck } from "./lib/client.mjs";
 import { makeToken, TEST_SECRET } from "./lib/token.mjs";
 import { startProxy, untilWorkersUp } from "./lib/proxy.mjs";
-import { startRedis, freePort, httpGet } from "../lib/proc.mjs";
+import { startRedis, freePort, httpGet, metricValue } from "../lib/proc.mjs";
 import { until, sleep } from "./lib/util.mjs";
 
 const ready = (w) => httpGet(w.port, "/ready", { timeoutMs: 500 }).then((r) => r.status === 200);
@@ -80,6 +83,18 @@ describe("Redis Sentinel failover", { skip: IS_NODE_PEER ? "sioc's Redis links o
     }
   });
 
+  it("a Redis Cluster node is refused with the reason", async () => {
+    const node = await startRedis({ extraArgs: ["--dir", dir, "--cluster-enabled", "yes", "--cluster-config-file", path.join(dir, "nodes.conf")] });
+    const w = await startServer({ flags: { app: "chat", "redis-url": node.url, "worker-id": "rc" }, env: { JWT_SECRET: TEST_SECRET } });
+    try {
+      await until(() => /a Redis Cluster node: cluster mode is not supported yet/.test(w.output()), 5000, 50, "the reason in the log");
+      assert.equal(await ready(w), false, "not ready");
+    } finally {
+      await stopAll(w);
+      await node.stop();
+    }
+  });
+
   it("workers and the proxy follow the promoted replica after the primary is killed", async (t) => {
     const url = `redis-sentinel://${sentinels.map((s) => `${HOST}:${s.port}`).join(",")}/${MASTER}`;
     for (const id of ["s1", "s2"]) {
@@ -104,6 +119,10 @@ describe("Redis Sentinel failover", { skip: IS_NODE_PEER ? "sioc's Redis links o
     const t0 = Date.now();
     await primary.stop("SIGKILL");
     await until(async () => !(await ready(workers[0])) && !(await ready(workers[1])), 3000, 10, "workers notice the loss");
+    // Published while there is no primary: delivered later or counted as dropped, never lost silently.
+    const dropped = async () => metricValue((await httpGet(workers[1].port, "/metrics")).body, "sioc_redis_publish_dropped_total");
+    const droppedBefore = await dropped();
+    for (let i = 0; i < 5; i++) assert.deepEqual(await emitAck(b, "send-message", { roomId: "fo", msg: { tag: `gap${i}` } }), { ok: true });
     let promotedMs = null;
     await until(async () => {
       if (promotedMs === null) {
@@ -118,10 +137,13 @@ describe("Redis Sentinel failover", { skip: IS_NODE_PEER ? "sioc's Redis links o
     assert.match(String(await replica.query(["ROLE"])), /^master/, "the replica is the primary now");
     assert.ok(readyMs - promotedMs <= 3000, `ready ${readyMs - promotedMs} ms after the promotion`);
 
+    const gapSeen = got.filter((g) => g.startsWith("gap")).length;
+    assert.equal(gapSeen + (await dropped()) - droppedBefore, 5, "each publish of the gap delivered or counted");
     got.length = 0;
     await burst("after", 10);
     await sleep(100);
-    assert.deepEqual(got, [...Array(10).keys()].map((i) => `after${i}`), "exactly once, in order, after the failover");
+    assert.deepEqual(got.filter((g) => !g.startsWith("gap")), [...Array(10).keys()].map((i) => `after${i}`),
+      "exactly once, in order, after the failover");
     await untilWorkersUp(proxy, 2, 5000);
     const disc = await httpGet(proxy.adminPort, "/ready");
     assert.equal(disc.status, 200, "the proxy is ready on the new primary");
