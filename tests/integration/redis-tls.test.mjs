@@ -1,8 +1,10 @@
-// The Redis links over TLS with an ACL user: redis-server with --tls-port and a
-// server certificate from a test CA made with the openssl CLI. Two workers on
-// rediss:// (user and password in the URL) deliver across each other; a worker
-// given another CA, and one that reaches Redis at an address the certificate
-// does not name, are refused with a clear error in their log and never get ready.
+// The Redis links over TLS with an ACL user: redis-server with --tls-port, a
+// server certificate from a test CA made with the openssl CLI, and client
+// certificates required (tls-auth-clients yes). Two workers on rediss:// (user
+// and password in the URL, --redis-tls-cert/-key) deliver across each other;
+// a worker given another CA, one that reaches Redis at an address the
+// certificate does not name, and one without a client certificate are refused
+// with a clear error in their log and never get ready.
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -23,7 +25,10 @@ describe("Redis over TLS with an ACL user", { skip: IS_NODE_PEER ? "sioc's Redis
   const procs = [];
   const worker = async (id, flags = {}) => {
     const w = await startServer({
-      flags: { app: "chat", "redis-url": url, "redis-tls-ca": certs.caFile, "worker-id": id, "adapter-mode": "sharded", ...flags },
+      flags: {
+        app: "chat", "redis-url": url, "redis-tls-ca": certs.caFile, "redis-tls-cert": certs.clientCert,
+        "redis-tls-key": certs.clientKey, "worker-id": id, "adapter-mode": "sharded", ...flags,
+      },
       env: { JWT_SECRET: TEST_SECRET },
     });
     procs.push(w);
@@ -36,7 +41,7 @@ describe("Redis over TLS with an ACL user", { skip: IS_NODE_PEER ? "sioc's Redis
     tlsPort = await freePort();
     redis = await startRedis({
       extraArgs: ["--tls-port", String(tlsPort), "--tls-cert-file", certs.cert, "--tls-key-file", certs.key,
-        "--tls-ca-cert-file", certs.caFile, "--tls-auth-clients", "no", "--bind", HOST, "127.0.0.2",
+        "--tls-ca-cert-file", certs.caFile, "--tls-auth-clients", "yes", "--bind", HOST, "127.0.0.2",
         "--user", "app", "on", ">s3cret pw", "~*", "&*", "+@all"],
     });
     url = `rediss://app:${encodeURIComponent("s3cret pw")}@${HOST}:${tlsPort}`;
@@ -67,7 +72,10 @@ describe("Redis over TLS with an ACL user", { skip: IS_NODE_PEER ? "sioc's Redis
     await sleep(100);
     assert.deepEqual(got.map((m) => m.i), [...Array(20).keys()], "exactly once, in order");
 
-    const proxy = await startProxy({ flags: { "redis-url": url, "redis-tls-ca": certs.caFile }, waitReady: false });
+    const proxy = await startProxy({
+      flags: { "redis-url": url, "redis-tls-ca": certs.caFile, "redis-tls-cert": certs.clientCert, "redis-tls-key": certs.clientKey },
+      waitReady: false,
+    });
     procs.push(proxy);
     await untilWorkersUp(proxy, 2);
   });
@@ -88,6 +96,12 @@ describe("Redis over TLS with an ACL user", { skip: IS_NODE_PEER ? "sioc's Redis
     assert.equal(await ready(w), false, "not ready");
   });
 
+  it("without a client certificate the link is refused", async () => {
+    const w = await worker("t5", { "redis-tls-cert": "", "redis-tls-key": "" });
+    await until(() => /TLS with 127\.0\.0\.1:\d+ failed: .*certificate required/.test(w.output()), 5000, 50, "the refusal in the log");
+    assert.equal(await ready(w), false, "not ready");
+  });
+
   it("TLS files without rediss:// and unreadable files stop the start with the reason", async () => {
     await assert.rejects(
       startServer({ flags: { app: "chat", "redis-url": redis.url, "redis-tls-ca": certs.caFile }, startTimeoutMs: 3000 }),
@@ -96,6 +110,10 @@ describe("Redis over TLS with an ACL user", { skip: IS_NODE_PEER ? "sioc's Redis
     await assert.rejects(
       startServer({ flags: { app: "chat", "redis-url": url, "redis-tls-ca": "/nonexistent/ca.pem" }, startTimeoutMs: 3000 }),
       /cannot load CA file \/nonexistent\/ca\.pem/,
+    );
+    await assert.rejects(
+      startServer({ flags: { app: "chat", "redis-url": url, "redis-tls-cert": certs.clientCert }, startTimeoutMs: 3000 }),
+      /a client certificate needs both its file and its key/,
     );
   });
 });
