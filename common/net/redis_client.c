@@ -307,8 +307,17 @@ static void on_bev_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED)
         return;
     char tls_err[256], verify[256];
-    net_tls_error(bev, tls_err, sizeof(tls_err));
+    net_tls_client_error(bev, tls_err, sizeof(tls_err));
     net_tls_verify_error(bev, verify, sizeof(verify));
+    if (c->state == LINK_UP) {
+        /* OpenSSL 3 reports a peer gone without close_notify (killed) as an error. */
+        if (tls_err[0] != '\0')
+            log_debug("redis %s: TLS: %s", c->opts.name, tls_err);
+        link_down(c, (what & BEV_EVENT_EOF) || strstr(tls_err, "unexpected eof") != NULL
+                         ? "connection closed by Redis"
+                         : "connection error");
+        return;
+    }
     if (verify[0] != '\0' || tls_err[0] != '\0') {
         static long long last;
         if (log_ratelimited(&last))

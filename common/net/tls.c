@@ -196,6 +196,17 @@ fail_ssl:
     return NULL;
 }
 
+void net_tls_client_error(struct bufferevent *bev, char *out, size_t cap)
+{
+    if (cap == 0)
+        return;
+    out[0] = '\0';
+    unsigned long e;
+    while ((e = bufferevent_get_openssl_error(bev)) != 0)
+        if (out[0] == '\0' && ERR_GET_LIB(e) != 0)
+            ERR_error_string_n(e, out, cap);
+}
+
 void net_tls_verify_error(struct bufferevent *bev, char *out, size_t cap)
 {
     if (cap == 0)

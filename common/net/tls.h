@@ -62,6 +62,11 @@ net_tls_t *net_tls_client_new(const char *ca_file, const char *cert_file, const 
  */
 struct bufferevent *net_tls_connect(net_tls_t *t, struct event_base *base, const char *host);
 
+/** Like net_tls_error() for a client link, leaving out the socket errors libevent records
+ * in the same list (SSL_ERROR_SYSCALL: a refused or reset connection is not a TLS error).
+ * Borrows both. */
+void net_tls_client_error(struct bufferevent *bev, char *out, size_t cap);
+
 /** Why the peer's certificate was refused on `bev` ("" when it was not). Borrows both. */
 void net_tls_verify_error(struct bufferevent *bev, char *out, size_t cap);
 
