@@ -1321,6 +1321,24 @@ int adapter_ready(const adapter_t *a)
     return a->ready;
 }
 
+void adapter_not_ready_reason(const adapter_t *a, char *out, size_t cap)
+{
+    const redis_client_t *links[] = {a->pub, a->sub};
+    const char *names[] = {"publisher", "subscriber"};
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < 2 && n < cap; i++) {
+        if (redis_client_up(links[i]))
+            continue;
+        char d[800];
+        redis_client_describe(links[i], d, sizeof(d));
+        int w = snprintf(out + n, cap - n, "redis %s: %s\n", names[i], d);
+        n += w > 0 ? (size_t)w : 0;
+    }
+    if (n == 0)
+        snprintf(out, cap, "redis: subscriptions not confirmed yet\n");
+}
+
 void adapter_free(adapter_t *a)
 {
     if (a == NULL)

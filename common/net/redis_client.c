@@ -691,6 +691,21 @@ int redis_client_up(const redis_client_t *c)
     return c->state == LINK_UP;
 }
 
+void redis_client_describe(const redis_client_t *c, char *out, size_t cap)
+{
+    const char *what = c->phase == PHASE_SENTINEL          ? "sentinel "
+                       : c->url.kind == REDIS_URL_SENTINEL ? "primary "
+                                                           : "";
+    if (c->state == LINK_UP)
+        snprintf(out, cap, "up on %s:%d (%s)", c->target.host, c->target.port, c->shown);
+    else if (c->state == LINK_CONNECTING)
+        snprintf(out, cap, "connecting to %s%s:%d (%s)", what, c->target.host, c->target.port,
+                 c->shown);
+    else
+        snprintf(out, cap, "down after %s%s:%d, retrying (%s)", what, c->target.host,
+                 c->target.port, c->shown);
+}
+
 long long redis_client_rtt_us(const redis_client_t *c)
 {
     return c->rtt_us;

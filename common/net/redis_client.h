@@ -82,6 +82,10 @@ int redis_client_cmdv(redis_client_t *c, redis_reply_cb cb, void *data, int argc
                       const char **argv);
 /** Whether the link is up. */
 int redis_client_up(const redis_client_t *c);
+/** Writes where the link stands for humans (/ready): "up on host:port", "connecting to
+ * [sentinel |primary ]host:port" or "down, retrying", followed by " (<URL, password masked>)".
+ * Borrows c. */
+void redis_client_describe(const redis_client_t *c, char *out, size_t cap);
 /** Round-trip time of the last PING, in microseconds (-1 before the first). */
 long long redis_client_rtt_us(const redis_client_t *c);
 /** Times the link went down since start. */

@@ -119,6 +119,9 @@ describe("Redis Sentinel failover", { skip: IS_NODE_PEER ? "sioc's Redis links o
     const t0 = Date.now();
     await primary.stop("SIGKILL");
     await until(async () => !(await ready(workers[0])) && !(await ready(workers[1])), 3000, 10, "workers notice the loss");
+    const why = (await httpGet(workers[0].port, "/ready")).body;
+    assert.match(why, /^not ready\nredis (publisher|subscriber): (connecting to|down after) (sentinel|primary) 127\.0\.0\.1:\d+.* \(redis-sentinel:\/\/.*\/sioc-primary\)\n/,
+      "/ready says which link waits for which node");
     // Published while there is no primary: delivered later or counted as dropped, never lost silently.
     const dropped = async () => metricValue((await httpGet(workers[1].port, "/metrics")).body, "sioc_redis_publish_dropped_total");
     const droppedBefore = await dropped();

@@ -89,6 +89,9 @@ describe("Redis over TLS with an ACL user", { skip: IS_NODE_PEER ? "sioc's Redis
     assert.match(w.output(), /rediss:\/\/app:\*\*\*@127\.0\.0\.1/, "the log names the URL, password masked");
     assert.doesNotMatch(w.output(), /s3cret/, "never the password");
     assert.equal(await ready(w), false, "not ready");
+    const body = (await httpGet(w.port, "/ready")).body;
+    assert.match(body, /redis publisher: (connecting to|down after) 127\.0\.0\.1:\d+.* \(rediss:\/\/app:\*\*\*@127\.0\.0\.1:\d+\)/, "/ready names the node");
+    assert.doesNotMatch(body, /s3cret/);
   });
 
   it("a certificate that does not name the address is refused (hostname check)", async () => {
