@@ -1375,7 +1375,12 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
 {
     const worker_config_t *cf = w->conf;
     redis_url_t url;
-    if (redis_url_parse(cf->redis_url, &url, err, errlen) != 0)
+    if (redis_url_parse(cf->redis_url, &url, err, errlen) != 0 ||
+        redis_url_set_tls_files(&url, cf->redis_tls_ca, cf->redis_tls_cert, cf->redis_tls_key, err,
+                                errlen) != 0 ||
+        redis_url_set_sentinel_auth(&url, cf->redis_sentinel_user, cf->redis_sentinel_password, err,
+                                    errlen) != 0 ||
+        redis_client_check(&url, err, errlen) != 0)
         return NULL;
     adapter_t *a = xcalloc(1, sizeof(*a));
     a->w = w;
@@ -1428,6 +1433,24 @@ void adapter_leave(adapter_t *a)
 int adapter_ready(const adapter_t *a)
 {
     return a->ready;
+}
+
+void adapter_not_ready_reason(const adapter_t *a, char *out, size_t cap)
+{
+    const redis_client_t *links[] = {a->pub, a->sub};
+    const char *names[] = {"publisher", "subscriber"};
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < 2 && n < cap; i++) {
+        if (redis_client_up(links[i]))
+            continue;
+        char d[800];
+        redis_client_describe(links[i], d, sizeof(d));
+        int w = snprintf(out + n, cap - n, "redis %s: %s\n", names[i], d);
+        n += w > 0 ? (size_t)w : 0;
+    }
+    if (n == 0)
+        snprintf(out, cap, "redis: subscriptions not confirmed yet\n");
 }
 
 void adapter_free(adapter_t *a)

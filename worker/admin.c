@@ -142,6 +142,13 @@ int admin_serve(worker_t *w, sioc_iov_t path, admin_response_t *r)
         int ok = admin_ready(w);
         r->status = ok ? 200 : 503;
         (void)!buf_append_str(&r->body, ok ? "ready\n" : "not ready\n");
+        if (!ok && w->draining) {
+            (void)!buf_append_str(&r->body, "draining\n");
+        } else if (!ok && w->adapter != NULL) {
+            char why[2048];
+            adapter_not_ready_reason(w->adapter, why, sizeof(why));
+            (void)!buf_append_str(&r->body, why);
+        }
         return 1;
     }
     if (iov_eq_str(path, "/metrics")) {

@@ -111,7 +111,23 @@ static const opts_spec_t opts[] = {
     {"--max-events-per-second", "MAX_EVENTS_PER_SECOND", OPTS_LONG, OFF(max_events_per_second), 0,
      0, 100000000, "0", "events a socket may send per second (0 = no limit)", NULL},
     {"--redis-url", "REDIS_URL", OPTS_STR, OFF(redis_url), 0, 0, 0, NULL,
-     "redis://[:password@]host:port[/db]; unset = single worker, in-memory adapter", NULL},
+     "redis://[[user]:password@]host:port[,host:port...][/db] | rediss://... (TLS) | "
+     "redis-sentinel://[[user]:password@]host:port[,host:port...]/<primary name>[/db]; "
+     "unset = single worker, in-memory adapter",
+     NULL},
+    {"--redis-tls-ca", "REDIS_TLS_CA", OPTS_STR, OFF(redis_tls_ca), 0, 0, 0, "",
+     "rediss://: PEM CA file the Redis certificates are checked against (empty = system store)",
+     NULL},
+    {"--redis-tls-cert", "REDIS_TLS_CERT", OPTS_STR, OFF(redis_tls_cert), 0, 0, 0, "",
+     "rediss://: PEM client certificate (with --redis-tls-key) for Redis", NULL},
+    {"--redis-tls-key", "REDIS_TLS_KEY", OPTS_STR, OFF(redis_tls_key), 0, 0, 0, "",
+     "rediss://: PEM private key of --redis-tls-cert", NULL},
+    {"--redis-sentinel-user", "REDIS_SENTINEL_USER", OPTS_STR, OFF(redis_sentinel_user), 0, 0, 0,
+     "",
+     "redis-sentinel://: ACL user for the sentinels (the URL's credentials are the data nodes')",
+     NULL},
+    {"--redis-sentinel-password", "REDIS_SENTINEL_PASSWORD", OPTS_STR, OFF(redis_sentinel_password),
+     0, 0, 0, "", "redis-sentinel://: password for the sentinels (their requirepass)", NULL},
     {"--adapter-mode", "ADAPTER_MODE", OPTS_STR, OFF(adapter_mode), 0, 0, 0, "classic",
      "classic (PSUBSCRIBE, as @socket.io/redis-adapter createAdapter) | sharded (SSUBSCRIBE "
      "per room, as createShardedAdapter) | streams (a Redis stream, as "

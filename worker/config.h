@@ -51,6 +51,11 @@ typedef struct worker_config {
     long max_disconnection_duration;  /* connection state recovery window, ms; 0 = off */
     long max_events_per_second;       /* per socket; 0 = unlimited */
     char *redis_url;
+    char *redis_tls_ca;   /* rediss://: CA file ("" = system store) */
+    char *redis_tls_cert; /* rediss://: client certificate ("" = none) */
+    char *redis_tls_key;
+    char *redis_sentinel_user; /* redis-sentinel://: AUTH for the sentinels ("" = none) */
+    char *redis_sentinel_password;
     char *adapter_mode;       /* classic | sharded | streams */
     char *redis_key;          /* channel prefix, "socket.io" */
     char *redis_stream;       /* streams mode: stream name, "socket.io" */
