@@ -18,6 +18,17 @@
 //   echo     ack round trips: rate and latency
 //   connect  connections/s and handshake latency
 //   chat     rooms spanning every worker, each member taking turns to send
+//   storm    --conns authenticated websocket clients (100,000 by default) in one
+//            room across several workers (enough that none passes the
+//            open-files limit) and several sioc-bench processes; one message
+//            published, then 10 back to back: time from publishing to the
+//            first, median and last delivery, loss, worker RSS spike
+//            (VmHWM after resetting it through /proc/PID/clear_refs), server CPU
+//
+// The fanout ladder runs --repeat times per side (3 by default), interleaved
+// (sioc, peer, floor, sioc, peer, floor, ...), and every figure is the median of
+// the runs with its spread (min-max); a rate is sustainable when its median p99
+// is <= 50 ms and no run lost a message there, and every lower rate was too.
 //
 // Server CPU is utime+stime from /proc of every server process (workers,
 // proxy, redis), and each figure is also given split into user time (utime:
@@ -35,7 +46,7 @@ import path from "node:path";
 import { startCluster, siocProxyAvailable, REPO } from "./lib/cluster.mjs";
 import { rssKiB, cpuTimes, sleep, which, startProcess } from "./lib/procs.mjs";
 
-const SCENARIOS = ["fanout", "idle", "echo", "connect", "chat"];
+const SCENARIOS = ["fanout", "idle", "echo", "connect", "chat", "storm"];
 const KINDS = ["sioc", "peer", "floor"];
 const KIND_TITLE = { sioc: "sioc", peer: "Node.js peer", floor: "floor (sioc-floor)" };
 const DEFAULT_LADDER = [5e3, 1e4, 2e4, 4e4, 6e4, 8e4, 1e5, 1.5e5, 2e5, 3e5, 4e5, 6e5, 8e5, 1e6, 1.5e6, 2e6];
@@ -45,19 +56,28 @@ const FD_LIMIT_MARGIN = 100;
 function usage(out) {
   out.write(`usage: bench/compare SCENARIO [options]
 SCENARIO: ${SCENARIOS.join(" | ")}, or "report" to regenerate RESULTS.md from the results only
-  --workers N          worker processes on each side [1]; > 1 adds a redis-server (adapter)
+  --workers N          worker processes on each side [1; storm: enough for --conns under the
+                       open-files limit]; > 1 adds a redis-server (adapter)
   --proxy auto|on|off  sioc-proxy vs HAProxy in front [auto: on when sioc-proxy is built]
   --build-dir DIR      where sioc is built (built there if missing) [build/release]
   --conns N            clients (fanout: subscribers) [fanout 2000, idle: as many as the
-                       open-files limit allows, echo 1000, connect 10000, chat 1000]
+                       open-files limit allows, echo 1000, connect 10000, chat 1000,
+                       storm 100000]
+  --clients N          the same as --conns
   --room-size K        [100]
   --rates LIST         fanout: offered deliveries/s ladder [${DEFAULT_LADDER.join(",")}]
   --rate D             chat: offered deliveries/s [20000]
-  --step S             seconds per fanout step / echo, chat run [4]
+  --step S             seconds per fanout step / echo, chat run / between storm bursts [4]
+  --repeat N           fanout: ladders per side, interleaved; figures are medians with
+                       their spread [3]
+  --via direct|proxy   storm: clients connect to the workers, or through the proxy (which
+                       must hold them all) [direct]
+  --bursts LIST        storm: messages in each burst [1,10]
+  --drain S            storm: wait after the last burst; what has not arrived is lost [10]
   --hold S             idle: seconds to hold after sampling (servers ping every 25 s) [30]
   --msg-size B         [100]
   --stop-p99 MS        fanout: stop stepping above this p99 [200]
-  --retries N          fanout: run a step again when its p99 passes 50 ms [1]
+  --retries N          fanout: run a step again when its p99 passes 50 ms [1; 0 with --repeat > 1]
   --per-bench N        clients per sioc-bench process at most [10000]
   --transport T        websocket | polling [websocket]
   --only sioc|peer|floor
@@ -76,7 +96,7 @@ function parseArgs(argv) {
   const o = {
     scenario: null, workers: 1, proxy: "auto", buildDir: path.join(REPO, "build/release"), conns: 0,
     roomSize: 100, rates: DEFAULT_LADDER, rate: 20000, step: 4, hold: 30, msgSize: 100, stopP99: 200,
-    perBench: 10000, transport: "websocket", only: null, retries: 1, out: path.join(REPO, "bench/results"), resultsMd: true,
+    perBench: 10000, transport: "websocket", only: null, retries: null, repeat: 3, via: "direct", bursts: "1,10", drain: 10, out: path.join(REPO, "bench/results"), resultsMd: true,
   };
   const num = (v, name) => {
     const n = Number(v);
@@ -90,9 +110,14 @@ function parseArgs(argv) {
       return argv[++i];
     };
     switch (a) {
-      case "--workers": o.workers = num(v(), a); break;
+      case "--workers": o.workers = num(v(), a); o.workersSet = true; break;
+      case "--repeat": o.repeat = num(v(), a); break;
+      case "--via": o.via = v(); break;
+      case "--bursts": o.bursts = v(); break;
+      case "--drain": o.drain = num(v(), a); break;
       case "--proxy": o.proxy = v(); break;
       case "--build-dir": o.buildDir = path.resolve(v()); break;
+      case "--clients":
       case "--conns": o.conns = num(v(), a); break;
       case "--room-size": o.roomSize = num(v(), a); break;
       case "--rates": o.rates = v().split(",").map((x) => num(x, a)); break;
@@ -119,6 +144,17 @@ function parseArgs(argv) {
   if (o.only && !KINDS.includes(o.only)) die("--only sioc|peer|floor");
   if (o.only === "floor" && o.scenario !== "fanout") die("--only floor: the floor runs the fanout scenario only");
   if (!(o.workers >= 1)) die("--workers must be >= 1");
+  if (!(o.repeat >= 1)) die("--repeat must be >= 1");
+  if (!["direct", "proxy"].includes(o.via)) die("--via direct|proxy");
+  if (o.retries === null) o.retries = o.scenario === "fanout" && o.repeat > 1 ? 0 : 1;
+  if (o.scenario === "storm") {
+    o.conns = o.conns || 100000;
+    o.proxy = o.via === "proxy" ? "on" : "off";
+    // Enough workers that none holds more sockets than the open-files limit allows.
+    if (!o.workersSet) o.workers = Math.max(1, Math.ceil((o.conns + 1) / (fdLimit() - FD_LIMIT_MARGIN)));
+    if (o.via === "proxy" && o.conns > Math.floor((fdLimit() - FD_LIMIT_MARGIN) / 2))
+      die(`--via proxy: one proxy process holds at most ${Math.floor((fdLimit() - FD_LIMIT_MARGIN) / 2)} clients here (two descriptors each); use --via direct or fewer --clients`);
+  }
   o.perBench = Math.min(o.perBench, fdLimit() - FD_LIMIT_MARGIN);
   return o;
 }
@@ -513,7 +549,92 @@ async function scenarioChat(o, kind) {
   });
 }
 
-const RUNNERS = { fanout: scenarioFanout, idle: scenarioIdle, echo: scenarioEcho, connect: scenarioConnect, chat: scenarioChat };
+/** Resets the peak RSS of `pid` (VmHWM) to its current RSS; false when /proc refuses. */
+function resetPeakRss(pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** VmHWM of `pid` in KiB (peak RSS since start or the last resetPeakRss), or null. */
+function peakRssKiB(pid) {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmHWM:\s+(\d+)/m);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Merges burst `k` of every sioc-bench document of a storm. */
+function stormBurst(docs, k) {
+  const st = docs.map((d) => d.storm && d.storm.steps[k]).filter(Boolean);
+  if (!st.length) return null;
+  const sum = (key) => st.reduce((a, x) => a + (x[key] || 0), 0);
+  const got = st.filter((x) => x.latency_us.count > 0);
+  const buckets = mergeBuckets(st.map((x) => x.latency_us.buckets));
+  return {
+    messages: st[0].offered_per_s, expected: sum("expected"), received: sum("received"), loss: sum("loss"),
+    dup: sum("duplicates"), publishFailed: sum("publish_failed"),
+    first_ms: got.length ? Math.min(...got.map((x) => x.latency_us.min)) / 1e3 : undefined,
+    median_ms: got.length ? quantile(buckets, 0.5) / 1e3 : undefined,
+    p99_ms: got.length ? quantile(buckets, 0.99) / 1e3 : undefined,
+    last_ms: got.length ? Math.max(...got.map((x) => x.latency_us.max)) / 1e3 : undefined,
+  };
+}
+
+async function scenarioStorm(o, kind) {
+  const total = o.conns;
+  return withCluster(kind, o, async (c) => {
+    const parts = split(total, o.perBench);
+    const prefix = `storm-${process.pid}-${kind}-`;
+    // Same schedule in every process: the first burst 1 s after SIGUSR1, one every --step,
+    // and everyone stays connected until --drain after the last (what has not arrived by
+    // then counts as lost).
+    const argsList = parts.map((n, i) => [...commonArgs(o, c.urls, {
+      conns: n, bursts: o.bursts, settle: 1, duration: o.step, drain: o.drain, "room-prefix": prefix,
+      "max-pending": 256, "source-base": `127.0.${i + 1}.1`, "connect-timeout": 420, pid: c.pids.join(","),
+    }), ...(i === 0 ? ["--publish"] : []), "storm"]);
+    const roles = rolesOf(c);
+    let before = {}, cpu0 = { user: 0, sys: 0 }, peakReset = true;
+    const docs = await runBench(o, argsList, {
+      label: `${kind} storm`,
+      onReady: async () => {
+        await sleep(2000); // let allocators and GC settle after the connect phase
+        for (const p of c.pids) peakReset = resetPeakRss(p) && peakReset;
+        before = Object.fromEntries(c.pids.map((p) => [p, rssKiB(p)]));
+        cpu0 = cpuOf(c.pids);
+      },
+    });
+    const cpu1 = cpuOf(c.pids);
+    // The publishing process sampled every server's RSS each millisecond: the fallback
+    // when the kernel's peak cannot be reset.
+    const sampled = Object.fromEntries(((docs[0] && docs[0].servers) || []).map((x) => [x.pid, x.rss_end_kb]));
+    const perProc = c.pids.map((p, i) => {
+      const peak = peakReset ? peakRssKiB(p) : sampled[p];
+      return { pid: p, role: roles[i], beforeKiB: before[p], peakKiB: peak, spikeKiB: peak && before[p] ? Math.max(0, peak - before[p]) : undefined };
+    });
+    const wk = perProc.filter((x) => x.role === "worker");
+    const nb = Math.max(...docs.map((d) => (d.storm ? d.storm.steps.length : 0)), 0);
+    const bursts = [];
+    for (let k = 0; k < nb; k++) bursts.push(stormBurst(docs, k));
+    return {
+      topology: c.topology, attempted: total + 1, connected: docs.reduce((a, d) => a + d.connect.connected, 0),
+      joined: docs.reduce((a, d) => a + (d.storm ? d.storm.joined : 0), 0), benchProcesses: parts.length,
+      workers: c.workerPids.length, bursts, perProc, peakFrom: peakReset ? "VmHWM" : "sampled",
+      workerSpikeKiB: wk.reduce((a, x) => a + (x.spikeKiB || 0), 0), workerSpikeMaxKiB: Math.max(0, ...wk.map((x) => x.spikeKiB || 0)),
+      cpuUserS: cpu1.user - cpu0.user, cpuSysS: cpu1.sys - cpu0.sys,
+      loss: bursts.reduce((a, b) => a + (b ? b.loss : 0), 0),
+      firstError: docs.map((d) => d.errors.first).find((x) => x) || null,
+      command: argsList.map((a) => `sioc-bench ${a.join(" ")}`).join(" & "),
+    };
+  });
+}
+
+const RUNNERS = { fanout: scenarioFanout, idle: scenarioIdle, echo: scenarioEcho, connect: scenarioConnect, chat: scenarioChat, storm: scenarioStorm };
 
 // ------------------------------------------------------------------ ratios
 
@@ -596,6 +717,20 @@ function ratiosFor(scn, s, p, f) {
     row({ metric: "connections/s", sioc: s.rate, peer: p.rate, target: ">= 20,000/s (sioc)", unit: "/s" });
     row({ metric: "handshake p99", sioc: s.p99_ms, peer: p.p99_ms, target: "", unit: "ms" });
     cpu3("server CPU per connection set up", (x, part) => x[`${part}_us_per_conn`], { s, p });
+  } else if (scn === "storm") {
+    const b = (x, k) => (x.bursts && x.bursts[k]) || {};
+    const n = (x) => (x.joined ? fmt(x.joined) : "?");
+    for (const [k, what] of [[0, "1 message"], [1, "10 messages in a row"]]) {
+      if (!b(s, k).messages && !b(p, k).messages) continue;
+      row({ metric: `${what} to ${n(s)} clients in one room: last delivery after publishing`, sioc: b(s, k).last_ms,
+        peer: b(p, k).last_ms, target: k === 0 ? "sioc <= 100 ms; <= 0.1 (÷ peer)" : "<= 0.1 (÷ peer)", unit: "ms" });
+      row({ metric: `${what}: median delivery`, sioc: b(s, k).median_ms, peer: b(p, k).median_ms, target: "", unit: "ms" });
+      row({ metric: `${what}: first delivery`, sioc: b(s, k).first_ms, peer: b(p, k).first_ms, target: "", unit: "ms" });
+    }
+    rows.push({ metric: "storm loss (every burst)", sioc: s.loss, peer: p.loss, ratio: null, floorRatio: null, target: "0", unit: "" });
+    row({ metric: "worker RSS spike during the storm (all workers)", sioc: s.workerSpikeKiB, peer: p.workerSpikeKiB, target: "", unit: "KiB" });
+    cpu3("server CPU over the storm", (x, part) => (x.cpuUserS === undefined ? undefined : part === "cpu" ? x.cpuUserS + x.cpuSysS : part === "user" ? x.cpuUserS : x.cpuSysS),
+      { s, p }, { unit: "s" });
   } else if (scn === "chat") {
     row({ metric: `chat p99 at ${fmt(s.offered)}/s`, sioc: s.p99_ms, peer: p.p99_ms, target: "", unit: "ms" });
     rows.push({ metric: "chat loss", sioc: s.loss, peer: p.loss, ratio: null, floorRatio: null, target: "0", unit: "" });
@@ -607,7 +742,7 @@ function ratiosFor(scn, s, p, f) {
 function fmt(v, unit = "") {
   if (v === null || v === undefined || Number.isNaN(v)) return "n/a";
   let s;
-  if (unit === "ms" || unit === "µs" || unit === "cores") s = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+  if (unit === "ms" || unit === "µs" || unit === "cores" || unit === "s") s = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
   else if (Math.abs(v) >= 1e6) s = `${(v / 1e6).toFixed(2)}M`;
   else if (Math.abs(v) >= 1e4) s = `${(v / 1e3).toFixed(1)}k`;
   else s = Number.isInteger(v) ? String(v) : v.toFixed(0);
@@ -710,6 +845,21 @@ function scenarioDetails(scn, doc) {
       L.push(`${r.connected} clients, one request in flight each: ${fmt(r.rate)}/s, p50 ${fmt(r.p50_ms, "ms")}, p99 ${fmt(r.p99_ms, "ms")}, ${r.errors} errors.`);
     } else if (scn === "connect") {
       L.push(`${r.connected}/${r.attempted} connected at ${fmt(r.rate)}/s; handshake p50 ${fmt(r.p50_ms, "ms")}, p99 ${fmt(r.p99_ms, "ms")}.${r.firstError ? ` First error: ${r.firstError}.` : ""}`);
+    } else if (scn === "storm") {
+      L.push(`${r.joined} clients in one room (${r.connected} connected of ${r.attempted}, the publisher included) spread over ${r.workers} worker(s) by ${r.benchProcesses} sioc-bench processes.${r.firstError ? ` First error: ${r.firstError}.` : ""}`);
+      L.push("");
+      L.push("| burst | messages | delivered / expected | loss | dup | first ms | median ms | p99 ms | last ms |");
+      L.push("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+      const m = (v) => (v === undefined ? "n/a" : v.toFixed(2));
+      r.bursts.forEach((x, k) => {
+        if (x) L.push(`| ${k + 1} | ${x.messages} | ${x.received} / ${x.expected} | ${x.loss} | ${x.dup} | ${m(x.first_ms)} | ${m(x.median_ms)} | ${m(x.p99_ms)} | ${m(x.last_ms)} |`);
+      });
+      L.push("");
+      L.push(`RSS before the storm and at its highest (${r.peakFrom === "VmHWM" ? "VmHWM, reset just before" : "sampled every millisecond"}):`);
+      L.push("");
+      L.push("| process | pid | RSS before | peak | spike |");
+      L.push("|---|---:|---:|---:|---:|");
+      for (const x of r.perProc) L.push(`| ${x.role} | ${x.pid} | ${x.beforeKiB} KiB | ${x.peakKiB ?? "n/a"} KiB | ${x.spikeKiB ?? "n/a"} KiB |`);
     } else if (scn === "chat") {
       L.push(`${r.connected} clients: offered ${fmt(r.offered)}/s, delivered ${fmt(r.delivered)}/s, loss ${r.loss}, dup ${r.dup}, reordered across senders ${r.reordered} (allowed: Socket.IO orders per sender), p50 ${fmt(r.p50_ms, "ms")}, p99 ${fmt(r.p99_ms, "ms")}.`);
     }
@@ -787,6 +937,7 @@ function writeResultsMd(o) {
 /** Results file stem: the scenario, plus the topology when it is not the default. */
 function resultKey(o) {
   if (o.only === "floor") return `${o.scenario}-floor`; /* the floor has no workers or proxy */
+  if (o.scenario === "storm") return `storm${o.useProxy ? "-proxy" : ""}`; /* workers follow --clients */
   return o.scenario + (o.workers > 1 ? `-w${o.workers}` : "") + (o.useProxy ? "-proxy" : "") +
     (o.transport !== "websocket" ? `-${o.transport}` : "");
 }

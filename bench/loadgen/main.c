@@ -639,12 +639,15 @@ static void run_tick(run_t *r, long long now)
         long long gap = (long long)(cf->duration_s * 1e6);
         while ((size_t)r->step_state < b->nsteps && now >= r->t_phase + r->step_state * gap)
             storm_burst(r, &b->steps[r->step_state++], now);
-        /* Server RSS at its highest while the bursts go out and arrive. */
-        long long rss[16];
-        sample_rss(cf, rss);
-        for (size_t i = 0; i < cf->npids && i < 16; i++)
-            if (rss[i] > r->rss_end_kb[i])
-                r->rss_end_kb[i] = rss[i];
+        /* Server RSS at its highest while the bursts go out and arrive (sampled by the
+         * publishing process only: one reader of /proc per storm is enough). */
+        if (cf->publish) {
+            long long rss[16];
+            sample_rss(cf, rss);
+            for (size_t i = 0; i < cf->npids && i < 16; i++)
+                if (rss[i] > r->rss_end_kb[i])
+                    r->rss_end_kb[i] = rss[i];
+        }
         /* Every process runs to the same end, so none closes its clients while another's
          * are still receiving. */
         long long last = r->t_phase + (long long)(b->nsteps - 1) * gap;
@@ -1099,6 +1102,8 @@ static void print_summary(json_t *o)
                    (double)json_integer_value(json_object_get(h, "max")) / 1e3);
         }
         json_t *srv = json_object_get(o, "servers");
+        if (!json_integer_value(json_object_get(x, "publishers")))
+            srv = NULL; /* only the publishing process samples the peak */
         for (size_t i = 0; i < json_array_size(srv); i++) {
             json_t *v = json_array_get(srv, i);
             printf("  pid %lld: RSS %lld KiB before, %lld KiB at the highest (+%lld KiB)\n",
