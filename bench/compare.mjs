@@ -397,6 +397,7 @@ async function scenarioFanout(o, kind) {
       reordered: s.out_of_order, p50_ms: s.latency_us.p50 / 1e3, p90_ms: s.latency_us.p90 / 1e3, p99_ms: s.latency_us.p99 / 1e3,
       p999_ms: s.latency_us.p999 / 1e3, max_ms: s.latency_us.max / 1e3, cpu_us_per_delivery: s.server_cpu_us_per_delivery,
       ...stepCpu(s, roles), client_cpu: s.client_cpu_share, lag_ms: s.max_schedule_lag_us / 1e3, ok: stepOk(s),
+      publishFailed: s.publish_failed,
     }));
     // One row per offered rate: its best attempt (a passing one, else the lowest p99).
     const steps = [];
@@ -418,6 +419,60 @@ async function scenarioFanout(o, kind) {
       clientBound: best ? best.client_cpu > 0.9 : false, command: `sioc-bench ${args.join(" ")}`, profile,
     };
   });
+}
+
+const median = (xs) => {
+  const v = xs.slice().sort((a, b) => a - b);
+  if (!v.length) return undefined;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+
+/** The figures of a fanout step that are given as median and spread over the runs. */
+const STEP_FIGURES = ["delivered", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "cpu_us_per_delivery",
+  "user_us_per_delivery", "sys_us_per_delivery", "worker_cpu_us_per_delivery", "worker_user_us_per_delivery",
+  "worker_sys_us_per_delivery", "client_cpu", "lag_ms"];
+
+/**
+ * Fanout ladders of one side run several times: one row per offered rate with the
+ * median of each figure over the runs and its spread [min, max]. A run that stopped
+ * below a rate counts there as an infinite p99 (and no delivery). A rate passes
+ * when its median p99 is <= 50 ms, no run lost or failed to publish a message there,
+ * and the median delivered rate is >= 95 % of the offered one; max sustainable is the
+ * highest rate passed with every lower rate passed too.
+ */
+function aggregateFanout(runs) {
+  const rates = [...new Set(runs.flatMap((r) => r.steps.map((x) => x.offered)))].sort((a, b) => a - b);
+  const steps = rates.map((offered) => {
+    const xs = runs.map((r) => r.steps.find((x) => x.offered === offered));
+    const there = xs.filter(Boolean);
+    const row = { offered, runs: there.length, of: runs.length, spread: {} };
+    for (const k of STEP_FIGURES) {
+      const vals = xs.map((x) => (x ? x[k] : k === "p99_ms" ? Infinity : k === "delivered" ? 0 : undefined)).filter((v) => v !== undefined);
+      row[k] = median(vals);
+      const fin = vals.filter(Number.isFinite);
+      row.spread[k] = fin.length ? [Math.min(...fin), Math.max(...fin)] : undefined;
+    }
+    for (const k of ["loss", "dup", "reordered"]) row[k] = Math.max(0, ...there.map((x) => x[k] || 0));
+    row.ok = row.p99_ms <= P99_LIMIT_MS && there.every((x) => x.loss === 0 && !x.publishFailed) &&
+      row.delivered >= 0.95 * offered;
+    row.okRuns = there.filter((x) => x.ok).length;
+    return row;
+  });
+  let best = null;
+  for (const x of steps) {
+    if (!x.ok) break;
+    best = x;
+  }
+  const per = runs.map((r) => r.maxSustainable);
+  const first = runs[0];
+  return {
+    ...first, steps, attempts: null, runs, repeat: runs.length,
+    maxSustainable: best ? best.delivered : 0, maxSustainableOffered: best ? best.offered : 0,
+    maxSustainableSpread: [Math.min(...per), Math.max(...per)],
+    stopReason: runs.map((r) => r.stopReason || "ladder done").join("; "),
+    clientBound: best ? best.client_cpu > 0.9 : false,
+  };
 }
 
 /** perf record (self time, no call graphs: release builds have no frame pointers) on `pid`. */
@@ -656,13 +711,18 @@ function ratiosFor(scn, s, p, f) {
   // A CPU figure as three rows: user + system, user, system. get(side, "cpu" | "user" | "sys").
   const cpu3 = (metric, get, sides, extra = {}) => {
     const g = (x, part) => (x ? get(x, part) : undefined);
+    const sp = (x, part) => (x && extra.spread ? extra.spread(x, part) : undefined);
     for (const [part, label] of [["cpu", ""], ["user", ": user"], ["sys", ": system"]])
       row({ metric: metric + label, sioc: g(sides.s, part), peer: g(sides.p, part), floor: g(sides.f, part),
-        target: part === "cpu" ? extra.target || "" : "", unit: extra.unit || "µs" });
+        target: part === "cpu" ? extra.target || "" : "", unit: extra.unit || "µs",
+        spread: { sioc: sp(sides.s, part), peer: sp(sides.p, part), floor: sp(sides.f, part) } });
   };
+  // Spread [min, max] over --repeat runs of a side, when there were several.
+  const spreadOf = (x, k) => (x && x.spread ? x.spread[k] : undefined);
   if (scn === "fanout") {
     row({ metric: `max sustainable deliveries/s (p99 <= ${P99_LIMIT_MS} ms, no loss)`, sioc: s.maxSustainable,
       peer: p.maxSustainable, floor: f.maxSustainable, target: ">= 10 (÷ peer)", unit: "/s",
+      spread: { sioc: s.maxSustainableSpread, peer: p.maxSustainableSpread, floor: f.maxSustainableSpread },
       note: s.clientBound ? "sioc: bench client CPU-bound at this step (a lower bound)" : "" });
     const hi = (r) => r.steps.filter((x) => x.ok).reduce((m, x) => Math.max(m, x.delivered), 0) || undefined;
     row({ metric: `highest rate that passed (p99 <= ${P99_LIMIT_MS} ms, no loss), even above a failed one`, sioc: hi(s),
@@ -678,12 +738,15 @@ function ratiosFor(scn, s, p, f) {
     const st = { s: stepAt(s), p: stepAt(p), f: stepAt(f) };
     if (at && st.s) {
       row({ metric: `p99 latency at ${whose} (${fmt(at)}/s offered)`, sioc: st.s.p99_ms, peer: st.p && st.p.p99_ms,
-        floor: st.f && st.f.p99_ms, target: "<= 0.2 (÷ peer)", unit: "ms" });
+        floor: st.f && st.f.p99_ms, target: "<= 0.2 (÷ peer)", unit: "ms",
+        spread: { sioc: spreadOf(st.s, "p99_ms"), peer: spreadOf(st.p, "p99_ms"), floor: spreadOf(st.f, "p99_ms") } });
       const key = (pre) => (part) => `${pre}${part}_us_per_delivery`;
       const get = (k) => (x, part) => (x ? x[k(part)] : undefined);
-      cpu3(`server CPU per delivery at ${fmt(at)}/s (every server process)`, get(key("")), st);
+      const cpuKey = (pre, part) => (pre === "" && part === "cpu" ? "cpu_us_per_delivery" : key(pre)(part));
+      cpu3(`server CPU per delivery at ${fmt(at)}/s (every server process)`, get(key("")), st,
+        { spread: (x, part) => spreadOf(x, cpuKey("", part)) });
       cpu3(`worker CPU per delivery at ${fmt(at)}/s (worker processes only)`, get(key("worker_")), st,
-        { target: hasFloor ? "<= 1.3 (÷ floor)" : "" });
+        { target: hasFloor ? "<= 1.3 (÷ floor)" : "", spread: (x, part) => spreadOf(x, cpuKey("worker_", part)) });
     }
     // Worker CPU per delivery against the floor at every offered rate both sustained: the worst.
     if (hasFloor && s.steps.length) {
@@ -727,8 +790,9 @@ function ratiosFor(scn, s, p, f) {
       row({ metric: `${what}: median delivery`, sioc: b(s, k).median_ms, peer: b(p, k).median_ms, target: "", unit: "ms" });
       row({ metric: `${what}: first delivery`, sioc: b(s, k).first_ms, peer: b(p, k).first_ms, target: "", unit: "ms" });
     }
-    rows.push({ metric: "storm loss (every burst)", sioc: s.loss, peer: p.loss, ratio: null, floorRatio: null, target: "0", unit: "" });
-    row({ metric: "worker RSS spike during the storm (all workers)", sioc: s.workerSpikeKiB, peer: p.workerSpikeKiB, target: "", unit: "KiB" });
+    rows.push({ metric: "loss (every burst; not delivered within --drain)", sioc: s.loss, peer: p.loss, ratio: null, floorRatio: null, target: "0", unit: "" });
+    const mib = (x) => (x.workerSpikeKiB === undefined ? undefined : x.workerSpikeKiB / 1024);
+    row({ metric: "worker RSS spike during the storm (all workers together)", sioc: mib(s), peer: mib(p), target: "", unit: "MiB" });
     cpu3("server CPU over the storm", (x, part) => (x.cpuUserS === undefined ? undefined : part === "cpu" ? x.cpuUserS + x.cpuSysS : part === "user" ? x.cpuUserS : x.cpuSysS),
       { s, p }, { unit: "s" });
   } else if (scn === "chat") {
@@ -742,7 +806,7 @@ function ratiosFor(scn, s, p, f) {
 function fmt(v, unit = "") {
   if (v === null || v === undefined || Number.isNaN(v)) return "n/a";
   let s;
-  if (unit === "ms" || unit === "µs" || unit === "cores" || unit === "s") s = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+  if (unit === "ms" || unit === "µs" || unit === "cores" || unit === "s" || unit === "MiB") s = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
   else if (Math.abs(v) >= 1e6) s = `${(v / 1e6).toFixed(2)}M`;
   else if (Math.abs(v) >= 1e4) s = `${(v / 1e3).toFixed(1)}k`;
   else s = Number.isInteger(v) ? String(v) : v.toFixed(0);
@@ -758,7 +822,8 @@ function plotFanout(o, res, pngPath) {
     const r = res[kind];
     if (!r) continue;
     const f = path.join(dir, `${kind}.dat`);
-    writeFileSync(f, r.steps.map((s) => `${s.offered} ${Math.max(s.p99_ms, 0.001)} ${Math.max(s.p50_ms, 0.001)}`).join("\n") + "\n");
+    writeFileSync(f, r.steps.filter((s) => Number.isFinite(s.p99_ms) && Number.isFinite(s.p50_ms))
+      .map((s) => `${s.offered} ${Math.max(s.p99_ms, 0.001)} ${Math.max(s.p50_ms, 0.001)}`).join("\n") + "\n");
     series.push(`'${f}' using 1:2 with linespoints lw 2 pt 7 title '${title} p99'`);
     series.push(`'${f}' using 1:3 with linespoints dt 2 pt 6 title '${title} p50'`);
   }
@@ -783,10 +848,18 @@ plot ${series.join(", \\\n     ")}
 
 const fmtRatio = (x) => (x === null || x === undefined ? "n/a" : x.toFixed(x >= 10 ? 1 : 2) + "×");
 
+/** A figure, followed by its spread over the runs "(min–max)" when there were several. */
+function fmtSpread(v, sp, unit) {
+  if (!sp || v === null || v === undefined) return fmt(v, unit);
+  const bare = (x) => fmt(x, unit).replace(/(\/s| \S+)$/, "");
+  return `${fmt(v, unit)} (${bare(sp[0])}–${bare(sp[1])})`;
+}
+
 function mdTable(rows) {
   const out = ["| metric | sioc | Node.js peer | sioc ÷ peer | floor | sioc ÷ floor | target |", "|---|---:|---:|---:|---:|---:|---|"];
   for (const r of rows) {
-    out.push(`| ${r.metric} | ${fmt(r.sioc, r.unit)} | ${fmt(r.peer, r.unit)} | ${fmtRatio(r.ratio)} | ${fmt(r.floor, r.unit)} | ${fmtRatio(r.floorRatio)} | ${r.target}${r.note ? ` (${r.note})` : ""} |`);
+    const sp = r.spread || {};
+    out.push(`| ${r.metric} | ${fmtSpread(r.sioc, sp.sioc, r.unit)} | ${fmtSpread(r.peer, sp.peer, r.unit)} | ${fmtRatio(r.ratio)} | ${fmtSpread(r.floor, sp.floor, r.unit)} | ${fmtRatio(r.floorRatio)} | ${r.target}${r.note ? ` (${r.note})` : ""} |`);
   }
   return out.join("\n");
 }
@@ -815,7 +888,18 @@ function scenarioDetails(scn, doc) {
     if (!r) continue;
     L.push(`**${KIND_TITLE[kind]}** — ${r.topology}.`);
     L.push("");
-    if (scn === "fanout") {
+    if (scn === "fanout" && r.repeat > 1) {
+      L.push(`${r.connected}/${r.attempted} clients, ${r.rooms} rooms × ${r.roomSize} members, ${r.publishers} publishers; ${r.repeat} ladders, interleaved with the other sides' (stopped: ${r.stopReason}).`);
+      L.push("");
+      L.push(`Each figure is the median of the ${r.repeat} runs at that rate (a run that stopped below the rate counts there as an infinite p99 and no delivery), with the spread (min–max) of the runs that reached it. ✓: median p99 <= ${P99_LIMIT_MS} ms, no message lost in any run, median delivered >= 95 % of offered; max sustainable is the highest ✓ with every lower rate ✓.`);
+      L.push("");
+      L.push("| offered/s | runs | delivered/s | p50 ms | p99 ms (min–max) | loss (worst run) | server CPU µs/delivery (min–max) | user | system | worker µs/delivery (min–max) | worker user | worker system | bench CPU | runs ✓ | ok |");
+      L.push("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|");
+      const u = (v) => (v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(2));
+      const us = (x, k) => `${u(x[k])}${x.spread[k] ? ` (${u(x.spread[k][0])}–${u(x.spread[k][1])})` : ""}`;
+      for (const x of r.steps)
+        L.push(`| ${fmt(x.offered)} | ${x.runs}/${x.of} | ${fmt(x.delivered)} | ${u(x.p50_ms)} | ${us(x, "p99_ms")} | ${x.loss} | ${us(x, "cpu_us_per_delivery")} | ${u(x.user_us_per_delivery)} | ${u(x.sys_us_per_delivery)} | ${us(x, "worker_cpu_us_per_delivery")} | ${u(x.worker_user_us_per_delivery)} | ${u(x.worker_sys_us_per_delivery)} | ${x.client_cpu === undefined ? "n/a" : (x.client_cpu * 100).toFixed(0) + " %"} | ${x.okRuns}/${x.of} | ${x.ok ? "✓" : "✗"} |`);
+    } else if (scn === "fanout") {
       L.push(`${r.connected}/${r.attempted} clients, ${r.rooms} rooms × ${r.roomSize} members, ${r.publishers} publishers; stopped: ${r.stopReason || "ladder done"}. A step whose p99 passed ${P99_LIMIT_MS} ms was run once more (retry); the plot and the ratios use the better attempt, and a rate counts as sustainable only when every lower rate was too.`);
       L.push("");
       L.push("Server CPU per delivery: every server process, then its user and system parts; \"worker\" counts the worker processes only.");
@@ -957,11 +1041,19 @@ async function main() {
   const loadBefore = os.loadavg();
   log(`${o.scenario}: logs in ${o.logRoot}; load average ${loadBefore.map((x) => x.toFixed(2)).join(" ")}`);
   const results = {};
-  for (const kind of KINDS) {
-    if (o.only && o.only !== kind) continue;
-    if (kind === "floor" && o.scenario !== "fanout") continue;
-    results[kind] = await RUNNERS[o.scenario](o, kind);
+  // Fanout: --repeat ladders per side, interleaved, so a slow spell of the shared machine
+  // falls on every side rather than on one.
+  const reps = o.scenario === "fanout" ? o.repeat : 1;
+  const runs = {};
+  for (let rep = 0; rep < reps; rep++) {
+    for (const kind of KINDS) {
+      if (o.only && o.only !== kind) continue;
+      if (kind === "floor" && o.scenario !== "fanout") continue;
+      if (reps > 1) log(`${kind}: run ${rep + 1} of ${reps}`);
+      (runs[kind] ||= []).push(await RUNNERS[o.scenario](o, kind));
+    }
   }
+  for (const [kind, list] of Object.entries(runs)) results[kind] = list.length > 1 ? aggregateFanout(list) : list[0];
   const ratios = ratiosFor(o.scenario, results.sioc, results.peer, results.floor);
   const notes = [];
   if (o.scenario === "fanout") {
@@ -982,7 +1074,8 @@ async function main() {
   const doc = {
     scenario: o.scenario, started, finished: new Date().toISOString(), loadBefore, loadAfter: os.loadavg(),
     machine: machineInfo(), versions: versions(o),
-    options: { workers: o.workers, proxy: o.useProxy, transport: o.transport, roomSize: o.roomSize, msgSize: o.msgSize },
+    options: { workers: o.workers, proxy: o.useProxy, transport: o.transport, roomSize: o.roomSize, msgSize: o.msgSize,
+      repeat: reps, conns: o.conns },
     reproduce: `bench/compare ${process.argv.slice(2).map((a) => (/[\s,]/.test(a) && !/^[\d.,e]+$/.test(a) ? `'${a}'` : a)).join(" ").replace(/--build-dir \S+ ?/, "").replace(/--out \S+ ?/, "").trim()}`,
     results, ratios, notes,
   };
@@ -999,11 +1092,13 @@ async function main() {
   writeFileSync(path.join(o.out, `${doc.key}.json`), JSON.stringify(doc, null, 1) + "\n");
   const rx = (x) => (x === null || x === undefined ? "n/a" : x.toFixed(2) + "x");
   process.stdout.write(`\n${o.scenario}: sioc ÷ peer${o.scenario === "fanout" ? ", sioc ÷ floor" : ""}\n`);
-  process.stdout.write(`  ${"metric".padEnd(78)} ${"sioc".padStart(11)} ${"peer".padStart(11)} ${"÷ peer".padStart(7)}` +
-    (o.scenario === "fanout" ? ` ${"floor".padStart(11)} ${"÷ floor".padStart(7)}` : "") + "\n");
+  const w = reps > 1 ? 26 : 11;
+  if (reps > 1) process.stdout.write(`  medians of ${reps} interleaved runs per side, (min–max) their spread; ratios of the medians\n`);
+  process.stdout.write(`  ${"metric".padEnd(78)} ${"sioc".padStart(w)} ${"peer".padStart(w)} ${"÷ peer".padStart(7)}` +
+    (o.scenario === "fanout" ? ` ${"floor".padStart(w)} ${"÷ floor".padStart(7)}` : "") + "\n");
   for (const r of ratios)
-    process.stdout.write(`  ${r.metric.padEnd(78)} ${fmt(r.sioc, r.unit).padStart(11)} ${fmt(r.peer, r.unit).padStart(11)} ${rx(r.ratio).padStart(7)}` +
-      (o.scenario === "fanout" ? ` ${fmt(r.floor, r.unit).padStart(11)} ${rx(r.floorRatio).padStart(7)}` : "") + "\n");
+    process.stdout.write(`  ${r.metric.padEnd(78)} ${fmtSpread(r.sioc, (r.spread || {}).sioc, r.unit).padStart(w)} ${fmtSpread(r.peer, (r.spread || {}).peer, r.unit).padStart(w)} ${rx(r.ratio).padStart(7)}` +
+      (o.scenario === "fanout" ? ` ${fmtSpread(r.floor, (r.spread || {}).floor, r.unit).padStart(w)} ${rx(r.floorRatio).padStart(7)}` : "") + "\n");
   if (o.scenario === "fanout") {
     // Per step and side: server CPU per delivery, user + system, and the worker's part.
     process.stdout.write("\n  server CPU per delivery by offered rate (µs; all server processes = user + system; worker processes = user + system):\n");
