@@ -119,7 +119,9 @@ export async function startCluster(kind, o) {
       }
       procs.push(p);
       await waitTcp(p, port);
-      if (kind === "sioc") await waitHttp(p, port, "/health", 5000).catch(() => {});
+      // sioc-proxy answers no /health of its own to clients (404): it is ready once an
+      // Engine.IO handshake goes through it to a worker in rotation.
+      if (kind === "sioc") await waitHttp(p, port, "/socket.io/?EIO=4&transport=polling", 5000);
       out.proxyPid = p.pid;
       out.urls = [`http://${HOST}:${port}`];
     } else {
