@@ -665,7 +665,7 @@ async function scenarioStorm(o, kind) {
       },
     });
     const cpu1 = cpuOf(c.pids);
-    // The publishing process sampled every server's RSS each millisecond: the fallback
+    // The publishing process sampled every server's RSS every 10 ms: the fallback
     // when the kernel's peak cannot be reset.
     const sampled = Object.fromEntries(((docs[0] && docs[0].servers) || []).map((x) => [x.pid, x.rss_end_kb]));
     const perProc = c.pids.map((p, i) => {
@@ -939,7 +939,7 @@ function scenarioDetails(scn, doc) {
         if (x) L.push(`| ${k + 1} | ${x.messages} | ${x.received} / ${x.expected} | ${x.loss} | ${x.dup} | ${m(x.first_ms)} | ${m(x.median_ms)} | ${m(x.p99_ms)} | ${m(x.last_ms)} |`);
       });
       L.push("");
-      L.push(`RSS before the storm and at its highest (${r.peakFrom === "VmHWM" ? "VmHWM, reset just before" : "sampled every millisecond"}):`);
+      L.push(`RSS before the storm and at its highest (${r.peakFrom === "VmHWM" ? "VmHWM, reset just before" : "sampled every 10 ms by the publishing sioc-bench"}):`);
       L.push("");
       L.push("| process | pid | RSS before | peak | spike |");
       L.push("|---|---:|---:|---:|---:|");
@@ -1068,6 +1068,14 @@ async function main() {
     }
   }
   if (o.only) notes.push(`Only ${o.only} was run (--only ${o.only}): no ratios.`);
+  if (o.scenario === "storm") {
+    for (const kind of KINDS) {
+      const r = results[kind];
+      if (r && r.connected < r.attempted)
+        notes.push(`${kind}: ${r.connected} of ${r.attempted} clients connected${r.firstError ? ` (first error: ${r.firstError})` : ""}: the storm went to fewer clients.`);
+    }
+    notes.push(`Bursts ${o.bursts} are published ${o.step} s apart (--step); a delivery is timed from the publishing of its burst, across every sioc-bench process (one monotonic clock).`);
+  }
   if (o.scenario === "idle") {
     notes.push(`Each process may open ${fdLimit()} files here, so one server process holds at most ~${fdLimit() - FD_LIMIT_MARGIN} sockets (a proxy two per client); the scenario asks for that many.`);
   }

@@ -82,7 +82,8 @@ typedef struct {
     uint64_t room_cursor;
     int stopped_early;
     const char *stop_reason;
-    double best_p99_ms; /* best p99 among the attempts at the current rate */
+    double best_p99_ms;       /* best p99 among the attempts at the current rate */
+    long long rss_sampled_us; /* storm: last server RSS sample */
 } run_t;
 
 uint64_t bench_rand(bench_t *b)
@@ -640,9 +641,10 @@ static void run_tick(run_t *r, long long now)
         while ((size_t)r->step_state < b->nsteps && now >= r->t_phase + r->step_state * gap)
             storm_burst(r, &b->steps[r->step_state++], now);
         /* Server RSS at its highest while the bursts go out and arrive (sampled by the
-         * publishing process only: one reader of /proc per storm is enough). */
-        if (cf->publish) {
+         * publishing process only, every 10 ms: one reader of /proc per storm is enough). */
+        if (cf->publish && now - r->rss_sampled_us >= 10000) {
             long long rss[16];
+            r->rss_sampled_us = now;
             sample_rss(cf, rss);
             for (size_t i = 0; i < cf->npids && i < 16; i++)
                 if (rss[i] > r->rss_end_kb[i])
