@@ -240,14 +240,19 @@ static const conn_hooks_t hooks = {.on_data = on_data, .on_close = on_close};
 
 static void schedule_retry(redis_client_t *c)
 {
-    /* 100 ms doubling to 1 s, with +-50 % jitter so workers do not reconnect in step.
-     * The cap keeps recovery within about 1.5 s of Redis coming back. */
-    long base = 100L << (c->backoff_step < 4 ? c->backoff_step : 4);
-    if (base > 1000)
-        base = 1000;
+    /* A link that was up is retried at once (a restarted Redis, a dropped connection); then
+     * 100 ms doubling to 1 s, with +-50 % jitter so workers do not reconnect in step. The
+     * cap keeps recovery within about 1.5 s of Redis coming back, and the owner cuts it
+     * short with redis_client_retry_now() on the first sign that Redis answers. */
+    long ms = 0;
+    if (c->backoff_step > 0) {
+        long base = 100L << (c->backoff_step < 5 ? c->backoff_step - 1 : 4);
+        if (base > 1000)
+            base = 1000;
+        ms = base / 2 + (long)(rand_u64() % (uint64_t)(base + 1));
+    }
     if (c->backoff_step < 16)
         c->backoff_step++;
-    long ms = base / 2 + (long)(rand_u64() % (uint64_t)(base + 1));
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     event_add(&c->retry, &tv);
 }
@@ -464,4 +469,14 @@ unsigned long long redis_client_drops(const redis_client_t *c)
 void redis_client_reset(redis_client_t *c)
 {
     link_down(c, "reset");
+}
+
+void redis_client_retry_now(redis_client_t *c)
+{
+    if (c->state != LINK_DOWN || c->freeing || c->backoff_step <= 1)
+        return; /* connecting, up, or its retry is already immediate */
+    c->backoff_step = 1;
+    event_del(&c->retry);
+    struct timeval tv = {0, 0};
+    event_add(&c->retry, &tv);
 }
