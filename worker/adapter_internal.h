@@ -136,7 +136,8 @@ void adapter__streams_free(adapter_t *a);
 int adapter__streams_ready(const adapter_t *a);
 /** Every second: session TTL refresh, restores stuck behind a reader. */
 void adapter__streams_tick(adapter_t *a);
-/** The publisher link came up: refuse to share the prefix with a classic-mode node. */
+/** The publisher link came up: refuse to share the prefix with a classic-mode node; after an
+ * outage, write the sessions of connected sockets again. */
 void adapter__streams_pub_up(adapter_t *a);
 /** Appends the readers' and the recovery's metrics. */
 void adapter__streams_metrics(const adapter_t *a, sioc_buf_t *b);

@@ -798,8 +798,18 @@ void adapter__streams_tick(adapter_t *a)
     restores_expire(a);
 }
 
+static void rewrite_each(sio_socket_t *s, void *data)
+{
+    store_save(data, s);
+}
+
 void adapter__streams_pub_up(adapter_t *a)
 {
+    /* Back after an outage: Redis may have restarted empty, and a TTL refresh does not
+     * bring back a key that is gone, so the sessions of connected sockets are written again. */
+    if (adapter__recovery_on(a) && redis_client_drops(a->pub) > 0)
+        for (size_t i = 0; i < a->n_ns; i++)
+            sio_each(a->ns[i].nsp, NULL, 0, NULL, 0, rewrite_each, a);
     char *ch = adapter__channel_name(a, ADAPTER_MSG_CH_REQUEST, SIOC_LIT("/"), SIOC_IOV_NULL);
     const char *argv[] = {"PUBSUB", "NUMSUB", ch};
     (void)redis_client_cmdv(a->pub, on_classic_check, a, 3, argv);

@@ -241,14 +241,15 @@ static const conn_hooks_t hooks = {.on_data = on_data, .on_close = on_close};
 static void schedule_retry(redis_client_t *c)
 {
     /* A link that was up is retried at once (a restarted Redis, a dropped connection); then
-     * 100 ms doubling to 1 s, with +-50 % jitter so workers do not reconnect in step. The
-     * cap keeps recovery within about 1.5 s of Redis coming back, and the owner cuts it
-     * short with redis_client_retry_now() on the first sign that Redis answers. */
+     * 100 ms doubling to 500 ms, with +-50 % jitter so workers do not reconnect in step. The
+     * cap keeps recovery within about 0.75 s of Redis coming back (a connect attempt is
+     * cheap), and the owner cuts it short with redis_client_retry_now() on the first sign
+     * that Redis answers. */
     long ms = 0;
     if (c->backoff_step > 0) {
-        long base = 100L << (c->backoff_step < 5 ? c->backoff_step - 1 : 4);
-        if (base > 1000)
-            base = 1000;
+        long base = 100L << (c->backoff_step < 4 ? c->backoff_step - 1 : 3);
+        if (base > 500)
+            base = 500;
         ms = base / 2 + (long)(rand_u64() % (uint64_t)(base + 1));
     }
     if (c->backoff_step < 16)
