@@ -128,7 +128,11 @@ static void queue_flush(adapter_t *a)
         a->queue_n--;
         a->queue_bytes -= q->bytes;
         if (r == 0) {
-            a->published++;
+            /* sioc_redis_published_total counts messages, not session writes */
+            int session = q->lens[0] == 3 &&
+                          (memcmp(argv[0], "SET", 3) == 0 || memcmp(argv[0], "DEL", 3) == 0);
+            if (!session)
+                a->published++;
             sent++;
         } else {
             a->queue_dropped++;
