@@ -51,6 +51,7 @@ struct redis_client {
     long long connect_started_ms;
     unsigned long long drops;
     unsigned backoff_step;
+    long long up_since_ms;
     struct event tick;  /* liveness */
     struct event retry; /* reconnect backoff */
     int freeing;
@@ -192,7 +193,7 @@ static void handle_reply(redis_client_t *c, redisReply *r)
         free(p);
         if (c->state == LINK_CONNECTING) {
             c->state = LINK_UP;
-            c->backoff_step = 0;
+            c->up_since_ms = clock_ms(); /* the backoff restarts once the link has held */
             log_info("redis %s: connected to %s:%d", c->opts.name, c->url.host, c->url.port);
             if (c->opts.on_state != NULL)
                 c->opts.on_state(c, 1, c->opts.data);
@@ -374,6 +375,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
     if (c->state != LINK_UP)
         return;
+    /* A link that drops right after it came up (a command that keeps failing, a Redis that
+     * closes at once) goes on backing off instead of reconnecting in a loop. */
+    if (c->backoff_step > 0 && clock_ms() - c->up_since_ms >= 1000)
+        c->backoff_step = 0;
     if (c->ping_sent_us != 0) {
         if (now_us - c->ping_sent_us > c->opts.liveness_timeout_ms * 1000) {
             log_warn("redis %s: no PING reply for %ld ms", c->opts.name,
