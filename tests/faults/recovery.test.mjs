@@ -1,6 +1,7 @@
 // The ledger with connection state recovery on (streams mode): a client
 // transport cut, a worker killed with SIGKILL, a worker drained, Redis frozen
-// for less than the liveness timeout, Redis killed and restarted. Every
+// for less than the liveness timeout, Redis killed and restarted (and then
+// transport cuts, recovered from the sessions written again). Every
 // recovered client must hold every acknowledged publication to its room,
 // once, in order (lib/recovery.mjs).
 
@@ -18,8 +19,8 @@ describe("connection state recovery under faults", { skip: IS_NODE_PEER ? "sioc 
     ["kill9", "worker kill -9", true],
     ["drain", "worker drain (SIGTERM)", true],
     ["redis-stop", "Redis SIGSTOP shorter than the liveness timeout", false],
-    ["redis-restart", "Redis kill -9 and restart", false],
+    ["redis-restart", "Redis kill -9 and restart, then transport cuts", false],
   ])
     it(`recovery on: ${title}`, { timeout: 120000, skip: needProxy && noProxy }, () =>
-      runScenario(recoveryFault, { ...opts, fault }, { id: `recovery-${fault}`, title: `Recovery on: ${title}` }));
+      runScenario(recoveryFault, { ...opts, fault, cutAfterMs: fault === "redis-restart" ? 1500 : 0 }, { id: `recovery-${fault}`, title: `Recovery on: ${title}` }));
 });

@@ -5,7 +5,9 @@
 //   kill9    one worker killed with SIGKILL (clients come back through the proxy)
 //   drain    one worker drained with SIGTERM (the same)
 //   redis-stop     Redis frozen (SIGSTOP) for less than the liveness timeout
-//   redis-restart  Redis killed and started again on the same port
+//   redis-restart  Redis killed and started again on the same port (cutAfterMs:
+//                  then the transport of half the clients closed, recovered from the
+//                  sessions the workers wrote again into the empty Redis)
 // The verdict is stricter than check()'s: a client whose every reconnect was
 // recovered (socket.recovered) must have received every acknowledged
 // publication to its rooms from its first join to the end, across its
@@ -66,7 +68,7 @@ function judge(rec, pubs, tEnd, tKill) {
   return out;
 }
 
-export async function recoveryFault({ fault, clients = 30, rooms = 3, intervalMs = 100, warmMs = 1500, afterMs = 2500, windowMs = 120000, downMs = 2000 } = {}) {
+export async function recoveryFault({ fault, clients = 30, rooms = 3, intervalMs = 100, warmMs = 1500, afterMs = 2500, windowMs = 120000, downMs = 2000, cutAfterMs = 0 } = {}) {
   const f = FAULTS[fault];
   if (!f) throw new Error(`recoveryFault: unknown fault ${fault}`);
   const v = new Verdict();
@@ -105,6 +107,12 @@ export async function recoveryFault({ fault, clients = 30, rooms = 3, intervalMs
       await sleep(downMs);
       await c.redis.start();
     }
+    // then half the clients lose their transport: their sessions must have been written again
+    // into the restarted (empty) Redis, with offsets of the new stream
+    if (cutAfterMs) {
+      await sleep(cutAfterMs);
+      host.clients.forEach((cl, i) => i % 2 === 0 && cl.socket.io.engine.close());
+    }
     await until(async () => (await statusAll([host])).connected === clients, 20000, 100, "clients connected again").catch(() => {});
     await sleep(afterMs);
     for (const p of pubs) p.stop();
@@ -124,7 +132,7 @@ export async function recoveryFault({ fault, clients = 30, rooms = 3, intervalMs
     const replayed = sum("sioc_recovery_replayed_total");
     const results = Object.fromEntries(["recovered", "expired", "unknown_pid", "offset_trimmed"].map((r) => [r, sum(`sioc_recovery_total{result="${r}"}`)]));
     const t = ledger.totals();
-    const expectCut = fault === "cut" ? Math.ceil(clients / 2) : fault === "kill9" || fault === "drain" ? onW1 : 0;
+    const expectCut = fault === "cut" || cutAfterMs ? Math.ceil(clients / 2) : fault === "kill9" || fault === "drain" ? onW1 : 0;
     v.check(gaps === 0, `${gaps} acknowledged publications missing at recovered or never-disconnected clients, e.g. ${JSON.stringify(js.filter((j) => j.missing.length).slice(0, 3).map((j) => ({ id: j.id, missing: j.missing.slice(0, 5) })))}`);
     v.check(dups === 0, `${dups} duplicates`);
     v.check(reord === 0, `${reord} reordered`);
@@ -136,9 +144,9 @@ export async function recoveryFault({ fault, clients = 30, rooms = 3, intervalMs
       id: `recovery-${fault}`,
       group: "fault",
       seq: f.seq,
-      title: `Recovery on: ${f.title}`,
+      title: `Recovery on: ${f.title}${cutAfterMs ? ", then transport cuts" : ""}`,
       short: `streams mode, --max-disconnection-duration ${windowMs}; ${clients} clients in ${rooms} rooms${f.proxy ? " through the proxy" : ""}; ${pubs.length} publishers on w2 / w3 every ${intervalMs} ms; ${f.title}`,
-      did: `3 workers (--adapter-mode streams --max-disconnection-duration ${windowMs}) on one Redis${f.proxy ? ", sioc-proxy in front" : ""}; ${clients} socket.io clients (reconnection delay 300..1000 ms) in ${rooms} rooms, ${pubs.length} acked publishers (one per room on w2 and on w3). Fault: ${fault === "cut" ? "the transport of every other client closed under it (engine.close(): the server sees a transport close)" : fault === "kill9" ? `w1 (${onW1} clients) killed with SIGKILL` : fault === "drain" ? `w1 (${onW1} clients) sent SIGTERM (drain)` : fault === "redis-stop" ? `Redis SIGSTOPped for ${downMs} ms (liveness timeout 3000 ms)` : `Redis killed with SIGKILL and started again on its port ${downMs} ms later (empty: no persistence)`}. Every recovered client, and every client that never disconnected, must hold every acknowledged publication to its room from its first join to the end, once, in order.`,
+      did: `3 workers (--adapter-mode streams --max-disconnection-duration ${windowMs}) on one Redis${f.proxy ? ", sioc-proxy in front" : ""}; ${clients} socket.io clients (reconnection delay 300..1000 ms) in ${rooms} rooms, ${pubs.length} acked publishers (one per room on w2 and on w3). Fault: ${fault === "cut" ? "the transport of every other client closed under it (engine.close(): the server sees a transport close)" : fault === "kill9" ? `w1 (${onW1} clients) killed with SIGKILL` : fault === "drain" ? `w1 (${onW1} clients) sent SIGTERM (drain)` : fault === "redis-stop" ? `Redis SIGSTOPped for ${downMs} ms (liveness timeout 3000 ms)` : `Redis killed with SIGKILL and started again on its port ${downMs} ms later (empty: no persistence)`}${cutAfterMs ? `; ${cutAfterMs} ms after Redis was back, the transport of every other client closed under it (their sessions must have been written again into the new Redis)` : ""}. Every recovered client, and every client that never disconnected, must hold every acknowledged publication to its room from its first join to the end, once, in order.`,
       summary: `recovered ${frac}; missing ${gaps}, duplicates ${dups}, reordered ${reord}; replayed packets ${replayed}${fault === "redis-restart" ? `; in flight at the kill and lost for other workers: ${inFlight.size}` : ""}`,
       measured: {
         "clients that reconnected / recovered (socket.recovered)": frac,
