@@ -21,9 +21,13 @@
  * the subscription itself is checked end to end by a health message the
  * worker publishes to itself every second; /ready is red until every
  * subscription is confirmed and the health message comes back. Local
- * delivery never depends on Redis. Publishes while a link is down are dropped
- * and counted (Pub/Sub is at most once; nothing is queued). Pending requests
- * end by response count or timeout, never later.
+ * delivery never depends on Redis (but for an EVENT whose offset, with
+ * recovery on, is its stream entry id). Publishes made while the publisher
+ * link is down wait in a bounded queue and are sent in order when it is back
+ * (adapter_queue.c); the overflow is dropped and counted. A dropped link
+ * retries at once, and every link retries as soon as another one of the
+ * worker is up again. Pending requests end by response count or timeout,
+ * never later.
  *
  * Membership: the worker registers `<id>@<host:port>` in the sorted set
  * sioc:workers every second (score = unix ms) and removes itself on drain.

@@ -141,6 +141,13 @@ static const opts_spec_t opts[] = {
      "1", "streams mode: streams the namespaces are hashed over (Node streamCount)", NULL},
     {"--redis-stream-maxlen", "REDIS_STREAM_MAXLEN", OPTS_LONG, OFF(redis_stream_maxlen), 0, 1,
      1000000000, "10000", "streams mode: XADD MAXLEN ~ (entries kept, all namespaces)", NULL},
+    {"--adapter-queue-max", "ADAPTER_QUEUE_MAX", OPTS_LONG, OFF(adapter_queue_max), 0, 0, 100000000,
+     "10000",
+     "publishes kept while Redis is unreachable and sent in order when it is back; the oldest "
+     "dropped beyond (0 = off: dropped at once)",
+     NULL},
+    {"--adapter-queue-bytes", "ADAPTER_QUEUE_BYTES", OPTS_LONG, OFF(adapter_queue_bytes), 0, 4096,
+     1L << 32, "16777216", "bytes of the publishes kept while Redis is unreachable", NULL},
     {"--requests-timeout", "REQUESTS_TIMEOUT", OPTS_LONG, OFF(requests_timeout), 0, 1, 600000,
      "5000", "ms to wait for other workers' answers (fetchSockets, allRooms, ...)", NULL},
     {"--worker-id", "WORKER_ID", OPTS_STR, OFF(worker_id), 0, 0, 0, NULL,

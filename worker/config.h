@@ -61,6 +61,8 @@ typedef struct worker_config {
     char *redis_stream;       /* streams mode: stream name, "socket.io" */
     long redis_stream_count;  /* streams mode: streams, 1 */
     long redis_stream_maxlen; /* streams mode: MAXLEN ~, 10000 */
+    long adapter_queue_max;   /* publishes queued while Redis is unreachable; 0 = off */
+    long adapter_queue_bytes; /* bytes of those */
     long requests_timeout;
     char *worker_id;
     char *advertise; /* address:port announced to the proxy */
