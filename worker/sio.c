@@ -14,6 +14,7 @@
  */
 #include "sio.h"
 
+#include <assert.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,8 @@ struct sio_server {
     addrcount_t *pending;               /* sessions without a namespace yet, by client address */
     unsigned long long pending_refused; /* handshakes over --max-pending-sessions-per-ip */
     sio_room_hook room_hook;
+    sio_member_hook member_hook;
+    void *member_hook_data;
     sio_nsp_t **nsps;
     size_t n_nsps;
     sioc_list_t handshake_fifo; /* clients without a namespace yet (connect timeout) */
@@ -130,7 +133,8 @@ struct sio_socket {
     unsigned rate_count;
     uint8_t connected;
     void *data;
-    char *pid; /* private session id, with recovery on */
+    char *pid;                  /* private session id, with recovery on */
+    struct sio_restore *parked; /* its CONNECT waits for the app's middleware */
     net_deferred_t reap;
     net_deferred_t session_write; /* store mode: rewrite the session at the end of the turn */
     char id[SOCKET_ID_LEN + 1];
@@ -374,6 +378,8 @@ int sio_join(sio_socket_t *s, sioc_iov_t name)
         hmap_put(s->room_index, &m->by_name);
     }
     session_touch(s);
+    if (s->nsp->srv->member_hook != NULL)
+        s->nsp->srv->member_hook(s, r->node.key, 1, s->nsp->srv->member_hook_data);
     return 0;
 }
 
@@ -387,6 +393,8 @@ static void membership_drop(sio_nsp_t *nsp, membership_t *m)
     list_remove(&m->in_room);
     list_remove(&m->in_socket);
     free(m);
+    if (nsp->srv->member_hook != NULL)
+        nsp->srv->member_hook(s, r->node.key, 0, nsp->srv->member_hook_data);
     if (--r->count == 0) {
         hmap_del(&nsp->rooms, &r->node);
         if (nsp->srv->room_hook != NULL)
@@ -566,6 +574,11 @@ sioc_iov_t sio_nsp_name(const sio_nsp_t *nsp)
     return nsp->name_iov;
 }
 
+size_t sio_nsp_socket_count(const sio_nsp_t *nsp)
+{
+    return nsp->sockets.count;
+}
+
 size_t sio_nsp_index(const sio_nsp_t *nsp)
 {
     return nsp->index;
@@ -594,6 +607,24 @@ void sio_set_room_hook(worker_t *w, sio_room_hook hook)
 {
     if (w->sio != NULL)
         w->sio->room_hook = hook;
+}
+
+void sio_set_member_hook(worker_t *w, sio_member_hook hook, void *data)
+{
+    if (w->sio != NULL) {
+        w->sio->member_hook = hook;
+        w->sio->member_hook_data = data;
+    }
+}
+
+const char *sio_socket_transport(const sio_socket_t *s)
+{
+    return eio_session_is_websocket(s->client->eio) ? "websocket" : "polling";
+}
+
+const char *sio_socket_client_id(const sio_socket_t *s)
+{
+    return eio_session_sid(s->client->eio);
 }
 
 int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sioc_iov_t *except,
@@ -898,8 +929,10 @@ static recovery_result_t restore(sio_socket_t *s, sioc_iov_t auth, restored_t *r
 }
 
 static void connect_finish(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth, restored_t *rs);
+static void refuse(sio_client_t *c, sio_socket_t *s, const char *refused);
+static void connect_admitted(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth);
 
-/* A CONNECT waiting for the recovery store. */
+/* A CONNECT waiting for the recovery store, or for the app's middleware (sio_authorize_later). */
 struct sio_restore {
     sioc_list_t link; /* in client->parked */
     sio_client_t *c;  /* NULL once the client is gone */
@@ -1026,16 +1059,61 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
      * connected: a refusal frees it without an on_disconnect. */
     if (srv->app->authorize != NULL)
         refused = srv->app->authorize(s, auth);
-    if (refused != NULL) {
-        c->w->stats.auth_failures++;
-        if (sio_packet_write_connect_error(&b, pk->nsp, refused, SIOC_IOV_NULL) == 0)
-            (void)eio_send_text(c->eio, b.base, b.len);
-        buf_free(&b);
-        if (srv->app->on_disconnect != NULL)
-            srv->app->on_disconnect(s, NULL);
-        socket_free(s);
+    if (refused == sio_authorize_later) {
+        sio_restore_t *r = xcalloc(1, sizeof(*r));
+        r->c = c;
+        r->s = s;
+        r->auth = xmalloc(auth.len + 1);
+        memcpy(r->auth, auth.base, auth.len);
+        r->auth_len = auth.len;
+        list_insert_tail(&c->parked, &r->link);
+        s->parked = r;
         return;
     }
+    if (refused != NULL) {
+        refuse(c, s, refused);
+        return;
+    }
+    connect_admitted(c, s, auth);
+}
+
+/* The middleware refused the CONNECT of `s` (not yet connected): CONNECT_ERROR, then the
+ * socket is freed. */
+static void refuse(sio_client_t *c, sio_socket_t *s, const char *refused)
+{
+    struct sio_server *srv = server_of(c->w);
+    sioc_buf_t b = {0};
+    c->w->stats.auth_failures++;
+    if (sio_packet_write_connect_error(&b, s->nsp->name_iov, refused, SIOC_IOV_NULL) == 0)
+        (void)eio_send_text(c->eio, b.base, b.len);
+    buf_free(&b);
+    if (srv->app->on_disconnect != NULL)
+        srv->app->on_disconnect(s, NULL);
+    socket_free(s);
+}
+
+const char sio_authorize_later[] = "(decided later)";
+
+void sio_authorize_done(sio_socket_t *s, const char *refused)
+{
+    sio_restore_t *r = s->parked;
+    assert(r != NULL && r->s == s);
+    s->parked = NULL;
+    list_remove(&r->link);
+    if (r->c == NULL) /* the client left meanwhile (the app heard on_disconnect(s, NULL)) */
+        socket_free(s);
+    else if (refused != NULL)
+        refuse(r->c, s, refused);
+    else
+        connect_admitted(r->c, s, iov_make(r->auth, r->auth_len));
+    free(r->auth);
+    free(r);
+}
+
+/* After the middleware: a recovery (possibly parked for the store), then the CONNECT reply. */
+static void connect_admitted(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth)
+{
+    struct sio_server *srv = server_of(c->w);
     restored_t rs = {0};
     if (srv->recovery != NULL) {
         s->pid = xmalloc(RECOVERY_PID_LEN + 1);
