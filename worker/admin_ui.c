@@ -86,6 +86,18 @@ typedef struct admin_conn {
     char session[17];
 } admin_conn_t;
 
+/* The client id the UI groups sockets by: derived from the Engine.IO session id, of which
+ * it reveals nothing (Node shows the sid's first 12 characters; a sioc sid starts with the
+ * worker id). */
+static void client_id(const sio_socket_t *s, char out[13])
+{
+    const char *sid = sio_socket_client_id(s);
+    uint64_t h = hmap_hash(sid, strlen(sid));
+    for (int i = 0; i < 12; i++)
+        out[i] = hex_lower((unsigned)(h >> (4 * i)));
+    out[12] = '\0';
+}
+
 static admin_ui_t *ui_of(const sio_socket_t *s)
 {
     return sio_socket_worker(s)->admin_ui;
@@ -143,7 +155,7 @@ static int serialize_local(const sio_socket_t *s, sioc_buf_t *b)
 {
     char cid[13], date[64];
     long long now = clock_unix_ms();
-    snprintf(cid, sizeof(cid), "%s", sio_socket_client_id(s));
+    client_id(s, cid);
     iso_date(date, now);
     int r = buf_append_str(b, "{\"id\":");
     r |= append_cstr(b, sio_socket_id(s));
@@ -735,7 +747,7 @@ static void wrap_disconnect(sio_socket_t *s, const char *reason)
 static int wrap_data_json(const sio_socket_t *s, sioc_buf_t *b)
 {
     char cid[13];
-    snprintf(cid, sizeof(cid), "%s", sio_socket_client_id(s));
+    client_id(s, cid);
     sioc_buf_t d = {0};
     int r = inner_data_json(s, &d);
     r |= buf_append_str(b, "{\"_admin\":{\"clientId\":");
