@@ -14,7 +14,8 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { existsSync, mkdirSync } from "node:fs";
-import { startServer, stopAll, IS_NODE_PEER, REPO_ROOT } from "./lib/server.mjs";
+import { spawnSync } from "node:child_process";
+import { startServer, stopAll, workerCommand, IS_NODE_PEER, REPO_ROOT } from "./lib/server.mjs";
 import { startRedis, until, httpGet, metricValue } from "../lib/proc.mjs";
 import { ClientPool, connected, emitAck } from "./lib/client.mjs";
 
@@ -188,5 +189,48 @@ describe("admin UI on a sioc cluster", { skip }, () => {
     } finally {
       await browser.close();
     }
+  });
+});
+
+describe("admin UI on one worker without Redis", { skip }, () => {
+  const pool = new ClientPool();
+  let w;
+  before(async () => {
+    w = await startServer({ flags: { app: "chat", "admin-ui": true, "admin-ui-user": "ops", "admin-ui-password-hash": HASH } });
+  });
+  after(async () => {
+    pool.closeAll();
+    await stopAll(w);
+  });
+
+  it("refuses to start without a bcrypt hash unless told --admin-ui-no-auth", () => {
+    const cmd = workerCommand();
+    const run = (...flags) => spawnSync(cmd[0], [...cmd.slice(1), "--port", "0", ...flags], { encoding: "utf8", timeout: 10000 });
+    for (const flags of [["--admin-ui"], ["--admin-ui", "--admin-ui-password-hash", "secret"],
+      ["--admin-ui", "--admin-ui-no-auth", "--admin-ui-password-hash", HASH], ["--admin-ui-dir", "/tmp"],
+      ["--admin-ui", "--admin-ui-no-auth", "--admin-ui-path", "/socket.io/"]]) {
+      const r = run(...flags);
+      assert.equal(r.status, 2, `${flags.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, /admin-ui/);
+    }
+  });
+
+  it("keeps sessions in memory and runs the commands locally", async () => {
+    const u = pool.create(w, { transports: ["websocket"] });
+    await connected(u);
+    const a = pool.create(w, { nsp: "/admin", transports: ["websocket"], auth: { username: "ops", password: PASSWORD } });
+    const session = await new Promise((r) => a.once("session", r));
+    const b = pool.create(w, { nsp: "/admin", transports: ["websocket"], auth: { sessionId: session } });
+    const [all] = await new Promise((r) => b.once("all_sockets", (...x) => r(x)));
+    assert.ok(all.some((s) => s.id === u.id && s.nsp === "/"));
+    const joined = new Promise((r) => b.on("room_joined", (nsp, room, id) => room === "local" && id === u.id && r()));
+    b.emit("join", "/", "local", u.id);
+    await joined;
+    const got = new Promise((r) => u.once("news", r));
+    b.emit("emit", "/", "local", "news", 42);
+    assert.equal(await got, 42);
+    const gone = new Promise((r) => u.once("disconnect", r));
+    b.emit("_disconnect", "/", true, u.id);
+    assert.equal(await gone, "io server disconnect");
   });
 });
