@@ -14,14 +14,13 @@
  * - On connection: "config" {supportedFeatures}, then "all_sockets": a cluster-wide
  *   fetchSockets of every namespace, serialized as the package's serialize() does.
  * - Events, emitted to "/admin" through the adapter (so every worker's and Node server's
- *   reach every UI): server_stats every STATS_MS, socket_connected, socket_disconnected,
- *   room_joined, room_left. event_received / event_sent are not emitted (the UI's events
- *   page stays empty).
+ *   reach every UI): server_stats every STATS_MS, socket_connected, socket_updated (the
+ *   upgrade to websocket), socket_disconnected, room_joined, room_left. event_received / event_sent
+ * are not emitted (the UI's events page stays empty).
  * - The socket data of every socket carries {_admin: {clientId, transport}} in fetchSockets
  *   answers, as Node's instrument() adds it, so a Node server's UI shows sioc sockets with
  *   their transport.
- * Not done: socket_updated (a polling socket that upgrades keeps "polling" in the UI), the
- * handshake headers (sioc does not keep them).
+ * Not done: the handshake headers (sioc does not keep them).
  */
 #include "admin_ui.h"
 
@@ -793,6 +792,21 @@ static void on_member(sio_socket_t *s, sioc_iov_t room, int joined, void *data)
     buf_free(&b);
 }
 
+/* socket_updated {id, nsp, transport}, as instrument() emits it on the engine's upgrade. */
+static void on_upgraded(sio_socket_t *s, void *data)
+{
+    admin_ui_t *a = data;
+    sioc_buf_t b = {0};
+    int r = buf_append_str(&b, "[\"socket_updated\",{\"id\":");
+    r |= append_cstr(&b, sio_socket_id(s));
+    r |= buf_append_str(&b, ",\"nsp\":");
+    r |= sio_json_append_iov(&b, sio_socket_nsp(s));
+    r |= buf_append_str(&b, ",\"transport\":\"websocket\"}]");
+    if (r == 0)
+        emit_admin(a, iov_make(b.base, b.len));
+    buf_free(&b);
+}
+
 /* ------------------------------------------------------------------ */
 /* Lifecycle                                                            */
 
@@ -827,7 +841,7 @@ void admin_ui_start(admin_ui_t *a)
     if (a->nsp == NULL)
         return;
     a->running = 1;
-    sio_set_member_hook(w, on_member, a);
+    sio_set_member_hook(w, on_member, on_upgraded, a);
     a->stats_timer = event_new(net_loop_base(w->loop), -1, EV_PERSIST, on_stats_timer, a);
     struct timeval tv = {STATS_MS / 1000, (STATS_MS % 1000) * 1000};
     event_add(a->stats_timer, &tv);

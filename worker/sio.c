@@ -51,6 +51,7 @@ struct sio_server {
     unsigned long long pending_refused; /* handshakes over --max-pending-sessions-per-ip */
     sio_room_hook room_hook;
     sio_member_hook member_hook;
+    sio_transport_hook transport_hook; /* both hooks get member_hook_data */
     void *member_hook_data;
     sio_nsp_t **nsps;
     size_t n_nsps;
@@ -609,10 +610,12 @@ void sio_set_room_hook(worker_t *w, sio_room_hook hook)
         w->sio->room_hook = hook;
 }
 
-void sio_set_member_hook(worker_t *w, sio_member_hook hook, void *data)
+void sio_set_member_hook(worker_t *w, sio_member_hook hook, sio_transport_hook transport,
+                         void *data)
 {
     if (w->sio != NULL) {
         w->sio->member_hook = hook;
+        w->sio->transport_hook = transport;
         w->sio->member_hook_data = data;
     }
 }
@@ -1382,7 +1385,20 @@ static void on_close(eio_session_t *e, const char *reason)
     free(c);
 }
 
-static const eio_handler_t handler = {on_open, on_message, on_close, admit};
+static void on_upgrade(eio_session_t *e)
+{
+    sio_client_t *c = eio_session_data(e);
+    struct sio_server *srv = server_of(eio_session_owner(e));
+    if (c == NULL || srv == NULL || srv->transport_hook == NULL)
+        return;
+    sioc_list_t *p, *tmp;
+    list_foreach_safe(p, tmp, &c->sockets)
+    {
+        srv->transport_hook(container_of(p, sio_socket_t, link), srv->member_hook_data);
+    }
+}
+
+static const eio_handler_t handler = {on_open, on_message, on_close, admit, on_upgrade};
 
 const eio_handler_t *sio_engine_handler(void)
 {

@@ -197,7 +197,11 @@ void sio_authorize_done(sio_socket_t *s, const char *refused);
  * leaves it (0), including the leaves of a disconnect (then `s` is no longer connected). The
  * socket's own-id room is not reported. Borrows `room` for the call. */
 typedef void (*sio_member_hook)(sio_socket_t *s, sioc_iov_t room, int joined, void *data);
-void sio_set_member_hook(worker_t *w, sio_member_hook hook, void *data);
+/** Transport hook: called for each connected socket of a session that moved to websocket. */
+typedef void (*sio_transport_hook)(sio_socket_t *s, void *data);
+/** Installs both hooks (either may be NULL); they get `data`. */
+void sio_set_member_hook(worker_t *w, sio_member_hook hook, sio_transport_hook transport,
+                         void *data);
 /** The socket's Engine.IO transport: "polling" or "websocket". */
 const char *sio_socket_transport(const sio_socket_t *s);
 /** The socket's Engine.IO session id. */

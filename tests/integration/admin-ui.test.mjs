@@ -16,7 +16,7 @@ import { createRequire } from "node:module";
 import { existsSync, mkdirSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { startServer, stopAll, workerCommand, IS_NODE_PEER, REPO_ROOT } from "./lib/server.mjs";
-import { startRedis, until, httpGet, metricValue } from "../lib/proc.mjs";
+import { startRedis, until, httpGet, metricValue, sleep } from "../lib/proc.mjs";
 import { ClientPool, connected, emitAck } from "./lib/client.mjs";
 
 const require = createRequire(import.meta.url);
@@ -30,8 +30,14 @@ const skip = IS_NODE_PEER ? "sioc worker only" : false;
 const PASSWORD = "correct horse";
 const HASH = bcrypt.hashSync(PASSWORD, 8);
 
+const pool = new ClientPool();
+const admin = (server, auth) => pool.create(server, { nsp: "/admin", transports: ["websocket"], auth });
+const refusal = (s) => new Promise((resolve, reject) => {
+  s.once("connect", () => reject(new Error("connected")));
+  s.once("connect_error", (e) => resolve(e.message));
+});
+
 describe("admin UI on a sioc cluster", { skip }, () => {
-  const pool = new ClientPool();
   let redis, w1, w2;
 
   before(async () => {
@@ -49,14 +55,10 @@ describe("admin UI on a sioc cluster", { skip }, () => {
     await redis?.stop();
   });
 
-  const admin = (server, auth) => pool.create(server, { nsp: "/admin", transports: ["websocket"], auth });
-  const refusal = (s) => new Promise((resolve, reject) => {
-    s.once("connect", () => reject(new Error("connected")));
-    s.once("connect_error", (e) => resolve(e.message));
-  });
 
   it("refuses a wrong password and an unknown session; a session made on one worker opens the other", async () => {
-    assert.equal(await refusal(admin(w1, { username: "ops", password: "nope" })), "invalid credentials");
+    // (bcrypt checks are limited to 2 a second per worker: the wrong one goes to w2)
+    assert.equal(await refusal(admin(w2, { username: "ops", password: "nope" })), "invalid credentials");
     assert.equal(await refusal(admin(w1, { username: "root", password: PASSWORD })), "invalid credentials");
     assert.equal(await refusal(admin(w2, { sessionId: "0123456789abcdef" })), "invalid credentials");
     assert.equal(await refusal(admin(w2, {})), "invalid credentials");
@@ -79,7 +81,10 @@ describe("admin UI on a sioc cluster", { skip }, () => {
     const a = admin(w1, { username: "ops", password: PASSWORD });
     const events = [];
     a.onAny((ev, ...args) => events.push([ev, ...args]));
-    const [all] = await new Promise((r) => a.once("all_sockets", (...x) => r(x)));
+    const [all] = await new Promise((resolve, reject) => {
+      a.once("all_sockets", (...x) => resolve(x));
+      a.once("connect_error", reject);
+    });
     const byId = Object.fromEntries(all.map((s) => [s.id, s]));
     assert.equal(byId[u1.id]?.nsp, "/");
     assert.equal(byId[u1.id].transport, "websocket");
@@ -110,6 +115,13 @@ describe("admin UI on a sioc cluster", { skip }, () => {
     assert.deepEqual(await got, ["to the room", { n: 1 }]);
     a.emit("leave", "/", "ops-room", u2.id);
     await until(() => events.some(([ev, , room, id]) => ev === "room_left" && room === "ops-room" && id === u2.id), 3000, 20, "room_left");
+
+    // A polling socket that upgrades is updated (socket_updated, as on the engine's "upgrade").
+    const u4 = pool.create(w2, { transports: ["polling", "websocket"] });
+    await connected(u4);
+    const u4id = u4.id;
+    await until(() => events.some(([ev, s]) => ev === "socket_updated" && s.id === u4id && s.nsp === "/" && s.transport === "websocket"),
+      5000, 20, "socket_updated on the upgrade");
 
     // A socket connecting on either worker is announced; a disconnect from the UI ends it.
     const u3 = pool.create(w2, { transports: ["websocket"] });
@@ -193,7 +205,6 @@ describe("admin UI on a sioc cluster", { skip }, () => {
 });
 
 describe("admin UI on one worker without Redis", { skip }, () => {
-  const pool = new ClientPool();
   let w;
   before(async () => {
     w = await startServer({ flags: { app: "chat", "admin-ui": true, "admin-ui-user": "ops", "admin-ui-password-hash": HASH } });
@@ -213,6 +224,15 @@ describe("admin UI on one worker without Redis", { skip }, () => {
       assert.equal(r.status, 2, `${flags.join(" ")}: ${r.stderr}`);
       assert.match(r.stderr, /admin-ui/);
     }
+  });
+
+  it("checks at most 2 passwords a second", async () => {
+    const tries = await Promise.all([1, 2, 3, 4].map(() => refusal(admin(w, { username: "ops", password: "guess" }))));
+    assert.ok(tries.includes("too many attempts"), JSON.stringify(tries));
+    assert.ok(tries.includes("invalid credentials"), JSON.stringify(tries));
+    const metrics = (await httpGet(w.port, "/metrics")).body;
+    assert.ok(metricValue(metrics, 'sioc_admin_ui_logins_total{result="throttled"}') >= 1);
+    await sleep(1100);
   });
 
   it("keeps sessions in memory and runs the commands locally", async () => {
