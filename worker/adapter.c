@@ -770,8 +770,8 @@ static void on_classic_request(adapter_t *a, nsp_state_t *n, const char *msg, si
         return;
     }
     int own = iov_eq_str(q.uid, n->uid);
-    if (own && hmap_get(&a->requests, q.request_id) != NULL)
-        return; /* our own query coming back */
+    if (own && q.request_id.len > 0 && hmap_get(&a->requests, q.request_id) != NULL)
+        return; /* our own query coming back (socketsJoin / Leave / disconnectSockets have no id) */
     adapter_msg_response_t resp;
     memset(&resp, 0, sizeof(resp));
     resp.request_id = q.request_id;

@@ -10,7 +10,8 @@
  *   bcrypt runs on the loop (the worker has one thread) and costs tens of milliseconds
  *   per try (about 70 ms at cost 10), so a worker checks at most BCRYPT_PER_SECOND
  *   passwords a second, only for the configured user name, and refuses the rest ("too many
- *   attempts"): a flood of logins takes at most that share of the loop.
+ *   attempts"): a flood of logins takes at most that share of the loop. The CONNECT of a
+ *   login waits for the SET, so the session exists before the UI can reconnect elsewhere.
  * - On connection: "config" {supportedFeatures}, then "all_sockets": a cluster-wide
  *   fetchSockets of every namespace, serialized as the package's serialize() does.
  * - Events, emitted to "/admin" through the adapter (so every worker's and Node server's
@@ -311,7 +312,19 @@ static void session_key(char *out, size_t cap, const char *id)
     snprintf(out, cap, "%s%s", SESSION_KEY_PREFIX, id);
 }
 
-static void session_save(admin_ui_t *a, const char *id)
+static void on_session_saved(worker_t *w, redisReply *reply, void *data)
+{
+    (void)w;
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+        log_warn("admin UI: session not saved in Redis: the UI will ask for the password again "
+                 "when it reconnects");
+    sio_authorize_done(data, NULL);
+}
+
+/* Keeps session `id` of `s`: in Redis, where the CONNECT waits for the SET (so the session
+ * exists before the UI hears of it and reconnects elsewhere); returns sio_authorize_later
+ * then, NULL otherwise. */
+static const char *session_save(admin_ui_t *a, sio_socket_t *s, const char *id)
 {
     if (a->w->adapter != NULL) {
         char key[sizeof(SESSION_KEY_PREFIX) + MAX_SESSION_ID];
@@ -319,13 +332,14 @@ static void session_save(admin_ui_t *a, const char *id)
         char ttl[16];
         snprintf(ttl, sizeof(ttl), "%d", SESSION_TTL_S);
         const char *argv[] = {"SET", key, "1", "EX", ttl};
-        if (adapter_command(a->w->adapter, NULL, NULL, 5, argv) != 0)
-            log_warn("admin UI: session not saved (Redis link down): the UI will ask for the "
-                     "password again when it reconnects");
-        return;
+        if (adapter_command(a->w->adapter, on_session_saved, s, 5, argv) == 0)
+            return sio_authorize_later;
+        log_warn("admin UI: session not saved (Redis link down): the UI will ask for the "
+                 "password again when it reconnects");
+        return NULL;
     }
     if (a->n_sessions >= MAX_MEMORY_SESSIONS)
-        return;
+        return NULL;
     size_t n = strlen(id);
     mem_session_t *m = xmalloc(sizeof(*m) + n + 1);
     memcpy(m->id, id, n + 1);
@@ -333,6 +347,7 @@ static void session_save(admin_ui_t *a, const char *id)
     m->expires_ms = clock_ms() + SESSION_TTL_S * 1000LL;
     hmap_put(&a->sessions, &m->node);
     a->n_sessions++;
+    return NULL;
 }
 
 static int session_known_locally(admin_ui_t *a, const char *id)
@@ -432,9 +447,8 @@ static const char *admin_authorize(sio_socket_t *s, sioc_iov_t auth)
                 c->session[2 * i + 1] = hex_lower(raw[i]);
             }
             sio_socket_set_data(s, c);
-            session_save(a, c->session);
             a->logins++;
-            return NULL;
+            return session_save(a, s, c->session);
         }
     }
     if (sn > 0 && strspn(session, "0123456789abcdefABCDEF-_") == (size_t)sn) {

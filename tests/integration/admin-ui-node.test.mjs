@@ -10,6 +10,7 @@ import { createRequire } from "node:module";
 import { startServer, stopAll, freePort, IS_NODE_PEER, REPO_ROOT } from "./lib/server.mjs";
 import { ClientPool, connected, emitAck } from "./lib/client.mjs";
 import { spawnProcess, startRedis, until, waitHttp, httpGet } from "../lib/proc.mjs";
+import { withTimeout } from "./lib/util.mjs";
 
 const require = createRequire(import.meta.url);
 const bcrypt = require("bcryptjs");
@@ -52,23 +53,30 @@ describe("admin UI: sioc and Node instrument() side by side", { skip: IS_NODE_PE
   const seen = (s, pred, label) => until(() => s.events.some((e) => pred(...e)), 6000, 20, label).catch((e) => {
     throw new Error(`${e.message}: ${JSON.stringify(s.events.filter(([ev]) => ev !== "server_stats")).slice(-2000)}`);
   });
+  // The "session" event of a login, or its connect_error.
+  const sessionOf = (s) => new Promise((resolve, reject) => {
+    s.once("session", resolve);
+    s.once("connect_error", reject);
+  });
   const stats = (s, id) => seen(s, (ev, st) => ev === "server_stats" && st.serverId === id, `server_stats of ${id}`);
 
   it("each admin client sees both servers, their sockets and events; sessions and commands cross over", async () => {
     const us = pool.create(w, { transports: ["websocket"] });
     const un = pool.create(node.url, { transports: ["websocket"] });
-    await Promise.all([connected(us), connected(un)]);
+    await withTimeout(Promise.all([connected(us), connected(un)]), 5000, "clients");
 
     // Log in on sioc; the session it stores opens the Node server (RedisV4Store).
     const a = admin(w, { username: "ops", password: PASSWORD });
-    const session = await new Promise((r) => a.once("session", r));
+    const session = await withTimeout(sessionOf(a), 5000, "login on sioc");
     const b = admin(node.url, { sessionId: session });
-    await connected(b);
+    await withTimeout(connected(b), 5000, "session on Node");
     // And a login on Node opens sioc.
     const c0 = admin(node.url, { username: "ops", password: PASSWORD });
-    const nodeSession = await new Promise((r) => c0.once("session", r));
+    const nodeSession = await withTimeout(sessionOf(c0), 5000, "login on Node");
+    // instrument() stores its session without waiting for Redis (saveSession is not awaited).
+    await until(async () => (await redis.query(["EXISTS", `socket.io-admin#${nodeSession}`])) === 1, 3000, 20, "Node's session in Redis");
     const c = admin(w, { sessionId: nodeSession });
-    await connected(c);
+    await withTimeout(connected(c), 5000, "session on sioc");
 
     await Promise.all([stats(a, "siocw"), stats(a, "nodepeer"), stats(b, "siocw"), stats(b, "nodepeer")]);
     const fromSioc = a.events.find(([ev, st]) => ev === "server_stats" && st.serverId === "siocw")[1];
@@ -90,7 +98,7 @@ describe("admin UI: sioc and Node instrument() side by side", { skip: IS_NODE_PE
     // socket_connected of a Node client reaches the sioc admin client, and the reverse.
     const un2 = pool.create(node.url, { transports: ["websocket"] });
     const us2 = pool.create(w, { transports: ["websocket"] });
-    await Promise.all([connected(un2), connected(us2)]);
+    await withTimeout(Promise.all([connected(un2), connected(us2)]), 5000, "more clients");
     await seen(a, (ev, s) => ev === "socket_connected" && s.id === un2.id, "Node's socket_connected on sioc");
     await seen(b, (ev, s) => ev === "socket_connected" && s.id === us2.id, "sioc's socket_connected on Node");
 
@@ -101,6 +109,6 @@ describe("admin UI: sioc and Node instrument() side by side", { skip: IS_NODE_PE
     await seen(b, (ev, nsp, room, id) => ev === "room_joined" && room === "from-sioc-ui" && id === un.id, "Node socket joined from sioc");
     const got = new Promise((r) => us.once("receive-message", r));
     assert.deepEqual(await emitAck(un, "send-message", { roomId: "from-node-ui", msg: "across" }), { ok: true });
-    assert.equal(await got, "across");
+    assert.equal(await withTimeout(got, 5000, "the room's message from Node"), "across");
   });
 });

@@ -18,6 +18,7 @@ import { spawnSync } from "node:child_process";
 import { startServer, stopAll, workerCommand, IS_NODE_PEER, REPO_ROOT } from "./lib/server.mjs";
 import { startRedis, until, httpGet, metricValue, sleep } from "../lib/proc.mjs";
 import { ClientPool, connected, emitAck } from "./lib/client.mjs";
+import { withTimeout } from "./lib/util.mjs";
 
 const require = createRequire(import.meta.url);
 const bcrypt = require("bcryptjs");
@@ -63,7 +64,7 @@ describe("admin UI on a sioc cluster", { skip }, () => {
     assert.equal(await refusal(admin(w2, { sessionId: "0123456789abcdef" })), "invalid credentials");
     assert.equal(await refusal(admin(w2, {})), "invalid credentials");
     const a = admin(w1, { username: "ops", password: PASSWORD });
-    const session = await new Promise((r) => a.once("session", r));
+    const session = await withTimeout(new Promise((r) => a.once("session", r)), 5000, "session");
     assert.match(session, /^[0-9a-f]{16}$/);
     assert.equal(await redis.query(["EXISTS", `socket.io-admin#${session}`]), 1);
     const ttl = await redis.query(["TTL", `socket.io-admin#${session}`]);
@@ -112,7 +113,7 @@ describe("admin UI on a sioc cluster", { skip }, () => {
       3000, 20, "room_joined from the other worker");
     const got = new Promise((r) => u2.once("announce", (...args) => r(args)));
     a.emit("emit", "/", "ops-room", "announce", "to the room", { n: 1 });
-    assert.deepEqual(await got, ["to the room", { n: 1 }]);
+    assert.deepEqual(await withTimeout(got, 5000, "the UI's emit"), ["to the room", { n: 1 }]);
     a.emit("leave", "/", "ops-room", u2.id);
     await until(() => events.some(([ev, , room, id]) => ev === "room_left" && room === "ops-room" && id === u2.id), 3000, 20, "room_left");
 
@@ -130,7 +131,7 @@ describe("admin UI on a sioc cluster", { skip }, () => {
     await until(() => events.some(([ev, s]) => ev === "socket_connected" && s.id === u3id && s.nsp === "/"), 3000, 20, "socket_connected");
     const gone = new Promise((r) => u3.once("disconnect", r));
     a.emit("_disconnect", "/", false, u3id);
-    assert.equal(await gone, "io server disconnect");
+    assert.equal(await withTimeout(gone, 5000, "the UI's disconnect"), "io server disconnect");
     await until(() => events.some(([ev, nsp, id, reason]) => ev === "socket_disconnected" && nsp === "/" && id === u3id &&
       reason === "server namespace disconnect"), 3000, 20, "socket_disconnected").catch((e) => {
       throw new Error(`${e.message} (${u3id}): ${JSON.stringify(events.filter(([ev]) => ev !== "server_stats")).slice(-3000)}`);
@@ -184,7 +185,7 @@ describe("admin UI on a sioc cluster", { skip }, () => {
       await shot("4-joined");
       const got = new Promise((r) => u2.once("receive-message", r));
       await emitAck(u1, "send-message", { roomId: "ui-room", msg: "after the UI's join" });
-      assert.equal(await got, "after the UI's join");
+      assert.equal(await withTimeout(got, 5000, "the room's message"), "after the UI's join");
 
       // A reload reconnects with the session id the UI kept: no login form.
       await page.goto(`${w1.url}/admin/#/sockets/`);
@@ -239,18 +240,18 @@ describe("admin UI on one worker without Redis", { skip }, () => {
     const u = pool.create(w, { transports: ["websocket"] });
     await connected(u);
     const a = pool.create(w, { nsp: "/admin", transports: ["websocket"], auth: { username: "ops", password: PASSWORD } });
-    const session = await new Promise((r) => a.once("session", r));
+    const session = await withTimeout(new Promise((r) => a.once("session", r)), 5000, "session");
     const b = pool.create(w, { nsp: "/admin", transports: ["websocket"], auth: { sessionId: session } });
     const [all] = await new Promise((r) => b.once("all_sockets", (...x) => r(x)));
     assert.ok(all.some((s) => s.id === u.id && s.nsp === "/"));
     const joined = new Promise((r) => b.on("room_joined", (nsp, room, id) => room === "local" && id === u.id && r()));
     b.emit("join", "/", "local", u.id);
-    await joined;
+    await withTimeout(joined, 5000, "room_joined");
     const got = new Promise((r) => u.once("news", r));
     b.emit("emit", "/", "local", "news", 42);
-    assert.equal(await got, 42);
+    assert.equal(await withTimeout(got, 5000, "the UI's emit"), 42);
     const gone = new Promise((r) => u.once("disconnect", r));
     b.emit("_disconnect", "/", true, u.id);
-    assert.equal(await gone, "io server disconnect");
+    assert.equal(await withTimeout(gone, 5000, "the UI's disconnect"), "io server disconnect");
   });
 });
