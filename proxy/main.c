@@ -118,6 +118,8 @@ int main(int argc, char **argv)
     p.route.ntrusted = p.ntrusted;
     p.route.placement = conf.placement;
     guard_bucket_init(&p.handshakes, conf.max_handshake_rate, conf.handshake_burst, clock_ms());
+    guard_rates_init(&p.handshakes_per_ip, conf.max_handshake_rate_per_ip,
+                     conf.handshake_burst_per_ip, HANDSHAKE_RATE_ADDRS);
 
     int status = 1;
     char err[512];
@@ -180,6 +182,7 @@ fail_listen:
     discovery_free(p.discovery);
 fail_discovery:
     workers_free(p.workers);
+    guard_rates_free(&p.handshakes_per_ip);
     net_tls_free(p.tls);
 fail_tls:
     /* Deferred frees queued by the closes above run here. */

@@ -281,6 +281,8 @@ static void emit_stats(admin_ui_t *a)
     json_t *nsps = json_array();
     for (size_t i = 0; i < sio_nsp_count(w); i++) {
         sio_nsp_t *n = sio_nsp_at(w, i);
+        if (n == NULL) /* a free slot of --namespace-pattern */
+            continue;
         sioc_iov_t name = sio_nsp_name(n);
         json_array_append_new(nsps, json_pack("{s:s%,s:I}", "name", name.base, name.len,
                                               "socketsCount", (json_int_t)sio_nsp_socket_count(n)));
@@ -547,13 +549,17 @@ static void send_all_sockets(admin_ui_t *a, sio_socket_t *s)
     size_t n = sio_nsp_count(w);
     if (w->adapter == NULL) {
         for (size_t i = 0; i < n; i++)
-            sio_each(sio_nsp_at(w, i), NULL, 0, NULL, 0, collect_local, all);
+            if (sio_nsp_at(w, i) != NULL)
+                sio_each(sio_nsp_at(w, i), NULL, 0, NULL, 0, collect_local, all);
         all_sockets_done(all);
         return;
     }
-    all->pending = n + 1; /* the last reference is dropped below */
+    all->pending = 1; /* dropped below, once every fetch is sent */
     for (size_t i = 0; i < n; i++) {
         sio_nsp_t *nsp = sio_nsp_at(w, i);
+        if (nsp == NULL)
+            continue;
+        all->pending++;
         nsp_fetch_t *f = xmalloc(sizeof(*f));
         f->all = all;
         sioc_iov_t name = sio_nsp_name(nsp);

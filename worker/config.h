@@ -16,10 +16,14 @@ enum worker_app { WORKER_APP_CHAT, WORKER_APP_ECHO };
 typedef struct worker_config {
     char *host;
     int port;
-    char *path; /* always starts and ends with '/' */
+    char *admin_host;
+    int admin_port; /* 0: /health, /ready, /metrics on the client port */
+    char *path;     /* always starts and ends with '/' */
     int app;
     char *namespaces[32];
     size_t num_namespaces;
+    char *namespace_pattern;     /* POSIX ERE for dynamic namespaces; NULL = none */
+    long max_dynamic_namespaces; /* live dynamic namespaces at most */
     long ping_interval;
     long ping_timeout;
     long connect_timeout;
@@ -66,6 +70,9 @@ typedef struct worker_config {
     int admin_ui_readonly;        /* no emit / join / leave / disconnect from the UI */
     char *admin_ui_dir;           /* the UI's files (ui/dist), served at admin_ui_path */
     char *admin_ui_path;          /* starts and ends with '/' */
+    int sse;                      /* GET <path>sse: Server-Sent Events (chat app) */
+    long sse_heartbeat;           /* ms between ": ping" comments */
+    long sse_max_rooms;           /* rooms of one stream */
 } worker_config_t;
 
 /** Parses argv and the environment into `c`. Returns 0, 1 when --help or --version was
