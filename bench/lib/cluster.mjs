@@ -119,7 +119,9 @@ export async function startCluster(kind, o) {
       }
       procs.push(p);
       await waitTcp(p, port);
-      if (kind === "sioc") await waitHttp(p, port, "/health", 5000).catch(() => {});
+      // a handshake answered through it: a worker is in rotation (the proxy's own /health is
+      // on its admin port, and it never forwards a worker's)
+      if (kind === "sioc") await waitHttp(p, port, "/socket.io/?EIO=4&transport=polling", 5000).catch(() => {});
       out.proxyPid = p.pid;
       out.urls = [`http://${HOST}:${port}`];
     } else {
