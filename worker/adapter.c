@@ -596,6 +596,34 @@ static void build_request(adapter_t *a, request_t *q, int type, const adapter_ms
     }
 }
 
+typedef struct {
+    worker_t *w;
+    adapter_command_cb cb;
+    void *data;
+} command_t;
+
+static void on_command(redis_client_t *c, redisReply *reply, void *data)
+{
+    (void)c;
+    command_t *k = data;
+    k->cb(k->w, reply, k->data);
+    free(k);
+}
+
+int adapter_command(adapter_t *a, adapter_command_cb cb, void *data, int argc, const char **argv)
+{
+    if (cb == NULL)
+        return redis_client_cmdv(a->pub, NULL, NULL, argc, argv);
+    command_t *k = xmalloc(sizeof(*k));
+    k->w = a->w;
+    k->cb = cb;
+    k->data = data;
+    int r = redis_client_cmdv(a->pub, on_command, k, argc, argv);
+    if (r != 0)
+        free(k);
+    return r;
+}
+
 void adapter_fetch_sockets(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
                            adapter_query_cb cb, void *data)
 {
@@ -769,8 +797,8 @@ static void on_classic_request(adapter_t *a, nsp_state_t *n, const char *msg, si
         return;
     }
     int own = iov_eq_str(q.uid, n->uid);
-    if (own && hmap_get(&a->requests, q.request_id) != NULL)
-        return; /* our own query coming back */
+    if (own && q.request_id.len > 0 && hmap_get(&a->requests, q.request_id) != NULL)
+        return; /* our own query coming back (socketsJoin / Leave / disconnectSockets have no id) */
     adapter_msg_response_t resp;
     memset(&resp, 0, sizeof(resp));
     resp.request_id = q.request_id;

@@ -83,6 +83,13 @@ void adapter_disconnect_sockets(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *
 void adapter_server_side_emit(adapter_t *a, sio_nsp_t *nsp, sioc_iov_t json_array,
                               adapter_query_cb cb, void *data);
 
+/** Runs a Redis command on the adapter's command link (the admin UI's session store).
+ * Returns 0 and `cb` runs once later (with NULL when the link fails or at teardown), or
+ * SIOC_E* when the link is down (`cb` is not called). `cb` may be NULL. Borrows argv. */
+struct redisReply;
+typedef void (*adapter_command_cb)(worker_t *w, struct redisReply *reply, void *data);
+int adapter_command(adapter_t *a, adapter_command_cb cb, void *data, int argc, const char **argv);
+
 /** Deregisters from sioc:workers (drain). */
 void adapter_leave(adapter_t *a);
 /** Appends the adapter's metrics (Prometheus text). */
