@@ -36,6 +36,7 @@
 #include "http/http_chunked.h"
 #include "http/http_parse.h"
 #include "http/http_resp.h"
+#include "net/fdpass.h"
 #include "net/tls.h"
 #include "rewrite.h"
 #include "tunnel.h"
@@ -61,6 +62,7 @@ typedef struct client {
     net_deferred_t reap;
     addrcount_entry_t *ip; /* this connection's per-address count (guard.h) */
     affinity_addr_t peer;
+    uint16_t peer_port;
     long long deadline;
     uint8_t state;
     uint8_t tls;
@@ -374,6 +376,77 @@ static void connect_upstream(client_t *cl)
     }
 }
 
+/*
+ * A websocket upgrade routed to a worker on this host: the worker gets the socket with
+ * the forwarded head (exactly what a tunnel would send it) followed by the bytes the
+ * client sent after its head, so its stream goes on in order; the worker answers the 101
+ * itself. Returns 1 when the client is the worker's (and this client_t is freed), 0 to
+ * tunnel it (counted by why).
+ */
+static int handoff(client_t *cl, size_t head_len)
+{
+    proxy_t *p = cl->p;
+    pworker_t *w = cl->w;
+    if (!p->conf->handoff)
+        return 0;
+    if (w->handoff_path[0] == '\0') {
+        p->stats.handoff[PHANDOFF_FALLBACK_REMOTE]++;
+        return 0;
+    }
+    if (cl->tls) {
+        p->stats.handoff[PHANDOFF_FALLBACK_TLS]++;
+        return 0;
+    }
+    struct evbuffer *in = bufferevent_get_input(cl->bev);
+    size_t after = evbuffer_get_length(in) - head_len;
+    size_t hlen = cl->head.len;
+    int fd = bufferevent_getfd(cl->bev);
+    /* A response still queued for the client would be lost with our copy of the socket. */
+    if (fd < 0 || evbuffer_get_length(bufferevent_get_output(cl->bev)) > 0 ||
+        hlen + after > FDPASS_MAX_DATA) {
+        p->stats.handoff[PHANDOFF_FAILED]++;
+        return 0;
+    }
+    if (after > 0) {
+        const char *rest = (const char *)evbuffer_pullup(in, -1) + head_len;
+        if (buf_append(&cl->head, rest, after) != 0) {
+            p->stats.handoff[PHANDOFF_FAILED]++;
+            return 0;
+        }
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    if (cl->peer.family == 4) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(cl->peer_port);
+        memcpy(&s4->sin_addr, cl->peer.bytes, 4);
+    } else {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(cl->peer_port);
+        memcpy(&s6->sin6_addr, cl->peer.bytes, 16);
+    }
+    int r = pworker_handoff(w, fd, (const struct sockaddr *)&ss, cl->head.base, cl->head.len);
+    if (r != 0) {
+        cl->head.len = hlen;
+        p->stats.handoff[PHANDOFF_FAILED]++;
+        static long long last;
+        if (log_ratelimited(&last))
+            log_warn("worker %s: hand-off through %s failed (%s): tunneled", w->id, w->handoff_path,
+                     sioc_strerror(r));
+        return 0;
+    }
+    p->stats.handoff[PHANDOFF_OK]++;
+    p->stats.bytes_in += head_len + after;
+    p->stats.up_bytes_out += cl->head.len;
+    if (!cl->route.has_sid)
+        w->sessions++;
+    /* Our copy of the socket closes with the client_t; the worker's lives on. */
+    client_free(cl);
+    return 1;
+}
+
 static void start_exchange(client_t *cl, const http_request_t *req, size_t head_len)
 {
     proxy_t *p = cl->p;
@@ -389,6 +462,8 @@ static void start_exchange(client_t *cl, const http_request_t *req, size_t head_
         respond_error(cl, PERR_BAD_REQUEST, 500, "Internal Server Error\n", 1);
         return;
     }
+    if (cl->route.upgrade && handoff(cl, head_len))
+        return;
     if (cl->route.upgrade)
         ws_handshake_accept(req->sec_websocket_key.base, req->sec_websocket_key.len, cl->ws_accept);
     cl->set_cookie = p->route.cookie_name.len > 0 && cl->route.cookie_worker != cl->route.worker;
@@ -1027,6 +1102,10 @@ void front_accept(struct net_listener *l, int fd, const struct sockaddr *peer, s
     cl->bev = bev;
     cl->ip = ip;
     cl->peer = a;
+    if (peer->sa_family == AF_INET)
+        cl->peer_port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
+    else if (peer->sa_family == AF_INET6)
+        cl->peer_port = ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
     cl->tls = p->tls != NULL;
     cl->state = C_HEAD;
     cl->keep_alive = 1;

@@ -55,6 +55,7 @@ struct engine {
     sioc_list_t clients;    /* HTTP-mode client connections (scanned for timeouts) */
     sioc_list_t ws_clients; /* websocket client connections */
     struct net_listener *listener;
+    struct handoff_listener *handoff; /* NULL without --handoff-path */
     struct web *web;
     struct event *sweep;
     struct event *timer; /* the session table's timer (heartbeats, upgrades) */

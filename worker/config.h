@@ -49,7 +49,8 @@ typedef struct worker_config {
     long redis_stream_maxlen; /* streams mode: MAXLEN ~, 10000 */
     long requests_timeout;
     char *worker_id;
-    char *advertise; /* address:port announced to the proxy */
+    char *advertise;    /* address:port announced to the proxy */
+    char *handoff_path; /* Unix socket a co-located proxy hands websocket clients through */
     int log_level;
     long drain_timeout;
     long head_timeout;       /* ms for a complete request head */

@@ -21,7 +21,7 @@ export const PROXY_ENV = [
   "UPSTREAM_CONNECT_TIMEOUT", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP", "MAX_HANDSHAKE_RATE",
   "HANDSHAKE_BURST", "HEALTH_INTERVAL", "HEALTH_PATH", "HEALTH_TIMEOUT", "HEALTH_FALL", "HEALTH_RISE",
   "UPSTREAM_POOL", "TUNNEL_BUFFER", "DRAIN_TIMEOUT", "ADMIN_HOST", "ADMIN_PORT", "LOG_LEVEL",
-  "DEPARTING_GRACE", "PLACEMENT",
+  "DEPARTING_GRACE", "PLACEMENT", "HANDOFF", "PROXY_PROCESSES",
 ];
 
 export function proxyCommand() {
@@ -30,9 +30,10 @@ export function proxyCommand() {
   return [path.join(buildDir(), "proxy/sioc-proxy")];
 }
 
-/** "w1=127.0.0.1:port,..." from worker servers started with --worker-id. */
+/** "w1=127.0.0.1:port,..." from worker servers started with --worker-id; a worker with
+ * `handoffPath` is listed as id=host:port@path. */
 export function workersFlag(workers) {
-  return workers.map((w) => `${w.id}=${HOST}:${w.port}`).join(",");
+  return workers.map((w) => `${w.id}=${w.host ?? HOST}:${w.port}${w.handoffPath ? `@${w.handoffPath}` : ""}`).join(",");
 }
 
 /**
