@@ -7,32 +7,14 @@
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { rmSync } from "node:fs";
 import https from "node:https";
 import tls from "node:tls";
 import { startServer, HOST } from "./lib/server.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck } from "./lib/client.mjs";
 import { until, withTimeout } from "./lib/util.mjs";
-import { startProxy, RawConn } from "./lib/proxy.mjs";
+import { startProxy, RawConn, makeCerts } from "./lib/proxy.mjs";
 import { startUpstream } from "./lib/proxy-upstream.mjs";
-
-function makeCerts() {
-  const dir = mkdtempSync(path.join(tmpdir(), "sioc-proxy-tls-"));
-  const f = (n) => path.join(dir, n);
-  const ssl = (...args) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
-  ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", f("ca.key"),
-    "-out", f("ca.crt"), "-days", "2", "-subj", "/CN=sioc proxy test CA",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
-  ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", f("srv.key"),
-    "-out", f("srv.csr"), "-subj", "/CN=127.0.0.1");
-  writeFileSync(f("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
-  ssl("x509", "-req", "-in", f("srv.csr"), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-CAcreateserial",
-    "-out", f("srv.crt"), "-days", "2", "-extfile", f("ext.cnf"));
-  return { dir, cert: f("srv.crt"), key: f("srv.key"), ca: readFileSync(f("ca.crt")) };
-}
 
 function httpsGet(port, p, ca) {
   return new Promise((resolve, reject) => {

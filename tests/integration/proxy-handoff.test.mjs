@@ -1,0 +1,309 @@
+// sioc-proxy handing websocket clients over to co-located workers.
+//
+// Workers started with --handoff-path and listed as id=host:port@path get the
+// client's socket (SCM_RIGHTS) after the proxy routed the upgrade: new
+// websocket-only sessions and polling→websocket upgrades run through the worker
+// alone (no tunnel in the proxy, which keeps no descriptor for them); a request
+// head with a masked websocket frame in the same write loses or reorders no
+// byte; the worker sees the client's own address (its per-address limit applies
+// to it). A worker killed right after hand-offs takes only its own clients. A
+// worker listed with a path it does not listen on, a worker without a path
+// (bound on another loopback address) and a TLS front are tunneled, each
+// counted in sioc_proxy_handoff_total. 1,000 handed-off sessions leave the
+// proxy's descriptor count where it was, and the worker's returns to its
+// baseline once they close.
+
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { startServer, stopAll, HOST } from "./lib/server.mjs";
+import { ClientPool, TRANSPORT_MODES, emitAck, connected } from "./lib/client.mjs";
+import { RawWs, pollingHandshake } from "./lib/raw.mjs";
+import { until, withTimeout } from "./lib/util.mjs";
+import { startProxy, httpGet, metricValue, makeCerts } from "./lib/proxy.mjs";
+import { fdCount } from "../lib/proc.mjs";
+
+const dir = mkdtempSync(path.join(tmpdir(), "sioc-handoff-"));
+
+async function startWorker(id, { handoff = true, flags = {} } = {}) {
+  const handoffPath = handoff ? path.join(dir, `${id}.sock`) : undefined;
+  const w = await startServer({ flags: { app: "chat", "worker-id": id, ...(handoffPath ? { "handoff-path": handoffPath } : {}), ...flags } });
+  w.id = id;
+  w.handoffPath = handoffPath;
+  return w;
+}
+
+const handoffs = async (proxy) => {
+  const m = await proxy.metrics();
+  const r = {};
+  for (const k of ["ok", "fallback_tls", "fallback_remote", "failed"]) r[k] = metricValue(m, `sioc_proxy_handoff_total{result="${k}"}`);
+  r.tunnels = metricValue(m, "sioc_proxy_tunnels_total");
+  return r;
+};
+
+async function roundTrip(s, tag) {
+  assert.deepEqual(await emitAck(s, "join-room", tag), { ok: true });
+  const got = new Promise((r) => s.once("receive-message", r));
+  assert.deepEqual(await emitAck(s, "send-message", { roomId: tag, msg: tag }), { ok: true });
+  assert.equal(await withTimeout(got, 5000, "receive-message"), tag);
+}
+
+/** One masked client text frame (RFC 6455 §5.3). */
+function maskedText(text) {
+  const payload = Buffer.from(text);
+  assert.ok(payload.length < 126);
+  const mask = crypto.randomBytes(4);
+  const out = Buffer.alloc(6 + payload.length);
+  out[0] = 0x81;
+  out[1] = 0x80 | payload.length;
+  mask.copy(out, 2);
+  for (let i = 0; i < payload.length; i++) out[6 + i] = payload[i] ^ mask[i & 3];
+  return out;
+}
+
+/** Server text frames in buf (unmasked, short): [texts, rest]. */
+function serverFrames(buf) {
+  const texts = [];
+  let off = 0;
+  for (;;) {
+    if (buf.length - off < 2) break;
+    let len = buf[off + 1] & 0x7f;
+    let hl = 2;
+    if (len === 126) {
+      if (buf.length - off < 4) break;
+      len = buf.readUInt16BE(off + 2);
+      hl = 4;
+    }
+    if (buf.length - off < hl + len) break;
+    texts.push(buf.subarray(off + hl, off + hl + len).toString("utf8"));
+    off += hl + len;
+  }
+  return [texts, buf.subarray(off)];
+}
+
+/**
+ * Writes `head` and `frames` in one write on a new TCP connection to `port`; resolves
+ * with {status, texts} once `want` text frames arrived after the 101.
+ */
+function rawUpgrade(port, target, frames, want) {
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      const key = crypto.randomBytes(16).toString("base64");
+      const head =
+        `GET ${target} HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+      const sock = net.createConnection({ host: HOST, port }, () => sock.write(Buffer.concat([Buffer.from(head), ...frames])));
+      let buf = Buffer.alloc(0);
+      let status = 0;
+      let texts = [];
+      sock.on("data", (d) => {
+        buf = Buffer.concat([buf, d]);
+        if (!status) {
+          const i = buf.indexOf("\r\n\r\n");
+          if (i < 0) return;
+          status = Number(buf.subarray(0, i).toString("latin1").split(" ")[1]);
+          buf = buf.subarray(i + 4);
+        }
+        const [t, rest] = serverFrames(buf);
+        texts = texts.concat(t);
+        buf = rest;
+        if (texts.length >= want) {
+          sock.destroy();
+          resolve({ status, texts });
+        }
+      });
+      sock.on("error", reject);
+      sock.on("close", () => reject(new Error(`closed after status ${status}, frames ${JSON.stringify(texts)}`)));
+    }),
+    5000,
+    "raw upgrade",
+  );
+}
+
+describe("proxy hand-off to co-located workers", () => {
+  const pool = new ClientPool();
+  let w1, w2, proxy;
+
+  before(async () => {
+    [w1, w2] = await Promise.all([startWorker("h1"), startWorker("h2")]);
+    proxy = await startProxy({ workers: [w1, w2], flags: { placement: "least-loaded" } });
+  });
+  after(async () => {
+    pool.closeAll();
+    await proxy?.stop();
+    await stopAll(w1, w2);
+  });
+
+  it("a websocket-only session and a polling upgrade run through the worker, not a tunnel", async () => {
+    const before = await handoffs(proxy);
+    const ws = await pool.connect(proxy, TRANSPORT_MODES.websocket);
+    assert.equal(ws.io.engine.transport.name, "websocket");
+    await roundTrip(ws, "ws-only");
+    const up = await pool.connect(proxy, TRANSPORT_MODES.upgrade);
+    await until(() => up.io.engine.transport.name === "websocket", 5000, 20, "upgrade");
+    await roundTrip(up, "upgraded");
+    const after = await handoffs(proxy);
+    assert.equal(after.ok - before.ok, 2);
+    assert.equal(after.tunnels - before.tunnels, 0, "no tunnel");
+    assert.equal(await proxy.metric("sioc_proxy_tunnels_open"), 0);
+    pool.close(ws);
+    pool.close(up);
+  });
+
+  it("a head and the first frame in one write: every byte reaches the worker in order", async () => {
+    const before = await handoffs(proxy);
+    // A new websocket session with the Socket.IO CONNECT pipelined behind the head.
+    const r = await rawUpgrade(proxy.port, "/socket.io/?EIO=4&transport=websocket", [maskedText("40")], 2);
+    assert.equal(r.status, 101);
+    assert.match(r.texts[0], /^0\{"sid":/);
+    assert.match(r.texts[1], /^40\{"sid":/);
+    // A polling session's upgrade with the probe, the upgrade and the CONNECT pipelined:
+    // the CONNECT is answered on the websocket, so "5" came before it.
+    const { sid } = await pollingHandshake(proxy, "/socket.io/");
+    const p = await rawUpgrade(proxy.port, `/socket.io/?EIO=4&transport=websocket&sid=${sid}`, [maskedText("2probe"), maskedText("5"), maskedText("40")], 2);
+    assert.equal(p.status, 101);
+    assert.equal(p.texts[0], "3probe");
+    assert.match(p.texts[1], /^40\{"sid":/);
+    assert.equal((await handoffs(proxy)).ok - before.ok, 2, "both handed off");
+  });
+
+  it("the worker sees the client's own address: its per-address limit applies to it", async () => {
+    const w = await startWorker("h3", { flags: { "max-connections-per-ip": 1 } });
+    const px = await startProxy({ workers: [w] });
+    try {
+      const a = new RawWs(`ws://${HOST}:${px.port}/socket.io/?EIO=4&transport=websocket`, { localAddress: "127.0.0.21" });
+      await a.opened;
+      const b = new RawWs(`ws://${HOST}:${px.port}/socket.io/?EIO=4&transport=websocket`, { localAddress: "127.0.0.22" });
+      await b.opened;
+      // A second connection from .21 is over the worker's limit of one per address.
+      const c = new RawWs(`ws://${HOST}:${px.port}/socket.io/?EIO=4&transport=websocket`, { localAddress: "127.0.0.21" });
+      await assert.rejects(c.opened);
+      assert.equal((await handoffs(px)).ok, 3);
+      a.ws.close();
+      b.ws.close();
+    } finally {
+      await px.stop();
+      await stopAll(w);
+    }
+  });
+
+  it("a worker killed right after hand-offs takes only its own clients", async () => {
+    const w3 = await startWorker("k1");
+    const w4 = await startWorker("k2");
+    const px = await startProxy({ workers: [w3, w4], flags: { placement: "least-loaded" } });
+    try {
+      const socks = [];
+      for (let i = 0; i < 8; i++) socks.push(await pool.connect(px, TRANSPORT_MODES.websocket));
+      const onK1 = socks.filter((s) => s.io.engine.id.startsWith("k1."));
+      const onK2 = socks.filter((s) => s.io.engine.id.startsWith("k2."));
+      assert.ok(onK1.length > 0 && onK2.length > 0, "both workers got clients");
+      const gone = onK1.map((s) => new Promise((r) => s.once("disconnect", r)));
+      w3.child.kill("SIGKILL");
+      await withTimeout(Promise.all(gone), 5000, "k1's clients disconnect");
+      for (const [i, s] of onK2.entries()) {
+        assert.ok(s.connected);
+        await roundTrip(s, `survivor-${i}`);
+      }
+      assert.equal((await handoffs(px)).ok, 8);
+      for (const s of socks) pool.close(s);
+    } finally {
+      await px.stop();
+      await stopAll(w3, w4);
+    }
+  });
+
+  it("a worker that does not take the hand-off (no socket at its path) is tunneled, counted", async () => {
+    const w = await startWorker("r1", { handoff: false });
+    w.handoffPath = path.join(dir, "nobody.sock");
+    const px = await startProxy({ workers: [w] });
+    try {
+      const s = await pool.connect(px, TRANSPORT_MODES.websocket);
+      await roundTrip(s, "refused");
+      const h = await handoffs(px);
+      assert.equal(h.ok, 0);
+      assert.equal(h.failed, 1);
+      assert.equal(h.tunnels, 1);
+      pool.close(s);
+    } finally {
+      await px.stop();
+      await stopAll(w);
+    }
+  });
+
+  it("a mix of a co-located worker and a remote one (another address, no path)", async () => {
+    const local = await startWorker("m1");
+    // Bound on every address (its health check comes from 127.0.0.1), listed at 127.0.0.2.
+    const remote = await startWorker("m2", { handoff: false, flags: { host: "0.0.0.0" } });
+    remote.host = "127.0.0.2";
+    const px = await startProxy({ workers: [local, remote], flags: { placement: "least-loaded" } });
+    try {
+      const socks = [];
+      for (let i = 0; i < 6; i++) socks.push(await pool.connect(px, TRANSPORT_MODES.websocket));
+      for (const [i, s] of socks.entries()) await roundTrip(s, `mix-${i}`);
+      const onLocal = socks.filter((s) => s.io.engine.id.startsWith("m1.")).length;
+      const h = await handoffs(px);
+      assert.ok(onLocal > 0 && onLocal < 6, `clients on both workers (${onLocal} local)`);
+      assert.equal(h.ok, onLocal);
+      assert.equal(h.fallback_remote, 6 - onLocal);
+      assert.equal(h.tunnels, 6 - onLocal);
+      for (const s of socks) pool.close(s);
+    } finally {
+      await px.stop();
+      await stopAll(local, remote);
+    }
+  });
+
+  it("a TLS front tunnels (the proxy holds the TLS session)", async () => {
+    const certs = makeCerts();
+    const w = await startWorker("t1");
+    const px = await startProxy({ workers: [w], tls: true, flags: { "tls-cert": certs.cert, "tls-key": certs.key } });
+    try {
+      const s = await pool.connect(px, { ...TRANSPORT_MODES.websocket, ca: certs.ca });
+      await roundTrip(s, "tls");
+      const h = await handoffs(px);
+      assert.equal(h.fallback_tls, 1);
+      assert.equal(h.ok, 0);
+      assert.equal(h.tunnels, 1);
+      pool.close(s);
+    } finally {
+      await px.stop();
+      await stopAll(w);
+      rmSync(certs.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("1,000 handed-off sessions: the proxy keeps no descriptor for them, the worker's count returns to baseline", { timeout: 25000 }, async () => {
+    const w = await startWorker("f1");
+    const px = await startProxy({ workers: [w] });
+    try {
+      const proxyBase = fdCount(px.pid);
+      const workerBase = fdCount(w.pid);
+      const N = 1000;
+      const conns = [];
+      for (let i = 0; i < N; i += 100) {
+        const batch = Array.from({ length: 100 }, () => new RawWs(`ws://${HOST}:${px.port}/socket.io/?EIO=4&transport=websocket`));
+        await Promise.all(batch.map((c) => c.opened));
+        conns.push(...batch);
+      }
+      await Promise.all(conns.map(async (c) => assert.match((await c.next()).text, /^0\{/)));
+      assert.equal((await handoffs(px)).ok, N);
+      // The proxy holds at most its connection to the worker's hand-off socket more.
+      assert.ok(fdCount(px.pid) <= proxyBase + 1, `proxy fds ${fdCount(px.pid)} vs ${proxyBase}`);
+      assert.ok(fdCount(w.pid) >= workerBase + N, `worker holds the clients (${fdCount(w.pid)})`);
+      for (const c of conns) c.ws.close();
+      await Promise.all(conns.map((c) => c.closed));
+      await until(() => fdCount(w.pid) <= workerBase + 1, 10000, 50, `worker fds back to ${workerBase} (+ the proxy's hand-off connection)`);
+      assert.ok(fdCount(px.pid) <= proxyBase + 1);
+      assert.equal(await px.metric("sioc_proxy_connections_open"), 0);
+    } finally {
+      await px.stop();
+      await stopAll(w);
+    }
+  });
+
+  after(() => rmSync(dir, { recursive: true, force: true }));
+});
