@@ -117,8 +117,10 @@ static const opts_spec_t opts[] = {
      "1: a websocket upgrade routed to a worker that announced a hand-off path is passed to it "
      "(the socket and the bytes read), the proxy steps out; 0: every websocket is tunneled",
      NULL},
-    {"--processes", "PROXY_PROCESSES", OPTS_INT, OFF(processes), 0, 0, 256, "1",
-     "processes accepting on --port (SO_REUSEPORT) under one supervisor (0 = one per core)", NULL},
+    {"--processes", "PROXY_PROCESSES", OPTS_INT, OFF(processes), 0, 0, 256, "0",
+     "processes accepting on --port (SO_REUSEPORT) under one supervisor (0 = one per core); "
+     "process i answers on --admin-port + i",
+     NULL},
     {"--admin-host", "ADMIN_HOST", OPTS_STR, OFF(admin_host), 0, 0, 0, "127.0.0.1",
      "admin listen address", NULL},
     {"--admin-port", "ADMIN_PORT", OPTS_INT, OFF(admin_port), 0, 0, 65535, "0",

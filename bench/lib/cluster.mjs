@@ -52,6 +52,8 @@ function proxyArgs(bin, port, workers) {
   const a = ["--port", String(port), "--workers", list];
   if (/--host\b/.test(help)) a.push("--host", HOST);
   if (/--log-level\b/.test(help)) a.push("--log-level", "warn");
+  // One process, as the benchmarks measure the CPU of that PID.
+  if (/--processes\b/.test(help)) a.push("--processes", process.env.SIOC_BENCH_PROXY_PROCESSES || "1");
   return a;
 }
 

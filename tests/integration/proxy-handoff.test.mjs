@@ -11,7 +11,9 @@
 // (bound on another loopback address) and a TLS front are tunneled, each
 // counted in sioc_proxy_handoff_total. 1,000 handed-off sessions leave the
 // proxy's descriptor count where it was, and the worker's returns to its
-// baseline once they close.
+// baseline once they close. Two proxy processes on one port (--processes 2)
+// route a session's requests and an affinity cookie alike, whichever process
+// a connection lands on.
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -22,7 +24,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { startServer, stopAll, HOST } from "./lib/server.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck, connected } from "./lib/client.mjs";
-import { RawWs, pollingHandshake } from "./lib/raw.mjs";
+import { RawWs, post, pollingHandshake } from "./lib/raw.mjs";
 import { until, withTimeout } from "./lib/util.mjs";
 import { startProxy, httpGet, metricValue, makeCerts } from "./lib/proxy.mjs";
 import { fdCount } from "../lib/proc.mjs";
@@ -273,6 +275,54 @@ describe("proxy hand-off to co-located workers", () => {
       await px.stop();
       await stopAll(w);
       rmSync(certs.dir, { recursive: true, force: true });
+    }
+  });
+
+  it("two proxy processes (SO_REUSEPORT) route a session and a cookie alike", { timeout: 20000 }, async () => {
+    const a = await startWorker("p1");
+    const b = await startWorker("p2");
+    const px = await startProxy({ workers: [a, b], flags: { processes: 2 } });
+    const admin2 = px.adminPort + 1;
+    try {
+      await until(async () => metricValue((await httpGet(admin2, "/metrics")).body, "sioc_proxy_workers_up") === 2, 10000, 50, "second process ready");
+      const requests = async () =>
+        metricValue(await px.metrics(), "sioc_proxy_requests_total") + metricValue((await httpGet(admin2, "/metrics")).body, "sioc_proxy_requests_total");
+      // Sessions from addresses that hash to each worker, with the cookie each placement set.
+      const cookieOf = {};
+      for (let i = 30; i < 60 && Object.keys(cookieOf).length < 2; i++) {
+        const r = await pollingHandshake(px, "/socket.io/", {}, { localAddress: `127.0.0.${i}` });
+        const w = r.sid.split(".")[0];
+        const sc = r.res.headers["set-cookie"];
+        if (!cookieOf[w] && sc) cookieOf[w] = { cookie: String(sc).split(";")[0], addr: `127.0.0.${i}` };
+      }
+      assert.deepEqual(Object.keys(cookieOf).sort(), ["p1", "p2"], "both workers placed by address");
+      const base = await requests();
+      // Each request on a new connection: the kernel spreads them over both processes.
+      for (let k = 0; k < 40; k++) {
+        // p2's cookie from an address that hashes to p1: every process honours it (one key).
+        const r = await pollingHandshake(px, "/socket.io/", {}, { localAddress: cookieOf.p1.addr, headers: { cookie: cookieOf.p2.cookie } });
+        assert.equal(r.sid.split(".")[0], "p2", `handshake ${k} placed by the cookie`);
+        const res = await post(px, "/socket.io/", r.sid, "40");
+        assert.equal(res.status, 200, `request ${k} with the sid reached the session's worker`);
+        assert.equal(res.text, "ok");
+      }
+      assert.equal((await requests()) - base, 80);
+      const n1 = metricValue(await px.metrics(), "sioc_proxy_requests_total");
+      const n2 = metricValue((await httpGet(admin2, "/metrics")).body, "sioc_proxy_requests_total");
+      assert.ok(n1 > 0 && n2 > 0, `both processes served requests (${n1}, ${n2})`);
+      // Websockets through either process are handed off.
+      for (let k = 0; k < 6; k++) {
+        const s = await pool.connect(px, TRANSPORT_MODES.websocket);
+        await roundTrip(s, `mp-${k}`);
+        pool.close(s);
+      }
+      const ok =
+        metricValue(await px.metrics(), 'sioc_proxy_handoff_total{result="ok"}') +
+        metricValue((await httpGet(admin2, "/metrics")).body, 'sioc_proxy_handoff_total{result="ok"}');
+      assert.equal(ok, 6);
+    } finally {
+      await px.stop();
+      await stopAll(a, b);
     }
   });
 

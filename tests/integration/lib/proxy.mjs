@@ -48,7 +48,9 @@ export async function startProxy({ workers = [], flags = {}, env = {}, port, tls
   port = port ?? (await freePort());
   const adminPort = await freePort();
   const cmd = proxyCommand();
-  const args = [...cmd, "--host", HOST, "--port", String(port), "--admin-port", String(adminPort)];
+  // One process unless the test asks for more (`flags.processes`): the admin port then
+  // shows every connection's counters.
+  const args = [...cmd, "--host", HOST, "--port", String(port), "--admin-port", String(adminPort), "--processes", "1"];
   if (workers.length) args.push("--workers", workersFlag(workers));
   for (const [k, v] of Object.entries(flags)) {
     if (v === undefined || v === null || v === false) continue;
