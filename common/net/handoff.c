@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -37,6 +38,8 @@ struct handoff_listener {
     struct event ev;
     sioc_list_t peers;
     uint8_t *buf; /* one message, FDPASS_MAX_MSG */
+    dev_t dev;    /* the socket file we bound, so that free removes only that one */
+    ino_t ino;
     unsigned long long received, dropped;
 };
 
@@ -147,6 +150,11 @@ handoff_listener_t *handoff_listener_new(net_loop_t *loop, const char *path, han
     h->data = data;
     h->loop = loop;
     h->buf = xmalloc(FDPASS_MAX_MSG);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        h->dev = st.st_dev;
+        h->ino = st.st_ino;
+    }
     list_init(&h->peers);
     event_assign(&h->ev, net_loop_base(loop), fd, EV_READ | EV_PERSIST, on_accept, h);
     event_add(&h->ev, NULL);
@@ -176,7 +184,10 @@ void handoff_listener_free(handoff_listener_t *h)
         peer_free(container_of(h->peers.next, hpeer_t, link));
     event_del(&h->ev);
     close(h->fd);
-    unlink(h->path);
+    /* A successor may have bound the path meanwhile (a restart): its file stays. */
+    struct stat st;
+    if (stat(h->path, &st) == 0 && st.st_dev == h->dev && st.st_ino == h->ino)
+        unlink(h->path);
     free(h->path);
     free(h->buf);
     free(h);

@@ -11,7 +11,8 @@
  * closed) with a rate-limited warning. The sending side (handoff_send) connects
  * lazily and reconnects once when the connection it had was closed (the worker
  * restarted). Nothing here reads or writes the client's stream. The path is
- * removed before bind (a stale file of an earlier run) and at free.
+ * removed before bind (a stale file of an earlier run) and at free, unless
+ * another listener has bound it since.
  * Loop thread only.
  */
 #ifndef SIOC_COMMON_NET_HANDOFF_H
