@@ -156,6 +156,8 @@ void pworker_unref(pworker_t *w)
 {
     if (--w->refs > 0)
         return;
+    if (w->handoff_ev != NULL)
+        event_free(w->handoff_ev);
     if (w->handoff_fd >= 0)
         close(w->handoff_fd);
     free(w);
@@ -227,6 +229,7 @@ static pworker_t *add_member(workers_t *ws, sioc_iov_t id, const char *addr, sio
     memcpy(w->id, id.base, id.len);
     snprintf(w->addr, sizeof(w->addr), "%s", addr);
     w->handoff_fd = -1;
+    list_init(&w->handoff_wait);
     set_handoff(w, handoff);
     memcpy(&w->sa, sa, salen);
     w->salen = salen;

@@ -68,6 +68,10 @@ typedef struct pworker {
     char cookie[AFFINITY_COOKIE_MAX + 1]; /* its affinity cookie value */
     char handoff_path[108]; /* its hand-off socket ("" = none: websockets are tunneled) */
     int handoff_fd;         /* connection to it (net/handoff.h), -1 until the first hand-off */
+    /* Clients waiting for room in the worker's hand-off queue (front.c's), in arrival order,
+     * and the write event on handoff_fd that lets them go (created by front.c, freed here). */
+    sioc_list_t handoff_wait;
+    struct event *handoff_ev;
     int refs;
     uint8_t member;      /* in the membership */
     uint8_t from_static; /* listed in --workers */
