@@ -13,12 +13,12 @@
 // proxy's descriptor count where it was, and the worker's returns to its
 // baseline once they close. Two proxy processes on one port (--processes 2)
 // route a session's requests and an affinity cookie alike, whichever process
-// a connection lands on.
+// a connection lands on; a child killed is started again by the supervisor.
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -320,6 +320,14 @@ describe("proxy hand-off to co-located workers", () => {
         metricValue(await px.metrics(), 'sioc_proxy_handoff_total{result="ok"}') +
         metricValue((await httpGet(admin2, "/metrics")).body, 'sioc_proxy_handoff_total{result="ok"}');
       assert.equal(ok, 6);
+      // A child that dies is started again by the supervisor; the port keeps serving.
+      const children = () => readFileSync(`/proc/${px.pid}/task/${px.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+      const before = children();
+      assert.equal(before.length, 2, "two children");
+      process.kill(before[1], "SIGKILL");
+      await until(() => children().length === 2 && !children().includes(before[1]), 10000, 50, "child restarted");
+      await until(async () => (await httpGet(admin2, "/ready")).status === 200 && (await httpGet(px.adminPort, "/ready")).status === 200, 10000, 50, "both ready");
+      for (let k = 0; k < 10; k++) assert.equal((await pollingHandshake(px, "/socket.io/")).sid.includes("."), true);
     } finally {
       await px.stop();
       await stopAll(a, b);
