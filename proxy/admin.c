@@ -118,6 +118,8 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
     for (int i = 0; i < PHANDOFF_COUNT; i++)
         put(b, "sioc_proxy_handoff_total{result=\"%s\"} %llu\n", proxy_handoff_names[i],
             s->handoff[i]);
+    metric(b, "sioc_proxy_handoff_waits_total", "counter",
+           "Hand-offs that waited for room in the worker's queue", s->handoff_waits);
     put(b, "# HELP sioc_proxy_errors_total Requests or connections that failed, by kind\n"
            "# TYPE sioc_proxy_errors_total counter\n");
     for (int i = 0; i < PERR_COUNT; i++)

@@ -10,7 +10,8 @@
  *               discarding for a moment so that the peer's unread bytes do
  *               not turn our close into a reset that destroys the response;
  *   C_HANDOFF   a websocket upgrade waiting, not read from, for room in its
- *               worker's hand-off queue (the kernel's holds few messages).
+ *               worker's hand-off link (the send buffer holds what the
+ *               worker has not read).
  * One timer per client holds the deadline of the current state; activity
  * moves the deadline and the timer re-arms itself lazily when it fires
  * early, so moving a deadline costs no syscall.
@@ -519,6 +520,7 @@ static int handoff(client_t *cl, size_t head_len)
     cl->head_len = head_len;
     cl->fwd_len = cl->head.len;
     if (!list_empty(&w->handoff_wait)) {
+        p->stats.handoff_waits++;
         handoff_wait(cl); /* behind the ones already waiting */
         return HANDOFF_WAIT;
     }
@@ -526,6 +528,7 @@ static int handoff(client_t *cl, size_t head_len)
     if (r == 0)
         return HANDOFF_DONE;
     if (r == SIOC_EAGAIN && w->handoff_fd >= 0) {
+        p->stats.handoff_waits++;
         handoff_wait(cl);
         return HANDOFF_WAIT;
     }

@@ -73,6 +73,7 @@ typedef struct proxy_stats {
     unsigned long long upstream_connect_failures, upstream_resets, upstream_retries;
     unsigned long long redispatched;            /* new sessions moved after a worker's 503 */
     unsigned long long handoff[PHANDOFF_COUNT]; /* enum proxy_handoff */
+    unsigned long long handoff_waits;           /* hand-offs that waited for the worker's queue */
 } proxy_stats_t;
 
 typedef struct proxy {

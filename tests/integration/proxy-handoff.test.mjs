@@ -6,7 +6,9 @@
 // alone (no tunnel in the proxy, which keeps no descriptor for them); a request
 // head with a masked websocket frame in the same write loses or reorders no
 // byte; the worker sees the client's own address (its per-address limit applies
-// to it). A worker killed right after hand-offs takes only its own clients. A
+// to it). Clients that find the worker's hand-off queue full wait in the proxy
+// and are handed off once it drains. A worker killed right after hand-offs
+// takes only its own clients. A
 // worker listed with a path it does not listen on, a worker without a path
 // (bound on another loopback address) and a TLS front are tunneled, each
 // counted in sioc_proxy_handoff_total. 1,000 handed-off sessions leave the
@@ -193,6 +195,35 @@ describe("proxy hand-off to co-located workers", () => {
     }
   });
 
+  it("a worker whose hand-off queue is full: clients wait in the proxy, in order, none tunneled", { timeout: 20000 }, async () => {
+    const w = await startWorker("q1");
+    const px = await startProxy({ workers: [w], flags: { "health-fall": 100 } });
+    try {
+      w.child.kill("SIGSTOP"); // the worker reads nothing: the link's buffer fills
+      const conns = [];
+      for (let i = 0; i < 600 && (await px.metric("sioc_proxy_handoff_waits_total")) < 10; i += 50)
+        conns.push(...Array.from({ length: 50 }, () => new RawWs(`ws://${HOST}:${px.port}/socket.io/?EIO=4&transport=websocket`)));
+      const piped = rawUpgrade(px.port, "/socket.io/?EIO=4&transport=websocket", [maskedText("40")], 2);
+      piped.catch(() => {});
+      await until(async () => (await px.metric("sioc_proxy_handoff_waits_total")) >= 10, 5000, 20, "hand-offs waiting");
+      w.child.kill("SIGCONT");
+      await Promise.all(conns.map((c) => c.opened));
+      await Promise.all(conns.map(async (c) => assert.match((await c.next()).text, /^0\{/)));
+      const r = await piped;
+      assert.match(r.texts[0], /^0\{"sid":/);
+      assert.match(r.texts[1], /^40\{"sid":/);
+      const h = await handoffs(px);
+      assert.equal(h.ok, conns.length + 1);
+      assert.equal(h.failed, 0);
+      assert.equal(h.tunnels, 0);
+      for (const c of conns) c.ws.close();
+    } finally {
+      w.child.kill("SIGCONT");
+      await px.stop();
+      await stopAll(w);
+    }
+  });
+
   it("a worker killed right after hand-offs takes only its own clients", async () => {
     const w3 = await startWorker("k1");
     const w4 = await startWorker("k2");
@@ -349,6 +380,7 @@ describe("proxy hand-off to co-located workers", () => {
       }
       await Promise.all(conns.map(async (c) => assert.match((await c.next()).text, /^0\{/)));
       assert.equal((await handoffs(px)).ok, N);
+      process.stderr.write(`hand-off: ${N} sessions, ${await px.metric("sioc_proxy_handoff_waits_total")} waited for the worker's queue\n`);
       // The proxy holds at most its connection to the worker's hand-off socket more.
       assert.ok(fdCount(px.pid) <= proxyBase + 1, `proxy fds ${fdCount(px.pid)} vs ${proxyBase}`);
       assert.ok(fdCount(w.pid) >= workerBase + N, `worker holds the clients (${fdCount(w.pid)})`);
