@@ -202,7 +202,8 @@ static int connect_path(const char *path)
     if (s < 0)
         return -errno;
     if (connect(s, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-        int e = -errno;
+        /* -ENOENT is SIOC_INCOMPLETE's value: no socket file gets its own code. */
+        int e = errno == ENOENT ? SIOC_ENOENT : -errno;
         close(s);
         return e;
     }

@@ -50,9 +50,9 @@ void handoff_listener_free(handoff_listener_t *h);
  * Hands `fd` (with `peer` and data[0..len)) to the worker listening on `path` through the
  * connection *sock (-1: none yet; connected here, and kept for the next call). Returns 0
  * when the worker's queue holds it (the caller then closes its own copy), or a negative
- * -errno: the caller keeps serving the client itself. On a failure other than SIOC_EAGAIN
- * (the worker's queue is full) *sock is closed and -1.
- * Borrows everything.
+ * -errno (SIOC_ENOENT: no socket at the path): the caller keeps serving the client itself. On a
+ * failure other than SIOC_EAGAIN (the link is full: wait until *sock is writable) *sock is
+ * closed and -1. Borrows everything.
  */
 int handoff_send(int *sock, const char *path, int fd, const struct sockaddr *peer, const void *data,
                  size_t len);
