@@ -13,8 +13,6 @@
 #include "engine.h"
 
 #include <event2/event.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,8 +434,7 @@ static void on_handoff(handoff_listener_t *h, int fd, const struct sockaddr *pee
     (void)h;
     (void)plen;
     engine_t *e = arg;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* Socket options travel with the socket: the proxy's listener set TCP_NODELAY. */
     client_t *cl = adopt(e, fd, peer);
     if (cl != NULL && conn_prefill(cl->conn, data, len) != 0)
         conn_close(cl->conn, 0);
