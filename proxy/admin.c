@@ -38,10 +38,10 @@ typedef struct admin_conn {
 } admin_conn_t;
 
 const char *const proxy_err_names[PERR_COUNT] = {
-    "bad_request",   "head_too_large",  "head_timeout", "length_required",
-    "bad_upgrade",   "sid_unknown",     "no_worker",    "handshake_rate",
-    "bad_gateway",   "gateway_timeout", "client_abort", "tls",
-    "bad_ws_accept",
+    "bad_request",   "head_too_large",    "head_timeout", "length_required",
+    "bad_upgrade",   "sid_unknown",       "no_worker",    "handshake_rate",
+    "bad_gateway",   "gateway_timeout",   "client_abort", "tls",
+    "bad_ws_accept", "handshake_rate_ip",
 };
 
 const char *const proxy_handoff_names[PHANDOFF_COUNT] = {

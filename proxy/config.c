@@ -97,6 +97,16 @@ static const opts_spec_t opts[] = {
      NULL},
     {"--handshake-burst", "HANDSHAKE_BURST", OPTS_LONG, OFF(handshake_burst), 0, 0, 100000000, "0",
      "token bucket size for --max-handshake-rate (0 = one second's worth)", NULL},
+    {"--max-handshake-rate-per-ip", "MAX_HANDSHAKE_RATE_PER_IP", OPTS_LONG,
+     OFF(max_handshake_rate_per_ip), 0, 0, 100000000, "100",
+     "requests without a sid admitted per second from one client address (IPv6: one /64); "
+     "429 + Retry-After: 1 beyond; 0 = no limit",
+     NULL},
+    {"--handshake-burst-per-ip", "HANDSHAKE_BURST_PER_IP", OPTS_LONG, OFF(handshake_burst_per_ip),
+     0, 1, 100000000, "1000",
+     "token bucket size for --max-handshake-rate-per-ip: new sessions one address may open at "
+     "once",
+     NULL},
     {"--health-interval", "HEALTH_INTERVAL", OPTS_LONG, OFF(health_interval), 0, 50, DAY_MS, "1000",
      "ms between GET /health checks of each worker", NULL},
     {"--health-path", "HEALTH_PATH", OPTS_STR, OFF(health_path), 0, 0, 0, "/health",

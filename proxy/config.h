@@ -50,6 +50,8 @@ typedef struct proxy_config {
     long max_connections_per_ip;
     long max_handshake_rate;
     long handshake_burst;
+    long max_handshake_rate_per_ip;
+    long handshake_burst_per_ip;
     long health_interval;
     char *health_path;
     long health_timeout;

@@ -577,11 +577,35 @@ static void continue_exchange(client_t *cl, size_t head_len)
     connect_upstream(cl);
 }
 
+/* The per-address handshake bucket of a client: IPv4 addresses one by one, IPv6 by /64 (one
+ * host's share of a network). */
+static int handshake_addr_admit(proxy_t *p, const affinity_addr_t *a)
+{
+    unsigned char key[9];
+    size_t n = a->family == 4 ? 4 : 8;
+    key[0] = a->family;
+    memcpy(key + 1, a->bytes, n);
+    return guard_rates_take(&p->handshakes_per_ip, key, n + 1, clock_ms());
+}
+
+/* The workers' admin endpoints: never reached through the client port (a `?sid=` would even
+ * pick the worker). The proxy's own are on its admin port. */
+static int worker_admin_path(sioc_iov_t path)
+{
+    return iov_eq_str(path, "/health") || iov_eq_str(path, "/ready") ||
+           iov_eq_str(path, "/metrics");
+}
+
 static void handle_request(client_t *cl, const http_request_t *req, size_t head_len)
 {
     proxy_t *p = cl->p;
     p->stats.requests++;
     cl->keep_alive = (uint8_t)(req->keep_alive && !p->draining);
+    if (worker_admin_path(req->path)) {
+        evbuffer_drain(bufferevent_get_input(cl->bev), head_len);
+        respond(cl, 404, "text/plain; charset=utf-8", "Not Found\n", NULL, req->content_length > 0);
+        return;
+    }
     size_t n;
     const affinity_node_t *live = workers_live(p->workers, &n);
     route_decide(&p->route, req, &cl->peer, live, n, &cl->route);
@@ -590,6 +614,17 @@ static void handle_request(client_t *cl, const http_request_t *req, size_t head_
         evbuffer_drain(bufferevent_get_input(cl->bev), head_len);
         p->stats.errors[PERR_HANDSHAKE_RATE]++;
         respond(cl, 503, "text/plain; charset=utf-8", "Too many new sessions\n",
+                "Retry-After: 1\r\n", req->content_length > 0);
+        return;
+    }
+    if (rt->error == ROUTE_OK && !rt->has_sid && !handshake_addr_admit(p, &rt->client)) {
+        evbuffer_drain(bufferevent_get_input(cl->bev), head_len);
+        p->stats.errors[PERR_HANDSHAKE_RATE_IP]++;
+        static long long last;
+        if (log_ratelimited(&last))
+            log_info("new session refused: --max-handshake-rate-per-ip %ld reached",
+                     p->conf->max_handshake_rate_per_ip);
+        respond(cl, 429, "text/plain; charset=utf-8", "Too many new sessions from this address\n",
                 "Retry-After: 1\r\n", req->content_length > 0);
         return;
     }

@@ -21,6 +21,8 @@
 #include <stdint.h>
 
 #include "base/addrcount.h"
+#include "base/hmap.h"
+#include "base/list.h"
 
 /** guard_conn_admit() results. */
 enum { GUARD_ADMIT = 0, GUARD_OVER_TOTAL, GUARD_OVER_ADDR };
@@ -47,5 +49,29 @@ void guard_bucket_init(guard_bucket_t *b, long long rate, long long burst, long 
 
 /** Takes one token at time now_ms: 1 when admitted, 0 when over the rate. */
 int guard_bucket_take(guard_bucket_t *b, long long now_ms);
+
+/*
+ * Per-address handshake rates (--max-handshake-rate-per-ip): one bucket per
+ * client address, in a table of at most `max_entries` addresses. The least
+ * recently used address gives its place up when the table is full; an address
+ * whose bucket has refilled is the same as a new one, so forgetting it costs
+ * nothing. Keys are the addresses' bytes, hashed with hmap's secret key.
+ */
+/** Addresses the proxy keeps a handshake bucket for (about 100 bytes each). */
+#define HANDSHAKE_RATE_ADDRS 65536
+
+typedef struct {
+    hmap_t map;
+    sioc_list_t lru; /* least recently used first */
+    size_t max_entries;
+    long long rate, burst;
+} guard_rates_t;
+
+/** An empty table: `rate` per second and `burst` per address (rate 0 = off). */
+void guard_rates_init(guard_rates_t *t, long long rate, long long burst, size_t max_entries);
+/** Frees every entry. */
+void guard_rates_free(guard_rates_t *t);
+/** Takes one token for the address (`len` bytes, borrowed) at now_ms: 1 when admitted. */
+int guard_rates_take(guard_rates_t *t, const void *addr, size_t len, long long now_ms);
 
 #endif

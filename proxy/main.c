@@ -121,6 +121,8 @@ static int serve(proxy_config_t *conf, const affinity_secret_t *secret, int lfd,
     p.route.ntrusted = p.ntrusted;
     p.route.placement = conf->placement;
     guard_bucket_init(&p.handshakes, conf->max_handshake_rate, conf->handshake_burst, clock_ms());
+    guard_rates_init(&p.handshakes_per_ip, conf->max_handshake_rate_per_ip,
+                     conf->handshake_burst_per_ip, HANDSHAKE_RATE_ADDRS);
 
     int status = 1;
     char err[512];
@@ -181,6 +183,7 @@ fail_admin:
     discovery_free(p.discovery);
 fail_discovery:
     workers_free(p.workers);
+    guard_rates_free(&p.handshakes_per_ip);
     net_tls_free(p.tls);
 fail_tls:
     /* Deferred frees queued by the closes above run here. */

@@ -29,19 +29,20 @@ struct admin;
 
 /** Errors counted by kind (label values of sioc_proxy_errors_total). */
 enum proxy_err {
-    PERR_BAD_REQUEST = 0, /* malformed head: 400 */
-    PERR_HEAD_TOO_LARGE,  /* 431 */
-    PERR_HEAD_TIMEOUT,    /* 408 */
-    PERR_LENGTH_REQUIRED, /* chunked request: 411 */
-    PERR_BAD_UPGRADE,     /* invalid websocket upgrade: 400 / 426 */
-    PERR_SID_UNKNOWN,     /* 400 Session ID unknown */
-    PERR_NO_WORKER,       /* 503 */
-    PERR_HANDSHAKE_RATE,  /* 503 Retry-After */
-    PERR_BAD_GATEWAY,     /* worker closed or answered garbage: 502 */
-    PERR_GATEWAY_TIMEOUT, /* 504 */
-    PERR_CLIENT_ABORT,    /* client went away with a request in flight */
-    PERR_TLS,             /* TLS handshake or record error */
-    PERR_BAD_ACCEPT,      /* 101 with a wrong Sec-WebSocket-Accept */
+    PERR_BAD_REQUEST = 0,   /* malformed head: 400 */
+    PERR_HEAD_TOO_LARGE,    /* 431 */
+    PERR_HEAD_TIMEOUT,      /* 408 */
+    PERR_LENGTH_REQUIRED,   /* chunked request: 411 */
+    PERR_BAD_UPGRADE,       /* invalid websocket upgrade: 400 / 426 */
+    PERR_SID_UNKNOWN,       /* 400 Session ID unknown */
+    PERR_NO_WORKER,         /* 503 */
+    PERR_HANDSHAKE_RATE,    /* 503 Retry-After */
+    PERR_BAD_GATEWAY,       /* worker closed or answered garbage: 502 */
+    PERR_GATEWAY_TIMEOUT,   /* 504 */
+    PERR_CLIENT_ABORT,      /* client went away with a request in flight */
+    PERR_TLS,               /* TLS handshake or record error */
+    PERR_BAD_ACCEPT,        /* 101 with a wrong Sec-WebSocket-Accept */
+    PERR_HANDSHAKE_RATE_IP, /* 429 Retry-After: one address over its rate */
     PERR_COUNT
 };
 
@@ -90,6 +91,7 @@ typedef struct proxy {
     size_t ntrusted;
     route_conf_t route;
     guard_bucket_t handshakes;
+    guard_rates_t handshakes_per_ip;
     addrcount_t *per_ip; /* open client connections per peer address (guard.h) */
     sioc_list_t clients; /* every client_t (front.c) */
     sioc_list_t tunnels; /* every tunnel_t (tunnel.c) */

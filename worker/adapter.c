@@ -60,6 +60,7 @@ typedef struct request {
     size_t nsp_index;
     int expected; /* answers from other workers; -1 until counted */
     int got;
+    int partial;    /* an answer could not be decoded: the result is incomplete */
     sioc_buf_t acc; /* JSON array items, comma-separated */
     hmap_t seen;    /* REQ_ROOMS: dedup */
     adapter_query_cb cb;
@@ -88,6 +89,8 @@ static nsp_state_t *ns_by_channel(adapter_t *a, sioc_iov_t ch, int *which)
 {
     for (size_t i = 0; i < a->n_ns; i++) {
         nsp_state_t *n = &a->ns[i];
+        if (!n->live)
+            continue;
         const char *names[] = {n->ch_main, n->ch_pattern, n->ch_request, n->ch_response,
                                n->ch_response_uid};
         for (int k = 0; k < 5; k++) {
@@ -100,7 +103,8 @@ static nsp_state_t *ns_by_channel(adapter_t *a, sioc_iov_t ch, int *which)
     /* A room channel: <key>#<nsp>#<room># */
     for (size_t i = 0; i < a->n_ns; i++) {
         sioc_iov_t room;
-        if (adapter_msg_channel_room(ch, a->key, sio_nsp_name(a->ns[i].nsp), &room) == 1) {
+        if (a->ns[i].live &&
+            adapter_msg_channel_room(ch, a->key, sio_nsp_name(a->ns[i].nsp), &room) == 1) {
             *which = 5;
             return &a->ns[i];
         }
@@ -842,15 +846,20 @@ static void on_response(adapter_t *a, const char *msg, size_t len)
     adapter_msg_att_t att;
     adapter__reset_scratch(a, &att);
     adapter_msg_response_t r;
-    if (adapter_msg_response_decode(&a->ctx, msg, len, &a->json, &att, &r) < 0) {
+    int bad = adapter_msg_response_decode(&a->ctx, msg, len, &a->json, &att, &r) < 0;
+    if (bad)
         a->decode_errors++;
+    if (r.request_id.base == NULL)
         return;
-    }
     hmap_node_t *hn = hmap_get(&a->requests, r.request_id);
     if (hn == NULL)
         return;
     request_t *q = container_of(hn, request_t, node);
-    if (r.kind == ADAPTER_MSG_RESP_SOCKETS && q->kind == REQ_FETCH)
+    /* An answer that cannot be decoded still answers: the result says it is
+     * incomplete rather than waiting out the request timeout. */
+    if (bad)
+        q->partial = 1;
+    else if (r.kind == ADAPTER_MSG_RESP_SOCKETS && q->kind == REQ_FETCH)
         acc_array(q, r.sockets.json);
     else if (r.kind == ADAPTER_MSG_RESP_ROOMS && q->kind == REQ_ROOMS) {
         for (size_t i = 0; i < r.nrooms; i++)
@@ -860,7 +869,7 @@ static void on_response(adapter_t *a, const char *msg, size_t len)
     else
         return;
     if (++q->got >= q->expected && q->expected >= 0)
-        request_finish(q, 1);
+        request_finish(q, !q->partial);
 }
 
 /* A ClusterAdapter message (sharded channel, streams Pub/Sub or stream entry). */
@@ -1010,6 +1019,31 @@ static void subscribe(adapter_t *a, const char *cmd, const char *channel)
         a->subs_expected++;
 }
 
+/* The channels of a dynamic namespace: not counted for readiness; joins wait for them. */
+static void subscribe_dynamic(adapter_t *a, nsp_state_t *n, int on)
+{
+    const char *chs[4];
+    int k = 0;
+    if (a->cluster) {
+        chs[k++] = n->ch_main;
+        chs[k++] = n->ch_response_uid;
+    } else {
+        chs[k++] = n->ch_pattern;
+        chs[k++] = n->ch_request;
+        chs[k++] = n->ch_response;
+        chs[k++] = n->ch_response_uid;
+    }
+    n->dyn_pending = 0;
+    for (int i = 0; i < k; i++) {
+        const char *cmd = a->sharded              ? (on ? "SSUBSCRIBE" : "SUNSUBSCRIBE")
+                          : !a->cluster && i == 0 ? (on ? "PSUBSCRIBE" : "PUNSUBSCRIBE")
+                                                  : (on ? "SUBSCRIBE" : "UNSUBSCRIBE");
+        const char *argv[] = {cmd, chs[i]};
+        if (redis_client_cmdv(a->sub, NULL, NULL, 2, argv) == 0 && on)
+            n->dyn_pending++;
+    }
+}
+
 static void subscribe_all(adapter_t *a)
 {
     a->subs_expected = 0;
@@ -1017,6 +1051,12 @@ static void subscribe_all(adapter_t *a)
     subscribe(a, "SUBSCRIBE", a->health_ch);
     for (size_t i = 0; i < a->n_ns; i++) {
         nsp_state_t *n = &a->ns[i];
+        if (!n->live)
+            continue;
+        if (sio_nsp_is_dynamic(n->nsp)) {
+            subscribe_dynamic(a, n, 1);
+            continue;
+        }
         if (a->cluster) {
             const char *cmd = a->sharded ? "SSUBSCRIBE" : "SUBSCRIBE";
             subscribe(a, cmd, n->ch_main);
@@ -1051,9 +1091,14 @@ static void on_push(redis_client_t *c, redisReply *r, void *data)
     sioc_iov_t channel = iov_make(chr->str, chr->len);
     if (strcasecmp(kind, "subscribe") == 0 || strcasecmp(kind, "psubscribe") == 0 ||
         strcasecmp(kind, "ssubscribe") == 0) {
+        int which = -1;
+        nsp_state_t *dn = ns_by_channel(a, channel, &which);
         if (strcasecmp(kind, "ssubscribe") == 0 && hmap_get(&a->room_subs, channel) != NULL)
             room_sub_confirmed(a, channel);
-        else if (a->subs_confirmed < a->subs_expected && ++a->subs_confirmed == a->subs_expected)
+        else if (dn != NULL && which < 5 && sio_nsp_is_dynamic(dn->nsp)) {
+            if (dn->dyn_pending > 0 && --dn->dyn_pending == 0)
+                flush_waiters(&dn->dyn_waiters, 1);
+        } else if (a->subs_confirmed < a->subs_expected && ++a->subs_confirmed == a->subs_expected)
             send_health(a); /* every subscription confirmed: prove the path end to end now */
         adapter__update_ready(a);
         return;
@@ -1215,6 +1260,11 @@ void adapter_wait_room(adapter_t *a, sio_nsp_t *nsp, sioc_iov_t room, const char
 {
     sioc_list_t *list = &a->ready_waiters;
     int now_ok = a->ready;
+    nsp_state_t *dn = adapter__ns_of(a, nsp);
+    if (dn->live && dn->dyn_pending > 0) {
+        list = &dn->dyn_waiters;
+        now_ok = 0;
+    }
     if (a->sharded && room.len != 20) {
         char *ch = adapter__channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(nsp), room);
         hmap_node_t *hn = hmap_get(&a->room_subs, iov_make(ch, strlen(ch)));
@@ -1244,6 +1294,68 @@ void adapter_wait_room(adapter_t *a, sio_nsp_t *nsp, sioc_iov_t room, const char
 
 /* ------------------------------------------------------------------ */
 
+/* The channel names and uid of slot `n` for its namespace (replacing a previous one's). */
+static void ns_init(adapter_t *a, nsp_state_t *n)
+{
+    free(n->ch_main);
+    free(n->ch_pattern);
+    free(n->ch_request);
+    free(n->ch_response);
+    free(n->ch_response_uid);
+    n->ch_pattern = n->ch_request = n->ch_response = NULL;
+    sioc_iov_t name = sio_nsp_name(n->nsp);
+    if (a->cluster) {
+        uint8_t raw[8];
+        rand_fill(raw, sizeof(raw));
+        for (int k = 0; k < 8; k++)
+            snprintf(n->uid + 2 * k, 3, "%02x", raw[k]);
+    } else {
+        rand_id(n->uid, 6);
+    }
+    sioc_iov_t uid = iov_make(n->uid, strlen(n->uid));
+    n->ch_main = adapter__channel_name(a, ADAPTER_MSG_CH_MAIN, name, SIOC_IOV_NULL);
+    if (a->cluster) {
+        n->ch_response_uid = adapter__channel_name(a, ADAPTER_MSG_CH_ROOM, name, uid);
+    } else {
+        n->ch_pattern = adapter__channel_name(a, ADAPTER_MSG_CH_PATTERN, name, SIOC_IOV_NULL);
+        n->ch_request = adapter__channel_name(a, ADAPTER_MSG_CH_REQUEST, name, SIOC_IOV_NULL);
+        n->ch_response = adapter__channel_name(a, ADAPTER_MSG_CH_RESPONSE, name, SIOC_IOV_NULL);
+        n->ch_response_uid = adapter__channel_name(a, ADAPTER_MSG_CH_RESPONSE_UID, name, uid);
+    }
+}
+
+/* A dynamic namespace came (subscribe its channels) or went (unsubscribe). The slot keeps
+ * its names until reused, so requests still pending for it stay memory-safe. */
+static int nsp_hook(worker_t *w, sio_nsp_t *nsp, int created)
+{
+    adapter_t *a = w->adapter;
+    if (a == NULL)
+        return 0;
+    nsp_state_t *n = adapter__ns_of(a, nsp);
+    if (created) {
+        n->nsp = nsp;
+        if (a->streams && adapter__streams_attach(a, n) != 0) {
+            static long long last;
+            if (log_ratelimited(&last))
+                log_warn("namespace %.*s refused: no reader for its stream (set "
+                         "--redis-stream-count 1 or configure a namespace of that stream)",
+                         (int)sio_nsp_name(nsp).len, sio_nsp_name(nsp).base);
+            return -1;
+        }
+        ns_init(a, n);
+        n->live = 1;
+        if (redis_client_up(a->sub))
+            subscribe_dynamic(a, n, 1);
+        return 0;
+    }
+    n->live = 0;
+    if (redis_client_up(a->sub))
+        subscribe_dynamic(a, n, 0);
+    n->dyn_pending = 0;
+    flush_waiters(&n->dyn_waiters, 0);
+    return 0;
+}
+
 adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
 {
     const worker_config_t *cf = w->conf;
@@ -1264,26 +1376,12 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
     a->ns = xcalloc(a->n_ns, sizeof(*a->ns));
     for (size_t i = 0; i < a->n_ns; i++) {
         nsp_state_t *n = &a->ns[i];
+        list_init(&n->dyn_waiters);
         n->nsp = sio_nsp_at(w, i);
-        sioc_iov_t name = sio_nsp_name(n->nsp);
-        if (a->cluster) {
-            uint8_t raw[8];
-            rand_fill(raw, sizeof(raw));
-            for (int k = 0; k < 8; k++)
-                snprintf(n->uid + 2 * k, 3, "%02x", raw[k]);
-        } else {
-            rand_id(n->uid, 6);
-        }
-        sioc_iov_t uid = iov_make(n->uid, strlen(n->uid));
-        n->ch_main = adapter__channel_name(a, ADAPTER_MSG_CH_MAIN, name, SIOC_IOV_NULL);
-        if (a->cluster) {
-            n->ch_response_uid = adapter__channel_name(a, ADAPTER_MSG_CH_ROOM, name, uid);
-        } else {
-            n->ch_pattern = adapter__channel_name(a, ADAPTER_MSG_CH_PATTERN, name, SIOC_IOV_NULL);
-            n->ch_request = adapter__channel_name(a, ADAPTER_MSG_CH_REQUEST, name, SIOC_IOV_NULL);
-            n->ch_response = adapter__channel_name(a, ADAPTER_MSG_CH_RESPONSE, name, SIOC_IOV_NULL);
-            n->ch_response_uid = adapter__channel_name(a, ADAPTER_MSG_CH_RESPONSE_UID, name, uid);
-        }
+        if (n->nsp == NULL)
+            continue; /* a dynamic slot: set up when a namespace takes it (nsp_hook) */
+        n->live = 1;
+        ns_init(a, n);
     }
     snprintf(a->health_ch, sizeof(a->health_ch), "sioc-health#%s", w->id);
     int mlen;
@@ -1296,6 +1394,7 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
     w->adapter = a;
     w->ready = 0;
     sio_set_room_hook(w, room_hook);
+    sio_set_nsp_hook(w, nsp_hook);
     redis_client_opts_t po = {0, "publisher", 1000, 3000, 0, 0, on_state, NULL, a};
     redis_client_opts_t so = {1, "subscriber", 1000, 3000, 0, 0, on_state, on_push, a};
     a->pub = redis_client_new(w->loop, &url, &po);

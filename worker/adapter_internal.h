@@ -23,7 +23,10 @@
 typedef struct stream_reader stream_reader_t;
 
 typedef struct nsp_state {
-    sio_nsp_t *nsp;
+    sio_nsp_t *nsp;          /* the slot's namespace (kept after a dynamic one is removed) */
+    int live;                /* a configured namespace, or a dynamic one that exists now */
+    int dyn_pending;         /* dynamic: its subscriptions not confirmed yet */
+    sioc_list_t dyn_waiters; /* dynamic: joins waiting for those confirmations */
     stream_reader_t *stream; /* streams mode: the stream of this namespace */
     char uid[17];
     char *ch_main;         /* key#nsp# */
@@ -114,6 +117,9 @@ void adapter__streams_metrics(const adapter_t *a, sioc_buf_t *b);
  * SIOC_E* (then `cb` is not called). */
 int adapter__stream_add(adapter_t *a, nsp_state_t *n, const adapter_msg_shard_t *m,
                         redis_reply_cb cb, void *data);
+/** Points a new dynamic namespace at the reader of its stream: 0, or -1 when no reader
+ * reads that stream (--redis-stream-count > 1 and no configured namespace hashes there). */
+int adapter__streams_attach(adapter_t *a, nsp_state_t *n);
 /** Whether connection state recovery runs through the stream. */
 int adapter__recovery_on(const adapter_t *a);
 /** Appends `json` (a JSON array) with the string `offset` as its last element. */

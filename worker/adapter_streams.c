@@ -79,7 +79,7 @@ int adapter__stream_add(adapter_t *a, nsp_state_t *n, const adapter_msg_shard_t 
 static nsp_state_t *ns_by_name(adapter_t *a, sioc_iov_t name)
 {
     for (size_t i = 0; i < a->n_ns; i++)
-        if (iov_eq(sio_nsp_name(a->ns[i].nsp), name))
+        if (a->ns[i].live && iov_eq(sio_nsp_name(a->ns[i].nsp), name))
             return &a->ns[i];
     return NULL;
 }
@@ -250,6 +250,8 @@ static void streams_start(adapter_t *a, const redis_url_t *url)
     sioc_iov_t name = iov_make(a->w->conf->redis_stream, strlen(a->w->conf->redis_stream));
     for (size_t i = 0; i < a->n_ns; i++) {
         nsp_state_t *n = &a->ns[i];
+        if (!n->live)
+            continue;
         sioc_buf_t key = {0};
         if (adapter_streams_key(&key, name, a->w->conf->redis_stream_count, sio_nsp_name(n->nsp)) !=
                 0 ||
@@ -481,7 +483,8 @@ static void sessions_refresh(adapter_t *a)
         return;
     a->refresh_due_ms = now + (every < 1000 ? 1000 : every);
     for (size_t i = 0; i < a->n_ns; i++)
-        sio_each(a->ns[i].nsp, NULL, 0, NULL, 0, refresh_each, a);
+        if (a->ns[i].live)
+            sio_each(a->ns[i].nsp, NULL, 0, NULL, 0, refresh_each, a);
 }
 
 typedef struct restore_op {
@@ -489,7 +492,10 @@ typedef struct restore_op {
     adapter_t *a;
     stream_reader_t *sr;
     size_t nsp_index;
-    sio_restore_t *r;
+    sio_restore_t *r; /* a CONNECT's restore; NULL for a replay (sio_store_replay) */
+    sio_replay_cb replay_packet;
+    void (*replay_done)(int result, void *data);
+    void *replay_data;
     int pending; /* replies awaited before the next step */
     int offset_found, result, pages;
     char *session; /* the stored value, until decoded */
@@ -506,11 +512,15 @@ static void op_finish(restore_op_t *op, int recovered)
 {
     adapter_t *a = op->a;
     int res = recovered ? RECOVERY_RECOVERED : op->result;
-    a->rec_results[res]++;
-    if (recovered)
-        for (size_t i = 0; i < op->n_rooms; i++)
-            sio_restore_room(op->r, op->rooms[i]);
-    sio_restore_done(op->r, recovered, iov_make(op->sid, strlen(op->sid)));
+    if (op->r == NULL) {
+        op->replay_done(res, op->replay_data);
+    } else {
+        a->rec_results[res]++;
+        if (recovered)
+            for (size_t i = 0; i < op->n_rooms; i++)
+                sio_restore_room(op->r, op->rooms[i]);
+        sio_restore_done(op->r, recovered, iov_make(op->sid, strlen(op->sid)));
+    }
     if (list_linked(&op->link))
         list_remove(&op->link);
     free(op->session);
@@ -552,8 +562,11 @@ static void op_replay(restore_op_t *op, const redisReply *e)
     buf_reset(&a->offset_json);
     if (adapter__with_offset(&a->offset_json, m.packet.data.json, id) != 0)
         return;
-    sio_restore_packet(op->r, iov_make(a->offset_json.base, a->offset_json.len), m.packet.data.att,
-                       m.packet.data.natt);
+    sioc_iov_t json = iov_make(a->offset_json.base, a->offset_json.len);
+    if (op->r == NULL)
+        op->replay_packet(json, m.packet.data.att, m.packet.data.natt, op->replay_data);
+    else
+        sio_restore_packet(op->r, json, m.packet.data.att, m.packet.data.natt);
     a->rec_replayed++;
 }
 
@@ -747,11 +760,60 @@ static void store_restore(void *ctx, sio_nsp_t *nsp, sioc_iov_t pid, sioc_iov_t 
         restore_step(op); /* the GETDEL reply ends it: offset not found */
 }
 
+static void on_replay_offset(redis_client_t *c, redisReply *r, void *data)
+{
+    (void)c;
+    restore_op_t *op = data;
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0)
+        op_read(op, "+");
+    else
+        op_finish(op, 0);
+}
+
+/* A replay without a session (a Server-Sent Events stream resuming from Last-Event-ID):
+ * the rooms come from the caller; the rest is a restore's read and catch-up. */
+static void store_replay(void *ctx, sio_nsp_t *nsp, sioc_iov_t offset, const sioc_iov_t *rooms,
+                         size_t n_rooms, sio_replay_cb packet, void (*done)(int, void *),
+                         void *data)
+{
+    adapter_t *a = ctx;
+    restore_op_t *op = xcalloc(1, sizeof(*op));
+    op->a = a;
+    op->sr = adapter__ns_of(a, nsp)->stream;
+    op->nsp_index = sio_nsp_index(nsp);
+    op->replay_packet = packet;
+    op->replay_done = done;
+    op->replay_data = data;
+    op->result = RECOVERY_OFFSET_TRIMMED;
+    list_init(&op->link);
+    size_t bytes = 0;
+    for (size_t i = 0; i < n_rooms; i++)
+        bytes += rooms[i].len;
+    op->rooms = xmalloc((n_rooms + 1) * sizeof(*op->rooms));
+    if (buf_reserve(&op->room_bytes, bytes + 1) != 0)
+        abort();
+    for (size_t i = 0; i < n_rooms; i++) {
+        op->rooms[i] = iov_make(op->room_bytes.base + op->room_bytes.len, rooms[i].len);
+        (void)!buf_append(&op->room_bytes, rooms[i].base, rooms[i].len);
+    }
+    op->n_rooms = n_rooms;
+    char next[48];
+    if (offset.len >= sizeof(op->last) || adapter_streams_next_id(offset, next, sizeof(next)) < 0) {
+        op_finish(op, 0);
+        return;
+    }
+    memcpy(op->last, offset.base, offset.len);
+    op->last[offset.len] = '\0';
+    const char *xr[] = {"XRANGE", op->sr->key, op->last, op->last};
+    if (redis_client_cmdv(a->pub, on_replay_offset, op, 4, xr) != 0)
+        op_finish(op, 0);
+}
+
 static void recovery_start(adapter_t *a)
 {
     if (!adapter__recovery_on(a))
         return;
-    sio_recovery_store_t st = {store_restore, store_save, store_drop, store_emit, a};
+    sio_recovery_store_t st = {store_restore, store_save, store_drop, store_emit, a, store_replay};
     sio_set_recovery_store(a->w, &st);
 }
 
@@ -784,6 +846,22 @@ void adapter__streams_free(adapter_t *a)
     buf_free(&a->entry_scratch);
     buf_free(&a->entry_data);
     buf_free(&a->offset_json);
+}
+
+int adapter__streams_attach(adapter_t *a, nsp_state_t *n)
+{
+    sioc_iov_t name = iov_make(a->w->conf->redis_stream, strlen(a->w->conf->redis_stream));
+    sioc_buf_t key = {0};
+    if (adapter_streams_key(&key, name, a->w->conf->redis_stream_count, sio_nsp_name(n->nsp)) !=
+            0 ||
+        buf_append_byte(&key, '\0') != 0)
+        abort();
+    n->stream = NULL;
+    for (size_t k = 0; k < a->n_readers && n->stream == NULL; k++)
+        if (strcmp(a->readers[k].key, key.base) == 0)
+            n->stream = &a->readers[k];
+    buf_free(&key);
+    return n->stream != NULL ? 0 : -1;
 }
 
 void adapter__streams_tick(adapter_t *a)

@@ -57,6 +57,26 @@ void admin_metrics(worker_t *w, sioc_buf_t *b)
         sio_joins_refused(w));
     put(b, "sioc_handshakes_refused_total", "counter",
         "Handshakes refused: --max-pending-sessions-per-ip reached", sio_pending_refused(w));
+    unsigned long long dyn[4];
+    sio_dynamic_stats(w, dyn);
+    put(b, "sioc_dynamic_namespaces", "gauge", "Live namespaces created from --namespace-pattern",
+        dyn[0]);
+    put(b, "sioc_dynamic_namespaces_created_total", "counter", "Dynamic namespaces created",
+        dyn[1]);
+    put(b, "sioc_dynamic_namespaces_removed_total", "counter",
+        "Dynamic namespaces removed when empty", dyn[2]);
+    put(b, "sioc_dynamic_namespaces_refused_total", "counter",
+        "CONNECTs to a matching namespace refused (--max-dynamic-namespaces, adapter)", dyn[3]);
+    put(b, "sioc_sse_clients", "gauge", "Open Server-Sent Events streams", s->sse_clients);
+    put(b, "sioc_sse_streams_total", "counter", "Server-Sent Events streams opened", s->sse_total);
+    put(b, "sioc_sse_events_sent_total", "counter",
+        "Events written to Server-Sent Events streams (replayed included)", s->sse_events_sent);
+    put(b, "sioc_sse_replayed_total", "counter",
+        "Events replayed to Server-Sent Events streams from Last-Event-ID", s->sse_replayed);
+    put(b, "sioc_sse_resets_total", "counter",
+        "Server-Sent Events resumes that could not replay (reset event sent)", s->sse_resets);
+    put(b, "sioc_sse_refused_total", "counter",
+        "Server-Sent Events requests refused (bad rooms, token, method, drain)", s->sse_refused);
     const recovery_stats_t *rs = sio_recovery_stats(w);
     if (rs != NULL) {
         recovery_metrics(b, rs->results, rs->replayed);

@@ -1,5 +1,6 @@
 /*
- * admin.h - the worker's admin endpoints on the client port: GET /health, /ready, /metrics.
+ * admin.h - the worker's admin endpoints: GET /health, /ready, /metrics, on the admin port
+ * (--admin-port) or, without one, on the client port.
  *
  * /health is 200 while the process serves; /ready is 503 until the adapter is subscribed
  * and while draining; /metrics is Prometheus text format 0.0.4, gathered from each

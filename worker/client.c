@@ -85,6 +85,25 @@ void client_respond(client_t *cl, int status, const char *ctype, const char *ext
         conn_close(cl->conn, 1);
 }
 
+void client_stream_head(client_t *cl, const char *ctype, const char *extra)
+{
+    sioc_buf_t b = {0};
+    int r = status_line(&b, 200);
+    if (r == 0)
+        r = http_resp_header(&b, SIOC_LIT("Content-Type"), iov_make(ctype, strlen(ctype)));
+    if (r == 0)
+        r = http_resp_header(&b, SIOC_LIT("Connection"), SIOC_LIT("close"));
+    if (r == 0)
+        r = add_cors(cl, &b);
+    if (r == 0 && extra != NULL)
+        r = buf_append_str(&b, extra);
+    if (r == 0)
+        r = buf_append(&b, "\r\n", 2);
+    if (r == 0)
+        (void)!conn_write(cl->conn, b.base, b.len);
+    buf_free(&b);
+}
+
 void client_respond_eio_error(client_t *cl, int code)
 {
     static const char *msgs[] = {

@@ -27,8 +27,10 @@ struct conn;
 struct event;
 struct net_listener;
 struct web;
+struct sse;
+struct sse_client;
 
-enum { CLIENT_HTTP, CLIENT_HELD_GET, CLIENT_WS };
+enum { CLIENT_HTTP, CLIENT_HELD_GET, CLIENT_WS, CLIENT_SSE };
 
 typedef struct client {
     sioc_list_t link; /* in engine->clients, or engine->ws_clients once a websocket */
@@ -39,10 +41,12 @@ typedef struct client {
     uint8_t mode;
     uint8_t keep_alive;
     uint8_t refused;    /* over --max-connections: the first request gets 503 */
+    uint8_t admin;      /* a connection of the admin port: admin endpoints only */
     uint8_t head;       /* the request being answered is HEAD: no body (RFC 9110 §9.3.2) */
     uint8_t cors;       /* 0 none, 1 any origin, 2 + i: configured origin i */
     long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
     ws_reader_t *ws;
+    struct sse_client *sse; /* CLIENT_SSE: its event stream (sse.c) */
 } client_t;
 
 struct engine {
@@ -55,10 +59,12 @@ struct engine {
     sioc_list_t clients;    /* HTTP-mode client connections (scanned for timeouts) */
     sioc_list_t ws_clients; /* websocket client connections */
     struct net_listener *listener;
-    struct handoff_listener *handoff; /* NULL without --handoff-path */
+    struct net_listener *admin_listener; /* --admin-port, or NULL */
+    struct handoff_listener *handoff;    /* NULL without --handoff-path */
     struct web *web;
     struct event *sweep;
     struct event *timer; /* the session table's timer (heartbeats, upgrades) */
+    struct sse *sse;     /* the Server-Sent Events endpoint (chat app), or NULL */
     worker_stats_t *stats;
 };
 
@@ -71,6 +77,11 @@ void client_cors_decide(client_t *cl, sioc_iov_t origin);
  * CORS fields, `extra` (whole header lines, or NULL) and the body. Borrows everything. */
 void client_respond(client_t *cl, int status, const char *ctype, const char *extra,
                     const char *body, size_t body_len, int close);
+
+/** Writes the head of a response whose body follows until the connection closes (an
+ * event stream): 200, Content-Type, "Connection: close", the CORS fields and `extra`
+ * (whole header lines, or NULL). Borrows everything. */
+void client_stream_head(client_t *cl, const char *ctype, const char *extra);
 
 /** An Engine.IO handshake error (PROTOCOL.md §1.1): 400 (403 for code 4) with the JSON
  * {"code":…,"message":…}. */

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,24 @@ static const opts_spec_t opts[] = {
     {"--host", "HOST", OPTS_STR, OFF(host), 0, 0, 0, "127.0.0.1", "listen address (numeric)", NULL},
     {"--port", "PORT", OPTS_INT, OFF(port), 0, 0, 65535, "3000", "listen port (0 = any free port)",
      NULL},
+    {"--admin-host", "ADMIN_HOST", OPTS_STR, OFF(admin_host), 0, 0, 0, "127.0.0.1",
+     "admin listen address (with --admin-port)", NULL},
+    {"--admin-port", "ADMIN_PORT", OPTS_INT, OFF(admin_port), 0, 0, 65535, "0",
+     "admin port serving GET /health, /ready, /metrics; the client port then answers only "
+     "/health (0 = all three on the client port)",
+     NULL},
     {"--path", "SIO_PATH", OPTS_STR, OFF(path), 0, 0, 0, "/socket.io/", "Engine.IO endpoint path",
      NULL},
     {"--app", "APP", OPTS_CUSTOM, OFF(app), 0, 0, 0, "chat",
      "application: chat | echo (the official protocol suites' reference server)", set_app},
     {"--namespaces", "NAMESPACES", OPTS_LIST, OFF(namespaces), OFF(num_namespaces), 0, 32, "",
      "extra namespaces, comma-separated (\"/\" always exists)", NULL},
+    {"--namespace-pattern", "NAMESPACE_PATTERN", OPTS_STR, OFF(namespace_pattern), 0, 0, 0, NULL,
+     "POSIX extended regex (matched against the whole name): a CONNECT to a matching unknown "
+     "namespace creates it; removed when empty",
+     NULL},
+    {"--max-dynamic-namespaces", "MAX_DYNAMIC_NAMESPACES", OPTS_LONG, OFF(max_dynamic_namespaces),
+     0, 1, 100000, "1000", "dynamic namespaces alive at once (more: CONNECT_ERROR)", NULL},
     {"--ping-interval", "PING_INTERVAL", OPTS_LONG, OFF(ping_interval), 0, 1, 86400000, "25000",
      "ms between server pings", NULL},
     {"--ping-timeout", "PING_TIMEOUT", OPTS_LONG, OFF(ping_timeout), 0, 1, 86400000, "20000",
@@ -127,6 +140,14 @@ static const opts_spec_t opts[] = {
      "serve the chat page at / (needs the chat app)", NULL},
     {"--dev-token-endpoint", "DEV_TOKEN_ENDPOINT", OPTS_BOOL, OFF(dev_token_endpoint), 0, 0, 1, "0",
      "DEVELOPMENT ONLY: GET /dev/token?user=NAME hands a 1-hour HS256 token to anyone", NULL},
+    {"--sse", "SSE", OPTS_BOOL, OFF(sse), 0, 0, 1, "1",
+     "serve GET <path>sse?rooms=a,b: the rooms' receive-message events as Server-Sent Events "
+     "(chat app)",
+     NULL},
+    {"--sse-heartbeat", "SSE_HEARTBEAT", OPTS_LONG, OFF(sse_heartbeat), 0, 1000, 3600000, "15000",
+     "ms between the \": ping\" comments of an event stream (keeps proxies from timing out)", NULL},
+    {"--sse-max-rooms", "SSE_MAX_ROOMS", OPTS_LONG, OFF(sse_max_rooms), 0, 1, 1000, "16",
+     "rooms one event stream may follow", NULL},
     {"--log-level", "LOG_LEVEL", OPTS_LOGLEVEL, OFF(log_level), 0, 0, 0, "info",
      "error | warn | info | debug", NULL},
 };
@@ -162,6 +183,25 @@ static int validate(worker_config_t *c)
             fprintf(stderr, "sioc-worker: namespace '%s' must start with /\n", c->namespaces[i]);
             return -1;
         }
+    }
+    if (c->namespace_pattern != NULL && c->namespace_pattern[0] == '\0') {
+        free(c->namespace_pattern);
+        c->namespace_pattern = NULL;
+    }
+    if (c->namespace_pattern != NULL) {
+        size_t len = strlen(c->namespace_pattern);
+        char *anchored = xmalloc(len + 5);
+        snprintf(anchored, len + 5, "^(%s)$", c->namespace_pattern);
+        regex_t re;
+        int rc = regcomp(&re, anchored, REG_EXTENDED | REG_NOSUB);
+        free(anchored);
+        if (rc != 0) {
+            char msg[128];
+            regerror(rc, &re, msg, sizeof(msg));
+            fprintf(stderr, "sioc-worker: --namespace-pattern: %s\n", msg);
+            return -1;
+        }
+        regfree(&re);
     }
     c->cors_any = 0;
     for (size_t i = 0; i < c->num_cors_origins; i++)

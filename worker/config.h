@@ -16,10 +16,14 @@ enum worker_app { WORKER_APP_CHAT, WORKER_APP_ECHO };
 typedef struct worker_config {
     char *host;
     int port;
-    char *path; /* always starts and ends with '/' */
+    char *admin_host;
+    int admin_port; /* 0: /health, /ready, /metrics on the client port */
+    char *path;     /* always starts and ends with '/' */
     int app;
     char *namespaces[32];
     size_t num_namespaces;
+    char *namespace_pattern;     /* POSIX ERE for dynamic namespaces; NULL = none */
+    long max_dynamic_namespaces; /* live dynamic namespaces at most */
     long ping_interval;
     long ping_timeout;
     long connect_timeout;
@@ -60,6 +64,9 @@ typedef struct worker_config {
     int serve_client;        /* the socket.io-client bundle at <path>socket.io.js */
     int chat_page;           /* the chat page at / */
     int dev_token_endpoint;  /* GET /dev/token (development only) */
+    int sse;                 /* GET <path>sse: Server-Sent Events (chat app) */
+    long sse_heartbeat;      /* ms between ": ping" comments */
+    long sse_max_rooms;      /* rooms of one stream */
 } worker_config_t;
 
 /** Parses argv and the environment into `c`. Returns 0, 1 when --help or --version was

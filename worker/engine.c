@@ -35,6 +35,7 @@
 #include "net/handoff.h"
 #include "net/listener.h"
 #include "polling.h"
+#include "sse.h"
 #include "web.h"
 #include "websocket.h"
 
@@ -254,6 +255,22 @@ static void handle_request(client_t *cl, const http_request_t *req, const char *
             client_respond(cl, st, "application/json", "Retry-After: 1\r\n", msg, strlen(msg), 1);
         return;
     }
+    admin_response_t ar;
+    if (cl->admin || w->conf->admin_port == 0 || iov_eq_str(req->path, "/health")) {
+        if (admin_serve(w, req->path, &ar)) {
+            client_respond(cl, ar.status, ar.content_type, NULL, ar.body.base, ar.body.len, 0);
+            buf_free(&ar.body);
+            return;
+        }
+    }
+    if (cl->admin) {
+        client_respond(cl, 404, "text/plain", NULL, "Not Found\n", 10, 0);
+        return;
+    }
+    if (e->sse != NULL && sse_path_matches(e->sse, req->path)) {
+        sse_serve(e->sse, cl, req);
+        return;
+    }
     if (path_matches(w->conf, req->path)) {
         if (iov_eq_str(req->method, "OPTIONS") && w->conf->num_cors_origins > 0) {
             char extra[512];
@@ -273,12 +290,6 @@ static void handle_request(client_t *cl, const http_request_t *req, const char *
             return;
         }
         handle_engine(cl, req, body, body_len);
-        return;
-    }
-    admin_response_t ar;
-    if (admin_serve(w, req->path, &ar)) {
-        client_respond(cl, ar.status, ar.content_type, NULL, ar.body.base, ar.body.len, 0);
-        buf_free(&ar.body);
         return;
     }
     web_response_t wr;
@@ -368,6 +379,7 @@ static void http_on_close(conn_t *c, int reason)
         cl->session = NULL;
         eio_session_get_lost(s);
     }
+    sse_client_gone(cl);
     client_free(cl);
 }
 
@@ -440,6 +452,32 @@ static void on_handoff(handoff_listener_t *h, int fd, const struct sockaddr *pee
         conn_close(cl->conn, 0);
 }
 
+/* The admin port: its connections answer /health, /ready and /metrics only. They are not
+ * subject to the client limits (an operator must see a worker that clients saturate) but
+ * count toward the descriptor ceiling. */
+static void on_accept_admin(net_listener_t *l, int fd, const struct sockaddr *peer, socklen_t plen,
+                            void *data)
+{
+    (void)l;
+    (void)peer;
+    (void)plen;
+    engine_t *e = data;
+    if (e->conns >= (size_t)e->conf->max_connections + 1024) {
+        e->stats->conn_refused_limit++;
+        close(fd);
+        return;
+    }
+    client_t *cl = xcalloc(1, sizeof(*cl));
+    cl->e = e;
+    cl->admin = 1;
+    cl->keep_alive = 1;
+    cl->since_ms = clock_ms();
+    list_insert_tail(&e->clients, &cl->link);
+    e->conns++;
+    cl->conn = conn_new(e->w->loop, fd, &http_hooks, cl);
+    conn_set_limits(cl->conn, 65536, 1 << 20);
+}
+
 /* Once a second: HTTP connections that sit on a partial request head for longer than
  * --head-timeout (slowloris) or idle between requests for longer than
  * --keepalive-timeout are closed. Websocket clients live on another list and are never
@@ -503,11 +541,24 @@ engine_t *engine_start(worker_t *w, const eio_handler_t *h, int *err)
     e->listener = net_listener_new(w->loop, cf->host, cf->port, 4096, on_accept, e, err);
     if (e->listener == NULL)
         goto fail_listen;
+    if (cf->admin_port > 0) {
+        e->admin_listener =
+            net_listener_new(w->loop, cf->admin_host, cf->admin_port, 64, on_accept_admin, e, err);
+        if (e->admin_listener == NULL) {
+            log_error("cannot listen on the admin port %s:%d", cf->admin_host, cf->admin_port);
+            net_listener_free(e->listener);
+            goto fail_listen;
+        }
+    }
     if (cf->handoff_path != NULL) {
         e->handoff = handoff_listener_new(w->loop, cf->handoff_path, on_handoff, e, err);
-        if (e->handoff == NULL)
+        if (e->handoff == NULL) {
+            log_error("cannot listen on the hand-off socket %s", cf->handoff_path);
             goto fail_handoff;
+        }
     }
+    if (w->sio != NULL && cf->app == WORKER_APP_CHAT && cf->sse)
+        e->sse = sse_new(w);
     e->timer = event_new(net_loop_base(w->loop), -1, 0, on_timer, e);
     e->sweep = event_new(net_loop_base(w->loop), -1, EV_PERSIST, on_sweep, e);
     struct timeval tv = {1, 0};
@@ -516,6 +567,7 @@ engine_t *engine_start(worker_t *w, const eio_handler_t *h, int *err)
     return e;
 
 fail_handoff:
+    net_listener_free(e->admin_listener);
     net_listener_free(e->listener);
 fail_listen:
     web_free(e->web);
@@ -549,6 +601,9 @@ size_t engine_zombie_count(const engine_t *e)
 void engine_shutdown(engine_t *e)
 {
     eio_session_table_shutdown(e->sessions);
+    /* The streams let go of their rooms while the Socket.IO layer still exists. */
+    sse_free(e->sse);
+    e->sse = NULL;
     sioc_list_t *p;
     list_foreach(p, &e->clients) conn_close(container_of(p, client_t, link)->conn, 0);
     list_foreach(p, &e->ws_clients) conn_close(container_of(p, client_t, link)->conn, 0);
@@ -562,6 +617,8 @@ void engine_shutdown(engine_t *e)
     }
     net_listener_free(e->listener);
     e->listener = NULL;
+    net_listener_free(e->admin_listener);
+    e->admin_listener = NULL;
     handoff_listener_free(e->handoff);
     e->handoff = NULL;
     web_free(e->web);

@@ -151,6 +151,9 @@ int main(int argc, char **argv)
     log_info("worker %s listening on %s:%d%s (app %s, %s, %s adapter)", w.id, conf.host, conf.port,
              conf.path, conf.app == WORKER_APP_CHAT ? "chat" : "echo",
              w.auth ? conf.jwt_alg : "no auth", w.adapter ? conf.adapter_mode : "in-memory");
+    if (conf.admin_port > 0)
+        log_info("admin endpoints on %s:%d (/health, /ready, /metrics)", conf.admin_host,
+                 conf.admin_port);
     net_loop_run(w.loop);
     log_info("worker %s stopped", w.id);
     engine_shutdown(w.engine);

@@ -233,18 +233,26 @@ typedef struct {
     hmap_node_t *nodes;
 } room_set_t;
 
-static void room_set_init(room_set_t *set, const session_t *s)
+/* A set of `first` (when not empty) and `rooms`. */
+static void room_set_make(room_set_t *set, sioc_iov_t first, const sioc_iov_t *rooms, size_t n)
 {
     hmap_init(&set->map);
-    set->nodes = xcalloc(s->n_rooms + 1, sizeof(*set->nodes));
-    set->nodes[0].key = iov_make(s->sid, strlen(s->sid));
-    hmap_put(&set->map, &set->nodes[0]);
-    for (size_t i = 0; i < s->n_rooms; i++) {
-        if (hmap_get(&set->map, s->rooms[i]) != NULL)
+    set->nodes = xcalloc(n + 1, sizeof(*set->nodes));
+    if (first.len > 0) {
+        set->nodes[0].key = first;
+        hmap_put(&set->map, &set->nodes[0]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (hmap_get(&set->map, rooms[i]) != NULL)
             continue;
-        set->nodes[i + 1].key = s->rooms[i];
+        set->nodes[i + 1].key = rooms[i];
         hmap_put(&set->map, &set->nodes[i + 1]);
     }
+}
+
+static void room_set_init(room_set_t *set, const session_t *s)
+{
+    room_set_make(set, iov_make(s->sid, strlen(s->sid)), s->rooms, s->n_rooms);
 }
 
 static int any_in(const room_set_t *set, const sioc_iov_t *rooms, size_t n)
@@ -269,6 +277,39 @@ static unsigned long long parse_offset(const recovery_t *r, sioc_iov_t offset)
         seq = seq * 10 + (unsigned long long)(c - '0');
     }
     return seq;
+}
+
+/* Calls `cb` for each packet of `nsp` after `seq` that the room set receives; frees the set. */
+static void replay_after(recovery_t *r, unsigned long long seq, size_t nsp, room_set_t *set,
+                         recovery_packet_cb cb, void *data)
+{
+    for (unsigned long long q = seq + 1; q < r->next; q++) {
+        const entry_t *e = entry_at(r, q);
+        if (e->nsp != nsp)
+            continue;
+        if (e->n_rooms > 0 && !any_in(set, e->parts, e->n_rooms))
+            continue;
+        if (any_in(set, e->parts + e->n_rooms, e->n_except))
+            continue;
+        cb(e->json, e->parts + e->n_rooms + e->n_except, e->n_att, data);
+        r->st.replayed++;
+    }
+    hmap_free(&set->map);
+    free(set->nodes);
+}
+
+recovery_result_t recovery_replay(recovery_t *r, long long now_ms, size_t nsp, sioc_iov_t offset,
+                                  const sioc_iov_t *rooms, size_t n_rooms,
+                                  recovery_packet_cb packet_cb, void *data)
+{
+    recovery_sweep(r, now_ms);
+    unsigned long long seq = parse_offset(r, offset);
+    if (seq == 0 || seq >= r->next || seq + 1 < r->first)
+        return RECOVERY_OFFSET_TRIMMED;
+    room_set_t set;
+    room_set_make(&set, SIOC_IOV_NULL, rooms, n_rooms);
+    replay_after(r, seq, nsp, &set, packet_cb, data);
+    return RECOVERY_RECOVERED;
 }
 
 recovery_result_t recovery_restore(recovery_t *r, long long now_ms, sioc_iov_t pid, size_t nsp,
@@ -297,19 +338,7 @@ recovery_result_t recovery_restore(recovery_t *r, long long now_ms, sioc_iov_t p
                 room_cb(s->rooms[i], data);
         room_set_t set;
         room_set_init(&set, s);
-        for (unsigned long long q = seq + 1; q < r->next; q++) {
-            const entry_t *e = entry_at(r, q);
-            if (e->nsp != nsp)
-                continue;
-            if (e->n_rooms > 0 && !any_in(&set, e->parts, e->n_rooms))
-                continue;
-            if (any_in(&set, e->parts + e->n_rooms, e->n_except))
-                continue;
-            packet_cb(e->json, e->parts + e->n_rooms + e->n_except, e->n_att, data);
-            r->st.replayed++;
-        }
-        hmap_free(&set.map);
-        free(set.nodes);
+        replay_after(r, seq, nsp, &set, packet_cb, data);
     }
     if (s != NULL)
         session_drop(r, s);

@@ -75,6 +75,15 @@ recovery_result_t recovery_restore(recovery_t *r, long long now_ms, sioc_iov_t p
                                    sioc_iov_t offset, char *sid_out, recovery_room_cb room_cb,
                                    recovery_packet_cb packet_cb, void *data);
 
+/** Replays, without a session, the packets of namespace `nsp` after `offset` that went to
+ * everyone or to one of `rooms` and except none of them (a Server-Sent Events stream
+ * resuming from Last-Event-ID). RECOVERY_RECOVERED after calling `packet_cb` for each, or
+ * RECOVERY_OFFSET_TRIMMED (unknown or trimmed offset: nothing called). Counts the replayed
+ * packets, not a result. The callback must not call into `r`. */
+recovery_result_t recovery_replay(recovery_t *r, long long now_ms, size_t nsp, sioc_iov_t offset,
+                                  const sioc_iov_t *rooms, size_t n_rooms,
+                                  recovery_packet_cb packet_cb, void *data);
+
 /** Drops what is older than the window (call every few seconds). */
 void recovery_sweep(recovery_t *r, long long now_ms);
 

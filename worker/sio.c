@@ -11,10 +11,20 @@
  * Broadcasts are deduplicated with a per-namespace generation stamp on each
  * socket: except-members are stamped first, then the first visit of a socket
  * stamps and delivers, so a socket in several target rooms gets one copy.
+ *
+ * Dynamic namespaces (--namespace-pattern) live in slots after the configured ones: a
+ * CONNECT to an unknown name that matches the pattern takes a free slot (the one freed
+ * longest ago), the adapter subscribes its channels (nsp hook), and at the end of the
+ * turn in which it has no socket, room or parked CONNECT left it is removed again (Node's
+ * cleanupEmptyChildNamespaces). A slot's sio_nsp_t is never freed before the server, so
+ * a pointer or index held by a pending request stays valid (it may name a later
+ * namespace of the same slot: such requests find no socket). Recovery logs namespaces
+ * by a uid that is never reused.
  */
 #include "sio.h"
 
 #include <event2/event.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,14 +59,28 @@ struct sio_server {
     addrcount_t *pending;               /* sessions without a namespace yet, by client address */
     unsigned long long pending_refused; /* handshakes over --max-pending-sessions-per-ip */
     sio_room_hook room_hook;
-    sio_nsp_t **nsps;
-    size_t n_nsps;
+    sio_broadcast_tap tap; /* sees every broadcast delivered here (Server-Sent Events) */
+    void *tap_data;
+    sio_nsp_t **nsps; /* n_static configured namespaces, then the dynamic slots */
+    size_t n_nsps, n_static;
+    hmap_t by_name;   /* live namespaces */
+    regex_t *pattern; /* --namespace-pattern, anchored; NULL when unset */
+    size_t n_dynamic; /* live dynamic namespaces */
+    unsigned long long dyn_created, dyn_removed, dyn_refused;
+    unsigned long long next_uid;
+    sio_nsp_hook nsp_hook;
     sioc_list_t handshake_fifo; /* clients without a namespace yet (connect timeout) */
     struct event *connect_timer;
 };
 
 struct sio_nsp {
     size_t index;
+    hmap_node_t by_name;    /* in srv->by_name while live */
+    unsigned long long uid; /* recovery's namespace key: never reused */
+    uint8_t live, dynamic;
+    unsigned parked;        /* CONNECTs of this namespace waiting for the recovery store */
+    long long freed_ms;     /* dynamic: when the slot was last freed */
+    net_deferred_t cleanup; /* dynamic: the end-of-turn emptiness check */
     char *name;
     sioc_iov_t name_iov;
     hmap_t sockets; /* by id */
@@ -70,6 +94,7 @@ typedef struct room {
     sioc_list_t members;
     size_t count;
     unsigned pins; /* iterations in progress: the room outlives its last member until 0 */
+    unsigned held; /* holders outside sio (sio_room_hold): the room lives while they stay */
     char name[];
 } room_t;
 
@@ -137,6 +162,7 @@ struct sio_socket {
 };
 
 static sio_nsp_t *nsp_find(struct sio_server *srv, sioc_iov_t name);
+static void nsp_check_later(sio_nsp_t *n);
 
 static struct sio_server *server_of(worker_t *w)
 {
@@ -205,8 +231,8 @@ int sio_log_event(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const
                   sioc_iov_t *with_offset)
 {
     recovery_t *r = recovery_of(nsp->srv);
-    return r != NULL && recovery_log(r, clock_unix_ms(), nsp->index, rooms, n_rooms, except,
-                                     n_except, json_array, att, n_att, with_offset) == 0;
+    return r != NULL && recovery_log(r, clock_unix_ms(), nsp->uid, rooms, n_rooms, except, n_except,
+                                     json_array, att, n_att, with_offset) == 0;
 }
 
 int sio_store_emit(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
@@ -217,6 +243,16 @@ int sio_store_emit(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
     if (st->emit == NULL)
         return 0;
     st->emit(st->ctx, nsp, rooms, n_rooms, except, n_except, json_array, att, n_att);
+    return 1;
+}
+
+int sio_store_replay(sio_nsp_t *nsp, sioc_iov_t offset, const sioc_iov_t *rooms, size_t n_rooms,
+                     sio_replay_cb packet, void (*done)(int result, void *data), void *data)
+{
+    const sio_recovery_store_t *st = &nsp->srv->store;
+    if (st->replay == NULL)
+        return 0;
+    st->replay(st->ctx, nsp, offset, rooms, n_rooms, packet, done, data);
     return 1;
 }
 
@@ -322,6 +358,72 @@ static membership_t *membership_find(const sio_socket_t *s, sioc_iov_t room)
     return NULL;
 }
 
+/* The room `name`, created (and announced to the room hook) when it has no member yet. */
+static room_t *room_get(sio_nsp_t *nsp, sioc_iov_t name)
+{
+    room_t *r = room_find(nsp, name);
+    if (r != NULL)
+        return r;
+    r = xmalloc(sizeof(*r) + name.len + 1);
+    memcpy(r->name, name.base, name.len);
+    r->name[name.len] = '\0';
+    r->node.key = iov_make(r->name, name.len);
+    list_init(&r->members);
+    r->count = 0;
+    r->pins = 0;
+    r->held = 0;
+    hmap_put(&nsp->rooms, &r->node);
+    if (nsp->srv->room_hook != NULL)
+        nsp->srv->room_hook(nsp->srv->w, nsp, r->node.key, 1);
+    return r;
+}
+
+/* The room lost its last member or holder: gone from the index and from the adapter. */
+static void room_gone(sio_nsp_t *nsp, room_t *r)
+{
+    hmap_del(&nsp->rooms, &r->node);
+    if (nsp->dynamic && nsp->rooms.count == 0)
+        nsp_check_later(nsp);
+    if (nsp->srv->room_hook != NULL)
+        nsp->srv->room_hook(nsp->srv->w, nsp, r->node.key, 0);
+    if (r->pins == 0)
+        free(r);
+}
+
+int sio_room_hold(sio_nsp_t *nsp, sioc_iov_t room)
+{
+    if (room.len == 0 || room.len > MAX_ROOM_NAME)
+        return SIOC_EINVAL;
+    room_get(nsp, room)->held++;
+    return 0;
+}
+
+void sio_room_release(sio_nsp_t *nsp, sioc_iov_t room)
+{
+    room_t *r = room_find(nsp, room);
+    if (r == NULL || r->held == 0)
+        return;
+    if (--r->held == 0 && r->count == 0)
+        room_gone(nsp, r);
+}
+
+void sio_set_broadcast_tap(worker_t *w, sio_broadcast_tap tap, void *data)
+{
+    if (w->sio != NULL) {
+        w->sio->tap = tap;
+        w->sio->tap_data = data;
+    }
+}
+
+int sio_replay(sio_nsp_t *nsp, sioc_iov_t offset, const sioc_iov_t *rooms, size_t n_rooms,
+               sio_replay_cb cb, void *data)
+{
+    recovery_t *r = recovery_of(nsp->srv);
+    if (r == NULL)
+        return -1;
+    return (int)recovery_replay(r, clock_unix_ms(), nsp->uid, offset, rooms, n_rooms, cb, data);
+}
+
 int sio_in_room(const sio_socket_t *s, sioc_iov_t room)
 {
     if (iov_eq_str(room, s->id))
@@ -342,19 +444,7 @@ int sio_join(sio_socket_t *s, sioc_iov_t name)
         s->nsp->srv->joins_refused++;
         return SIOC_ENOSPC;
     }
-    room_t *r = room_find(s->nsp, name);
-    if (r == NULL) {
-        r = xmalloc(sizeof(*r) + name.len + 1);
-        memcpy(r->name, name.base, name.len);
-        r->name[name.len] = '\0';
-        r->node.key = iov_make(r->name, name.len);
-        list_init(&r->members);
-        r->count = 0;
-        r->pins = 0;
-        hmap_put(&s->nsp->rooms, &r->node);
-        if (s->nsp->srv->room_hook != NULL)
-            s->nsp->srv->room_hook(s->nsp->srv->w, s->nsp, r->node.key, 1);
-    }
+    room_t *r = room_get(s->nsp, name);
     membership_t *m = xmalloc(sizeof(*m));
     m->room = r;
     m->socket = s;
@@ -387,13 +477,8 @@ static void membership_drop(sio_nsp_t *nsp, membership_t *m)
     list_remove(&m->in_room);
     list_remove(&m->in_socket);
     free(m);
-    if (--r->count == 0) {
-        hmap_del(&nsp->rooms, &r->node);
-        if (nsp->srv->room_hook != NULL)
-            nsp->srv->room_hook(nsp->srv->w, nsp, r->node.key, 0);
-        if (r->pins == 0)
-            free(r);
-    }
+    if (--r->count == 0 && r->held == 0)
+        room_gone(nsp, r);
 }
 
 /* A callback run for each member may make a member leave (socketsLeave of the room
@@ -401,7 +486,7 @@ static void membership_drop(sio_nsp_t *nsp, membership_t *m)
  * that its last member leaving does not free the list under it. */
 static void room_unpin(room_t *r)
 {
-    if (--r->pins == 0 && r->count == 0)
+    if (--r->pins == 0 && r->count == 0 && r->held == 0)
         free(r);
 }
 
@@ -437,7 +522,8 @@ unsigned long long sio_room_count(worker_t *w)
     struct sio_server *srv = server_of(w);
     unsigned long long n = 0;
     for (size_t i = 0; srv != NULL && i < srv->n_nsps; i++)
-        n += srv->nsps[i]->rooms.count;
+        if (srv->nsps[i] != NULL)
+            n += srv->nsps[i]->rooms.count;
     return n;
 }
 
@@ -553,7 +639,8 @@ size_t sio_nsp_count(worker_t *w)
 
 sio_nsp_t *sio_nsp_at(worker_t *w, size_t i)
 {
-    return w->sio->nsps[i];
+    sio_nsp_t *n = w->sio->nsps[i];
+    return n != NULL && n->live ? n : NULL;
 }
 
 sio_nsp_t *sio_nsp_by_name(worker_t *w, sioc_iov_t name)
@@ -635,6 +722,9 @@ int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const
         room_unpin(room);
     }
     eio_msg_unref(m);
+    if (nsp->srv->tap != NULL)
+        nsp->srv->tap(nsp, rooms, n_rooms, except, n_except, json_array, att, n_att,
+                      nsp->srv->tap_data);
     nsp->srv->w->stats.broadcasts++;
     return count;
 }
@@ -717,7 +807,7 @@ static void session_save(sio_socket_t *s, const char *reason)
     sioc_list_t *p;
     list_foreach(p, &s->rooms) rooms[n++] =
         container_of(p, membership_t, in_socket)->room->node.key;
-    recovery_save(r, clock_unix_ms(), s->pid, s->id, s->nsp->index, rooms, n);
+    recovery_save(r, clock_unix_ms(), s->pid, s->id, s->nsp->uid, rooms, n);
     if (rooms != small)
         free(rooms);
 }
@@ -742,6 +832,8 @@ static void socket_close(sio_socket_t *s, const char *reason)
     while (!list_empty(&s->acks))
         ack_finish(container_of(s->acks.next, pending_ack_t, link), NULL, reason);
     w->stats.sockets_open--;
+    if (s->nsp->dynamic && s->nsp->sockets.count == 0)
+        nsp_check_later(s->nsp);
     const sio_app_t *app = s->nsp->srv->app;
     if (app->on_disconnect != NULL)
         app->on_disconnect(s, reason);
@@ -777,10 +869,132 @@ static sio_socket_t *client_socket(sio_client_t *c, sioc_iov_t nsp)
 
 static sio_nsp_t *nsp_find(struct sio_server *srv, sioc_iov_t name)
 {
-    for (size_t i = 0; i < srv->n_nsps; i++)
-        if (iov_eq(srv->nsps[i]->name_iov, name))
-            return srv->nsps[i];
-    return NULL;
+    hmap_node_t *n = hmap_get(&srv->by_name, name);
+    return n ? container_of(n, sio_nsp_t, by_name) : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Dynamic namespaces                                                   */
+
+/* Longest dynamic namespace name accepted. */
+#define MAX_DYNAMIC_NAME 256
+
+static void nsp_cleanup(net_deferred_t *d);
+
+static void nsp_check_later(sio_nsp_t *n)
+{
+    n->cleanup.cb = nsp_cleanup;
+    net_loop_defer(n->srv->w->loop, &n->cleanup);
+}
+
+/* End of a turn in which a dynamic namespace may have become empty. */
+static void nsp_cleanup(net_deferred_t *d)
+{
+    sio_nsp_t *n = container_of(d, sio_nsp_t, cleanup);
+    struct sio_server *srv = n->srv;
+    if (!n->live || n->sockets.count > 0 || n->rooms.count > 0 || n->parked > 0)
+        return;
+    hmap_del(&srv->by_name, &n->by_name);
+    n->live = 0;
+    n->freed_ms = clock_ms();
+    srv->n_dynamic--;
+    srv->dyn_removed++;
+    if (srv->nsp_hook != NULL)
+        srv->nsp_hook(srv->w, n, 0);
+    log_debug("namespace %s removed (empty)", n->name);
+}
+
+/* Whether `name` matches --namespace-pattern; its NUL-terminated copy goes to `z`. */
+static int nsp_matches(const struct sio_server *srv, sioc_iov_t name, char z[MAX_DYNAMIC_NAME + 1])
+{
+    if (srv->pattern == NULL || name.len == 0 || name.len > MAX_DYNAMIC_NAME ||
+        memchr(name.base, '\0', name.len) != NULL)
+        return 0;
+    memcpy(z, name.base, name.len);
+    z[name.len] = '\0';
+    return regexec(srv->pattern, z, 0, NULL, 0) == 0;
+}
+
+/* A live dynamic namespace named `name`, created when it matches the pattern; NULL (and
+ * `*why` set) when it does not, while draining, or when the cap or the adapter refuses it. */
+static sio_nsp_t *nsp_dynamic(struct sio_server *srv, sioc_iov_t name, const char **why)
+{
+    char z[MAX_DYNAMIC_NAME + 1];
+    *why = "Invalid namespace";
+    if (!nsp_matches(srv, name, z))
+        return NULL;
+    if (srv->w->draining) {
+        *why = "Server shutting down";
+        return NULL;
+    }
+    sio_nsp_t *n = NULL;
+    size_t slot = 0;
+    for (size_t i = srv->n_static; i < srv->n_nsps; i++) {
+        sio_nsp_t *c = srv->nsps[i];
+        if (c == NULL) {
+            slot = i;
+            break;
+        }
+        if (!c->live && (n == NULL || c->freed_ms < n->freed_ms))
+            n = c, slot = i;
+    }
+    if (slot == 0) {
+        srv->dyn_refused++;
+        static long long last;
+        if (log_ratelimited(&last))
+            log_warn("namespace %s refused: --max-dynamic-namespaces (%zu) are live", z,
+                     srv->n_nsps - srv->n_static);
+        *why = "Too many namespaces";
+        return NULL;
+    }
+    if (srv->nsps[slot] == NULL) {
+        n = xcalloc(1, sizeof(*n));
+        hmap_init(&n->sockets);
+        hmap_init(&n->rooms);
+        n->srv = srv;
+        n->index = slot;
+        n->dynamic = 1;
+        srv->nsps[slot] = n;
+    }
+    free(n->name);
+    n->name = xstrdup(z);
+    n->name_iov = iov_make(n->name, name.len);
+    n->by_name.key = n->name_iov;
+    n->uid = srv->next_uid++;
+    n->live = 1;
+    if (srv->nsp_hook != NULL && srv->nsp_hook(srv->w, n, 1) != 0) {
+        n->live = 0;
+        n->freed_ms = clock_ms();
+        srv->dyn_refused++;
+        *why = "Invalid namespace";
+        return NULL;
+    }
+    hmap_put(&srv->by_name, &n->by_name);
+    srv->n_dynamic++;
+    srv->dyn_created++;
+    /* Refused by the middleware, the CONNECT leaves it empty: removed at the turn's end. */
+    nsp_check_later(n);
+    return n;
+}
+
+void sio_set_nsp_hook(worker_t *w, sio_nsp_hook hook)
+{
+    if (w->sio != NULL)
+        w->sio->nsp_hook = hook;
+}
+
+int sio_nsp_is_dynamic(const sio_nsp_t *nsp)
+{
+    return nsp->dynamic;
+}
+
+void sio_dynamic_stats(worker_t *w, unsigned long long out[4])
+{
+    struct sio_server *srv = w->sio;
+    out[0] = srv ? srv->n_dynamic : 0;
+    out[1] = srv ? srv->dyn_created : 0;
+    out[2] = srv ? srv->dyn_removed : 0;
+    out[3] = srv ? srv->dyn_refused : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -882,7 +1096,7 @@ static recovery_result_t restore(sio_socket_t *s, sioc_iov_t auth, restored_t *r
         return RECOVERY_UNKNOWN_PID;
     char sid[RECOVERY_PID_LEN + 1];
     recovery_result_t res =
-        recovery_restore(r, clock_unix_ms(), iov_make(pid, (size_t)pn), s->nsp->index,
+        recovery_restore(r, clock_unix_ms(), iov_make(pid, (size_t)pn), s->nsp->uid,
                          iov_make(offset, (size_t)on), sid, on_restored_room, on_missed, rs);
     if (res != RECOVERY_RECOVERED)
         return res;
@@ -938,6 +1152,7 @@ static int park(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth)
     r->auth_len = auth.len;
     memcpy(r->pid, pid, RECOVERY_PID_LEN + 1);
     list_insert_tail(&c->parked, &r->link);
+    s->nsp->parked++;
     const sio_recovery_store_t *st = &s->nsp->srv->store;
     st->restore(st->ctx, s->nsp, iov_make(pid, (size_t)pn), iov_make(offset, (size_t)on), r);
     return 1;
@@ -958,6 +1173,8 @@ void sio_restore_done(sio_restore_t *r, int recovered, sioc_iov_t sid)
 {
     sio_socket_t *s = r->s;
     list_remove(&r->link);
+    if (--s->nsp->parked == 0 && s->nsp->dynamic)
+        nsp_check_later(s->nsp);
     if (r->c == NULL) { /* the client left meanwhile (its app data is already released) */
         restored_free(&r->rs);
         socket_free(s);
@@ -996,8 +1213,11 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
     struct sio_server *srv = server_of(c->w);
     sio_nsp_t *nsp = nsp_find(srv, pk->nsp);
     sioc_buf_t b = {0};
+    const char *why = "Invalid namespace";
+    if (nsp == NULL && client_socket(c, pk->nsp) == NULL)
+        nsp = nsp_dynamic(srv, pk->nsp, &why);
     if (nsp == NULL) {
-        if (sio_packet_write_connect_error(&b, pk->nsp, "Invalid namespace", SIOC_IOV_NULL) == 0)
+        if (sio_packet_write_connect_error(&b, pk->nsp, why, SIOC_IOV_NULL) == 0)
             (void)eio_send_text(c->eio, b.base, b.len);
         buf_free(&b);
         return;
@@ -1316,6 +1536,8 @@ static sio_nsp_t *nsp_new(struct sio_server *srv, const char *name)
     sio_nsp_t *n = xcalloc(1, sizeof(*n));
     n->name = xstrdup(name);
     n->name_iov = iov_make(n->name, strlen(n->name));
+    n->by_name.key = n->name_iov;
+    n->live = 1;
     hmap_init(&n->sockets);
     hmap_init(&n->rooms);
     n->srv = srv;
@@ -1330,16 +1552,32 @@ struct sio_server *sio_server_new(worker_t *w, const sio_app_t *app)
     if (w->conf->max_disconnection_duration > 0)
         srv->recovery = recovery_new(w->conf->max_disconnection_duration, RECOVERY_MAX_BYTES);
     srv->pending = addrcount_new();
-    srv->nsps = xcalloc(1 + w->conf->num_namespaces, sizeof(*srv->nsps));
-    srv->nsps[srv->n_nsps] = nsp_new(srv, "/");
-    srv->nsps[srv->n_nsps]->index = srv->n_nsps;
-    srv->n_nsps++;
-    for (size_t i = 0; i < w->conf->num_namespaces; i++) {
-        if (strcmp(w->conf->namespaces[i], "/") == 0)
+    size_t n_dyn = w->conf->namespace_pattern != NULL ? (size_t)w->conf->max_dynamic_namespaces : 0;
+    srv->nsps = xcalloc(1 + w->conf->num_namespaces + n_dyn, sizeof(*srv->nsps));
+    hmap_init(&srv->by_name);
+    const char *names[33] = {"/"};
+    size_t n_names = 1;
+    for (size_t i = 0; i < w->conf->num_namespaces; i++)
+        names[n_names++] = w->conf->namespaces[i];
+    for (size_t i = 0; i < n_names; i++) {
+        if (nsp_find(srv, iov_make(names[i], strlen(names[i]))) != NULL)
             continue;
-        srv->nsps[srv->n_nsps] = nsp_new(srv, w->conf->namespaces[i]);
-        srv->nsps[srv->n_nsps]->index = srv->n_nsps;
-        srv->n_nsps++;
+        sio_nsp_t *n = nsp_new(srv, names[i]);
+        n->index = n->uid = srv->n_nsps;
+        srv->nsps[srv->n_nsps++] = n;
+        hmap_put(&srv->by_name, &n->by_name);
+    }
+    srv->n_static = srv->n_nsps;
+    srv->n_nsps += n_dyn;
+    srv->next_uid = srv->n_nsps;
+    if (n_dyn > 0) {
+        size_t len = strlen(w->conf->namespace_pattern);
+        char *anchored = xmalloc(len + 5);
+        snprintf(anchored, len + 5, "^(%s)$", w->conf->namespace_pattern);
+        srv->pattern = xmalloc(sizeof(*srv->pattern));
+        if (regcomp(srv->pattern, anchored, REG_EXTENDED | REG_NOSUB) != 0)
+            abort(); /* config.c compiled it already */
+        free(anchored);
     }
     list_init(&srv->handshake_fifo);
     srv->connect_timer = event_new(net_loop_base(w->loop), -1, 0, on_connect_timer, srv);
@@ -1352,12 +1590,20 @@ void sio_server_free(struct sio_server *srv)
         return;
     for (size_t i = 0; i < srv->n_nsps; i++) {
         sio_nsp_t *n = srv->nsps[i];
+        if (n == NULL)
+            continue;
+        net_loop_cancel(&n->cleanup);
         hmap_free(&n->sockets);
         hmap_free(&n->rooms);
         free(n->name);
         free(n);
     }
     free(srv->nsps);
+    hmap_free(&srv->by_name);
+    if (srv->pattern != NULL) {
+        regfree(srv->pattern);
+        free(srv->pattern);
+    }
     recovery_free(srv->recovery);
     addrcount_free(srv->pending);
     event_free(srv->connect_timer);

@@ -125,7 +125,9 @@ int sio_nsp_has_room(sio_nsp_t *nsp, sioc_iov_t room);
 worker_t *sio_nsp_worker(const sio_nsp_t *nsp);
 /** Appends `s` as a JSON string literal. */
 int sio_json_str(sioc_buf_t *b, sioc_iov_t s);
-/** Namespaces: count, by index, by name (NULL when unknown), name. */
+/** Namespaces: count of slots (configured namespaces, then --max-dynamic-namespaces slots
+ * when --namespace-pattern is set), the live namespace of a slot (NULL for a free dynamic
+ * slot), a live namespace by name (NULL when unknown), name. */
 size_t sio_nsp_count(worker_t *w);
 sio_nsp_t *sio_nsp_at(worker_t *w, size_t i);
 sio_nsp_t *sio_nsp_by_name(worker_t *w, sioc_iov_t name);
@@ -138,10 +140,47 @@ const char *sio_socket_addr(const sio_socket_t *s);
 int sio_emit_ack_att(sio_socket_t *s, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att,
                      sio_ack_cb cb, void *data);
 
+/** Namespace lifecycle hook for the adapter: a dynamic namespace was created (`created` 1:
+ * return 0 to accept it, negative to refuse the CONNECT) or removed when empty (0; the
+ * return value is ignored). The slot index (sio_nsp_index) is stable while it lives. */
+typedef int (*sio_nsp_hook)(worker_t *w, sio_nsp_t *nsp, int created);
+void sio_set_nsp_hook(worker_t *w, sio_nsp_hook hook);
+/** Whether the namespace was created from --namespace-pattern. */
+int sio_nsp_is_dynamic(const sio_nsp_t *nsp);
+/** Dynamic namespaces: live, created, removed, refused (cap or adapter) (metrics). */
+void sio_dynamic_stats(worker_t *w, unsigned long long out[4]);
+
 /** Room lifecycle hook for the adapter: called when a room of `nsp` gets its first member
  * (`created` 1) or loses its last (0). */
 typedef void (*sio_room_hook)(worker_t *w, sio_nsp_t *nsp, sioc_iov_t room, int created);
 void sio_set_room_hook(worker_t *w, sio_room_hook hook);
+
+/** Keeps room `room` of `nsp` alive for a member outside Socket.IO (a Server-Sent Events
+ * stream): the room exists, the room hook has announced it and the adapter delivers its
+ * broadcasts here until every hold is released. Counted: one release per hold. 0, or
+ * SIOC_EINVAL for an empty or too long name. Borrows room. */
+int sio_room_hold(sio_nsp_t *nsp, sioc_iov_t room);
+void sio_room_release(sio_nsp_t *nsp, sioc_iov_t room);
+
+/** Sees every broadcast sio_broadcast() delivers on this worker (local emits and the
+ * adapter's), after the sockets got it; the arguments are borrowed for the call and
+ * `json_array` carries the recovery offset when one was logged. */
+typedef void (*sio_broadcast_tap)(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
+                                  const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
+                                  const sioc_iov_t *att, size_t n_att, void *data);
+/** Installs the tap (one; NULL removes it). */
+void sio_set_broadcast_tap(worker_t *w, sio_broadcast_tap tap, void *data);
+
+/** A logged EVENT replayed by sio_replay(): the data with its offset, and attachments. */
+typedef void (*sio_replay_cb)(sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att,
+                              void *data);
+/** Replays from the in-memory recovery log the EVENTs of `nsp` after `offset` addressed to
+ * everyone or to one of `rooms` and not excepting any of them, in order. Returns -1 when
+ * this worker keeps no log (recovery off, or a Redis adapter), otherwise a
+ * recovery_result_t: 0 (RECOVERY_RECOVERED, `cb` ran for each), or
+ * RECOVERY_OFFSET_TRIMMED (nothing replayed: the offset is unknown or too old). */
+int sio_replay(sio_nsp_t *nsp, sioc_iov_t offset, const sioc_iov_t *rooms, size_t n_rooms,
+               sio_replay_cb cb, void *data);
 
 /*
  * Connection state recovery through a cluster-wide store (the streams adapter): the
@@ -165,8 +204,19 @@ typedef struct {
                  const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
                  const sioc_iov_t *att, size_t n_att);
     void *ctx;
+    /** Optional: sio_replay() from the cluster log, asynchronous: `packet` for each EVENT
+     * after `offset` that `rooms` receive, then `done` exactly once (possibly before
+     * returning; also at teardown) with 0, or RECOVERY_OFFSET_TRIMMED when the offset is
+     * not in the log. Borrows its arguments for the call. */
+    void (*replay)(void *ctx, sio_nsp_t *nsp, sioc_iov_t offset, const sioc_iov_t *rooms,
+                   size_t n_rooms, sio_replay_cb packet, void (*done)(int result, void *data),
+                   void *data);
 } sio_recovery_store_t;
 
+/** With a store that replays: starts the replay (sio_recovery_store_t.replay) and returns
+ * 1; otherwise 0 and nothing is called. */
+int sio_store_replay(sio_nsp_t *nsp, sioc_iov_t offset, const sioc_iov_t *rooms, size_t n_rooms,
+                     sio_replay_cb packet, void (*done)(int result, void *data), void *data);
 /** Installs the store (copied); recovery must be on (--max-disconnection-duration). */
 void sio_set_recovery_store(worker_t *w, const sio_recovery_store_t *store);
 /** With a store: hands the EVENT broadcast to it and returns 1 (the store delivers); else 0. */

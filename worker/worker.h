@@ -28,6 +28,8 @@ typedef struct worker_stats {
     unsigned long long sockets_open, sockets_total;
     unsigned long long auth_failures;
     unsigned long long drops_too_large, drops_rate_limited, conn_refused_limit;
+    unsigned long long sse_clients, sse_total, sse_events_sent, sse_replayed, sse_resets,
+        sse_refused;
     eio_session_stats_t eio;
 } worker_stats_t;
 

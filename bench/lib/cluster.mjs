@@ -57,6 +57,8 @@ function proxyArgs(bin, port, workers, handoffDir) {
   if (/--log-level\b/.test(help)) a.push("--log-level", "warn");
   // One process, as the benchmarks measure the CPU of that PID.
   if (/--processes\b/.test(help)) a.push("--processes", process.env.SIOC_BENCH_PROXY_PROCESSES || "1");
+  // Every load-generator client comes from loopback: one address, thousands of sessions.
+  if (/--max-handshake-rate-per-ip\b/.test(help)) a.push("--max-handshake-rate-per-ip", "0");
   return a;
 }
 
@@ -124,7 +126,9 @@ export async function startCluster(kind, o) {
       }
       procs.push(p);
       await waitTcp(p, port);
-      if (kind === "sioc") await waitHttp(p, port, "/health", 5000).catch(() => {});
+      // a handshake answered through it: a worker is in rotation (the proxy's own /health is
+      // on its admin port, and it never forwards a worker's)
+      if (kind === "sioc") await waitHttp(p, port, "/socket.io/?EIO=4&transport=polling", 5000).catch(() => {});
       out.proxyPid = p.pid;
       out.urls = [`http://${HOST}:${port}`];
     } else {

@@ -61,6 +61,10 @@ void adapter_msg_ctx_free(adapter_msg_ctx_t *ctx)
     buf_free(&ctx->_tmp);
     buf_free(&ctx->_str);
     buf_free(&ctx->_list);
+    char **b = (char **)(void *)ctx->_blocks.base;
+    for (size_t i = 0; i < ctx->_blocks.len / sizeof(char *); i++)
+        free(b[i]);
+    buf_free(&ctx->_blocks);
 }
 
 static int fail(adapter_msg_ctx_t *ctx, const char *reason)
@@ -79,9 +83,12 @@ static int bad_input(adapter_msg_ctx_t *ctx, const char *reason)
 
 /*
  * One cursor over a JSON or msgpack envelope. Strings are slices of the
- * message, or of ctx->_str when JSON escapes had to be decoded; room lists are
- * sioc_iov_t arrays in ctx->_list. Both buffers are reserved up front for the
- * worst case of the message, so they never move while the decode runs.
+ * message, or of ctx->_str when JSON escapes had to be decoded (reserved up
+ * front: an unescaped string is never longer than its escaped text, so it
+ * never moves while the decode runs). Room lists (sioc_iov_t arrays) and room
+ * names made from numbers live in ctx->_blocks: blocks taken as the message
+ * needs them, which never move, so what a decode allocates follows what the
+ * message holds rather than a worst case reserved for every message.
  */
 enum { T_NIL, T_BOOL, T_NUM, T_STR, T_ARR, T_MAP, T_BIN, T_EXT, T_UNDEF, T_BAD };
 
@@ -236,16 +243,59 @@ static int rd_key(rd_t *r, rd_it_t *it, sioc_iov_t *key)
     return 1;
 }
 
-/* Appends to ctx->_str, which was reserved for the whole decode. */
-static const char *rd_keep(rd_t *r, const void *p, size_t n)
+/*
+ * Stable storage for the current decode (16-byte aligned), from ctx->_blocks: the
+ * last block is the one being filled (ctx->_bused bytes); a request larger than a
+ * quarter block gets a block of its own, placed before it. Each block starts with
+ * ADAPTER_MSG_BLOCK_HEAD bytes holding its data size (size_t). rd_begin() frees
+ * every block but a standard first one, so steady state allocates nothing.
+ */
+#define RD_BLOCK 65536u
+
+static void *rd_alloc(rd_t *r, size_t n)
 {
-    sioc_buf_t *s = &r->ctx->_str;
-    if (s->cap - s->len < n)
+    adapter_msg_ctx_t *c = r->ctx;
+    n = (n + 15) & ~(size_t)15;
+    size_t nb = c->_blocks.len / sizeof(char *);
+    if (nb > 0 && RD_BLOCK - c->_bused >= n) {
+        char *p = ((char **)(void *)c->_blocks.base)[nb - 1] + ADAPTER_MSG_BLOCK_HEAD + c->_bused;
+        c->_bused += n;
+        return p;
+    }
+    int own = n > RD_BLOCK / 4;
+    size_t size = own ? n : RD_BLOCK;
+    char *blk = malloc(ADAPTER_MSG_BLOCK_HEAD + size);
+    if (blk == NULL || buf_reserve(&c->_blocks, sizeof(char *))) {
+        free(blk);
         return NULL;
-    char *d = s->base + s->len;
-    memcpy(d, p, n);
-    s->len += n;
-    return d;
+    }
+    memcpy(blk, &size, sizeof(size));
+    char **b = (char **)(void *)c->_blocks.base;
+    c->_blocks.len += sizeof(char *);
+    if (!own) {
+        b[nb] = blk;
+        c->_bused = n;
+        c->_b0_std |= nb == 0;
+    } else if (nb > 0) {
+        b[nb] = b[nb - 1];
+        b[nb - 1] = blk;
+    } else {
+        b[0] = blk;
+        c->_bused = RD_BLOCK; /* full: the next request takes a new block */
+    }
+    return blk + ADAPTER_MSG_BLOCK_HEAD;
+}
+
+/* Frees the blocks of the previous decode, keeping a standard first block. */
+static void rd_blocks_reset(adapter_msg_ctx_t *c)
+{
+    char **b = (char **)(void *)c->_blocks.base;
+    size_t nb = c->_blocks.len / sizeof(char *), keep = nb > 0 && c->_b0_std;
+    for (size_t i = keep; i < nb; i++)
+        free(b[i]);
+    c->_blocks.len = keep * sizeof(char *);
+    c->_b0_std = (unsigned char)keep;
+    c->_bused = 0;
 }
 
 static int rd_num(rd_t *r, double *d)
@@ -283,9 +333,10 @@ static int rd_str(rd_t *r, sioc_iov_t *out, int numok)
         if ((e = rd_num(r, &d)))
             return e;
         size_t n = js_value_number(d, tmp);
-        const char *k = rd_keep(r, tmp, n);
+        char *k = rd_alloc(r, n);
         if (k == NULL)
-            return fail(r->ctx, "too many numeric room names");
+            return SIOC_ENOMEM;
+        memcpy(k, tmp, n);
         *out = iov_make(k, n);
         return 0;
     }
@@ -358,7 +409,10 @@ static int rd_bool(rd_t *r, int *b)
     return rd_skip(r);
 }
 
-/* A list of room names (strings or numbers); nil/undefined = empty. */
+/*
+ * A list of room names (strings or numbers); nil/undefined = empty. Built in
+ * ctx->_list (which may move as it grows), then copied to stable storage.
+ */
 static int rd_list(rd_t *r, const sioc_iov_t **v, size_t *n)
 {
     int t = rd_peek(r), e;
@@ -370,19 +424,23 @@ static int rd_list(rd_t *r, const sioc_iov_t **v, size_t *n)
     if ((e = rd_container(r, &it, 0)))
         return e;
     sioc_buf_t *l = &r->ctx->_list;
-    sioc_iov_t *arr = (sioc_iov_t *)(void *)(l->base + l->len);
+    l->len = 0;
     while ((e = rd_next(r, &it, 0)) == 1) {
         if (*n >= r->ctx->limits.max_list)
             return fail(r->ctx, "room list too long");
-        if (l->cap - l->len < sizeof(sioc_iov_t))
-            return fail(r->ctx, "room list storage exhausted");
-        if ((e = rd_str(r, &arr[*n], 1)))
+        sioc_iov_t s;
+        if ((e = rd_str(r, &s, 1)) || (e = buf_append(l, &s, sizeof(s))))
             return e;
-        l->len += sizeof(sioc_iov_t);
         (*n)++;
     }
+    if (e || *n == 0)
+        return e;
+    sioc_iov_t *arr = rd_alloc(r, l->len);
+    if (arr == NULL)
+        return SIOC_ENOMEM;
+    memcpy(arr, l->base, l->len);
     *v = arr;
-    return e;
+    return 0;
 }
 
 /* Any value: JSON is validated and copied, msgpack converted; undefined = absent. */
@@ -557,14 +615,9 @@ static int rd_begin(rd_t *r, adapter_msg_ctx_t *ctx, const char *msg, size_t len
     r->json = json_ok && msg[0] == '{';
     r->jout = json;
     r->att = att;
-    size_t lists = 3 * (size_t)ctx->limits.max_list;
-    if (lists > len)
-        lists = len;
-    ctx->_str.len = ctx->_list.len = 0;
-    int e = buf_reserve(&ctx->_str, len + lists * 25 + 128);
-    if (!e)
-        e = buf_reserve(&ctx->_list, lists * sizeof(sioc_iov_t) + sizeof(sioc_iov_t));
-    return e;
+    ctx->_str.len = 0;
+    rd_blocks_reset(ctx);
+    return buf_reserve(&ctx->_str, len);
 }
 
 static int rd_end(rd_t *r)
@@ -734,6 +787,12 @@ int adapter_msg_response_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t 
     val_finish(&r, &data, &out->data);
 done:
     mp_json__cap_pop(cap);
+    if (e) { /* keep only the requestId, when it was read before the error */
+        sioc_iov_t id = out->request_id;
+        memset(out, 0, sizeof(*out));
+        out->kind = -1;
+        out->request_id = id;
+    }
     return e ? e : (int)len;
 }
 

@@ -64,12 +64,20 @@
 #define ADAPTER_MSG_F_TIMEOUT 0x20u /* present only; the number is in .timeout */
 #define ADAPTER_MSG_F_EXPECT_SINGLE 0x40u
 
-/* Default limits (adapter_msg_ctx_init with NULL). */
-#define ADAPTER_MSG_MAX_SIZE (8u << 20)
+/*
+ * Default limits (adapter_msg_ctx_init with NULL). A decoder accepts what the
+ * encoders may write (ADAPTER_MSG_MAX_OUT) and what Node peers send: a message
+ * of up to 32 MiB, lists and containers of up to 2^20 entries. Storage follows
+ * what a message holds (counts a message cannot hold are refused first), so
+ * the limits bound a message's cost, not every message's.
+ */
+#define ADAPTER_MSG_MAX_SIZE (32u << 20)
 #define ADAPTER_MSG_MAX_OUT (32u << 20)
 #define ADAPTER_MSG_MAX_DEPTH 32u
-#define ADAPTER_MSG_MAX_ELEMS 65536u
-#define ADAPTER_MSG_MAX_LIST 4096u
+#define ADAPTER_MSG_MAX_ELEMS (1u << 20)
+#define ADAPTER_MSG_MAX_LIST (1u << 20)
+
+#define ADAPTER_MSG_BLOCK_HEAD 16u
 
 typedef struct {
     size_t max_size;    /* bytes of one input message or JSON text */
@@ -86,11 +94,16 @@ typedef struct {
  */
 typedef struct {
     adapter_msg_limits_t limits;
-    const char *reason; /* static text after SIOC_EPROTO, else NULL */
-    sioc_buf_t _stack;  /* map member records while converting */
-    sioc_buf_t _tmp;    /* member reordering, UTF-16 units, long numbers */
-    sioc_buf_t _str;    /* unescaped strings, numbers turned into room names */
-    sioc_buf_t _list;   /* sioc_iov_t arrays of room lists */
+    const char *reason;    /* static text after SIOC_EPROTO, else NULL */
+    sioc_buf_t _stack;     /* map member records while converting */
+    sioc_buf_t _tmp;       /* member reordering, UTF-16 units, long numbers */
+    sioc_buf_t _str;       /* unescaped strings of the current decode */
+    sioc_buf_t _list;      /* the room list being read */
+    sioc_buf_t _blocks;    /* stable storage of the current decode: block pointers;
+                            * a block's data follows ADAPTER_MSG_BLOCK_HEAD bytes
+                            * holding its size (size_t) */
+    size_t _bused;         /* bytes used in the last block */
+    unsigned char _b0_std; /* the first block is a standard one (kept across decodes) */
 } adapter_msg_ctx_t;
 
 /* Attachment collector: a caller array filled by decoders. */
@@ -264,6 +277,8 @@ SIOC_WUR int adapter_msg_request_encode(adapter_msg_ctx_t *ctx, const adapter_ms
 /**
  * Decodes a response (JSON or msgpack by first byte) into `out`; JSON values
  * are appended to `json`. Returns `len` or a negative error. Slices as above.
+ * On an error, out->request_id is still set when the requestId came before
+ * it (Node writes it second), so the requester can count the answer.
  */
 SIOC_WUR int adapter_msg_response_decode(adapter_msg_ctx_t *ctx, const char *msg, size_t len,
                                          sioc_buf_t *json, adapter_msg_att_t *att,

@@ -12,7 +12,7 @@ import { spawn, execFileSync } from "node:child_process";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { io } from "socket.io-client";
-import { startWorker, startProxy, sleep, until, HOST, IS_NODE_PEER, haveProxy } from "../faults/lib/procs.mjs";
+import { startWorker, startProxy, startRedisServer, sleep, until, HOST, IS_NODE_PEER, haveProxy } from "../faults/lib/procs.mjs";
 import { writeResult, Verdict } from "../faults/lib/report.mjs";
 import { makeToken, craftToken, TEST_SECRET, nowSec } from "../integration/lib/token.mjs";
 import { wsHandshake, RawWs, pollingHandshake, post, poll } from "../integration/lib/raw.mjs";
@@ -63,7 +63,7 @@ function record(id, group, title, did, cases, extra = {}, v = new Verdict(), sho
   for (const c of cases) measured[c.name] = `${c.ok ? "ok" : "FAILED"}: ${c.got}`;
   Object.assign(measured, extra);
   const passed = cases.filter((c) => c.ok).length;
-  const SEQ = { "too-large": 3, "event-flood": 4, "connection-caps": 5, "slowloris-worker": 6, "slowloris-proxy": 7, "header-flood-worker": 8, "header-flood-proxy": 9, "smuggling-worker": 10, "smuggling-proxy": 11, "no-token-logged": 1, "xff-trusted": 2, "affinity-cookie": 3 };
+  const SEQ = { "security-review": 4, "too-large": 3, "event-flood": 4, "connection-caps": 5, "slowloris-worker": 6, "slowloris-proxy": 7, "header-flood-worker": 8, "header-flood-proxy": 9, "smuggling-worker": 10, "smuggling-proxy": 11, "no-token-logged": 1, "xff-trusted": 2, "affinity-cookie": 3 };
   return writeResult({
     id,
     group,
@@ -468,6 +468,111 @@ export function defineBadInputTests() {
         await w.stop();
       }
       const res = record("no-token-logged", "security", "No token value in any log", "Worker and proxy at --log-level debug; connections (polling then websocket) with a wrong-secret, expired, alg-none, garbage, valid and soon-expiring token, sent both in the CONNECT auth and as ?token= in the URL, straight and through the proxy. Both logs are searched for each token and each of its segments.", cases, {}, undefined, "6 kinds of token in auth and ?token=, worker and proxy at debug level; logs searched");
+      assert.deepEqual(res.problems, []);
+    });
+
+    it("the findings of the security review stay fixed", { skip: !haveProxy() && "no sioc-proxy binary" }, async () => {
+      const cases = [];
+      const add = (name, ok, got) => cases.push({ name, ok: !!ok, got: String(got) });
+      const redis = await startRedisServer();
+      const w = await startWorker({ id: "rv1", flags: { "redis-url": redis.url, "max-pending-sessions-per-ip": 50, "max-rooms-per-socket": 1000 } });
+      const w2 = await startWorker({ id: "rv2" });
+      const p = await startProxy({ flags: { workers: `rv2=${HOST}:${w2.port}` } });
+      const hs = "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n";
+      const closing = (n, head = hs) => head.repeat(n - 1) + head.replace("Host: x\r\n", "Host: x\r\nConnection: close\r\n");
+      const socks = [];
+      try {
+        await until(async () => (await p.metrics()).get("sioc_proxy_workers_up") === 1, 5000, 50, "worker up");
+        // 1. sessions per address
+        const wr = await rawExchange(w.port, [closing(200)], { localAddress: "127.0.12.2", timeoutMs: 5000 });
+        const wOk = wr.statuses.filter((s) => s === 200).length;
+        add("1. worker: 200 pipelined handshakes, --max-pending-sessions-per-ip 50", wOk === 50 && wr.statuses.includes(429), `${wOk} sessions, ${wr.statuses.filter((s) => s === 429).length} x 429`);
+        const t0 = Date.now();
+        const pr = await rawExchange(p.port, [closing(1200)], { localAddress: "127.0.12.3", timeoutMs: 15000 });
+        const pOk = pr.statuses.filter((s) => s === 200).length;
+        const refill = Math.ceil(((Date.now() - t0) / 1000) * 100);
+        add("1. proxy (default per-address rate 100/s, burst 1000): 1200 pipelined handshakes", pOk >= 1000 && pOk <= 1000 + refill + 1 && pr.statuses.includes(429), `${pOk} sessions, ${pr.statuses.filter((s) => s === 429).length} x 429`);
+        // 2. rooms per socket, list-rooms bounded
+        const s = io(w.url, { forceNew: true, transports: ["websocket"], reconnection: false, localAddress: "127.0.12.6", auth: { token: makeToken({ sub: "rv" }) } });
+        socks.push(s);
+        await new Promise((res, rej) => (s.once("connect", res), s.once("connect_error", rej)));
+        const acks = await Promise.all(Array.from({ length: 1001 }, (_, i) => s.timeout(5000).emitWithAck("join-room", `r${i}`)));
+        add("2. the 1001st room of a socket refused (--max-rooms-per-socket 1000)", acks.slice(0, 1000).every((a) => a.ok) && !acks[1000].ok, JSON.stringify(acks[1000]));
+        const lists = [];
+        for (let i = 0; i < 6; i++) lists.push(await s.timeout(6000).emitWithAck("list-rooms"));
+        add("2. list-rooms: at most 1000 rooms, no socket-id room, 5 per 10 s", lists[0].rooms.length === 1000 && !lists[0].rooms.includes(s.id) && lists[0].complete === false && lists[5].ok === false, `${lists[0].rooms.length} rooms, complete ${lists[0].complete}; 6th: ${JSON.stringify(lists[5]).slice(0, 60)}`);
+        // 3. a broadcast to 5,000 rooms (Node's own encoding, @socket.io/redis-emitter)
+        const { Emitter } = await import("@socket.io/redis-emitter");
+        const { createClient } = await import("redis");
+        const rc = createClient({ url: redis.url });
+        await rc.connect();
+        try {
+          const got = new Promise((res) => s.once("receive-message", res));
+          new Emitter(rc).to(Array.from({ length: 5000 }, (_, i) => `x${i}`).concat("r999")).emit("receive-message", "to-5001-rooms");
+          const m = await Promise.race([got, sleep(3000).then(() => "nothing in 3 s")]);
+          add("3. a broadcast to 5,001 rooms from @socket.io/redis-emitter is decoded", m === "to-5001-rooms", m);
+        } finally {
+          await rc.quit();
+        }
+        // 5. JWT numeric dates
+        const connectWith = (token) =>
+          new Promise((res) => {
+            const c = io(w.url, { forceNew: true, transports: ["websocket"], reconnection: false, localAddress: "127.0.12.7", auth: { token } });
+            socks.push(c);
+            c.once("connect", () => res("connected"));
+            c.once("connect_error", (e) => res(`refused: ${e.message}`));
+          });
+        const nbf = await connectWith(craftToken({ alg: "HS256", typ: "JWT" }, { sub: "n", nbf: nowSec() + 86400.5, exp: nowSec() + 90000 }, TEST_SECRET));
+        add("5. a token with nbf = now + 86400.5 is refused", nbf.startsWith("refused"), nbf);
+        const exp = await connectWith(craftToken({ alg: "HS256", typ: "JWT" }, { sub: "e", exp: nowSec() + 60.5 }, TEST_SECRET));
+        add("5. a token with a fractional exp in the future is accepted", exp === "connected", exp);
+        // 6. log flood
+        const before = (w.log().match(/handshake refused/g) || []).length;
+        const sid = JSON.parse((await get(w.port, "/socket.io/?EIO=4&transport=polling", { localAddress: "127.0.12.4" })).body.slice(1)).sid;
+        const flood = Array.from({ length: 5000 }, () => '40{"token":"x"}').join("\x1e");
+        await rawExchange(w.port, [`POST /socket.io/?EIO=4&transport=polling&sid=${sid} HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(flood)}\r\nConnection: close\r\n\r\n${flood}`], { localAddress: "127.0.12.4" });
+        await sleep(200);
+        const lines = (w.log().match(/handshake refused/g) || []).length - before;
+        add("6. 5,000 refused CONNECTs in one POST: log lines", lines <= 5, `${lines} lines`);
+        // 7. HEAD gets no body
+        const head = await rawExchange(w.port, ["HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]);
+        add("7. HEAD /health then GET /health on one connection: two answers in step", head.statuses.length === 2 && head.statuses.every((x) => x === 200), `HTTP ${head.statuses.join(",")}`);
+        // 8. what the proxy accepts, the worker behind it accepts
+        // 64 fields and ~16.2 KB: just inside the proxy's defaults (--max-headers 64, --max-head-size 16384)
+        const many = Array.from({ length: 62 }, (_, i) => `x-h${String(i).padStart(2, "0")}: ${"v".repeat(250)}`).join("\r\n");
+        const big = await rawExchange(p.port, [`GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n${many}\r\nConnection: close\r\n\r\n`], { localAddress: "127.0.12.5" });
+        add("8. a head at the proxy's limits (64 fields, 16.2 KB) is accepted by the worker behind it", big.statuses[0] === 200, `HTTP ${big.statuses.join(",")}`);
+        // 9. admin endpoints are not reachable through the proxy
+        const adm = await get(p.port, "/metrics?sid=rv2.x");
+        add("9. GET /metrics?sid=rv2.x through the proxy", adm.status === 404 && !/sioc_/.test(adm.body), `HTTP ${adm.status}`);
+        // 10. the rightmost X-Forwarded-For fields count; Host required; no body on an upgrade
+        const fakes = await fakeWorkers(["f1", "f2", "f3"]);
+        const fp = await startProxy({ flags: { workers: fakes.map((f) => `${f.id}=${HOST}:${f.port}`).join(","), "trusted-proxies": "127.0.12.1/32" } });
+        try {
+          await until(async () => (await fp.metrics()).get("sioc_proxy_workers_up") === 3, 5000, 50, "fakes up");
+          const spread = new Set();
+          for (let i = 0; i < 20; i++) {
+            const r = await get(fp.port, "/socket.io/?EIO=4&transport=polling", { localAddress: "127.0.12.1", headers: { "x-forwarded-for": [...Array.from({ length: 16 }, (_, j) => `10.1.1.${j}`), `10.2.${i}.${i * 7 + 1}`] } }); // 17 lines
+            if (r.json) spread.add(r.json.worker);
+          }
+          add("10. behind a trusted balancer, 16 forged X-Forwarded-For fields before the real one: the real one is hashed", spread.size >= 2, [...spread].join(","));
+        } finally {
+          await fp.stop();
+          for (const f of fakes) await f.close();
+        }
+        const noHost = await rawExchange(w.port, ["GET /health HTTP/1.1\r\n\r\n"]);
+        const noHostP = await rawExchange(p.port, ["GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n\r\n"]);
+        add("10. HTTP/1.1 without Host: 400 from the worker and the proxy", noHost.statuses[0] === 400 && noHostP.statuses[0] === 400, `worker ${noHost.statuses[0]}, proxy ${noHostP.statuses[0]}`);
+        const up = await rawExchange(w.port, ["GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 5\r\n\r\nhello"]);
+        add("10. an upgrade request with a body is refused by the worker", up.statuses[0] === 400, `HTTP ${up.statuses.join(",")}`);
+      } finally {
+        for (const c of socks) c.disconnect();
+        await p.stop();
+        await w.stop();
+        await w2.stop();
+        await redis.stop();
+      }
+      const res = record("security-review", "security", "The security review's findings stay fixed", "One worker (Redis adapter, --max-pending-sessions-per-ip 50) and one behind sioc-proxy with its defaults. For each finding of the review, the shape that showed it: pipelined handshakes on one connection (worker and proxy), 1,001 rooms on one socket and six list-rooms in a row, a redis-emitter broadcast to 5,001 rooms, tokens with a fractional nbf and exp, 5,000 refused CONNECTs in one POST, HEAD then GET on one connection, a head at the proxy's limits, /metrics through the proxy with a sid, 17 X-Forwarded-For lines behind a trusted balancer (a proxy with --trusted-proxies in front of three fake workers), HTTP/1.1 without Host, an upgrade with a body. (Connections refused at accept: the per-address caps check.)", cases, {}, undefined, "the shapes that showed each finding of the security review (sessions per address, rooms per socket, long room lists, JWT dates, log flood, HEAD, head limits, admin endpoints, X-Forwarded-For, Host, upgrade body)");
       assert.deepEqual(res.problems, []);
     });
 

@@ -39,8 +39,8 @@
     } while (0)
 
 typedef struct {
-    const char *lo[4];
-    const char *hi[4];
+    const char *lo[64];
+    const char *hi[64];
     int n;
 } ranges_t;
 
@@ -61,6 +61,21 @@ static void add_range(ranges_t *r, const char *base, size_t len)
     r->lo[r->n] = base;
     r->hi[r->n] = base + len;
     r->n++;
+}
+
+/* The decoder's storage: unescaped strings, the list being read, its stable blocks. */
+static void add_ctx(ranges_t *r, const adapter_msg_ctx_t *ctx)
+{
+    add_range(r, ctx->_str.base, ctx->_str.len);
+    add_range(r, ctx->_list.base, ctx->_list.len);
+    char *const *b = (char *const *)(const void *)ctx->_blocks.base;
+    size_t nb = ctx->_blocks.len / sizeof(char *);
+    CHECK(r->n + nb <= 64);
+    for (size_t i = 0; i < nb; i++) {
+        size_t size;
+        memcpy(&size, b[i], sizeof(size));
+        add_range(r, b[i] + ADAPTER_MSG_BLOCK_HEAD, size);
+    }
 }
 
 static void check_result(adapter_msg_ctx_t *ctx, int r, size_t len)
@@ -134,8 +149,7 @@ static void fuzz_broadcast(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
     ranges_t rg = {0};
     add_range(&rg, msg, len);
     add_range(&rg, json.base, json.len);
-    add_range(&rg, ctx->_str.base, ctx->_str.len);
-    add_range(&rg, ctx->_list.base, ctx->_list.len);
+    add_ctx(&rg, ctx);
     CHECK(inside(&rg, m.uid) && (inside(&rg, m.packet.nsp) || iov_eq_str(m.packet.nsp, "/")));
     check_list(&rg, m.opts.rooms, m.opts.nrooms);
     check_list(&rg, m.opts.except, m.opts.nexcept);
@@ -158,18 +172,22 @@ static void fuzz_broadcast(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
         memcpy(rooms, m.opts.rooms, nr * sizeof(sioc_iov_t));
     if (ne)
         memcpy(except, m.opts.except, ne * sizeof(sioc_iov_t));
-    /* copy strings that live in ctx storage */
+    /* copy strings that live in ctx storage (anything outside the message) */
     sioc_buf_t keep = {0};
-    CHECK(buf_reserve(&keep, ctx->_str.len + 1) == 0);
-    if (ctx->_str.len)
-        memcpy(keep.base, ctx->_str.base, ctx->_str.len);
-    const char *sb = ctx->_str.base, *se = sb ? sb + ctx->_str.len : NULL;
-    for (size_t i = 0; sb && i < nr; i++)
-        if (rooms[i].base >= sb && rooms[i].base < se)
-            rooms[i].base = keep.base + (rooms[i].base - sb);
-    for (size_t i = 0; sb && i < ne; i++)
-        if (except[i].base >= sb && except[i].base < se)
-            except[i].base = keep.base + (except[i].base - sb);
+    size_t total = 1;
+    for (size_t i = 0; i < nr; i++)
+        total += rooms[i].len;
+    for (size_t i = 0; i < ne; i++)
+        total += except[i].len;
+    CHECK(buf_reserve(&keep, total) == 0);
+    for (size_t i = 0; i < nr + ne; i++) {
+        sioc_iov_t *v = i < nr ? &rooms[i] : &except[i - nr];
+        if (v->base != NULL && (v->base < msg || v->base >= msg + len)) {
+            memcpy(keep.base + keep.len, v->base, v->len);
+            v->base = keep.base + keep.len;
+            keep.len += v->len;
+        }
+    }
 
     r = adapter_msg_broadcast_decode(ctx, enc.base, enc.len, &json2, &att2, &m2);
     CHECK(r == (int)enc.len);
@@ -218,8 +236,7 @@ static void fuzz_request(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
         ranges_t rg = {0};
         add_range(&rg, msg, len);
         add_range(&rg, json.base, json.len);
-        add_range(&rg, ctx->_str.base, ctx->_str.len);
-        add_range(&rg, ctx->_list.base, ctx->_list.len);
+        add_ctx(&rg, ctx);
         CHECK(inside(&rg, m.uid) && inside(&rg, m.request_id) && inside(&rg, m.sid) &&
               inside(&rg, m.room));
         check_list(&rg, m.rooms, m.nrooms);
@@ -258,8 +275,7 @@ static void fuzz_response(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
         ranges_t rg = {0};
         add_range(&rg, msg, len);
         add_range(&rg, json.base, json.len);
-        add_range(&rg, ctx->_str.base, ctx->_str.len);
-        add_range(&rg, ctx->_list.base, ctx->_list.len);
+        add_ctx(&rg, ctx);
         CHECK(inside(&rg, m.request_id));
         check_list(&rg, m.rooms, m.nrooms);
         check_value(&rg, &m.sockets, msg, len);
@@ -295,8 +311,7 @@ static void fuzz_shard(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
         ranges_t rg = {0};
         add_range(&rg, msg, len);
         add_range(&rg, json.base, json.len);
-        add_range(&rg, ctx->_str.base, ctx->_str.len);
-        add_range(&rg, ctx->_list.base, ctx->_list.len);
+        add_ctx(&rg, ctx);
         CHECK(inside(&rg, m.uid) && inside(&rg, m.nsp) && inside(&rg, m.request_id));
         check_list(&rg, m.rooms, m.nrooms);
         check_list(&rg, m.opts.rooms, m.opts.nrooms);

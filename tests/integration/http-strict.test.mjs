@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { startServer, stopAll } from "./lib/server.mjs";
 import { startProxy } from "./lib/proxy.mjs";
 import { rawExchange } from "../badinput/lib.mjs";
+import { freePort, httpGet } from "../lib/proc.mjs";
 
 let worker, proxy;
 
@@ -101,5 +102,37 @@ describe("head limits: what the proxy accepts, the worker behind it accepts", ()
     } finally {
       await stopAll(w);
     }
+  });
+});
+
+describe("worker admin endpoints are not client-facing", () => {
+  let w, adminPort;
+  before(async () => {
+    adminPort = await freePort();
+    w = await startServer({ flags: { app: "chat", "admin-port": adminPort } });
+  });
+  after(async () => {
+    await stopAll(w);
+  });
+
+  it("with --admin-port, /ready and /metrics move to the admin port; the client port keeps /health", async () => {
+    assert.equal((await httpGet(w.port, "/metrics")).status, 404);
+    assert.equal((await httpGet(w.port, "/ready")).status, 404);
+    assert.equal((await httpGet(w.port, "/health")).status, 200);
+    const m = await httpGet(adminPort, "/metrics");
+    assert.equal(m.status, 200);
+    assert.match(m.body, /^sioc_dropped_total/m);
+    assert.equal((await httpGet(adminPort, "/ready")).status, 200);
+    assert.equal((await httpGet(adminPort, "/health")).status, 200);
+    assert.equal((await httpGet(adminPort, "/socket.io/?EIO=4&transport=polling")).status, 404, "no Engine.IO on the admin port");
+  });
+
+  it("the proxy never forwards a worker's admin endpoints, whatever the sid", async () => {
+    for (const path of ["/metrics", "/ready", "/health", "/metrics?sid=undefined.x", "/ready?EIO=4&transport=polling"]) {
+      const r = await httpGet(proxy.port, path);
+      assert.equal(r.status, 404, `${path} through the proxy`);
+      assert.doesNotMatch(r.body, /sioc_/);
+    }
+    assert.equal((await httpGet(proxy.adminPort, "/metrics")).status, 200, "the proxy's own, on its admin port");
   });
 });

@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import { startServer, stopAll, freePort, IS_NODE_PEER, REPO_ROOT } from "./lib/server.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck } from "./lib/client.mjs";
 import { makeToken, TEST_SECRET } from "./lib/token.mjs";
-import { httpGet, spawnProcess, startRedis, waitHttp } from "../lib/proc.mjs";
+import { httpGet, metricValue, spawnProcess, startRedis, waitHttp } from "../lib/proc.mjs";
 import { sleep, until } from "./lib/util.mjs";
 
 const require = createRequire(import.meta.url);
@@ -122,7 +122,34 @@ for (const mode of ["classic", "sharded"]) {
       assert.equal(r2.answers.length, 3);
     });
 
+    it("a Node broadcast to 5,000 rooms reaches a sioc client in the last of them", async () => {
+      const a = await sioc(w1, "many-a");
+      const n = await nodeClient();
+      await emitAck(a, "join-room", "many4999");
+      const got = [];
+      a.on("receive-message", (m) => got.push(m));
+      assert.deepEqual(await emitAck(n, "x-to-many", "many", 5000, "to-5000-rooms"), { ok: true });
+      await until(() => got.includes("to-5000-rooms"), 3000, 10, "broadcast with 5,000 rooms decoded");
+    });
+
     if (mode === "classic") {
+      it("list-rooms answers at once when a Node peer holds 5,000 rooms (its answer decoded)", async () => {
+        const a = await sioc(w1, "lr-a");
+        const n = await nodeClient();
+        assert.deepEqual(await emitAck(n, "x-join-many", "held", 5000), { ok: true });
+        const errors0 = metricValue((await httpGet(w1.port, "/metrics")).body, "sioc_redis_decode_errors_total");
+        const t0 = Date.now();
+        const r = await emitAck(a, "list-rooms");
+        const ms = Date.now() - t0;
+        assert.equal(r.ok, true);
+        assert.equal(r.rooms.length, 1000, "the list is capped; complete:false says so");
+        assert.equal(r.complete, false);
+        assert.ok(ms < 2000, `answered in ${ms} ms, not after the request timeout`);
+        assert.equal(metricValue((await httpGet(w1.port, "/metrics")).body, "sioc_redis_decode_errors_total"), errors0, "the Node peer's answer was decoded");
+        n.disconnect();
+        await sleep(200);
+      });
+
       it("Node allRooms includes the rooms of sioc workers; sioc list-rooms includes Node's", async () => {
         const a = await sioc(w1, "ra");
         const n = await nodeClient();

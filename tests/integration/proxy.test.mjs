@@ -383,6 +383,8 @@ describe("proxy with Redis discovery", () => {
     }
     assert.ok(addrs.length > 0);
     victim.child.kill("SIGTERM");
+    // the worker is draining once its /ready says so (the signal is handled by its loop)
+    await until(async () => (await httpGet(victim.port, "/ready", { timeoutMs: 500 })).status === 503, 5000, 5, "victim draining");
     const rs = await Promise.all(
       addrs.map(async (a) => {
         const c = new RawConn(proxy.port, { localAddress: a });

@@ -6,11 +6,23 @@
 import { LedgerClient, summarizeStates } from "./ledger.mjs";
 
 const clients = [];
+let nextClose = 0; // churn closes the oldest clients first
 
 process.on("message", async ({ id, cmd, arg }) => {
   let result = null;
   if (cmd === "start") {
     for (const c of arg) clients.push(new LedgerClient(c));
+    result = clients.length;
+  } else if (cmd === "churn") {
+    // close `arg.close` of the oldest open clients, start the clients of `arg.start`
+    for (let n = arg.close; n > 0 && nextClose < clients.length; nextClose++) {
+      const c = clients[nextClose];
+      if (c.socket === null) continue;
+      c.close();
+      n--;
+      setTimeout(() => c.release(), 2000); // its record stays; the socket goes
+    }
+    for (const c of arg.start) clients.push(new LedgerClient(c));
     result = clients.length;
   } else if (cmd === "status") {
     result = summarizeStates(clients);

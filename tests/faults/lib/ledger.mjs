@@ -296,6 +296,7 @@ export class LedgerClient {
   }
 
   state() {
+    if (this.socket === null) return { connected: false, joined: false, w: null };
     const sess = this.sessions[this.sessions.length - 1];
     return { connected: this.socket.connected, joined: !!(sess && sess.tj && !sess.td && this.socket.connected), w: sess ? sess.w : null };
   }
@@ -305,8 +306,15 @@ export class LedgerClient {
   }
 
   close() {
+    if (this.socket === null) return;
     this.socket.io.opts.reconnection = false;
     this.socket.disconnect();
+  }
+
+  /** Forgets the socket of a closed client (long runs): its record stays. */
+  release() {
+    this.socket?.removeAllListeners();
+    this.socket = null;
   }
 }
 
@@ -392,6 +400,9 @@ export class ClientHost {
   }
   collect() {
     return this.call("collect");
+  }
+  churn(close, start) {
+    return this.call("churn", { close, start });
   }
   freeze() {
     this.child.kill("SIGSTOP");

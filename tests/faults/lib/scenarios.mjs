@@ -32,7 +32,8 @@ export async function startCluster({ n = 3, proxy = false, workerFlags = {}, pro
     for (const i of range(n)) c.workers.push(await startWorker({ id: `w${i + 1}`, flags: { "redis-url": c.redis.url, ...workerFlags } }));
     await until(async () => (await Promise.all(c.workers.map((w) => w.ready()))).every(Boolean), 15000, 50, "workers ready");
     if (proxy) {
-      c.proxy = await startProxy({ flags: { "redis-url": c.redis.url, ...proxyFlags }, port: proxyPort, adminPort });
+      // Thousands of clients behind a few loopback addresses: no per-address handshake rate.
+      c.proxy = await startProxy({ flags: { "redis-url": c.redis.url, "max-handshake-rate-per-ip": 0, ...proxyFlags }, port: proxyPort, adminPort });
       await until(async () => (await c.proxy.metrics()).get("sioc_proxy_workers_up") === n, 15000, 50, "proxy sees every worker");
     }
   } catch (e) {
@@ -744,7 +745,7 @@ export async function proxyRestart({ clients = 2000, hosts: nHosts = 4, rate = 3
     await c.proxy.exited;
     await sleep(downMs);
     const tBack = now();
-    c.proxy = await startProxy({ flags: { "redis-url": c.redis.url, ...proxyFlags }, port: proxyPort, adminPort, name: "proxy-restarted" });
+    c.proxy = await startProxy({ flags: { "redis-url": c.redis.url, "max-handshake-rate-per-ip": 0, ...proxyFlags }, port: proxyPort, adminPort, name: "proxy-restarted" });
     const pm1 = await c.proxy.metrics();
     let tAll = null;
     await until(async () => (await statusAll(hosts)).joined === clients, 120000, 200, "clients back").then(() => (tAll = now())).catch(() => {});
@@ -1216,5 +1217,131 @@ export async function drainPolling({ sessions = 60, viaProxy = false, pollAfterM
     if (agent) agent.destroy();
     if (c) await stopCluster(c);
     else await w.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Soak: N sessions through the proxy for an hour, with churn and chat traffic
+
+/** Open descriptors of a process (0 once it is gone). */
+function fdCount(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Resident set size in KiB (0 once the process is gone). */
+function rssOf(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export async function soak({ sessions = 20000, minutes = 60, churn = 200, rooms = 20, intervalMs = 5000, workers = 4, perHost = 4000, sampleMs = 60000, warmMinutes = 5, proxyFlags = {} } = {}) {
+  const v = new Verdict();
+  const nHosts = Math.max(1, Math.ceil(sessions / perHost));
+  const c = await startCluster({ n: workers, proxy: true, proxyFlags });
+  const ledger = new Ledger();
+  const roomNames = range(rooms).map((i) => `room-${i}`);
+  let serial = sessions;
+  const configs = proxiedConfigs({ n: sessions, url: c.proxy.url, rooms: roomNames });
+  const { hosts, start } = splitHosts(configs, nHosts);
+  const procs = () => [
+    ["proxy", c.proxy.pid],
+    ...c.workers.map((w) => [w.id, w.pid]),
+    ["redis", c.redis.pid],
+  ];
+  const series = []; // {min, proc: {rss, fds}}
+  let pubs = null;
+  let churner = null;
+  let sampler = null;
+  try {
+    const t0 = now();
+    await start();
+    await waitJoined(hosts, sessions, 600000, "clients joined");
+    const joinMs = now() - t0;
+    pubs = makePublishers(ledger, { rooms: roomNames, urls: c.workers.slice(0, 2), intervalMs, emitter: { redisUrl: c.redis.url } });
+    await pubs.ready();
+    pubs.start();
+    const tStart = now();
+    const sample = () => {
+      const row = { min: Math.round((now() - tStart) / 6000) / 10, procs: {} };
+      for (const [name, pid] of procs()) row.procs[name] = { rss: rssOf(pid), fds: fdCount(pid) };
+      series.push(row);
+    };
+    sample();
+    sampler = setInterval(sample, sampleMs);
+    // churn: every second, `churn` clients leave and `churn` new ones arrive, spread over the hosts
+    let churnErrors = 0;
+    churner = setInterval(() => {
+      hosts.forEach((h, i) => {
+        const k = Math.floor(churn / nHosts) + (i < churn % nHosts ? 1 : 0);
+        const fresh = proxiedConfigs({ n: k, url: c.proxy.url, rooms: roomNames, prefix: "s", offset: serial }).map((cf, j) => ({ ...cf, id: `s${serial + j}` }));
+        serial += k;
+        h.churn(k, fresh).catch(() => churnErrors++);
+      });
+    }, 1000);
+    await sleep(minutes * 60000);
+    clearInterval(churner);
+    churner = null;
+    await sleep(5000); // the last arrivals join
+    pubs.stop();
+    const tEnd = now();
+    await sleep(3000);
+    clearInterval(sampler);
+    sample();
+    const st = await statusAll(hosts);
+    const records = await collectAll(hosts);
+    const res = check(ledger, records, { tEnd, tailGraceMs: 1500 });
+    // drift: the last sample against the first one after the warm-up
+    const base = series.find((r) => r.min >= warmMinutes) ?? series[0];
+    const last = series[series.length - 1];
+    const drift = {};
+    for (const [name] of procs()) {
+      const b = base.procs[name], l = last.procs[name];
+      drift[name] = { rssKiB: l.rss - b.rss, rssPct: b.rss ? Math.round(((l.rss - b.rss) * 1000) / b.rss) / 10 : null, fds: l.fds - b.fds };
+    }
+    v.check(c.workers.every((w) => w.alive()) && c.proxy.alive(), "a process died");
+    v.check(churnErrors === 0, `${churnErrors} churn commands failed`);
+    // Churned clients land on other workers than the ones they left: a worker's share moves,
+    // the workers' sum must not. The proxy and Redis are checked alone.
+    const workerFds = Object.entries(drift).filter(([n]) => n.startsWith("w")).reduce((a, [, d]) => a + d.fds, 0);
+    v.check(Math.abs(workerFds) <= Math.max(50, sessions * 0.02), `the workers' descriptors drifted by ${workerFds} in all`);
+    for (const [name, d] of Object.entries(drift)) {
+      v.check(d.rssPct === null || d.rssPct <= 10, `${name} RSS grew ${d.rssPct}% (${d.rssKiB} KiB) after the warm-up`);
+      if (!name.startsWith("w")) v.check(Math.abs(d.fds) <= Math.max(50, sessions * 0.02), `${name} descriptors drifted by ${d.fds}`);
+    }
+    ledgerProblems(v, res);
+    const table = series.map((r) => `${r.min}: ` + Object.entries(r.procs).map(([n, p]) => `${n} ${p.rss} KiB/${p.fds} fd`).join(", "));
+    return {
+      id: "soak",
+      group: "fault",
+      seq: 20,
+      title: `Soak: ${sessions} sessions through the proxy for ${minutes} min with churn`,
+      short: `${sessions} websocket sessions through one proxy, ${churn} connects and ${churn} disconnects per second, chat traffic in ${rooms} rooms, ${minutes} min`,
+      did: `Redis, ${workers} workers and sioc-proxy. ${sessions} websocket clients (${nHosts} client processes, distinct 127.1.x.y addresses) joined ${rooms} rooms; publishers every ${intervalMs} ms per room through two workers plus a redis-emitter. Every second ${churn} of the oldest clients disconnected and ${churn} new ones connected and joined, for ${minutes} minutes. RSS and open descriptors of the proxy, the workers and Redis were read from /proc every ${sampleMs / 1000} s; drift is the last sample against the first after ${warmMinutes} minutes of warm-up.`,
+      summary: `${res.sessions} sessions in all; drift after warm-up: ${Object.entries(drift).map(([n, d]) => `${n} ${d.rssPct}% RSS, ${d.fds} fds`).join("; ")}; lost silently ${res.silentLoss}`,
+      measured: {
+        ...ledgerMeasures(ledger, res),
+        "initial connection of all clients (ms)": r0(joinMs),
+        "sessions opened in all": res.sessions,
+        "clients joined at the end / per worker": `${st.joined} / ${JSON.stringify(st.byWorker)}`,
+        "RSS and descriptors per minute": table.join(" | "),
+        "drift after warm-up (RSS KiB / % / descriptors)": Object.entries(drift).map(([n, d]) => `${n} ${d.rssKiB} / ${d.rssPct}% / ${d.fds}`).join("; "),
+      },
+      problems: v.problems,
+    };
+  } finally {
+    if (churner) clearInterval(churner);
+    if (sampler) clearInterval(sampler);
+    pubs?.stop();
+    await pubs?.close();
+    await Promise.all(hosts.map((h) => h.stop()));
+    await stopCluster(c);
   }
 }

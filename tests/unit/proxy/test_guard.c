@@ -42,6 +42,34 @@ static void test_bucket(void **state)
     assert_false(guard_bucket_take(&b, 4000));
 }
 
+static void test_rates(void **state)
+{
+    (void)state;
+    guard_rates_t t;
+    guard_rates_init(&t, 10, 3, 2);
+    /* Each address has its own bucket. */
+    for (int i = 0; i < 3; i++)
+        assert_true(guard_rates_take(&t, "a", 1, 1000));
+    assert_false(guard_rates_take(&t, "a", 1, 1000));
+    assert_true(guard_rates_take(&t, "b", 1, 1000));
+    assert_true(guard_rates_take(&t, "a", 1, 1100)); /* refilled one token */
+    assert_false(guard_rates_take(&t, "a", 1, 1100));
+    assert_int_equal(t.map.count, 2);
+    /* Full table: the least recently used address ("b") gives its place up. */
+    assert_true(guard_rates_take(&t, "c", 1, 1100));
+    assert_int_equal(t.map.count, 2);
+    assert_false(guard_rates_take(&t, "a", 1, 1100)); /* "a" was kept, still empty */
+    for (int i = 0; i < 3; i++)
+        assert_true(guard_rates_take(&t, "b", 1, 1100)); /* "b" starts over */
+    guard_rates_free(&t);
+    /* rate 0 = off, and nothing is stored */
+    guard_rates_init(&t, 0, 1, 2);
+    for (int i = 0; i < 100; i++)
+        assert_true(guard_rates_take(&t, "a", 1, 0));
+    assert_int_equal(t.map.count, 0);
+    guard_rates_free(&t);
+}
+
 static void test_conn_admit(void **state)
 {
     (void)state;
@@ -69,6 +97,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket),
+        cmocka_unit_test(test_rates),
         cmocka_unit_test(test_conn_admit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -120,6 +120,38 @@ static void test_replay_filter(void **state)
     recovery_free(r);
 }
 
+/* recovery_replay: no session, the given rooms; an unknown or trimmed offset replays nothing. */
+static void test_replay_rooms(void **state)
+{
+    (void)state;
+    recovery_t *r = recovery_new(WINDOW, 1 << 20);
+    char first[64];
+    snprintf(first, sizeof(first), "%s", log_to(r, T0, 0, "a", "", "[\"m\",1]"));
+    log_to(r, T0 + 1, 0, "a", "", "[\"m\",2]");
+    log_to(r, T0 + 2, 0, "c", "", "[\"m\",3]");
+    log_to(r, T0 + 3, 1, "b", "", "[\"m\",4]");
+    log_to(r, T0 + 4, 0, "b", "a", "[\"m\",5]");
+    log_to(r, T0 + 5, 0, "", "", "[\"m\",6]");
+    log_to(r, T0 + 6, 0, "b", "", "[\"m\",7]");
+    sioc_iov_t rooms[2] = {SIOC_LIT("a"), SIOC_LIT("b")};
+    got_t g = {0};
+    assert_int_equal(
+        recovery_replay(r, T0 + 7, 0, iov_make(first, strlen(first)), rooms, 2, on_packet, &g),
+        RECOVERY_RECOVERED);
+    assert_int_equal(g.n_packets, 3);
+    assert_non_null(strstr(g.packets[0], "[\"m\",2,"));
+    assert_non_null(strstr(g.packets[1], "[\"m\",6,"));
+    assert_non_null(strstr(g.packets[2], "[\"m\",7,"));
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(recovery_replay(r, T0 + 7, 0, SIOC_LIT("nope"), rooms, 2, on_packet, &g),
+                     RECOVERY_OFFSET_TRIMMED);
+    assert_int_equal(recovery_replay(r, T0 + WINDOW + 10, 0, iov_make(first, strlen(first)), rooms,
+                                     2, on_packet, &g),
+                     RECOVERY_OFFSET_TRIMMED);
+    assert_int_equal(g.n_packets, 0);
+    recovery_free(r);
+}
+
 static void test_window_and_trim(void **state)
 {
     (void)state;
@@ -195,7 +227,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_offset_appended),     cmocka_unit_test(test_replay_filter),
         cmocka_unit_test(test_window_and_trim),     cmocka_unit_test(test_byte_bound),
-        cmocka_unit_test(test_ring_grows_in_order),
+        cmocka_unit_test(test_ring_grows_in_order), cmocka_unit_test(test_replay_rooms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -816,6 +816,75 @@ static void test_encoders(void **state)
     adapter_msg_ctx_free(&ctx);
 }
 
+/* Lists as long as Node peers send them: 5,000 rooms, numbers among them, and
+ * ALL_ROOMS answers listing every socket id; storage follows the message. */
+static void test_long_lists(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    adapter_msg_ctx_t ctx;
+    adapter_msg_ctx_init(&ctx, NULL);
+    sioc_buf_t msg = {0}, out = {0};
+    sioc_iov_t av[1];
+    adapter_msg_att_t att = {av, 1, 0};
+    /* msgpack broadcast: [uid, {type, data}, {rooms: ["r0", 1, "r2", 3, ...]}] */
+    assert_int_equal(buf_append(&msg,
+                                "\x93\xa1u\x82\xa4type\x02\xa4"
+                                "data\x90\x81\xa5rooms\xdc\x13\x88",
+                                26),
+                     0);
+    for (int i = 0; i < N; i++) {
+        char tmp[16];
+        if (i % 2) {
+            tmp[0] = (char)0xcd; /* uint16 */
+            tmp[1] = (char)(i >> 8);
+            tmp[2] = (char)(i & 0xff);
+            assert_int_equal(buf_append(&msg, tmp, 3), 0);
+        } else {
+            int n = snprintf(tmp + 1, sizeof(tmp) - 1, "r%d", i);
+            tmp[0] = (char)(0xa0 | n);
+            assert_int_equal(buf_append(&msg, tmp, (size_t)n + 1), 0);
+        }
+    }
+    adapter_msg_broadcast_t m;
+    assert_int_equal(adapter_msg_broadcast_decode(&ctx, msg.base, msg.len, &out, &att, &m),
+                     (int)msg.len);
+    assert_int_equal(m.opts.nrooms, N);
+    assert_true(iov_eq_str(m.opts.rooms[0], "r0"));
+    assert_true(iov_eq_str(m.opts.rooms[1], "1"));
+    assert_true(iov_eq_str(m.opts.rooms[N - 1], "4999"));
+    assert_true(iov_eq_str(m.opts.rooms[N - 2], "r4998"));
+    /* JSON ALL_ROOMS answer with 20,000 entries */
+    buf_reset(&msg);
+    buf_reset(&out);
+    assert_int_equal(buf_append_str(&msg, "{\"type\":6,\"requestId\":\"q1\",\"rooms\":["), 0);
+    for (int i = 0; i < 4 * N; i++) {
+        char tmp[32];
+        int n = snprintf(tmp, sizeof(tmp), "%s\"socket-%05d\"", i ? "," : "", i);
+        assert_int_equal(buf_append(&msg, tmp, (size_t)n), 0);
+    }
+    assert_int_equal(buf_append_str(&msg, "]}"), 0);
+    adapter_msg_response_t r;
+    assert_int_equal(adapter_msg_response_decode(&ctx, msg.base, msg.len, &out, &att, &r),
+                     (int)msg.len);
+    assert_int_equal(r.nrooms, 4 * N);
+    assert_true(iov_eq_str(r.rooms[4 * N - 1], "socket-19999"));
+    /* an answer that fails after its requestId still names its request */
+    const char *bad = "{\"type\":6,\"requestId\":\"q\\u0032\",\"rooms\":[{}]}";
+    assert_int_equal(adapter_msg_response_decode(&ctx, bad, strlen(bad), &out, &att, &r),
+                     SIOC_EPROTO);
+    assert_true(iov_eq_str(r.request_id, "q2"));
+    assert_int_equal(r.nrooms, 0);
+    /* a count the message cannot hold is refused before anything is sized by it */
+    const char *huge = "\x93\xa1u\x82\xa4type\x02\xa4"
+                       "data\x91\xdf\x00\x0f\xff\xff\x80";
+    assert_int_equal(adapter_msg_broadcast_decode(&ctx, huge, 22, &out, &att, &m), SIOC_EPROTO);
+    assert_string_equal(ctx.reason, "msgpack count exceeds message");
+    buf_free(&msg);
+    buf_free(&out);
+    adapter_msg_ctx_free(&ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -823,6 +892,7 @@ int main(void)
         cmocka_unit_test(test_json_str),       cmocka_unit_test(test_channels),
         cmocka_unit_test(test_rejects),        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_placeholders),   cmocka_unit_test(test_encoders),
+        cmocka_unit_test(test_long_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
