@@ -29,7 +29,7 @@ async function handoffFds({ sessions = 10000, batch = 500 }) {
   const dir = mkdtempSync(path.join(tmpdir(), "sioc-faults-handoff-"));
   const sock = path.join(dir, "w1.sock");
   const worker = await startWorker({ id: "w1", flags: { "handoff-path": sock, "max-connections": sessions + 1000, "ping-interval": 60000, "ping-timeout": 60000 } });
-  const proxy = await startProxy({ flags: { workers: `w1=${HOST}:${worker.port}@${sock}`, "max-connections": sessions + 1000 } });
+  const proxy = await startProxy({ flags: { workers: `w1=${HOST}:${worker.port}@${sock}`, "max-connections": sessions + 1000, "max-handshake-rate-per-ip": 0 } });
   const conns = [];
   try {
     await until(async () => (await proxy.metrics()).get("sioc_proxy_workers_up") === 1, 10000, 50, "worker up");

@@ -197,7 +197,7 @@ describe("proxy hand-off to co-located workers", () => {
 
   it("a worker whose hand-off queue is full: clients wait in the proxy, in order, none tunneled", { timeout: 20000 }, async () => {
     const w = await startWorker("q1");
-    const px = await startProxy({ workers: [w], flags: { "health-fall": 100 } });
+    const px = await startProxy({ workers: [w], flags: { "health-fall": 100, "max-handshake-rate-per-ip": 0 } });
     try {
       w.child.kill("SIGSTOP"); // the worker reads nothing: the link's buffer fills
       const conns = [];
@@ -367,7 +367,8 @@ describe("proxy hand-off to co-located workers", () => {
 
   it("1,000 handed-off sessions: the proxy keeps no descriptor for them, the worker's count returns to baseline", { timeout: 25000 }, async () => {
     const w = await startWorker("f1");
-    const px = await startProxy({ workers: [w] });
+    // All from 127.0.0.1: no per-address handshake rate.
+    const px = await startProxy({ workers: [w], flags: { "max-handshake-rate-per-ip": 0 } });
     try {
       const proxyBase = fdCount(px.pid);
       const workerBase = fdCount(w.pid);
