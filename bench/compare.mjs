@@ -18,6 +18,17 @@
 //   echo     ack round trips: rate and latency
 //   connect  connections/s and handshake latency
 //   chat     rooms spanning every worker, each member taking turns to send
+//   storm    --conns authenticated websocket clients (100,000 by default) in one
+//            room across several workers (enough that none passes the
+//            open-files limit) and several sioc-bench processes; one message
+//            published, then 10 back to back: time from publishing to the
+//            first, median and last delivery, loss, worker RSS spike
+//            (VmHWM after resetting it through /proc/PID/clear_refs), server CPU
+//
+// The fanout ladder runs --repeat times per side (3 by default), interleaved
+// (sioc, peer, floor, sioc, peer, floor, ...), and every figure is the median of
+// the runs with its spread (min-max); a rate is sustainable when its median p99
+// is <= 50 ms and no run lost a message there, and every lower rate was too.
 //
 // Server CPU is utime+stime from /proc of every server process (workers,
 // proxy, redis), and each figure is also given split into user time (utime:
@@ -35,7 +46,7 @@ import path from "node:path";
 import { startCluster, siocProxyAvailable, REPO } from "./lib/cluster.mjs";
 import { rssKiB, cpuTimes, sleep, which, startProcess } from "./lib/procs.mjs";
 
-const SCENARIOS = ["fanout", "idle", "echo", "connect", "chat"];
+const SCENARIOS = ["fanout", "idle", "echo", "connect", "chat", "storm"];
 const KINDS = ["sioc", "peer", "floor"];
 const KIND_TITLE = { sioc: "sioc", peer: "Node.js peer", floor: "floor (sioc-floor)" };
 const DEFAULT_LADDER = [5e3, 1e4, 2e4, 4e4, 6e4, 8e4, 1e5, 1.5e5, 2e5, 3e5, 4e5, 6e5, 8e5, 1e6, 1.5e6, 2e6];
@@ -45,19 +56,28 @@ const FD_LIMIT_MARGIN = 100;
 function usage(out) {
   out.write(`usage: bench/compare SCENARIO [options]
 SCENARIO: ${SCENARIOS.join(" | ")}, or "report" to regenerate RESULTS.md from the results only
-  --workers N          worker processes on each side [1]; > 1 adds a redis-server (adapter)
+  --workers N          worker processes on each side [1; storm: enough for --conns under the
+                       open-files limit]; > 1 adds a redis-server (adapter)
   --proxy auto|on|off  sioc-proxy vs HAProxy in front [auto: on when sioc-proxy is built]
   --build-dir DIR      where sioc is built (built there if missing) [build/release]
   --conns N            clients (fanout: subscribers) [fanout 2000, idle: as many as the
-                       open-files limit allows, echo 1000, connect 10000, chat 1000]
+                       open-files limit allows, echo 1000, connect 10000, chat 1000,
+                       storm 100000]
+  --clients N          the same as --conns
   --room-size K        [100]
   --rates LIST         fanout: offered deliveries/s ladder [${DEFAULT_LADDER.join(",")}]
   --rate D             chat: offered deliveries/s [20000]
-  --step S             seconds per fanout step / echo, chat run [4]
+  --step S             seconds per fanout step / echo, chat run / between storm bursts [4]
+  --repeat N           fanout: ladders per side, interleaved; figures are medians with
+                       their spread [3]
+  --via direct|proxy   storm: clients connect to the workers, or through the proxy (which
+                       must hold them all) [direct]
+  --bursts LIST        storm: messages in each burst [1,10]
+  --drain S            storm: wait after the last burst; what has not arrived is lost [10]
   --hold S             idle: seconds to hold after sampling (servers ping every 25 s) [30]
   --msg-size B         [100]
   --stop-p99 MS        fanout: stop stepping above this p99 [200]
-  --retries N          fanout: run a step again when its p99 passes 50 ms [1]
+  --retries N          fanout: run a step again when its p99 passes 50 ms [1; 0 with --repeat > 1]
   --per-bench N        clients per sioc-bench process at most [10000]
   --transport T        websocket | polling [websocket]
   --only sioc|peer|floor
@@ -76,7 +96,7 @@ function parseArgs(argv) {
   const o = {
     scenario: null, workers: 1, proxy: "auto", buildDir: path.join(REPO, "build/release"), conns: 0,
     roomSize: 100, rates: DEFAULT_LADDER, rate: 20000, step: 4, hold: 30, msgSize: 100, stopP99: 200,
-    perBench: 10000, transport: "websocket", only: null, retries: 1, out: path.join(REPO, "bench/results"), resultsMd: true,
+    perBench: 10000, transport: "websocket", only: null, retries: null, repeat: 3, via: "direct", bursts: "1,10", drain: 10, out: path.join(REPO, "bench/results"), resultsMd: true,
   };
   const num = (v, name) => {
     const n = Number(v);
@@ -90,9 +110,14 @@ function parseArgs(argv) {
       return argv[++i];
     };
     switch (a) {
-      case "--workers": o.workers = num(v(), a); break;
+      case "--workers": o.workers = num(v(), a); o.workersSet = true; break;
+      case "--repeat": o.repeat = num(v(), a); break;
+      case "--via": o.via = v(); break;
+      case "--bursts": o.bursts = v(); break;
+      case "--drain": o.drain = num(v(), a); break;
       case "--proxy": o.proxy = v(); break;
       case "--build-dir": o.buildDir = path.resolve(v()); break;
+      case "--clients":
       case "--conns": o.conns = num(v(), a); break;
       case "--room-size": o.roomSize = num(v(), a); break;
       case "--rates": o.rates = v().split(",").map((x) => num(x, a)); break;
@@ -119,6 +144,17 @@ function parseArgs(argv) {
   if (o.only && !KINDS.includes(o.only)) die("--only sioc|peer|floor");
   if (o.only === "floor" && o.scenario !== "fanout") die("--only floor: the floor runs the fanout scenario only");
   if (!(o.workers >= 1)) die("--workers must be >= 1");
+  if (!(o.repeat >= 1)) die("--repeat must be >= 1");
+  if (!["direct", "proxy"].includes(o.via)) die("--via direct|proxy");
+  if (o.retries === null) o.retries = o.scenario === "fanout" && o.repeat > 1 ? 0 : 1;
+  if (o.scenario === "storm") {
+    o.conns = o.conns || 100000;
+    o.proxy = o.via === "proxy" ? "on" : "off";
+    // Enough workers that none holds more sockets than the open-files limit allows.
+    if (!o.workersSet) o.workers = Math.max(1, Math.ceil((o.conns + 1) / (fdLimit() - FD_LIMIT_MARGIN)));
+    if (o.via === "proxy" && o.conns > Math.floor((fdLimit() - FD_LIMIT_MARGIN) / 2))
+      die(`--via proxy: one proxy process holds at most ${Math.floor((fdLimit() - FD_LIMIT_MARGIN) / 2)} clients here (two descriptors each); use --via direct or fewer --clients`);
+  }
   o.perBench = Math.min(o.perBench, fdLimit() - FD_LIMIT_MARGIN);
   return o;
 }
@@ -361,6 +397,7 @@ async function scenarioFanout(o, kind) {
       reordered: s.out_of_order, p50_ms: s.latency_us.p50 / 1e3, p90_ms: s.latency_us.p90 / 1e3, p99_ms: s.latency_us.p99 / 1e3,
       p999_ms: s.latency_us.p999 / 1e3, max_ms: s.latency_us.max / 1e3, cpu_us_per_delivery: s.server_cpu_us_per_delivery,
       ...stepCpu(s, roles), client_cpu: s.client_cpu_share, lag_ms: s.max_schedule_lag_us / 1e3, ok: stepOk(s),
+      publishFailed: s.publish_failed,
     }));
     // One row per offered rate: its best attempt (a passing one, else the lowest p99).
     const steps = [];
@@ -382,6 +419,60 @@ async function scenarioFanout(o, kind) {
       clientBound: best ? best.client_cpu > 0.9 : false, command: `sioc-bench ${args.join(" ")}`, profile,
     };
   });
+}
+
+const median = (xs) => {
+  const v = xs.slice().sort((a, b) => a - b);
+  if (!v.length) return undefined;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+
+/** The figures of a fanout step that are given as median and spread over the runs. */
+const STEP_FIGURES = ["delivered", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "cpu_us_per_delivery",
+  "user_us_per_delivery", "sys_us_per_delivery", "worker_cpu_us_per_delivery", "worker_user_us_per_delivery",
+  "worker_sys_us_per_delivery", "client_cpu", "lag_ms"];
+
+/**
+ * Fanout ladders of one side run several times: one row per offered rate with the
+ * median of each figure over the runs and its spread [min, max]. A run that stopped
+ * below a rate counts there as an infinite p99 (and no delivery). A rate passes
+ * when its median p99 is <= 50 ms, no run lost or failed to publish a message there,
+ * and the median delivered rate is >= 95 % of the offered one; max sustainable is the
+ * highest rate passed with every lower rate passed too.
+ */
+function aggregateFanout(runs) {
+  const rates = [...new Set(runs.flatMap((r) => r.steps.map((x) => x.offered)))].sort((a, b) => a - b);
+  const steps = rates.map((offered) => {
+    const xs = runs.map((r) => r.steps.find((x) => x.offered === offered));
+    const there = xs.filter(Boolean);
+    const row = { offered, runs: there.length, of: runs.length, spread: {} };
+    for (const k of STEP_FIGURES) {
+      const vals = xs.map((x) => (x ? x[k] : k === "p99_ms" ? Infinity : k === "delivered" ? 0 : undefined)).filter((v) => v !== undefined);
+      row[k] = median(vals);
+      const fin = vals.filter(Number.isFinite);
+      row.spread[k] = fin.length ? [Math.min(...fin), Math.max(...fin)] : undefined;
+    }
+    for (const k of ["loss", "dup", "reordered"]) row[k] = Math.max(0, ...there.map((x) => x[k] || 0));
+    row.ok = row.p99_ms <= P99_LIMIT_MS && there.every((x) => x.loss === 0 && !x.publishFailed) &&
+      row.delivered >= 0.95 * offered;
+    row.okRuns = there.filter((x) => x.ok).length;
+    return row;
+  });
+  let best = null;
+  for (const x of steps) {
+    if (!x.ok) break;
+    best = x;
+  }
+  const per = runs.map((r) => r.maxSustainable);
+  const first = runs[0];
+  return {
+    ...first, steps, attempts: null, runs, repeat: runs.length,
+    maxSustainable: best ? best.delivered : 0, maxSustainableOffered: best ? best.offered : 0,
+    maxSustainableSpread: [Math.min(...per), Math.max(...per)],
+    stopReason: runs.map((r) => r.stopReason || "ladder done").join("; "),
+    clientBound: best ? best.client_cpu > 0.9 : false,
+  };
 }
 
 /** perf record (self time, no call graphs: release builds have no frame pointers) on `pid`. */
@@ -513,7 +604,92 @@ async function scenarioChat(o, kind) {
   });
 }
 
-const RUNNERS = { fanout: scenarioFanout, idle: scenarioIdle, echo: scenarioEcho, connect: scenarioConnect, chat: scenarioChat };
+/** Resets the peak RSS of `pid` (VmHWM) to its current RSS; false when /proc refuses. */
+function resetPeakRss(pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** VmHWM of `pid` in KiB (peak RSS since start or the last resetPeakRss), or null. */
+function peakRssKiB(pid) {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmHWM:\s+(\d+)/m);
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Merges burst `k` of every sioc-bench document of a storm. */
+function stormBurst(docs, k) {
+  const st = docs.map((d) => d.storm && d.storm.steps[k]).filter(Boolean);
+  if (!st.length) return null;
+  const sum = (key) => st.reduce((a, x) => a + (x[key] || 0), 0);
+  const got = st.filter((x) => x.latency_us.count > 0);
+  const buckets = mergeBuckets(st.map((x) => x.latency_us.buckets));
+  return {
+    messages: st[0].offered_per_s, expected: sum("expected"), received: sum("received"), loss: sum("loss"),
+    dup: sum("duplicates"), publishFailed: sum("publish_failed"),
+    first_ms: got.length ? Math.min(...got.map((x) => x.latency_us.min)) / 1e3 : undefined,
+    median_ms: got.length ? quantile(buckets, 0.5) / 1e3 : undefined,
+    p99_ms: got.length ? quantile(buckets, 0.99) / 1e3 : undefined,
+    last_ms: got.length ? Math.max(...got.map((x) => x.latency_us.max)) / 1e3 : undefined,
+  };
+}
+
+async function scenarioStorm(o, kind) {
+  const total = o.conns;
+  return withCluster(kind, o, async (c) => {
+    const parts = split(total, o.perBench);
+    const prefix = `storm-${process.pid}-${kind}-`;
+    // Same schedule in every process: the first burst 1 s after SIGUSR1, one every --step,
+    // and everyone stays connected until --drain after the last (what has not arrived by
+    // then counts as lost).
+    const argsList = parts.map((n, i) => [...commonArgs(o, c.urls, {
+      conns: n, bursts: o.bursts, settle: 1, duration: o.step, drain: o.drain, "room-prefix": prefix,
+      "max-pending": 256, "source-base": `127.0.${i + 1}.1`, "connect-timeout": 420, pid: c.pids.join(","),
+    }), ...(i === 0 ? ["--publish"] : []), "storm"]);
+    const roles = rolesOf(c);
+    let before = {}, cpu0 = { user: 0, sys: 0 }, peakReset = true;
+    const docs = await runBench(o, argsList, {
+      label: `${kind} storm`,
+      onReady: async () => {
+        await sleep(2000); // let allocators and GC settle after the connect phase
+        for (const p of c.pids) peakReset = resetPeakRss(p) && peakReset;
+        before = Object.fromEntries(c.pids.map((p) => [p, rssKiB(p)]));
+        cpu0 = cpuOf(c.pids);
+      },
+    });
+    const cpu1 = cpuOf(c.pids);
+    // The publishing process sampled every server's RSS every 10 ms: the fallback
+    // when the kernel's peak cannot be reset.
+    const sampled = Object.fromEntries(((docs[0] && docs[0].servers) || []).map((x) => [x.pid, x.rss_end_kb]));
+    const perProc = c.pids.map((p, i) => {
+      const peak = peakReset ? peakRssKiB(p) : sampled[p];
+      return { pid: p, role: roles[i], beforeKiB: before[p], peakKiB: peak, spikeKiB: peak && before[p] ? Math.max(0, peak - before[p]) : undefined };
+    });
+    const wk = perProc.filter((x) => x.role === "worker");
+    const nb = Math.max(...docs.map((d) => (d.storm ? d.storm.steps.length : 0)), 0);
+    const bursts = [];
+    for (let k = 0; k < nb; k++) bursts.push(stormBurst(docs, k));
+    return {
+      topology: c.topology, attempted: total + 1, connected: docs.reduce((a, d) => a + d.connect.connected, 0),
+      joined: docs.reduce((a, d) => a + (d.storm ? d.storm.joined : 0), 0), benchProcesses: parts.length,
+      workers: c.workerPids.length, bursts, perProc, peakFrom: peakReset ? "VmHWM" : "sampled",
+      workerSpikeKiB: wk.reduce((a, x) => a + (x.spikeKiB || 0), 0), workerSpikeMaxKiB: Math.max(0, ...wk.map((x) => x.spikeKiB || 0)),
+      cpuUserS: cpu1.user - cpu0.user, cpuSysS: cpu1.sys - cpu0.sys,
+      loss: bursts.reduce((a, b) => a + (b ? b.loss : 0), 0),
+      firstError: docs.map((d) => d.errors.first).find((x) => x) || null,
+      command: argsList.map((a) => `sioc-bench ${a.join(" ")}`).join(" & "),
+    };
+  });
+}
+
+const RUNNERS = { fanout: scenarioFanout, idle: scenarioIdle, echo: scenarioEcho, connect: scenarioConnect, chat: scenarioChat, storm: scenarioStorm };
 
 // ------------------------------------------------------------------ ratios
 
@@ -535,13 +711,18 @@ function ratiosFor(scn, s, p, f) {
   // A CPU figure as three rows: user + system, user, system. get(side, "cpu" | "user" | "sys").
   const cpu3 = (metric, get, sides, extra = {}) => {
     const g = (x, part) => (x ? get(x, part) : undefined);
+    const sp = (x, part) => (x && extra.spread ? extra.spread(x, part) : undefined);
     for (const [part, label] of [["cpu", ""], ["user", ": user"], ["sys", ": system"]])
       row({ metric: metric + label, sioc: g(sides.s, part), peer: g(sides.p, part), floor: g(sides.f, part),
-        target: part === "cpu" ? extra.target || "" : "", unit: extra.unit || "µs" });
+        target: part === "cpu" ? extra.target || "" : "", unit: extra.unit || "µs",
+        spread: { sioc: sp(sides.s, part), peer: sp(sides.p, part), floor: sp(sides.f, part) } });
   };
+  // Spread [min, max] over --repeat runs of a side, when there were several.
+  const spreadOf = (x, k) => (x && x.spread ? x.spread[k] : undefined);
   if (scn === "fanout") {
     row({ metric: `max sustainable deliveries/s (p99 <= ${P99_LIMIT_MS} ms, no loss)`, sioc: s.maxSustainable,
       peer: p.maxSustainable, floor: f.maxSustainable, target: ">= 10 (÷ peer)", unit: "/s",
+      spread: { sioc: s.maxSustainableSpread, peer: p.maxSustainableSpread, floor: f.maxSustainableSpread },
       note: s.clientBound ? "sioc: bench client CPU-bound at this step (a lower bound)" : "" });
     const hi = (r) => r.steps.filter((x) => x.ok).reduce((m, x) => Math.max(m, x.delivered), 0) || undefined;
     row({ metric: `highest rate that passed (p99 <= ${P99_LIMIT_MS} ms, no loss), even above a failed one`, sioc: hi(s),
@@ -557,12 +738,15 @@ function ratiosFor(scn, s, p, f) {
     const st = { s: stepAt(s), p: stepAt(p), f: stepAt(f) };
     if (at && st.s) {
       row({ metric: `p99 latency at ${whose} (${fmt(at)}/s offered)`, sioc: st.s.p99_ms, peer: st.p && st.p.p99_ms,
-        floor: st.f && st.f.p99_ms, target: "<= 0.2 (÷ peer)", unit: "ms" });
+        floor: st.f && st.f.p99_ms, target: "<= 0.2 (÷ peer)", unit: "ms",
+        spread: { sioc: spreadOf(st.s, "p99_ms"), peer: spreadOf(st.p, "p99_ms"), floor: spreadOf(st.f, "p99_ms") } });
       const key = (pre) => (part) => `${pre}${part}_us_per_delivery`;
       const get = (k) => (x, part) => (x ? x[k(part)] : undefined);
-      cpu3(`server CPU per delivery at ${fmt(at)}/s (every server process)`, get(key("")), st);
+      const cpuKey = (pre, part) => (pre === "" && part === "cpu" ? "cpu_us_per_delivery" : key(pre)(part));
+      cpu3(`server CPU per delivery at ${fmt(at)}/s (every server process)`, get(key("")), st,
+        { spread: (x, part) => spreadOf(x, cpuKey("", part)) });
       cpu3(`worker CPU per delivery at ${fmt(at)}/s (worker processes only)`, get(key("worker_")), st,
-        { target: hasFloor ? "<= 1.3 (÷ floor)" : "" });
+        { target: hasFloor ? "<= 1.3 (÷ floor)" : "", spread: (x, part) => spreadOf(x, cpuKey("worker_", part)) });
     }
     // Worker CPU per delivery against the floor at every offered rate both sustained: the worst.
     if (hasFloor && s.steps.length) {
@@ -596,6 +780,21 @@ function ratiosFor(scn, s, p, f) {
     row({ metric: "connections/s", sioc: s.rate, peer: p.rate, target: ">= 20,000/s (sioc)", unit: "/s" });
     row({ metric: "handshake p99", sioc: s.p99_ms, peer: p.p99_ms, target: "", unit: "ms" });
     cpu3("server CPU per connection set up", (x, part) => x[`${part}_us_per_conn`], { s, p });
+  } else if (scn === "storm") {
+    const b = (x, k) => (x.bursts && x.bursts[k]) || {};
+    const n = (x) => (x.joined ? fmt(x.joined) : "?");
+    for (const [k, what] of [[0, "1 message"], [1, "10 messages in a row"]]) {
+      if (!b(s, k).messages && !b(p, k).messages) continue;
+      row({ metric: `${what} to ${n(s)} clients in one room: last delivery after publishing`, sioc: b(s, k).last_ms,
+        peer: b(p, k).last_ms, target: k === 0 ? "sioc <= 100 ms; <= 0.1 (÷ peer)" : "<= 0.1 (÷ peer)", unit: "ms" });
+      row({ metric: `${what}: median delivery`, sioc: b(s, k).median_ms, peer: b(p, k).median_ms, target: "", unit: "ms" });
+      row({ metric: `${what}: first delivery`, sioc: b(s, k).first_ms, peer: b(p, k).first_ms, target: "", unit: "ms" });
+    }
+    rows.push({ metric: "loss (every burst; not delivered within --drain)", sioc: s.loss, peer: p.loss, ratio: null, floorRatio: null, target: "0", unit: "" });
+    const mib = (x) => (x.workerSpikeKiB === undefined ? undefined : x.workerSpikeKiB / 1024);
+    row({ metric: "worker RSS spike during the storm (all workers together)", sioc: mib(s), peer: mib(p), target: "", unit: "MiB" });
+    cpu3("server CPU over the storm", (x, part) => (x.cpuUserS === undefined ? undefined : part === "cpu" ? x.cpuUserS + x.cpuSysS : part === "user" ? x.cpuUserS : x.cpuSysS),
+      { s, p }, { unit: "s" });
   } else if (scn === "chat") {
     row({ metric: `chat p99 at ${fmt(s.offered)}/s`, sioc: s.p99_ms, peer: p.p99_ms, target: "", unit: "ms" });
     rows.push({ metric: "chat loss", sioc: s.loss, peer: p.loss, ratio: null, floorRatio: null, target: "0", unit: "" });
@@ -607,7 +806,7 @@ function ratiosFor(scn, s, p, f) {
 function fmt(v, unit = "") {
   if (v === null || v === undefined || Number.isNaN(v)) return "n/a";
   let s;
-  if (unit === "ms" || unit === "µs" || unit === "cores") s = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+  if (unit === "ms" || unit === "µs" || unit === "cores" || unit === "s" || unit === "MiB") s = v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
   else if (Math.abs(v) >= 1e6) s = `${(v / 1e6).toFixed(2)}M`;
   else if (Math.abs(v) >= 1e4) s = `${(v / 1e3).toFixed(1)}k`;
   else s = Number.isInteger(v) ? String(v) : v.toFixed(0);
@@ -623,7 +822,8 @@ function plotFanout(o, res, pngPath) {
     const r = res[kind];
     if (!r) continue;
     const f = path.join(dir, `${kind}.dat`);
-    writeFileSync(f, r.steps.map((s) => `${s.offered} ${Math.max(s.p99_ms, 0.001)} ${Math.max(s.p50_ms, 0.001)}`).join("\n") + "\n");
+    writeFileSync(f, r.steps.filter((s) => Number.isFinite(s.p99_ms) && Number.isFinite(s.p50_ms))
+      .map((s) => `${s.offered} ${Math.max(s.p99_ms, 0.001)} ${Math.max(s.p50_ms, 0.001)}`).join("\n") + "\n");
     series.push(`'${f}' using 1:2 with linespoints lw 2 pt 7 title '${title} p99'`);
     series.push(`'${f}' using 1:3 with linespoints dt 2 pt 6 title '${title} p50'`);
   }
@@ -648,10 +848,18 @@ plot ${series.join(", \\\n     ")}
 
 const fmtRatio = (x) => (x === null || x === undefined ? "n/a" : x.toFixed(x >= 10 ? 1 : 2) + "×");
 
+/** A figure, followed by its spread over the runs "(min–max)" when there were several. */
+function fmtSpread(v, sp, unit) {
+  if (!sp || v === null || v === undefined) return fmt(v, unit);
+  const bare = (x) => fmt(x, unit).replace(/(\/s| \S+)$/, "");
+  return `${fmt(v, unit)} (${bare(sp[0])}–${bare(sp[1])})`;
+}
+
 function mdTable(rows) {
   const out = ["| metric | sioc | Node.js peer | sioc ÷ peer | floor | sioc ÷ floor | target |", "|---|---:|---:|---:|---:|---:|---|"];
   for (const r of rows) {
-    out.push(`| ${r.metric} | ${fmt(r.sioc, r.unit)} | ${fmt(r.peer, r.unit)} | ${fmtRatio(r.ratio)} | ${fmt(r.floor, r.unit)} | ${fmtRatio(r.floorRatio)} | ${r.target}${r.note ? ` (${r.note})` : ""} |`);
+    const sp = r.spread || {};
+    out.push(`| ${r.metric} | ${fmtSpread(r.sioc, sp.sioc, r.unit)} | ${fmtSpread(r.peer, sp.peer, r.unit)} | ${fmtRatio(r.ratio)} | ${fmtSpread(r.floor, sp.floor, r.unit)} | ${fmtRatio(r.floorRatio)} | ${r.target}${r.note ? ` (${r.note})` : ""} |`);
   }
   return out.join("\n");
 }
@@ -680,7 +888,18 @@ function scenarioDetails(scn, doc) {
     if (!r) continue;
     L.push(`**${KIND_TITLE[kind]}** — ${r.topology}.`);
     L.push("");
-    if (scn === "fanout") {
+    if (scn === "fanout" && r.repeat > 1) {
+      L.push(`${r.connected}/${r.attempted} clients, ${r.rooms} rooms × ${r.roomSize} members, ${r.publishers} publishers; ${r.repeat} ladders, interleaved with the other sides' (stopped: ${r.stopReason}).`);
+      L.push("");
+      L.push(`Each figure is the median of the ${r.repeat} runs at that rate (a run that stopped below the rate counts there as an infinite p99 and no delivery), with the spread (min–max) of the runs that reached it. ✓: median p99 <= ${P99_LIMIT_MS} ms, no message lost in any run, median delivered >= 95 % of offered; max sustainable is the highest ✓ with every lower rate ✓.`);
+      L.push("");
+      L.push("| offered/s | runs | delivered/s | p50 ms | p99 ms (min–max) | loss (worst run) | server CPU µs/delivery (min–max) | user | system | worker µs/delivery (min–max) | worker user | worker system | bench CPU | runs ✓ | ok |");
+      L.push("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|");
+      const u = (v) => (v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(2));
+      const us = (x, k) => `${u(x[k])}${x.spread[k] ? ` (${u(x.spread[k][0])}–${u(x.spread[k][1])})` : ""}`;
+      for (const x of r.steps)
+        L.push(`| ${fmt(x.offered)} | ${x.runs}/${x.of} | ${fmt(x.delivered)} | ${u(x.p50_ms)} | ${us(x, "p99_ms")} | ${x.loss} | ${us(x, "cpu_us_per_delivery")} | ${u(x.user_us_per_delivery)} | ${u(x.sys_us_per_delivery)} | ${us(x, "worker_cpu_us_per_delivery")} | ${u(x.worker_user_us_per_delivery)} | ${u(x.worker_sys_us_per_delivery)} | ${x.client_cpu === undefined ? "n/a" : (x.client_cpu * 100).toFixed(0) + " %"} | ${x.okRuns}/${x.of} | ${x.ok ? "✓" : "✗"} |`);
+    } else if (scn === "fanout") {
       L.push(`${r.connected}/${r.attempted} clients, ${r.rooms} rooms × ${r.roomSize} members, ${r.publishers} publishers; stopped: ${r.stopReason || "ladder done"}. A step whose p99 passed ${P99_LIMIT_MS} ms was run once more (retry); the plot and the ratios use the better attempt, and a rate counts as sustainable only when every lower rate was too.`);
       L.push("");
       L.push("Server CPU per delivery: every server process, then its user and system parts; \"worker\" counts the worker processes only.");
@@ -710,6 +929,21 @@ function scenarioDetails(scn, doc) {
       L.push(`${r.connected} clients, one request in flight each: ${fmt(r.rate)}/s, p50 ${fmt(r.p50_ms, "ms")}, p99 ${fmt(r.p99_ms, "ms")}, ${r.errors} errors.`);
     } else if (scn === "connect") {
       L.push(`${r.connected}/${r.attempted} connected at ${fmt(r.rate)}/s; handshake p50 ${fmt(r.p50_ms, "ms")}, p99 ${fmt(r.p99_ms, "ms")}.${r.firstError ? ` First error: ${r.firstError}.` : ""}`);
+    } else if (scn === "storm") {
+      L.push(`${r.joined} clients in one room (${r.connected} connected of ${r.attempted}, the publisher included) spread over ${r.workers} worker(s) by ${r.benchProcesses} sioc-bench processes.${r.firstError ? ` First error: ${r.firstError}.` : ""}`);
+      L.push("");
+      L.push("| burst | messages | delivered / expected | loss | dup | first ms | median ms | p99 ms | last ms |");
+      L.push("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+      const m = (v) => (v === undefined ? "n/a" : v.toFixed(2));
+      r.bursts.forEach((x, k) => {
+        if (x) L.push(`| ${k + 1} | ${x.messages} | ${x.received} / ${x.expected} | ${x.loss} | ${x.dup} | ${m(x.first_ms)} | ${m(x.median_ms)} | ${m(x.p99_ms)} | ${m(x.last_ms)} |`);
+      });
+      L.push("");
+      L.push(`RSS before the storm and at its highest (${r.peakFrom === "VmHWM" ? "VmHWM, reset just before" : "sampled every 10 ms by the publishing sioc-bench"}):`);
+      L.push("");
+      L.push("| process | pid | RSS before | peak | spike |");
+      L.push("|---|---:|---:|---:|---:|");
+      for (const x of r.perProc) L.push(`| ${x.role} | ${x.pid} | ${x.beforeKiB} KiB | ${x.peakKiB ?? "n/a"} KiB | ${x.spikeKiB ?? "n/a"} KiB |`);
     } else if (scn === "chat") {
       L.push(`${r.connected} clients: offered ${fmt(r.offered)}/s, delivered ${fmt(r.delivered)}/s, loss ${r.loss}, dup ${r.dup}, reordered across senders ${r.reordered} (allowed: Socket.IO orders per sender), p50 ${fmt(r.p50_ms, "ms")}, p99 ${fmt(r.p99_ms, "ms")}.`);
     }
@@ -745,7 +979,12 @@ function writeResultsMd(o) {
   L.push("");
   L.push(`- Open files: ${m.openFilesLimit} per process (the hard limit here cannot be raised), so one server process holds at most ~${m.openFilesLimit - FD_LIMIT_MARGIN} sockets and a proxy, which needs two per client, ~${Math.floor((m.openFilesLimit - FD_LIMIT_MARGIN) / 2)} clients; the load generator is split into processes of at most ${Math.min(10000, m.openFilesLimit - FD_LIMIT_MARGIN)} clients. Holding more needs more processes (workers, proxy replicas), not a bigger one.`);
   L.push(`- CPU: ${m.cores} cores for the load generator, the workers, the proxy and redis together; on loopback the kernel's TCP work for both ends runs on these cores too (in the fan-out profiles most server time is the kernel's writev path). When the bench client's share of a core nears 100 % (column "bench CPU"), the client, not the server, sets the ceiling.`);
-  L.push("- The machine is shared: other work running at the same time shows as latency spikes (a step is retried once when its p99 passes 50 ms) and in the load averages recorded per run.");
+  const fan = docs.find((d) => d.scenario === "fanout" && d.options.repeat > 1);
+  L.push(fan
+    ? `- The machine is shared: other work running at the same time shows as latency spikes and in the load averages recorded per run. So each fan-out ladder runs ${fan.options.repeat} times per side, interleaved (sioc, Node, floor, sioc, …): a figure is the median of the runs, followed by its spread (min–max), a rate is sustainable when its median p99 is <= ${P99_LIMIT_MS} ms with no loss in any run, and the ratios and their targets are judged on the medians.`
+    : "- The machine is shared: other work running at the same time shows as latency spikes (a step is retried once when its p99 passes 50 ms) and in the load averages recorded per run.");
+  if (docs.some((d) => d.scenario === "storm"))
+    L.push("- The storm holds its clients directly on the workers unless it says \"behind sioc-proxy\": one proxy process holds at most half the open-files limit of clients. A storm delivery is timed from the publishing of its burst to its arrival, across every sioc-bench process (one monotonic clock); what has not arrived --drain seconds after the last burst is lost.");
   L.push("");
   L.push("- The floor (fan-out only) is sioc-floor (bench/floor/): one raw-epoll process that joins rooms and copies one precomputed frame per message to every member, one write per connection per loop turn, with no protocol work: what the kernel and the event loop alone cost here. sioc ÷ floor compares the worker processes' CPU (no proxy, no redis) with it.");
   L.push("- CPU figures come from utime and stime in /proc: user is the program's own code, system is mostly the kernel's TCP send and receive path.");
@@ -787,6 +1026,7 @@ function writeResultsMd(o) {
 /** Results file stem: the scenario, plus the topology when it is not the default. */
 function resultKey(o) {
   if (o.only === "floor") return `${o.scenario}-floor`; /* the floor has no workers or proxy */
+  if (o.scenario === "storm") return `storm${o.useProxy ? "-proxy" : ""}`; /* workers follow --clients */
   return o.scenario + (o.workers > 1 ? `-w${o.workers}` : "") + (o.useProxy ? "-proxy" : "") +
     (o.transport !== "websocket" ? `-${o.transport}` : "");
 }
@@ -806,11 +1046,19 @@ async function main() {
   const loadBefore = os.loadavg();
   log(`${o.scenario}: logs in ${o.logRoot}; load average ${loadBefore.map((x) => x.toFixed(2)).join(" ")}`);
   const results = {};
-  for (const kind of KINDS) {
-    if (o.only && o.only !== kind) continue;
-    if (kind === "floor" && o.scenario !== "fanout") continue;
-    results[kind] = await RUNNERS[o.scenario](o, kind);
+  // Fanout: --repeat ladders per side, interleaved, so a slow spell of the shared machine
+  // falls on every side rather than on one.
+  const reps = o.scenario === "fanout" ? o.repeat : 1;
+  const runs = {};
+  for (let rep = 0; rep < reps; rep++) {
+    for (const kind of KINDS) {
+      if (o.only && o.only !== kind) continue;
+      if (kind === "floor" && o.scenario !== "fanout") continue;
+      if (reps > 1) log(`${kind}: run ${rep + 1} of ${reps}`);
+      (runs[kind] ||= []).push(await RUNNERS[o.scenario](o, kind));
+    }
   }
+  for (const [kind, list] of Object.entries(runs)) results[kind] = list.length > 1 ? aggregateFanout(list) : list[0];
   const ratios = ratiosFor(o.scenario, results.sioc, results.peer, results.floor);
   const notes = [];
   if (o.scenario === "fanout") {
@@ -825,13 +1073,22 @@ async function main() {
     }
   }
   if (o.only) notes.push(`Only ${o.only} was run (--only ${o.only}): no ratios.`);
+  if (o.scenario === "storm") {
+    for (const kind of KINDS) {
+      const r = results[kind];
+      if (r && r.connected < r.attempted)
+        notes.push(`${kind}: ${r.connected} of ${r.attempted} clients connected${r.firstError ? ` (first error: ${r.firstError})` : ""}: the storm went to fewer clients.`);
+    }
+    notes.push(`Bursts ${o.bursts} are published ${o.step} s apart (--step); a delivery is timed from the publishing of its burst, across every sioc-bench process (one monotonic clock).`);
+  }
   if (o.scenario === "idle") {
     notes.push(`Each process may open ${fdLimit()} files here, so one server process holds at most ~${fdLimit() - FD_LIMIT_MARGIN} sockets (a proxy two per client); the scenario asks for that many.`);
   }
   const doc = {
     scenario: o.scenario, started, finished: new Date().toISOString(), loadBefore, loadAfter: os.loadavg(),
     machine: machineInfo(), versions: versions(o),
-    options: { workers: o.workers, proxy: o.useProxy, transport: o.transport, roomSize: o.roomSize, msgSize: o.msgSize },
+    options: { workers: o.workers, proxy: o.useProxy, transport: o.transport, roomSize: o.roomSize, msgSize: o.msgSize,
+      repeat: reps, conns: o.conns },
     reproduce: `bench/compare ${process.argv.slice(2).map((a) => (/[\s,]/.test(a) && !/^[\d.,e]+$/.test(a) ? `'${a}'` : a)).join(" ").replace(/--build-dir \S+ ?/, "").replace(/--out \S+ ?/, "").trim()}`,
     results, ratios, notes,
   };
@@ -848,11 +1105,13 @@ async function main() {
   writeFileSync(path.join(o.out, `${doc.key}.json`), JSON.stringify(doc, null, 1) + "\n");
   const rx = (x) => (x === null || x === undefined ? "n/a" : x.toFixed(2) + "x");
   process.stdout.write(`\n${o.scenario}: sioc ÷ peer${o.scenario === "fanout" ? ", sioc ÷ floor" : ""}\n`);
-  process.stdout.write(`  ${"metric".padEnd(78)} ${"sioc".padStart(11)} ${"peer".padStart(11)} ${"÷ peer".padStart(7)}` +
-    (o.scenario === "fanout" ? ` ${"floor".padStart(11)} ${"÷ floor".padStart(7)}` : "") + "\n");
+  const w = reps > 1 ? 26 : 11;
+  if (reps > 1) process.stdout.write(`  medians of ${reps} interleaved runs per side, (min–max) their spread; ratios of the medians\n`);
+  process.stdout.write(`  ${"metric".padEnd(78)} ${"sioc".padStart(w)} ${"peer".padStart(w)} ${"÷ peer".padStart(7)}` +
+    (o.scenario === "fanout" ? ` ${"floor".padStart(w)} ${"÷ floor".padStart(7)}` : "") + "\n");
   for (const r of ratios)
-    process.stdout.write(`  ${r.metric.padEnd(78)} ${fmt(r.sioc, r.unit).padStart(11)} ${fmt(r.peer, r.unit).padStart(11)} ${rx(r.ratio).padStart(7)}` +
-      (o.scenario === "fanout" ? ` ${fmt(r.floor, r.unit).padStart(11)} ${rx(r.floorRatio).padStart(7)}` : "") + "\n");
+    process.stdout.write(`  ${r.metric.padEnd(78)} ${fmtSpread(r.sioc, (r.spread || {}).sioc, r.unit).padStart(w)} ${fmtSpread(r.peer, (r.spread || {}).peer, r.unit).padStart(w)} ${rx(r.ratio).padStart(7)}` +
+      (o.scenario === "fanout" ? ` ${fmtSpread(r.floor, (r.spread || {}).floor, r.unit).padStart(w)} ${rx(r.floorRatio).padStart(7)}` : "") + "\n");
   if (o.scenario === "fanout") {
     // Per step and side: server CPU per delivery, user + system, and the worker's part.
     process.stdout.write("\n  server CPU per delivery by offered rate (µs; all server processes = user + system; worker processes = user + system):\n");

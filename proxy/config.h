@@ -30,6 +30,11 @@ typedef struct proxy_config {
     proxy_static_worker_t *static_workers;
     size_t num_static_workers;
     char *redis_url;
+    char *redis_tls_ca; /* rediss://: CA file ("" = system store) */
+    char *redis_tls_cert;
+    char *redis_tls_key;
+    char *redis_sentinel_user; /* redis-sentinel://: AUTH for the sentinels ("" = none) */
+    char *redis_sentinel_password;
     char *redis_key;
     long discovery_interval;
     long discovery_stale;

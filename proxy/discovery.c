@@ -129,11 +129,11 @@ static void on_state(redis_client_t *c, int up, void *data)
     }
 }
 
-discovery_t *discovery_new(net_loop_t *loop, const char *url, const char *key, long interval_ms,
-                           long stale_ms, discovery_cb cb, void *data, char *err, size_t errlen)
+discovery_t *discovery_new(net_loop_t *loop, const redis_url_t *url, const char *key,
+                           long interval_ms, long stale_ms, discovery_cb cb, void *data, char *err,
+                           size_t errlen)
 {
-    redis_url_t u;
-    if (redis_url_parse(url, &u, err, errlen) != 0)
+    if (redis_client_check(url, err, errlen) != 0)
         return NULL;
     discovery_t *d = xcalloc(1, sizeof(*d));
     d->interval_ms = interval_ms;
@@ -145,7 +145,7 @@ discovery_t *discovery_new(net_loop_t *loop, const char *url, const char *key, l
     struct timeval tv = {interval_ms / 1000, (interval_ms % 1000) * 1000};
     event_add(d->tick, &tv);
     redis_client_opts_t o = {0, "sioc-proxy-discovery", 0, 0, 0, 0, on_state, NULL, d};
-    d->rc = redis_client_new(loop, &u, &o);
+    d->rc = redis_client_new(loop, url, &o);
     return d;
 }
 

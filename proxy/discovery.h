@@ -21,6 +21,7 @@
 #include "workers.h"
 
 #include "net/loop.h"
+#include "net/redis_url.h"
 
 typedef struct discovery discovery_t;
 
@@ -28,13 +29,14 @@ typedef struct discovery discovery_t;
 typedef void (*discovery_cb)(discovery_t *d, const workers_member_t *m, size_t n, void *data);
 
 /**
- * Starts polling. `url` is redis://[[user]:password@]host[:port][/db] (use a
- * numeric host or an /etc/hosts name: the lookup blocks). Returns the poller
- * (owned; discovery_free()) or NULL with a message in err. Borrows url and
- * key (copied); `data` is passed to cb.
+ * Starts polling the Redis deployment `url` (redis_url.h: a node, seed nodes, sentinels,
+ * TLS; use numeric hosts or /etc/hosts names: the lookup blocks). Returns the poller
+ * (owned; discovery_free()) or NULL with a message in err (TLS files that do not load).
+ * Borrows url and key (both copied); `data` is passed to cb.
  */
-discovery_t *discovery_new(net_loop_t *loop, const char *url, const char *key, long interval_ms,
-                           long stale_ms, discovery_cb cb, void *data, char *err, size_t errlen);
+discovery_t *discovery_new(net_loop_t *loop, const redis_url_t *url, const char *key,
+                           long interval_ms, long stale_ms, discovery_cb cb, void *data, char *err,
+                           size_t errlen);
 
 /** Stops polling and frees (pending replies are dropped). */
 void discovery_free(discovery_t *d);

@@ -38,6 +38,7 @@
 #include "front.h"
 #include "net/listener.h"
 #include "net/loop.h"
+#include "net/redis_url.h"
 #include "net/tls.h"
 #include "proxy.h"
 #include "tunnel.h"
@@ -136,9 +137,15 @@ static int serve(proxy_config_t *conf, const affinity_secret_t *secret, int lfd,
     }
     p.workers = workers_new(&p);
     if (conf->redis_url != NULL) {
-        p.discovery =
-            discovery_new(p.loop, conf->redis_url, conf->redis_key, conf->discovery_interval,
-                          conf->discovery_stale, on_discovered, &p, err, sizeof(err));
+        redis_url_t url;
+        p.discovery = NULL;
+        if (redis_url_parse(conf->redis_url, &url, err, sizeof(err)) == 0 &&
+            redis_url_set_tls_files(&url, conf->redis_tls_ca, conf->redis_tls_cert,
+                                    conf->redis_tls_key, err, sizeof(err)) == 0 &&
+            redis_url_set_sentinel_auth(&url, conf->redis_sentinel_user,
+                                        conf->redis_sentinel_password, err, sizeof(err)) == 0)
+            p.discovery = discovery_new(p.loop, &url, conf->redis_key, conf->discovery_interval,
+                                        conf->discovery_stale, on_discovered, &p, err, sizeof(err));
         if (p.discovery == NULL) {
             log_error("--redis-url: %s", err);
             close(lfd);

@@ -714,6 +714,19 @@ void adapter__reset_scratch(adapter_t *a, adapter_msg_att_t *att)
     att->n = 0;
 }
 
+/* The flags of a received broadcast that change its delivery here: volatile (dropped for a
+ * socket that is not writable) and compress: false. `local` is the sender's business (Node
+ * does not publish a local broadcast; one received is delivered, as Node's onmessage does). */
+static unsigned delivery_flags(const adapter_msg_flags_t *f)
+{
+    unsigned r = 0;
+    if (f->present & f->value & ADAPTER_MSG_F_VOLATILE)
+        r |= SIO_BROADCAST_VOLATILE;
+    if ((f->present & ADAPTER_MSG_F_COMPRESS) && !(f->value & ADAPTER_MSG_F_COMPRESS))
+        r |= SIO_BROADCAST_NO_COMPRESS;
+    return r;
+}
+
 static void on_classic_broadcast(adapter_t *a, nsp_state_t *n, sioc_iov_t channel, const char *msg,
                                  size_t len)
 {
@@ -732,8 +745,9 @@ static void on_classic_broadcast(adapter_t *a, nsp_state_t *n, sioc_iov_t channe
         return;
     if (b.packet.type != 2)
         return;
-    (void)sio_broadcast(n->nsp, b.opts.rooms, b.opts.nrooms, b.opts.except, b.opts.nexcept,
-                        b.packet.data.json, b.packet.data.att, b.packet.data.natt);
+    (void)sio_broadcast_flags(n->nsp, b.opts.rooms, b.opts.nrooms, b.opts.except, b.opts.nexcept,
+                              b.packet.data.json, b.packet.data.att, b.packet.data.natt,
+                              delivery_flags(&b.opts.flags));
 }
 
 static void on_classic_request(adapter_t *a, nsp_state_t *n, const char *msg, size_t len)
@@ -898,8 +912,9 @@ void adapter__on_cluster_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channe
             if (adapter__with_offset(&a->offset_json, json, a->cur_offset) == 0)
                 json = iov_make(a->offset_json.base, a->offset_json.len);
         }
-        (void)sio_broadcast(n->nsp, m.opts.rooms, m.opts.nrooms, m.opts.except, m.opts.nexcept,
-                            json, m.packet.data.att, m.packet.data.natt);
+        (void)sio_broadcast_flags(n->nsp, m.opts.rooms, m.opts.nrooms, m.opts.except,
+                                  m.opts.nexcept, json, m.packet.data.att, m.packet.data.natt,
+                                  delivery_flags(&m.opts.flags));
         return;
     }
     case ADAPTER_MSG_SHARD_SOCKETS_JOIN:
@@ -1360,7 +1375,12 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
 {
     const worker_config_t *cf = w->conf;
     redis_url_t url;
-    if (redis_url_parse(cf->redis_url, &url, err, errlen) != 0)
+    if (redis_url_parse(cf->redis_url, &url, err, errlen) != 0 ||
+        redis_url_set_tls_files(&url, cf->redis_tls_ca, cf->redis_tls_cert, cf->redis_tls_key, err,
+                                errlen) != 0 ||
+        redis_url_set_sentinel_auth(&url, cf->redis_sentinel_user, cf->redis_sentinel_password, err,
+                                    errlen) != 0 ||
+        redis_client_check(&url, err, errlen) != 0)
         return NULL;
     adapter_t *a = xcalloc(1, sizeof(*a));
     a->w = w;
@@ -1416,6 +1436,24 @@ void adapter_leave(adapter_t *a)
 int adapter_ready(const adapter_t *a)
 {
     return a->ready;
+}
+
+void adapter_not_ready_reason(const adapter_t *a, char *out, size_t cap)
+{
+    const redis_client_t *links[] = {a->pub, a->sub};
+    const char *names[] = {"publisher", "subscriber"};
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < 2 && n < cap; i++) {
+        if (redis_client_up(links[i]))
+            continue;
+        char d[800];
+        redis_client_describe(links[i], d, sizeof(d));
+        int w = snprintf(out + n, cap - n, "redis %s: %s\n", names[i], d);
+        n += w > 0 ? (size_t)w : 0;
+    }
+    if (n == 0)
+        snprintf(out, cap, "redis: subscriptions not confirmed yet\n");
 }
 
 void adapter_free(adapter_t *a)

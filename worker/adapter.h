@@ -45,6 +45,9 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen);
 void adapter_free(adapter_t *a);
 /** Whether every subscription is live (for /ready). */
 int adapter_ready(const adapter_t *a);
+/** Why it is not ready, for /ready's body: the Redis links that are not up and where they
+ * stand (redis_client_describe), or that the subscriptions are not confirmed yet. */
+void adapter_not_ready_reason(const adapter_t *a, char *out, size_t cap);
 /** Publishes a broadcast already delivered locally to the other workers. */
 void adapter_broadcast(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
                        const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,

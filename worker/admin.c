@@ -38,6 +38,22 @@ void admin_metrics(worker_t *w, sioc_buf_t *b)
     put(b, "sioc_bytes_out_total", "counter", "Bytes written", n->bytes_out);
     put(b, "sioc_http_requests_total", "counter", "HTTP requests", s->http_requests);
     put(b, "sioc_http_errors_total", "counter", "HTTP error responses", s->http_errors);
+    put(b, "sioc_http_compressed_total", "counter", "Polling responses sent compressed",
+        s->http_compressed);
+    put(b, "sioc_http_compressed_bytes_in_total", "counter",
+        "Polling response bytes before compression", s->http_compressed_in);
+    put(b, "sioc_http_compressed_bytes_out_total", "counter",
+        "Polling response bytes after compression", s->http_compressed_out);
+    put(b, "sioc_ws_deflated_total", "counter",
+        "WebSocket messages compressed (permessage-deflate)", s->eio.ws_deflated);
+    put(b, "sioc_ws_deflated_bytes_in_total", "counter", "WebSocket bytes before compression",
+        s->eio.ws_deflated_in);
+    put(b, "sioc_ws_deflated_bytes_out_total", "counter", "WebSocket bytes after compression",
+        s->eio.ws_deflated_out);
+    put(b, "sioc_ws_inflated_total", "counter", "Compressed WebSocket messages received",
+        s->eio.ws_inflated);
+    put(b, "sioc_volatile_dropped_total", "counter",
+        "Volatile packets dropped for a client that was not writable", s->eio.volatile_dropped);
     put(b, "sioc_sessions_open", "gauge", "Open Engine.IO sessions", s->eio.sessions_open);
     put(b, "sioc_sessions_total", "counter", "Engine.IO sessions opened", s->eio.sessions_total);
     put(b, "sioc_sessions_websocket", "gauge", "Sessions on websocket", s->eio.ws_sessions_open);
@@ -126,6 +142,13 @@ int admin_serve(worker_t *w, sioc_iov_t path, admin_response_t *r)
         int ok = admin_ready(w);
         r->status = ok ? 200 : 503;
         (void)!buf_append_str(&r->body, ok ? "ready\n" : "not ready\n");
+        if (!ok && w->draining) {
+            (void)!buf_append_str(&r->body, "draining\n");
+        } else if (!ok && w->adapter != NULL) {
+            char why[2048];
+            adapter_not_ready_reason(w->adapter, why, sizeof(why));
+            (void)!buf_append_str(&r->body, why);
+        }
         return 1;
     }
     if (iov_eq_str(path, "/metrics")) {

@@ -16,6 +16,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/hmap.h"
+#include "http/http_compress.h"
 #include "http/http_resp.h"
 #include "net/conn.h"
 #include "ws/ws_reader.h"
@@ -83,6 +84,44 @@ void client_respond(client_t *cl, int status, const char *ctype, const char *ext
     buf_free(&b);
     if (close)
         conn_close(cl->conn, 1);
+}
+
+void client_coding_decide(client_t *cl, const http_request_t *req)
+{
+    cl->coding = HTTP_COMPRESS_NONE;
+    if (!cl->e->conf->http_compression)
+        return;
+    size_t pos = 0;
+    int i = http_header_find(req->headers, req->num_headers, SIOC_LIT("accept-encoding"), &pos);
+    if (i >= 0)
+        cl->coding = (uint8_t)http_compress_pick(req->headers[i].value);
+}
+
+void client_respond_payload(client_t *cl, const char *extra, const char *body, size_t len,
+                            int compress)
+{
+    static const char ctype[] = "text/plain; charset=UTF-8";
+    const worker_config_t *cf = cl->e->conf;
+    if (!compress || cl->coding == HTTP_COMPRESS_NONE || !cf->http_compression ||
+        len < (size_t)cf->http_compression_threshold) {
+        client_respond(cl, 200, ctype, extra, body, len, 0);
+        return;
+    }
+    sioc_buf_t z = {0};
+    char head[256];
+    int n = snprintf(head, sizeof(head), "%sContent-Encoding: %s\r\n", extra ? extra : "",
+                     http_compress_name(cl->coding));
+    if (n < 0 || (size_t)n >= sizeof(head) || http_compress(cl->coding, body, len, &z) != 0) {
+        /* Node answers 500 when zlib fails; the uncompressed body serves the client better. */
+        buf_free(&z);
+        client_respond(cl, 200, ctype, extra, body, len, 0);
+        return;
+    }
+    cl->e->stats->http_compressed++;
+    cl->e->stats->http_compressed_in += len;
+    cl->e->stats->http_compressed_out += z.len;
+    client_respond(cl, 200, ctype, head, z.base, z.len, 0);
+    buf_free(&z);
 }
 
 void client_stream_head(client_t *cl, const char *ctype, const char *extra)

@@ -20,6 +20,7 @@
 #include "base/iov.h"
 #include "base/list.h"
 #include "eio_session.h"
+#include "http/http_parse.h"
 #include "worker.h"
 #include "ws/ws_reader.h"
 
@@ -27,6 +28,7 @@ struct conn;
 struct event;
 struct net_listener;
 struct web;
+struct ws_deflate;
 struct sse;
 struct sse_client;
 
@@ -44,6 +46,8 @@ typedef struct client {
     uint8_t admin;      /* a connection of the admin port: admin endpoints only */
     uint8_t head;       /* the request being answered is HEAD: no body (RFC 9110 §9.3.2) */
     uint8_t cors;       /* 0 none, 1 any origin, 2 + i: configured origin i */
+    uint8_t coding;     /* HTTP_COMPRESS_* the request being answered accepts */
+    uint8_t ws_bits;    /* websocket: permessage-deflate window of our messages, 0 = off */
     long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
     ws_reader_t *ws;
     struct sse_client *sse; /* CLIENT_SSE: its event stream (sse.c) */
@@ -63,8 +67,10 @@ struct engine {
     struct handoff_listener *handoff;    /* NULL without --handoff-path */
     struct web *web;
     struct event *sweep;
-    struct event *timer; /* the session table's timer (heartbeats, upgrades) */
-    struct sse *sse;     /* the Server-Sent Events endpoint (chat app), or NULL */
+    struct event *timer;        /* the session table's timer (heartbeats, upgrades) */
+    struct sse *sse;            /* the Server-Sent Events endpoint (chat app), or NULL */
+    struct ws_deflate *deflate; /* permessage-deflate (--per-message-deflate), else NULL */
+    sioc_buf_t zscratch;        /* one compressed websocket frame being written */
     worker_stats_t *stats;
 };
 
@@ -77,6 +83,18 @@ void client_cors_decide(client_t *cl, sioc_iov_t origin);
  * CORS fields, `extra` (whole header lines, or NULL) and the body. Borrows everything. */
 void client_respond(client_t *cl, int status, const char *ctype, const char *extra,
                     const char *body, size_t body_len, int close);
+
+/** Decides the coding of polling responses on the connection from the request's
+ * Accept-Encoding (none when --http-compression is off), kept for a held GET answered
+ * later. Borrows req for the call. */
+void client_coding_decide(client_t *cl, const http_request_t *req);
+
+/** A 200 text/plain Engine.IO payload, gzip- or deflate-compressed as Node's polling
+ * transport does it: when `compress` (some packet allows it), the body reaches
+ * --http-compression-threshold and the client accepts a coding (client_coding_decide).
+ * `extra` as client_respond(). Borrows everything. */
+void client_respond_payload(client_t *cl, const char *extra, const char *body, size_t len,
+                            int compress);
 
 /** Writes the head of a response whose body follows until the connection closes (an
  * event stream): 200, Content-Type, "Connection: close", the CORS fields and `extra`

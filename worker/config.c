@@ -68,6 +68,18 @@ static const opts_spec_t opts[] = {
      "allowed origins, comma-separated, or * (CORS off when empty)", NULL},
     {"--cookie", "IO_COOKIE", OPTS_BOOL, OFF(cookie), 0, 0, 1, "0",
      "send the io cookie (io=<sid>) on the handshake", NULL},
+    {"--http-compression", "HTTP_COMPRESSION", OPTS_BOOL, OFF(http_compression), 0, 0, 1, "1",
+     "gzip / deflate polling responses the client accepts compressed (Node httpCompression)", NULL},
+    {"--http-compression-threshold", "HTTP_COMPRESSION_THRESHOLD", OPTS_LONG,
+     OFF(http_compression_threshold), 0, 0, 1L << 30, "1024",
+     "smallest polling response body compressed, bytes", NULL},
+    {"--per-message-deflate", "PER_MESSAGE_DEFLATE", OPTS_BOOL, OFF(per_message_deflate), 0, 0, 1,
+     "0", "WebSocket permessage-deflate (RFC 7692) when the client offers it", NULL},
+    {"--per-message-deflate-threshold", "PER_MESSAGE_DEFLATE_THRESHOLD", OPTS_LONG,
+     OFF(per_message_deflate_threshold), 0, 0, 1L << 30, "1024",
+     "smallest WebSocket message compressed, bytes", NULL},
+    {"--parser", "PARSER", OPTS_STR, OFF(parser), 0, 0, 0, "default",
+     "Socket.IO packet format: default | msgpack (socket.io-msgpack-parser)", NULL},
     {"--jwt-secret", "JWT_SECRET", OPTS_STR, OFF(jwt_secret), 0, 0, 0, NULL,
      "HS256 secret; the chat app requires a valid JWT when a secret or key is set", NULL},
     {"--jwt-alg", "JWT_ALG", OPTS_STR, OFF(jwt_alg), 0, 0, 0, "HS256",
@@ -99,7 +111,23 @@ static const opts_spec_t opts[] = {
     {"--max-events-per-second", "MAX_EVENTS_PER_SECOND", OPTS_LONG, OFF(max_events_per_second), 0,
      0, 100000000, "0", "events a socket may send per second (0 = no limit)", NULL},
     {"--redis-url", "REDIS_URL", OPTS_STR, OFF(redis_url), 0, 0, 0, NULL,
-     "redis://[:password@]host:port[/db]; unset = single worker, in-memory adapter", NULL},
+     "redis://[[user]:password@]host:port[,host:port...][/db] | rediss://... (TLS) | "
+     "redis-sentinel://[[user]:password@]host:port[,host:port...]/<primary name>[/db]; "
+     "unset = single worker, in-memory adapter",
+     NULL},
+    {"--redis-tls-ca", "REDIS_TLS_CA", OPTS_STR, OFF(redis_tls_ca), 0, 0, 0, "",
+     "rediss://: PEM CA file the Redis certificates are checked against (empty = system store)",
+     NULL},
+    {"--redis-tls-cert", "REDIS_TLS_CERT", OPTS_STR, OFF(redis_tls_cert), 0, 0, 0, "",
+     "rediss://: PEM client certificate (with --redis-tls-key) for Redis", NULL},
+    {"--redis-tls-key", "REDIS_TLS_KEY", OPTS_STR, OFF(redis_tls_key), 0, 0, 0, "",
+     "rediss://: PEM private key of --redis-tls-cert", NULL},
+    {"--redis-sentinel-user", "REDIS_SENTINEL_USER", OPTS_STR, OFF(redis_sentinel_user), 0, 0, 0,
+     "",
+     "redis-sentinel://: ACL user for the sentinels (the URL's credentials are the data nodes')",
+     NULL},
+    {"--redis-sentinel-password", "REDIS_SENTINEL_PASSWORD", OPTS_STR, OFF(redis_sentinel_password),
+     0, 0, 0, "", "redis-sentinel://: password for the sentinels (their requirepass)", NULL},
     {"--adapter-mode", "ADAPTER_MODE", OPTS_STR, OFF(adapter_mode), 0, 0, 0, "classic",
      "classic (PSUBSCRIBE, as @socket.io/redis-adapter createAdapter) | sharded (SSUBSCRIBE "
      "per room, as createShardedAdapter) | streams (a Redis stream, as "
@@ -218,6 +246,10 @@ static int validate(worker_config_t *c)
     if (strcmp(c->adapter_mode, "classic") && strcmp(c->adapter_mode, "sharded") &&
         strcmp(c->adapter_mode, "streams")) {
         fprintf(stderr, "sioc-worker: --adapter-mode: expected classic, sharded or streams\n");
+        return -1;
+    }
+    if (strcmp(c->parser, "default") && strcmp(c->parser, "msgpack")) {
+        fprintf(stderr, "sioc-worker: --parser: expected default or msgpack\n");
         return -1;
     }
     if (c->jwt_secret != NULL && c->jwt_secret[0] == '\0') {

@@ -33,6 +33,11 @@ typedef struct worker_config {
     size_t num_cors_origins;
     int cors_any; /* "*" */
     int cookie;
+    int http_compression;               /* gzip / deflate polling responses */
+    long http_compression_threshold;    /* smallest body compressed */
+    int per_message_deflate;            /* RFC 7692 on websockets */
+    long per_message_deflate_threshold; /* smallest message compressed */
+    char *parser;                       /* default | msgpack */
     char *jwt_secret;
     char *jwt_alg;
     char *jwt_public_key;
@@ -46,6 +51,11 @@ typedef struct worker_config {
     long max_disconnection_duration;  /* connection state recovery window, ms; 0 = off */
     long max_events_per_second;       /* per socket; 0 = unlimited */
     char *redis_url;
+    char *redis_tls_ca;   /* rediss://: CA file ("" = system store) */
+    char *redis_tls_cert; /* rediss://: client certificate ("" = none) */
+    char *redis_tls_key;
+    char *redis_sentinel_user; /* redis-sentinel://: AUTH for the sentinels ("" = none) */
+    char *redis_sentinel_password;
     char *adapter_mode;       /* classic | sharded | streams */
     char *redis_key;          /* channel prefix, "socket.io" */
     char *redis_stream;       /* streams mode: stream name, "socket.io" */

@@ -28,7 +28,10 @@
 #include "base/log.h"
 #include "base/rand.h"
 #include "eio/eio_payload.h"
+#include "sio/sio_msgpack.h"
+#include "sio/sio_packet.h"
 #include "ws/ws_close.h"
+#include "ws/ws_deflate.h"
 #include "ws/ws_frame.h"
 
 const char eio_reason_transport_error[] = "transport error";
@@ -67,8 +70,14 @@ struct eio_session {
     uint8_t upgrading; /* probe answered, waiting for "5" */
     uint8_t closed;
     uint8_t awaiting_pong;
-    uint8_t zombie;      /* closed, kept to answer the next poll with a close packet */
-    sioc_buf_t pending;  /* polling output: records joined by 0x1e */
+    uint8_t zombie;           /* closed, kept to answer the next poll with a close packet */
+    uint8_t ws_bits;          /* permessage-deflate window of the websocket, 0 = off */
+    uint8_t pending_compress; /* some record of `pending` may be compressed */
+    sioc_buf_t pending;       /* polling output: records joined by 0x1e */
+    /* msgpack parser: a packet text waiting for its attachments (mp_need more), and the
+     * attachments so far, each as an 8-byte length then its bytes. */
+    sioc_buf_t mp_text, mp_att;
+    size_t mp_need, mp_have;
     net_deferred_t turn; /* the flush to a held GET; once closed, the free */
     sioc_list_t hb;      /* in ping_fifo, pong_fifo or (closed) zombie_fifo */
     long long hb_due_ms; /* next ping due, pong late, or zombie forgotten */
@@ -82,8 +91,13 @@ struct eio_session {
 
 struct eio_msg {
     size_t refs;
-    sioc_shared_t *ws;   /* all frames, built at creation */
-    sioc_shared_t *poll; /* polling records, built on first use */
+    uint8_t compress;      /* Node's packet option compress: true unless a sender said false */
+    sioc_shared_t *ws;     /* all frames, built at creation */
+    sioc_shared_t *poll;   /* polling records, built on first use */
+    sioc_shared_t *wsz;    /* frames for permessage-deflate, built on first use */
+    sioc_shared_t *mpws;   /* msgpack parser: the packet as one binary frame, first use */
+    sioc_shared_t *mppoll; /* msgpack parser: the packet as a polling record, first use */
+    uint8_t wsz_bits;      /* the window wsz was made with */
     char *text;
     size_t text_len;
     sioc_iov_t *att;
@@ -133,6 +147,8 @@ static void session_reap(net_deferred_t *d)
 {
     eio_session_t *s = container_of(d, eio_session_t, turn);
     buf_free(&s->pending);
+    buf_free(&s->mp_text);
+    buf_free(&s->mp_att);
     free(s);
 }
 
@@ -161,7 +177,7 @@ static void release_get(eio_session_t *s, const char *packet)
 {
     void *g = s->get;
     s->get = NULL;
-    s->t->hooks->get_answer(g, packet, 1, s->t->data);
+    s->t->hooks->get_answer(g, packet, 1, 1, s->t->data);
 }
 
 void eio_session_close(eio_session_t *s, const char *reason)
@@ -218,9 +234,10 @@ static void answer_get(eio_session_t *s)
     void *g = s->get;
     s->get = NULL;
     s->t->stats->packets_out++;
-    s->t->hooks->get_answer(g, s->pending.base, s->pending.len, s->t->data);
+    s->t->hooks->get_answer(g, s->pending.base, s->pending.len, s->pending_compress, s->t->data);
     /* Idle sessions hold no output storage. */
     buf_free(&s->pending);
+    s->pending_compress = 0;
     s->pending.limit = (size_t)s->t->cf->max_output_buffer;
 }
 
@@ -243,7 +260,7 @@ void eio_session_slow_consumer(eio_session_t *s, const char *transport)
 
 /* Polling output: one record more (`prefix` then `rec`), flushed to the held GET at turn end. */
 static int poll_append(eio_session_t *s, const char *prefix, size_t prefix_len, const char *rec,
-                       size_t len)
+                       size_t len, int compress)
 {
     int r = 0;
     if (s->pending.len > 0)
@@ -256,6 +273,8 @@ static int poll_append(eio_session_t *s, const char *prefix, size_t prefix_len, 
         eio_session_slow_consumer(s, "polling");
         return SIOC_EMSGSIZE;
     }
+    if (compress)
+        s->pending_compress = 1;
     if (s->get != NULL)
         s->t->hooks->defer(&s->turn, s->t->data);
     return 0;
@@ -280,15 +299,78 @@ static int session_queue(eio_session_t *s, int type, const char *p, size_t len)
     if (s->websocket && s->ws != NULL)
         return ws_result(s,
                          t->hooks->ws_frame(s->ws, WS_FRAME_OP_TEXT, &digit, 1, p, len, t->data));
-    return poll_append(s, &digit, 1, p, len);
+    return poll_append(s, &digit, 1, p, len, 1);
+}
+
+static int send_binary(eio_session_t *s, const void *p, size_t len);
+
+/* The msgpack parser: one binary message per packet (sio_msgpack.h). */
+static int mp_send(eio_session_t *s, const char *text, size_t len, const sioc_iov_t *att,
+                   size_t n_att)
+{
+    sioc_buf_t b = {0};
+    int r = sio_msgpack_encode(text, len, att, n_att, &b);
+    if (r == 0)
+        r = send_binary(s, b.base, b.len);
+    buf_free(&b);
+    return r;
+}
+
+/* The attachments gathered for mp_text, as slices of mp_att, then the packet sent. */
+static int mp_flush(eio_session_t *s)
+{
+    sioc_iov_t att[64];
+    size_t n = 0, off = 0;
+    while (off < s->mp_att.len && n < 64) {
+        size_t l;
+        memcpy(&l, s->mp_att.base + off, sizeof(l));
+        att[n++] = iov_make(s->mp_att.base + off + sizeof(l), l);
+        off += sizeof(l) + l;
+    }
+    int r = mp_send(s, s->mp_text.base, s->mp_text.len, att, n);
+    buf_free(&s->mp_text);
+    buf_free(&s->mp_att);
+    s->mp_need = s->mp_have = 0;
+    return r;
 }
 
 int eio_send_text(eio_session_t *s, const char *p, size_t len)
 {
-    return session_queue(s, EIO_MESSAGE, p, len);
+    if (!s->t->cf->parser_msgpack)
+        return session_queue(s, EIO_MESSAGE, p, len);
+    if (s->closed)
+        return SIOC_ECANCELED;
+    sio_packet_t pkt;
+    const char *why;
+    if (sio_packet_parse(p, len, &pkt, &why) < 0)
+        return SIOC_EPROTO;
+    if (pkt.attachments == 0)
+        return mp_send(s, p, len, NULL, 0);
+    if (pkt.attachments > 64)
+        return SIOC_EMSGSIZE;
+    /* Its attachments follow through eio_send_binary() (sio_emit's order). */
+    buf_free(&s->mp_text);
+    buf_free(&s->mp_att);
+    s->mp_need = pkt.attachments;
+    s->mp_have = 0;
+    return buf_append(&s->mp_text, p, len);
 }
 
 int eio_send_binary(eio_session_t *s, const void *p, size_t len)
+{
+    if (!s->t->cf->parser_msgpack || s->mp_need == 0)
+        return send_binary(s, p, len);
+    int r = buf_append(&s->mp_att, &len, sizeof(len));
+    if (r == 0)
+        r = buf_append(&s->mp_att, p, len);
+    if (r != 0)
+        return r;
+    if (++s->mp_have < s->mp_need)
+        return 0;
+    return mp_flush(s);
+}
+
+static int send_binary(eio_session_t *s, const void *p, size_t len)
 {
     if (s->closed)
         return SIOC_ECANCELED;
@@ -300,7 +382,7 @@ int eio_send_binary(eio_session_t *s, const void *p, size_t len)
     sioc_buf_t b = {0};
     int r = eio_payload_append_binary(&b, 1, p, len);
     if (r == 0)
-        r = poll_append(s, NULL, 0, b.base, b.len);
+        r = poll_append(s, NULL, 0, b.base, b.len, 1);
     buf_free(&b);
     return r;
 }
@@ -320,21 +402,121 @@ static sioc_shared_t *msg_poll_bytes(eio_msg_t *m)
     return m->poll;
 }
 
+/* Appends one frame: compressed (RSV1) when it reaches the threshold and deflating works. */
+static int deflated_frame(eio_session_table_t *t, int bits, int opcode, const char *a, size_t a_len,
+                          const char *p, size_t len, sioc_buf_t *out)
+{
+    size_t total = a_len + len;
+    if (total >= (size_t)t->cf->ws_deflate_threshold) {
+        size_t at = out->len;
+        int r = buf_reserve(out, WS_FRAME_MAX_HEADER);
+        if (r != 0)
+            return r;
+        out->len += WS_FRAME_MAX_HEADER; /* the header goes in front once the size is known */
+        if (ws_deflate_compress(t->cf->ws_deflate, bits, a, a_len, p, len, out) == 0) {
+            size_t zlen = out->len - at - WS_FRAME_MAX_HEADER;
+            uint8_t hdr[WS_FRAME_MAX_HEADER];
+            size_t h = ws_frame_write_header(hdr, opcode, 1, zlen, NULL);
+            hdr[0] |= 0x40; /* RSV1: "Per-Message Compressed" (RFC 7692 §6) */
+            memmove(out->base + at + h, out->base + at + WS_FRAME_MAX_HEADER, zlen);
+            memcpy(out->base + at, hdr, h);
+            out->len = at + h + zlen;
+            t->stats->ws_deflated++;
+            t->stats->ws_deflated_in += total;
+            t->stats->ws_deflated_out += zlen;
+            return 0;
+        }
+        out->len = at;
+    }
+    uint8_t hdr[WS_FRAME_MAX_HEADER];
+    size_t h = ws_frame_write_header(hdr, opcode, 1, total, NULL);
+    int r = buf_append(out, hdr, h);
+    if (r == 0 && a_len > 0)
+        r = buf_append(out, a, a_len);
+    if (r == 0 && len > 0)
+        r = buf_append(out, p, len);
+    return r;
+}
+
+/* The message's frames for a permessage-deflate websocket with a `bits` window: made once
+ * for the first window asked for, each time for another (clients rarely limit it). */
+static sioc_shared_t *msg_ws_deflated(eio_session_table_t *t, eio_msg_t *m, int bits, int *owned)
+{
+    *owned = 0;
+    if (m->wsz != NULL && m->wsz_bits == bits)
+        return m->wsz;
+    sioc_buf_t b = {0};
+    int r = deflated_frame(t, bits, WS_FRAME_OP_TEXT, "4", 1, m->text, m->text_len, &b);
+    for (size_t i = 0; i < m->n_att && r == 0; i++)
+        r = deflated_frame(t, bits, WS_FRAME_OP_BINARY, NULL, 0, m->att[i].base, m->att[i].len, &b);
+    sioc_shared_t *sh = r == 0 ? shared_copy(b.base, b.len) : NULL;
+    buf_free(&b);
+    if (sh != NULL && m->wsz == NULL) {
+        m->wsz = sh;
+        m->wsz_bits = (uint8_t)bits;
+    } else if (sh != NULL) {
+        *owned = 1;
+    }
+    return sh;
+}
+
+/* The message as one msgpack packet: a binary frame and a polling record, made once. */
+static int msg_mp(eio_msg_t *m)
+{
+    if (m->mpws != NULL)
+        return 0;
+    sioc_buf_t b = {0}, f = {0};
+    int r = sio_msgpack_encode(m->text, m->text_len, m->att, m->n_att, &b);
+    if (r == 0)
+        r = ws_frame_append(&f, WS_FRAME_OP_BINARY, 1, b.base, b.len, NULL);
+    if (r == 0) {
+        m->mpws = shared_copy(f.base, f.len);
+        f.len = 0;
+        r = eio_payload_append_binary(&f, 1, (const uint8_t *)b.base, b.len);
+        if (r == 0)
+            m->mppoll = shared_copy(f.base, f.len);
+        if (m->mpws == NULL || m->mppoll == NULL)
+            r = SIOC_ENOMEM;
+    }
+    buf_free(&b);
+    buf_free(&f);
+    return r;
+}
+
 int eio_send_msg(eio_session_t *s, eio_msg_t *m)
 {
     if (s->closed)
         return SIOC_ECANCELED;
     eio_session_table_t *t = s->t;
+    if (t->cf->parser_msgpack) {
+        int r = msg_mp(m);
+        if (r != 0)
+            return r;
+        t->stats->packets_out++;
+        if (s->websocket && s->ws != NULL)
+            return ws_result(s, t->hooks->ws_shared(s->ws, m->mpws, t->data));
+        return poll_append(s, NULL, 0, m->mppoll->data, m->mppoll->len, m->compress);
+    }
     t->stats->packets_out += 1 + m->n_att;
     if (s->websocket && s->ws != NULL) {
         if (m->ws == NULL)
             return SIOC_ENOMEM;
+        if (s->ws_bits != 0 && m->compress && t->cf->ws_deflate != NULL) {
+            int owned;
+            sioc_shared_t *z = msg_ws_deflated(t, m, s->ws_bits, &owned);
+            if (z != NULL) {
+                int r = t->hooks->ws_shared(s->ws, z, t->data);
+                if (owned)
+                    shared_unref(z);
+                return ws_result(s, r);
+            }
+        }
         return ws_result(s, t->hooks->ws_shared(s->ws, m->ws, t->data));
     }
     sioc_shared_t *pb = msg_poll_bytes(m);
     if (pb == NULL)
         return SIOC_ENOMEM;
-    return poll_append(s, NULL, 0, pb->data, pb->len);
+    return poll_append(s, NULL, 0, pb->data, pb->len, m->compress);
 }
 
 eio_msg_t *eio_msg_new(const char *text, size_t len, const sioc_iov_t *att, size_t n_att)
@@ -344,6 +526,7 @@ eio_msg_t *eio_msg_new(const char *text, size_t len, const sioc_iov_t *att, size
         return NULL;
     memset(m, 0, sizeof(*m));
     m->refs = 1;
+    m->compress = 1;
     size_t total = WS_FRAME_MAX_HEADER + 1 + len;
     for (size_t i = 0; i < n_att; i++)
         total += WS_FRAME_MAX_HEADER + att[i].len;
@@ -378,6 +561,22 @@ fail:
     return NULL;
 }
 
+int eio_session_writable(const eio_session_t *s)
+{
+    if (s->closed)
+        return 0;
+    const eio_session_table_t *t = s->t;
+    if (s->websocket)
+        return s->ws != NULL &&
+               (t->hooks->ws_writable == NULL || t->hooks->ws_writable(s->ws, t->data));
+    return s->get != NULL && s->pending.len == 0;
+}
+
+void eio_msg_set_compress(eio_msg_t *m, int compress)
+{
+    m->compress = (uint8_t)(compress != 0);
+}
+
 void eio_msg_ref(eio_msg_t *m)
 {
     m->refs++;
@@ -389,6 +588,9 @@ void eio_msg_unref(eio_msg_t *m)
         return;
     shared_unref(m->ws);
     shared_unref(m->poll);
+    shared_unref(m->wsz);
+    shared_unref(m->mpws);
+    shared_unref(m->mppoll);
     free(m->text);
     free(m->att);
     free(m);
@@ -501,9 +703,35 @@ void eio_session_forget(eio_session_t *s)
 /* ------------------------------------------------------------------ */
 /* Packets from the client                                              */
 
+/* The msgpack parser: a binary message is a packet, handed on as packet text and its
+ * attachments; a text message is malformed for that parser. */
+static void deliver_mp(eio_session_t *s, const char *p, size_t len, int binary)
+{
+    const eio_handler_t *h = s->t->h;
+    sioc_iov_t att[64];
+    sioc_buf_t text = {0};
+    const char *why = NULL;
+    int n = binary ? sio_msgpack_decode(p, len, &text, att, 64, &why) : SIOC_EPROTO;
+    if (n < 0) {
+        buf_free(&text);
+        eio_session_close(s, eio_reason_parse_error);
+        return;
+    }
+    if (h != NULL && h->on_message != NULL) {
+        h->on_message(s, text.base, text.len, 0);
+        for (int i = 0; i < n && !s->closed; i++)
+            h->on_message(s, att[i].base, att[i].len, 1);
+    }
+    buf_free(&text);
+}
+
 void eio_session_deliver(eio_session_t *s, const char *p, size_t len, int binary)
 {
     s->t->stats->packets_in++;
+    if (s->t->cf->parser_msgpack) {
+        deliver_mp(s, p, len, binary);
+        return;
+    }
     const eio_handler_t *h = s->t->h;
     if (h != NULL && h->on_message != NULL)
         h->on_message(s, p, len, binary);
@@ -573,6 +801,12 @@ void eio_session_ws_attach(eio_session_t *s, void *ws)
 void eio_session_ws_detach(eio_session_t *s)
 {
     s->ws = NULL;
+    s->ws_bits = 0;
+}
+
+void eio_session_ws_set_deflate(eio_session_t *s, int window_bits)
+{
+    s->ws_bits = (uint8_t)window_bits;
 }
 
 void eio_session_upgrade_abort(eio_session_t *s)

@@ -75,6 +75,11 @@ typedef struct eio_session_stats {
     unsigned long long ws_upgrades, ws_sessions_open, polling_sessions_open;
     unsigned long long packets_in, packets_out;
     unsigned long long drops_slow_consumer, drops_parse_error, drops_ping_timeout;
+    /* permessage-deflate: messages deflated (count, bytes before / after; a broadcast once
+     * however many receive it) and inflated; volatile packets dropped for a client that was
+     * not writable. */
+    unsigned long long ws_deflated, ws_deflated_in, ws_deflated_out, ws_inflated;
+    unsigned long long volatile_dropped;
 } eio_session_stats_t;
 
 /** How the machine reaches the outside. `ws` and `get` are the transports' opaque handles;
@@ -89,14 +94,18 @@ typedef struct eio_session_hooks {
     /** Unqueues `d` if queued. */
     void (*cancel)(net_deferred_t *d, void *data);
     /** Answers the held GET `get` with a 200 text/plain `body`; the GET is no longer the
-     * session's (the transport forgets its session). Borrows body for the call. */
-    void (*get_answer)(void *get, const char *body, size_t len, void *data);
+     * session's (the transport forgets its session). `compress`: some packet of the body
+     * may be compressed (Node's packet option, true unless a sender said false). Borrows
+     * body for the call. */
+    void (*get_answer)(void *get, const char *body, size_t len, int compress, void *data);
     /** Writes one websocket frame whose payload is `prefix` then `p`; whole or nothing.
      * Returns 0, SIOC_EMSGSIZE over the output cap, or another SIOC_E*. */
     int (*ws_frame)(void *ws, int opcode, const char *prefix, size_t prefix_len, const void *p,
                     size_t len, void *data);
     /** Queues pre-encoded frames by reference (takes a reference on `sh`); as ws_frame. */
     int (*ws_shared)(void *ws, sioc_shared_t *sh, void *data);
+    /** Whether the websocket `ws` has nothing queued (Node's transport.writable); NULL: always. */
+    int (*ws_writable)(void *ws, void *data);
     /** Ends the websocket `ws`, no longer the session's: with a close frame `code` unless
      * code is 0 or the connection is already closing, then a flushing close. */
     void (*ws_end)(void *ws, uint16_t code, void *data);
@@ -104,12 +113,17 @@ typedef struct eio_session_hooks {
     void (*peer_release)(void *peer, void *data);
 } eio_session_hooks_t;
 
+struct ws_deflate;
+
 typedef struct eio_session_config {
     long ping_interval, ping_timeout, upgrade_timeout; /* ms */
     long max_output_buffer;                            /* bytes, per session */
     long max_payload;                                  /* announced in the open packet */
     const char *sid_prefix;                            /* the worker id (borrowed) */
     void *owner;                                       /* eio_session_owner() (the worker) */
+    struct ws_deflate *ws_deflate; /* permessage-deflate context (borrowed), NULL when off */
+    long ws_deflate_threshold;     /* smallest message compressed, bytes */
+    int parser_msgpack; /* Socket.IO packets as socket.io-msgpack-parser (binary) messages */
 } eio_session_config_t;
 
 /** Creates an empty table. Borrows cf (and its strings), hooks, h and stats: all must
@@ -178,6 +192,10 @@ int eio_session_can_upgrade(const eio_session_t *s);
 void eio_session_ws_attach(eio_session_t *s, void *ws);
 /** The websocket went away on its own: the session forgets it (no hook is called). */
 void eio_session_ws_detach(eio_session_t *s);
+/** permessage-deflate was agreed on the attached websocket with a `window_bits` window
+ * (9..15; 0 = not agreed): shared messages (eio_send_msg) of cf->ws_deflate_threshold
+ * bytes or more go out compressed, built once per message and window. */
+void eio_session_ws_set_deflate(eio_session_t *s, int window_bits);
 /** Whether the attached websocket is a probe (the session is still on polling). */
 int eio_session_ws_is_probe(const eio_session_t *s);
 /** One text packet on the probe: "2probe" answers "3probe" (and releases a held GET
@@ -205,6 +223,10 @@ int eio_send_text(eio_session_t *s, const char *p, size_t len);
 int eio_send_binary(eio_session_t *s, const void *p, size_t len);
 /** Queues a pre-encoded message. 0 or SIOC_E*. */
 int eio_send_msg(eio_session_t *s, eio_msg_t *m);
+/** Whether a packet sent now would go out at once, as Node's `transport.writable` says
+ * (a volatile packet is dropped otherwise): on polling, a GET is held and nothing is queued
+ * for it yet; on a websocket, its output queue is empty. A closed session is not. */
+int eio_session_writable(const eio_session_t *s);
 /** Closes the session with `reason` (the handler's on_close runs). */
 void eio_session_close(eio_session_t *s, const char *reason);
 
@@ -212,6 +234,10 @@ void eio_session_close(eio_session_t *s, const char *reason);
  * Copies everything; returns NULL when out of memory. */
 eio_msg_t *eio_msg_new(const char *text, size_t len, const sioc_iov_t *attachments,
                        size_t n_attachments);
+/** Node's per-packet `compress` option (default true): false keeps the message out of
+ * polling compression (unless another packet of the same response allows it) and out of
+ * permessage-deflate. */
+void eio_msg_set_compress(eio_msg_t *m, int compress);
 void eio_msg_ref(eio_msg_t *m);
 void eio_msg_unref(eio_msg_t *m);
 

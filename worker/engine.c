@@ -38,6 +38,7 @@
 #include "sse.h"
 #include "web.h"
 #include "websocket.h"
+#include "ws/ws_deflate.h"
 
 #define MAX_HEADERS_CAP 1024 /* the largest --max-headers */
 
@@ -88,6 +89,7 @@ static const eio_session_hooks_t session_hooks = {
     .get_answer = polling_answer,
     .ws_frame = websocket_frame,
     .ws_shared = websocket_shared,
+    .ws_writable = websocket_writable,
     .ws_end = websocket_end,
     .peer_release = hook_peer_release,
 };
@@ -183,7 +185,7 @@ static void handle_engine(client_t *cl, const http_request_t *req, const char *b
         }
         if (eio_session_is_zombie(s)) {
             if (iov_eq_str(req->method, "GET") && !ws)
-                client_respond(cl, 200, "text/plain; charset=UTF-8", NULL, "1", 1, 0);
+                client_respond_payload(cl, NULL, "1", 1, 1);
             else
                 client_respond_eio_error(cl, 1);
             eio_session_forget(s);
@@ -232,7 +234,7 @@ static void handle_engine(client_t *cl, const http_request_t *req, const char *b
         snprintf(extra, sizeof(extra), "Set-Cookie: io=%s; Path=/; HttpOnly; SameSite=Lax\r\n",
                  eio_session_sid(s));
     strncat(extra, "Cache-Control: no-store\r\n", sizeof(extra) - strlen(extra) - 1);
-    client_respond(cl, 200, "text/plain; charset=UTF-8", extra, o.base, o.len, 0);
+    client_respond_payload(cl, extra, o.base, o.len, 1);
     buf_free(&o);
     eio_session_opened(s);
 }
@@ -245,6 +247,7 @@ static void handle_request(client_t *cl, const http_request_t *req, const char *
     e->stats->http_requests++;
     cl->keep_alive = (uint8_t)req->keep_alive;
     client_cors_decide(cl, req->origin);
+    client_coding_decide(cl, req);
     if (cl->refused) {
         /* Over --max-connections: a clear answer, then the connection ends. */
         int st = 503;
@@ -532,7 +535,11 @@ engine_t *engine_start(worker_t *w, const eio_handler_t *h, int *err)
         .max_payload = cf->max_http_buffer_size,
         .sid_prefix = w->id,
         .owner = w,
+        .ws_deflate_threshold = cf->per_message_deflate_threshold,
+        .parser_msgpack = strcmp(cf->parser, "msgpack") == 0 && !w->plain_eio,
     };
+    if (cf->per_message_deflate)
+        e->session_conf.ws_deflate = e->deflate = ws_deflate_new();
     e->sessions = eio_session_table_new(&e->session_conf, &session_hooks, e, h, &w->stats.eio);
     if ((e->web = web_new(cf)) == NULL) {
         *err = SIOC_EINVAL;
@@ -573,6 +580,7 @@ fail_listen:
     web_free(e->web);
 fail_web:
     eio_session_table_free(e->sessions);
+    ws_deflate_free(e->deflate);
     addrcount_free(e->per_ip);
     free(e);
     return NULL;
@@ -632,6 +640,8 @@ void engine_free(engine_t *e)
     if (e->w->engine == e)
         e->w->engine = NULL;
     eio_session_table_free(e->sessions);
+    ws_deflate_free(e->deflate);
+    buf_free(&e->zscratch);
     addrcount_free(e->per_ip);
     free(e);
 }

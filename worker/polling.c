@@ -14,12 +14,12 @@
 #include "eio/eio_payload.h"
 #include "net/conn.h"
 
-void polling_answer(void *get, const char *body, size_t len, void *data)
+void polling_answer(void *get, const char *body, size_t len, int compress, void *data)
 {
     (void)data;
     client_t *g = get;
     client_to_http(g);
-    client_respond(g, 200, "text/plain; charset=UTF-8", NULL, body, len, 0);
+    client_respond_payload(g, NULL, body, len, compress);
     conn_rescan(g->conn);
 }
 
@@ -34,7 +34,7 @@ void polling_get(client_t *cl, eio_session_t *s)
         return;
     }
     case EIO_POLL_NOOP:
-        client_respond(cl, 200, "text/plain; charset=UTF-8", NULL, "6", 1, 0);
+        client_respond_payload(cl, NULL, "6", 1, 1);
         return;
     default:
         cl->session = s;

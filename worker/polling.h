@@ -23,7 +23,8 @@ void polling_post(client_t *cl, eio_session_t *s, const http_request_t *req, con
                   size_t len);
 
 /** eio_session_hooks_t.get_answer: answers the held GET `get` (a client_t) with a 200
- * text/plain body and lets its connection carry the next request. */
-void polling_answer(void *get, const char *body, size_t len, void *data);
+ * text/plain body (compressed as client_respond_payload() decides) and lets its connection
+ * carry the next request. */
+void polling_answer(void *get, const char *body, size_t len, int compress, void *data);
 
 #endif

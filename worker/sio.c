@@ -542,11 +542,17 @@ static void mark(sio_nsp_t *nsp, sioc_iov_t room, unsigned long long gen)
     list_foreach(p, &r->members) container_of(p, membership_t, in_room)->socket->gen = gen;
 }
 
-static int deliver(sio_socket_t *s, eio_msg_t *m, unsigned long long gen)
+static int deliver(sio_socket_t *s, eio_msg_t *m, unsigned long long gen, unsigned flags)
 {
     if (s->gen == gen || !s->connected)
         return 0;
     s->gen = gen;
+    /* socket.io Client.writeToEngine: "volatile packet is discarded since the transport is
+     * not currently writable". */
+    if ((flags & SIO_BROADCAST_VOLATILE) && !eio_session_writable(s->client->eio)) {
+        s->client->w->stats.eio.volatile_dropped++;
+        return 0;
+    }
     s->client->w->stats.sio_events_out++;
     /* A full output queue closes that client, not the broadcast. */
     (void)eio_send_msg(s->client->eio, m);
@@ -686,6 +692,13 @@ void sio_set_room_hook(worker_t *w, sio_room_hook hook)
 int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sioc_iov_t *except,
                   size_t n_except, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att)
 {
+    return sio_broadcast_flags(nsp, rooms, n_rooms, except, n_except, json_array, att, n_att, 0);
+}
+
+int sio_broadcast_flags(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
+                        const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
+                        const sioc_iov_t *att, size_t n_att, unsigned flags)
+{
     sioc_buf_t b = {0};
     int r = sio_packet_write(&b, n_att ? SIO_BINARY_EVENT : SIO_EVENT, (unsigned)n_att,
                              nsp->name_iov, 0, 0, json_array);
@@ -697,6 +710,8 @@ int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const
     buf_free(&b);
     if (m == NULL)
         return SIOC_ENOMEM;
+    if (flags & SIO_BROADCAST_NO_COMPRESS)
+        eio_msg_set_compress(m, 0);
     unsigned long long gen = ++nsp->gen;
     for (size_t i = 0; i < n_except; i++)
         mark(nsp, except[i], gen);
@@ -704,12 +719,12 @@ int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const
     if (n_rooms == 0) {
         hmap_node_t *n;
         for (hmap_iter_t it = hmap_iter(&nsp->sockets); (n = hmap_next(&it)) != NULL;)
-            count += deliver(container_of(n, sio_socket_t, node), m, gen);
+            count += deliver(container_of(n, sio_socket_t, node), m, gen, flags);
     }
     for (size_t i = 0; i < n_rooms; i++) {
         hmap_node_t *sn = hmap_get(&nsp->sockets, rooms[i]);
         if (sn != NULL)
-            count += deliver(container_of(sn, sio_socket_t, node), m, gen);
+            count += deliver(container_of(sn, sio_socket_t, node), m, gen, flags);
         room_t *room = room_find(nsp, rooms[i]);
         if (room == NULL)
             continue;
@@ -717,7 +732,7 @@ int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const
         sioc_list_t *p, *tmp;
         list_foreach_safe(p, tmp, &room->members)
         {
-            count += deliver(container_of(p, membership_t, in_room)->socket, m, gen);
+            count += deliver(container_of(p, membership_t, in_room)->socket, m, gen, flags);
         }
         room_unpin(room);
     }

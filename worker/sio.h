@@ -103,6 +103,13 @@ int sio_log_event(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const
                   sioc_iov_t *with_offset);
 int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sioc_iov_t *except,
                   size_t n_except, sioc_iov_t json_array, const sioc_iov_t *att, size_t n_att);
+/* Broadcast flags of Node's BroadcastOperator (adapter messages' opts.flags). */
+#define SIO_BROADCAST_VOLATILE 0x1u    /* dropped for a socket that is not writable now */
+#define SIO_BROADCAST_NO_COMPRESS 0x2u /* compress: false */
+/** sio_broadcast() with SIO_BROADCAST_* `flags`. */
+int sio_broadcast_flags(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
+                        const sioc_iov_t *except, size_t n_except, sioc_iov_t json_array,
+                        const sioc_iov_t *att, size_t n_att, unsigned flags);
 sio_nsp_t *sio_socket_nsp_obj(const sio_socket_t *s);
 
 /** A connected socket of `nsp` by id, or NULL. */

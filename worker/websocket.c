@@ -19,7 +19,9 @@
 #include "base/log.h"
 #include "eio/eio_packet.h"
 #include "net/conn.h"
+#include "base/utf8.h"
 #include "ws/ws_close.h"
+#include "ws/ws_deflate.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_handshake.h"
 #include "ws/ws_reader.h"
@@ -36,9 +38,42 @@ static const conn_hooks_t ws_hooks = {.on_data = ws_on_data,
                                       .overflow_tail = slow_consumer_close,
                                       .overflow_tail_len = sizeof(slow_consumer_close)};
 
+/* A data frame compressed with permessage-deflate (RSV1), or 1 when it goes out plain. */
+static int send_deflated(client_t *cl, int opcode, const char *prefix, size_t prefix_len,
+                         const void *p, size_t len)
+{
+    struct engine *e = cl->e;
+    sioc_buf_t *z = &e->zscratch;
+    z->len = 0;
+    if (ws_deflate_compress(e->deflate, cl->ws_bits, prefix, prefix_len, p, len, z) != 0)
+        return 1;
+    eio_session_stats_t *st = &e->stats->eio;
+    st->ws_deflated++;
+    st->ws_deflated_in += prefix_len + len;
+    st->ws_deflated_out += z->len;
+    uint8_t hdr[WS_FRAME_MAX_HEADER];
+    size_t h = ws_frame_write_header(hdr, opcode, 1, z->len, NULL);
+    hdr[0] |= 0x40; /* RSV1: "Per-Message Compressed" (RFC 7692 §6) */
+    int r = conn_reserve(cl->conn, h + z->len);
+    if (r == 0)
+        r = conn_write(cl->conn, hdr, h);
+    if (r == 0)
+        r = conn_write(cl->conn, z->base, z->len);
+    /* One big message should not pin its storage. */
+    if (z->cap > 65536)
+        buf_free(z);
+    return r;
+}
+
 static int send_frame(client_t *cl, int opcode, const char *prefix, size_t prefix_len,
                       const void *p, size_t len)
 {
+    if (cl->ws_bits != 0 && !WS_FRAME_IS_CONTROL(opcode) &&
+        prefix_len + len >= (size_t)cl->e->conf->per_message_deflate_threshold) {
+        int r = send_deflated(cl, opcode, prefix, prefix_len, p, len);
+        if (r != 1)
+            return r;
+    }
     uint8_t hdr[WS_FRAME_MAX_HEADER];
     size_t h = ws_frame_write_header(hdr, opcode, 1, prefix_len + len, NULL);
     int r = conn_reserve(cl->conn, h + prefix_len + len); /* whole frames only */
@@ -63,6 +98,13 @@ int websocket_frame(void *ws, int opcode, const char *prefix, size_t prefix_len,
 {
     (void)data;
     return send_frame(ws, opcode, prefix, prefix_len, p, len);
+}
+
+int websocket_writable(void *ws, void *data)
+{
+    (void)data;
+    client_t *cl = ws;
+    return !conn_closing(cl->conn) && conn_pending(cl->conn) == 0;
 }
 
 int websocket_shared(void *ws, sioc_shared_t *sh, void *data)
@@ -124,6 +166,25 @@ static void on_text(client_t *cl, const char *p, size_t len)
         eio_session_packet(s, &pk);
 }
 
+/* Inflates a compressed message in place of `ev`'s payload: 0, or the close code. */
+static uint16_t inflate_event(client_t *cl, ws_event_t *ev)
+{
+    sioc_iov_t out;
+    int r = ws_deflate_inflate(cl->e->deflate, ev->payload.base, ev->payload.len,
+                               (size_t)cl->e->conf->max_http_buffer_size, &out);
+    if (r == SIOC_EMSGSIZE)
+        return WS_CLOSE_TOO_BIG;
+    if (r == SIOC_ENOMEM)
+        return WS_CLOSE_INTERNAL_ERROR;
+    if (r != 0)
+        return WS_CLOSE_INVALID_DATA;
+    if (ev->type == WS_EVENT_TEXT && utf8_validate((const uint8_t *)out.base, out.len, NULL) != 0)
+        return WS_CLOSE_INVALID_DATA;
+    cl->e->stats->eio.ws_inflated++;
+    ev->payload = out;
+    return 0;
+}
+
 static size_t ws_on_data(conn_t *c, uint8_t *buf, size_t len)
 {
     client_t *cl = conn_data(c);
@@ -146,6 +207,22 @@ static size_t ws_on_data(conn_t *c, uint8_t *buf, size_t len)
             return len;
         }
         used += (size_t)n;
+        if (ev.compressed) {
+            uint16_t code = inflate_event(cl, &ev);
+            if (code != 0) {
+                static long long last;
+                if (log_ratelimited(&last))
+                    log_info("websocket closed: compressed message %s (%u)",
+                             code == WS_CLOSE_TOO_BIG ? "too big" : "invalid", code);
+                if (code == WS_CLOSE_TOO_BIG)
+                    cl->e->stats->drops_too_large++;
+                send_close(cl, code);
+                conn_close(c, 1);
+                leave_session(cl, code == WS_CLOSE_TOO_BIG ? eio_reason_too_large
+                                                           : eio_reason_transport_error);
+                return len;
+            }
+        }
         switch (ev.type) {
         case WS_EVENT_TEXT:
             on_text(cl, ev.payload.base, ev.payload.len);
@@ -198,6 +275,19 @@ static void ws_on_close(conn_t *c, int reason)
     client_free(cl);
 }
 
+/* The permessage-deflate offer of the request's Sec-WebSocket-Extensions fields, if any
+ * is acceptable (ws_deflate_negotiate). */
+static int offers_deflate(const http_request_t *req, ws_deflate_params_t *p)
+{
+    sioc_iov_t values[8];
+    size_t n = 0, pos = 0;
+    int i;
+    while (n < 8 && (i = http_header_find(req->headers, req->num_headers,
+                                          SIOC_LIT("sec-websocket-extensions"), &pos)) >= 0)
+        values[n++] = req->headers[i].value;
+    return ws_deflate_negotiate(values, n, p);
+}
+
 void websocket_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t sid)
 {
     struct engine *e = cl->e;
@@ -223,7 +313,7 @@ void websocket_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t sid)
             return;
         }
     }
-    char extra[128] = "";
+    char extra[320] = "";
     int new_session = s == NULL;
     if (new_session && e->w->draining) {
         client_respond_ws_error(cl, 503, "Server shutting down");
@@ -240,6 +330,16 @@ void websocket_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t sid)
             snprintf(extra, sizeof(extra), "Set-Cookie: io=%s; Path=/; HttpOnly; SameSite=Lax\r\n",
                      eio_session_sid(s));
     }
+    ws_deflate_params_t pmd;
+    int deflate = e->deflate != NULL && offers_deflate(req, &pmd);
+    if (deflate) {
+        sioc_buf_t x = {0};
+        if (ws_deflate_response(&pmd, &x) == 0 && x.len < sizeof(extra) - strlen(extra))
+            strncat(extra, x.base, x.len);
+        else
+            deflate = 0;
+        buf_free(&x);
+    }
     if (ws_handshake_write_response(&b, req->sec_websocket_key, iov_make(extra, strlen(extra))) !=
             0 ||
         conn_write(cl->conn, b.base, b.len) != 0) {
@@ -255,6 +355,10 @@ void websocket_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t sid)
     list_insert_tail(&e->ws_clients, &cl->link);
     cl->ws = xmalloc(sizeof(*cl->ws));
     ws_reader_init(cl->ws, WS_READER_SERVER, (size_t)e->conf->max_http_buffer_size);
+    if (deflate) {
+        ws_reader_allow_compressed(cl->ws);
+        cl->ws_bits = pmd.server_max_window_bits;
+    }
     conn_set_hooks(cl->conn, &ws_hooks);
     conn_set_limits(cl->conn, (size_t)e->conf->max_http_buffer_size + 64,
                     (size_t)e->conf->max_output_buffer);
@@ -266,6 +370,7 @@ void websocket_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t sid)
     }
     cl->session = s;
     eio_session_ws_attach(s, cl); /* a probe, unless the session is new */
+    eio_session_ws_set_deflate(s, cl->ws_bits);
     if (new_session) {
         sioc_buf_t o = {0};
         (void)eio_session_open_packet(s, &o);

@@ -25,6 +25,9 @@ void websocket_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t sid);
 /** eio_session_hooks_t.ws_frame: one frame to `ws` (a client_t), whole or nothing. */
 int websocket_frame(void *ws, int opcode, const char *prefix, size_t prefix_len, const void *p,
                     size_t len, void *data);
+/** eio_session_hooks_t.ws_writable: nothing queued on `ws` (a client_t). */
+int websocket_writable(void *ws, void *data);
+
 /** eio_session_hooks_t.ws_shared: pre-encoded frames, queued by reference. */
 int websocket_shared(void *ws, sioc_shared_t *sh, void *data);
 /** eio_session_hooks_t.ws_end: a close frame `code` (none when 0), then a flushing close. */

@@ -30,6 +30,8 @@ typedef struct worker_stats {
     unsigned long long drops_too_large, drops_rate_limited, conn_refused_limit;
     unsigned long long sse_clients, sse_total, sse_events_sent, sse_replayed, sse_resets,
         sse_refused;
+    /* Polling responses compressed: count, bytes before / after. */
+    unsigned long long http_compressed, http_compressed_in, http_compressed_out;
     eio_session_stats_t eio;
 } worker_stats_t;
 

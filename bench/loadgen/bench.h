@@ -25,7 +25,7 @@
 #include "net/loop.h"
 #include "ws/ws_reader.h"
 
-enum bench_scenario { SCN_IDLE, SCN_ECHO, SCN_FANOUT, SCN_CONNECT, SCN_CHAT };
+enum bench_scenario { SCN_IDLE, SCN_ECHO, SCN_FANOUT, SCN_CONNECT, SCN_CHAT, SCN_STORM };
 enum bench_transport { TR_WEBSOCKET, TR_POLLING };
 
 /** A server address to connect to. */
@@ -55,13 +55,15 @@ typedef struct {
     const char *room_prefix;
     unsigned room_size;  /* fanout/chat: members per room */
     unsigned publishers; /* fanout: publisher connections */
-    double *rates;       /* fanout/chat: offered deliveries per second, one per step */
+    double *rates;       /* fanout/chat: offered deliveries per second, one per step;
+                            storm: messages per burst, one burst per step */
     size_t nrates;
     double duration_s;     /* idle hold, echo run, or each fanout step */
     double drain_s;        /* wait for stragglers after a step */
     double settle_s;       /* idle: pause before sampling RSS */
     unsigned msg_size;     /* approximate bytes of each message's msg */
     int echo_app;          /* echo: use the echo app's message-with-ack instead of chat acks */
+    int publish;           /* storm: this process publishes the bursts (one extra client) */
     double stop_p99_ms;    /* fanout: stop stepping once a step's p99 passes this */
     double sustain_p99_ms; /* fanout: a step above this p99 is retried ... */
     unsigned retries;      /* ... up to this many times */

@@ -54,7 +54,8 @@
 enum { PH_CONNECT, PH_SYNC, PH_RUN, PH_FINISH, PH_DONE };
 enum { STEP_SEND, STEP_DRAIN };
 
-static const char *const scenario_names[] = {"idle", "echo", "fanout", "connect", "chat"};
+static const char *const scenario_names[] = {"idle", "echo", "fanout", "connect", "chat", "storm"};
+#define NSCENARIOS (sizeof(scenario_names) / sizeof(scenario_names[0]))
 
 /* Run-time state of main.c that is not in bench_t. */
 typedef struct {
@@ -81,7 +82,8 @@ typedef struct {
     uint64_t room_cursor;
     int stopped_early;
     const char *stop_reason;
-    double best_p99_ms; /* best p99 among the attempts at the current rate */
+    double best_p99_ms;       /* best p99 among the attempts at the current rate */
+    long long rss_sampled_us; /* storm: last server RSS sample */
 } run_t;
 
 uint64_t bench_rand(bench_t *b)
@@ -102,7 +104,7 @@ static run_t *run_of(bench_t *b)
 static int is_member(const run_t *r, unsigned idx)
 {
     int s = r->b.conf->scenario;
-    return (s == SCN_FANOUT || s == SCN_CHAT) && idx < r->members;
+    return (s == SCN_FANOUT || s == SCN_CHAT || s == SCN_STORM) && idx < r->members;
 }
 
 /* ------------------------------------------------------------------ client reports */
@@ -403,6 +405,23 @@ static void start_step(run_t *r, long long now)
     r->step_state = STEP_SEND;
 }
 
+/* The send-message arguments of one bench message: {"roomId":..., "msg":{"r","s","t","k","p"}}
+ * (the receivers' fast_parse() layout), about --msg-size bytes. Returns the length. */
+static int message_args(const bench_conf_t *cf, char *args, size_t n, uint32_t room, uint32_t seq,
+                        long long t, int step)
+{
+    static const char pad[] =
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+    size_t padlen = cf->msg_size > 60 ? cf->msg_size - 60 : 0;
+    if (padlen > sizeof(pad) - 1)
+        padlen = sizeof(pad) - 1;
+    return snprintf(
+        args, n,
+        "{\"roomId\":\"%sr%u\",\"msg\":{\"r\":%u,\"s\":%u,\"t\":%lld,\"k\":%d,\"p\":\"%.*s\"}}",
+        cf->room_prefix, room, room, seq, t, step, (int)padlen, pad);
+}
+
 /* Publishes what the schedule says is due by `now` in the current step. */
 static void publish_due(run_t *r, long long now)
 {
@@ -413,9 +432,6 @@ static void publish_due(run_t *r, long long now)
     long long end = st->t_start_us + (long long)(cf->duration_s * 1e6);
     long long upto = now < end ? now : end;
     uint64_t due = (uint64_t)(msg_rate * (double)(upto - st->t_start_us) / 1e6);
-    static const char pad[] =
-        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
     while (st->sent < due) {
         uint32_t room = (uint32_t)(r->room_cursor++ % b->nrooms);
         bench_room_t *rm = &b->rooms[room];
@@ -438,20 +454,42 @@ static void publish_due(run_t *r, long long now)
             st->publish_failed++;
             continue;
         }
-        size_t padlen = cf->msg_size > 60 ? cf->msg_size - 60 : 0;
-        if (padlen > sizeof(pad) - 1)
-            padlen = sizeof(pad) - 1;
         char args[600];
-        int n = snprintf(
-            args, sizeof(args),
-            "{\"roomId\":\"%sr%u\",\"msg\":{\"r\":%u,\"s\":%u,\"t\":%lld,\"k\":%d,\"p\":\"%.*s\"}}",
-            cf->room_prefix, room, room, rm->next_seq, t, b->cur_step, (int)padlen, pad);
+        int n = message_args(cf, args, sizeof(args), room, rm->next_seq, t, b->cur_step);
         if (client_emit(c, "send-message", iov_make(args, (size_t)n), 0) != 0) {
             st->publish_failed++;
             continue;
         }
         rm->next_seq++;
         st->expected += rm->members;
+    }
+}
+
+/* Storm: burst `st` is due. Every process expects its count x its room members; the
+ * publishing process also sends it, every message stamped with the burst's start, so a
+ * delivery's latency is the time from publishing the burst to that delivery. */
+static void storm_burst(run_t *r, bench_step_t *st, long long now)
+{
+    bench_t *b = &r->b;
+    const bench_conf_t *cf = b->conf;
+    bench_room_t *rm = &b->rooms[0];
+    uint64_t count = (uint64_t)st->offered;
+    st->t_start_us = now;
+    st->t_send_end_us = now;
+    st->expected = count * rm->members;
+    if (!cf->publish)
+        return;
+    bclient_t *c = b->clients[r->members];
+    for (uint64_t i = 0; i < count; i++) {
+        st->sent++;
+        char args[600];
+        int n = message_args(cf, args, sizeof(args), 0, rm->next_seq, now, (int)(st - b->steps));
+        if (c == NULL || !client_ready(c) ||
+            client_emit(c, "send-message", iov_make(args, (size_t)n), 0) != 0) {
+            st->publish_failed++;
+            continue;
+        }
+        rm->next_seq++;
     }
 }
 
@@ -530,6 +568,13 @@ static void run_start(run_t *r, long long now)
         b->cur_step = 0;
         start_step(r, now);
         break;
+    case SCN_STORM:
+        r->step_state = 0; /* next burst */
+        r->t_phase = now + (long long)(cf->settle_s * 1e6);
+        sample_rss(cf, r->rss_loaded_kb);
+        memcpy(r->rss_end_kb, r->rss_loaded_kb, sizeof(r->rss_end_kb));
+        sample_cpu(cf, r->cpu_run_start, r->usr_run_start);
+        break;
     default:
         /* connect: CPU was sampled before the first connection */
         r->t_run_end = now;
@@ -589,6 +634,30 @@ static void run_tick(run_t *r, long long now)
         if (r->step_state == STEP_DRAIN && (st->received >= st->expected ||
                                             now >= end + (long long)(cf->drain_s * 1e6) || r->stop))
             end_step(r, now);
+        break;
+    }
+    case SCN_STORM: {
+        long long gap = (long long)(cf->duration_s * 1e6);
+        while ((size_t)r->step_state < b->nsteps && now >= r->t_phase + r->step_state * gap)
+            storm_burst(r, &b->steps[r->step_state++], now);
+        /* Server RSS at its highest while the bursts go out and arrive (sampled by the
+         * publishing process only, every 10 ms: one reader of /proc per storm is enough). */
+        if (cf->publish && now - r->rss_sampled_us >= 10000) {
+            long long rss[16];
+            r->rss_sampled_us = now;
+            sample_rss(cf, rss);
+            for (size_t i = 0; i < cf->npids && i < 16; i++)
+                if (rss[i] > r->rss_end_kb[i])
+                    r->rss_end_kb[i] = rss[i];
+        }
+        /* Every process runs to the same end, so none closes its clients while another's
+         * are still receiving. */
+        long long last = r->t_phase + (long long)(b->nsteps - 1) * gap;
+        if (now >= last + (long long)(cf->drain_s * 1e6) || r->stop) {
+            sample_cpu(cf, r->cpu_run_end, r->usr_run_end);
+            r->t_run_end = now;
+            finish(r, NULL);
+        }
         break;
     }
     default:
@@ -761,7 +830,7 @@ static json_t *servers_json(run_t *r, double *cpu_total)
         json_t *o = json_object();
         json_object_set_new(o, "pid", json_integer(cf->pids[i]));
         json_object_set_new(o, "rss_base_kb", json_integer(r->rss_base_kb[i]));
-        if (cf->scenario == SCN_IDLE) {
+        if (cf->scenario == SCN_IDLE || cf->scenario == SCN_STORM) {
             json_object_set_new(o, "rss_loaded_kb", json_integer(r->rss_loaded_kb[i]));
             json_object_set_new(o, "rss_end_kb", json_integer(r->rss_end_kb[i]));
         }
@@ -869,14 +938,15 @@ static json_t *report_json(run_t *r, int *ok)
         json_object_set_new(o, "echo", i);
         if (b->echo_errors)
             *ok = 0;
-    } else if (cf->scenario == SCN_FANOUT || cf->scenario == SCN_CHAT) {
+    } else if (cf->scenario == SCN_FANOUT || cf->scenario == SCN_CHAT ||
+               cf->scenario == SCN_STORM) {
         json_t *f = json_object();
         json_object_set_new(f, "room_size", json_integer(cf->room_size));
         json_object_set_new(f, "rooms", json_integer(b->nrooms));
         json_object_set_new(f, "members", json_integer(r->members));
         json_object_set_new(f, "joined", json_integer(b->joined));
         json_object_set_new(f, "publishers",
-                            json_integer(cf->scenario == SCN_FANOUT ? cf->publishers : r->members));
+                            json_integer(cf->scenario == SCN_CHAT ? r->members : cf->publishers));
         json_t *steps = json_array();
         uint64_t te = 0, tr = 0, td = 0, to = 0;
         hist_t *all = xcalloc(1, sizeof(*all));
@@ -946,13 +1016,12 @@ static json_t *report_json(run_t *r, int *ok)
         json_object_set_new(f, "stopped_early", json_boolean(r->stopped_early));
         json_object_set_new(f, "stop_reason",
                             r->stop_reason ? json_string(r->stop_reason) : json_null());
-        json_object_set_new(o, cf->scenario == SCN_FANOUT ? "fanout" : "chat", f);
+        json_object_set_new(o, scenario_names[cf->scenario], f);
         free(all);
         if (te != tr || td > 0)
             *ok = 0;
     }
-    if (b->connected < b->opened ||
-        b->opened < cf->conns + (cf->scenario == SCN_FANOUT ? cf->publishers : 0))
+    if (b->connected < b->opened || b->opened < cf->conns + cf->publishers)
         json_object_set_new(o, "setup_complete", json_false());
     else
         json_object_set_new(o, "setup_complete", json_true());
@@ -1015,7 +1084,39 @@ static void print_summary(json_t *o)
                json_real_value(json_object_get(x, "rate_per_s")));
         print_hist_line("round trip", json_object_get(x, "latency_us"));
     }
-    if ((x = json_object_get(o, "fanout")) != NULL || (x = json_object_get(o, "chat")) != NULL) {
+    if ((x = json_object_get(o, "storm")) != NULL) {
+        json_t *steps = json_object_get(x, "steps");
+        printf("  one room of %lld members here%s\n",
+               (long long)json_integer_value(json_object_get(x, "joined")),
+               json_integer_value(json_object_get(x, "publishers")) ? ", publishing" : "");
+        for (size_t i = 0; i < json_array_size(steps); i++) {
+            json_t *s = json_array_get(steps, i);
+            json_t *h = json_object_get(s, "latency_us");
+            printf("  burst %zu: %.0f message(s), received %lld/%lld, loss %lld, dup %lld; "
+                   "first %.2f, median %.2f, last %.2f ms after publishing\n",
+                   i + 1, json_real_value(json_object_get(s, "offered_per_s")),
+                   (long long)json_integer_value(json_object_get(s, "received")),
+                   (long long)json_integer_value(json_object_get(s, "expected")),
+                   (long long)json_integer_value(json_object_get(s, "loss")),
+                   (long long)json_integer_value(json_object_get(s, "duplicates")),
+                   (double)json_integer_value(json_object_get(h, "min")) / 1e3,
+                   (double)json_integer_value(json_object_get(h, "p50")) / 1e3,
+                   (double)json_integer_value(json_object_get(h, "max")) / 1e3);
+        }
+        json_t *srv = json_object_get(o, "servers");
+        if (!json_integer_value(json_object_get(x, "publishers")))
+            srv = NULL; /* only the publishing process samples the peak */
+        for (size_t i = 0; i < json_array_size(srv); i++) {
+            json_t *v = json_array_get(srv, i);
+            printf("  pid %lld: RSS %lld KiB before, %lld KiB at the highest (+%lld KiB)\n",
+                   (long long)json_integer_value(json_object_get(v, "pid")),
+                   (long long)json_integer_value(json_object_get(v, "rss_loaded_kb")),
+                   (long long)json_integer_value(json_object_get(v, "rss_end_kb")),
+                   (long long)(json_integer_value(json_object_get(v, "rss_end_kb")) -
+                               json_integer_value(json_object_get(v, "rss_loaded_kb"))));
+        }
+    } else if ((x = json_object_get(o, "fanout")) != NULL ||
+               (x = json_object_get(o, "chat")) != NULL) {
         json_t *steps = json_object_get(x, "steps");
         printf("  rooms %lld x %lld members, %lld publishers\n",
                (long long)json_integer_value(json_object_get(x, "rooms")),
@@ -1073,6 +1174,12 @@ static void usage(FILE *f)
         "  chat     every client joins a room and takes turns sending to it (sender included);\n"
         "           with several --url the rooms span workers (needs a cluster adapter); the\n"
         "           reordered count is informational there: Socket.IO orders per sender only\n"
+        "  storm    every client joins one room (--room-prefix: the same in every process\n"
+        "           of a storm); after --settle the --publish process sends --bursts (1, then\n"
+        "           10 back to back), one every --duration; time from publishing each burst\n"
+        "           to its first, median and last delivery, loss, server RSS peak; run with\n"
+        "           the same --bursts, --settle, --duration and --drain in every process,\n"
+        "           lined up with --sync\n"
         "\n"
         "Target:\n"
         "  --url URL[,URL...]      http://127.x.x.x:PORT (loopback only); clients are spread\n"
@@ -1109,6 +1216,8 @@ static void usage(FILE *f)
         "[50]\n"
         "  --retries N             [0]\n"
         "  --echo-app              echo scenario against the echo app (message-with-ack)\n"
+        "  --bursts N[,N...]       storm: messages in each burst [1,10]\n"
+        "  --publish               storm: this process publishes the bursts (one more client)\n"
         "Measurement and output:\n"
         "  --pid PID[,PID...]      server processes to sample (RSS, utime+stime) from /proc\n"
         "  --json FILE             write the result document (histograms included)\n"
@@ -1186,10 +1295,10 @@ static int parse_url(const char *u, bench_target_t *t)
  * are borrowed from argv or the environment, which outlive the run. */
 typedef struct {
     const char *url, *path, *transport, *source_base, *token, *secret, *user_prefix;
-    const char *room_prefix, *publishers, *rate, *pid, *json, *label;
+    const char *room_prefix, *publishers, *rate, *bursts, *pid, *json, *label;
     unsigned conns, max_pending, sources, ttl, room_size, msg_size, retries;
     double connect_rate, connect_timeout, duration, drain, settle, stop_p99, sustain_p99;
-    int echo_app, sync, progress, no_progress, quiet;
+    int echo_app, publish, sync, progress, no_progress, quiet;
 } bench_args_t;
 
 static int set_uint(void *conf, const opts_spec_t *o, const char *v, const char *prog)
@@ -1263,6 +1372,8 @@ static const opts_spec_t bench_opts[] = {
     D("--sustain-p99", sustain_p99, "50"),
     U("--retries", retries, NULL),
     B("--echo-app", echo_app),
+    S("--bursts", NULL, bursts, "1,10"),
+    B("--publish", publish),
     S("--pid", NULL, pid, NULL),
     S("--json", NULL, json, NULL),
     S("--label", NULL, label, NULL),
@@ -1305,6 +1416,7 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
     cf->sustain_p99_ms = o.sustain_p99;
     cf->retries = o.retries;
     cf->echo_app = o.echo_app;
+    cf->publish = o.publish;
     cf->json_path = o.json;
     cf->label = o.label;
     cf->sync = o.sync;
@@ -1325,7 +1437,7 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
     }
     const char *scn = pos[0];
     cf->scenario = -1;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < (int)NSCENARIOS; i++)
         if (strcmp(scn, scenario_names[i]) == 0)
             cf->scenario = i;
     if (cf->scenario < 0) {
@@ -1357,12 +1469,16 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
     free(list);
     if (cf->ntargets == 0)
         return -1;
-    /* rates */
+    /* rates (storm: burst sizes) */
+    if (cf->scenario == SCN_STORM)
+        rates = o.bursts;
     list = xstrdup(rates);
     for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
         cf->rates = xrealloc(cf->rates, (cf->nrates + 1) * sizeof(double));
-        if (parse_double(u, &cf->rates[cf->nrates]) != 0 || cf->rates[cf->nrates] <= 0) {
-            fprintf(stderr, "sioc-bench: bad --rate %s\n", u);
+        if (parse_double(u, &cf->rates[cf->nrates]) != 0 || cf->rates[cf->nrates] <= 0 ||
+            (cf->scenario == SCN_STORM && cf->rates[cf->nrates] != floor(cf->rates[cf->nrates]))) {
+            fprintf(stderr, "sioc-bench: bad --%s %s\n",
+                    cf->scenario == SCN_STORM ? "bursts" : "rate", u);
             free(list);
             return -1;
         }
@@ -1409,8 +1525,12 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
         fprintf(stderr, "sioc-bench: --conns, --room-size and --max-pending must be positive\n");
         return -1;
     }
+    if (cf->scenario == SCN_STORM)
+        cf->room_size = cf->conns; /* one room */
     unsigned rooms = (cf->conns + cf->room_size - 1) / cf->room_size;
-    if (cf->scenario == SCN_FANOUT) {
+    if (cf->scenario == SCN_STORM) {
+        cf->publishers = cf->publish ? 1 : 0;
+    } else if (cf->scenario == SCN_FANOUT) {
         if (!pubs_set)
             cf->publishers = rooms < 16 ? rooms : 16;
         if (cf->publishers == 0)
@@ -1456,7 +1576,9 @@ int main(int argc, char **argv)
     b->rng = rand_u64() | 1;
     b->cur_step = -1;
     r->total = total;
-    r->members = (cf.scenario == SCN_FANOUT || cf.scenario == SCN_CHAT) ? cf.conns : 0;
+    r->members = (cf.scenario == SCN_FANOUT || cf.scenario == SCN_CHAT || cf.scenario == SCN_STORM)
+                     ? cf.conns
+                     : 0;
     r->tty = isatty(2);
     hist_reset(&b->connect_lat);
     hist_reset(&b->echo_lat);
@@ -1464,12 +1586,18 @@ int main(int argc, char **argv)
     if (r->members > 0) {
         b->nrooms = (cf.conns + cf.room_size - 1) / cf.room_size;
         b->rooms = xcalloc(b->nrooms, sizeof(*b->rooms));
-        b->step_cap = cf.nrates * (cf.retries + 1);
+        b->step_cap = cf.nrates * (cf.scenario == SCN_STORM ? 1 : cf.retries + 1);
         b->steps = xcalloc(b->step_cap, sizeof(*b->steps));
         for (size_t i = 0; i < b->step_cap; i++)
             hist_reset(&b->steps[i].lat);
         b->steps[0].offered = cf.rates[0];
         b->nsteps = 1;
+        if (cf.scenario == SCN_STORM) {
+            /* Every burst counts from the start: another process may publish first. */
+            for (size_t i = 0; i < cf.nrates; i++)
+                b->steps[i].offered = cf.rates[i];
+            b->nsteps = cf.nrates;
+        }
     }
     sample_rss(&cf, r->rss_base_kb);
 

@@ -8,7 +8,7 @@
 //   - the Node peer that the benchmark compares sioc-worker with.
 //
 // Same flags, environment variables (flags win) and apps (chat, echo) as
-// sioc-worker. Built on socket.io 4.8 / engine.io 6.6 with perMessageDeflate off;
+// sioc-worker. Built on socket.io 4.8 / engine.io 6.6 with perMessageDeflate off (unless asked);
 // ws picks up the bufferutil and utf-8-validate native add-ons by itself when
 // they are installed.
 //
@@ -56,6 +56,11 @@ const OPTIONS = [
   ["max-http-buffer-size", "MAX_HTTP_BUFFER_SIZE", "1000000", "int", "bytes"],
   ["cors-origin", "CORS_ORIGIN", "", "string", '"*" or comma-separated exact origins'],
   ["cookie", "IO_COOKIE", "", "bool", "send the io cookie"],
+  ["http-compression", "HTTP_COMPRESSION", "1", "bool", "engine.io httpCompression (polling bodies)"],
+  ["http-compression-threshold", "HTTP_COMPRESSION_THRESHOLD", "1024", "int", "bytes"],
+  ["per-message-deflate", "PER_MESSAGE_DEFLATE", "", "bool", "engine.io perMessageDeflate"],
+  ["per-message-deflate-threshold", "PER_MESSAGE_DEFLATE_THRESHOLD", "1024", "int", "bytes"],
+  ["parser", "PARSER", "default", "string", "default | msgpack (socket.io-msgpack-parser)"],
   ["jwt-secret", "JWT_SECRET", "", "string", "HS256 secret"],
   ["jwt-alg", "JWT_ALG", "HS256", "string", "HS256 | RS256 | ES256 (pinned)"],
   ["jwt-public-key", "JWT_PUBLIC_KEY", "", "string", "PEM public key file for RS256/ES256"],
@@ -140,6 +145,7 @@ function parseOptions(argv, env) {
     }
   }
   if (!["chat", "echo"].includes(opts.app)) fail(`--app: unknown app ${opts.app}`);
+  if (!["default", "msgpack"].includes(opts.parser)) fail(`--parser: expected default or msgpack`);
   if (!["HS256", "RS256", "ES256"].includes(opts.jwtAlg)) fail(`--jwt-alg: unsupported ${opts.jwtAlg}`);
   if (!["error", "warn", "info", "debug"].includes(opts.logLevel)) fail(`--log-level: unknown ${opts.logLevel}`);
   if (!["classic", "sharded", "streams"].includes(opts.adapterMode)) fail(`--adapter-mode: unknown ${opts.adapterMode}`);
@@ -190,7 +196,8 @@ const engineOptions = {
   pingTimeout: opts.pingTimeout,
   upgradeTimeout: opts.upgradeTimeout,
   maxHttpBufferSize: opts.maxHttpBufferSize,
-  perMessageDeflate: false,
+  perMessageDeflate: opts.perMessageDeflate ? { threshold: opts.perMessageDeflateThreshold } : false,
+  httpCompression: opts.httpCompression ? { threshold: opts.httpCompressionThreshold } : false,
   cookie: opts.cookie ? { name: "io", path: "/", httpOnly: true, sameSite: "lax" } : false,
   cors: corsOption(),
   allowRequest,
@@ -426,6 +433,7 @@ if (plainEngine) {
   const { Server } = require("socket.io");
   const io = new Server(httpServer, {
     ...engineOptions,
+    ...(opts.parser === "msgpack" ? { parser: require("socket.io-msgpack-parser") } : {}),
     path: opts.path,
     serveClient: false,
     connectTimeout: opts.connectTimeout,

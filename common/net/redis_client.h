@@ -13,6 +13,15 @@
  * link comes up: nothing is remembered here, so nothing can be forgotten
  * silently.
  *
+ * Addresses (redis_url.h): with several seed nodes, each connect attempt
+ * takes the next one after a failure and accepts only a primary (ROLE).
+ * With sentinels, each connect attempt first asks a sentinel for the
+ * primary (SENTINEL get-master-addr-by-name), then connects there and
+ * checks its ROLE; a watcher link per client subscribes to +switch-master
+ * on a sentinel and drops the link (or retries at once) when the primary
+ * moves. rediss:// links run TLS (tls.h) with the peer verified. A Redis
+ * Cluster node is refused (INFO cluster), with the reason in the log.
+ *
  * Liveness: a PING every ping interval; a PING unanswered after the
  * liveness timeout (a stopped or half-open Redis) drops the link. Dropped
  * links reconnect with exponential backoff and jitter. While the link is
@@ -27,18 +36,11 @@
 #include <stddef.h>
 
 #include "loop.h"
+#include "redis_url.h"
 
 struct redisReply;
 
 typedef struct redis_client redis_client_t;
-
-typedef struct {
-    char host[256];
-    int port;
-    char user[128];     /* ACL user, may be empty */
-    char password[256]; /* may be empty */
-    int db;
-} redis_url_t;
 
 /** A command's reply (NULL when the link failed or the client is freed). The reply is
  * borrowed for the duration of the call. */
@@ -60,9 +62,9 @@ typedef struct {
     void *data;
 } redis_client_opts_t;
 
-/** Parses redis://[[user]:password@]host[:port][/db]. Returns 0 or SIOC_EINVAL with a
- * message in `err`. */
-int redis_url_parse(const char *url, redis_url_t *out, char *err, size_t errlen);
+/** Checks what a client made from `url` needs before it connects (for now: its TLS
+ * files load). Returns 0, or SIOC_EINVAL with a message in err[0..errlen). */
+int redis_client_check(const redis_url_t *url, char *err, size_t errlen);
 
 /** Creates a client and starts connecting. `url` and `opts` are copied (name borrowed). */
 redis_client_t *redis_client_new(net_loop_t *loop, const redis_url_t *url,
@@ -80,6 +82,10 @@ int redis_client_cmdv(redis_client_t *c, redis_reply_cb cb, void *data, int argc
                       const char **argv);
 /** Whether the link is up. */
 int redis_client_up(const redis_client_t *c);
+/** Writes where the link stands for humans (/ready): "up on host:port", "connecting to
+ * [sentinel |primary ]host:port" or "down, retrying", followed by " (<URL, password masked>)".
+ * Borrows c. */
+void redis_client_describe(const redis_client_t *c, char *out, size_t cap);
 /** Round-trip time of the last PING, in microseconds (-1 before the first). */
 long long redis_client_rtt_us(const redis_client_t *c);
 /** Times the link went down since start. */

@@ -21,10 +21,17 @@ static int fail(const char **reason, uint16_t *close_code, const char *why)
 int ws_frame_parse_header(const uint8_t *buf, size_t len, ws_frame_header_t *h, int require_mask,
                           const char **reason, uint16_t *close_code)
 {
+    return ws_frame_parse_header_rsv1(buf, len, h, require_mask, 0, reason, close_code);
+}
+
+int ws_frame_parse_header_rsv1(const uint8_t *buf, size_t len, ws_frame_header_t *h,
+                               int require_mask, int allow_rsv1, const char **reason,
+                               uint16_t *close_code)
+{
     if (len < 1)
         return SIOC_INCOMPLETE;
     unsigned b0 = buf[0], op = b0 & 0x0F;
-    if (b0 & 0x70)
+    if (b0 & (allow_rsv1 ? 0x30 : 0x70))
         return fail(reason, close_code, "reserved bits set");
     if ((op > WS_FRAME_OP_BINARY && op < WS_FRAME_OP_CLOSE) || op > WS_FRAME_OP_PONG)
         return fail(reason, close_code, "reserved opcode");
@@ -56,6 +63,7 @@ int ws_frame_parse_header(const uint8_t *buf, size_t len, ws_frame_header_t *h, 
     }
     h->payload_len = plen;
     h->fin = (uint8_t)(b0 >> 7);
+    h->rsv1 = (uint8_t)((b0 >> 6) & 1);
     h->opcode = (uint8_t)op;
     h->masked = (uint8_t)masked;
     if (masked)

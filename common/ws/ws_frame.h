@@ -7,7 +7,8 @@
  * (always 1002 here). Every rule that a byte already seen can break is
  * checked as soon as that byte arrives, so a bad frame fails after one or two
  * bytes, not after its payload:
- *   - RSV1..3 must be 0 (no extension is ever negotiated);
+ *   - RSV1..3 must be 0, except RSV1 where the caller allows it (permessage-deflate,
+ *     RFC 7692 §6: which frames may carry it is the reader's rule, ws_reader.h);
  *   - opcodes 3-7 and 0xB-0xF are reserved;
  *   - control frames (close, ping, pong) have FIN set and <= 125 bytes;
  *   - a server requires every client frame to be masked, a client requires
@@ -49,6 +50,7 @@
 typedef struct {
     uint64_t payload_len;
     uint8_t fin;     /* 0 or 1 */
+    uint8_t rsv1;    /* 0 or 1 (only when allowed) */
     uint8_t opcode;  /* WS_FRAME_OP_* */
     uint8_t masked;  /* 0 or 1 */
     uint8_t mask[4]; /* the masking key when `masked` */
@@ -63,6 +65,11 @@ typedef struct {
  */
 int ws_frame_parse_header(const uint8_t *buf, size_t len, ws_frame_header_t *h, int require_mask,
                           const char **reason, uint16_t *close_code);
+
+/** ws_frame_parse_header() that lets RSV1 through (into h->rsv1) when `allow_rsv1`. */
+int ws_frame_parse_header_rsv1(const uint8_t *buf, size_t len, ws_frame_header_t *h,
+                               int require_mask, int allow_rsv1, const char **reason,
+                               uint16_t *close_code);
 
 /**
  * XORs `len` bytes at `p` in place with the masking key `key`, where `p[0]`

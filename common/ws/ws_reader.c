@@ -32,6 +32,11 @@ void ws_reader_init(ws_reader_t *r, int role, size_t max_message_size)
     utf8_init(&r->_msg_utf8);
 }
 
+void ws_reader_allow_compressed(ws_reader_t *r)
+{
+    r->_rsv1_ok = 1;
+}
+
 void ws_reader_free(ws_reader_t *r)
 {
     buf_free(&r->_msg);
@@ -114,6 +119,7 @@ static void clear_event(ws_event_t *ev)
     ev->payload = SIOC_IOV_NULL;
     ev->close_code = 0;
     ev->close_reason = SIOC_IOV_NULL;
+    ev->compressed = 0;
 }
 
 int ws_reader_next(ws_reader_t *r, uint8_t *buf, size_t len, ws_event_t *ev)
@@ -135,15 +141,20 @@ int ws_reader_next(ws_reader_t *r, uint8_t *buf, size_t len, ws_event_t *ev)
      * then the message sequence, before the rest of the header. Checking in
      * this fixed order makes the verdict independent of how the bytes were
      * split across reads. */
-    int hl = ws_frame_parse_header(buf, 1, &h, r->_server, &r->reason, &r->close_code);
+    int hl =
+        ws_frame_parse_header_rsv1(buf, 1, &h, r->_server, r->_rsv1_ok, &r->reason, &r->close_code);
     if (hl == SIOC_EPROTO)
         return fail(r, r->close_code, r->reason);
     unsigned op = buf[0] & 0x0F;
+    /* RFC 7692 §6.1: only the first frame of a message carries "Per-Message Compressed". */
+    if ((buf[0] & 0x40) && (op == WS_FRAME_OP_CONT || WS_FRAME_IS_CONTROL(op)))
+        return fail(r, WS_CLOSE_PROTOCOL_ERROR, "RSV1 set on a continuation or control frame");
     if (op == WS_FRAME_OP_CONT && r->_msg_op == 0)
         return fail(r, WS_CLOSE_PROTOCOL_ERROR, "continuation frame without a message");
     if ((op == WS_FRAME_OP_TEXT || op == WS_FRAME_OP_BINARY) && r->_msg_op != 0)
         return fail(r, WS_CLOSE_PROTOCOL_ERROR, "new message before the last one ended");
-    hl = ws_frame_parse_header(buf, len, &h, r->_server, &r->reason, &r->close_code);
+    hl = ws_frame_parse_header_rsv1(buf, len, &h, r->_server, r->_rsv1_ok, &r->reason,
+                                    &r->close_code);
     if (hl == SIOC_EPROTO)
         return fail(r, r->close_code, r->reason);
     if (hl < 0)
@@ -153,7 +164,10 @@ int ws_reader_next(ws_reader_t *r, uint8_t *buf, size_t len, ws_event_t *ev)
         if (h.payload_len > r->_max - have)
             return fail(r, WS_CLOSE_TOO_BIG, "message too big");
     }
-    int text = op == WS_FRAME_OP_TEXT || (op == WS_FRAME_OP_CONT && r->_msg_op == WS_FRAME_OP_TEXT);
+    int compressed = op == WS_FRAME_OP_CONT ? r->_msg_z : h.rsv1;
+    /* Compressed text is checked once inflated, by the caller. */
+    int text = !compressed && (op == WS_FRAME_OP_TEXT ||
+                               (op == WS_FRAME_OP_CONT && r->_msg_op == WS_FRAME_OP_TEXT));
     size_t avail = len - (size_t)hl;
     if (h.payload_len > avail) {
         if (text && avail > 0 && precheck_text(r, &h, buf + hl, avail) != 0)
@@ -199,12 +213,14 @@ int ws_reader_next(ws_reader_t *r, uint8_t *buf, size_t len, ws_event_t *ev)
         r->_pend_active = 0;
         ev->type = op == WS_FRAME_OP_TEXT ? WS_EVENT_TEXT : WS_EVENT_BINARY;
         ev->payload = payload;
+        ev->compressed = (uint8_t)compressed;
         return consumed;
     }
 
     /* A fragment: check it, then append it to the message. */
     if (op != WS_FRAME_OP_CONT) {
         r->_msg_op = (uint8_t)op;
+        r->_msg_z = (uint8_t)compressed;
         r->_msg.len = 0;
         utf8_init(&r->_msg_utf8);
     }
@@ -224,7 +240,9 @@ int ws_reader_next(ws_reader_t *r, uint8_t *buf, size_t len, ws_event_t *ev)
         return consumed;
     ev->type = r->_msg_op == WS_FRAME_OP_TEXT ? WS_EVENT_TEXT : WS_EVENT_BINARY;
     ev->payload = iov_make(r->_msg.base, r->_msg.len);
+    ev->compressed = r->_msg_z;
     r->_msg_op = 0;
+    r->_msg_z = 0;
     r->_msg_done = 1;
     return consumed;
 }

@@ -26,6 +26,12 @@
  * Out of memory while reassembling fails with 1011. After SIOC_EPROTO the
  * reader stays failed.
  *
+ * With ws_reader_allow_compressed() (permessage-deflate negotiated, RFC 7692 §6.1)
+ * the first frame of a data message may set RSV1: the message is returned as it
+ * came, still compressed, with ev->compressed set and no UTF-8 check (the
+ * caller inflates, then checks); RSV1 on a continuation or control frame fails
+ * with 1002.
+ *
  * The size cap counts data payload bytes of one message; control frames
  * (at most 125 bytes) are not counted. The reader does not track the closing
  * handshake: after a CLOSE event the caller stops feeding it.
@@ -65,6 +71,7 @@ typedef struct {
     sioc_iov_t payload;      /* unmasked message or control payload */
     uint16_t close_code;     /* CLOSE: the peer's code, WS_CLOSE_NO_STATUS when absent */
     sioc_iov_t close_reason; /* CLOSE: the peer's reason text (inside payload) */
+    uint8_t compressed;      /* TEXT / BINARY: RSV1 was set (permessage-deflate) */
 } ws_event_t;
 
 /** A reader; embed it in the connection. Public members are read only. */
@@ -77,6 +84,8 @@ typedef struct {
     uint8_t _failed;
     uint8_t _msg_op;   /* opcode of the fragmented message in progress, 0 = none */
     uint8_t _msg_done; /* _msg holds a delivered message: reset before reuse */
+    uint8_t _rsv1_ok;  /* permessage-deflate negotiated */
+    uint8_t _msg_z;    /* the fragmented message in progress is compressed */
     utf8_state_t _msg_utf8;
     sioc_buf_t _msg;
     /* Incremental UTF-8 check of a text frame whose payload is still arriving. */
@@ -102,6 +111,9 @@ void ws_reader_init(ws_reader_t *r, int role, size_t max_message_size);
  * `buf` changes or the next call on `r`, whichever comes first.
  */
 int ws_reader_next(ws_reader_t *r, uint8_t *buf, size_t len, ws_event_t *ev);
+
+/** Accepts compressed messages (RSV1) from now on: permessage-deflate was negotiated. */
+void ws_reader_allow_compressed(ws_reader_t *r);
 
 /** Frees the reassembly storage; `r` may be initialised again afterwards. */
 void ws_reader_free(ws_reader_t *r);

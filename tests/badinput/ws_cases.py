@@ -15,7 +15,13 @@ for the Engine.IO open packet, does its thing, and expects either an echo
 close frame with one of the allowed codes followed by the end of the TCP
 connection, within a deadline.
 
-Usage: ws_cases.py --host 127.0.0.1 --port N [--path /engine.io/] [--limit BYTES] [--only PREFIX]
+Group 12 (permessage-deflate, RFC 7692, like Autobahn's 12 and 13) runs only with
+--deflate, against a worker started with --per-message-deflate: its connections offer
+permessage-deflate (autobahn's PerMessageDeflateOffer), check the server's answer (both
+no_context_takeover parameters), and send compressed messages (autobahn compresses) or
+hand-made RSV1 frames (Python's zlib).
+
+Usage: ws_cases.py --host 127.0.0.1 --port N [--path /engine.io/] [--limit BYTES] [--only PREFIX] [--deflate]
 Prints one JSON object per case: {"id", "group", "title", "expect", "got", "ok", "ms"}
 and a final {"summary": {...}}. Exit status 0 when every case passed.
 """
@@ -27,8 +33,11 @@ import os
 import struct
 import sys
 import time
+import zlib
 
 from autobahn.asyncio.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from autobahn.websocket.compress import (PerMessageDeflateOffer, PerMessageDeflateResponse,
+                                         PerMessageDeflateResponseAccept)
 
 # Opcodes
 CONT, TEXT, BINARY, CLOSE, PING, PONG = 0, 1, 2, 8, 9, 10
@@ -148,9 +157,9 @@ async def still_alive(p):
 CASES = []
 
 
-def case(cid, group, title, expect):
+def case(cid, group, title, expect, deflate=False):
     def deco(fn):
-        CASES.append({"id": cid, "group": group, "title": title, "expect": expect, "fn": fn})
+        CASES.append({"id": cid, "group": group, "title": title, "expect": expect, "fn": fn, "deflate": deflate})
         return fn
     return deco
 
@@ -431,6 +440,118 @@ close_case("M.3", "masking", "unmasked close from the client", [1002], lambda p,
 close_case("M.4", "masking", "masked message then an unmasked continuation", [1002], lambda p, c: (p.frame(TEXT, b"4a", fin=False), p.frame(CONT, b"b", mask=False)))
 
 
+# 12 permessage-deflate (RFC 7692; with --deflate only)
+def deflate_raw(data):
+    """A message payload as RFC 7692 §7.2.1 makes it: raw deflate, sync flush, tail cut."""
+    c = zlib.compressobj(wbits=-15)
+    z = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert z.endswith(b"\x00\x00\xff\xff")
+    return z[:-4]
+
+
+def negotiated(p):
+    """The server accepted the offer with both no_context_takeover parameters."""
+    ext = [e for e in (p.websocket_extensions_in_use or []) if e.EXTENSION_NAME == "permessage-deflate"]
+    if not ext:
+        return False, "permessage-deflate not negotiated"
+    e = ext[0]
+    if not (e.server_no_context_takeover and e.client_no_context_takeover):
+        return False, "negotiated without both no_context_takeover parameters"
+    return True, ""
+
+
+def deflate_echo_case(cid, title, payload, binary=False, fragment=None):
+    async def fn(p, ctx):
+        ok, why = negotiated(p)
+        if not ok:
+            return ok, why
+        p.sendMessage(payload, isBinary=binary, fragmentSize=fragment)
+        return await expect_echo(p, payload, binary)
+    case(cid, "12 permessage-deflate", title, "echo", deflate=True)(fn)
+
+
+for n in (16, 1023, 1024, 4096, 65536):
+    deflate_echo_case("12.1.%d" % n, "compressed text message of %d bytes, echoed" % n, b"4" + (b"Hello, permessage-deflate! " * (n // 27 + 1))[:n])
+for n in (16, 4096, 65536):
+    deflate_echo_case("12.2.%d" % n, "compressed binary message of %d bytes, echoed" % n, bytes((i * i) & 255 for i in range(n)), binary=True)
+deflate_echo_case("12.3.1", "compressed text message in 100-byte fragments", b"4" + b"fragmented " * 2000, fragment=100)
+deflate_echo_case("12.3.2", "compressed binary message in 7-byte fragments", bytes(range(256)) * 40, binary=True, fragment=7)
+
+
+@case("12.3.3", "12 permessage-deflate", "compressed message inflating to exactly the limit, echoed", "echo", deflate=True)
+async def _(p, ctx):
+    ok, why = negotiated(p)
+    if not ok:
+        return ok, why
+    payload = b"4" + b"L" * (ctx["limit"] - 1)
+    p.sendMessage(payload)
+    return await expect_echo(p, payload)
+
+
+@case("12.3.4", "12 permessage-deflate", "compressed message inflating to the limit + 1", "close 1009", deflate=True)
+async def _(p, ctx):
+    ok, why = negotiated(p)
+    if not ok:
+        return ok, why
+    p.sendMessage(b"4" + b"L" * ctx["limit"])
+    return await expect_close(p, {1009})
+
+
+def deflate_raw_case(cid, title, codes, frames):
+    async def fn(p, ctx):
+        ok, why = negotiated(p)
+        if not ok:
+            return ok, why
+        for f in frames(ctx):
+            p.frame(**f)
+        if codes is None:
+            return await still_alive(p)
+        return await expect_close(p, set(codes))
+    case(cid, "12 permessage-deflate", title, "close " + "/".join(map(str, codes)) if codes else "echo", deflate=True)(fn)
+
+
+@case("12.4.1", "12 permessage-deflate", "hand-made RSV1 text frame (one sync-flushed block), echoed", "echo", deflate=True)
+async def _(p, ctx):
+    ok, why = negotiated(p)
+    if not ok:
+        return ok, why
+    p.frame(TEXT, deflate_raw(b"4handmade"), rsv=4)
+    return await expect_echo(p, b"4handmade")
+
+
+@case("12.4.2", "12 permessage-deflate", "RSV1 frame ending in a final block (BFINAL), echoed", "echo", deflate=True)
+async def _(p, ctx):
+    ok, why = negotiated(p)
+    if not ok:
+        return ok, why
+    c = zlib.compressobj(wbits=-15)
+    p.frame(TEXT, c.compress(b"4final") + c.flush(zlib.Z_FINISH), rsv=4)
+    return await expect_echo(p, b"4final")
+
+
+@case("12.4.3", "12 permessage-deflate", "compressed then plain then compressed: no context kept", "echo", deflate=True)
+async def _(p, ctx):
+    ok, why = negotiated(p)
+    if not ok:
+        return ok, why
+    for payload, rsv in ((b"4one one one", 4), (b"4two", 0), (b"4one one one", 4)):
+        p.frame(TEXT, deflate_raw(payload) if rsv else payload, rsv=rsv)
+        ok, got = await expect_echo(p, payload)
+        if not ok:
+            return ok, got
+    return True, "three echoes"
+
+
+deflate_raw_case("12.5.1", "RSV1 on a continuation frame", [1002],
+                 lambda c: [dict(opcode=TEXT, payload=deflate_raw(b"4ab")[:1], fin=False, rsv=4), dict(opcode=CONT, payload=b"x", rsv=4)])
+deflate_raw_case("12.5.2", "RSV1 on a ping", [1002], lambda c: [dict(opcode=PING, payload=b"p", rsv=4)])
+deflate_raw_case("12.5.3", "RSV2 on a text frame (no extension gives it a meaning)", [1002], lambda c: [dict(opcode=TEXT, payload=b"4x", rsv=2)])
+deflate_raw_case("12.5.4", "RSV1 frame that is not deflate data", [1007], lambda c: [dict(opcode=TEXT, payload=b"\xff\xff\xff\xff\x00", rsv=4)])
+deflate_raw_case("12.5.5", "compressed text that inflates to invalid UTF-8", [1007], lambda c: [dict(opcode=TEXT, payload=deflate_raw(b"4ok\xed\xa0\x80"), rsv=4)])
+deflate_raw_case("12.5.6", "compression bomb: inflates past the limit (1009 at the limit)", [1009],
+                 lambda c: [dict(opcode=BINARY, payload=deflate_raw(b"\0" * (c["limit"] * 50)), rsv=4)])
+
+
 # -- runner -------------------------------------------------------------------
 async def run_case(c, args, loop):
     url = "ws://%s:%d%s?EIO=4&transport=websocket" % (args.host, args.port, args.path)
@@ -438,6 +559,10 @@ async def run_case(c, args, loop):
     factory.protocol = Probe
     factory.setProtocolOptions(autoPingInterval=0, failByDrop=False, openHandshakeTimeout=5, closeHandshakeTimeout=3,
                                maxMessagePayloadSize=0, maxFramePayloadSize=0, serverConnectionDropTimeout=3)
+    if c["deflate"]:
+        factory.setProtocolOptions(
+            perMessageCompressionOffers=[PerMessageDeflateOffer(accept_no_context_takeover=True, accept_max_window_bits=True)],
+            perMessageCompressionAccept=lambda r: PerMessageDeflateResponseAccept(r) if isinstance(r, PerMessageDeflateResponse) else None)
     t0 = time.monotonic()
     try:
         _, p = await asyncio.wait_for(loop.create_connection(factory, args.host, args.port), 5)
@@ -463,6 +588,7 @@ async def main():
     ap.add_argument("--limit", type=int, default=1000000, help="the server's --max-http-buffer-size")
     ap.add_argument("--only", default="")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--deflate", action="store_true", help="run group 12 (the server has --per-message-deflate) instead")
     args = ap.parse_args()
     if args.list:
         for c in CASES:
@@ -473,6 +599,8 @@ async def main():
     by_group = {}
     for c in CASES:
         if args.only and not c["id"].startswith(args.only):
+            continue
+        if c["deflate"] != args.deflate:
             continue
         ok, got, ms = await run_case(c, args, loop)
         passed += ok

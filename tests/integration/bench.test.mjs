@@ -86,6 +86,43 @@ describe("sioc-bench smoke", { skip: BENCH ? false : "sioc-bench is not built" }
     });
   }
 
+  it("storm across two bench processes: every member of the one room gets both bursts, first <= median <= last", { timeout: 60000 }, async () => {
+    // Two processes lined up with --sync, one publishing: deliveries are counted in both.
+    const common = ["--url", server.url, "-n", "30", "--bursts", "1,10", "--settle", "0.2", "--duration", "0.5",
+      "--drain", "1.5", "--room-prefix", `storm-${process.pid}-`, "--pid", String(server.pid), "--sync", "--no-progress", "--quiet"];
+    const kids = [0, 1].map((i) => {
+      const json = path.join(dir, `storm-${i}.json`);
+      const child = spawn(BENCH, [...common, "--json", json, ...(i === 0 ? ["--publish"] : []), "storm"],
+        { env: { ...process.env, JWT_SECRET: TEST_SECRET }, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      const ready = new Promise((resolve) => child.stdout.on("data", (d) => {
+        out += d;
+        if (out.includes("@ready")) resolve();
+      }));
+      const done = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+      return { child, json, ready, done };
+    });
+    await Promise.all(kids.map((k) => k.ready));
+    for (const k of kids) k.child.kill("SIGUSR1");
+    const codes = await Promise.all(kids.map((k) => k.done));
+    assert.deepEqual(codes, [0, 0]);
+    const docs = kids.map((k) => JSON.parse(readFileSync(k.json, "utf8")));
+    assert.equal(docs[0].connect.connected, 31, "30 members + the publisher");
+    assert.equal(docs[1].connect.connected, 30);
+    for (const d of docs) {
+      assert.equal(d.storm.joined, 30);
+      assert.deepEqual(d.storm.steps.map((s) => [s.offered_per_s, s.expected, s.received, s.loss, s.duplicates]),
+        [[1, 30, 30, 0, 0], [10, 300, 300, 0, 0]]);
+      for (const s of d.storm.steps) {
+        const h = s.latency_us;
+        assert.ok(h.min > 0 && h.min <= h.p50 && h.p50 <= h.max, JSON.stringify(h));
+      }
+    }
+    assert.equal(docs[0].storm.steps[1].sent, 10);
+    assert.equal(docs[1].storm.steps[1].sent, 0, "only --publish sends");
+    assert.ok(docs[0].servers[0].rss_end_kb >= docs[0].servers[0].rss_loaded_kb);
+  });
+
   it("a wrong secret is refused: non-zero exit, every client counted as refused", { timeout: 30000 }, async () => {
     const r = await runBench(["--url", server.url, "-n", "5", "--jwt-secret", "x".repeat(40), "--no-progress", "--quiet", "connect"]);
     assert.equal(r.code, 3);

@@ -28,7 +28,8 @@ import { startServer, stopAll, HOST } from "./lib/server.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck, connected } from "./lib/client.mjs";
 import { RawWs, post, pollingHandshake } from "./lib/raw.mjs";
 import { until, withTimeout } from "./lib/util.mjs";
-import { startProxy, httpGet, metricValue, makeCerts } from "./lib/proxy.mjs";
+import { startProxy, httpGet, metricValue } from "./lib/proxy.mjs";
+import { makeTestCerts } from "../lib/certs.mjs";
 import { fdCount } from "../lib/proc.mjs";
 
 const dir = mkdtempSync(path.join(tmpdir(), "sioc-handoff-"));
@@ -291,7 +292,7 @@ describe("proxy hand-off to co-located workers", () => {
   });
 
   it("a TLS front tunnels (the proxy holds the TLS session)", async () => {
-    const certs = makeCerts();
+    const certs = makeTestCerts("sioc-handoff-tls-");
     const w = await startWorker("t1");
     const px = await startProxy({ workers: [w], tls: true, flags: { "tls-cert": certs.cert, "tls-key": certs.key } });
     try {

@@ -13,8 +13,11 @@ import tls from "node:tls";
 import { startServer, HOST } from "./lib/server.mjs";
 import { ClientPool, TRANSPORT_MODES, emitAck } from "./lib/client.mjs";
 import { until, withTimeout } from "./lib/util.mjs";
-import { startProxy, RawConn, makeCerts } from "./lib/proxy.mjs";
+import { startProxy, RawConn } from "./lib/proxy.mjs";
 import { startUpstream } from "./lib/proxy-upstream.mjs";
+import { makeTestCerts } from "../lib/certs.mjs";
+
+const makeCerts = () => makeTestCerts("sioc-proxy-tls-", "sioc proxy test CA");
 
 function httpsGet(port, p, ca) {
   return new Promise((resolve, reject) => {

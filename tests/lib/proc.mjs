@@ -331,9 +331,11 @@ function parseResp(b, i) {
  * once it answers PING with {port, url, pid, h (the process handle), start(),
  * stop(sig), pause() (SIGSTOP), resume(), restart(sig, downMs) (same port),
  * query(args, timeoutMs) (RESP; null when it does not answer), cli(...args)
- * (redis-cli, returns stdout)}.
+ * (redis-cli, returns stdout)}. `conf`: a config file given first (a sentinel's, which
+ * must be writable); `extraArgs`: more arguments after the defaults ("--sentinel",
+ * "--replicaof", "--tls-port", ...).
  */
-export async function startRedis({ port, logFile } = {}) {
+export async function startRedis({ port, logFile, conf, extraArgs = [] } = {}) {
   port = port ?? (await freePort());
   const r = {
     port,
@@ -343,8 +345,9 @@ export async function startRedis({ port, logFile } = {}) {
       return r.h?.pid;
     },
     async start() {
-      r.h = spawnProcess(`redis-${port}`, ["redis-server", "--port", String(port), "--bind", HOST, "--save", "",
-        "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning"], { logFile: logFile ? logFile(port) : null });
+      r.h = spawnProcess(`redis-${port}`, ["redis-server", ...(conf ? [conf] : []), "--port", String(port), "--bind", HOST,
+        "--save", "", "--appendonly", "no", "--protected-mode", "no", "--loglevel", "warning", ...extraArgs],
+        { logFile: logFile ? logFile(port) : null });
       const deadline = Date.now() + 5000;
       while ((await r.query(["PING"], 300)) !== "PONG") {
         if (r.h.exitInfo) throw new Error(`redis-server exited: ${r.h.output()}`);

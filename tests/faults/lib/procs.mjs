@@ -136,9 +136,10 @@ function procHelpers(h) {
   };
 }
 
-/** A redis-server on a free port (tests/lib/proc.mjs startRedis) logging to a file of the run. */
-export function startRedisServer({ port } = {}) {
-  return startRedis({ port, logFile: (p) => path.join(logsDir(), `${process.pid}-${String(++seqNo).padStart(3, "0")}-redis-${p}.log`) });
+/** A redis-server on a free port (tests/lib/proc.mjs startRedis, with its `conf` and `extraArgs`)
+ * logging to a file of the run. */
+export function startRedisServer({ port, conf, extraArgs } = {}) {
+  return startRedis({ port, conf, extraArgs, logFile: (p) => path.join(logsDir(), `${process.pid}-${String(++seqNo).padStart(3, "0")}-redis-${p}.log`) });
 }
 
 /**

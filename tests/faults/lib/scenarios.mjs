@@ -7,7 +7,7 @@
 
 import { io } from "socket.io-client";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, existsSync, rmSync, readdirSync, copyFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, existsSync, rmSync, readdirSync, copyFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
@@ -25,15 +25,18 @@ const sumMetric = (ms, key) => ms.reduce((a, m) => a + (m.get(key) ?? 0), 0);
 /** 127.1.x.y: many distinct loopback source addresses, so the proxy's address hash spreads clients. */
 export const loopbackAddr = (i) => `127.1.${Math.floor(i / 250) % 250}.${2 + (i % 250)}`;
 
-export async function startCluster({ n = 3, proxy = false, workerFlags = {}, proxyFlags = {}, proxyPort, adminPort } = {}) {
+/** `redis` / `redisUrl`: a Redis started by the caller (sampled, stopped by stopCluster) and the
+ * URL the workers and the proxy get (a Sentinel URL); by default one redis-server of its own. */
+export async function startCluster({ n = 3, proxy = false, workerFlags = {}, proxyFlags = {}, proxyPort, adminPort, redis, redisUrl } = {}) {
   const c = { workers: [], redis: null, proxy: null };
-  c.redis = await startRedisServer();
+  c.redis = redis ?? (await startRedisServer());
+  const url = redisUrl ?? c.redis.url;
   try {
-    for (const i of range(n)) c.workers.push(await startWorker({ id: `w${i + 1}`, flags: { "redis-url": c.redis.url, ...workerFlags } }));
+    for (const i of range(n)) c.workers.push(await startWorker({ id: `w${i + 1}`, flags: { "redis-url": url, ...workerFlags } }));
     await until(async () => (await Promise.all(c.workers.map((w) => w.ready()))).every(Boolean), 15000, 50, "workers ready");
     if (proxy) {
       // Thousands of clients behind a few loopback addresses: no per-address handshake rate.
-      c.proxy = await startProxy({ flags: { "redis-url": c.redis.url, "max-handshake-rate-per-ip": 0, ...proxyFlags }, port: proxyPort, adminPort });
+      c.proxy = await startProxy({ flags: { "redis-url": url, "max-handshake-rate-per-ip": 0, ...proxyFlags }, port: proxyPort, adminPort });
       await until(async () => (await c.proxy.metrics()).get("sioc_proxy_workers_up") === n, 15000, 50, "proxy sees every worker");
     }
   } catch (e) {
@@ -316,6 +319,133 @@ export async function redisFault({ signal = "SIGKILL", mode = "classic", clients
     await pubs.close();
     await Promise.all(hosts.map((h) => h.stop()));
     await stopCluster(c);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Sentinel failover: the primary killed, the replica promoted, the workers follow
+
+const SENTINEL_MASTER = "sioc-primary";
+
+/** A primary, its replica and three sentinels (down-after 1000 ms) on free ports; files in `dir`. */
+async function startSentinelSet(dir) {
+  const s = { primary: null, replica: null, sentinels: [] };
+  s.primary = await startRedisServer({ extraArgs: ["--dir", dir] });
+  s.replica = await startRedisServer({ extraArgs: ["--replicaof", HOST, String(s.primary.port), "--dir", dir] });
+  await until(async () => /master_link_status:up/.test(String(await s.replica.query(["INFO", "replication"]))), 10000, 50, "replica in sync");
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const conf = path.join(dir, `sentinel-${port}.conf`);
+    writeFileSync(conf, [`sentinel monitor ${SENTINEL_MASTER} ${HOST} ${s.primary.port} 2`, `sentinel down-after-milliseconds ${SENTINEL_MASTER} 1000`,
+      `sentinel failover-timeout ${SENTINEL_MASTER} 3000`, ""].join("\n"));
+    s.sentinels.push(await startRedisServer({ port, conf, extraArgs: ["--sentinel"] }));
+  }
+  const known = async (x) => {
+    const r = await x.query(["SENTINEL", "MASTER", SENTINEL_MASTER]);
+    const o = {};
+    if (Array.isArray(r)) for (let i = 0; i + 1 < r.length; i += 2) o[r[i]] = r[i + 1];
+    return o["num-slaves"] === "1" && o["num-other-sentinels"] === "2";
+  };
+  await until(async () => (await Promise.all(s.sentinels.map(known))).every(Boolean), 15000, 100, "sentinels know the replica and each other");
+  s.url = `redis-sentinel://${s.sentinels.map((x) => `${HOST}:${x.port}`).join(",")}/${SENTINEL_MASTER}`;
+  return s;
+}
+
+export async function sentinelFailover({ clients = 150, rooms = 3, intervalMs = 100, warmMs = 3000, afterMs = 4000, hosts: nHosts = 1 } = {}) {
+  const v = new Verdict();
+  const dir = mkdtempSync(path.join(tmpdir(), "sioc-faults-sentinel-"));
+  let set = null;
+  let c = null;
+  let hosts = [];
+  let pubs = null;
+  let watcher;
+  try {
+    set = await startSentinelSet(dir);
+    // The replica is the Redis that stays: sampled, and stopped with the cluster.
+    c = await startCluster({ n: 3, proxy: true, redis: set.replica, redisUrl: set.url, proxyFlags: { "discovery-interval": 200 } });
+    const ledger = new Ledger();
+    const roomNames = range(rooms).map((i) => `room-${i}`);
+    const configs = range(clients).map((i) => ({ id: `c${i}`, url: c.workers[i % 3].url, rooms: [roomNames[i % rooms]] }));
+    const split = splitHosts(configs, nHosts);
+    hosts = split.hosts;
+    pubs = makePublishers(ledger, { rooms: roomNames, urls: c.workers, intervalMs });
+    for (const h of hosts) c.sampler.watch(`clients-${hosts.indexOf(h)}`, h.pid);
+    await split.start();
+    await waitJoined(hosts, clients, 20000, "clients joined");
+    await pubs.ready();
+    c.sampler.start();
+    pubs.start();
+    await sleep(warmMs);
+    const mBefore = await Promise.all(c.workers.map((w) => w.metrics()));
+    watcher = readyWatcher(c.workers);
+    await sleep(100);
+    const tF = now();
+    await set.primary.stop("SIGKILL");
+    let tPromoted = null;
+    await until(async () => {
+      const addr = await set.sentinels[0].query(["SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER], 300);
+      if (Array.isArray(addr) && Number(addr[1]) === set.replica.port) tPromoted = now();
+      return tPromoted !== null;
+    }, 20000, 20, "replica promoted").catch(() => {});
+    const tBack = tPromoted ?? now();
+    await until(async () => watcher.st.every((s) => s.last === true && s.changes.some(([t]) => t >= tF)), 15000, 20, "workers ready again").catch(() => {});
+    const tReds = c.workers.map((_, i) => watcher.firstAfter(i, tF, false));
+    const tGreens = c.workers.map((_, i) => watcher.firstAfter(i, tF + 1, true));
+    const tAllGreen = Math.max(...tGreens.map((t) => t ?? Infinity));
+    await sleep(afterMs);
+    pubs.stop();
+    const tEnd = now();
+    await sleep(1500);
+    await watcher.stop();
+    const records = await collectAll(hosts);
+    const tFirstRed = Math.min(...tReds.map((t) => t ?? Infinity));
+    const tNoticed = Number.isFinite(tFirstRed) ? tFirstRed : tF;
+    const window = { from: tNoticed, to: Number.isFinite(tAllGreen) ? tAllGreen + 60 : tEnd, label: "outage" };
+    const windows = [{ from: tF - IN_FLIGHT_MS, to: tNoticed, label: "undetected" }, window];
+    const res = check(ledger, records, { tEnd, excused: windows, latencyWindows: { before: [0, tF], after: [window.to, tEnd] } });
+    const mAfter = await Promise.all(c.workers.map((w) => w.metrics()));
+    const detect = tReds.map((t) => (t ? r0(t - tF) : null));
+    const promoted = tPromoted ? r0(tPromoted - tF) : null;
+    const resub = tGreens.map((t) => (t && tPromoted ? r0(t - tPromoted) : null));
+    const dropped = sumMetric(mAfter, "sioc_redis_publish_dropped_total") - sumMetric(mBefore, "sioc_redis_publish_dropped_total");
+    const pm = await c.proxy.metrics();
+    v.check(promoted !== null, "the sentinels promoted the replica");
+    v.check(detect.every((d) => d !== null && d <= 1500), `/ready red after ${JSON.stringify(detect)} ms (limit 1500)`);
+    v.check(resub.every((d) => d !== null && d <= 2000), `ready again ${JSON.stringify(resub)} ms after the promotion (limit 2000)`);
+    v.check(pm.get("sioc_proxy_workers_up") === 3, `the proxy sees ${pm.get("sioc_proxy_workers_up")} workers after the failover`);
+    ledgerProblems(v, res);
+    return {
+      id: "redis-sentinel-sigkill",
+      group: "fault",
+      seq: 3.5,
+      title: "Sentinel failover: the primary killed (-9), the replica promoted",
+      short: `3 workers and the proxy on redis-sentinel:// (1 primary, 1 replica, 3 sentinels, down-after 1000 ms), ${clients} clients, ${pubs.all.length} publishers; the primary killed with SIGKILL`,
+      did: `One primary, one replica and three sentinels (down-after-milliseconds 1000, failover-timeout 3000); 3 workers (classic adapter) and the proxy on redis-sentinel://; ${clients} clients connected straight to the workers in ${rooms} rooms, ${pubs.all.length} socket.io publishers (one per room and worker, every ${intervalMs} ms). After ${warmMs} ms the primary was killed with SIGKILL and not restarted; the sentinels promoted the replica; then ${afterMs} ms of traffic after every worker was ready again. Cross-worker publications from ${IN_FLIGHT_MS} ms before the fault until the last /ready turned green are the documented at-most-once window (counted in sioc_redis_publish_dropped_total); everything else, and every same-worker delivery, must arrive.`,
+      summary: `replica promoted ${promoted} ms after the kill; /ready red after ${detect.join("/")} ms; ready again ${resub.join("/")} ms after the promotion; lost silently ${res.silentLoss}; cross-worker lost in the outage ${res.lostExcused} (dropped publishes counted: ${dropped})`,
+      measured: {
+        ...ledgerMeasures(ledger, res),
+        "replica promoted after the kill (ms)": promoted,
+        "/ready red after the kill, per worker (ms)": detect.join(", "),
+        "ready again after the promotion, per worker (ms)": resub.join(", "),
+        "same-worker / cross-worker deliveries of messages sent in the outage": `${res.windowDeliveries.outage.local + res.windowDeliveries.undetected.local} / ${res.windowDeliveries.outage.cross + res.windowDeliveries.undetected.cross}`,
+        "sioc_redis_publish_dropped_total (sum of workers)": dropped,
+        "latency p99 before / after (ms)": `${res.latencyWindows.before.p99} / ${res.latencyWindows.after.p99}`,
+        "workers the proxy sees after the failover": pm.get("sioc_proxy_workers_up"),
+        ...procMeasures(c.sampler, ["w1", "w2", "w3", "redis"]),
+      },
+      problems: v.problems,
+    };
+  } finally {
+    if (watcher) await watcher.stop();
+    if (pubs) {
+      pubs.stop();
+      await pubs.close();
+    }
+    await Promise.all(hosts.map((h) => h.stop()));
+    if (c) await stopCluster(c);
+    else await set?.replica?.stop();
+    for (const r of [...(set?.sentinels ?? []), set?.primary]) await r?.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -6,10 +6,7 @@
 // `waitReady` (default), once /ready says a worker is in rotation. Processes
 // are started and tracked by tests/lib/proc.mjs like the workers of server.mjs.
 
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { buildDir } from "./server.mjs";
 import { HOST, cleanEnv, cpuSeconds, freePort, httpGet, metricValue, spawnProcess, splitCommand, until, waitHttp } from "../../lib/proc.mjs";
@@ -18,7 +15,7 @@ export { httpGet, metricValue };
 
 /** Environment variables the proxy reads: never inherited from the test environment. */
 export const PROXY_ENV = [
-  "HOST", "PORT", "WORKERS", "REDIS_URL", "REDIS_WORKERS_KEY", "DISCOVERY_INTERVAL", "DISCOVERY_STALE",
+  "HOST", "PORT", "WORKERS", "REDIS_URL", "REDIS_TLS_CA", "REDIS_TLS_CERT", "REDIS_TLS_KEY", "REDIS_SENTINEL_USER", "REDIS_SENTINEL_PASSWORD", "REDIS_WORKERS_KEY", "DISCOVERY_INTERVAL", "DISCOVERY_STALE",
   "TLS_CERT", "TLS_KEY", "AFFINITY_COOKIE", "AFFINITY_SECRET", "TRUSTED_PROXIES", "MAX_HEAD_SIZE",
   "MAX_HEADERS", "HEAD_TIMEOUT", "KEEPALIVE_TIMEOUT", "SERVER_TIMEOUT", "TUNNEL_TIMEOUT",
   "UPSTREAM_CONNECT_TIMEOUT", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP", "MAX_HANDSHAKE_RATE",
@@ -183,21 +180,4 @@ export class RawConn {
   close() {
     this.sock?.destroy();
   }
-}
-
-/** A test CA and a server certificate for 127.0.0.1 made with the openssl CLI, in a new
- * temporary directory: {dir, cert, key (paths), ca (PEM)}. */
-export function makeCerts() {
-  const dir = mkdtempSync(path.join(tmpdir(), "sioc-proxy-tls-"));
-  const f = (n) => path.join(dir, n);
-  const ssl = (...args) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
-  ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", f("ca.key"),
-    "-out", f("ca.crt"), "-days", "2", "-subj", "/CN=sioc proxy test CA",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
-  ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", f("srv.key"),
-    "-out", f("srv.csr"), "-subj", "/CN=127.0.0.1");
-  writeFileSync(f("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
-  ssl("x509", "-req", "-in", f("srv.csr"), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-CAcreateserial",
-    "-out", f("srv.crt"), "-days", "2", "-extfile", f("ext.cnf"));
-  return { dir, cert: f("srv.crt"), key: f("srv.key"), ca: readFileSync(f("ca.crt")) };
 }

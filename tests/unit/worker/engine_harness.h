@@ -78,6 +78,7 @@ static const eio_session_hooks_t hh_hooks = {
     .get_answer = polling_answer,
     .ws_frame = websocket_frame,
     .ws_shared = websocket_shared,
+    .ws_writable = websocket_writable,
     .ws_end = websocket_end,
     .peer_release = hh_peer_release,
 };

@@ -42,8 +42,8 @@ static void test_health_ready(void **state)
     assert_false(admin_ready(&w));
     assert_int_equal(admin_serve(&w, SIOC_LIT("/ready"), &r), 1);
     assert_int_equal(r.status, 503);
-    assert_int_equal(r.body.len, 10);
-    assert_memory_equal(r.body.base, "not ready\n", 10);
+    assert_int_equal(r.body.len, 19);
+    assert_memory_equal(r.body.base, "not ready\ndraining\n", 19);
     buf_free(&r.body);
     assert_int_equal(admin_serve(&w, SIOC_LIT("/healthz"), &r), 0);
     assert_int_equal(admin_serve(&w, SIOC_LIT("/"), &r), 0);

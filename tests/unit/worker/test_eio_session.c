@@ -82,9 +82,10 @@ static void h_cancel(net_deferred_t *d, void *data)
         list_remove(&d->_link);
 }
 
-static void h_get_answer(void *get, const char *body, size_t len, void *data)
+static void h_get_answer(void *get, const char *body, size_t len, int compress, void *data)
 {
     (void)data;
+    (void)compress;
     tr_t *g = get;
     assert_false(g->answered);
     g->answered = 1;

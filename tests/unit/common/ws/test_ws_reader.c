@@ -1251,6 +1251,79 @@ static void test_storage_and_contract(void **state)
     free(p);
 }
 
+/* permessage-deflate (RFC 7692 §6.1): RSV1 marks the first frame of a compressed message;
+ * it is refused without ws_reader_allow_compressed(), on continuations and on control
+ * frames; compressed text is not UTF-8 checked (it is not text until inflated). */
+static void test_rsv1_compressed(void **state)
+{
+    (void)state;
+    const uint8_t z[] = {0xff, 0xc3, 0x28, 0x00}; /* not UTF-8: still accepted */
+    ws_reader_t r;
+    ws_event_t ev;
+    sioc_buf_t b = {0};
+
+    ws_reader_init(&r, SERVER, 1000);
+    raw_frame(&b, 0xC1, z, sizeof(z), 1);
+    assert_int_equal(ws_reader_next(&r, (uint8_t *)b.base, b.len, &ev), SIOC_EPROTO);
+    assert_int_equal(r.close_code, WS_CLOSE_PROTOCOL_ERROR);
+    ws_reader_free(&r);
+
+    b.len = 0;
+    ws_reader_init(&r, SERVER, 1000);
+    ws_reader_allow_compressed(&r);
+    raw_frame(&b, 0xC1, z, sizeof(z), 1);
+    assert_int_equal(ws_reader_next(&r, (uint8_t *)b.base, b.len, &ev), (int)b.len);
+    assert_int_equal(ev.type, WS_EVENT_TEXT);
+    assert_int_equal(ev.compressed, 1);
+    assert_int_equal(ev.payload.len, sizeof(z));
+    assert_memory_equal(ev.payload.base, z, sizeof(z));
+
+    /* Fragmented: RSV1 on the first frame only; the whole message is compressed. */
+    b.len = 0;
+    raw_frame(&b, 0x42, z, 2, 1);
+    raw_frame(&b, 0x80, z + 2, 2, 1);
+    size_t used = 0;
+    int n = ws_reader_next(&r, (uint8_t *)b.base, b.len, &ev);
+    assert_true(n > 0);
+    assert_int_equal(ev.type, WS_EVENT_NONE);
+    used += (size_t)n;
+    n = ws_reader_next(&r, (uint8_t *)b.base + used, b.len - used, &ev);
+    assert_int_equal((size_t)n, b.len - used);
+    assert_int_equal(ev.type, WS_EVENT_BINARY);
+    assert_int_equal(ev.compressed, 1);
+    assert_memory_equal(ev.payload.base, z, sizeof(z));
+
+    /* An uncompressed message after it is not marked. */
+    b.len = 0;
+    raw_frame(&b, 0x81, "ok", 2, 1);
+    assert_int_equal(ws_reader_next(&r, (uint8_t *)b.base, b.len, &ev), (int)b.len);
+    assert_int_equal(ev.compressed, 0);
+
+    /* RSV1 on a continuation. */
+    b.len = 0;
+    raw_frame(&b, 0x01, "a", 1, 1);
+    raw_frame(&b, 0xC0, "b", 1, 1);
+    n = ws_reader_next(&r, (uint8_t *)b.base, b.len, &ev);
+    assert_true(n > 0);
+    assert_int_equal(ws_reader_next(&r, (uint8_t *)b.base + n, b.len - (size_t)n, &ev),
+                     SIOC_EPROTO);
+    assert_int_equal(r.close_code, WS_CLOSE_PROTOCOL_ERROR);
+    ws_reader_free(&r);
+
+    /* RSV1 on a control frame; RSV2 stays reserved. */
+    const unsigned bad[] = {0xC9, 0xA1};
+    for (size_t i = 0; i < 2; i++) {
+        b.len = 0;
+        ws_reader_init(&r, SERVER, 1000);
+        ws_reader_allow_compressed(&r);
+        raw_frame(&b, bad[i], "p", 1, 1);
+        assert_int_equal(ws_reader_next(&r, (uint8_t *)b.base, b.len, &ev), SIOC_EPROTO);
+        assert_int_equal(r.close_code, WS_CLOSE_PROTOCOL_ERROR);
+        ws_reader_free(&r);
+    }
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1267,6 +1340,7 @@ int main(void)
         cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_family10_autofragmentation),
         cmocka_unit_test(test_storage_and_contract),
+        cmocka_unit_test(test_rsv1_compressed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
