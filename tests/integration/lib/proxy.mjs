@@ -31,6 +31,23 @@ export function proxyCommand() {
   return [path.join(buildDir(), "proxy/sioc-proxy")];
 }
 
+/** A free port p with p+1 .. p+n-1 free as well (bindable on HOST right now). */
+async function freePortRun(n) {
+  const bindable = (p) =>
+    new Promise((resolve) => {
+      const srv = net.createServer();
+      srv.once("error", () => resolve(false));
+      srv.listen(p, HOST, () => srv.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const p = await freePort();
+    let ok = true;
+    for (let i = 1; i < n && ok; i++) ok = p + i < 65536 && (await bindable(p + i));
+    if (ok) return p;
+  }
+  throw new Error(`no run of ${n} free ports found`);
+}
+
 /** "w1=127.0.0.1:port,..." from worker servers started with --worker-id; a worker with
  * `handoffPath` is listed as id=host:port@path. */
 export function workersFlag(workers) {
@@ -44,7 +61,8 @@ export function workersFlag(workers) {
  */
 export async function startProxy({ workers = [], flags = {}, env = {}, port, tls = false, waitReady = true, startTimeoutMs = 15000 } = {}) {
   port = port ?? (await freePort());
-  const adminPort = await freePort();
+  // With --processes N, process i answers on adminPort + i: those must be free too.
+  const adminPort = await freePortRun(Number(flags.processes) > 1 ? Number(flags.processes) : 1);
   const cmd = proxyCommand();
   // One process unless the test asks for more (`flags.processes`): the admin port then
   // shows every connection's counters.
