@@ -112,11 +112,14 @@ static nsp_state_t *ns_by_channel(adapter_t *a, sioc_iov_t ch, int *which)
     return NULL;
 }
 
-static int publish(adapter_t *a, const char *channel, const char *msg, size_t len)
+/* `queued`: a broadcast or a socketsJoin / Leave / disconnectSockets, kept through an outage
+ * (adapter_queue.c); requests and responses are not, they have their own timeout. */
+static int publish_to(adapter_t *a, const char *channel, const char *msg, size_t len, int queued)
 {
     const char *argv[] = {a->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
     size_t lens[] = {strlen(argv[0]), strlen(channel), len};
-    int r = redis_client_cmd(a->pub, NULL, NULL, 3, argv, lens);
+    int r = queued ? adapter__pub_cmd(a, NULL, NULL, 3, argv, lens)
+                   : redis_client_cmd(a->pub, NULL, NULL, 3, argv, lens);
     if (r != 0) {
         a->publish_dropped++;
         static long long last;
@@ -125,8 +128,14 @@ static int publish(adapter_t *a, const char *channel, const char *msg, size_t le
                      sioc_strerror(r));
         return r;
     }
-    a->published++;
+    if (redis_client_up(a->pub) && !a->queue_gate)
+        a->published++; /* else queued, counted when sent */
     return 0;
+}
+
+static int publish(adapter_t *a, const char *channel, const char *msg, size_t len)
+{
+    return publish_to(a, channel, msg, len, 0);
 }
 
 /* A ClusterAdapter message for Pub/Sub: the sharded adapter's JSON-or-msgpack form, or, in
@@ -192,7 +201,7 @@ void adapter_broadcast(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms, si
                 adapter__channel_name(a, ADAPTER_MSG_CH_ROOM, sio_nsp_name(nsp), rooms[0]);
     }
     if (r == 0)
-        (void)publish(a, channel, out.base, out.len);
+        (void)publish_to(a, channel, out.base, out.len, 1);
     else
         a->publish_dropped++;
     free(room_ch);
@@ -587,6 +596,34 @@ static void build_request(adapter_t *a, request_t *q, int type, const adapter_ms
     }
 }
 
+typedef struct {
+    worker_t *w;
+    adapter_command_cb cb;
+    void *data;
+} command_t;
+
+static void on_command(redis_client_t *c, redisReply *reply, void *data)
+{
+    (void)c;
+    command_t *k = data;
+    k->cb(k->w, reply, k->data);
+    free(k);
+}
+
+int adapter_command(adapter_t *a, adapter_command_cb cb, void *data, int argc, const char **argv)
+{
+    if (cb == NULL)
+        return redis_client_cmdv(a->pub, NULL, NULL, argc, argv);
+    command_t *k = xmalloc(sizeof(*k));
+    k->w = a->w;
+    k->cb = cb;
+    k->data = data;
+    int r = redis_client_cmdv(a->pub, on_command, k, argc, argv);
+    if (r != 0)
+        free(k);
+    return r;
+}
+
 void adapter_fetch_sockets(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
                            adapter_query_cb cb, void *data)
 {
@@ -648,7 +685,7 @@ void adapter_sockets_join(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *rooms,
         if (a->streams)
             (void)adapter__stream_add(a, n, &m, NULL, NULL);
         else if (adapter_msg_shard_encode(&a->ctx, &m, &out) == 0)
-            (void)publish(a, n->ch_main, out.base, out.len);
+            (void)publish_to(a, n->ch_main, out.base, out.len, 1);
     } else {
         adapter_msg_request_t m;
         memset(&m, 0, sizeof(m));
@@ -686,7 +723,7 @@ void adapter_disconnect_sockets(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *
         if (a->streams)
             (void)adapter__stream_add(a, n, &m, NULL, NULL);
         else if (adapter_msg_shard_encode(&a->ctx, &m, &out) == 0)
-            (void)publish(a, n->ch_main, out.base, out.len);
+            (void)publish_to(a, n->ch_main, out.base, out.len, 1);
     } else {
         adapter_msg_request_t m;
         memset(&m, 0, sizeof(m));
@@ -760,8 +797,8 @@ static void on_classic_request(adapter_t *a, nsp_state_t *n, const char *msg, si
         return;
     }
     int own = iov_eq_str(q.uid, n->uid);
-    if (own && hmap_get(&a->requests, q.request_id) != NULL)
-        return; /* our own query coming back */
+    if (own && q.request_id.len > 0 && hmap_get(&a->requests, q.request_id) != NULL)
+        return; /* our own query coming back (socketsJoin / Leave / disconnectSockets have no id) */
     adapter_msg_response_t resp;
     memset(&resp, 0, sizeof(resp));
     resp.request_id = q.request_id;
@@ -1185,11 +1222,23 @@ static void on_streams_check(redis_client_t *c, redisReply *r, void *data)
     }
 }
 
+void adapter__links_kick(adapter_t *a)
+{
+    redis_client_retry_now(a->pub);
+    redis_client_retry_now(a->sub);
+    for (size_t k = 0; k < a->n_readers; k++)
+        redis_client_retry_now(a->readers[k].link);
+}
+
 static void on_state(redis_client_t *c, int up, void *data)
 {
     adapter_t *a = data;
+    if (up) /* Redis answers again: the other links need not wait for their backoff */
+        adapter__links_kick(a);
     if (c == a->sub && up)
         subscribe_all(a);
+    if (c == a->pub)
+        adapter__queue_link(a, up);
     if (c == a->pub && up && a->streams)
         adapter__streams_pub_up(a);
     if (c == a->pub && up && !a->cluster) {
@@ -1220,6 +1269,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     long long now = clock_ms();
     if (a->streams)
         adapter__streams_tick(a);
+    adapter__queue_tick(a);
     if (redis_client_up(a->pub)) {
         char ts[32];
         snprintf(ts, sizeof(ts), "%lld", clock_unix_ms());
@@ -1392,6 +1442,7 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
     hmap_init(&a->room_subs);
     hmap_init(&a->requests);
     list_init(&a->ready_waiters);
+    adapter__queue_init(a);
     a->n_ns = sio_nsp_count(w);
     a->ns = xcalloc(a->n_ns, sizeof(*a->ns));
     for (size_t i = 0; i < a->n_ns; i++) {
@@ -1473,6 +1524,7 @@ void adapter_free(adapter_t *a)
         flush_waiters(&rs->waiters, 0);
         free(rs);
     }
+    adapter__queue_free(a);
     redis_client_free(a->pub);
     redis_client_free(a->sub);
     if (a->streams)
@@ -1527,6 +1579,7 @@ void adapter_metrics(const adapter_t *a, sioc_buf_t *b)
         a->received, a->decode_errors, a->requests_timed_out);
     if (n > 0)
         (void)!buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    adapter__queue_metrics(a, b);
     if (a->streams)
         adapter__streams_metrics(a, b);
 }

@@ -21,9 +21,13 @@
  * the subscription itself is checked end to end by a health message the
  * worker publishes to itself every second; /ready is red until every
  * subscription is confirmed and the health message comes back. Local
- * delivery never depends on Redis. Publishes while a link is down are dropped
- * and counted (Pub/Sub is at most once; nothing is queued). Pending requests
- * end by response count or timeout, never later.
+ * delivery never depends on Redis (but for an EVENT whose offset, with
+ * recovery on, is its stream entry id). Publishes made while the publisher
+ * link is down wait in a bounded queue and are sent in order when it is back
+ * (adapter_queue.c); the overflow is dropped and counted. A dropped link
+ * retries at once, and every link retries as soon as another one of the
+ * worker is up again. Pending requests end by response count or timeout,
+ * never later.
  *
  * Membership: the worker registers `<id>@<host:port>` in the sorted set
  * sioc:workers every second (score = unix ms) and removes itself on drain.
@@ -78,6 +82,13 @@ void adapter_disconnect_sockets(adapter_t *a, sio_nsp_t *nsp, const sioc_iov_t *
  * their answers. */
 void adapter_server_side_emit(adapter_t *a, sio_nsp_t *nsp, sioc_iov_t json_array,
                               adapter_query_cb cb, void *data);
+
+/** Runs a Redis command on the adapter's command link (the admin UI's session store).
+ * Returns 0 and `cb` runs once later (with NULL when the link fails or at teardown), or
+ * SIOC_E* when the link is down (`cb` is not called). `cb` may be NULL. Borrows argv. */
+struct redisReply;
+typedef void (*adapter_command_cb)(worker_t *w, struct redisReply *reply, void *data);
+int adapter_command(adapter_t *a, adapter_command_cb cb, void *data, int argc, const char **argv);
 
 /** Deregisters from sioc:workers (drain). */
 void adapter_leave(adapter_t *a);

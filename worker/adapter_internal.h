@@ -77,6 +77,16 @@ struct adapter {
     sioc_iov_t att_v[MAX_ATT];
     unsigned long long published, publish_dropped, received, decode_errors, requests_timed_out,
         link_downs;
+    /* the publisher's outage queue (adapter_queue.c) */
+    sioc_list_t queue;
+    size_t queue_n, queue_bytes;
+    int queue_gate;   /* 1: publishes wait (link down, or peers not subscribed again yet) */
+    int gate_polling; /* a PUBSUB NUMSUB of the gate is in flight */
+    int queue_logged;
+    long long gate_since_ms;
+    long long peers; /* servers subscribed to the namespace's channel before the outage */
+    struct event queue_timer;
+    unsigned long long queued_total, queue_dropped;
 };
 
 static inline nsp_state_t *adapter__ns_of(adapter_t *a, sio_nsp_t *nsp)
@@ -93,8 +103,28 @@ void adapter__reset_scratch(adapter_t *a, adapter_msg_att_t *att);
 /** Acts on a ClusterAdapter message of namespace `n` (own messages ignored). */
 void adapter__on_cluster_message(adapter_t *a, nsp_state_t *n, sioc_iov_t channel,
                                  adapter_msg_shard_t m);
+/** One link came up: the others that wait to reconnect try again now. */
+void adapter__links_kick(adapter_t *a);
 /** Recomputes readiness (/ready) from the links, subscriptions and readers. */
 void adapter__update_ready(adapter_t *a);
+
+/* adapter_queue.c */
+
+/** Sets up the (empty) outage queue. */
+void adapter__queue_init(adapter_t *a);
+/** Sends a command on the publisher link, or queues it while the link is down or the queue
+ * waits (copies the arguments). `cb` gets the reply, or NULL if the command is dropped from
+ * the queue or the adapter is freed. 0 when sent or queued, else SIOC_E* (`cb` not called). */
+int adapter__pub_cmd(adapter_t *a, redis_reply_cb cb, void *data, int argc, const char **argv,
+                     const size_t *lens);
+/** The publisher link went down (0) or up (1). */
+void adapter__queue_link(adapter_t *a, int up);
+/** Every second: counts the servers subscribed to the namespace's channel. */
+void adapter__queue_tick(adapter_t *a);
+/** Fails the queued callbacks (NULL) and frees the queue (before the publisher link). */
+void adapter__queue_free(adapter_t *a);
+/** Appends the queue's metrics. */
+void adapter__queue_metrics(const adapter_t *a, sioc_buf_t *b);
 
 /* adapter_streams.c */
 
@@ -109,7 +139,8 @@ void adapter__streams_free(adapter_t *a);
 int adapter__streams_ready(const adapter_t *a);
 /** Every second: session TTL refresh, restores stuck behind a reader. */
 void adapter__streams_tick(adapter_t *a);
-/** The publisher link came up: refuse to share the prefix with a classic-mode node. */
+/** The publisher link came up: refuse to share the prefix with a classic-mode node; after an
+ * outage, write the sessions of connected sockets again. */
 void adapter__streams_pub_up(adapter_t *a);
 /** Appends the readers' and the recovery's metrics. */
 void adapter__streams_metrics(const adapter_t *a, sioc_buf_t *b);

@@ -63,7 +63,8 @@ int adapter__stream_add(adapter_t *a, nsp_state_t *n, const adapter_msg_shard_t 
                      strlen(type),
                      4,
                      a->entry_data.len};
-    int r = redis_client_cmd(a->pub, cb, data, has == 0 ? 14 : 12, argv, lens);
+    int queued = !redis_client_up(a->pub) || a->queue_gate;
+    int r = adapter__pub_cmd(a, cb, data, has == 0 ? 14 : 12, argv, lens);
     if (r != 0) {
         a->publish_dropped++;
         static long long last;
@@ -71,7 +72,8 @@ int adapter__stream_add(adapter_t *a, nsp_state_t *n, const adapter_msg_shard_t 
             log_warn("redis XADD dropped (%s): link down; local delivery only", sioc_strerror(r));
         return r;
     }
-    a->published++;
+    if (!queued)
+        a->published++; /* else counted when the queue is sent */
     sr->added++;
     return 0;
 }
@@ -211,6 +213,8 @@ static void on_reader_state(redis_client_t *c, int up, void *data)
 {
     (void)c;
     stream_reader_t *sr = data;
+    if (up)
+        adapter__links_kick(sr->a);
     if (up && sr->last_id[0] == '\0') {
         const char *argv[] = {"XREVRANGE", sr->key, "+", "-", "COUNT", "1"};
         (void)redis_client_cmdv(sr->link, on_reader_start, sr, 6, argv);
@@ -401,7 +405,9 @@ static void store_emit(void *ctx, sio_nsp_t *nsp, const sioc_iov_t *rooms, size_
     m.packet =
         (adapter_msg_packet_t){2, sio_nsp_name(nsp), 0, 0, {pe->json, att, n_att, n_att > 0}};
     m.opts = (adapter_msg_opts_t){rooms, n_rooms, except, n_except, {0, 0, 0}};
-    /* Not logged (Redis unreachable): delivered at once without an offset, as Node does. */
+    /* While the publisher link is down the XADD waits in the outage queue and the local
+     * delivery with it, so the offset comes in order (Node's client queues it offline the
+     * same way). Not logged at all (queue off or full): delivered at once without an offset. */
     if (adapter__stream_add(a, ns, &m, on_emit_logged, pe) != 0)
         on_emit_logged(NULL, NULL, pe);
 }
@@ -430,7 +436,7 @@ static void store_save(void *ctx, sio_socket_t *s)
 {
     adapter_t *a = ctx;
     const char *pid = sio_socket_pid(s);
-    if (pid == NULL || !redis_client_up(a->pub))
+    if (pid == NULL)
         return;
     iov_list_t rooms = {0};
     sio_socket_rooms(s, add_room, &rooms);
@@ -446,7 +452,7 @@ static void store_save(void *ctx, sio_socket_t *s)
         snprintf(px, sizeof(px), "%ld", a->w->conf->max_disconnection_duration);
         const char *argv[] = {"SET", key, value.base, "PX", px};
         size_t lens[] = {3, strlen(key), value.len, 2, strlen(px)};
-        if (redis_client_cmd(a->pub, NULL, NULL, 5, argv, lens) == 0)
+        if (adapter__pub_cmd(a, NULL, NULL, 5, argv, lens) == 0)
             a->sessions_written++;
     }
     free(rooms.v);
@@ -460,7 +466,7 @@ static void store_drop(void *ctx, sio_socket_t *s)
     char key[64];
     session_key(key, sizeof(key), sio_socket_pid(s));
     const char *argv[] = {"DEL", key};
-    (void)redis_client_cmdv(a->pub, NULL, NULL, 2, argv);
+    (void)adapter__pub_cmd(a, NULL, NULL, 2, argv, NULL);
 }
 
 static void refresh_each(sio_socket_t *s, void *data)
@@ -870,8 +876,18 @@ void adapter__streams_tick(adapter_t *a)
     restores_expire(a);
 }
 
+static void rewrite_each(sio_socket_t *s, void *data)
+{
+    store_save(data, s);
+}
+
 void adapter__streams_pub_up(adapter_t *a)
 {
+    /* Back after an outage: Redis may have restarted empty, and a TTL refresh does not
+     * bring back a key that is gone, so the sessions of connected sockets are written again. */
+    if (adapter__recovery_on(a) && redis_client_drops(a->pub) > 0)
+        for (size_t i = 0; i < a->n_ns; i++)
+            sio_each(a->ns[i].nsp, NULL, 0, NULL, 0, rewrite_each, a);
     char *ch = adapter__channel_name(a, ADAPTER_MSG_CH_REQUEST, SIOC_LIT("/"), SIOC_IOV_NULL);
     const char *argv[] = {"PUBSUB", "NUMSUB", ch};
     (void)redis_client_cmdv(a->pub, on_classic_check, a, 3, argv);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "admin_ui.h"
 #include "net/loop.h"
 #include "recovery.h"
 #include "sio.h"
@@ -125,6 +126,8 @@ void admin_metrics(worker_t *w, sioc_buf_t *b)
     }
     if (w->adapter != NULL)
         adapter_metrics(w->adapter, b);
+    if (w->admin_ui != NULL)
+        admin_ui_metrics(w->admin_ui, b);
     put(b, "sioc_ready", "gauge", "1 when the worker accepts and delivers",
         (unsigned long long)admin_ready(w));
 }

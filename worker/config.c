@@ -141,6 +141,13 @@ static const opts_spec_t opts[] = {
      "1", "streams mode: streams the namespaces are hashed over (Node streamCount)", NULL},
     {"--redis-stream-maxlen", "REDIS_STREAM_MAXLEN", OPTS_LONG, OFF(redis_stream_maxlen), 0, 1,
      1000000000, "10000", "streams mode: XADD MAXLEN ~ (entries kept, all namespaces)", NULL},
+    {"--adapter-queue-max", "ADAPTER_QUEUE_MAX", OPTS_LONG, OFF(adapter_queue_max), 0, 0, 100000000,
+     "10000",
+     "publishes kept while Redis is unreachable and sent in order when it is back; the oldest "
+     "dropped beyond (0 = off: dropped at once)",
+     NULL},
+    {"--adapter-queue-bytes", "ADAPTER_QUEUE_BYTES", OPTS_LONG, OFF(adapter_queue_bytes), 0, 4096,
+     1L << 32, "16777216", "bytes of the publishes kept while Redis is unreachable", NULL},
     {"--requests-timeout", "REQUESTS_TIMEOUT", OPTS_LONG, OFF(requests_timeout), 0, 1, 600000,
      "5000", "ms to wait for other workers' answers (fetchSockets, allRooms, ...)", NULL},
     {"--worker-id", "WORKER_ID", OPTS_STR, OFF(worker_id), 0, 0, 0, NULL,
@@ -168,6 +175,24 @@ static const opts_spec_t opts[] = {
      "serve the chat page at / (needs the chat app)", NULL},
     {"--dev-token-endpoint", "DEV_TOKEN_ENDPOINT", OPTS_BOOL, OFF(dev_token_endpoint), 0, 0, 1, "0",
      "DEVELOPMENT ONLY: GET /dev/token?user=NAME hands a 1-hour HS256 token to anyone", NULL},
+    {"--admin-ui", "ADMIN_UI", OPTS_BOOL, OFF(admin_ui), 0, 0, 1, "0",
+     "the /admin namespace of @socket.io/admin-ui 0.5 (needs --admin-ui-password-hash or "
+     "--admin-ui-no-auth)",
+     NULL},
+    {"--admin-ui-user", "ADMIN_UI_USER", OPTS_STR, OFF(admin_ui_user), 0, 0, 0, "admin",
+     "admin UI: the user name", NULL},
+    {"--admin-ui-password-hash", "ADMIN_UI_PASSWORD_HASH", OPTS_STR, OFF(admin_ui_password_hash), 0,
+     0, 0, NULL, "admin UI: bcrypt hash ($2a$ / $2b$ / $2y$) of the password", NULL},
+    {"--admin-ui-no-auth", "ADMIN_UI_NO_AUTH", OPTS_BOOL, OFF(admin_ui_no_auth), 0, 0, 1, "0",
+     "admin UI without authentication (anyone reaching the worker administers the cluster)", NULL},
+    {"--admin-ui-readonly", "ADMIN_UI_READONLY", OPTS_BOOL, OFF(admin_ui_readonly), 0, 0, 1, "0",
+     "admin UI: refuse emit / join / leave / disconnect", NULL},
+    {"--admin-ui-dir", "ADMIN_UI_DIR", OPTS_STR, OFF(admin_ui_dir), 0, 0, 0, NULL,
+     "admin UI: serve the UI's files from this directory (the npm package's ui/dist), read at "
+     "start",
+     NULL},
+    {"--admin-ui-path", "ADMIN_UI_PATH", OPTS_STR, OFF(admin_ui_path), 0, 0, 0, "/admin/",
+     "admin UI: where --admin-ui-dir is served", NULL},
     {"--sse", "SSE", OPTS_BOOL, OFF(sse), 0, 0, 1, "1",
      "serve GET <path>sse?rooms=a,b: the rooms' receive-message events as Server-Sent Events "
      "(chat app)",
@@ -189,6 +214,54 @@ static void usage(FILE *f)
                "environment variable shown; flags win.\n\n");
     opts_usage(f, opts, NOPTS, 26, 22);
     fprintf(f, "  %-26s %-22s %s\n", "--help", "", "this text");
+}
+
+/* The admin UI needs a bcrypt hash unless it is explicitly open, its namespace, and a path
+ * of its own for its files. */
+static int validate_admin_ui(worker_config_t *c)
+{
+    if (!c->admin_ui) {
+        if (c->admin_ui_dir != NULL) {
+            fprintf(stderr, "sioc-worker: --admin-ui-dir needs --admin-ui\n");
+            return -1;
+        }
+        return 0;
+    }
+    const char *h = c->admin_ui_password_hash;
+    if (h != NULL && h[0] == '\0')
+        h = NULL;
+    if (h == NULL && !c->admin_ui_no_auth) {
+        fprintf(stderr, "sioc-worker: --admin-ui needs --admin-ui-password-hash (bcrypt) or an "
+                        "explicit --admin-ui-no-auth\n");
+        return -1;
+    }
+    if (h != NULL && c->admin_ui_no_auth) {
+        fprintf(stderr, "sioc-worker: --admin-ui-password-hash and --admin-ui-no-auth exclude "
+                        "each other\n");
+        return -1;
+    }
+    if (h != NULL && (strlen(h) != 60 || h[0] != '$' || h[1] != '2' ||
+                      strchr("aby", h[2]) == NULL || h[3] != '$')) {
+        fprintf(stderr, "sioc-worker: --admin-ui-password-hash: expected a bcrypt hash "
+                        "($2b$10$ and 53 more characters)\n");
+        return -1;
+    }
+    size_t n = strlen(c->admin_ui_path);
+    size_t pn = strlen(c->path);
+    if (n < 2 || c->admin_ui_path[0] != '/' || c->admin_ui_path[n - 1] != '/' ||
+        strncmp(c->admin_ui_path, c->path, n < pn ? n : pn) == 0) {
+        fprintf(stderr, "sioc-worker: --admin-ui-path: expected /name/, apart from --path\n");
+        return -1;
+    }
+    for (size_t i = 0; i < c->num_namespaces; i++)
+        if (strcmp(c->namespaces[i], "/admin") == 0)
+            return 0;
+    if (c->num_namespaces == sizeof(c->namespaces) / sizeof(c->namespaces[0])) {
+        fprintf(stderr, "sioc-worker: --admin-ui: no room for the /admin namespace\n");
+        return -1;
+    }
+    c->namespaces[c->num_namespaces++] = xstrdup("/admin");
+    return 0;
 }
 
 static int validate(worker_config_t *c)
@@ -264,6 +337,8 @@ static int validate(worker_config_t *c)
         fprintf(stderr, "sioc-worker: --chat-page needs --app chat\n");
         return -1;
     }
+    if (validate_admin_ui(c) != 0)
+        return -1;
     if (c->worker_id != NULL) {
         size_t len = strlen(c->worker_id);
         if (len == 0 || len > 16 ||

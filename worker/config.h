@@ -61,6 +61,8 @@ typedef struct worker_config {
     char *redis_stream;       /* streams mode: stream name, "socket.io" */
     long redis_stream_count;  /* streams mode: streams, 1 */
     long redis_stream_maxlen; /* streams mode: MAXLEN ~, 10000 */
+    long adapter_queue_max;   /* publishes queued while Redis is unreachable; 0 = off */
+    long adapter_queue_bytes; /* bytes of those */
     long requests_timeout;
     char *worker_id;
     char *advertise;    /* address:port announced to the proxy */
@@ -74,9 +76,16 @@ typedef struct worker_config {
     int serve_client;        /* the socket.io-client bundle at <path>socket.io.js */
     int chat_page;           /* the chat page at / */
     int dev_token_endpoint;  /* GET /dev/token (development only) */
-    int sse;                 /* GET <path>sse: Server-Sent Events (chat app) */
-    long sse_heartbeat;      /* ms between ": ping" comments */
-    long sse_max_rooms;      /* rooms of one stream */
+    int admin_ui;            /* the /admin namespace of @socket.io/admin-ui */
+    char *admin_ui_user;
+    char *admin_ui_password_hash; /* bcrypt ($2a$, $2b$, $2y$) */
+    int admin_ui_no_auth;         /* explicitly no authentication */
+    int admin_ui_readonly;        /* no emit / join / leave / disconnect from the UI */
+    char *admin_ui_dir;           /* the UI's files (ui/dist), served at admin_ui_path */
+    char *admin_ui_path;          /* starts and ends with '/' */
+    int sse;                      /* GET <path>sse: Server-Sent Events (chat app) */
+    long sse_heartbeat;           /* ms between ": ping" comments */
+    long sse_max_rooms;           /* rooms of one stream */
 } worker_config_t;
 
 /** Parses argv and the environment into `c`. Returns 0, 1 when --help or --version was

@@ -832,6 +832,8 @@ static void upgrade_complete(eio_session_t *s)
     t->stats->ws_sessions_open++;
     if (s->get != NULL)
         release_get(s, "6");
+    if (t->h != NULL && t->h->on_upgrade != NULL)
+        t->h->on_upgrade(s);
     if (s->pending.len == 0)
         return;
     eio_payload_iter_t it;

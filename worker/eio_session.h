@@ -57,6 +57,8 @@ typedef struct eio_handler {
     /** Optional: whether a new session from `addr` may open (asked before the handshake is
      * answered); 0 refuses it. */
     int (*admit)(void *owner, const char *addr);
+    /** Optional: the session moved from polling to websocket. */
+    void (*on_upgrade)(eio_session_t *s);
 } eio_handler_t;
 
 /** Engine close reasons (PROTOCOL.md §1.8), compared by pointer. */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "adapter.h"
+#include "admin_ui.h"
 #include "app.h"
 #include "auth.h"
 #include "base/clock.h"
@@ -128,7 +129,10 @@ int main(int argc, char **argv)
         w.plain_eio = 1;
         handler = app_echo_engine();
     } else {
-        w.sio = sio_server_new(&w, conf.app == WORKER_APP_ECHO ? app_echo() : app_chat());
+        const sio_app_t *app = conf.app == WORKER_APP_ECHO ? app_echo() : app_chat();
+        if (conf.admin_ui)
+            app = admin_ui_app(admin_ui_new(&w, app));
+        w.sio = sio_server_new(&w, app);
         handler = sio_engine_handler();
     }
     if (conf.redis_url != NULL && w.sio != NULL) {
@@ -138,6 +142,8 @@ int main(int argc, char **argv)
             goto fail_listen;
         }
     }
+    if (w.admin_ui != NULL)
+        admin_ui_start(w.admin_ui);
     if (engine_start(&w, handler, &r) == NULL) {
         log_error("cannot start on %s:%d: %s", conf.host, conf.port, strerror(-r));
         goto fail_listen;
@@ -164,6 +170,7 @@ int main(int argc, char **argv)
     status = 0;
 
 fail_listen:
+    admin_ui_stop(w.admin_ui);
     adapter_free(w.adapter);
     sio_server_free(w.sio);
     auth_free(w.auth);
@@ -171,6 +178,7 @@ fail_auth:
     /* The final turn frees closed connections, sessions and sockets. */
     net_loop_free(w.loop);
     engine_free(w.engine);
+    admin_ui_free(w.admin_ui);
     worker_config_free(&conf);
     return status;
 }

@@ -23,6 +23,7 @@
  */
 #include "sio.h"
 
+#include <assert.h>
 #include <event2/event.h>
 #include <regex.h>
 #include <stdio.h>
@@ -59,6 +60,9 @@ struct sio_server {
     addrcount_t *pending;               /* sessions without a namespace yet, by client address */
     unsigned long long pending_refused; /* handshakes over --max-pending-sessions-per-ip */
     sio_room_hook room_hook;
+    sio_member_hook member_hook;
+    sio_transport_hook transport_hook; /* both hooks get member_hook_data */
+    void *member_hook_data;
     sio_broadcast_tap tap; /* sees every broadcast delivered here (Server-Sent Events) */
     void *tap_data;
     sio_nsp_t **nsps; /* n_static configured namespaces, then the dynamic slots */
@@ -78,7 +82,7 @@ struct sio_nsp {
     hmap_node_t by_name;    /* in srv->by_name while live */
     unsigned long long uid; /* recovery's namespace key: never reused */
     uint8_t live, dynamic;
-    unsigned parked;        /* CONNECTs of this namespace waiting for the recovery store */
+    unsigned parked;        /* CONNECTs of this namespace waiting for the store or the app */
     long long freed_ms;     /* dynamic: when the slot was last freed */
     net_deferred_t cleanup; /* dynamic: the end-of-turn emptiness check */
     char *name;
@@ -155,7 +159,8 @@ struct sio_socket {
     unsigned rate_count;
     uint8_t connected;
     void *data;
-    char *pid; /* private session id, with recovery on */
+    char *pid;                  /* private session id, with recovery on */
+    struct sio_restore *parked; /* its CONNECT waits for the app's middleware */
     net_deferred_t reap;
     net_deferred_t session_write; /* store mode: rewrite the session at the end of the turn */
     char id[SOCKET_ID_LEN + 1];
@@ -464,6 +469,8 @@ int sio_join(sio_socket_t *s, sioc_iov_t name)
         hmap_put(s->room_index, &m->by_name);
     }
     session_touch(s);
+    if (s->nsp->srv->member_hook != NULL)
+        s->nsp->srv->member_hook(s, r->node.key, 1, s->nsp->srv->member_hook_data);
     return 0;
 }
 
@@ -477,6 +484,8 @@ static void membership_drop(sio_nsp_t *nsp, membership_t *m)
     list_remove(&m->in_room);
     list_remove(&m->in_socket);
     free(m);
+    if (nsp->srv->member_hook != NULL)
+        nsp->srv->member_hook(s, r->node.key, 0, nsp->srv->member_hook_data);
     if (--r->count == 0 && r->held == 0)
         room_gone(nsp, r);
 }
@@ -659,6 +668,11 @@ sioc_iov_t sio_nsp_name(const sio_nsp_t *nsp)
     return nsp->name_iov;
 }
 
+size_t sio_nsp_socket_count(const sio_nsp_t *nsp)
+{
+    return nsp->sockets.count;
+}
+
 size_t sio_nsp_index(const sio_nsp_t *nsp)
 {
     return nsp->index;
@@ -687,6 +701,26 @@ void sio_set_room_hook(worker_t *w, sio_room_hook hook)
 {
     if (w->sio != NULL)
         w->sio->room_hook = hook;
+}
+
+void sio_set_member_hook(worker_t *w, sio_member_hook hook, sio_transport_hook transport,
+                         void *data)
+{
+    if (w->sio != NULL) {
+        w->sio->member_hook = hook;
+        w->sio->transport_hook = transport;
+        w->sio->member_hook_data = data;
+    }
+}
+
+const char *sio_socket_transport(const sio_socket_t *s)
+{
+    return eio_session_is_websocket(s->client->eio) ? "websocket" : "polling";
+}
+
+const char *sio_socket_client_id(const sio_socket_t *s)
+{
+    return eio_session_sid(s->client->eio);
 }
 
 int sio_broadcast(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sioc_iov_t *except,
@@ -1127,8 +1161,10 @@ static recovery_result_t restore(sio_socket_t *s, sioc_iov_t auth, restored_t *r
 }
 
 static void connect_finish(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth, restored_t *rs);
+static void refuse(sio_client_t *c, sio_socket_t *s, const char *refused);
+static void connect_admitted(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth);
 
-/* A CONNECT waiting for the recovery store. */
+/* A CONNECT waiting for the recovery store, or for the app's middleware (sio_authorize_later). */
 struct sio_restore {
     sioc_list_t link; /* in client->parked */
     sio_client_t *c;  /* NULL once the client is gone */
@@ -1261,16 +1297,64 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
      * connected: a refusal frees it without an on_disconnect. */
     if (srv->app->authorize != NULL)
         refused = srv->app->authorize(s, auth);
-    if (refused != NULL) {
-        c->w->stats.auth_failures++;
-        if (sio_packet_write_connect_error(&b, pk->nsp, refused, SIOC_IOV_NULL) == 0)
-            (void)eio_send_text(c->eio, b.base, b.len);
-        buf_free(&b);
-        if (srv->app->on_disconnect != NULL)
-            srv->app->on_disconnect(s, NULL);
-        socket_free(s);
+    if (refused == sio_authorize_later) {
+        sio_restore_t *r = xcalloc(1, sizeof(*r));
+        r->c = c;
+        r->s = s;
+        r->auth = xmalloc(auth.len + 1);
+        memcpy(r->auth, auth.base, auth.len);
+        r->auth_len = auth.len;
+        list_insert_tail(&c->parked, &r->link);
+        s->parked = r;
+        s->nsp->parked++;
         return;
     }
+    if (refused != NULL) {
+        refuse(c, s, refused);
+        return;
+    }
+    connect_admitted(c, s, auth);
+}
+
+/* The middleware refused the CONNECT of `s` (not yet connected): CONNECT_ERROR, then the
+ * socket is freed. */
+static void refuse(sio_client_t *c, sio_socket_t *s, const char *refused)
+{
+    struct sio_server *srv = server_of(c->w);
+    sioc_buf_t b = {0};
+    c->w->stats.auth_failures++;
+    if (sio_packet_write_connect_error(&b, s->nsp->name_iov, refused, SIOC_IOV_NULL) == 0)
+        (void)eio_send_text(c->eio, b.base, b.len);
+    buf_free(&b);
+    if (srv->app->on_disconnect != NULL)
+        srv->app->on_disconnect(s, NULL);
+    socket_free(s);
+}
+
+const char sio_authorize_later[] = "(decided later)";
+
+void sio_authorize_done(sio_socket_t *s, const char *refused)
+{
+    sio_restore_t *r = s->parked;
+    assert(r != NULL && r->s == s);
+    s->parked = NULL;
+    list_remove(&r->link);
+    if (--s->nsp->parked == 0 && s->nsp->dynamic)
+        nsp_check_later(s->nsp);
+    if (r->c == NULL) /* the client left meanwhile (the app heard on_disconnect(s, NULL)) */
+        socket_free(s);
+    else if (refused != NULL)
+        refuse(r->c, s, refused);
+    else
+        connect_admitted(r->c, s, iov_make(r->auth, r->auth_len));
+    free(r->auth);
+    free(r);
+}
+
+/* After the middleware: a recovery (possibly parked for the store), then the CONNECT reply. */
+static void connect_admitted(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth)
+{
+    struct sio_server *srv = server_of(c->w);
     restored_t rs = {0};
     if (srv->recovery != NULL) {
         s->pid = xmalloc(RECOVERY_PID_LEN + 1);
@@ -1539,7 +1623,20 @@ static void on_close(eio_session_t *e, const char *reason)
     free(c);
 }
 
-static const eio_handler_t handler = {on_open, on_message, on_close, admit};
+static void on_upgrade(eio_session_t *e)
+{
+    sio_client_t *c = eio_session_data(e);
+    struct sio_server *srv = server_of(eio_session_owner(e));
+    if (c == NULL || srv == NULL || srv->transport_hook == NULL)
+        return;
+    sioc_list_t *p, *tmp;
+    list_foreach_safe(p, tmp, &c->sockets)
+    {
+        srv->transport_hook(container_of(p, sio_socket_t, link), srv->member_hook_data);
+    }
+}
+
+static const eio_handler_t handler = {on_open, on_message, on_close, admit, on_upgrade};
 
 const eio_handler_t *sio_engine_handler(void)
 {

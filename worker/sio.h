@@ -139,6 +139,8 @@ size_t sio_nsp_count(worker_t *w);
 sio_nsp_t *sio_nsp_at(worker_t *w, size_t i);
 sio_nsp_t *sio_nsp_by_name(worker_t *w, sioc_iov_t name);
 sioc_iov_t sio_nsp_name(const sio_nsp_t *nsp);
+/** Connected sockets of the namespace on this worker. */
+size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
 /** Index of the namespace in the server (stable). */
 size_t sio_nsp_index(const sio_nsp_t *nsp);
 /** The client address of the socket's connection. */
@@ -238,6 +240,29 @@ void sio_restore_packet(sio_restore_t *r, sioc_iov_t json_array, const sioc_iov_
                         size_t n_att);
 /** Ends the restore: `recovered` with the old `sid`, or a fresh session. Frees `r`. */
 void sio_restore_done(sio_restore_t *r, int recovered, sioc_iov_t sid);
+
+/** What sio_app_t.authorize returns to decide later (an asynchronous middleware): the CONNECT
+ * is parked, nothing is sent for it, and the app must call sio_authorize_done(s, ...) exactly
+ * once. If the client leaves meanwhile the app hears on_disconnect(s, NULL) and still calls
+ * sio_authorize_done, which then frees the socket. */
+extern const char sio_authorize_later[];
+/** Ends a parked CONNECT: `refused` NULL connects the socket (recovery, CONNECT reply,
+ * on_connect, possibly from inside this call); otherwise the static CONNECT_ERROR message. */
+void sio_authorize_done(sio_socket_t *s, const char *refused);
+
+/** Membership hook (the admin UI's room events): called after `s` joins `room` (`joined` 1) or
+ * leaves it (0), including the leaves of a disconnect (then `s` is no longer connected). The
+ * socket's own-id room is not reported. Borrows `room` for the call. */
+typedef void (*sio_member_hook)(sio_socket_t *s, sioc_iov_t room, int joined, void *data);
+/** Transport hook: called for each connected socket of a session that moved to websocket. */
+typedef void (*sio_transport_hook)(sio_socket_t *s, void *data);
+/** Installs both hooks (either may be NULL); they get `data`. */
+void sio_set_member_hook(worker_t *w, sio_member_hook hook, sio_transport_hook transport,
+                         void *data);
+/** The socket's Engine.IO transport: "polling" or "websocket". */
+const char *sio_socket_transport(const sio_socket_t *s);
+/** The socket's Engine.IO session id. */
+const char *sio_socket_client_id(const sio_socket_t *s);
 
 /** Server-side disconnect of one socket (reason "server namespace disconnect"); with
  * `close`, the whole Engine.IO connection is closed too. */

@@ -3,9 +3,11 @@
  */
 #include "web.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "assets.h"
 #include "auth.h"
@@ -15,6 +17,10 @@
 #include "http/http_query.h"
 
 #define PAGE_FILES 3
+/* --admin-ui-dir: what is read at start, at most. */
+#define UI_MAX_FILES 512
+#define UI_MAX_BYTES ((size_t)64 << 20)
+#define UI_MAX_DEPTH 4
 #define DEV_TOKEN_TTL 3600
 #define MAX_USER 32
 
@@ -32,8 +38,18 @@ typedef struct page_file {
     char etag[24];
 } page_file_t;
 
+/* A file of --admin-ui-dir, read at start. */
+typedef struct ui_file {
+    char *name; /* relative to the directory: "index.html", "js/app.js" */
+    asset_t asset;
+    char etag[24];
+} ui_file_t;
+
 struct web {
     const worker_config_t *cf;
+    ui_file_t *ui; /* --admin-ui-dir */
+    size_t n_ui;
+    size_t ui_bytes;
     int client;                   /* the bundle is served */
     page_file_t page[PAGE_FILES]; /* index.html, chat.js, chat.css when the page is on */
     sioc_buf_t index;             /* the rendered index.html */
@@ -62,6 +78,89 @@ static int render(sioc_buf_t *out, sioc_iov_t tpl, const char *path)
         r |= buf_append_str(out, path);
         p = m + sizeof(mark) - 1;
     }
+    return r;
+}
+
+static const char *ctype_of(const char *name)
+{
+    static const char *const types[][2] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "application/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".map", "application/json"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".woff2", "font/woff2"},
+        {".woff", "font/woff"},
+        {".ttf", "font/ttf"},
+        {".txt", "text/plain; charset=utf-8"},
+    };
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        size_t k = strlen(types[i][0]);
+        if (n > k && strcmp(name + n - k, types[i][0]) == 0)
+            return types[i][1];
+    }
+    return "application/octet-stream";
+}
+
+/* Reads the regular files under `dir` (`rel` the path so far, "" at the top) into w->ui.
+ * 0, or -1 after logging. */
+static int ui_load(web_t *w, const char *dir, const char *rel, int depth)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        log_error("--admin-ui-dir: cannot open %s", dir);
+        return -1;
+    }
+    int r = 0;
+    struct dirent *e;
+    while (r == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096], name[1024];
+        struct stat st;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
+            snprintf(name, sizeof(name), "%s%s", rel, e->d_name) >= (int)sizeof(name) ||
+            stat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth < UI_MAX_DEPTH) {
+                char sub[1024];
+                snprintf(sub, sizeof(sub), "%s/", name);
+                r = ui_load(w, path, sub, depth + 1);
+            }
+            continue;
+        }
+        if (!S_ISREG(st.st_mode))
+            continue;
+        if (w->n_ui == UI_MAX_FILES || w->ui_bytes + (size_t)st.st_size > UI_MAX_BYTES) {
+            log_error("--admin-ui-dir: over %d files or %zu bytes", UI_MAX_FILES, UI_MAX_BYTES);
+            r = -1;
+            break;
+        }
+        FILE *f = fopen(path, "rb");
+        char *body = xmalloc((size_t)st.st_size + 1);
+        if (f == NULL || fread(body, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+            log_error("--admin-ui-dir: cannot read %s", path);
+            free(body);
+            if (f != NULL)
+                fclose(f);
+            r = -1;
+            break;
+        }
+        fclose(f);
+        ui_file_t *u = &w->ui[w->n_ui++];
+        u->name = xstrdup(name);
+        u->asset.name = u->name;
+        u->asset.ctype = ctype_of(name);
+        u->asset.body = iov_make(body, (size_t)st.st_size);
+        snprintf(u->etag, sizeof(u->etag), "\"%016llx\"", fnv1a(u->asset.body));
+        w->ui_bytes += (size_t)st.st_size;
+    }
+    closedir(d);
     return r;
 }
 
@@ -94,6 +193,15 @@ web_t *web_new(const worker_config_t *cf)
             return NULL;
         }
     }
+    if (cf->admin_ui_dir != NULL) {
+        w->ui = xcalloc(UI_MAX_FILES, sizeof(*w->ui));
+        if (ui_load(w, cf->admin_ui_dir, "", 0) != 0) {
+            web_free(w);
+            return NULL;
+        }
+        log_info("admin UI: %zu files (%zu bytes) from %s at %s", w->n_ui, w->ui_bytes,
+                 cf->admin_ui_dir, cf->admin_ui_path);
+    }
     if (cf->dev_token_endpoint)
         log_warn("--dev-token-endpoint is on: GET /dev/token hands a valid token to anyone "
                  "who can reach this worker; development only");
@@ -105,6 +213,11 @@ void web_free(web_t *w)
     if (w == NULL)
         return;
     buf_free(&w->index);
+    for (size_t i = 0; i < w->n_ui; i++) {
+        free(w->ui[i].name);
+        free((char *)w->ui[i].asset.body.base);
+    }
+    free(w->ui);
     free(w);
 }
 
@@ -275,7 +388,8 @@ int web_serve(const web_t *w, const http_request_t *req, long long now, web_resp
     size_t plen = strlen(sio_path);
     const asset_t *a = NULL;
     const page_file_t *pf = NULL;
-    int token = 0;
+    const ui_file_t *uf = NULL;
+    int token = 0, ui_redirect = 0;
 
     if (w->client && path.len > plen && memcmp(path.base, sio_path, plen) == 0) {
         a = assets_find(iov_make(path.base + plen, path.len - plen));
@@ -289,8 +403,21 @@ int web_serve(const web_t *w, const http_request_t *req, long long now, web_resp
         pf = &w->page[2];
     } else if (w->cf->dev_token_endpoint && iov_eq_str(path, "/dev/token")) {
         token = 1;
+    } else if (w->ui != NULL) {
+        const char *up = w->cf->admin_ui_path;
+        size_t un = strlen(up);
+        if (path.len == un - 1 && memcmp(path.base, up, un - 1) == 0) {
+            ui_redirect = 1;
+        } else if (path.len >= un && memcmp(path.base, up, un) == 0) {
+            sioc_iov_t rest = iov_make(path.base + un, path.len - un);
+            if (rest.len == 0)
+                rest = SIOC_LIT("index.html");
+            for (size_t i = 0; i < w->n_ui && uf == NULL; i++)
+                if (iov_eq_str(rest, w->ui[i].name))
+                    uf = &w->ui[i];
+        }
     }
-    if (a == NULL && pf == NULL && !token)
+    if (a == NULL && pf == NULL && uf == NULL && !token && !ui_redirect)
         return 0;
     out->head_only = head;
     if (!get && !head) {
@@ -298,7 +425,15 @@ int web_serve(const web_t *w, const http_request_t *req, long long now, web_resp
         add(out, "Allow: GET, HEAD\r\n");
         return 1;
     }
-    if (token) {
+    if (ui_redirect) {
+        text_response(out, 301, "text/plain", "Moved Permanently\n");
+        add(out, "Location: ");
+        add(out, w->cf->admin_ui_path);
+        add(out, "\r\n");
+    } else if (uf != NULL) {
+        file_response(req, out, &uf->asset, uf->asset.body, uf->etag, "no-cache", 0,
+                      "X-Content-Type-Options: nosniff\r\n");
+    } else if (token) {
         dev_token(w, req, now, out);
     } else if (a != NULL) {
         char etag[48];

@@ -11,6 +11,8 @@
  *       If-None-Match, gzip when the client accepts it (as Node's serveClient).
  *   /, /index.html, /chat.js, /chat.css                      --chat-page (default off)
  *   /dev/token?user=NAME                                     --dev-token-endpoint (off)
+ *   <admin-ui-path>, its files                               --admin-ui-dir (off)
+ *       the admin UI's files, read into memory at start
  */
 #ifndef SIOC_WORKER_WEB_H
 #define SIOC_WORKER_WEB_H

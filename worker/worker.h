@@ -19,6 +19,7 @@ struct auth;
 struct engine;
 struct sio_server;
 struct adapter;
+struct admin_ui;
 
 /** Counters exported on /metrics: the HTTP front's and Socket.IO's here, the sessions' in
  * `eio` (eio_session.h). */
@@ -38,14 +39,15 @@ typedef struct worker_stats {
 typedef struct worker {
     const worker_config_t *conf;
     net_loop_t *loop;
-    char id[17];             /* worker identity, also the sid prefix */
-    struct engine *engine;   /* the client port and its sessions */
-    struct auth *auth;       /* NULL when no JWT is configured */
-    struct sio_server *sio;  /* NULL in plain Engine.IO mode */
-    struct adapter *adapter; /* NULL without REDIS_URL (in-memory adapter) */
-    int plain_eio;           /* echo app on a non-socket.io path: no Socket.IO layer */
-    int draining;            /* SIGTERM received */
-    int ready;               /* adapter subscribed (always 1 with the in-memory adapter) */
+    char id[17];               /* worker identity, also the sid prefix */
+    struct engine *engine;     /* the client port and its sessions */
+    struct auth *auth;         /* NULL when no JWT is configured */
+    struct sio_server *sio;    /* NULL in plain Engine.IO mode */
+    struct adapter *adapter;   /* NULL without REDIS_URL (in-memory adapter) */
+    struct admin_ui *admin_ui; /* NULL unless --admin-ui */
+    int plain_eio;             /* echo app on a non-socket.io path: no Socket.IO layer */
+    int draining;              /* SIGTERM received */
+    int ready;                 /* adapter subscribed (always 1 with the in-memory adapter) */
     worker_stats_t stats;
 } worker_t;
 

@@ -70,6 +70,7 @@ struct redis_client {
     long long connect_started_ms;
     unsigned long long drops;
     unsigned backoff_step;
+    long long up_since_ms;
     struct event tick;  /* liveness */
     struct event retry; /* reconnect backoff */
     int freeing;
@@ -244,8 +245,8 @@ static void handle_reply(redis_client_t *c, redisReply *r)
         free(p);
         if (c->state == LINK_CONNECTING) {
             c->state = LINK_UP;
-            c->backoff_step = 0;
             c->warned_ms = 0;
+            c->up_since_ms = clock_ms(); /* the backoff restarts once the link has held */
             log_info("redis %s: connected to %s:%d", c->opts.name, c->target.host, c->target.port);
             if (c->opts.on_state != NULL)
                 c->opts.on_state(c, 1, c->opts.data);
@@ -343,14 +344,20 @@ static const conn_hooks_t hooks = {.on_data = on_data, .on_close = on_close};
 
 static void schedule_retry(redis_client_t *c)
 {
-    /* 100 ms doubling to 1 s, with +-50 % jitter so workers do not reconnect in step.
-     * The cap keeps recovery within about 1.5 s of Redis coming back. */
-    long base = 100L << (c->backoff_step < 4 ? c->backoff_step : 4);
-    if (base > 1000)
-        base = 1000;
+    /* A link that was up is retried at once (a restarted Redis, a dropped connection); then
+     * 100 ms doubling to 500 ms, with +-50 % jitter so workers do not reconnect in step. The
+     * cap keeps recovery within about 0.75 s of Redis coming back (a connect attempt is
+     * cheap), and the owner cuts it short with redis_client_retry_now() on the first sign
+     * that Redis answers. */
+    long ms = 0;
+    if (c->backoff_step > 0) {
+        long base = 100L << (c->backoff_step < 4 ? c->backoff_step - 1 : 3);
+        if (base > 500)
+            base = 500;
+        ms = base / 2 + (long)(rand_u64() % (uint64_t)(base + 1));
+    }
     if (c->backoff_step < 16)
         c->backoff_step++;
-    long ms = base / 2 + (long)(rand_u64() % (uint64_t)(base + 1));
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     event_add(&c->retry, &tv);
 }
@@ -542,6 +549,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
     if (c->state != LINK_UP)
         return;
+    /* A link that drops right after it came up (a command that keeps failing, a Redis that
+     * closes at once) goes on backing off instead of reconnecting in a loop. */
+    if (c->backoff_step > 0 && clock_ms() - c->up_since_ms >= 1000)
+        c->backoff_step = 0;
     if (c->ping_sent_us != 0) {
         if (now_us - c->ping_sent_us > c->opts.liveness_timeout_ms * 1000) {
             log_warn("redis %s: no PING reply for %ld ms", c->opts.name,
@@ -719,4 +730,14 @@ unsigned long long redis_client_drops(const redis_client_t *c)
 void redis_client_reset(redis_client_t *c)
 {
     link_down(c, "reset");
+}
+
+void redis_client_retry_now(redis_client_t *c)
+{
+    if (c->state != LINK_DOWN || c->freeing || c->backoff_step <= 1)
+        return; /* connecting, up, or its retry is already immediate */
+    c->backoff_step = 1;
+    event_del(&c->retry);
+    struct timeval tv = {0, 0};
+    event_add(&c->retry, &tv);
 }

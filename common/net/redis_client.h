@@ -24,7 +24,7 @@
  *
  * Liveness: a PING every ping interval; a PING unanswered after the
  * liveness timeout (a stopped or half-open Redis) drops the link. Dropped
- * links reconnect with exponential backoff and jitter. While the link is
+ * links reconnect at once, then with exponential backoff and jitter. While the link is
  * down, commands fail at once (their callback gets NULL): what waits for
  * Redis is bounded by the pending-command cap and the output cap.
  * Every registered reply callback runs exactly once, with NULL on failure
@@ -92,5 +92,8 @@ long long redis_client_rtt_us(const redis_client_t *c);
 unsigned long long redis_client_drops(const redis_client_t *c);
 /** Drops the link now and reconnects (tests, and liveness failures). */
 void redis_client_reset(redis_client_t *c);
+/** A link waiting to reconnect tries again now (from the next loop turn) and restarts its
+ * backoff: for the owner's other links when one of them has just come up. No-op otherwise. */
+void redis_client_retry_now(redis_client_t *c);
 
 #endif

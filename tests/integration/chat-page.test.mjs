@@ -1,9 +1,11 @@
 // The chat page in headless Chromium (Debian's /usr/bin/chromium driven by
 // playwright-core), through sioc-proxy in front of two workers joined by Redis:
 // two people on different workers join a room and talk both ways through the
-// page's own form fields; a polling-only page joins the conversation; a page
-// whose worker is killed shows the reconnect, lands on the other worker, joins
-// its rooms again and keeps talking. A page signs in through the development
+// page's own form fields; a polling-only page joins the conversation; the
+// workers run as deploy/cluster runs them (streams adapter, connection state
+// recovery), so a page whose worker is killed shows the reconnect, lands on
+// the other worker with its id and rooms, shows "recovered" and gets what was
+// said while it was away; a page whose session is gone joins its rooms again. A page signs in through the development
 // token endpoint, and a refused token brings back the sign-in form.
 // Screenshots go to $SIOC_TEST_OUT/chat-page (default build/test-logs/chat-page-<build>).
 
@@ -98,7 +100,7 @@ describe("chat page in a browser, through the proxy", { skip }, () => {
     redis = await startRedis();
     for (const id of ["w1", "w2"]) {
       workers[id] = await startServer({
-        flags: { app: "chat", "worker-id": id, "redis-url": redis.url, "chat-page": true, "dev-token-endpoint": true },
+        flags: { app: "chat", "worker-id": id, "redis-url": redis.url, "adapter-mode": "streams", "max-disconnection-duration": 120000, "chat-page": true, "dev-token-endpoint": true },
         env: { JWT_SECRET: TEST_SECRET },
       });
     }
@@ -156,24 +158,52 @@ describe("chat page in a browser, through the proxy", { skip }, () => {
     await shot(carol, "2-carol-polling");
   });
 
-  it("a page whose worker is killed reconnects to the other one and rejoins its room", async () => {
+  const recoveredShown = (page) => page.locator("#recovered").isVisible();
+  const recoveredLogged = (page) =>
+    page.waitForFunction(() => [...document.querySelectorAll("#log li")].some((li) => /recovered: id /.test(li.textContent)), null, { timeout: 10000 });
+
+  it("a page whose worker is killed recovers on the other one: same id, its rooms, the messages it missed", async () => {
+    assert.equal(await recoveredShown(alice), false, "not shown before any reconnect");
     workers.w1.child.kill("SIGKILL");
     await workers.w1.exited;
     await alice.waitForFunction(() => document.querySelector("#state").dataset.state !== "connected", null, { timeout: 10000 });
     await shot(alice, "3-alice-worker-killed");
+    await say(bob, "said while w1 was down");
     assert.equal(await connectedOn(alice, 30000), "w2");
-    await rejoined(alice, "lobby");
+    await recoveredLogged(alice);
+    assert.equal(await recoveredShown(alice), true, "the page shows \"recovered\"");
+    await sees(alice, "bob", "said while w1 was down");
     await say(alice, "alice is back");
     await sees(bob, "alice", "alice is back");
     await say(bob, "welcome back");
     await sees(alice, "bob", "welcome back");
-    // carol (polling, also on w1) comes back too; she was away when "alice is back" was sent
+    // carol (polling, also on w1) recovers too, with what was said while she was away
     assert.equal(await connectedOn(carol, 30000), "w2");
-    await rejoined(carol, "lobby");
+    await recoveredLogged(carol);
+    await sees(carol, "alice", "alice is back");
     await say(alice, "carol, still there?");
     await sees(carol, "alice", "carol, still there?");
-    await shot(alice, "4-alice-reconnected");
+    await shot(alice, "4-alice-recovered");
+    const rejoinedLines = await alice.evaluate(() => [...document.querySelectorAll("#log li")].filter((li) => /rejoined /.test(li.textContent)).length);
+    assert.equal(rejoinedLines, 0, "a recovered page does not join its rooms again");
     for (const p of [alice, bob, carol]) assert.deepEqual(p.errors, []);
+  });
+
+  it("a page whose session cannot be recovered joins its rooms again", async () => {
+    // the session of bob's connection is taken out of Redis: the next reconnect starts fresh
+    const keys = redis.cli("--scan", "--pattern", "sio:session:*").split("\n").filter(Boolean);
+    assert.ok(keys.length > 0, "sessions are kept in Redis");
+    workers.w2.child.kill("SIGKILL");
+    await workers.w2.exited;
+    redis.cli("DEL", ...keys);
+    workers.w2 = await startServer({
+      flags: { app: "chat", "worker-id": "w2", "redis-url": redis.url, "adapter-mode": "streams", "max-disconnection-duration": 120000, "chat-page": true, "dev-token-endpoint": true },
+      env: { JWT_SECRET: TEST_SECRET }, port: workers.w2.port,
+    });
+    assert.equal(await connectedOn(bob, 30000), "w2");
+    await rejoined(bob, "lobby");
+    assert.equal(await recoveredShown(bob), false);
+    await shot(bob, "5-bob-rejoined");
   });
 
   it("signs in through the development token endpoint; a refused token brings back the form", async () => {
@@ -191,6 +221,6 @@ describe("chat page in a browser, through the proxy", { skip }, () => {
     assert.equal(await eve.locator("#chat").isHidden(), true);
     assert.equal(await eve.locator("#me").textContent(), "", "no longer shown as signed in");
     assert.equal(await eve.locator("#name").inputValue(), "eve", "the name is kept for the next try");
-    await shot(eve, "5-eve-refused");
+    await shot(eve, "6-eve-refused");
   });
 });

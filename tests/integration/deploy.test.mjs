@@ -130,13 +130,14 @@ class Cluster {
     delete env.REDIS_URL;
     delete env.JWT_SECRET;
     delete env.ADVERTISE;
+    delete env.ADAPTER_MODE;
+    delete env.MAX_DISCONNECTION_DURATION;
     return {
       ...env,
       SIOC_SKIP_BUILD: "1",
       SIOC_RUN_DIR: this.runDir,
       SIOC_BUILD_DIR: BUILD_DIR,
       WORKERS: "2",
-      ADAPTER_MODE: "classic",
       PORT: String(this.ports.PORT),
       ADMIN_PORT: String(this.ports.ADMIN_PORT),
       REDIS_PORT: String(this.ports.REDIS_PORT),
@@ -436,6 +437,10 @@ describe("deploy: deploy/cluster", { skip: haveBinaries ? false : `no binaries i
     assert.match(st.stdout, /^proxy .*ready=200/m);
     assert.ok(existsSync(join(cluster.runDir, "jwt_secret")), "a generated secret is kept in the run directory");
     assert.equal((await httpGet(cluster.ports.ADMIN_PORT, "/ready")).status, 200);
+    // the defaults: streams mode with connection state recovery (its metrics exist only then)
+    const wm = (await httpGet(Number(cluster.ports.WORKER_PORT_BASE) + 1, "/metrics")).body;
+    assert.match(wm, /^sioc_redis_stream_lag_seconds\{stream="socket\.io"\} /m, "ADAPTER_MODE=streams by default");
+    assert.match(wm, /^sioc_recovery_total\{result="recovered"\} 0$/m, "recovery on by default");
   });
 
   it("a chat session through the proxy works across workers (JWT from `deploy/cluster token`)", { timeout: 60000 }, async () => {

@@ -6,12 +6,15 @@
 //   behind the proxy, graceful drain behind the proxy (and new sessions
 //   asked for while it drains, and polls of its sessions before and after it
 //   left the membership set), a SIGSTOPped slow consumer, a token expiring
-//   mid-connection.
+//   mid-connection; with connection state recovery on (streams mode), kill -9
+//   of a worker whose clients must all recover on the others with nothing
+//   missing.
 
 import { describe, it } from "node:test";
 import { redisFault, workerKill, drain, drainHandshake, drainPolling, slowConsumer, tokenExpiry } from "../faults/lib/scenarios.mjs";
 import { runScenario } from "../faults/lib/testing.mjs";
 import { IS_NODE_PEER, haveProxy } from "../faults/lib/procs.mjs";
+import { recoveryFault } from "../faults/lib/recovery.mjs";
 
 const noProxy = !haveProxy() && "no sioc-proxy binary next to the worker";
 
@@ -22,6 +25,8 @@ describe("faults (quick)", { skip: IS_NODE_PEER ? "sioc only" : false }, () => {
     runScenario(redisFault, { signal: "SIGSTOP", clients: 45, rooms: 3, intervalMs: 100, freezeMs: 5000, warmMs: 1500, afterMs: 1500 }, { id: "redis-sigstop", title: "Redis SIGSTOP" }));
   it("kill -9 of one of 3 workers behind the proxy", { timeout: 60000, skip: noProxy }, () =>
     runScenario(workerKill, { clients: 60, rooms: 3, intervalMs: 100, pollingEvery: 10, warmMs: 1500, afterMs: 1500 }, { id: "worker-kill9", title: "worker kill -9" }));
+  it("recovery on: kill -9 of a worker, its clients recover on the others with nothing missing", { timeout: 60000, skip: noProxy }, () =>
+    runScenario(recoveryFault, { fault: "kill9", clients: 30, rooms: 3, intervalMs: 100, warmMs: 1500, afterMs: 1500 }, { id: "recovery-kill9", title: "Recovery on: worker kill -9" }));
   it("graceful drain (SIGTERM) behind the proxy", { timeout: 60000, skip: noProxy }, () =>
     runScenario(drain, { clients: 90, rooms: 3, intervalMs: 100, pollingEvery: 10, warmMs: 1500, afterMs: 1500 }, { id: "drain-sigterm", title: "drain" }));
   it("new sessions asked for during a drain are placed on a live worker", { timeout: 30000, skip: noProxy }, () =>

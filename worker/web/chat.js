@@ -1,6 +1,9 @@
 // The sioc chat page: the stock socket.io-client against the chat application
-// (join-room / leave-room / send-message, receive-message). Rooms are joined
-// again after every reconnect, since a new connection starts in no room.
+// (join-room / leave-room / send-message, receive-message). A reconnect that the
+// server recovered (connection state recovery: socket.recovered) keeps its id,
+// its rooms and gets the messages it missed, and shows "recovered"; after any
+// other reconnect the rooms are joined again, since a new connection starts in
+// no room.
 "use strict";
 
 (function () {
@@ -94,13 +97,19 @@
     socket.io.on("reconnect_attempt", (n) => setState("reconnecting", `reconnecting (attempt ${n})`));
     socket.on("connect", async () => {
       setState("connected");
+      $("recovered").hidden = !socket.recovered;
       socket.io.engine.on("upgrade", () => { setState("connected"); log("upgraded to " + socket.io.engine.transport.name); });
       log(`connected (${socket.io.engine.transport.name}, session ${socket.io.engine.id})`);
+      if (socket.recovered) {
+        log(`recovered: id ${socket.id}, its rooms and the messages it missed`);
+        return;
+      }
       for (const r of rooms) await join(r);
       if (rooms.size) log("rejoined " + [...rooms].join(", "));
     });
     socket.on("disconnect", (reason, details) => {
       setState("disconnected", "disconnected");
+      $("recovered").hidden = true;
       // a websocket close code and reason when the server gave one (1008 "slow consumer")
       const ctx = details && details.context;
       const why = ctx && typeof ctx.code === "number" && ctx.code !== 1005 && ctx.code !== 1006

@@ -245,7 +245,8 @@ export class LedgerClient {
     });
     const s = this.socket;
     s.on("connect", () => {
-      const sess = { sid: s.io.engine.id, w: workerOfSid(s.io.engine.id), tc: now(), tj: 0, td: 0, why: "", joinFails: 0 };
+      // recovered: connection state recovery gave this session the socket's id, rooms and missed packets
+      const sess = { sid: s.io.engine.id, w: workerOfSid(s.io.engine.id), tc: now(), tj: 0, td: 0, why: "", joinFails: 0, recovered: s.recovered === true, id: s.id };
       this.sessions.push(sess);
       this.join(sess);
     });

@@ -249,15 +249,19 @@ export async function redisFault({ signal = "SIGKILL", mode = "classic", clients
       c.redis.pause();
       await sleep(freezeMs);
       c.redis.resume();
-    } else {
+    }
+    let tStarting = now();
+    if (signal !== "SIGSTOP") {
       await c.redis.stop(signal);
       await sleep(downMs);
+      // a worker retries at once and may be ready again before start() has seen Redis answer
+      tStarting = now();
       await c.redis.start();
     }
     const tBack = now();
-    await until(async () => watcher.st.every((s) => s.last === true && s.changes.some(([t]) => t >= tBack)), 15000, 20, "workers ready again").catch(() => {});
+    await until(async () => watcher.st.every((s) => s.last === true && s.changes.some(([t]) => t >= tStarting)), 15000, 20, "workers ready again").catch(() => {});
     const tReds = c.workers.map((_, i) => watcher.firstAfter(i, tF, false));
-    const tGreens = c.workers.map((_, i) => watcher.firstAfter(i, tBack, true));
+    const tGreens = c.workers.map((_, i) => watcher.firstAfter(i, tStarting, true));
     const tAllGreen = Math.max(...tGreens.map((t) => t ?? Infinity));
     await sleep(afterMs);
     pubs.stop();
@@ -277,7 +281,7 @@ export async function redisFault({ signal = "SIGKILL", mode = "classic", clients
     const mAfter = await Promise.all(c.workers.map((w) => w.metrics()));
     const subs = await adapterSubscriptions(c.redis, { sharded, roomNames, roomWorkers });
     const detect = tReds.map((t) => (t ? r0(t - tF) : null));
-    const resub = tGreens.map((t) => (t ? r0(t - tBack) : null));
+    const resub = tGreens.map((t) => (t ? r0(Math.max(0, t - tBack)) : null));
     const dropped = sumMetric(mAfter, "sioc_redis_publish_dropped_total") - sumMetric(mBefore, "sioc_redis_publish_dropped_total");
     const detectLimit = signal === "SIGSTOP" ? 4500 : 1500;
     v.check(detect.every((d) => d !== null && d <= detectLimit), `/ready red after ${JSON.stringify(detect)} ms (limit ${detectLimit})`);

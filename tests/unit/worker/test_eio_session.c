@@ -164,7 +164,7 @@ static void on_close(eio_session_t *s, const char *reason)
     F->reason = reason;
 }
 
-static const eio_handler_t handler = {on_open, on_message, on_close, NULL};
+static const eio_handler_t handler = {on_open, on_message, on_close, NULL, NULL};
 
 static void run_turn(fake_t *f)
 {
