@@ -44,6 +44,13 @@ const char *const proxy_err_names[PERR_COUNT] = {
     "bad_ws_accept", "handshake_rate_ip",
 };
 
+const char *const proxy_handoff_names[PHANDOFF_COUNT] = {
+    "ok",
+    "fallback_tls",
+    "fallback_remote",
+    "failed",
+};
+
 int admin_ready(const proxy_t *p)
 {
     return workers_up(p->workers) > 0 && !p->draining;
@@ -105,6 +112,14 @@ void admin_metrics(proxy_t *p, sioc_buf_t *b)
         s->bytes_in, s->bytes_out, s->up_bytes_in, s->up_bytes_out);
     metric(b, "sioc_proxy_tunnels_open", "gauge", "Open websocket tunnels", s->tunnels_open);
     metric(b, "sioc_proxy_tunnels_total", "counter", "Websocket tunnels opened", s->tunnels_total);
+    put(b, "# HELP sioc_proxy_handoff_total Websocket upgrades routed, by hand-off outcome "
+           "(ok: passed to the worker; the others were tunneled)\n"
+           "# TYPE sioc_proxy_handoff_total counter\n");
+    for (int i = 0; i < PHANDOFF_COUNT; i++)
+        put(b, "sioc_proxy_handoff_total{result=\"%s\"} %llu\n", proxy_handoff_names[i],
+            s->handoff[i]);
+    metric(b, "sioc_proxy_handoff_waits_total", "counter",
+           "Hand-offs that waited for room in the worker's queue", s->handoff_waits);
     put(b, "# HELP sioc_proxy_errors_total Requests or connections that failed, by kind\n"
            "# TYPE sioc_proxy_errors_total counter\n");
     for (int i = 0; i < PERR_COUNT; i++)

@@ -42,7 +42,9 @@ static const opts_spec_t opts[] = {
      "address: NAT, a container engine's port forwarding)",
      set_placement},
     {"--workers", "WORKERS", OPTS_STR, OFF(workers), 0, 0, 0, "",
-     "static workers: id=host:port,id2=host:port (ids as in the workers' --worker-id)", NULL},
+     "static workers: id=host:port,id2=host:port (ids as in the workers' --worker-id); "
+     "id=host:port@/path also names the worker's --handoff-path",
+     NULL},
     {"--redis-url", "REDIS_URL", OPTS_STR, OFF(redis_url), 0, 0, 0, NULL,
      "discover workers in Redis: redis://[[user]:password@]host:port[,host:port...][/db] | "
      "rediss://... (TLS) | redis-sentinel://...host:port[,...]/<primary name>[/db]",
@@ -61,7 +63,7 @@ static const opts_spec_t opts[] = {
     {"--redis-sentinel-password", "REDIS_SENTINEL_PASSWORD", OPTS_STR, OFF(redis_sentinel_password),
      0, 0, 0, "", "redis-sentinel://: password for the sentinels (their requirepass)", NULL},
     {"--redis-workers-key", "REDIS_WORKERS_KEY", OPTS_STR, OFF(redis_key), 0, 0, 0, "sioc:workers",
-     "sorted set of <id>@<host>:<port> scored by heartbeat time (ms)", NULL},
+     "sorted set of <id>@<host>:<port>[@<hand-off path>] scored by heartbeat time (ms)", NULL},
     {"--discovery-interval", "DISCOVERY_INTERVAL", OPTS_LONG, OFF(discovery_interval), 0, 50,
      DAY_MS, "1000", "ms between polls of the worker set", NULL},
     {"--discovery-stale", "DISCOVERY_STALE", OPTS_LONG, OFF(discovery_stale), 0, 100, DAY_MS,
@@ -136,6 +138,14 @@ static const opts_spec_t opts[] = {
      "bytes queued towards one side before reading from the other pauses", NULL},
     {"--drain-timeout", "DRAIN_TIMEOUT", OPTS_LONG, OFF(drain_timeout), 0, 0, DAY_MS, "10000",
      "ms given to in-flight requests and tunnels after SIGTERM", NULL},
+    {"--handoff", "HANDOFF", OPTS_INT, OFF(handoff), 0, 0, 1, "1",
+     "1: a websocket upgrade routed to a worker that announced a hand-off path is passed to it "
+     "(the socket and the bytes read), the proxy steps out; 0: every websocket is tunneled",
+     NULL},
+    {"--processes", "PROXY_PROCESSES", OPTS_INT, OFF(processes), 0, 0, 256, "0",
+     "processes accepting on --port (SO_REUSEPORT) under one supervisor (0 = one per core); "
+     "process i answers on --admin-port + i",
+     NULL},
     {"--admin-host", "ADMIN_HOST", OPTS_STR, OFF(admin_host), 0, 0, 0, "127.0.0.1",
      "admin listen address", NULL},
     {"--admin-port", "ADMIN_PORT", OPTS_INT, OFF(admin_port), 0, 0, 65535, "0",
@@ -178,7 +188,7 @@ int proxy_config_parse_workers(const char *list, int resolve, proxy_static_worke
         while (len > 0 && p[len - 1] == ' ')
             len--;
         if (len > 0) {
-            char item[128];
+            char item[256];
             if (len >= sizeof(item)) {
                 snprintf(err, errlen, "worker entry too long: %.*s", (int)len, p);
                 goto fail;
@@ -208,6 +218,16 @@ int proxy_config_parse_workers(const char *list, int resolve, proxy_static_worke
             proxy_static_worker_t *w = &(*out)[*n];
             memset(w, 0, sizeof(*w));
             memcpy(w->id, item, strlen(item) + 1); /* affinity_id_valid: at most 16 */
+            char *path = strchr(eq + 1, '@');
+            if (path != NULL) {
+                *path++ = '\0';
+                if (path[0] != '/' || strlen(path) >= sizeof(w->handoff)) {
+                    snprintf(err, errlen, "worker '%s': hand-off path '%s' (absolute, < 108 bytes)",
+                             item, path);
+                    goto fail;
+                }
+                memcpy(w->handoff, path, strlen(path) + 1);
+            }
             if (strlen(eq + 1) >= sizeof(w->addr) ||
                 net_connect_parse(eq + 1, &w->sa, &w->salen, resolve) != 0) {
                 snprintf(err, errlen, "worker '%s': bad address '%s'", item, eq + 1);

@@ -17,7 +17,8 @@
 /** One statically configured worker. */
 typedef struct {
     char id[17];
-    char addr[64]; /* host:port as given */
+    char addr[64];     /* host:port as given */
+    char handoff[108]; /* its hand-off socket path ("" = none: always tunneled) */
     struct sockaddr_storage sa;
     socklen_t salen;
 } proxy_static_worker_t;
@@ -64,6 +65,8 @@ typedef struct proxy_config {
     long pool_size;
     long tunnel_buffer;
     long drain_timeout;
+    int handoff;   /* hand websocket clients to workers that announce a hand-off path */
+    int processes; /* processes sharing the port (SO_REUSEPORT) */
     char *admin_host;
     int admin_port;
     int log_level;
@@ -77,7 +80,8 @@ int proxy_config_parse(proxy_config_t *c, int argc, char **argv);
 void proxy_config_free(proxy_config_t *c);
 
 /**
- * Parses a --workers list "id=host:port,id2=host:port" into a new array
+ * Parses a --workers list "id=host:port,id2=host:port@/run/w2.sock" (a worker's
+ * hand-off socket path after '@') into a new array
  * (owned; free()). Returns 0, or -1 after writing a message into err.
  * With `resolve`, host names are looked up (blocking; start-up only).
  */

@@ -38,6 +38,15 @@ int discovery_parse_member(sioc_iov_t text, workers_member_t *m)
         return SIOC_EINVAL;
     m->id = iov_make(text.base, (size_t)(at - text.base));
     m->addr = iov_make(at + 1, text.len - m->id.len - 1);
+    m->handoff = SIOC_IOV_NULL;
+    const char *at2 = memchr(m->addr.base, '@', m->addr.len);
+    if (at2 != NULL) {
+        m->handoff = iov_make(at2 + 1, m->addr.len - (size_t)(at2 - m->addr.base) - 1);
+        m->addr.len = (size_t)(at2 - m->addr.base);
+        if (m->handoff.len == 0 || m->handoff.len >= 108 || m->handoff.base[0] != '/' ||
+            memchr(m->handoff.base, '\0', m->handoff.len) != NULL)
+            return SIOC_EINVAL;
+    }
     if (!affinity_id_valid(m->id) || m->addr.len == 0 || m->addr.len >= 64)
         return SIOC_EINVAL;
     char addr[64];
@@ -73,7 +82,8 @@ static void on_reply(redis_client_t *c, redisReply *reply, void *data)
         if (discovery_parse_member(text, &m[k]) != 0) {
             static long long last;
             if (log_ratelimited(&last))
-                log_warn("redis %s: ignoring member '%.*s' (expected <id>@<numeric host>:<port>)",
+                log_warn("redis %s: ignoring member '%.*s' (expected <id>@<numeric "
+                         "host>:<port>[@<path>])",
                          d->key, (int)(text.len > 80 ? 80 : text.len), text.base);
             continue;
         }

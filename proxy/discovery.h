@@ -1,7 +1,8 @@
 /*
  * discovery.h - the worker set as published in Redis (cluster contract).
  *
- * Workers ZADD `<worker-id>@<host>:<port>` to the sorted set `sioc:workers`
+ * Workers ZADD `<worker-id>@<host>:<port>` (followed by `@<path>` when they take
+ * websocket clients through a hand-off socket, net/handoff.h) to the sorted set `sioc:workers`
  * with the unix time in ms as score every second and ZREM themselves when
  * they drain. Every --discovery-interval this module asks
  * `ZRANGEBYSCORE sioc:workers <now - stale> +inf` on the loop's reconnecting
@@ -47,8 +48,8 @@ int discovery_ok(const discovery_t *d);
 unsigned long long discovery_failures(const discovery_t *d);
 
 /**
- * Parses one member "<id>@<host>:<port>" (numeric host) into *m (m->id and
- * m->addr are slices of text). Returns 0 or SIOC_EINVAL. Borrows text.
+ * Parses one member "<id>@<host>:<port>[@<absolute path>]" (numeric host) into *m (m->id,
+ * m->addr and m->handoff are slices of text). Returns 0 or SIOC_EINVAL. Borrows text.
  */
 int discovery_parse_member(sioc_iov_t text, workers_member_t *m);
 

@@ -8,7 +8,10 @@
  *   C_FLUSH     writing the last response before closing;
  *   C_LINGER    output written and our side shut down: reading and
  *               discarding for a moment so that the peer's unread bytes do
- *               not turn our close into a reset that destroys the response.
+ *               not turn our close into a reset that destroys the response;
+ *   C_HANDOFF   a websocket upgrade waiting, not read from, for room in its
+ *               worker's hand-off link (the send buffer holds what the
+ *               worker has not read).
  * One timer per client holds the deadline of the current state; activity
  * moves the deadline and the timer re-arms itself lazily when it fires
  * early, so moving a deadline costs no syscall.
@@ -36,6 +39,7 @@
 #include "http/http_chunked.h"
 #include "http/http_parse.h"
 #include "http/http_resp.h"
+#include "net/fdpass.h"
 #include "net/tls.h"
 #include "rewrite.h"
 #include "tunnel.h"
@@ -50,7 +54,7 @@
 #define LINGER_MS 2000
 #define MAX_REROUTES 3
 
-enum { C_HEAD, C_EXCHANGE, C_FLUSH, C_LINGER };
+enum { C_HEAD, C_EXCHANGE, C_FLUSH, C_LINGER, C_HANDOFF };
 enum { R_NONE, R_CONNECT, R_HEAD, R_BODY_LEN, R_BODY_CHUNKED, R_BODY_CLOSE };
 
 typedef struct client {
@@ -61,6 +65,7 @@ typedef struct client {
     net_deferred_t reap;
     addrcount_entry_t *ip; /* this connection's per-address count (guard.h) */
     affinity_addr_t peer;
+    uint16_t peer_port;
     long long deadline;
     uint8_t state;
     uint8_t tls;
@@ -68,6 +73,9 @@ typedef struct client {
     uint8_t got_bytes;  /* C_HEAD: bytes of the next head have arrived */
     uint8_t keep_alive; /* keep the connection after this exchange */
     size_t scanned;     /* head bytes already seen by http_head_ready */
+    size_t head_len;    /* C_HANDOFF: bytes of the client's head in the input */
+    size_t fwd_len;     /* C_HANDOFF: bytes of the forwarded head in `head` */
+    sioc_list_t wait;   /* C_HANDOFF: in w->handoff_wait */
 
     /* the exchange in flight */
     upstream_t *up;
@@ -126,6 +134,8 @@ static void client_free(client_t *cl)
         return;
     proxy_t *p = cl->p;
     cl->closing = 1;
+    if (cl->state == C_HANDOFF)
+        list_remove(&cl->wait);
     end_exchange(cl, 0);
     evtimer_del(&cl->timer);
     bufferevent_free(cl->bev);
@@ -374,6 +384,158 @@ static void connect_upstream(client_t *cl)
     }
 }
 
+static void continue_exchange(client_t *cl, size_t head_len);
+static void handoff_writable(evutil_socket_t fd, short what, void *arg);
+
+enum { HANDOFF_TUNNEL = 0, HANDOFF_DONE, HANDOFF_WAIT };
+
+/* One attempt to pass the client to its worker (see handoff()). */
+static int handoff_send_now(client_t *cl)
+{
+    proxy_t *p = cl->p;
+    pworker_t *w = cl->w;
+    struct evbuffer *in = bufferevent_get_input(cl->bev);
+    size_t after = evbuffer_get_length(in) - cl->head_len;
+    int fd = bufferevent_getfd(cl->bev);
+    cl->head.len = cl->fwd_len;
+    /* A response still queued for the client would be lost with our copy of the socket. */
+    if (fd < 0 || evbuffer_get_length(bufferevent_get_output(cl->bev)) > 0 ||
+        cl->fwd_len + after > FDPASS_MAX_DATA)
+        return SIOC_EINVAL;
+    if (after > 0) {
+        const char *rest = (const char *)evbuffer_pullup(in, -1) + cl->head_len;
+        if (buf_append(&cl->head, rest, after) != 0)
+            return SIOC_ENOMEM;
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    if (cl->peer.family == 4) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(cl->peer_port);
+        memcpy(&s4->sin_addr, cl->peer.bytes, 4);
+    } else {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(cl->peer_port);
+        memcpy(&s6->sin6_addr, cl->peer.bytes, 16);
+    }
+    int r = pworker_handoff(w, fd, (const struct sockaddr *)&ss, cl->head.base, cl->head.len);
+    if (r != 0) {
+        cl->head.len = cl->fwd_len;
+        return r;
+    }
+    p->stats.handoff[PHANDOFF_OK]++;
+    p->stats.bytes_in += cl->head_len + after;
+    p->stats.up_bytes_out += cl->head.len;
+    if (!cl->route.has_sid)
+        w->sessions++;
+    /* Our copy of the socket closes with the client_t; the worker's lives on. */
+    client_free(cl);
+    return 0;
+}
+
+static void handoff_failed(client_t *cl, int r)
+{
+    cl->p->stats.handoff[PHANDOFF_FAILED]++;
+    static long long last;
+    if (log_ratelimited(&last))
+        log_warn("worker %s: hand-off through %s failed (%s): tunneled", cl->w->id,
+                 cl->w->handoff_path, sioc_strerror(r));
+}
+
+/* The write event of w's hand-off link, on its current descriptor, armed. */
+static void handoff_watch(pworker_t *w, struct event_base *base)
+{
+    if (w->handoff_ev != NULL && event_get_fd(w->handoff_ev) != w->handoff_fd) {
+        event_free(w->handoff_ev);
+        w->handoff_ev = NULL;
+    }
+    if (w->handoff_ev == NULL)
+        w->handoff_ev = event_new(base, w->handoff_fd, EV_WRITE | EV_PERSIST, handoff_writable, w);
+    if (!event_pending(w->handoff_ev, EV_WRITE, NULL))
+        event_add(w->handoff_ev, NULL);
+}
+
+/* Waits for room in the worker's queue: reading stops (what the client sends next stays
+ * in the socket, for the worker), and the write event of the hand-off link lets it go. */
+static void handoff_wait(client_t *cl)
+{
+    pworker_t *w = cl->w;
+    handoff_watch(w, cl->p->base);
+    cl->state = C_HANDOFF;
+    list_insert_tail(&w->handoff_wait, &cl->wait);
+    bufferevent_disable(cl->bev, EV_READ);
+    arm(cl, cl->p->conf->server_timeout);
+}
+
+static void handoff_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    pworker_t *w = arg;
+    pworker_ref(w);
+    while (!list_empty(&w->handoff_wait)) {
+        client_t *cl = container_of(w->handoff_wait.next, client_t, wait);
+        int r = handoff_send_now(cl); /* frees cl, out of the list, when it went */
+        if (r == 0)
+            continue;
+        if (r == SIOC_EAGAIN && w->handoff_fd >= 0) {
+            handoff_watch(w, event_get_base(w->handoff_ev));
+            break;
+        }
+        list_remove(&cl->wait);
+        cl->state = C_EXCHANGE;
+        bufferevent_enable(cl->bev, EV_READ);
+        handoff_failed(cl, r);
+        continue_exchange(cl, cl->head_len);
+    }
+    if (list_empty(&w->handoff_wait) && w->handoff_ev != NULL)
+        event_del(w->handoff_ev);
+    pworker_unref(w);
+}
+
+/*
+ * A websocket upgrade routed to a worker on this host: the worker gets the socket with
+ * the forwarded head (exactly what a tunnel would send it) followed by the bytes the
+ * client sent after its head, so its stream goes on in order; the worker answers the 101
+ * itself. HANDOFF_DONE: the client is the worker's (and this client_t is freed);
+ * HANDOFF_WAIT: the worker's queue is full, the client waits for room; HANDOFF_TUNNEL:
+ * tunnel it (counted by why).
+ */
+static int handoff(client_t *cl, size_t head_len)
+{
+    proxy_t *p = cl->p;
+    pworker_t *w = cl->w;
+    if (!p->conf->handoff)
+        return HANDOFF_TUNNEL;
+    if (w->handoff_path[0] == '\0') {
+        p->stats.handoff[PHANDOFF_FALLBACK_REMOTE]++;
+        return HANDOFF_TUNNEL;
+    }
+    if (cl->tls) {
+        p->stats.handoff[PHANDOFF_FALLBACK_TLS]++;
+        return HANDOFF_TUNNEL;
+    }
+    cl->head_len = head_len;
+    cl->fwd_len = cl->head.len;
+    if (!list_empty(&w->handoff_wait)) {
+        p->stats.handoff_waits++;
+        handoff_wait(cl); /* behind the ones already waiting */
+        return HANDOFF_WAIT;
+    }
+    int r = handoff_send_now(cl);
+    if (r == 0)
+        return HANDOFF_DONE;
+    if (r == SIOC_EAGAIN && w->handoff_fd >= 0) {
+        p->stats.handoff_waits++;
+        handoff_wait(cl);
+        return HANDOFF_WAIT;
+    }
+    handoff_failed(cl, r);
+    return HANDOFF_TUNNEL;
+}
+
 static void start_exchange(client_t *cl, const http_request_t *req, size_t head_len)
 {
     proxy_t *p = cl->p;
@@ -399,6 +561,15 @@ static void start_exchange(client_t *cl, const http_request_t *req, size_t head_
     cl->reroutes = 0;
     cl->resp_started = 0;
     cl->paused_up = 0;
+    if (cl->route.upgrade && handoff(cl, head_len) != HANDOFF_TUNNEL)
+        return;
+    continue_exchange(cl, head_len);
+}
+
+/* The request goes upstream (after its head was taken from the input). */
+static void continue_exchange(client_t *cl, size_t head_len)
+{
+    proxy_t *p = cl->p;
     evbuffer_drain(bufferevent_get_input(cl->bev), head_len);
     p->stats.bytes_in += head_len;
     cl->state = C_EXCHANGE;
@@ -1062,6 +1233,10 @@ void front_accept(struct net_listener *l, int fd, const struct sockaddr *peer, s
     cl->bev = bev;
     cl->ip = ip;
     cl->peer = a;
+    if (peer->sa_family == AF_INET)
+        cl->peer_port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
+    else if (peer->sa_family == AF_INET6)
+        cl->peer_port = ntohs(((const struct sockaddr_in6 *)peer)->sin6_port);
     cl->tls = p->tls != NULL;
     cl->state = C_HEAD;
     cl->keep_alive = 1;

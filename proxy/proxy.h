@@ -46,6 +46,18 @@ enum proxy_err {
     PERR_COUNT
 };
 
+/** Outcomes of a websocket upgrade's hand-off (label values of sioc_proxy_handoff_total). */
+enum proxy_handoff {
+    PHANDOFF_OK = 0,          /* the worker holds the client; the proxy stepped out */
+    PHANDOFF_FALLBACK_TLS,    /* the proxy terminates TLS: tunneled */
+    PHANDOFF_FALLBACK_REMOTE, /* the worker announced no hand-off path: tunneled */
+    PHANDOFF_FAILED,          /* connect / sendmsg failed, or output pending: tunneled */
+    PHANDOFF_COUNT
+};
+
+/** Label values for enum proxy_handoff, in order. */
+extern const char *const proxy_handoff_names[PHANDOFF_COUNT];
+
 /** Label values for enum proxy_err, in order. */
 extern const char *const proxy_err_names[PERR_COUNT];
 
@@ -60,7 +72,9 @@ typedef struct proxy_stats {
     unsigned long long routed[ROUTE_BY_COUNT]; /* enum route_by */
     unsigned long long errors[PERR_COUNT];
     unsigned long long upstream_connect_failures, upstream_resets, upstream_retries;
-    unsigned long long redispatched; /* new sessions moved after a worker's 503 */
+    unsigned long long redispatched;            /* new sessions moved after a worker's 503 */
+    unsigned long long handoff[PHANDOFF_COUNT]; /* enum proxy_handoff */
+    unsigned long long handoff_waits;           /* hand-offs that waited for the worker's queue */
 } proxy_stats_t;
 
 typedef struct proxy {

@@ -30,6 +30,7 @@
 #include "base/log.h"
 #include "http/http_parse.h"
 #include "net/connect.h"
+#include "net/handoff.h"
 #include "proxy.h"
 
 #define UPSTREAM_MAX_READ 65536
@@ -155,7 +156,33 @@ void pworker_unref(pworker_t *w)
 {
     if (--w->refs > 0)
         return;
+    if (w->handoff_ev != NULL)
+        event_free(w->handoff_ev);
+    if (w->handoff_fd >= 0)
+        close(w->handoff_fd);
     free(w);
+}
+
+static void set_handoff(pworker_t *w, sioc_iov_t path)
+{
+    if (iov_eq_str(path, w->handoff_path))
+        return;
+    if (w->handoff_fd >= 0)
+        close(w->handoff_fd);
+    w->handoff_fd = -1;
+    size_t n = path.len < sizeof(w->handoff_path) ? path.len : 0;
+    memcpy(w->handoff_path, path.base, n);
+    w->handoff_path[n] = '\0';
+    if (n > 0)
+        log_info("worker %s (%s) takes websocket clients through %s", w->id, w->addr,
+                 w->handoff_path);
+}
+
+int pworker_handoff(pworker_t *w, int fd, const struct sockaddr *peer, const void *data, size_t len)
+{
+    if (w->handoff_path[0] == '\0')
+        return SIOC_EINVAL;
+    return handoff_send(&w->handoff_fd, w->handoff_path, fd, peer, data, len);
 }
 
 static void pool_close_all(pworker_t *w)
@@ -194,13 +221,16 @@ static void set_dead(pworker_t *w, int dead, const char *why)
     rebuild(w->ws);
 }
 
-static pworker_t *add_member(workers_t *ws, sioc_iov_t id, const char *addr,
+static pworker_t *add_member(workers_t *ws, sioc_iov_t id, const char *addr, sioc_iov_t handoff,
                              const struct sockaddr *sa, socklen_t salen)
 {
     pworker_t *w = xcalloc(1, sizeof(*w));
     w->ws = ws;
     memcpy(w->id, id.base, id.len);
     snprintf(w->addr, sizeof(w->addr), "%s", addr);
+    w->handoff_fd = -1;
+    list_init(&w->handoff_wait);
+    set_handoff(w, handoff);
     memcpy(&w->sa, sa, salen);
     w->salen = salen;
     affinity_cookie_make(&ws->p->secret, id, w->cookie, sizeof(w->cookie));
@@ -306,11 +336,14 @@ void workers_sync(workers_t *ws, const workers_member_t *m, size_t n)
                 continue;
             }
             w->from_discovery = 1;
+            if (!w->from_static)
+                set_handoff(w, m[i].handoff);
             continue;
         }
         char addr[64];
         snprintf(addr, sizeof(addr), "%.*s", (int)m[i].addr.len, m[i].addr.base);
-        w = add_member(ws, m[i].id, addr, (const struct sockaddr *)&m[i].sa, m[i].salen);
+        w = add_member(ws, m[i].id, addr, m[i].handoff, (const struct sockaddr *)&m[i].sa,
+                       m[i].salen);
         w->from_discovery = 1;
     }
 }
@@ -501,6 +534,7 @@ workers_t *workers_new(struct proxy *p)
     for (size_t i = 0; i < c->num_static_workers; i++) {
         const proxy_static_worker_t *s = &c->static_workers[i];
         pworker_t *w = add_member(ws, iov_make(s->id, strlen(s->id)), s->addr,
+                                  iov_make(s->handoff, strlen(s->handoff)),
                                   (const struct sockaddr *)&s->sa, s->salen);
         w->from_static = 1;
     }

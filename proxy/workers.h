@@ -66,6 +66,12 @@ typedef struct pworker {
     struct sockaddr_storage sa;
     socklen_t salen;
     char cookie[AFFINITY_COOKIE_MAX + 1]; /* its affinity cookie value */
+    char handoff_path[108]; /* its hand-off socket ("" = none: websockets are tunneled) */
+    int handoff_fd;         /* connection to it (net/handoff.h), -1 until the first hand-off */
+    /* Clients waiting for room in the worker's hand-off queue (front.c's), in arrival order,
+     * and the write event on handoff_fd that lets them go (created by front.c, freed here). */
+    sioc_list_t handoff_wait;
+    struct event *handoff_ev;
     int refs;
     uint8_t member;      /* in the membership */
     uint8_t from_static; /* listed in --workers */
@@ -89,7 +95,8 @@ typedef struct pworker {
 /** A worker as discovery reports it (borrowed id; address already parsed). */
 typedef struct {
     sioc_iov_t id;
-    sioc_iov_t addr; /* host:port text, for logs and /metrics */
+    sioc_iov_t addr;    /* host:port text, for logs and /metrics */
+    sioc_iov_t handoff; /* its hand-off socket path, or empty */
     struct sockaddr_storage sa;
     socklen_t salen;
 } workers_member_t;
@@ -137,6 +144,16 @@ void workers_refused(pworker_t *w, const char *why);
 /** Reference counting; the last unref of a worker that left the membership frees it. */
 void pworker_ref(pworker_t *w);
 void pworker_unref(pworker_t *w);
+
+/**
+ * Hands the client socket `fd` (with its address and the bytes data[0..len) the worker
+ * must read first) to `w` through its hand-off socket. Returns 0 when the worker holds it
+ * (the caller closes its copy and forgets the client), SIOC_EINVAL when `w` announced no
+ * hand-off path, or another negative -errno (the caller tunnels the client instead).
+ * Borrows everything.
+ */
+int pworker_handoff(pworker_t *w, int fd, const struct sockaddr *peer, const void *data,
+                    size_t len);
 
 /** Closes every idle upstream connection (graceful stop). */
 void workers_close_idle(workers_t *ws);

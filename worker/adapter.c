@@ -1455,10 +1455,13 @@ adapter_t *adapter_new(worker_t *w, char *err, size_t errlen)
         ns_init(a, n);
     }
     snprintf(a->health_ch, sizeof(a->health_ch), "sioc-health#%s", w->id);
+    int mlen;
     if (cf->advertise != NULL)
-        snprintf(a->member, sizeof(a->member), "%s@%s", w->id, cf->advertise);
+        mlen = snprintf(a->member, sizeof(a->member), "%s@%s", w->id, cf->advertise);
     else
-        snprintf(a->member, sizeof(a->member), "%s@%s:%d", w->id, cf->host, cf->port);
+        mlen = snprintf(a->member, sizeof(a->member), "%s@%s:%d", w->id, cf->host, cf->port);
+    if (cf->handoff_path != NULL && mlen > 0 && (size_t)mlen < sizeof(a->member))
+        snprintf(a->member + mlen, sizeof(a->member) - (size_t)mlen, "@%s", cf->handoff_path);
     w->adapter = a;
     w->ready = 0;
     sio_set_room_hook(w, room_hook);

@@ -70,7 +70,7 @@ struct adapter {
     long long last_health_ms;
     long long health_sent_ms;
     struct event tick;
-    char member[96];
+    char member[256]; /* <id>@<host>:<port>[@<hand-off path>] */
     char health_ch[64];
     adapter_msg_ctx_t ctx;
     sioc_buf_t json;

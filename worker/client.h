@@ -64,6 +64,7 @@ struct engine {
     sioc_list_t ws_clients; /* websocket client connections */
     struct net_listener *listener;
     struct net_listener *admin_listener; /* --admin-port, or NULL */
+    struct handoff_listener *handoff;    /* NULL without --handoff-path */
     struct web *web;
     struct event *sweep;
     struct event *timer;        /* the session table's timer (heartbeats, upgrades) */

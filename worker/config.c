@@ -154,6 +154,10 @@ static const opts_spec_t opts[] = {
      "worker identity (letters, digits, - _; at most 16); random when unset", NULL},
     {"--advertise", "ADVERTISE", OPTS_STR, OFF(advertise), 0, 0, 0, NULL,
      "host:port announced for discovery (default host:port)", NULL},
+    {"--handoff-path", "HANDOFF_PATH", OPTS_STR, OFF(handoff_path), 0, 0, 0, NULL,
+     "Unix socket on which a proxy on this host hands websocket clients over (announced "
+     "with the address)",
+     NULL},
     {"--head-timeout", "HEAD_TIMEOUT", OPTS_LONG, OFF(head_timeout), 0, 1000, 600000, "10000",
      "ms for a request head to arrive in full (slowloris: 408 and close)", NULL},
     {"--max-head-size", "MAX_HEAD_SIZE", OPTS_LONG, OFF(max_head_size), 0, 1024, 1L << 20, "20480",

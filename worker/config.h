@@ -65,7 +65,8 @@ typedef struct worker_config {
     long adapter_queue_bytes; /* bytes of those */
     long requests_timeout;
     char *worker_id;
-    char *advertise; /* address:port announced to the proxy */
+    char *advertise;    /* address:port announced to the proxy */
+    char *handoff_path; /* Unix socket a co-located proxy hands websocket clients through */
     int log_level;
     long drain_timeout;
     long head_timeout;       /* ms for a complete request head */

@@ -32,6 +32,7 @@
 #include "http/http_query.h"
 #include "http/http_resp.h"
 #include "net/conn.h"
+#include "net/handoff.h"
 #include "net/listener.h"
 #include "polling.h"
 #include "sse.h"
@@ -385,12 +386,10 @@ static void http_on_close(conn_t *c, int reason)
     client_free(cl);
 }
 
-static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, socklen_t plen,
-                      void *data)
+/* A client socket, from the listener or handed over by a proxy on this host: the limits
+ * decide (close at once, answer 503, or serve). Returns the client or NULL (fd closed). */
+static client_t *adopt(engine_t *e, int fd, const struct sockaddr *peer)
 {
-    (void)l;
-    (void)plen;
-    engine_t *e = data;
     const worker_config_t *cf = e->conf;
     char addr[46];
     net_addr_str(peer, addr, sizeof(addr));
@@ -398,7 +397,7 @@ static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, so
     if (e->conns >= (size_t)cf->max_connections + 1024) {
         e->stats->conn_refused_limit++;
         close(fd);
-        return;
+        return NULL;
     }
     /* Over the per-address limit: closed at once, as the proxy does (a socket kept for
      * an answer would count toward --max-connections and lock other clients out). */
@@ -411,7 +410,7 @@ static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, so
         if (log_ratelimited(&last))
             log_warn("connection from %s refused: --max-connections-per-ip limit reached", addr);
         close(fd);
-        return;
+        return NULL;
     }
     int refused = e->conns >= (size_t)cf->max_connections;
     if (refused) {
@@ -431,6 +430,29 @@ static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, so
     cl->conn = conn_new(e->w->loop, fd, &http_hooks, cl);
     conn_set_limits(cl->conn, (size_t)cf->max_http_buffer_size + 32768,
                     (size_t)cf->max_output_buffer);
+    return cl;
+}
+
+static void on_accept(net_listener_t *l, int fd, const struct sockaddr *peer, socklen_t plen,
+                      void *data)
+{
+    (void)l;
+    (void)plen;
+    adopt(data, fd, peer);
+}
+
+/* A proxy on this host handed a client over: its request head (as the proxy forwards it,
+ * X-Forwarded-For included) and any bytes after it come first, then the socket. */
+static void on_handoff(handoff_listener_t *h, int fd, const struct sockaddr *peer, socklen_t plen,
+                       const uint8_t *data, size_t len, void *arg)
+{
+    (void)h;
+    (void)plen;
+    engine_t *e = arg;
+    /* Socket options travel with the socket: the proxy's listener set TCP_NODELAY. */
+    client_t *cl = adopt(e, fd, peer);
+    if (cl != NULL && conn_prefill(cl->conn, data, len) != 0)
+        conn_close(cl->conn, 0);
 }
 
 /* The admin port: its connections answer /health, /ready and /metrics only. They are not
@@ -535,6 +557,13 @@ engine_t *engine_start(worker_t *w, const eio_handler_t *h, int *err)
             goto fail_listen;
         }
     }
+    if (cf->handoff_path != NULL) {
+        e->handoff = handoff_listener_new(w->loop, cf->handoff_path, on_handoff, e, err);
+        if (e->handoff == NULL) {
+            log_error("cannot listen on the hand-off socket %s", cf->handoff_path);
+            goto fail_handoff;
+        }
+    }
     if (w->sio != NULL && cf->app == WORKER_APP_CHAT && cf->sse)
         e->sse = sse_new(w);
     e->timer = event_new(net_loop_base(w->loop), -1, 0, on_timer, e);
@@ -544,6 +573,9 @@ engine_t *engine_start(worker_t *w, const eio_handler_t *h, int *err)
     w->engine = e;
     return e;
 
+fail_handoff:
+    net_listener_free(e->admin_listener);
+    net_listener_free(e->listener);
 fail_listen:
     web_free(e->web);
 fail_web:
@@ -595,6 +627,8 @@ void engine_shutdown(engine_t *e)
     e->listener = NULL;
     net_listener_free(e->admin_listener);
     e->admin_listener = NULL;
+    handoff_listener_free(e->handoff);
+    e->handoff = NULL;
     web_free(e->web);
     e->web = NULL;
 }

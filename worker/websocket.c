@@ -378,4 +378,7 @@ void websocket_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t sid)
         buf_free(&o);
         eio_session_opened(s);
     }
+    /* Frames the client sent right behind its head are already buffered: no read would
+     * bring them to the frame reader (a proxy's hand-off delivers them this way). */
+    conn_rescan(cl->conn);
 }

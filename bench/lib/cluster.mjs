@@ -12,7 +12,8 @@
 // peer's default), the same ping interval and no connection cap below the
 // machine's own limits.
 
-import { readFileSync, writeFileSync, existsSync, mkdirSync } from "node:fs";
+import { readFileSync, writeFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -36,11 +37,12 @@ function workerArgs(port, i, o, redisUrl) {
   if (o.secret) a.push("--jwt-secret", o.secret);
   if (o.pingInterval) a.push("--ping-interval", String(o.pingInterval));
   if (redisUrl) a.push("--redis-url", redisUrl);
+  if (o.handoffDir) a.push("--handoff-path", path.join(o.handoffDir, `w${i}.sock`));
   return a;
 }
 
 /** The sioc-proxy command-line interface, learned from --help. */
-function proxyArgs(bin, port, workers) {
+function proxyArgs(bin, port, workers, handoffDir) {
   const help = (() => {
     try {
       return require_help(bin);
@@ -48,10 +50,13 @@ function proxyArgs(bin, port, workers) {
       return "";
     }
   })();
-  const list = workers.map((w, i) => `w${i}=${HOST}:${w.port}`).join(",");
+  // SIOC_BENCH_HANDOFF=1: the workers take websocket clients from the proxy (hand-off).
+  const list = workers.map((w, i) => `w${i}=${HOST}:${w.port}${handoffDir ? `@${path.join(handoffDir, `w${i}.sock`)}` : ""}`).join(",");
   const a = ["--port", String(port), "--workers", list];
   if (/--host\b/.test(help)) a.push("--host", HOST);
   if (/--log-level\b/.test(help)) a.push("--log-level", "warn");
+  // One process, as the benchmarks measure the CPU of that PID.
+  if (/--processes\b/.test(help)) a.push("--processes", process.env.SIOC_BENCH_PROXY_PROCESSES || "1");
   // Every load-generator client comes from loopback: one address, thousands of sessions.
   if (/--max-handshake-rate-per-ip\b/.test(help)) a.push("--max-handshake-rate-per-ip", "0");
   return a;
@@ -72,6 +77,8 @@ export async function startCluster(kind, o) {
   const procs = [];
   mkdirSync(o.logDir, { recursive: true });
   const out = { kind, workerPids: [], proxyPid: null, redisPid: null };
+  if (kind === "sioc" && o.proxy && process.env.SIOC_BENCH_HANDOFF === "1")
+    o = { ...o, handoffDir: mkdtempSync(path.join(tmpdir(), "sioc-bench-handoff-")) };
   try {
     let redis = null;
     if (o.workers > 1) {
@@ -103,7 +110,7 @@ export async function startCluster(kind, o) {
       let p;
       if (kind === "sioc") {
         const bin = path.join(o.buildDir, "proxy/sioc-proxy");
-        p = startProcess("sioc-proxy", bin, proxyArgs(bin, port, workers),
+        p = startProcess("sioc-proxy", bin, proxyArgs(bin, port, workers, o.handoffDir),
           { logFile: path.join(o.logDir, "sioc-proxy.log") });
       } else {
         const servers = workers
@@ -131,9 +138,10 @@ export async function startCluster(kind, o) {
     out.topology =
       `${o.workers} ${kind === "sioc" ? "sioc-worker" : "Node socket.io"} process${o.workers > 1 ? "es" : ""}` +
       (o.workers > 1 ? " + redis-server (adapter)" : "") +
-      (o.proxy ? (kind === "sioc" ? " behind sioc-proxy" : " behind HAProxy") : ", clients connect directly");
+      (o.proxy ? (kind === "sioc" ? ` behind sioc-proxy${o.handoffDir ? " (websocket hand-off)" : ""}` : " behind HAProxy") : ", clients connect directly");
     out.stop = async () => {
       for (const p of procs.slice().reverse()) await p.stop();
+      if (o.handoffDir) rmSync(o.handoffDir, { recursive: true, force: true });
     };
     out.procs = procs;
     return out;

@@ -150,6 +150,7 @@ async function main() {
   await waitPort(workerPort);
   const proxy = run(cmd("SIOC_PROXY_CMD", "build/release/proxy/sioc-proxy"), [
     "--host", HOST, "--port", String(proxyPort), "--workers", `b1=${HOST}:${workerPort}`, "--log-level", "error",
+    "--processes", "1",
   ]);
   const dir = mkdtempSync(path.join(tmpdir(), "sioc-tunnel-bench-"));
   const cfg = path.join(dir, "haproxy.cfg");

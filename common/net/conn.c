@@ -429,6 +429,20 @@ void conn_resume_read(conn_t *c)
     }
 }
 
+int conn_prefill(conn_t *c, const void *p, size_t n)
+{
+    if (c->flags & CONN_CLOSING)
+        return SIOC_ECANCELED;
+    if (n == 0)
+        return 0;
+    /* Nothing has been read yet, so these bytes come first. */
+    if (c->in.len != 0 || n > c->max_input || buf_append(&c->in, p, n) != 0)
+        return SIOC_EMSGSIZE;
+    net_loop_stats(c->loop)->bytes_in += n;
+    conn_rescan(c);
+    return 0;
+}
+
 void conn_rescan(conn_t *c)
 {
     if (c->flags & CONN_CLOSING)

@@ -86,6 +86,11 @@ int conn_closing(const conn_t *c);
 /** Stops / restarts reading (backpressure, or while a request is held). */
 void conn_pause_read(conn_t *c);
 void conn_resume_read(conn_t *c);
+/** Puts `n` bytes (copied) in front of the input, as if read before anything still in the
+ * socket: the first bytes of a socket read by another process (net/handoff.h). on_data
+ * sees them at the end of this turn. 0, or SIOC_EMSGSIZE over the input cap (call
+ * conn_set_limits() first). Borrows p. */
+int conn_prefill(conn_t *c, const void *p, size_t n);
 /** Calls on_data again at the end of this turn with the bytes kept (pipelined requests). */
 void conn_rescan(conn_t *c);
 

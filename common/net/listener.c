@@ -59,8 +59,17 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-net_listener_t *net_listener_new(net_loop_t *loop, const char *host, int port, int backlog,
-                                 net_accept_cb cb, void *data, int *err)
+static int bound_port_of(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int net_listener_bind(const char *host, int port, int backlog, int reuseport, int *bound_port)
 {
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof(hints));
@@ -69,41 +78,58 @@ net_listener_t *net_listener_new(net_loop_t *loop, const char *host, int port, i
     hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", port);
-    if (getaddrinfo(host, portstr, &hints, &ai) != 0 || ai == NULL) {
-        *err = SIOC_EINVAL;
-        return NULL;
-    }
+    if (getaddrinfo(host, portstr, &hints, &ai) != 0 || ai == NULL)
+        return SIOC_EINVAL;
+    int err;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        *err = -errno;
+        err = -errno;
         goto fail_socket;
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        err = -errno;
+        goto fail_bind;
+    }
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
-        *err = -errno;
+        err = -errno;
         goto fail_bind;
     }
     freeaddrinfo(ai);
-    net_listener_t *l = xcalloc(1, sizeof(*l));
-    l->fd = fd;
-    l->cb = cb;
-    l->data = data;
-    l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    getsockname(fd, (struct sockaddr *)&ss, &len);
-    l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                             : ((struct sockaddr_in *)&ss)->sin_port);
-    event_assign(&l->ev, net_loop_base(loop), fd, EV_READ | EV_PERSIST, on_accept, l);
-    event_add(&l->ev, NULL);
-    return l;
+    if (bound_port != NULL)
+        *bound_port = bound_port_of(fd);
+    return fd;
 
 fail_bind:
     close(fd);
 fail_socket:
     freeaddrinfo(ai);
-    return NULL;
+    return err;
+}
+
+net_listener_t *net_listener_adopt(net_loop_t *loop, int fd, net_accept_cb cb, void *data)
+{
+    net_listener_t *l = xcalloc(1, sizeof(*l));
+    l->fd = fd;
+    l->cb = cb;
+    l->data = data;
+    l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    l->port = bound_port_of(fd);
+    event_assign(&l->ev, net_loop_base(loop), fd, EV_READ | EV_PERSIST, on_accept, l);
+    event_add(&l->ev, NULL);
+    return l;
+}
+
+net_listener_t *net_listener_new(net_loop_t *loop, const char *host, int port, int backlog,
+                                 net_accept_cb cb, void *data, int *err)
+{
+    int fd = net_listener_bind(host, port, backlog, 0, NULL);
+    if (fd < 0) {
+        *err = fd;
+        return NULL;
+    }
+    return net_listener_adopt(loop, fd, cb, data);
 }
 
 int net_listener_port(const net_listener_t *l)

@@ -24,6 +24,18 @@ typedef void (*net_accept_cb)(net_listener_t *l, int fd, const struct sockaddr *
  * (negative SIOC_E*) on failure. `port` 0 picks a free port (see net_listener_port). */
 net_listener_t *net_listener_new(net_loop_t *loop, const char *host, int port, int backlog,
                                  net_accept_cb cb, void *data, int *err);
+/**
+ * Binds host:port (numeric address) and listens, without a loop: for a process that
+ * hands the socket to children. With `reuseport`, SO_REUSEPORT is set, so several
+ * sockets can listen on one port and the kernel spreads connections over them. Returns
+ * the non-blocking socket (owned by the caller) or a negative SIOC_E*. *bound_port gets
+ * the port (useful with port 0).
+ */
+int net_listener_bind(const char *host, int port, int backlog, int reuseport, int *bound_port);
+
+/** Starts accepting on a listening socket from net_listener_bind() (takes ownership of fd). */
+net_listener_t *net_listener_adopt(net_loop_t *loop, int fd, net_accept_cb cb, void *data);
+
 /** The bound port. */
 int net_listener_port(const net_listener_t *l);
 /** Stops accepting (the socket stays bound until free). */

@@ -66,8 +66,8 @@ function accepting(port) {
 
 /**
  * Picks the ports of one cluster below the kernel's ephemeral range (so client
- * connections cannot take them meanwhile): PORT, ADMIN_PORT, REDIS_PORT and a
- * WORKER_PORT_BASE with base+1..base+4 free.
+ * connections cannot take them meanwhile): PORT, ADMIN_PORT with the next three
+ * ports (one per proxy process), REDIS_PORT and a WORKER_PORT_BASE with base+1..base+4 free.
  */
 async function pickPorts() {
   let low = 32768;
@@ -77,10 +77,11 @@ async function pickPorts() {
   const top = Math.min(low, 32768) - 10;
   for (let attempt = 0; attempt < 200; attempt++) {
     const base = 20000 + Math.floor(Math.random() * (top - 20000 - 16));
-    const ports = [base, base + 1, base + 2, base + 10, base + 11, base + 12, base + 13, base + 14];
+    const ports = [base, base + 2, base + 3, base + 4, base + 5, base + 6, base + 10, base + 11, base + 12, base + 13, base + 14];
     const free = await Promise.all(ports.map(bindable));
+    // The proxy's processes (one per core) take ADMIN_PORT, ADMIN_PORT + 1, ...
     if (free.every(Boolean))
-      return { PORT: base, ADMIN_PORT: base + 1, REDIS_PORT: base + 2, WORKER_PORT_BASE: base + 10 };
+      return { PORT: base, ADMIN_PORT: base + 3, REDIS_PORT: base + 2, WORKER_PORT_BASE: base + 10 };
   }
   throw new Error("no free block of ports found");
 }

@@ -101,7 +101,7 @@ export async function startProxy({ flags = {}, env = {}, port, adminPort, name =
   port = port ?? (await freePort());
   adminPort = adminPort ?? (await freePort());
   const cmd = proxyCommand();
-  const args = [...cmd, "--host", HOST, "--port", String(port), "--admin-host", HOST, "--admin-port", String(adminPort), ...flagsToArgs(flags)];
+  const args = [...cmd, "--host", HOST, "--port", String(port), "--admin-host", HOST, "--admin-port", String(adminPort), "--processes", "1", ...flagsToArgs(flags)];
   const h = spawnWithEnv(name, args, workerEnv(env));
   Object.assign(h, procHelpers(h), {
     port,

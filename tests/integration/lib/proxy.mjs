@@ -21,7 +21,8 @@ export const PROXY_ENV = [
   "UPSTREAM_CONNECT_TIMEOUT", "MAX_CONNECTIONS", "MAX_CONNECTIONS_PER_IP", "MAX_HANDSHAKE_RATE",
   "HANDSHAKE_BURST", "HEALTH_INTERVAL", "HEALTH_PATH", "HEALTH_TIMEOUT", "HEALTH_FALL", "HEALTH_RISE",
   "UPSTREAM_POOL", "TUNNEL_BUFFER", "DRAIN_TIMEOUT", "ADMIN_HOST", "ADMIN_PORT", "LOG_LEVEL",
-  "DEPARTING_GRACE", "PLACEMENT", "MAX_HANDSHAKE_RATE_PER_IP", "HANDSHAKE_BURST_PER_IP",
+  "DEPARTING_GRACE", "PLACEMENT", "MAX_HANDSHAKE_RATE_PER_IP", "HANDSHAKE_BURST_PER_IP", "HANDOFF",
+  "PROXY_PROCESSES",
 ];
 
 export function proxyCommand() {
@@ -30,9 +31,27 @@ export function proxyCommand() {
   return [path.join(buildDir(), "proxy/sioc-proxy")];
 }
 
-/** "w1=127.0.0.1:port,..." from worker servers started with --worker-id. */
+/** A free port p with p+1 .. p+n-1 free as well (bindable on HOST right now). */
+async function freePortRun(n) {
+  const bindable = (p) =>
+    new Promise((resolve) => {
+      const srv = net.createServer();
+      srv.once("error", () => resolve(false));
+      srv.listen(p, HOST, () => srv.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const p = await freePort();
+    let ok = true;
+    for (let i = 1; i < n && ok; i++) ok = p + i < 65536 && (await bindable(p + i));
+    if (ok) return p;
+  }
+  throw new Error(`no run of ${n} free ports found`);
+}
+
+/** "w1=127.0.0.1:port,..." from worker servers started with --worker-id; a worker with
+ * `handoffPath` is listed as id=host:port@path. */
 export function workersFlag(workers) {
-  return workers.map((w) => `${w.id}=${HOST}:${w.port}`).join(",");
+  return workers.map((w) => `${w.id}=${w.host ?? HOST}:${w.port}${w.handoffPath ? `@${w.handoffPath}` : ""}`).join(",");
 }
 
 /**
@@ -42,9 +61,12 @@ export function workersFlag(workers) {
  */
 export async function startProxy({ workers = [], flags = {}, env = {}, port, tls = false, waitReady = true, startTimeoutMs = 15000 } = {}) {
   port = port ?? (await freePort());
-  const adminPort = await freePort();
+  // With --processes N, process i answers on adminPort + i: those must be free too.
+  const adminPort = await freePortRun(Number(flags.processes) > 1 ? Number(flags.processes) : 1);
   const cmd = proxyCommand();
-  const args = [...cmd, "--host", HOST, "--port", String(port), "--admin-port", String(adminPort)];
+  // One process unless the test asks for more (`flags.processes`): the admin port then
+  // shows every connection's counters.
+  const args = [...cmd, "--host", HOST, "--port", String(port), "--admin-port", String(adminPort), "--processes", "1"];
   if (workers.length) args.push("--workers", workersFlag(workers));
   for (const [k, v] of Object.entries(flags)) {
     if (v === undefined || v === null || v === false) continue;

@@ -25,6 +25,17 @@ static void test_workers_list(void **state)
     assert_string_equal(w[1].addr, "[::1]:3002");
     assert_int_equal(w[1].sa.ss_family, AF_INET6);
     assert_string_equal(w[2].id, "w_3");
+    assert_string_equal(w[0].handoff, "");
+    free(w);
+    /* A hand-off socket path after '@'. */
+    assert_int_equal(
+        proxy_config_parse_workers("w1=127.0.0.1:3001@/run/sioc/w1.sock,w2=127.0.0.1:3002", 0, &w,
+                                   &n, err, sizeof(err)),
+        0);
+    assert_int_equal(n, 2);
+    assert_string_equal(w[0].addr, "127.0.0.1:3001");
+    assert_string_equal(w[0].handoff, "/run/sioc/w1.sock");
+    assert_string_equal(w[1].handoff, "");
     free(w);
     const char *bad[] = {"w1",
                          "w1=127.0.0.1",
@@ -32,7 +43,9 @@ static void test_workers_list(void **state)
                          "w1=127.0.0.1:70000",
                          "bad.id=127.0.0.1:1",
                          "w1=1.1.1.1:1,w1=1.1.1.1:2",
-                         "w1=no.such.host:1"};
+                         "w1=no.such.host:1",
+                         "w1=127.0.0.1:1@",
+                         "w1=127.0.0.1:1@relative.sock"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(proxy_config_parse_workers(bad[i], 0, &w, &n, err, sizeof(err)), -1);
         assert_null(w);
