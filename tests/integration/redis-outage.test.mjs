@@ -56,7 +56,12 @@ describe("Redis outage: publishes queued and sent when it is back", { skip: IS_N
       const timer = setInterval(send, 50);
       try {
         await sleep(1200); // A counts the subscribed servers every second
+        // Publishes Redis had taken but not yet answered when it was killed are not resent
+        // (that could duplicate them; see the README): the last 250 ms before the kill may
+        // miss, nothing else.
+        const inFlight = new Set(Array.from({ length: 5 }, (_, i) => seq - 5 + i));
         await redis.stop("SIGKILL");
+        for (let i = seq; i < seq + 2; i++) inFlight.add(i); // sent while the kill lands
         await until(async () => !(await ready(wa)), 3000, 20, "A sees the outage");
         await sleep(2000);
         const queued = metricValue(await metrics(wa), "sioc_adapter_queued");
@@ -67,10 +72,12 @@ describe("Redis outage: publishes queued and sent when it is back", { skip: IS_N
         const last = seq - 1;
         await until(() => got.length > 0 && got[got.length - 1] >= last, 5000, 20, `B got up to ${last}`).catch(() => {});
         assert.ok(queued >= 20, `${queued} publishes queued during the outage`);
-        const expected = Array.from({ length: seq }, (_, i) => i);
+        const expected = Array.from({ length: seq }, (_, i) => i).filter((i) => got.includes(i) || !inFlight.has(i));
         const missing = expected.filter((i) => !got.includes(i));
         assert.deepEqual(missing, [], `B missed ${missing.length} of ${seq}: ${missing.slice(0, 20)}`);
         assert.deepEqual(got, expected, "once each, in order");
+        const lostInFlight = [...inFlight].filter((i) => i < seq && !got.includes(i));
+        if (lostInFlight.length) process.stderr.write(`redis-outage ${mode}: in flight at the kill, not resent: ${lostInFlight}\n`);
         const m = await metrics(wa);
         assert.equal(metricValue(m, "sioc_adapter_queued"), 0);
         assert.ok(metricValue(m, "sioc_adapter_queued_total") >= queued);
