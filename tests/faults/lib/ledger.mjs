@@ -399,8 +399,8 @@ export class ClientHost {
   status() {
     return this.call("status");
   }
-  collect() {
-    return this.call("collect");
+  collect(timeoutMs = 60000) {
+    return this.call("collect", undefined, timeoutMs);
   }
   churn(close, start) {
     return this.call("churn", { close, start });
@@ -437,8 +437,8 @@ export async function statusAll(hosts) {
   return out;
 }
 
-export async function collectAll(hosts) {
-  return (await Promise.all(hosts.map((h) => h.collect()))).flat();
+export async function collectAll(hosts, timeoutMs) {
+  return (await Promise.all(hosts.map((h) => h.collect(timeoutMs)))).flat();
 }
 
 /** Periodic samples of processes (RSS, fds) and of Redis (clients, output memory). */
