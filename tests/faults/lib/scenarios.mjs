@@ -26,13 +26,18 @@ const sumMetric = (ms, key) => ms.reduce((a, m) => a + (m.get(key) ?? 0), 0);
 export const loopbackAddr = (i) => `127.1.${Math.floor(i / 250) % 250}.${2 + (i % 250)}`;
 
 /** `redis` / `redisUrl`: a Redis started by the caller (sampled, stopped by stopCluster) and the
- * URL the workers and the proxy get (a Sentinel URL); by default one redis-server of its own. */
-export async function startCluster({ n = 3, proxy = false, workerFlags = {}, proxyFlags = {}, proxyPort, adminPort, redis, redisUrl } = {}) {
+ * URL the workers and the proxy get (a Sentinel URL); by default one redis-server of its own.
+ * `handoff`: every worker announces a hand-off socket, so the proxy passes websockets on. */
+export async function startCluster({ n = 3, proxy = false, workerFlags = {}, proxyFlags = {}, proxyPort, adminPort, redis, redisUrl, handoff = false } = {}) {
   const c = { workers: [], redis: null, proxy: null };
   c.redis = redis ?? (await startRedisServer());
   const url = redisUrl ?? c.redis.url;
+  if (handoff) c.handoffDir = mkdtempSync(path.join(tmpdir(), "sioc-faults-handoff-"));
   try {
-    for (const i of range(n)) c.workers.push(await startWorker({ id: `w${i + 1}`, flags: { "redis-url": url, ...workerFlags } }));
+    for (const i of range(n)) {
+      const hf = handoff ? { "handoff-path": path.join(c.handoffDir, `w${i + 1}.sock`) } : {};
+      c.workers.push(await startWorker({ id: `w${i + 1}`, flags: { "redis-url": url, ...hf, ...workerFlags } }));
+    }
     await until(async () => (await Promise.all(c.workers.map((w) => w.ready()))).every(Boolean), 15000, 50, "workers ready");
     if (proxy) {
       // Thousands of clients behind a few loopback addresses: no per-address handshake rate.
@@ -55,6 +60,7 @@ export async function stopCluster(c) {
   if (c.proxy) await c.proxy.stop();
   await Promise.all(c.workers.map((w) => w.stop()));
   if (c.redis) await c.redis.stop();
+  if (c.handoffDir) rmSync(c.handoffDir, { recursive: true, force: true });
 }
 
 /** Polls /ready of every worker; records each transition [t, ready]. */
@@ -1376,10 +1382,11 @@ function rssOf(pid) {
   }
 }
 
-export async function soak({ sessions = 20000, minutes = 60, churn = 200, rooms = 20, intervalMs = 5000, workers = 4, perHost = 4000, sampleMs = 60000, warmMinutes = 5, proxyFlags = {} } = {}) {
+export async function soak({ sessions = 20000, minutes = 60, churn = 200, rooms = 20, intervalMs = 5000, workers = 4, perHost = 4000, sampleMs = 60000, warmMinutes = 5, proxyFlags = {}, handoff = true } = {}) {
   const v = new Verdict();
   const nHosts = Math.max(1, Math.ceil(sessions / perHost));
-  const c = await startCluster({ n: workers, proxy: true, proxyFlags });
+  // Hand-off: the proxy keeps no descriptor for a websocket, so 20,000 sessions fit its limit.
+  const c = await startCluster({ n: workers, proxy: true, proxyFlags, handoff });
   const ledger = new Ledger();
   const roomNames = range(rooms).map((i) => `room-${i}`);
   let serial = sessions;
