@@ -338,7 +338,8 @@ describe("deploy/cluster: REDIS_NODES=6 (a local Redis Cluster)", { skip: haveBi
     const holders = new Map();
     for (const port of redisPorts()) {
       const chans = await respQuery(port, ["PUBSUB", "SHARDCHANNELS"]);
-      for (const room of ROOMS) if ((chans || []).some((c) => c.includes(room))) holders.set(room, port);
+      // A room's sharded channel is <key>#<nsp>#<room>#, as in Node's sharded adapter.
+      for (const room of ROOMS) if ((chans || []).some((c) => c.endsWith(`#/#${room}#`))) holders.set(room, port);
     }
     t.diagnostic(`${n} messages crossed; shard channels per node: ${JSON.stringify(Object.fromEntries(
       redisPorts().map((p) => [p, [...holders].filter(([, q]) => q === p).length])))}`);
