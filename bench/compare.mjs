@@ -410,7 +410,22 @@ async function withCluster(kind, o, fn) {
   log(`${kind}: ${c.topology}; urls ${c.urls.join(",")}; pids ${c.pids.join(",")}`);
   try {
     await sleep(500);
-    return await fn(c);
+    // o.idleRedisS: each Redis process's CPU over that many seconds with the workers
+    // connected and no client yet (% of one core), before the load.
+    let idle = null;
+    if (o.idleRedisS && c.redisPids && c.redisPids.length) {
+      const before = c.redisPids.map(cpuTimes);
+      const t0 = Date.now();
+      await sleep(o.idleRedisS * 1000);
+      const s = (Date.now() - t0) / 1000;
+      idle = c.redisPids.map((p, i) => {
+        const t = cpuTimes(p);
+        return Math.max(0, ((t.user + t.sys - before[i].user - before[i].sys) / s) * 100);
+      });
+    }
+    const res = await fn(c);
+    if (idle) res.idleRedisPct = idle;
+    return res;
   } finally {
     await c.stop();
     log(`${kind}: stopped`);
@@ -1100,7 +1115,8 @@ async function mainRedisShards(o) {
   for (let rep = 0; rep < o.repeat; rep++) {
     for (const l of layouts) {
       log(`redis-shards: ${l.title}${o.repeat > 1 ? `, run ${rep + 1} of ${o.repeat}` : ""}`);
-      runs[l.key].push(await scenarioFanout({ ...o, adapterMode: "sharded", redisCluster: l.cluster, logTag: `${l.key}-${rep + 1}` }, "sioc"));
+      runs[l.key].push(await scenarioFanout({ ...o, adapterMode: "sharded", redisCluster: l.cluster, logTag: `${l.key}-${rep + 1}`,
+        idleRedisS: 2 }, "sioc"));
     }
   }
   const res = {};
@@ -1113,10 +1129,11 @@ async function mainRedisShards(o) {
       const shards = per.length ? redisCpuPct(per[0], o.step).map((sh, i) => ({
         role: sh.role, pct: median(per.map((y) => (redisCpuPct(y, o.step)[i] || { pct: 0 }).pct)),
       })) : [];
-      return { offered: x.offered, delivered: x.delivered, p99_ms: x.p99_ms, ok: x.ok, loss: x.loss,
+      return { offered: x.offered, delivered: x.delivered, p99_ms: x.p99_ms, ok: x.ok, loss: x.loss, runs: x.runs ?? 1, of: x.of ?? 1,
         redis: shards, workersPct: median(per.map((y) => workerCpuPct(y, o.step))), clientCpu: x.client_cpu };
     });
-    res[l.key] = { title: l.title, topology: agg.topology, maxSustainable: agg.maxSustainable,
+    const idle = list[0].idleRedisPct.map((_, i) => median(list.map((r) => r.idleRedisPct[i] || 0)));
+    res[l.key] = { title: l.title, topology: agg.topology, maxSustainable: agg.maxSustainable, idleRedisPct: idle,
       maxSustainableOffered: agg.maxSustainableOffered, stopReason: agg.stopReason, rows, command: list[0].command };
   }
   const doc = {
@@ -1129,34 +1146,35 @@ async function mainRedisShards(o) {
   const jsonPath = path.join(o.logRoot, "redis-shards.json");
   writeFileSync(jsonPath, JSON.stringify(doc, null, 1) + "\n");
 
-  const W = (s, n) => String(s).padStart(n);
+  const W = (v, n) => String(v).padStart(n);
   const pct = (v) => `${v.toFixed(0)}%`;
   const out = [];
   out.push("");
   out.push(`redis-shards: sharded fan-out (--adapter-mode sharded) on each Redis layout, same ladder, same run`);
   out.push(`  ${res.node.topology.replace(/ \+ redis-server \(adapter\)/, "")}; ${o.conns} subscribers in rooms of ${o.roomSize}; ${o.step} s per step; ${o.repeat} run(s) per layout` +
-    `${o.repeat > 1 ? " (medians)" : ""}; load average before ${o.loadBefore.map((x) => x.toFixed(2)).join(" ")}`);
-  out.push("");
-  out.push(`  max sustainable deliveries/s (p99 <= ${P99_LIMIT_MS} ms, no loss):`);
-  for (const l of layouts) out.push(`    ${l.title.padEnd(44)} ${W(fmt(res[l.key].maxSustainable, "/s"), 10)}${res[l.key].stopReason ? `   (stopped: ${res[l.key].stopReason})` : ""}`);
-  const r = ratio(res.cluster.maxSustainable, res.node.maxSustainable);
-  out.push(`    cluster ÷ 1 node                             ${W(r ? `${r.toFixed(2)}x` : "n/a", 10)}`);
-  out.push("");
-  out.push("  by offered rate: delivered/s, p99, CPU as % of one core over the step (workers summed; Redis per process, primaries first)");
-  const nshards = Math.max(0, ...res.cluster.rows.map((x) => x.redis.length));
-  out.push(`  ${W("offered", 9)} | ${"1 Redis node".padEnd(44)} | ${layouts[1].title}`);
-  out.push(`  ${W("/s", 9)} | ${W("deliv/s", 9)} ${W("p99 ms", 8)} ${W("workers", 7)} ${W("redis", 6)}          | ${W("deliv/s", 9)} ${W("p99 ms", 8)} ${W("workers", 7)} ${"redis per shard".padStart(6 * nshards)} ${W("sum", 5)}`);
-  const rates = [...new Set([...res.node.rows, ...res.cluster.rows].map((x) => x.offered))].sort((a, b) => a - b);
-  for (const rate of rates) {
-    const a = res.node.rows.find((x) => x.offered === rate);
-    const b = res.cluster.rows.find((x) => x.offered === rate);
-    const side = (x) => (x
-      ? `${W(fmt(x.delivered), 9)} ${W(x.p99_ms.toFixed(1), 8)} ${W(pct(x.workersPct), 7)} ` +
-        `${x.redis.map((sh) => W(pct(sh.pct), 5) + (sh.role === "redis" ? " " : "r")).join("")} ${x.ok ? "ok  " : "FAIL"}`
-      : "not run");
-    const sum = b ? b.redis.reduce((s, x) => s + x.pct, 0) : 0;
-    out.push(`  ${W(fmt(rate), 9)} | ${side(a).padEnd(44)} | ${side(b)}${b ? ` ${W(pct(sum), 5)}` : ""}`);
+    `${o.repeat > 1 ? ", interleaved (medians)" : ""}; load average before ${o.loadBefore.map((x) => x.toFixed(2)).join(" ")}, after ${doc.loadAfter.map((x) => x.toFixed(2)).join(" ")}`);
+  out.push("  CPU: % of one core over each step (utime + stime from /proc/<pid>/stat), the workers summed, Redis per process");
+  out.push("  (primaries first); Redis µs/msg: the Redis processes' CPU summed, less their idle CPU (measured 2 s before the");
+  out.push("  load, workers connected), per published message (deliveries ÷ room size)");
+  for (const l of layouts) {
+    const x = res[l.key];
+    out.push("");
+    const idleSum = x.idleRedisPct.reduce((a, v) => a + v, 0);
+    out.push(`  ${l.title}: max sustainable ${fmt(x.maxSustainable, "/s")} (p99 <= ${P99_LIMIT_MS} ms, no loss); Redis idle ` +
+      `${x.idleRedisPct.map(pct).join(" ")}`);
+    out.push(`  ${W("offered/s", 10)} ${W("deliv/s", 8)} ${W("p99 ms", 8)} ${W("runs", 5)} ${W("workers", 8)}  ${"redis".padEnd(6 * o.shards)} ${W("sum", 5)} ${W("µs/msg", 7)}`);
+    for (const row of x.rows) {
+      const sum = row.redis.reduce((a, sh) => a + sh.pct, 0);
+      const msgs = row.delivered / o.roomSize;
+      out.push(`  ${W(fmt(row.offered), 10)} ${W(fmt(row.delivered), 8)} ${W(Number.isFinite(row.p99_ms) ? row.p99_ms.toFixed(1) : "-", 8)} ` +
+        `${W(`${row.runs}/${row.of}`, 5)} ${W(pct(row.workersPct), 8)}  ` +
+        `${row.redis.map((sh) => W(pct(sh.pct), 4) + (sh.role === "redis" ? "  " : "r ")).join("").padEnd(6 * o.shards)} ` +
+        `${W(pct(sum), 5)} ${W(msgs > 0 ? ((Math.max(0, sum - idleSum) / 100) * 1e6 / msgs).toFixed(1) : "-", 7)}  ${row.ok ? "ok" : "FAIL"}`);
+    }
   }
+  const r = ratio(res.cluster.maxSustainable, res.node.maxSustainable);
+  out.push("");
+  out.push(`  max sustainable, cluster ÷ 1 node: ${r ? `${r.toFixed(2)}x` : "n/a"}`);
   if (o.replicas) out.push("  (r: a replica)");
   out.push("");
   out.push(`  sioc-bench, 1 node:  ${res.node.command}`);
