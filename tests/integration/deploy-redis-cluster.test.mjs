@@ -17,8 +17,9 @@
 //   - `down` stops all nine processes by PID and frees every port, bus ports included;
 //   - REDIS_NODES with REDIS_URL, REDIS_NODES=2, and a busy node or bus port are
 //     refused before anything starts;
-//   - REDIS_URL naming a cluster the test started: `up` uses it, messages cross
-//     workers, `down` leaves its nodes running.
+//   - REDIS_URL naming a cluster the test started (3 primaries): `up` uses it in
+//     the default adapter mode (streams), messages cross workers, `down` leaves its
+//     nodes running.
 
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -370,7 +371,8 @@ describe("deploy/cluster: REDIS_URL naming a running Redis Cluster", { skip: hav
 
   before(async () => {
     external = await startRedisCluster({ nodes: 3, replicas: 0 });
-    dep = new Deployment(await pickPorts(), { REDIS_URL: external.url, ADAPTER_MODE: "sharded" });
+    // deploy/cluster's default adapter mode (streams): each stream on its slot.
+    dep = new Deployment(await pickPorts(), { REDIS_URL: external.url });
   });
 
   after(async () => {
@@ -379,12 +381,13 @@ describe("deploy/cluster: REDIS_URL naming a running Redis Cluster", { skip: hav
     if (external) await external.stop();
   });
 
-  it("up uses it, messages cross workers, down leaves its nodes running", { timeout: 120000 }, async () => {
+  it("up uses it, messages cross workers (streams mode), down leaves its nodes running", { timeout: 120000 }, async () => {
     const r = await dep.run(["up"]);
     assert.equal(r.code, 0, `up failed:\n${r.out}`);
     const pids = pidFiles(dep.runDir);
     assert.deepEqual(Object.keys(pids).sort(), ["proxy", "worker-1", "worker-2"], "no redis started");
     assert.equal(cmdline(pids["worker-1"])[cmdline(pids["worker-1"]).indexOf("--redis-url") + 1], external.url);
+    assert.equal(cmdline(pids["worker-1"])[cmdline(pids["worker-1"]).indexOf("--adapter-mode") + 1], "streams");
     const token = await dep.token("bob");
     const [a, b] = await membersOn(dep, token, ["w1", "w2"], ROOMS);
     clients.push(a, b);
