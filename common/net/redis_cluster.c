@@ -66,6 +66,7 @@ typedef struct numsub {
 } numsub_t;
 
 struct redis_cluster {
+    sioc_list_t all;   /* every cluster client of the process */
     redis_client_t *c; /* the client the owner holds; its own link is the control link */
     net_loop_t *loop;
     redis_url_t url;
@@ -84,6 +85,11 @@ struct redis_cluster {
 };
 
 static void refresh(redis_cluster_t *cl);
+
+/* A process's cluster clients share what one of them learns: when one finds the map changed
+ * (a failover, a slot moved), the others read it at once instead of at their next check, so a
+ * publisher follows as soon as a subscriber is told its channel moved. */
+static sioc_list_t all_clusters = {&all_clusters, &all_clusters};
 
 /* ------------------------------------------------------------------ */
 
@@ -512,6 +518,7 @@ static void apply_map(redis_cluster_t *cl, redis_cluster_map_t *m)
     cnode_t *old[REDIS_CLUSTER_MAX_NODES];
     size_t n_old = cl->n_nodes;
     memcpy(old, cl->nodes, sizeof(cnode_t *) * n_old);
+    int had_map = cl->map != NULL;
     int changed = cl->map == NULL || m->n_nodes != cl->n_nodes ||
                   memcmp(m->slot_node, cl->map->slot_node, sizeof(m->slot_node)) != 0;
     for (size_t i = 0; i < m->n_nodes; i++) {
@@ -557,6 +564,16 @@ static void apply_map(redis_cluster_t *cl, redis_cluster_map_t *m)
         if (log_ratelimited(&last))
             log_warn("redis %s: the cluster map covers %zu of %d slots", cl->opts.name,
                      m->n_assigned, REDIS_CLUSTER_SLOTS);
+    }
+    if (changed && had_map) {
+        sioc_list_t *l;
+        for (l = all_clusters.next; l != &all_clusters; l = l->next) {
+            redis_cluster_t *o = container_of(l, redis_cluster_t, all);
+            if (o != cl) {
+                o->want_refresh = 1;
+                refresh(o);
+            }
+        }
     }
     update_state(cl);
     if (cl->up) /* also the channels a node dropped while the map still named it */
@@ -626,6 +643,7 @@ redis_cluster_t *redis_cluster_new(redis_client_t *c, net_loop_t *loop, const re
     redis_url_format(&cl->url, cl->shown, sizeof(cl->shown));
     hmap_init(&cl->shard_subs);
     list_init(&cl->waiting);
+    list_insert_tail(&all_clusters, &cl->all);
     event_assign(&cl->tick, net_loop_base(loop), -1, EV_PERSIST, on_tick, cl);
     struct timeval tv = {0, TICK_MS * 1000};
     event_add(&cl->tick, &tv);
@@ -638,6 +656,7 @@ void redis_cluster_free(redis_cluster_t *cl)
     if (cl == NULL)
         return;
     event_del(&cl->tick);
+    list_remove(&cl->all);
     for (size_t i = 0; i < cl->n_nodes; i++) {
         redis_client_t *l = cl->nodes[i]->link;
         cl->nodes[i]->link = NULL;
