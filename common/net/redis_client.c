@@ -29,6 +29,7 @@
 #include "base/log.h"
 #include "base/rand.h"
 #include "conn.h"
+#include "redis_cluster.h"
 #include "tls.h"
 
 enum { LINK_DOWN, LINK_CONNECTING, LINK_UP };
@@ -74,10 +75,15 @@ struct redis_client {
     struct event tick;  /* liveness */
     struct event retry; /* reconnect backoff */
     int freeing;
+    redis_cluster_t *cl;  /* a Redis Cluster: this link is its control link */
+    int cluster_node;     /* a link to one node of a cluster, made by the cluster */
+    redis_push_cb on_error; /* subscriber links: error replies (cluster nodes) */
+    void *on_error_data;
 };
 
 static void link_down(redis_client_t *c, const char *why);
 static void start_connect(redis_client_t *c);
+static void on_watch_push(redis_client_t *w, redisReply *r, void *data);
 
 /* ------------------------------------------------------------------ */
 
@@ -176,8 +182,8 @@ static void on_handshake_reply(redis_client_t *c, redisReply *r, void *data)
 static void on_role_reply(redis_client_t *c, redisReply *r, void *data)
 {
     (void)data;
-    if (r == NULL || r->type == REDIS_REPLY_ERROR)
-        return; /* a user without ROLE: the node is taken as it is */
+    if (r == NULL || r->type == REDIS_REPLY_ERROR || c->cl != NULL)
+        return; /* a user without ROLE, or a cluster (any node reads the map) */
     const char *role =
         r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_STRING
             ? r->element[0]->str
@@ -192,8 +198,10 @@ static void on_role_reply(redis_client_t *c, redisReply *r, void *data)
 static void on_cluster_reply(redis_client_t *c, redisReply *r, void *data)
 {
     (void)data;
-    if (r != NULL && r->type == REDIS_REPLY_STRING && strstr(r->str, "cluster_enabled:1") != NULL)
-        link_down(c, "a Redis Cluster node: cluster mode is not supported yet");
+    if (r == NULL || r->type != REDIS_REPLY_STRING || c->cl != NULL ||
+        strstr(r->str, "cluster_enabled:1") == NULL)
+        return;
+    c->cl = redis_cluster_new(c, c->loop, &c->url, &c->opts);
 }
 
 static void on_sentinel_reply(redis_client_t *c, redisReply *r, void *data)
@@ -224,11 +232,18 @@ static void on_sentinel_reply(redis_client_t *c, redisReply *r, void *data)
 
 static void handle_reply(redis_client_t *c, redisReply *r)
 {
-    /* Nothing is subscribed before the link is up: the handshake's replies are replies. */
-    if (c->opts.subscriber && c->state == LINK_UP && is_push(r)) {
-        if (c->opts.on_push != NULL)
-            c->opts.on_push(c, r, c->opts.data);
-        return;
+    /* Nothing is subscribed before the link is up: the handshake's replies are replies. A
+     * cluster's control link never subscribes. */
+    if (c->opts.subscriber && c->cl == NULL && c->state == LINK_UP) {
+        if (is_push(r)) {
+            if (c->opts.on_push != NULL)
+                c->opts.on_push(c, r, c->opts.data);
+            return;
+        }
+        if (r->type == REDIS_REPLY_ERROR && c->on_error != NULL) {
+            c->on_error(c, r, c->on_error_data);
+            return;
+        }
     }
     if (list_empty(&c->pending)) {
         log_warn("redis %s: unexpected reply; resetting the link", c->opts.name);
@@ -248,7 +263,9 @@ static void handle_reply(redis_client_t *c, redisReply *r)
             c->warned_ms = 0;
             c->up_since_ms = clock_ms(); /* the backoff restarts once the link has held */
             log_info("redis %s: connected to %s:%d", c->opts.name, c->target.host, c->target.port);
-            if (c->opts.on_state != NULL)
+            if (c->cl != NULL)
+                redis_cluster_control(c->cl, 1);
+            else if (c->opts.on_state != NULL)
                 c->opts.on_state(c, 1, c->opts.data);
         }
         return;
@@ -372,7 +389,10 @@ static void link_down(redis_client_t *c, const char *why)
     c->have_primary = 0; /* a sentinel is asked again on every attempt */
     close_transport(c);
     fail_pending(c);
-    if (was_up) {
+    if (was_up && c->cl != NULL) {
+        log_warn("redis %s: cluster control link down (%s); reconnecting", c->opts.name, why);
+        redis_cluster_control(c->cl, 0);
+    } else if (was_up) {
         c->drops++;
         log_warn("redis %s: link down (%s); reconnecting", c->opts.name, why);
         if (c->opts.on_state != NULL)
@@ -513,8 +533,8 @@ static void start_connect(redis_client_t *c)
         (void)send_argv(c, 2, argv, NULL);
         (void)push_pending(c, on_handshake_reply, (void *)"SELECT", 1);
     }
-    if (!c->opts.subscriber) {
-        /* Keys and sharded channels of other nodes' slots would fail one by one. */
+    if (!c->cluster_node && c->opts.on_push != on_watch_push) {
+        /* A cluster node: the client becomes a cluster client (redis_cluster.h). */
         const char *argv[] = {"INFO", "cluster"};
         (void)send_argv(c, 2, argv, NULL);
         (void)push_pending(c, on_cluster_reply, NULL, 1);
@@ -608,11 +628,12 @@ int redis_client_check(const redis_url_t *url, char *err, size_t errlen)
     return 0;
 }
 
-redis_client_t *redis_client_new(net_loop_t *loop, const redis_url_t *url,
-                                 const redis_client_opts_t *opts)
+static redis_client_t *client_new(net_loop_t *loop, const redis_url_t *url,
+                                  const redis_client_opts_t *opts, int cluster_node)
 {
     redis_client_t *c = xcalloc(1, sizeof(*c));
     c->loop = loop;
+    c->cluster_node = cluster_node;
     c->url = *url;
     c->opts = *opts;
     if (c->url.n_nodes == 0) {
@@ -663,6 +684,18 @@ redis_client_t *redis_client_new(net_loop_t *loop, const redis_url_t *url,
     return c;
 }
 
+redis_client_t *redis_client_new(net_loop_t *loop, const redis_url_t *url,
+                                 const redis_client_opts_t *opts)
+{
+    return client_new(loop, url, opts, 0);
+}
+
+redis_client_t *redis_client__new_node(net_loop_t *loop, const redis_url_t *url,
+                                       const redis_client_opts_t *opts)
+{
+    return client_new(loop, url, opts, 1);
+}
+
 void redis_client_free(redis_client_t *c)
 {
     if (c == NULL)
@@ -672,14 +705,46 @@ void redis_client_free(redis_client_t *c)
     event_del(&c->tick);
     event_del(&c->retry);
     close_transport(c);
-    fail_pending(c);
+    fail_pending(c); /* the cluster's own requests among them: before the cluster goes */
+    redis_cluster_free(c->cl);
     net_tls_free(c->tls);
     free(c);
+}
+
+int redis_client__link_cmd(redis_client_t *c, redis_reply_cb cb, void *data, int argc,
+                           const char **argv, const size_t *lens)
+{
+    if (c->state != LINK_UP || !link_open(c))
+        return SIOC_ECONNRESET;
+    int r = send_argv(c, argc, argv, lens);
+    return r != 0 ? r : push_pending(c, cb, data, 0);
+}
+
+void redis_client__on_error(redis_client_t *c, redis_push_cb cb, void *data)
+{
+    c->on_error = cb;
+    c->on_error_data = data;
+}
+
+void redis_client__learn_node(redis_client_t *c, const redis_node_t *n)
+{
+    for (size_t i = 0; i < c->url.n_nodes; i++)
+        if (c->url.nodes[i].port == n->port && strcmp(c->url.nodes[i].host, n->host) == 0)
+            return;
+    if (c->url.n_nodes < REDIS_URL_MAX_NODES)
+        c->url.nodes[c->url.n_nodes++] = *n;
+}
+
+int redis_client__link_up(const redis_client_t *c)
+{
+    return c->state == LINK_UP;
 }
 
 int redis_client_cmd(redis_client_t *c, redis_reply_cb cb, void *data, int argc, const char **argv,
                      const size_t *lens)
 {
+    if (c->cl != NULL)
+        return redis_cluster_cmd(c->cl, cb, data, argc, argv, lens);
     if (c->state != LINK_UP || !link_open(c))
         return SIOC_ECONNRESET;
     if (c->n_pending >= c->opts.max_pending)
@@ -699,11 +764,15 @@ int redis_client_cmdv(redis_client_t *c, redis_reply_cb cb, void *data, int argc
 
 int redis_client_up(const redis_client_t *c)
 {
-    return c->state == LINK_UP;
+    return c->cl != NULL ? redis_cluster_up(c->cl) : c->state == LINK_UP;
 }
 
 void redis_client_describe(const redis_client_t *c, char *out, size_t cap)
 {
+    if (c->cl != NULL) {
+        redis_cluster_describe(c->cl, out, cap);
+        return;
+    }
     const char *what = c->phase == PHASE_SENTINEL          ? "sentinel "
                        : c->url.kind == REDIS_URL_SENTINEL ? "primary "
                                                            : "";
@@ -719,21 +788,26 @@ void redis_client_describe(const redis_client_t *c, char *out, size_t cap)
 
 long long redis_client_rtt_us(const redis_client_t *c)
 {
-    return c->rtt_us;
+    return c->cl != NULL ? redis_cluster_rtt_us(c->cl) : c->rtt_us;
 }
 
 unsigned long long redis_client_drops(const redis_client_t *c)
 {
-    return c->drops;
+    return c->cl != NULL ? redis_cluster_drops(c->cl) : c->drops;
 }
 
 void redis_client_reset(redis_client_t *c)
 {
-    link_down(c, "reset");
+    if (c->cl != NULL)
+        redis_cluster_reset(c->cl);
+    else
+        link_down(c, "reset");
 }
 
 void redis_client_retry_now(redis_client_t *c)
 {
+    if (c->cl != NULL)
+        redis_cluster_retry_now(c->cl);
     if (c->state != LINK_DOWN || c->freeing || c->backoff_step <= 1)
         return; /* connecting, up, or its retry is already immediate */
     c->backoff_step = 1;

@@ -19,8 +19,10 @@
  * primary (SENTINEL get-master-addr-by-name), then connects there and
  * checks its ROLE; a watcher link per client subscribes to +switch-master
  * on a sentinel and drops the link (or retries at once) when the primary
- * moves. rediss:// links run TLS (tls.h) with the peer verified. A Redis
- * Cluster node is refused (INFO cluster), with the reason in the log.
+ * moves. rediss:// links run TLS (tls.h) with the peer verified. When the
+ * node is a Redis Cluster node (INFO cluster), the client becomes a cluster
+ * client and routes every command by its key's hash slot
+ * (redis_cluster.h); its owner sees one client as before.
  *
  * Liveness: a PING every ping interval; a PING unanswered after the
  * liveness timeout (a stopped or half-open Redis) drops the link. Dropped
