@@ -249,6 +249,20 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
     return f;
   }
 
+  /** [3,4,5,9] -> "#3..#5 (sent a..b ms from t0), #9 (sent c ms from t0)". */
+  function ranges(ns, sent, t0, what) {
+    const out = [];
+    for (let k = 0; k < ns.length; k++) {
+      let j = k;
+      while (j + 1 < ns.length && ns[j + 1] === ns[j] + 1) j++;
+      const a = sent[ns[k]] - t0;
+      const b = sent[ns[j]] - t0;
+      out.push(j === k ? `#${ns[k]} (sent ${a} ms from ${what})` : `#${ns[k]}..#${ns[j]} (${j - k + 1}, sent ${a}..${b} ms from ${what})`);
+      k = j;
+    }
+    return out.length ? out.join(", ") : "none";
+  }
+
   /** For one receiver: duplicates, missing sequence numbers, and the longest silence between two arrivals. */
   function analyze(f, i) {
     const arr = f.arrivals[i];
@@ -295,7 +309,7 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
       res.forEach((r, i) =>
         t.diagnostic(`receiver ${i} (worker ${i === 2 ? 0 : i + 1}): ${r.count}/${f.sent.length} delivered, longest gap ${r.gap.ms} ms ` +
           `(after #${r.gap.before}, before #${r.gap.after}), missing ` +
-          `${JSON.stringify(r.missing.map((n) => `#${n} sent ${f.sent[n] - m.doneAt} ms from SETSLOT NODE`))}`),
+          `${ranges(r.missing, f.sent, m.doneAt, "SETSLOT NODE")}`),
       );
       res.forEach((r, i) => {
         assert.deepEqual(r.dups, [], `receiver ${i}: no duplicates`);
@@ -342,7 +356,7 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
    * exactly once everywhere.
    */
   async function underLoad(t, prefix, disrupt) {
-    const ws = await startWorkers("sharded", `${prefix}-`);
+    const ws = await startWorkers("sharded", `${prefix}-`, 3, { "log-level": "info" });
     const watch = watchReady(ws);
     let flows = [];
     try {
@@ -384,7 +398,6 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
       await sleep(500);
       const { drop } = await settled();
       // Everything is measured and printed first, then checked.
-      const rel = (ms) => `${ms >= 0 ? "+" : ""}${ms}`;
       const perReceiver = receivers.map(() => 0);
       const dups = [];
       for (const [k, f] of flows.entries()) {
@@ -394,11 +407,12 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
           if (r.dups.length) dups.push(`${f.room} receiver ${i}: ${JSON.stringify(r.dups)}`);
           t.diagnostic(`${f.room}@${owners[k]}${k === 0 ? " (the failed primary)" : ""} receiver ${i} (worker ${i + 1}): ` +
             `${r.count}/${f.sent.length} delivered, longest gap ${r.gap.ms} ms, missing ` +
-            `${JSON.stringify(r.missing.map((n) => `#${n} sent ${rel(f.sent[n] - d.promotedAt)} ms from the promotion`))}`);
+            `${ranges(r.missing, f.sent, d.promotedAt, "the promotion")}`);
         }
       }
       const missingTotal = perReceiver.reduce((a, b) => a + b, 0);
       t.diagnostic(`publishes counted as dropped: ${drop}; missing deliveries: ${missingTotal}`);
+      if (missingTotal > drop) ws.forEach((w, i) => t.diagnostic(`worker ${i} log:\n${w.output().slice(-3000)}`));
       assert.deepEqual(dups, [], "no duplicates");
       // Each publish the worker dropped may be missing once at each receiver.
       for (let i = 0; i < receivers.length; i++) {
