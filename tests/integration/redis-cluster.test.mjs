@@ -7,8 +7,8 @@
 // - a room's slot moves to another primary (SETSLOT MIGRATING / IMPORTING, MIGRATE,
 //   SETSLOT NODE) while messages flow: the gap in delivery is bounded and nothing sent
 //   after it is lost;
-// - a manual CLUSTER FAILOVER and a kill -9 of a primary while messages flow to rooms on
-//   every primary: /ready (polled every 50 ms) is true again within 2 s of the replica's
+// - a manual CLUSTER FAILOVER (sharded) and a kill -9 of a primary (sharded, and classic
+//   with the primary of the main channel) while messages flow to rooms on every primary: /ready (polled every 50 ms) is true again within 2 s of the replica's
 //   promotion, /ready names the missing node meanwhile, and every message is delivered
 //   exactly once or counted as dropped by the sending worker (never silently lost);
 // - a stock Node socket.io server with @socket.io/redis-adapter createShardedAdapter on a
@@ -349,14 +349,16 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
   }
 
   /**
-   * Three sharded workers; on worker 0 a sender per room (a room on each primary, one
+   * Three workers in `mode`; on worker 0 a sender per room (a room on each primary, one
    * message every 50 ms each); receivers on workers 1 and 2. `disrupt(victimPort)` breaks
-   * the primary of rooms[0] and resolves {promotedAt, promotedPort, what}. Then: ready again
-   * within the goal, every message delivered once or counted as dropped, fresh messages
-   * exactly once everywhere.
+   * a primary and resolves {startedAt, promotedAt, promotedPort, what}; the victim is the
+   * owner of the first room (sharded) or of the namespace's main channel (classic, where
+   * the subscriptions live). Then: ready again within the goal (`whileDown(watch)` checks
+   * the /ready answers of the outage), every message delivered once or counted as dropped
+   * by the sending worker, fresh messages exactly once everywhere.
    */
-  async function underLoad(t, prefix, disrupt) {
-    const ws = await startWorkers("sharded", `${prefix}-`, 3, { "log-level": "info" });
+  async function underLoad(t, prefix, disrupt, { mode = "sharded", whileDown = null } = {}) {
+    const ws = await startWorkers(mode, `${prefix}-`, 3, { "log-level": "info" });
     const watch = watchReady(ws);
     let flows = [];
     try {
@@ -364,12 +366,13 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
       const sender = await connect(ws[0], `${prefix}-s`);
       const receivers = [await connect(ws[1], `${prefix}-r1`), await connect(ws[2], `${prefix}-r2`)];
       for (const c of [sender, ...receivers]) for (const r of rooms) assert.deepEqual(await emitAck(c, "join-room", r), { ok: true });
-      await until(async () => (await Promise.all(rooms.map(shardSubscribers))).every((x) => x === 3), 10000, 50, "subscribed");
+      if (mode === "sharded") await until(async () => (await Promise.all(rooms.map(shardSubscribers))).every((x) => x === 3), 10000, 50, "subscribed");
       const dropped0 = await Promise.all(ws.map(dropped));
       flows = rooms.map((r) => flow(sender, `${prefix}-s`, r, receivers));
       await until(() => flows.every((f) => f.arrivals.every((a) => a.length >= 10)), 10000, 20, "flowing before the failure");
 
-      const d = await disrupt(owners[0]);
+      const victim = mode === "sharded" ? owners[0] : (await cluster.ownerOf(slotOf(`${KEY}#/#`))).port;
+      const d = await disrupt(victim);
       // ready again within the goal after the promotion (every 50 ms poll started after it)
       await until(() => watch.readyAt(d.promotedAt) !== null, 15000, 50, "every worker ready after the promotion").catch((e) => {
         const lastPoll = watch.log.at(-1);
@@ -381,6 +384,7 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
         `every worker ready ${readyAt - d.promotedAt} ms after the promotion; ${notReady.length} polls saw a worker not ready`);
       if (notReady.length) t.diagnostic(`a /ready while down: ${JSON.stringify(notReady.at(-1).body.find((b, i) => !notReady.at(-1).ok[i]))}`);
       assert.ok(readyAt - d.promotedAt <= READY_GOAL_MS, `ready ${readyAt - d.promotedAt} ms after the promotion (goal ${READY_GOAL_MS} ms)`);
+      whileDown?.(watch, victim);
 
       // Flow on for 3 s of deliveries after the promotion on every room, then stop and let the queues drain.
       await until(() => flows.every((f) => f.arrivals.every((a) => a.filter((x) => x.at > readyAt).length >= 40)), 30000, 50,
@@ -405,7 +409,7 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
           const r = analyze(f, i);
           perReceiver[i] += r.missing.length;
           if (r.dups.length) dups.push(`${f.room} receiver ${i}: ${JSON.stringify(r.dups)}`);
-          t.diagnostic(`${f.room}@${owners[k]}${k === 0 ? " (the failed primary)" : ""} receiver ${i} (worker ${i + 1}): ` +
+          t.diagnostic(`${f.room}@${owners[k]}${owners[k] === victim ? " (the failed primary)" : ""} receiver ${i} (worker ${i + 1}): ` +
             `${r.count}/${f.sent.length} delivered, longest gap ${r.gap.ms} ms, missing ` +
             `${ranges(r.missing, f.sent, d.promotedAt, "the promotion")}`);
         }
@@ -437,29 +441,43 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
   }
 
   it("sharded: a manual CLUSTER FAILOVER under load", { timeout: 180000 }, async (t) => {
-    await underLoad(t, "mfo", async (victimPort) => {
-      const rep = (await cluster.replicas()).find((r) => r.primaryPort === victimPort);
-      assert.ok(rep, `a replica of ${victimPort}`);
-      const startedAt = Date.now();
-      const r = await cluster.failover(rep.port);
-      return { startedAt, promotedAt: r.promotedAt, promotedPort: rep.port, what: `CLUSTER FAILOVER on ${rep.port} (primary ${victimPort})` };
-    });
-    await cluster.waitHealthy(20000);
+    try {
+      await underLoad(t, "mfo", async (victimPort) => {
+        const rep = (await cluster.replicas()).find((r) => r.primaryPort === victimPort);
+        assert.ok(rep, `a replica of ${victimPort}`);
+        const startedAt = Date.now();
+        const r = await cluster.failover(rep.port);
+        return { startedAt, promotedAt: r.promotedAt, promotedPort: rep.port, what: `CLUSTER FAILOVER on ${rep.port} (primary ${victimPort})` };
+      });
+    } finally {
+      await cluster.waitHealthy(20000);
+    }
   });
 
-  it("sharded: kill -9 of a primary under load", { timeout: 180000 }, async (t) => {
-    let killed;
-    const { watch } = await underLoad(t, "kill", async (victimPort) => {
-      const k = await cluster.killPrimary(victimPort);
-      killed = victimPort;
-      const p = await k.promoted();
-      return { startedAt: k.killedAt, promotedAt: p.promotedAt, promotedPort: p.port, what: `kill -9 of primary ${victimPort}` };
+  /** While the killed primary was down, some /ready answer of a worker that was not ready named it. */
+  const namesKilled = (watch, port) => {
+    const down = watch.log.filter((e) => e.ok.some((x) => !x));
+    assert.ok(down.length > 0, "the workers were not ready while the primary was down");
+    assert.ok(down.some((e) => e.body.some((b, i) => !e.ok[i] && b.includes(`127.0.0.1:${port}`))),
+      `a /ready answer while not ready names 127.0.0.1:${port}: ${JSON.stringify(down.at(-1).body)}`);
+  };
+
+  for (const mode of ["sharded", "classic"]) {
+    it(`${mode}: kill -9 of a primary under load`, { timeout: 180000 }, async (t) => {
+      let killed = null;
+      try {
+        await underLoad(t, `kill-${mode}`, async (victimPort) => {
+          const k = await cluster.killPrimary(victimPort);
+          killed = victimPort;
+          const p = await k.promoted();
+          return { startedAt: k.killedAt, promotedAt: p.promotedAt, promotedPort: p.port, what: `kill -9 of primary ${victimPort}` };
+        }, { mode, whileDown: namesKilled });
+      } finally {
+        if (killed !== null) {
+          await cluster.restart(killed);
+          await cluster.waitHealthy(30000, "killed node back as a replica");
+        }
+      }
     });
-    // While it was down, /ready said which node is missing.
-    const named = watch.log.some((e) => e.body.some((b, i) => !e.ok[i] && b.includes(`127.0.0.1:${killed}`)));
-    assert.ok(named, `some /ready answer while not ready names 127.0.0.1:${killed}: ` +
-      JSON.stringify(watch.log.filter((e) => e.ok.some((x) => !x)).slice(-1).map((e) => e.body)));
-    await cluster.restart(killed);
-    await cluster.waitHealthy(30000, "killed node back as a replica");
-  });
+  }
 });
