@@ -112,14 +112,29 @@ static nsp_state_t *ns_by_channel(adapter_t *a, sioc_iov_t ch, int *which)
     return NULL;
 }
 
+/* A publish that Redis did not confirm: its link dropped with it in flight, or an error
+ * (a cluster slot without a primary). Other workers got it at most once: counted. */
+static void on_publish_reply(redis_client_t *c, redisReply *r, void *data)
+{
+    (void)c;
+    adapter_t *a = data;
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        a->publish_unconfirmed++;
+        static long long last;
+        if (log_ratelimited(&last))
+            log_warn("redis publish unconfirmed (%s): other workers may have missed it",
+                     r == NULL ? "the link dropped with it in flight" : r->str);
+    }
+}
+
 /* `queued`: a broadcast or a socketsJoin / Leave / disconnectSockets, kept through an outage
  * (adapter_queue.c); requests and responses are not, they have their own timeout. */
 static int publish_to(adapter_t *a, const char *channel, const char *msg, size_t len, int queued)
 {
     const char *argv[] = {a->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
     size_t lens[] = {strlen(argv[0]), strlen(channel), len};
-    int r = queued ? adapter__pub_cmd(a, NULL, NULL, 3, argv, lens)
-                   : redis_client_cmd(a->pub, NULL, NULL, 3, argv, lens);
+    int r = queued ? adapter__pub_cmd(a, on_publish_reply, a, 3, argv, lens)
+                   : redis_client_cmd(a->pub, on_publish_reply, a, 3, argv, lens);
     if (r != 0) {
         a->publish_dropped++;
         static long long last;
@@ -1548,7 +1563,7 @@ void adapter_free(adapter_t *a)
 
 void adapter_metrics(const adapter_t *a, sioc_buf_t *b)
 {
-    char line[2048];
+    char line[4096];
     int n = snprintf(
         line, sizeof(line),
         "# HELP sioc_redis_link_up 1 while the Redis link is up\n# TYPE sioc_redis_link_up gauge\n"
@@ -1566,6 +1581,11 @@ void adapter_metrics(const adapter_t *a, sioc_buf_t *b)
         "# TYPE sioc_redis_published_total counter\nsioc_redis_published_total %llu\n"
         "# HELP sioc_redis_publish_dropped_total Publishes dropped while Redis was unreachable\n"
         "# TYPE sioc_redis_publish_dropped_total counter\nsioc_redis_publish_dropped_total %llu\n"
+        "# HELP sioc_redis_publish_unconfirmed_total Publishes sent that Redis did not confirm "
+        "(the "
+        "link dropped with them in flight, or an error): delivered to other workers at most once\n"
+        "# TYPE sioc_redis_publish_unconfirmed_total counter\n"
+        "sioc_redis_publish_unconfirmed_total %llu\n"
         "# HELP sioc_redis_received_total Messages received from Redis\n"
         "# TYPE sioc_redis_received_total counter\nsioc_redis_received_total %llu\n"
         "# HELP sioc_redis_decode_errors_total Undecodable messages from Redis\n"
@@ -1576,7 +1596,7 @@ void adapter_metrics(const adapter_t *a, sioc_buf_t *b)
         redis_client_up(a->pub), redis_client_up(a->sub), a->ready,
         redis_client_rtt_us(a->pub) / 1e6, redis_client_rtt_us(a->sub) / 1e6,
         redis_client_drops(a->pub), redis_client_drops(a->sub), a->published, a->publish_dropped,
-        a->received, a->decode_errors, a->requests_timed_out);
+        a->publish_unconfirmed, a->received, a->decode_errors, a->requests_timed_out);
     if (n > 0)
         (void)!buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
     adapter__queue_metrics(a, b);

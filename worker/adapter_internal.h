@@ -75,7 +75,7 @@ struct adapter {
     adapter_msg_ctx_t ctx;
     sioc_buf_t json;
     sioc_iov_t att_v[MAX_ATT];
-    unsigned long long published, publish_dropped, received, decode_errors, requests_timed_out,
+    unsigned long long published, publish_dropped, publish_unconfirmed, received, decode_errors, requests_timed_out,
         link_downs;
     /* the publisher's outage queue (adapter_queue.c) */
     sioc_list_t queue;

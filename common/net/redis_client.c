@@ -75,8 +75,8 @@ struct redis_client {
     struct event tick;  /* liveness */
     struct event retry; /* reconnect backoff */
     int freeing;
-    redis_cluster_t *cl;  /* a Redis Cluster: this link is its control link */
-    int cluster_node;     /* a link to one node of a cluster, made by the cluster */
+    redis_cluster_t *cl;    /* a Redis Cluster: this link is its control link */
+    int cluster_node;       /* a link to one node of a cluster, made by the cluster */
     redis_push_cb on_error; /* subscriber links: error replies (cluster nodes) */
     void *on_error_data;
 };

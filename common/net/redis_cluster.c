@@ -20,9 +20,9 @@
 #include "base/log.h"
 #include "redis_cluster_map.h"
 
-#define TICK_MS 250         /* map checks while something is missing */
-#define REFRESH_MS 5000     /* map checks while all is well */
-#define MAX_REDIRECTS 5     /* MOVED / ASK hops per command */
+#define TICK_MS 250     /* map checks while something is missing */
+#define REFRESH_MS 5000 /* map checks while all is well */
+#define MAX_REDIRECTS 5 /* MOVED / ASK hops per command */
 #define MAX_NUMSUB_CHANNELS 16
 
 typedef struct cnode {
@@ -124,7 +124,7 @@ static cnode_t *node_for_key(const redis_cluster_t *cl, const char *key, size_t 
 
 static void update_state(redis_cluster_t *cl)
 {
-    int up = cl->map != NULL && cl->n_nodes > 0;
+    int up = cl->map != NULL && cl->map->n_assigned == REDIS_CLUSTER_SLOTS;
     for (size_t i = 0; up && i < cl->n_nodes; i++)
         up = node_up(cl->nodes[i]);
     if (up == cl->up)
@@ -412,7 +412,7 @@ static int sub_cmd(redis_cluster_t *cl, int argc, const char **argv, const size_
     return rc;
 }
 
-/* After the map changed: sharded channels whose slot has moved are subscribed where it is. */
+/* After a map is read: sharded channels whose slot has moved are subscribed where it is. */
 static void shard_follow(redis_cluster_t *cl)
 {
     hmap_node_t *hn;
@@ -559,7 +559,7 @@ static void apply_map(redis_cluster_t *cl, redis_cluster_map_t *m)
                      m->n_assigned, REDIS_CLUSTER_SLOTS);
     }
     update_state(cl);
-    if (changed && cl->up)
+    if (cl->up) /* also the channels a node dropped while the map still named it */
         shard_follow(cl);
     flush_waiting(cl);
 }
@@ -580,7 +580,7 @@ static void on_map(redis_client_t *c, redisReply *r, void *data)
     redis_cluster_map_t *m = xmalloc(sizeof(*m));
     char err[160];
     int rc = r->type == REDIS_REPLY_ERROR ? (snprintf(err, sizeof(err), "%s", r->str), SIOC_EINVAL)
-             : cl->use_slots ? redis_cluster_map_from_slots(r, m, err, sizeof(err))
+             : cl->use_slots              ? redis_cluster_map_from_slots(r, m, err, sizeof(err))
                              : redis_cluster_map_from_shards(r, cl->url.tls, m, err, sizeof(err));
     if (rc != 0) {
         static long long last;
@@ -696,6 +696,11 @@ void redis_cluster_describe(const redis_cluster_t *cl, char *out, size_t cap)
     }
     if (cl->map == NULL) {
         snprintf(out, cap, "reading the cluster's slot map, retrying (%s)", cl->shown);
+        return;
+    }
+    if (cl->map->n_assigned < REDIS_CLUSTER_SLOTS) {
+        snprintf(out, cap, "the cluster's slot map covers %zu of %d slots, retrying (%s)",
+                 cl->map->n_assigned, REDIS_CLUSTER_SLOTS, cl->shown);
         return;
     }
     size_t used = (size_t)snprintf(out, cap, "cluster primary");

@@ -120,8 +120,9 @@ static int map_node(redis_cluster_map_t *m, const char *host, size_t hlen, long 
 
 static int valid_addr(const char *host, size_t hlen, long long port)
 {
-    return hlen > 0 && hlen < sizeof(((redis_node_t *)0)->host) && memchr(host, '\0', hlen) == NULL &&
-           !(hlen == 1 && host[0] == '?') && port >= 1 && port <= 65535;
+    return hlen > 0 && hlen < sizeof(((redis_node_t *)0)->host) &&
+           memchr(host, '\0', hlen) == NULL && !(hlen == 1 && host[0] == '?') && port >= 1 &&
+           port <= 65535;
 }
 
 static int assign(redis_cluster_map_t *m, long long from, long long to, int node, char *err,
@@ -182,9 +183,8 @@ int redis_cluster_map_from_shards(const redisReply *r, int tls, redis_cluster_ma
             return fail(err, errlen, "a shard without a primary");
         const redisReply *ep = field(primary, "endpoint"), *ip = field(primary, "ip");
         const redisReply *port = field(primary, "port"), *tport = field(primary, "tls-port");
-        const redisReply *host = is_str(ep) && ep->len > 0 && !(ep->len == 1 && ep->str[0] == '?')
-                                     ? ep
-                                     : ip;
+        const redisReply *host =
+            is_str(ep) && ep->len > 0 && !(ep->len == 1 && ep->str[0] == '?') ? ep : ip;
         if (tls && tport != NULL)
             port = tport;
         if (!is_str(host) || port == NULL || port->type != REDIS_REPLY_INTEGER ||
