@@ -32,12 +32,18 @@ const MIGRATION_GAP_MS = 3000;
 
 const isReady = (w) => httpGet(w.port, "/ready", { timeoutMs: 1000 }).then((r) => r.status === 200);
 const metrics = async (w) => (await httpGet(w.port, "/metrics", { timeoutMs: 2000 })).body;
-/** Publishes the worker gave up on: dropped while Redis was unreachable, or pushed out of the outage queue. */
+/**
+ * Publishes the worker counted as possibly lost: dropped while Redis was unreachable or
+ * pushed out of the outage queue (sioc_redis_publish_dropped_total), or sent without a
+ * confirmation from Redis (sioc_redis_publish_unconfirmed_total).
+ */
 const dropped = async (w) => {
   const m = parseMetrics(await metrics(w));
-  const v = m.get("sioc_redis_publish_dropped_total");
-  assert.ok(Number.isFinite(v), "sioc_redis_publish_dropped_total is exported");
-  return v;
+  const d = m.get("sioc_redis_publish_dropped_total");
+  const u = m.get("sioc_redis_publish_unconfirmed_total");
+  assert.ok(Number.isFinite(d), "sioc_redis_publish_dropped_total is exported");
+  assert.ok(Number.isFinite(u), "sioc_redis_publish_unconfirmed_total is exported");
+  return d + u;
 };
 
 describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links only" : false, timeout: 600000 }, () => {
