@@ -7,8 +7,8 @@
 // - a room's slot moves to another primary (SETSLOT MIGRATING / IMPORTING, MIGRATE,
 //   SETSLOT NODE) while messages flow: the gap in delivery is bounded and nothing sent
 //   after it is lost;
-// - a manual CLUSTER FAILOVER (sharded) and a kill -9 of a primary (sharded, and classic
-//   with the primary of the main channel) while messages flow to rooms on every primary: /ready (polled every 50 ms) is true again within 2 s of the replica's
+// - a manual CLUSTER FAILOVER (sharded) and a kill -9 of a primary (sharded: a room's
+//   owner; classic: the node of the subscriptions; streams: the stream's owner) while messages flow to rooms on every primary: /ready (polled every 50 ms) is true again within 2 s of the replica's
 //   promotion, /ready names the missing node meanwhile, and every message is delivered
 //   exactly once or counted as dropped by the sending worker (never silently lost);
 // - a stock Node socket.io server with @socket.io/redis-adapter createShardedAdapter on a
@@ -355,13 +355,33 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
   }
 
   /**
+   * The primary to break: the owner of the first room's channel (sharded), the primary the
+   * classic subscriptions are on (PUBSUB NUMSUB of the request channel, node-local in a
+   * cluster), the owner of the stream (streams).
+   */
+  async function victimOf(mode, w, firstRoomOwner) {
+    if (mode === "sharded") return firstRoomOwner;
+    if (mode === "streams") {
+      const keys = [...(await metrics(w)).matchAll(/^sioc_redis_stream_added_total\{stream="([^"]+)"\}/gm)].map((x) => x[1]);
+      assert.equal(keys.length, 1, "one stream");
+      return (await cluster.ownerOf(slotOf(keys[0]))).port;
+    }
+    const counts = await Promise.all((await cluster.primaries()).map(async (p) => {
+      const r = await cluster.query(p.port, ["PUBSUB", "NUMSUB", `${KEY}-request#/#`]);
+      return { port: p.port, n: Array.isArray(r) ? Number(r[1]) : 0 };
+    }));
+    const best = counts.sort((a, b) => b.n - a.n)[0];
+    assert.ok(best.n > 0, `classic subscriptions found on a primary: ${JSON.stringify(counts)}`);
+    return best.port;
+  }
+
+  /**
    * Three workers in `mode`; on worker 0 a sender per room (a room on each primary, one
    * message every 50 ms each); receivers on workers 1 and 2. `disrupt(victimPort)` breaks
-   * a primary and resolves {startedAt, promotedAt, promotedPort, what}; the victim is the
-   * owner of the first room (sharded) or of the namespace's main channel (classic, where
-   * the subscriptions live). Then: ready again within the goal (`whileDown(watch)` checks
-   * the /ready answers of the outage), every message delivered once or counted as dropped
-   * by the sending worker, fresh messages exactly once everywhere.
+   * a primary (victimOf) and resolves {startedAt, promotedAt, promotedPort, what}. Then:
+   * ready again within the goal (`whileDown(watch)` checks the /ready answers of the
+   * outage), every message delivered once or counted as dropped by the sending worker,
+   * fresh messages exactly once everywhere.
    */
   async function underLoad(t, prefix, disrupt, { mode = "sharded", whileDown = null } = {}) {
     const ws = await startWorkers(mode, `${prefix}-`, 3, { "log-level": "info" });
@@ -377,7 +397,7 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
       flows = rooms.map((r) => flow(sender, `${prefix}-s`, r, receivers));
       await until(() => flows.every((f) => f.arrivals.every((a) => a.length >= 10)), 10000, 20, "flowing before the failure");
 
-      const victim = mode === "sharded" ? owners[0] : (await cluster.ownerOf(slotOf(`${KEY}#/#`))).port;
+      const victim = await victimOf(mode, ws[0], owners[0]);
       const d = await disrupt(victim);
       // ready again within the goal after the promotion (every 50 ms poll started after it)
       await until(() => watch.readyAt(d.promotedAt) !== null, 15000, 50, "every worker ready after the promotion").catch((e) => {
@@ -468,7 +488,7 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
       `a /ready answer while not ready names 127.0.0.1:${port}: ${JSON.stringify(down.at(-1).body)}`);
   };
 
-  for (const mode of ["sharded", "classic"]) {
+  for (const mode of ["sharded", "classic", "streams"]) {
     it(`${mode}: kill -9 of a primary under load`, { timeout: 180000 }, async (t) => {
       let killed = null;
       try {
