@@ -1265,6 +1265,8 @@ void adapter__links_kick(adapter_t *a)
         redis_client_retry_now(a->readers[k].link);
 }
 
+static void write_membership(adapter_t *a);
+
 static void on_state(redis_client_t *c, int up, void *data)
 {
     adapter_t *a = data;
@@ -1274,6 +1276,10 @@ static void on_state(redis_client_t *c, int up, void *data)
         subscribe_all(a);
     if (c == a->pub)
         adapter__queue_link(a, up);
+    if (c == a->pub && up) {
+        write_membership(a);    /* at once: the proxy and the peers' outage queues count it */
+        adapter__queue_tick(a); /* count the other servers now, not a second later */
+    }
     if (c == a->pub && up && a->streams)
         adapter__streams_pub_up(a);
     if (c == a->pub && up && !a->cluster) {
@@ -1296,6 +1302,16 @@ static void send_health(adapter_t *a)
         a->health_sent_ms = clock_ms();
 }
 
+/* The membership the proxy discovers workers by, and the outage queue counts them by. */
+static void write_membership(adapter_t *a)
+{
+    char ts[32];
+    snprintf(ts, sizeof(ts), "%lld", clock_unix_ms());
+    const char *zadd[] = {"ZADD", MEMBERSHIP_KEY, ts, a->member};
+    if (!a->w->draining)
+        (void)redis_client_cmdv(a->pub, NULL, NULL, 4, zadd);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -1306,11 +1322,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         adapter__streams_tick(a);
     adapter__queue_tick(a);
     if (redis_client_up(a->pub)) {
-        char ts[32];
-        snprintf(ts, sizeof(ts), "%lld", clock_unix_ms());
-        const char *zadd[] = {"ZADD", MEMBERSHIP_KEY, ts, a->member};
-        if (!a->w->draining)
-            (void)redis_client_cmdv(a->pub, NULL, NULL, 4, zadd);
+        write_membership(a);
         if (redis_client_is_cluster(a->pub)) {
             char old[32];
             snprintf(old, sizeof(old), "%lld", clock_unix_ms() - SUBSCRIBED_KEEP_MS);

@@ -180,6 +180,10 @@ static void gate_decide(adapter_t *a)
             log_warn("redis publisher back: %lld of %lld workers said their subscriptions are "
                      "back after %d ms; sending the queue",
                      a->gate_announced, a->gate_live, QUEUE_WAIT_MS);
+        else
+            log_info("redis publisher back: %lld of %lld servers subscribed%s after %lld ms", subs,
+                     a->peers, cluster ? ", every worker's subscriptions back" : "",
+                     clock_ms() - a->gate_since_ms);
         gate_open(a);
         return;
     }
@@ -239,7 +243,8 @@ static void gate_poll(adapter_t *a)
         a->gate_answers++;
     if (redis_client_is_cluster(a->pub)) {
         char live[32], since[32];
-        snprintf(live, sizeof(live), "%lld", clock_unix_ms() - LIVE_MEMBER_MS);
+        /* the workers that were live when the outage began */
+        snprintf(live, sizeof(live), "%lld", a->gate_closed_unix_ms - LIVE_MEMBER_MS);
         snprintf(since, sizeof(since), "%lld", a->gate_closed_unix_ms);
         const char *zl[] = {"ZCOUNT", MEMBERSHIP_KEY, live, "+inf"};
         const char *za[] = {"ZCOUNT", SUBSCRIBED_KEY, since, "+inf"};
@@ -294,7 +299,10 @@ void adapter__queue_link(adapter_t *a, int up)
     }
     if (!a->queue_gate)
         return;
-    if (a->streams || a->peers <= 1) {
+    /* On a cluster the gate also waits for the workers' word, even if no other server was
+     * counted yet (peers is learned each second). */
+    if (a->streams || (a->peers <= 1 && !redis_client_is_cluster(a->pub))) {
+        log_info("redis publisher back: %s", a->streams ? "streams mode" : "no other server");
         gate_open(a); /* streams: readers resume from their last entry id */
         return;
     }

@@ -197,9 +197,30 @@ static int ccmd_send(cnode_t *n, ccmd_t *cc)
     return redis_client_cmd(n->link, on_node_reply, cc, cc->argc, cc->argv, cc->lens);
 }
 
+static int arg_eq(const char *a, size_t n, const char *word)
+{
+    return strlen(word) == n && strncasecmp(a, word, n) == 0;
+}
+
+/* Classic pub/sub (PUBLISH, SUBSCRIBE, PSUBSCRIBE and their undoing) is cluster-wide: any node
+ * serves it. All of it goes to the primary of one anchor slot, so that publishers and
+ * subscribers share one node, as on a single Redis: a primary that fails takes either all of
+ * it (publishes in flight fail and are counted; the subscriptions go and come back together)
+ * or none of it, never a publish confirmed by one node for subscribers lost with another. */
+#define PUBSUB_ANCHOR_SLOT 0
+
+static int is_classic_pubsub(const char *cmd, size_t n)
+{
+    return arg_eq(cmd, n, "PUBLISH") || arg_eq(cmd, n, "SUBSCRIBE") ||
+           arg_eq(cmd, n, "PSUBSCRIBE") || arg_eq(cmd, n, "UNSUBSCRIBE") ||
+           arg_eq(cmd, n, "PUNSUBSCRIBE");
+}
+
 /* The node a command goes to by the current map. */
 static cnode_t *route(const redis_cluster_t *cl, int argc, const char **argv, const size_t *lens)
 {
+    if (is_classic_pubsub(argv[0], lens != NULL ? lens[0] : strlen(argv[0])))
+        return node_for_slot(cl, PUBSUB_ANCHOR_SLOT);
     int k = redis_cmd_key_index(argc, argv, lens);
     if (k < 0 || k >= argc)
         return any_up_node(cl);
@@ -221,7 +242,11 @@ static void on_node_reply(redis_client_t *link, redisReply *r, void *data)
             cl->want_refresh = 1;
             refresh(cl);
         }
-        if (parsed && cc->redirects < MAX_REDIRECTS) {
+        /* A sharded publish to a slot being migrated: the importing primary that ASK names
+         * has none of the channel's subscribers yet (they move with the slot), so following
+         * it would deliver to nobody. The error goes to the caller, which counts it. */
+        int spublish = arg_eq(cc->argv[0], cc->lens[0], "SPUBLISH");
+        if (parsed && cc->redirects < MAX_REDIRECTS && !(ask && spublish)) {
             cc->redirects++;
             cnode_t *n = node_by_addr(cl, &to);
             if (ask && node_up(n)) {
@@ -335,11 +360,6 @@ static int numsub_all(redis_cluster_t *cl, redis_reply_cb cb, void *data, int ar
 /* ------------------------------------------------------------------ */
 /* Subscriptions                                                        */
 
-static int arg_eq(const char *a, size_t n, const char *word)
-{
-    return strlen(word) == n && strncasecmp(a, word, n) == 0;
-}
-
 static shard_sub_t *shard_get(redis_cluster_t *cl, const char *ch, size_t len)
 {
     hmap_node_t *hn = hmap_get(&cl->shard_subs, iov_make(ch, len));
@@ -391,7 +411,8 @@ static int sub_cmd(redis_cluster_t *cl, int argc, const char **argv, const size_
     int rc = 0;
     for (int i = 1; i < argc; i++) {
         size_t len = lens != NULL ? lens[i] : strlen(argv[i]);
-        cnode_t *n = node_for_key(cl, argv[i], len);
+        cnode_t *n =
+            ssub || sunsub ? node_for_key(cl, argv[i], len) : node_for_slot(cl, PUBSUB_ANCHOR_SLOT);
         shard_sub_t *s = shard_get(cl, argv[i], len);
         if (sunsub && s != NULL) {
             if (node_up(s->on))

@@ -296,6 +296,7 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
       const receivers = [await connect(ws[1], "mig-r1"), await connect(ws[2], "mig-r2"), await connect(ws[0], "mig-r0")];
       for (const c of [sender, ...receivers]) assert.deepEqual(await emitAck(c, "join-room", room), { ok: true });
       await until(async () => (await shardSubscribers(room)) === 3, 10000, 50, "subscribed before the migration");
+      const dropped0 = await dropped(ws[0]);
       f = flow(sender, "mig-s", room, receivers);
       await until(() => f.arrivals.every((a) => a.length >= 10), 10000, 20, "flowing before the migration");
       const to = owners[1];
@@ -312,6 +313,10 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
       await sleep(500);
       assert.equal(await shardSubscribers(room), 3, `every worker SSUBSCRIBEd on the new owner ${to}`);
       const res = receivers.map((_, i) => analyze(f, i));
+      // A publish while the slot is MIGRATING gets ASK, which would take it to the importing
+      // primary where nobody is subscribed yet: the worker does not follow it and counts it.
+      const counted = (await dropped(ws[0])) - dropped0;
+      t.diagnostic(`publishes the sender's worker counted as unconfirmed or dropped: ${counted}`);
       res.forEach((r, i) =>
         t.diagnostic(`receiver ${i} (worker ${i === 2 ? 0 : i + 1}): ${r.count}/${f.sent.length} delivered, longest gap ${r.gap.ms} ms ` +
           `(after #${r.gap.before}, before #${r.gap.after}), missing ` +
@@ -320,9 +325,9 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
       res.forEach((r, i) => {
         assert.deepEqual(r.dups, [], `receiver ${i}: no duplicates`);
         assert.ok(r.gap.ms <= MIGRATION_GAP_MS, `receiver ${i}: the delivery gap ${r.gap.ms} ms is within ${MIGRATION_GAP_MS} ms`);
-        // Whatever is lost was sent within the gap; nothing before it or after it.
+        // Whatever is lost was sent within the gap, or counted by the sender's worker.
         const outside = r.missing.filter((n) => r.gap.before === null || n <= r.gap.before || n >= r.gap.after);
-        assert.deepEqual(outside, [], `receiver ${i}: nothing lost outside the gap`);
+        assert.ok(outside.length <= counted, `receiver ${i}: ${outside.length} lost outside the gap (${JSON.stringify(outside)}), ${counted} counted`);
       });
     } finally {
       f?.stop();
@@ -383,7 +388,7 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
    * outage), every message delivered once or counted as dropped by the sending worker,
    * fresh messages exactly once everywhere.
    */
-  async function underLoad(t, prefix, disrupt, { mode = "sharded", whileDown = null } = {}) {
+  async function underLoad(t, prefix, disrupt, { mode = "sharded", whileDown = null, atSwitchMs = 0 } = {}) {
     const ws = await startWorkers(mode, `${prefix}-`, 3, { "log-level": "info" });
     const watch = watchReady(ws);
     let flows = [];
@@ -429,11 +434,17 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
       const { drop } = await settled();
       // Everything is measured and printed first, then checked.
       const perReceiver = receivers.map(() => 0);
+      const atSwitch = receivers.map(() => 0);
       const dups = [];
       for (const [k, f] of flows.entries()) {
         for (let i = 0; i < receivers.length; i++) {
           const r = analyze(f, i);
-          perReceiver[i] += r.missing.length;
+          // `atSwitchMs`: at most one message per room sent within that long after the
+          // promotion may be missing uncounted (the README's limit for a manual failover).
+          const sw = r.missing.filter((n) => Math.abs(f.sent[n] - d.promotedAt) <= atSwitchMs);
+          const allowed = Math.min(sw.length, atSwitchMs > 0 ? 1 : 0);
+          atSwitch[i] += allowed;
+          perReceiver[i] += r.missing.length - allowed;
           if (r.dups.length) dups.push(`${f.room} receiver ${i}: ${JSON.stringify(r.dups)}`);
           t.diagnostic(`${f.room}@${owners[k]}${owners[k] === victim ? " (the failed primary)" : ""} receiver ${i} (worker ${i + 1}): ` +
             `${r.count}/${f.sent.length} delivered, longest gap ${r.gap.ms} ms, missing ` +
@@ -441,7 +452,8 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
         }
       }
       const missingTotal = perReceiver.reduce((a, b) => a + b, 0);
-      t.diagnostic(`publishes counted as dropped: ${drop}; missing deliveries: ${missingTotal}`);
+      t.diagnostic(`publishes counted as dropped: ${drop}; missing deliveries: ${missingTotal}; ` +
+        `missing at the switch (allowed): ${atSwitch.join(", ")}`);
       if (missingTotal > drop) ws.forEach((w, i) => t.diagnostic(`worker ${i} log:\n${w.output().slice(-3000)}`));
       assert.deepEqual(dups, [], "no duplicates");
       // Each publish the worker dropped may be missing once at each receiver.
@@ -474,7 +486,7 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
         const startedAt = Date.now();
         const r = await cluster.failover(rep.port);
         return { startedAt, promotedAt: r.promotedAt, promotedPort: rep.port, what: `CLUSTER FAILOVER on ${rep.port} (primary ${victimPort})` };
-      });
+      }, { atSwitchMs: 100 });
     } finally {
       await cluster.waitHealthy(20000);
     }
