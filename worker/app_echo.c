@@ -46,7 +46,7 @@ static void echo_event(sio_socket_t *s, const sio_event_t *ev)
     buf_free(&b);
 }
 
-static const sio_app_t echo = {NULL, echo_connect, echo_event, NULL, NULL};
+static const sio_app_t echo = {NULL, echo_connect, echo_event, NULL, NULL, NULL};
 
 const sio_app_t *app_echo(void)
 {

@@ -38,6 +38,7 @@
 #include "base/hmap.h"
 #include "base/log.h"
 #include "base/rand.h"
+#include "base/timeheap.h"
 #include "eio_session.h"
 #include "recovery.h"
 #include "sio/jscan.h"
@@ -75,6 +76,8 @@ struct sio_server {
     sio_nsp_hook nsp_hook;
     sioc_list_t handshake_fifo; /* clients without a namespace yet (connect timeout) */
     struct event *connect_timer;
+    timeheap_t deadlines; /* sockets by deadline (sio_socket_set_deadline), wall-clock ms */
+    struct event *deadline_timer;
 };
 
 struct sio_nsp {
@@ -161,8 +164,9 @@ struct sio_socket {
     void *data;
     char *pid;                  /* private session id, with recovery on */
     struct sio_restore *parked; /* its CONNECT waits for the app's middleware */
-    net_deferred_t reap;
-    net_deferred_t session_write; /* store mode: rewrite the session at the end of the turn */
+    /* Store mode: rewrite the session at the end of the turn; after the disconnect, the free. */
+    net_deferred_t turn;
+    timeheap_node_t deadline; /* in srv->deadlines while set */
     char id[SOCKET_ID_LEN + 1];
 };
 
@@ -275,7 +279,7 @@ const char *sio_socket_pid(const sio_socket_t *s)
 
 static void session_write(net_deferred_t *d)
 {
-    sio_socket_t *s = container_of(d, sio_socket_t, session_write);
+    sio_socket_t *s = container_of(d, sio_socket_t, turn);
     const sio_recovery_store_t *st = &s->nsp->srv->store;
     if (s->connected && st->save != NULL)
         st->save(st->ctx, s);
@@ -285,8 +289,8 @@ static void session_write(net_deferred_t *d)
 static void session_touch(sio_socket_t *s)
 {
     if (s->connected && s->pid != NULL && s->nsp->srv->store.save != NULL) {
-        s->session_write.cb = session_write;
-        net_loop_defer(s->client->w->loop, &s->session_write);
+        s->turn.cb = session_write;
+        net_loop_defer(s->client->w->loop, &s->turn);
     }
 }
 
@@ -813,14 +817,66 @@ int sio_socket_connected(const sio_socket_t *s)
 
 static void socket_free(sio_socket_t *s)
 {
-    net_loop_cancel(&s->session_write);
+    net_loop_cancel(&s->turn);
+    timeheap_remove(&s->nsp->srv->deadlines, &s->deadline);
     free(s->pid);
     free(s);
 }
 
 static void socket_reap(net_deferred_t *d)
 {
-    socket_free(container_of(d, sio_socket_t, reap));
+    socket_free(container_of(d, sio_socket_t, turn));
+}
+
+static void arm_deadline_timer(struct sio_server *srv)
+{
+    const timeheap_node_t *top = timeheap_top(&srv->deadlines);
+    if (top == NULL) {
+        event_del(srv->deadline_timer);
+        return;
+    }
+    long long left = top->due - clock_unix_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
+    event_add(srv->deadline_timer, &tv);
+}
+
+void sio_socket_set_deadline(sio_socket_t *s, long long unix_ms)
+{
+    struct sio_server *srv = s->nsp->srv;
+    int was_first = timeheap_top(&srv->deadlines) == &s->deadline;
+    if (unix_ms > 0)
+        timeheap_push(&srv->deadlines, &s->deadline, unix_ms);
+    else
+        timeheap_remove(&srv->deadlines, &s->deadline);
+    if (was_first || timeheap_top(&srv->deadlines) == &s->deadline)
+        arm_deadline_timer(srv);
+}
+
+long long sio_socket_deadline(const sio_socket_t *s)
+{
+    return timeheap_queued(&s->deadline) ? s->deadline.due : 0;
+}
+
+/* Runs the passed deadlines. libevent measures from its cached loop time, so the timer may
+ * fire a little early: what is not due yet waits for the re-armed timer. */
+static void on_deadline_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sio_server *srv = arg;
+    timeheap_node_t *n;
+    while ((n = timeheap_pop_due(&srv->deadlines, clock_unix_ms())) != NULL) {
+        sio_socket_t *s = container_of(n, sio_socket_t, deadline);
+        if (!s->connected)
+            continue;
+        if (srv->app->on_deadline != NULL)
+            srv->app->on_deadline(s);
+        else
+            sio_disconnect(s, 0);
+    }
+    arm_deadline_timer(srv);
 }
 
 /* The reasons after which Node keeps a socket's session for recovery (socket.ts). */
@@ -839,7 +895,7 @@ static void session_save(sio_socket_t *s, const char *reason)
 {
     const sio_recovery_store_t *st = &s->nsp->srv->store;
     if (st->save != NULL && s->pid != NULL) {
-        net_loop_cancel(&s->session_write);
+        net_loop_cancel(&s->turn);
         if (reason != NULL && recoverable(reason))
             st->save(st->ctx, s);
         else
@@ -881,13 +937,15 @@ static void socket_close(sio_socket_t *s, const char *reason)
     while (!list_empty(&s->acks))
         ack_finish(container_of(s->acks.next, pending_ack_t, link), NULL, reason);
     w->stats.sockets_open--;
+    sio_socket_set_deadline(s, 0);
     if (s->nsp->dynamic && s->nsp->sockets.count == 0)
         nsp_check_later(s->nsp);
     const sio_app_t *app = s->nsp->srv->app;
     if (app->on_disconnect != NULL)
         app->on_disconnect(s, reason);
-    s->reap.cb = socket_reap;
-    net_loop_defer(w->loop, &s->reap);
+    net_loop_cancel(&s->turn);
+    s->turn.cb = socket_reap;
+    net_loop_defer(w->loop, &s->turn);
 }
 
 void sio_disconnect(sio_socket_t *s, int close)
@@ -1693,6 +1751,7 @@ struct sio_server *sio_server_new(worker_t *w, const sio_app_t *app)
     }
     list_init(&srv->handshake_fifo);
     srv->connect_timer = event_new(net_loop_base(w->loop), -1, 0, on_connect_timer, srv);
+    srv->deadline_timer = event_new(net_loop_base(w->loop), -1, 0, on_deadline_timer, srv);
     return srv;
 }
 
@@ -1719,5 +1778,7 @@ void sio_server_free(struct sio_server *srv)
     recovery_free(srv->recovery);
     addrcount_free(srv->pending);
     event_free(srv->connect_timer);
+    event_free(srv->deadline_timer);
+    timeheap_free(&srv->deadlines);
     free(srv);
 }
