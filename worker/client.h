@@ -49,8 +49,10 @@ typedef struct client {
     uint8_t coding;     /* HTTP_COMPRESS_* the request being answered accepts */
     uint8_t ws_bits;    /* websocket: permessage-deflate window of our messages, 0 = off */
     long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
-    ws_reader_t *ws;
-    struct sse_client *sse; /* CLIENT_SSE: its event stream (sse.c) */
+    union {
+        ws_reader_t *ws;        /* CLIENT_WS: its frame reader */
+        struct sse_client *sse; /* CLIENT_SSE: its event stream (sse.c) */
+    };
 } client_t;
 
 struct engine {
