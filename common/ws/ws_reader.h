@@ -119,4 +119,12 @@ void ws_reader_allow_compressed(ws_reader_t *r);
 /** Frees the reassembly storage; `r` may be initialised again afterwards. */
 void ws_reader_free(ws_reader_t *r);
 
+/**
+ * Whether `r` holds nothing a later call needs: no fragmented message in progress, no
+ * partial text frame being checked, no failure. Only a delivered message's storage may
+ * remain (ws_reader_free releases it). Such a reader may be initialised again, so idle
+ * connections can share one and keep their own only between the frames of a message.
+ */
+int ws_reader_idle(const ws_reader_t *r);
+
 #endif
