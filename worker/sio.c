@@ -151,23 +151,25 @@ struct sio_socket {
     hmap_node_t node; /* in nsp->sockets */
     sio_nsp_t *nsp;
     sio_client_t *client;
-    sioc_list_t link;   /* in client->sockets */
+    union {
+        sioc_list_t link;           /* connected: in client->sockets */
+        struct sio_restore *parked; /* before: its CONNECT waits for the app's middleware */
+    };
     sioc_list_t rooms;  /* memberships */
-    size_t n_rooms;     /* entries of `rooms` */
     hmap_t *room_index; /* memberships by room name; NULL until n_rooms > ROOM_INDEX_AT */
     sioc_list_t acks;   /* pending server->client acks */
     unsigned long long gen;
     unsigned long long next_ack;
     long long rate_window_ms;
     unsigned rate_count;
-    uint8_t connected;
+    unsigned n_rooms; /* entries of `rooms` */
     void *data;
-    char *pid;                  /* private session id, with recovery on */
-    struct sio_restore *parked; /* its CONNECT waits for the app's middleware */
+    char *pid; /* private session id, with recovery on */
     /* Store mode: rewrite the session at the end of the turn; after the disconnect, the free. */
     net_deferred_t turn;
     timeheap_node_t deadline; /* in srv->deadlines while set */
     char id[SOCKET_ID_LEN + 1];
+    uint8_t connected;
 };
 
 static sio_nsp_t *nsp_find(struct sio_server *srv, sioc_iov_t name);
@@ -1395,7 +1397,7 @@ void sio_authorize_done(sio_socket_t *s, const char *refused)
 {
     sio_restore_t *r = s->parked;
     assert(r != NULL && r->s == s);
-    s->parked = NULL;
+    list_init(&s->link);
     list_remove(&r->link);
     if (--s->nsp->parked == 0 && s->nsp->dynamic)
         nsp_check_later(s->nsp);
