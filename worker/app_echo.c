@@ -61,7 +61,7 @@ static void eio_echo(eio_session_t *s, const char *data, size_t len, int binary)
         (void)eio_send_text(s, data, len);
 }
 
-static const eio_handler_t echo_engine = {NULL, eio_echo, NULL, NULL, NULL};
+static const eio_handler_t echo_engine = {NULL, eio_echo, NULL, NULL, NULL, 0};
 
 const eio_handler_t *app_echo_engine(void)
 {

@@ -6,7 +6,8 @@
  * the polling output buffer and one list node for its heartbeat. The polling side (held
  * GET, output buffer, upgrade timeout) is allocated at the end of sessions opened by a
  * polling handshake only: a session opened on a websocket never polls, and an idle one is
- * the bulk of a worker's memory.
+ * the bulk of a worker's memory. The handler's per-session state (the Socket.IO client)
+ * follows in the same allocation.
  *
  * Heartbeats without a timer per session: every session waits either for its next ping
  * (ping_fifo) or for its pong (pong_fifo). All sessions share one interval and one
@@ -694,7 +695,13 @@ int eio_session_ws_is_probe(const eio_session_t *s)
 
 eio_session_t *eio_session_new(eio_session_table_t *t, int websocket, void *peer, const char *addr)
 {
-    eio_session_t *s = xcalloc(1, sizeof(*s) + (websocket ? 0 : sizeof(eio_poll_t)));
+    /* One allocation: the session, its polling side, the handler's data (8-byte aligned). */
+    size_t data_at =
+        (sizeof(eio_session_t) + (websocket ? 0 : sizeof(eio_poll_t)) + 7) & ~(size_t)7;
+    size_t data_size = t->h != NULL ? t->h->data_size : 0;
+    eio_session_t *s = xcalloc(1, data_at + data_size);
+    if (data_size > 0)
+        s->data = (char *)s + data_at;
     s->t = t;
     s->websocket = (uint8_t)websocket;
     if (!websocket) {

@@ -118,9 +118,9 @@ typedef struct membership {
  * rooms and pay no table). */
 #define ROOM_INDEX_AT 8
 
+/* Kept in its Engine.IO session's allocation (eio_handler_t.data_size): freed with it. */
 typedef struct sio_client {
     eio_session_t *eio;
-    worker_t *w;
     sioc_list_t sockets;
     sioc_list_t fifo;   /* in sio_server->handshake_fifo until the first namespace connect */
     sioc_list_t parked; /* CONNECTs waiting for the recovery store (sio_restore_t) */
@@ -172,6 +172,24 @@ struct sio_socket {
     uint8_t connected;
 };
 
+/* The client of an Engine.IO session: NULL before on_open (a session can end before it
+ * opens) and after on_close. */
+static sio_client_t *client_of(eio_session_t *e)
+{
+    sio_client_t *c = eio_session_data(e);
+    return c != NULL && c->eio != NULL ? c : NULL;
+}
+
+static worker_t *client_worker(const sio_client_t *c)
+{
+    return eio_session_owner(c->eio);
+}
+
+static worker_t *socket_worker(const sio_socket_t *s)
+{
+    return s->nsp->srv->w;
+}
+
 static sio_nsp_t *nsp_find(struct sio_server *srv, sioc_iov_t name);
 static void nsp_check_later(sio_nsp_t *n);
 
@@ -212,7 +230,7 @@ static int send_packet(sio_socket_t *s, int type, int has_ack, unsigned long lon
         r = eio_send_binary(s->client->eio, att[i].base, att[i].len);
     buf_free(&b);
     if (r == 0 && type == SIO_EVENT)
-        s->client->w->stats.sio_events_out++;
+        socket_worker(s)->stats.sio_events_out++;
     return r;
 }
 
@@ -292,7 +310,7 @@ static void session_touch(sio_socket_t *s)
 {
     if (s->connected && s->pid != NULL && s->nsp->srv->store.save != NULL) {
         s->turn.cb = session_write;
-        net_loop_defer(s->client->w->loop, &s->turn);
+        net_loop_defer(socket_worker(s)->loop, &s->turn);
     }
 }
 
@@ -335,7 +353,7 @@ int sio_emit_ack_att(sio_socket_t *s, sioc_iov_t json_array, const sioc_iov_t *a
     a->cb = cb;
     a->data = data;
     a->socket = s;
-    worker_t *w = s->client->w;
+    worker_t *w = socket_worker(s);
     a->timer = event_new(net_loop_base(w->loop), -1, 0, on_ack_timeout, a);
     long ms = w->conf->ack_timeout;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -450,7 +468,7 @@ int sio_join(sio_socket_t *s, sioc_iov_t name)
         return SIOC_ECANCELED;
     if (iov_eq_str(name, s->id) || membership_find(s, name) != NULL)
         return 0;
-    long max = s->client->w->conf->max_rooms_per_socket;
+    long max = socket_worker(s)->conf->max_rooms_per_socket;
     if (max > 0 && s->n_rooms >= (size_t)max) {
         s->nsp->srv->joins_refused++;
         return SIOC_ENOSPC;
@@ -565,10 +583,10 @@ static int deliver(sio_socket_t *s, eio_msg_t *m, unsigned long long gen, unsign
     /* socket.io Client.writeToEngine: "volatile packet is discarded since the transport is
      * not currently writable". */
     if ((flags & SIO_BROADCAST_VOLATILE) && !eio_session_writable(s->client->eio)) {
-        s->client->w->stats.eio.volatile_dropped++;
+        socket_worker(s)->stats.eio.volatile_dropped++;
         return 0;
     }
-    s->client->w->stats.sio_events_out++;
+    socket_worker(s)->stats.sio_events_out++;
     /* A full output queue closes that client, not the broadcast. */
     (void)eio_send_msg(s->client->eio, m);
     return 1;
@@ -799,7 +817,7 @@ sioc_iov_t sio_socket_nsp(const sio_socket_t *s)
 
 worker_t *sio_socket_worker(const sio_socket_t *s)
 {
-    return s->client->w;
+    return socket_worker(s);
 }
 
 void *sio_socket_data(const sio_socket_t *s)
@@ -924,7 +942,7 @@ static void socket_close(sio_socket_t *s, const char *reason)
 {
     if (!s->connected)
         return;
-    worker_t *w = s->client->w;
+    worker_t *w = socket_worker(s);
     s->connected = 0;
     hmap_del(&s->nsp->sockets, &s->node);
     list_remove(&s->link);
@@ -1308,7 +1326,7 @@ void sio_restore_done(sio_restore_t *r, int recovered, sioc_iov_t sid)
 /* The client is gone: its parked CONNECTs end when the store answers. */
 static void orphan_parked(sio_client_t *c)
 {
-    const sio_app_t *app = server_of(c->w)->app;
+    const sio_app_t *app = server_of(client_worker(c))->app;
     while (!list_empty(&c->parked)) {
         sio_restore_t *r = container_of(c->parked.next, sio_restore_t, link);
         list_remove(&r->link);
@@ -1321,7 +1339,7 @@ static void orphan_parked(sio_client_t *c)
 
 static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
 {
-    struct sio_server *srv = server_of(c->w);
+    struct sio_server *srv = server_of(client_worker(c));
     sio_nsp_t *nsp = nsp_find(srv, pk->nsp);
     sioc_buf_t b = {0};
     const char *why = "Invalid namespace";
@@ -1337,7 +1355,7 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
         client_fail(c, "CONNECT for a connected namespace");
         return;
     }
-    if (c->w->draining) {
+    if (client_worker(c)->draining) {
         if (sio_packet_write_connect_error(&b, pk->nsp, "Server shutting down", SIOC_IOV_NULL) == 0)
             (void)eio_send_text(c->eio, b.base, b.len);
         buf_free(&b);
@@ -1380,9 +1398,9 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
  * socket is freed. */
 static void refuse(sio_client_t *c, sio_socket_t *s, const char *refused)
 {
-    struct sio_server *srv = server_of(c->w);
+    struct sio_server *srv = server_of(client_worker(c));
     sioc_buf_t b = {0};
-    c->w->stats.auth_failures++;
+    client_worker(c)->stats.auth_failures++;
     if (sio_packet_write_connect_error(&b, s->nsp->name_iov, refused, SIOC_IOV_NULL) == 0)
         (void)eio_send_text(c->eio, b.base, b.len);
     buf_free(&b);
@@ -1414,7 +1432,7 @@ void sio_authorize_done(sio_socket_t *s, const char *refused)
 /* After the middleware: a recovery (possibly parked for the store), then the CONNECT reply. */
 static void connect_admitted(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth)
 {
-    struct sio_server *srv = server_of(c->w);
+    struct sio_server *srv = server_of(client_worker(c));
     restored_t rs = {0};
     if (srv->recovery != NULL) {
         s->pid = xmalloc(RECOVERY_PID_LEN + 1);
@@ -1430,15 +1448,15 @@ static void connect_admitted(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth)
  * CONNECT reply, the app's on_connect. */
 static void connect_finish(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth, restored_t *rs)
 {
-    struct sio_server *srv = server_of(c->w);
+    struct sio_server *srv = server_of(client_worker(c));
     sio_nsp_t *nsp = s->nsp;
     sioc_buf_t b = {0};
     s->connected = 1;
     hmap_put(&nsp->sockets, &s->node);
     list_insert_tail(&c->sockets, &s->link);
     client_connected(c);
-    c->w->stats.sockets_open++;
-    c->w->stats.sockets_total++;
+    client_worker(c)->stats.sockets_open++;
+    client_worker(c)->stats.sockets_total++;
     /* A recovered socket rejoins its rooms and gets the packets it missed before the
      * CONNECT reply; socket.io-client delivers them right after "connect". */
     for (size_t i = 0; i < rs->n_rooms; i++)
@@ -1457,7 +1475,7 @@ static void connect_finish(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth, re
 
 static int rate_limited(sio_socket_t *s)
 {
-    long max = s->client->w->conf->max_events_per_second;
+    long max = socket_worker(s)->conf->max_events_per_second;
     if (max <= 0)
         return 0;
     long long now = clock_ms();
@@ -1485,10 +1503,10 @@ static void dispatch(sio_client_t *c, const sio_packet_t *pk, const sioc_iov_t *
         return;
     case SIO_EVENT:
     case SIO_BINARY_EVENT: {
-        c->w->stats.sio_events_in++;
+        client_worker(c)->stats.sio_events_in++;
         if (rate_limited(s)) {
-            c->w->stats.drops_rate_limited++;
-            if (s->rate_count > 2u * (unsigned)c->w->conf->max_events_per_second) {
+            client_worker(c)->stats.drops_rate_limited++;
+            if (s->rate_count > 2u * (unsigned)client_worker(c)->conf->max_events_per_second) {
                 static long long last;
                 if (log_ratelimited(&last))
                     log_warn("socket %s: event rate over twice the limit: disconnected", s->id);
@@ -1539,7 +1557,7 @@ static void partial_reset(sio_client_t *c)
 
 static void on_message(eio_session_t *e, const char *data, size_t len, int binary)
 {
-    sio_client_t *c = eio_session_data(e);
+    sio_client_t *c = client_of(e);
     if (c == NULL)
         return;
     if (binary) {
@@ -1549,7 +1567,7 @@ static void on_message(eio_session_t *e, const char *data, size_t len, int binar
             return;
         }
         p->bytes += len;
-        if (p->bytes > (size_t)c->w->conf->max_http_buffer_size) {
+        if (p->bytes > (size_t)client_worker(c)->conf->max_http_buffer_size) {
             partial_reset(c);
             client_fail(c, "binary attachments over max-http-buffer-size");
             return;
@@ -1656,22 +1674,20 @@ static int admit(void *owner, const char *addr)
 static void on_open(eio_session_t *e)
 {
     worker_t *w = eio_session_owner(e);
-    sio_client_t *c = xcalloc(1, sizeof(*c));
+    sio_client_t *c = eio_session_data(e); /* zeroed, in the session (handler.data_size) */
     const char *addr = eio_session_addr(e);
     c->pending = addrcount_acquire(w->sio->pending, addr, strlen(addr), 0);
     c->eio = e;
-    c->w = w;
     list_init(&c->sockets);
     list_init(&c->parked);
     c->created_ms = clock_ms();
     list_insert_tail(&w->sio->handshake_fifo, &c->fifo);
-    eio_session_set_data(e, c);
     arm_connect_timer(w->sio);
 }
 
 static void on_close(eio_session_t *e, const char *reason)
 {
-    sio_client_t *c = eio_session_data(e);
+    sio_client_t *c = client_of(e);
     if (c == NULL)
         return;
     eio_session_set_data(e, NULL);
@@ -1680,12 +1696,11 @@ static void on_close(eio_session_t *e, const char *reason)
         socket_close(container_of(c->sockets.next, sio_socket_t, link), reason);
     orphan_parked(c);
     partial_reset(c);
-    free(c);
 }
 
 static void on_upgrade(eio_session_t *e)
 {
-    sio_client_t *c = eio_session_data(e);
+    sio_client_t *c = client_of(e);
     struct sio_server *srv = server_of(eio_session_owner(e));
     if (c == NULL || srv == NULL || srv->transport_hook == NULL)
         return;
@@ -1696,7 +1711,8 @@ static void on_upgrade(eio_session_t *e)
     }
 }
 
-static const eio_handler_t handler = {on_open, on_message, on_close, admit, on_upgrade};
+static const eio_handler_t handler = {on_open, on_message, on_close,
+                                      admit,   on_upgrade, sizeof(sio_client_t)};
 
 const eio_handler_t *sio_engine_handler(void)
 {
