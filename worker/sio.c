@@ -838,7 +838,10 @@ int sio_socket_connected(const sio_socket_t *s)
 static void socket_free(sio_socket_t *s)
 {
     net_loop_cancel(&s->turn);
-    timeheap_remove(&s->nsp->srv->deadlines, &s->deadline);
+    /* A closed socket has no deadline left (socket_close), and may be reaped after the
+     * server is gone: only a socket that never connected reaches the heap from here. */
+    if (timeheap_queued(&s->deadline))
+        timeheap_remove(&s->nsp->srv->deadlines, &s->deadline);
     free(s->pid);
     free(s);
 }
