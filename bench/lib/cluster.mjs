@@ -91,11 +91,12 @@ export async function startCluster(kind, o) {
     if (o.workers > 1 && kind === "sioc" && o.redisCluster) {
       const { primaries, replicas = 0 } = o.redisCluster;
       rcluster = await startRedisCluster({
-        nodes: primaries * (replicas + 1), replicas, logFile: (port) => path.join(o.logDir, `redis-${kind}-${port}.log`),
+        primaries, replicasPer: replicas, nodeTimeoutMs: 5000, logFile: (port) => path.join(o.logDir, `redis-${kind}-${port}.log`),
       });
       // The nodes in the order the bench reports them: the primaries first.
       const prim = new Set((await rcluster.primaries()).map((n) => n.port));
-      const nodes = [...rcluster.nodes.filter((n) => prim.has(n.port)), ...rcluster.nodes.filter((n) => !prim.has(n.port))];
+      const all = [...rcluster.nodes.values()];
+      const nodes = [...all.filter((n) => prim.has(n.port)), ...all.filter((n) => !prim.has(n.port))];
       for (const n of nodes) procs.push(n.h);
       out.redisPids = nodes.map((n) => n.pid);
       out.redisPrimaryPids = nodes.filter((n) => prim.has(n.port)).map((n) => n.pid);

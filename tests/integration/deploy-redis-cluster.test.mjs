@@ -370,7 +370,7 @@ describe("deploy/cluster: REDIS_URL naming a running Redis Cluster", { skip: hav
   const clients = [];
 
   before(async () => {
-    external = await startRedisCluster({ nodes: 3, replicas: 0 });
+    external = await startRedisCluster({ primaries: 3, replicasPer: 0 });
     // deploy/cluster's default adapter mode (streams): each stream on its slot.
     dep = new Deployment(await pickPorts(), { REDIS_URL: external.url });
   });

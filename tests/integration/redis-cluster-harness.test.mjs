@@ -7,7 +7,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { startRedisCluster, slotOf, crc16, SLOTS } from "./lib/redis-cluster.mjs";
+import { startRedisCluster, slotOf, crc16, SLOTS } from "../lib/redis-cluster.mjs";
 
 const alive = (pid) => {
   try {

@@ -20,7 +20,7 @@ import assert from "node:assert/strict";
 import { startServer, stopAll, IS_NODE_PEER, REPO_ROOT } from "./lib/server.mjs";
 import { ClientPool, emitAck } from "./lib/client.mjs";
 import { makeToken, TEST_SECRET } from "./lib/token.mjs";
-import { startRedisCluster, slotOf, nameOnPrimary } from "./lib/redis-cluster.mjs";
+import { startRedisCluster, slotOf, nameOnPrimary } from "../lib/redis-cluster.mjs";
 import { freePort, httpGet, metricValue, parseMetrics, spawnProcess, waitHttp } from "../lib/proc.mjs";
 import { sleep, until } from "./lib/util.mjs";
 

@@ -16,7 +16,7 @@ import {
 } from "./procs.mjs";
 import { Ledger, SioPublisher, EmitterPublisher, ClientHost, LocalClients, statusAll, collectAll, Sampler, check, now, percentile } from "./ledger.mjs";
 import { makeToken } from "../../integration/lib/token.mjs";
-import { startRedisCluster } from "../../integration/lib/redis-cluster.mjs";
+import { startRedisCluster } from "../../lib/redis-cluster.mjs";
 import { Verdict } from "./report.mjs";
 
 const range = (n) => Array.from({ length: n }, (_, i) => i);
