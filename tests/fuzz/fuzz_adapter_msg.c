@@ -27,16 +27,9 @@
 #include "adapter/mp_json.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "tests/fuzz/fuzz_check.h"
 
 #define ATT_MAX 32
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__);                     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 typedef struct {
     const char *lo[64];

@@ -19,17 +19,10 @@
 #include "adapter/adapter_streams.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "tests/fuzz/fuzz_check.h"
 
 #define ATT_MAX 32
 #define ROOMS_MAX 64
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__);                     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static int same_list(const sioc_iov_t *a, size_t na, const sioc_iov_t *b, size_t nb)
 {

@@ -25,12 +25,7 @@
 #include "eio/eio_packet.h"
 #include "base/base64.h"
 #include "eio/eio_payload.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x))                                                                                  \
-            abort();                                                                               \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 static int b64_index(char c)
 {

@@ -19,14 +19,7 @@
 
 #include "base/err.h"
 #include "http/http_chunked.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c);              \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 typedef struct {
     int r; /* 0 done, SIOC_INCOMPLETE, or the error */

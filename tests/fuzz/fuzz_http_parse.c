@@ -23,16 +23,9 @@
 
 #include "base/err.h"
 #include "http/http_parse.h"
+#include "tests/fuzz/fuzz_check.h"
 
 #define CAP 64
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c);              \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static void check_inside(sioc_iov_t v, const char *base, size_t n)
 {

@@ -17,14 +17,7 @@
 
 #include "base/err.h"
 #include "http/http_query.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c);              \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 static void check_inside(sioc_iov_t v, const char *base, size_t n)
 {

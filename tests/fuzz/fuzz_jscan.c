@@ -36,12 +36,7 @@
 #include "base/utf8.h"
 #include "sio/jscan.h"
 #include "sio/sio_json.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x))                                                                                  \
-            abort();                                                                               \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 typedef struct {
     const char *p;

@@ -35,16 +35,9 @@
 #include "http/http_query.h"
 #include "rewrite.h"
 #include "route.h"
+#include "tests/fuzz/fuzz_check.h"
 
 #define CAP 64
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c);              \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static const char *const ids[4] = {"w1", "w2", "worker-3", "Z_9"};
 

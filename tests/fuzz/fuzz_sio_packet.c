@@ -23,12 +23,7 @@
 #include "sio/jscan.h"
 #include "sio/sio_binary.h"
 #include "sio/sio_packet.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x))                                                                                  \
-            abort();                                                                               \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 static int inside(sioc_iov_t s, const char *p, size_t n)
 {

@@ -18,14 +18,7 @@
 #include "base/err.h"
 #include "http/http_query.h"
 #include "sse.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #c);              \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 static void fuzz_rooms(const char *raw, size_t len, size_t max)
 {

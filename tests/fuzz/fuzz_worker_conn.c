@@ -40,20 +40,13 @@
 #include "net/loop.h"
 #include "sio.h"
 #include "worker.h"
+#include "tests/fuzz/fuzz_check.h"
 
 #define SECRET "fuzz-secret-0123456789abcdef0123456789"
 
 static worker_t w;
 static worker_config_t conf;
 static int port;
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #x, __LINE__);                     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static void start(void)
 {
