@@ -339,6 +339,34 @@ export async function redisFault({ signal = "SIGKILL", mode = "classic", clients
 const SENTINEL_MASTER = "sioc-primary";
 
 /** A primary, its replica and three sentinels (down-after 1000 ms) on free ports; files in `dir`. */
+/** After a Redis failover (the fault at tF, the promotion at tPromoted): waits for the workers to
+ * be ready again, runs the traffic `afterMs` longer, and checks the ledger with the
+ * documented windows (in flight before the fault was noticed; the outage until the last
+ * /ready turned green). Returns the check, the workers' metrics after, and the timings in ms:
+ * /ready red after the fault and green after the promotion, per worker, and the promotion. */
+async function afterFailover({ c, watcher, tF, tPromoted, afterMs, pubs, hosts, ledger }) {
+  await until(async () => watcher.st.every((s) => s.last === true && s.changes.some(([t]) => t >= tF)), 15000, 20, "workers ready again").catch(() => {});
+  const tReds = c.workers.map((_, i) => watcher.firstAfter(i, tF, false));
+  const tGreens = c.workers.map((_, i) => watcher.firstAfter(i, tF + 1, true));
+  const tAllGreen = Math.max(...tGreens.map((t) => t ?? Infinity));
+  await sleep(afterMs);
+  pubs.stop();
+  const tEnd = now();
+  await sleep(1500);
+  await watcher.stop();
+  const records = await collectAll(hosts);
+  const tFirstRed = Math.min(...tReds.map((t) => t ?? Infinity));
+  const tNoticed = Number.isFinite(tFirstRed) ? tFirstRed : tF;
+  const window = { from: tNoticed, to: Number.isFinite(tAllGreen) ? tAllGreen + 60 : tEnd, label: "outage" };
+  const windows = [{ from: tF - IN_FLIGHT_MS, to: tNoticed, label: "undetected" }, window];
+  const res = check(ledger, records, { tEnd, excused: windows, latencyWindows: { before: [0, tF], after: [window.to, tEnd] } });
+  const mAfter = await Promise.all(c.workers.map((w) => w.metrics()));
+  const detect = tReds.map((t) => (t ? r0(t - tF) : null));
+  const promoted = tPromoted ? r0(tPromoted - tF) : null;
+  const resub = tGreens.map((t) => (t && tPromoted ? r0(t - tPromoted) : null));
+  return { res, mAfter, detect, promoted, resub };
+}
+
 async function startSentinelSet(dir) {
   const s = { primary: null, replica: null, sentinels: [] };
   s.primary = await startRedisServer({ extraArgs: ["--dir", dir] });
@@ -398,26 +426,7 @@ export async function sentinelFailover({ clients = 150, rooms = 3, intervalMs = 
       if (Array.isArray(addr) && Number(addr[1]) === set.replica.port) tPromoted = now();
       return tPromoted !== null;
     }, 20000, 20, "replica promoted").catch(() => {});
-    const tBack = tPromoted ?? now();
-    await until(async () => watcher.st.every((s) => s.last === true && s.changes.some(([t]) => t >= tF)), 15000, 20, "workers ready again").catch(() => {});
-    const tReds = c.workers.map((_, i) => watcher.firstAfter(i, tF, false));
-    const tGreens = c.workers.map((_, i) => watcher.firstAfter(i, tF + 1, true));
-    const tAllGreen = Math.max(...tGreens.map((t) => t ?? Infinity));
-    await sleep(afterMs);
-    pubs.stop();
-    const tEnd = now();
-    await sleep(1500);
-    await watcher.stop();
-    const records = await collectAll(hosts);
-    const tFirstRed = Math.min(...tReds.map((t) => t ?? Infinity));
-    const tNoticed = Number.isFinite(tFirstRed) ? tFirstRed : tF;
-    const window = { from: tNoticed, to: Number.isFinite(tAllGreen) ? tAllGreen + 60 : tEnd, label: "outage" };
-    const windows = [{ from: tF - IN_FLIGHT_MS, to: tNoticed, label: "undetected" }, window];
-    const res = check(ledger, records, { tEnd, excused: windows, latencyWindows: { before: [0, tF], after: [window.to, tEnd] } });
-    const mAfter = await Promise.all(c.workers.map((w) => w.metrics()));
-    const detect = tReds.map((t) => (t ? r0(t - tF) : null));
-    const promoted = tPromoted ? r0(tPromoted - tF) : null;
-    const resub = tGreens.map((t) => (t && tPromoted ? r0(t - tPromoted) : null));
+    const { res, mAfter, detect, promoted, resub } = await afterFailover({ c, watcher, tF, tPromoted, afterMs, pubs, hosts, ledger });
     const dropped = sumMetric(mAfter, "sioc_redis_publish_dropped_total") - sumMetric(mBefore, "sioc_redis_publish_dropped_total");
     const pm = await c.proxy.metrics();
     v.check(promoted !== null, "the sentinels promoted the replica");
@@ -501,25 +510,7 @@ export async function redisClusterFailover({ mode = "sharded", clients = 150, ro
     let tPromoted = null;
     let promotedPort = null;
     await kill.promoted(20000).then((p) => { tPromoted = now(); promotedPort = p.port; }).catch(() => {});
-    await until(async () => watcher.st.every((s) => s.last === true && s.changes.some(([t]) => t >= tF)), 15000, 20, "workers ready again").catch(() => {});
-    const tReds = c.workers.map((_, i) => watcher.firstAfter(i, tF, false));
-    const tGreens = c.workers.map((_, i) => watcher.firstAfter(i, tF + 1, true));
-    const tAllGreen = Math.max(...tGreens.map((t) => t ?? Infinity));
-    await sleep(afterMs);
-    pubs.stop();
-    const tEnd = now();
-    await sleep(1500);
-    await watcher.stop();
-    const records = await collectAll(hosts);
-    const tFirstRed = Math.min(...tReds.map((t) => t ?? Infinity));
-    const tNoticed = Number.isFinite(tFirstRed) ? tFirstRed : tF;
-    const window = { from: tNoticed, to: Number.isFinite(tAllGreen) ? tAllGreen + 60 : tEnd, label: "outage" };
-    const windows = [{ from: tF - IN_FLIGHT_MS, to: tNoticed, label: "undetected" }, window];
-    const res = check(ledger, records, { tEnd, excused: windows, latencyWindows: { before: [0, tF], after: [window.to, tEnd] } });
-    const mAfter = await Promise.all(c.workers.map((w) => w.metrics()));
-    const detect = tReds.map((t) => (t ? r0(t - tF) : null));
-    const promoted = tPromoted ? r0(tPromoted - tF) : null;
-    const resub = tGreens.map((t) => (t && tPromoted ? r0(t - tPromoted) : null));
+    const { res, mAfter, detect, promoted, resub } = await afterFailover({ c, watcher, tF, tPromoted, afterMs, pubs, hosts, ledger });
     const delta = (k) => sumMetric(mAfter, k) - sumMetric(mBefore, k);
     const dropped = delta("sioc_redis_publish_dropped_total");
     const unconfirmed = delta("sioc_redis_publish_unconfirmed_total");
