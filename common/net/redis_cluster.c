@@ -227,11 +227,42 @@ static cnode_t *route(const redis_cluster_t *cl, int argc, const char **argv, co
     return node_for_key(cl, argv[k], lens != NULL ? lens[k] : strlen(argv[k]));
 }
 
+static shard_sub_t *shard_get(redis_cluster_t *cl, const char *ch, size_t len);
+
+/* Whether a subscriber client of this process holds a sharded subscription to `ch`. */
+static int subscribed_here(const char *ch, size_t len)
+{
+    for (sioc_list_t *l = all_clusters.next; l != &all_clusters; l = l->next) {
+        redis_cluster_t *o = container_of(l, redis_cluster_t, all);
+        if (o->opts.subscriber && shard_get(o, ch, len) != NULL)
+            return 1;
+    }
+    return 0;
+}
+
 static void on_node_reply(redis_client_t *link, redisReply *r, void *data)
 {
     (void)link;
     ccmd_t *cc = data;
     redis_cluster_t *cl = cc->cl;
+    /* A sharded publish that reached nobody on its node while this process holds a
+     * subscription to the channel went to a node that serves it no more (a primary demoted
+     * by a manual failover still takes SPUBLISH, without MOVED): the map is read again and
+     * the caller gets an error, so the publish is counted instead of lost silently. */
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 0 && cc->argc >= 2 &&
+        arg_eq(cc->argv[0], cc->lens[0], "SPUBLISH") && subscribed_here(cc->argv[1], cc->lens[1])) {
+        cl->want_refresh = 1;
+        refresh(cl);
+        static char why[] = "SIOC the channel's node has no subscriber, though this process "
+                            "subscribes to it: a node that serves the slot no more";
+        redisReply err;
+        memset(&err, 0, sizeof(err));
+        err.type = REDIS_REPLY_ERROR;
+        err.str = why;
+        err.len = sizeof(why) - 1;
+        ccmd_done(cc, &err);
+        return;
+    }
     if (r != NULL && r->type == REDIS_REPLY_ERROR &&
         (strncmp(r->str, "MOVED ", 6) == 0 || strncmp(r->str, "ASK ", 4) == 0)) {
         int ask = 0;

@@ -388,7 +388,7 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
    * outage), every message delivered once or counted as dropped by the sending worker,
    * fresh messages exactly once everywhere.
    */
-  async function underLoad(t, prefix, disrupt, { mode = "sharded", whileDown = null, atSwitchMs = 0 } = {}) {
+  async function underLoad(t, prefix, disrupt, { mode = "sharded", whileDown = null } = {}) {
     const ws = await startWorkers(mode, `${prefix}-`, 3, { "log-level": "info" });
     const watch = watchReady(ws);
     let flows = [];
@@ -434,17 +434,11 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
       const { drop } = await settled();
       // Everything is measured and printed first, then checked.
       const perReceiver = receivers.map(() => 0);
-      const atSwitch = receivers.map(() => 0);
       const dups = [];
       for (const [k, f] of flows.entries()) {
         for (let i = 0; i < receivers.length; i++) {
           const r = analyze(f, i);
-          // `atSwitchMs`: at most one message per room sent within that long after the
-          // promotion may be missing uncounted (the README's limit for a manual failover).
-          const sw = r.missing.filter((n) => Math.abs(f.sent[n] - d.promotedAt) <= atSwitchMs);
-          const allowed = Math.min(sw.length, atSwitchMs > 0 ? 1 : 0);
-          atSwitch[i] += allowed;
-          perReceiver[i] += r.missing.length - allowed;
+          perReceiver[i] += r.missing.length;
           if (r.dups.length) dups.push(`${f.room} receiver ${i}: ${JSON.stringify(r.dups)}`);
           t.diagnostic(`${f.room}@${owners[k]}${owners[k] === victim ? " (the failed primary)" : ""} receiver ${i} (worker ${i + 1}): ` +
             `${r.count}/${f.sent.length} delivered, longest gap ${r.gap.ms} ms, missing ` +
@@ -452,8 +446,7 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
         }
       }
       const missingTotal = perReceiver.reduce((a, b) => a + b, 0);
-      t.diagnostic(`publishes counted as dropped: ${drop}; missing deliveries: ${missingTotal}; ` +
-        `missing at the switch (allowed): ${atSwitch.join(", ")}`);
+      t.diagnostic(`publishes counted as dropped: ${drop}; missing deliveries: ${missingTotal}`);
       if (missingTotal > drop) ws.forEach((w, i) => t.diagnostic(`worker ${i} log:\n${w.output().slice(-3000)}`));
       assert.deepEqual(dups, [], "no duplicates");
       // Each publish the worker dropped may be missing once at each receiver.
@@ -486,7 +479,7 @@ describe("sioc on a Redis Cluster", { skip: IS_NODE_PEER ? "sioc's Redis links o
         const startedAt = Date.now();
         const r = await cluster.failover(rep.port);
         return { startedAt, promotedAt: r.promotedAt, promotedPort: rep.port, what: `CLUSTER FAILOVER on ${rep.port} (primary ${victimPort})` };
-      }, { atSwitchMs: 100 });
+      });
     } finally {
       await cluster.waitHealthy(20000);
     }
