@@ -14,7 +14,11 @@
  *    (the counts are summed: classic pub/sub is cluster-wide, its
  *    subscriber counts are per node);
  *  - MOVED refreshes the map and resends the command where it points, ASK
- *    resends it once with ASKING; at most a few redirections per command;
+ *    resends it once with ASKING (but for SPUBLISH: the importing node has no
+ *    subscriber yet, the error goes to the caller); at most a few
+ *    redirections per command; an SPUBLISH that reached nobody while this
+ *    process subscribes to its channel (a demoted primary) is returned as an
+ *    error too, and the map read again;
  *  - classic pub/sub (PUBLISH, SUBSCRIBE, PSUBSCRIBE) is cluster-wide: all
  *    of it goes to the primary of one anchor slot, so publishers and
  *    subscribers fail together, as on one Redis;
