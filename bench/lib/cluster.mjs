@@ -38,6 +38,8 @@ function workerArgs(port, i, o, redisUrl) {
   if (o.pingInterval) a.push("--ping-interval", String(o.pingInterval));
   if (redisUrl) a.push("--redis-url", redisUrl);
   if (o.handoffDir) a.push("--handoff-path", path.join(o.handoffDir, `w${i}.sock`));
+  // sioc only: more flags for every worker (e.g. the streams adapter and recovery)
+  if (o.workerFlags) a.push(...o.workerFlags);
   return a;
 }
 
@@ -68,7 +70,8 @@ function require_help(bin) {
 
 /**
  * Start one system. kind: "sioc" | "peer". Options: workers (count), secret,
- * proxy (bool), pingInterval, logDir, buildDir (sioc binaries).
+ * proxy (bool), pingInterval, logDir, buildDir (sioc binaries), workerFlags (more
+ * arguments for every worker).
  * Returns {kind, urls (what clients connect to), workerPids, proxyPid, redisPid,
  * pids (all), topology (text), stop()}.
  */
