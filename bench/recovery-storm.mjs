@@ -6,7 +6,8 @@
 // --max-disconnection-duration 120000) and one sioc-proxy (websockets handed off
 // to the workers unless SIOC_BENCH_HANDOFF=0), all on free 127.0.0.1 ports; runs
 // `sioc-bench recovery` in enough processes that none passes the open-files
-// limit (--per-bench clients each, from source addresses 127.0.<i+1>.x), each
+// limit (--per-bench clients each, from 200 source addresses 127.0.<i+1>.x: the
+// proxy places clients by a hash of their address), each
 // with its own rooms and a publisher connected straight to the first worker;
 // once every client has joined, publishing starts, and --kill-after seconds later
 // the last worker is killed (SIGKILL). Its clients reconnect after
@@ -145,7 +146,7 @@ async function main() {
       "--url", c.urls[0], "--publish-url", c.workerUrls[0], "--conns", String(n), "--room-size", String(o.roomSize),
       "--room-prefix", `rs-${process.pid}-${i}-`, "--msg-rate", String(o.msgRate / parts.length),
       "--duration", String(duration), "--drain", "10", "--reconnect-delay", String(o.reconnectDelay),
-      "--recovery-timeout", "90", "--source-base", `127.0.${i + 1}.1`, "--max-pending", "256",
+      "--recovery-timeout", "90", "--source-base", `127.0.${i + 1}.1`, "--sources", "200", "--max-pending", "256",
       "--connect-timeout", "300", "--json", path.join(tmp, `bench-${i}.json`), "--label", "recovery storm",
       "--sync", "--no-progress", "recovery",
     ]);
