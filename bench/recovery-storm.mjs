@@ -105,6 +105,19 @@ function split(total, per) {
   return Array.from({ length: n }, (_, i) => Math.floor(total / n) + (i < total % n ? 1 : 0));
 }
 
+/** Quantile q of merged histogram buckets ([[upper, count], ...]), in the buckets' unit. */
+function quantile(docs, q) {
+  const m = new Map();
+  for (const d of docs) for (const [u, n] of d.recovery.try_latency_us.buckets || []) m.set(u, (m.get(u) || 0) + n);
+  const b = [...m.entries()].sort((x, y) => x[0] - y[0]);
+  const total = b.reduce((a, [, n]) => a + n, 0);
+  if (!total) return undefined;
+  const rank = Math.min(total - 1, Math.floor(q * total));
+  let seen = 0;
+  for (const [u, n] of b) if ((seen += n) > rank) return u;
+  return b[b.length - 1][0];
+}
+
 /** CPU seconds (user, sys) of each pid now. */
 function cpuSample(pids) {
   return { t: monoUs(), cpu: pids.map(cpuTimes) };
@@ -202,7 +215,10 @@ async function main() {
       max_disconnection_duration_ms: o.window,
       connected: docs.reduce((a, d) => a + d.connect.connected, 0),
       dropped: sum("dropped"), recovered: sum("recovered"), not_recovered: sum("not_recovered"), gave_up: sum("gave_up"),
-      replayed: sum("replayed"),
+      replayed: sum("replayed"), tries: sum("tries"),
+      // the successful try alone: connect() to the CONNECT reply (what the cluster adds to the backoff)
+      try_p50_ms: quantile(docs, 0.5) / 1e3, try_p99_ms: quantile(docs, 0.99) / 1e3,
+      try_max_ms: Math.max(...docs.map((d) => d.recovery.try_latency_us.max)) / 1e3,
       first_ms: back[0], median_ms: back[Math.floor(back.length / 2)], p99_ms: back[Math.min(back.length - 1, Math.floor(back.length * 0.99))],
       last_ms: back[back.length - 1],
       published: sum("published"), publish_failed: sum("publish_failed"), checked: sum("checked_members"),
@@ -215,6 +231,7 @@ async function main() {
       exit_codes: codes,
       command: argsList.map((a) => `sioc-bench ${a.join(" ")}`).join(" & "),
     };
+    res.try_p99_ms = Math.min(res.try_p99_ms, res.try_max_ms); // a bucket's upper bound
     const ok = res.dropped > 0 && res.recovered === res.dropped && res.loss === 0 && res.duplicates === 0 && res.publish_failed === 0;
     res.ok = ok;
     printTable(res);
@@ -237,6 +254,7 @@ function printTable(r) {
     ["clients of the killed worker", r.dropped],
     ["recovered / not / gave up", `${r.recovered} / ${r.not_recovered} / ${r.gave_up}`],
     ["time from the kill to recovery", `first ${f(r.first_ms)} ms, median ${f(r.median_ms)} ms, p99 ${f(r.p99_ms)} ms, last ${f(r.last_ms)} ms`],
+    ["reconnection handshake (connect to CONNECT)", `p50 ${f(r.try_p50_ms, 1)} ms, p99 ${f(r.try_p99_ms, 1)} ms, max ${f(r.try_max_ms, 1)} ms; ${r.tries} tries`],
     ["packets replayed before CONNECT", r.replayed],
     ["messages checked", `${r.checked} clients: expected ${r.expected}, received ${r.received}, lost ${r.loss}, duplicated ${r.duplicates}`],
     [`Redis CPU, kill to last recovery (${f(r.cpu_span_s, 1)} s)`, cpu(r.redis_cpu)],

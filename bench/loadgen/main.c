@@ -69,7 +69,7 @@ typedef struct {
     uint32_t dups;     /* sequence numbers received again */
     uint32_t replayed; /* events before the CONNECT reply of the reconnection */
     uint32_t tries;
-    long long t_drop, t_retry, t_back;
+    long long t_drop, t_retry, t_try, t_back; /* t_try: start of the latest try */
     uint8_t state;
 } rec_t;
 
@@ -103,6 +103,7 @@ typedef struct {
     rec_t *rec;               /* recovery: one per member */
     unsigned rec_dropped, rec_recovered, rec_fresh, rec_gave_up, rec_waiting;
     uint64_t rec_replayed;
+    hist_t rec_try_lat; /* recovery: the successful try's connect() to its CONNECT reply */
     long long t_kill, t_first_drop, t_settled, t_checked;
 } run_t;
 
@@ -182,6 +183,7 @@ void bench_on_connected(bench_t *b, bclient_t *c, sioc_iov_t data, long long now
         connect_member(data, "sid", sid, sizeof(sid));
         if (rc->state == REC_TRYING) {
             rc->t_back = now_us;
+            hist_add(&r->rec_try_lat, (uint64_t)(now_us - rc->t_try));
             r->rec_waiting--;
             if (sid[0] != '\0' && strcmp(sid, rc->sid) == 0) {
                 rc->state = REC_RECOVERED;
@@ -713,6 +715,7 @@ static void recovery_retries(run_t *r, long long now)
         client_slot(c)->room = i / cf->room_size;
         r->nstarted++;
         rc->tries++;
+        rc->t_try = now;
         rc->state = REC_TRYING;
     }
 }
@@ -1145,11 +1148,12 @@ static json_t *recovery_json(run_t *r, double cpu_total, int *ok)
     long long ref = r->t_kill ? r->t_kill : r->t_first_drop;
     long long *back = xcalloc(r->members + 1, sizeof(*back));
     size_t nback = 0;
-    uint64_t expected = 0, received = 0, lost = 0, dups = 0;
+    uint64_t expected = 0, received = 0, lost = 0, dups = 0, tries = 0;
     unsigned checked = 0;
     json_t *at = json_array();
     for (unsigned i = 0; i < r->members; i++) {
         const rec_t *rc = &r->rec[i];
+        tries += rc->tries;
         if (rc->state == REC_RECOVERED) {
             back[nback++] = rc->t_back - ref;
             json_array_append_new(at, json_integer(rc->t_back));
@@ -1183,6 +1187,8 @@ static json_t *recovery_json(run_t *r, double cpu_total, int *ok)
                         nback ? json_real((double)back[nback / 2] / 1e3) : json_null());
     json_object_set_new(o, "last_ms",
                         nback ? json_real((double)back[nback - 1] / 1e3) : json_null());
+    json_object_set_new(o, "tries", json_integer((json_int_t)tries));
+    json_object_set_new(o, "try_latency_us", hist_json(&r->rec_try_lat));
     json_object_set_new(o, "published", json_integer((json_int_t)st->sent));
     json_object_set_new(o, "publish_failed", json_integer((json_int_t)st->publish_failed));
     json_object_set_new(o, "rate_per_s", json_real(b->conf->msg_rate));
@@ -1508,12 +1514,13 @@ static void print_summary(json_t *o)
                (long long)json_integer_value(json_object_get(x, "published")),
                json_real_value(json_object_get(x, "rate_per_s")),
                (long long)json_integer_value(json_object_get(x, "publish_failed")));
-        printf("  dropped %lld: recovered %lld, not recovered %lld, gave up %lld; replayed %lld "
-               "packets\n",
+        printf("  dropped %lld: recovered %lld, not recovered %lld, gave up %lld (%lld tries); "
+               "replayed %lld packets\n",
                (long long)json_integer_value(json_object_get(x, "dropped")),
                (long long)json_integer_value(json_object_get(x, "recovered")),
                (long long)json_integer_value(json_object_get(x, "not_recovered")),
                (long long)json_integer_value(json_object_get(x, "gave_up")),
+               (long long)json_integer_value(json_object_get(x, "tries")),
                (long long)json_integer_value(json_object_get(x, "replayed")));
         if (json_is_real(json_object_get(x, "last_ms")))
             printf("  recovered after the %s: first %.0f ms, median %.0f ms, last %.0f ms\n",
@@ -1521,6 +1528,9 @@ static void print_summary(json_t *o)
                    json_real_value(json_object_get(x, "first_ms")),
                    json_real_value(json_object_get(x, "median_ms")),
                    json_real_value(json_object_get(x, "last_ms")));
+        if (json_integer_value(json_object_get(x, "recovered")) > 0)
+            print_hist_line("reconnection handshake",
+                            json_object_get(x, "try_latency_us")); /* connect() to CONNECT */
         printf("  %lld members checked: expected %lld received %lld loss %lld duplicates %lld\n",
                (long long)json_integer_value(json_object_get(x, "checked_members")),
                (long long)json_integer_value(json_object_get(x, "expected")),
@@ -2007,6 +2017,7 @@ int main(int argc, char **argv)
                      : 0;
     if (cf.scenario == SCN_RECOVERY)
         r->rec = xcalloc(cf.conns, sizeof(*r->rec));
+    hist_reset(&r->rec_try_lat);
     r->tty = isatty(2);
     hist_reset(&b->connect_lat);
     hist_reset(&b->echo_lat);
