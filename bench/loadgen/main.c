@@ -423,6 +423,9 @@ void bench_on_closed(bench_t *b, bclient_t *c, int reason, const char *why)
     if (reason >= 0 && reason < 8)
         b->close_reasons[reason]++;
     unsigned idx = client_index(c);
+    if (r->rec != NULL && idx < r->members && r->phase >= PH_FINISH &&
+        r->rec[idx].state != REC_LIVE && r->rec[idx].state != REC_RECOVERED)
+        return; /* a try cut short by the end of the run */
     if (r->rec != NULL && idx < r->members && r->phase == PH_RUN) {
         rec_t *rc = &r->rec[idx];
         long long now = clock_us();
