@@ -33,6 +33,7 @@ import os from "node:os";
 import path from "node:path";
 import { startCluster, REPO } from "./lib/cluster.mjs";
 import { cpuTimes, sleep } from "./lib/procs.mjs";
+import { respQuery } from "../tests/lib/proc.mjs";
 
 const SECRET = "sioc-bench-recovery-secret-0123456789abcdef";
 const FD_LIMIT_MARGIN = 100;
@@ -118,6 +119,21 @@ function quantile(docs, q) {
   return b[b.length - 1][0];
 }
 
+/** Redis's INFO commandstats as {command: {calls, usec}} ({} when it does not answer). */
+async function commandStats(port) {
+  const text = await respQuery(port, ["INFO", "commandstats"], 3000);
+  const out = {};
+  for (const m of String(text || "").matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
+    out[m[1]] = { calls: Number(m[2]), usec: Number(m[3]) };
+  return out;
+}
+
+/** Commands run between two commandStats, most Redis time first. */
+function commandDelta(a, b) {
+  return Object.entries(b).map(([k, v]) => ({ cmd: k, calls: v.calls - (a[k]?.calls || 0), usec: v.usec - (a[k]?.usec || 0) }))
+    .filter((x) => x.calls > 0).sort((x, y) => y.usec - x.usec);
+}
+
 /** CPU seconds (user, sys) of each pid now. */
 function cpuSample(pids) {
   return { t: monoUs(), cpu: pids.map(cpuTimes) };
@@ -186,6 +202,7 @@ async function main() {
     samples.push(cpuSample(pids));
     for (const k of kids) k.child.kill("SIGUSR1");
     await sleep(o.killAfter * 1000);
+    const stats0 = await commandStats(c.redisPort);
     const before = cpuSample(pids);
     samples.push(before);
     const killUs = monoUs();
@@ -194,6 +211,7 @@ async function main() {
     const codes = await Promise.all(kids.map((k) => k.done));
     clearInterval(sampler);
     samples.push(cpuSample(pids));
+    const stats1 = await commandStats(c.redisPort);
     const docs = kids.map((k, i) => {
       const f = path.join(tmp, `bench-${i}.json`);
       if (!existsSync(f)) throw new Error(`sioc-bench exited ${codes[i]} without a result:\n${k.out}`);
@@ -228,6 +246,8 @@ async function main() {
       redis_cpu_before: cpuDelta(b0, s0, 0), redis_cpu_before_span_s: (s0.t - b0.t) / 1e6,
       workers_cpu: survivors.map((_, i) => cpuRow(1 + i)),
       proxy_cpu: cpuRow(1 + survivors.length),
+      lossy: docs.flatMap((d, i) => d.recovery.lossy_members.map((x) => ({ process: i, ...x }))),
+      redis_commands: commandDelta(stats0, stats1), /* from the kill to the end of the run */
       exit_codes: codes,
       command: argsList.map((a) => `sioc-bench ${a.join(" ")}`).join(" & "),
     };
@@ -261,10 +281,12 @@ function printTable(r) {
     [`Redis CPU, as long before the kill`, cpu(r.redis_cpu_before)],
     ["workers left, CPU over the same span", r.workers_cpu.map(cpu).join("; ")],
     ["proxy CPU over the same span", cpu(r.proxy_cpu)],
+    ["Redis commands, kill to end of run", r.redis_commands.slice(0, 6).map((x) => `${x.cmd} ${x.calls} (${f(x.usec / 1e3, 1)} ms)`).join(", ")],
     ["result", r.ok ? "OK" : "FAILED"],
   ];
   const w = Math.max(...rows.map((x) => x[0].length));
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
+  for (const x of r.lossy) process.stdout.write(`  lossy: ${JSON.stringify(x)}\n`);
 }
 
 main().then((code) => process.exit(code), (e) => {

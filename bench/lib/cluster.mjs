@@ -88,6 +88,7 @@ export async function startCluster(kind, o) {
       redis = await startRedis(o.logDir, kind);
       procs.push(redis.proc);
       out.redisPid = redis.proc.pid;
+      out.redisPort = redis.port;
     }
     const workers = [];
     for (let i = 0; i < o.workers; i++) {

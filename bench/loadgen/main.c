@@ -64,10 +64,12 @@ enum { REC_LIVE, REC_WAIT, REC_TRYING, REC_RECOVERED, REC_FRESH, REC_GAVE_UP };
 /* Recovery: one member's session and what it received, kept across its connections. */
 typedef struct {
     char sid[32], pid[48], offset[64];
-    uint32_t next_seq; /* next sequence number expected from the room */
-    uint32_t lost;     /* sequence numbers skipped */
-    uint32_t dups;     /* sequence numbers received again */
-    uint32_t replayed; /* events before the CONNECT reply of the reconnection */
+    uint32_t next_seq;    /* next sequence number expected from the room */
+    uint32_t lost;        /* sequence numbers skipped */
+    uint32_t dups;        /* sequence numbers received again */
+    uint32_t replayed;    /* events before the CONNECT reply of the reconnection */
+    uint32_t first_gap;   /* the first sequence number skipped + 1, 0 = none */
+    uint32_t seq_at_drop; /* next_seq when the connection dropped */
     uint32_t tries;
     long long t_drop, t_retry, t_try, t_back; /* t_try: start of the latest try */
     uint8_t state;
@@ -342,6 +344,8 @@ static void recovery_delivery(run_t *r, bclient_t *c, sioc_iov_t args, long long
         return;
     }
     if (q > rc->next_seq) {
+        if (rc->first_gap == 0)
+            rc->first_gap = rc->next_seq + 1;
         rc->lost += q - rc->next_seq;
         st->out_of_order++;
     }
@@ -431,6 +435,7 @@ void bench_on_closed(bench_t *b, bclient_t *c, int reason, const char *why)
         long long now = clock_us();
         if (rc->state == REC_LIVE && client_was_ready(c)) {
             rc->t_drop = now;
+            rc->seq_at_drop = rc->next_seq;
             if (r->t_first_drop == 0)
                 r->t_first_drop = now;
             r->rec_dropped++;
@@ -1153,7 +1158,7 @@ static json_t *recovery_json(run_t *r, double cpu_total, int *ok)
     size_t nback = 0;
     uint64_t expected = 0, received = 0, lost = 0, dups = 0, tries = 0;
     unsigned checked = 0;
-    json_t *at = json_array();
+    json_t *at = json_array(), *bad = json_array();
     for (unsigned i = 0; i < r->members; i++) {
         const rec_t *rc = &r->rec[i];
         tries += rc->tries;
@@ -1168,8 +1173,21 @@ static json_t *recovery_json(run_t *r, double cpu_total, int *ok)
         checked++;
         expected += want;
         received += rc->next_seq - rc->lost;
-        lost += rc->lost + (want > rc->next_seq ? want - rc->next_seq : 0);
+        uint32_t tail = want > rc->next_seq ? want - rc->next_seq : 0;
+        lost += rc->lost + tail;
         dups += rc->dups;
+        if ((rc->lost || tail || rc->dups) && json_array_size(bad) < 20) {
+            json_t *x = json_object();
+            json_object_set_new(x, "client", json_integer(i));
+            json_object_set_new(x, "dropped", json_boolean(rc->state == REC_RECOVERED));
+            json_object_set_new(x, "gaps", json_integer(rc->lost));
+            json_object_set_new(x, "first_gap", json_integer(rc->first_gap));
+            json_object_set_new(x, "missing_at_end", json_integer(tail));
+            json_object_set_new(x, "duplicates", json_integer(rc->dups));
+            json_object_set_new(x, "replayed", json_integer(rc->replayed));
+            json_object_set_new(x, "received_before_drop", json_integer(rc->seq_at_drop));
+            json_array_append_new(bad, x);
+        }
     }
     qsort(back, nback, sizeof(*back), cmp_ll);
     json_t *o = json_object();
@@ -1201,6 +1219,7 @@ static json_t *recovery_json(run_t *r, double cpu_total, int *ok)
     json_object_set_new(o, "loss", json_integer((json_int_t)lost));
     json_object_set_new(o, "duplicates", json_integer((json_int_t)dups));
     json_object_set_new(o, "latency_us", hist_json(&st->lat));
+    json_object_set_new(o, "lossy_members", bad); /* the first 20 */
     json_object_set_new(o, "server_cpu_s", json_real(cpu_total));
     free(back);
     if (r->rec_recovered != r->rec_dropped || lost > 0 || dups > 0 || st->publish_failed > 0)
