@@ -664,7 +664,7 @@ static void storm_burst(run_t *r, bench_step_t *st, long long now)
 
 static void finish(run_t *r, const char *why);
 
-/* Recovery: the publisher sends --rate messages per second, round-robin over the rooms. */
+/* Recovery: the publisher sends --msg-rate messages per second, round-robin over the rooms. */
 static void recovery_publish(run_t *r, long long now)
 {
     bench_t *b = &r->b;
@@ -2051,7 +2051,7 @@ int main(int argc, char **argv)
         b->steps = xcalloc(b->step_cap, sizeof(*b->steps));
         for (size_t i = 0; i < b->step_cap; i++)
             hist_reset(&b->steps[i].lat);
-        b->steps[0].offered = cf.rates[0];
+        b->steps[0].offered = cf.scenario == SCN_RECOVERY ? cf.msg_rate : cf.rates[0];
         b->nsteps = 1;
         if (cf.scenario == SCN_STORM) {
             /* Every burst counts from the start: another process may publish first. */
