@@ -228,6 +228,7 @@ async function main() {
     const cpuRow = (i) => cpuDelta(s0, s1, i);
     const res = {
       tool: "recovery-storm", unix_time: Math.floor(Date.now() / 1000), topology: c.topology,
+      driver: `node bench/recovery-storm.mjs ${process.argv.slice(2).join(" ")}`.trim(),
       clients: o.clients, workers: o.workers, bench_processes: parts.length, room_size: o.roomSize,
       msg_rate: o.msgRate, kill_after_s: o.killAfter, reconnect_delay_ms: o.reconnectDelay,
       max_disconnection_duration_ms: o.window,
