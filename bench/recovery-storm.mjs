@@ -158,6 +158,7 @@ async function main() {
   const per = Math.min(o.perBench, fdLimit - FD_LIMIT_MARGIN);
   const logDir = mkdtempSync(path.join(os.tmpdir(), "sioc-recovery-storm-"));
   log(`starting redis + ${o.workers} workers (streams, --max-disconnection-duration ${o.window}) + sioc-proxy; logs in ${logDir}`);
+  const loadBefore = os.loadavg(); /* the machine may be shared */
   const c = await startCluster("sioc", {
     workers: o.workers, proxy: true, secret: SECRET, buildDir: o.buildDir, logDir,
     workerFlags: ["--adapter-mode", "streams", "--max-disconnection-duration", String(o.window)],
@@ -228,6 +229,7 @@ async function main() {
     const cpuRow = (i) => cpuDelta(s0, s1, i);
     const res = {
       tool: "recovery-storm", unix_time: Math.floor(Date.now() / 1000), topology: c.topology,
+      load_average_before: loadBefore, load_average_after: os.loadavg(),
       driver: `node bench/recovery-storm.mjs ${process.argv.slice(2).join(" ")}`.trim(),
       clients: o.clients, workers: o.workers, bench_processes: parts.length, room_size: o.roomSize,
       msg_rate: o.msgRate, kill_after_s: o.killAfter, reconnect_delay_ms: o.reconnectDelay,
@@ -271,6 +273,7 @@ function printTable(r) {
   const cpu = (x) => `${f(x.user + x.sys, 2)} s (user ${f(x.user, 2)}, sys ${f(x.sys, 2)})`;
   const rows = [
     ["topology", r.topology],
+    ["load average before / after", `${r.load_average_before.map((x) => x.toFixed(2)).join(" ")} / ${r.load_average_after.map((x) => x.toFixed(2)).join(" ")}`],
     ["clients (connected)", `${r.clients} (${r.connected}) in rooms of ${r.room_size}, ${r.bench_processes} sioc-bench process(es), ${r.msg_rate} msgs/s`],
     ["clients of the killed worker", r.dropped],
     ["recovered / not / gave up", `${r.recovered} / ${r.not_recovered} / ${r.gave_up}`],
