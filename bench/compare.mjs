@@ -24,6 +24,17 @@
 //            published, then 10 back to back: time from publishing to the
 //            first, median and last delivery, loss, worker RSS spike
 //            (VmHWM after resetting it through /proc/PID/clear_refs), server CPU
+//   redis-shards
+//            sioc only, the Redis adapter in sharded mode (SSUBSCRIBE / SPUBLISH):
+//            the same fan-out ladder against one redis-server and against a local
+//            Redis Cluster of --shards primaries, in the same run (--repeat times,
+//            interleaved); per layout the max sustainable deliveries/s (p99 <= 50
+//            ms, no loss) and at every rate each Redis process's CPU (utime+stime
+//            from /proc/<pid>/stat over the step, as % of one core): how the
+//            ceiling moves with shards, and which process sets it. Small by
+//            default (2 workers, 1000 clients in rooms of 2, one member on each
+//            worker, 3 s steps): a few minutes. Its results go to the log
+//            directory, not to bench/results.
 //
 // The fanout ladder runs --repeat times per side (3 by default), interleaved
 // (sioc, peer, floor, sioc, peer, floor, ...), and every figure is the median of
@@ -47,6 +58,9 @@ import { startCluster, siocProxyAvailable, REPO } from "./lib/cluster.mjs";
 import { rssKiB, cpuTimes, sleep, which, startProcess } from "./lib/procs.mjs";
 
 const SCENARIOS = ["fanout", "idle", "echo", "connect", "chat", "storm"];
+// Scenarios of sioc alone, outside the sioc ÷ peer results (bench/results, RESULTS.md).
+const SIOC_SCENARIOS = ["redis-shards"];
+const SHARDS_LADDER = [5e3, 1e4, 2e4, 3e4, 4e4, 6e4, 8e4, 1e5, 1.5e5];
 const KINDS = ["sioc", "peer", "floor"];
 const KIND_TITLE = { sioc: "sioc", peer: "Node.js peer", floor: "floor (sioc-floor)" };
 const DEFAULT_LADDER = [5e3, 1e4, 2e4, 4e4, 6e4, 8e4, 1e5, 1.5e5, 2e5, 3e5, 4e5, 6e5, 8e5, 1e6, 1.5e6, 2e6];
@@ -55,7 +69,8 @@ const FD_LIMIT_MARGIN = 100;
 
 function usage(out) {
   out.write(`usage: bench/compare SCENARIO [options]
-SCENARIO: ${SCENARIOS.join(" | ")}, or "report" to regenerate RESULTS.md from the results only
+SCENARIO: ${SCENARIOS.join(" | ")}, or "report" to regenerate RESULTS.md from the results only,
+          or redis-shards (sioc only: sharded fan-out on one Redis node vs a Redis Cluster)
   --workers N          worker processes on each side [1; storm: enough for --conns under the
                        open-files limit]; > 1 adds a redis-server (adapter)
   --proxy auto|on|off  sioc-proxy vs HAProxy in front [auto: on when sioc-proxy is built]
@@ -87,6 +102,10 @@ SCENARIO: ${SCENARIOS.join(" | ")}, or "report" to regenerate RESULTS.md from th
   --no-results-md      do not regenerate bench/RESULTS.md
   --profile            fanout: record sioc-worker with perf during the run and add its
                        hottest symbols (self time) to the results
+  --shards N           redis-shards: primaries of the Redis Cluster [3]
+  --replicas N         redis-shards: replicas per primary [0]
+redis-shards defaults: --workers 2 --proxy off --conns 1000 --room-size 2 --step 3
+  --repeat 1 --rates ${SHARDS_LADDER.join(",")}
 `);
 }
 
@@ -111,18 +130,18 @@ function parseArgs(argv) {
     };
     switch (a) {
       case "--workers": o.workers = num(v(), a); o.workersSet = true; break;
-      case "--repeat": o.repeat = num(v(), a); break;
+      case "--repeat": o.repeat = num(v(), a); o.repeatSet = true; break;
       case "--via": o.via = v(); break;
       case "--bursts": o.bursts = v(); break;
       case "--drain": o.drain = num(v(), a); break;
-      case "--proxy": o.proxy = v(); break;
+      case "--proxy": o.proxy = v(); o.proxySet = true; break;
       case "--build-dir": o.buildDir = path.resolve(v()); break;
       case "--clients":
       case "--conns": o.conns = num(v(), a); break;
-      case "--room-size": o.roomSize = num(v(), a); break;
-      case "--rates": o.rates = v().split(",").map((x) => num(x, a)); break;
+      case "--room-size": o.roomSize = num(v(), a); o.roomSizeSet = true; break;
+      case "--rates": o.rates = v().split(",").map((x) => num(x, a)); o.ratesSet = true; break;
       case "--rate": o.rate = num(v(), a); break;
-      case "--step": o.step = num(v(), a); break;
+      case "--step": o.step = num(v(), a); o.stepSet = true; break;
       case "--hold": o.hold = num(v(), a); break;
       case "--msg-size": o.msgSize = num(v(), a); break;
       case "--stop-p99": o.stopP99 = num(v(), a); break;
@@ -133,13 +152,33 @@ function parseArgs(argv) {
       case "--out": o.out = path.resolve(v()); break;
       case "--no-results-md": o.resultsMd = false; break;
       case "--profile": o.profile = true; break;
+      case "--shards": o.shards = num(v(), a); break;
+      case "--replicas": o.replicas = num(v(), a); break;
       case "-h": case "--help": usage(process.stdout); process.exit(0); break;
       default:
         if (a.startsWith("-") || o.scenario) { usage(process.stderr); process.exit(2); }
         o.scenario = a;
     }
   }
-  if (!SCENARIOS.includes(o.scenario) && o.scenario !== "report") { usage(process.stderr); process.exit(2); }
+  if (!SCENARIOS.includes(o.scenario) && !SIOC_SCENARIOS.includes(o.scenario) && o.scenario !== "report") {
+    usage(process.stderr);
+    process.exit(2);
+  }
+  if (o.scenario === "redis-shards") {
+    if (!o.workersSet) o.workers = 2;
+    if (!o.proxySet) o.proxy = "off";
+    if (!o.conns) o.conns = 1000;
+    // Rooms of 2, one member on each worker: a Redis message for every two deliveries.
+    if (!o.roomSizeSet) o.roomSize = 2;
+    if (!o.ratesSet) o.rates = SHARDS_LADDER;
+    if (!o.stepSet) o.step = 3;
+    if (!o.repeatSet) o.repeat = 1;
+    o.shards = o.shards ?? 3;
+    o.replicas = o.replicas ?? 0;
+    if (!(o.workers >= 2)) die("redis-shards: --workers must be >= 2 (a single worker never publishes to Redis)");
+    if (!(o.shards >= 3)) die("redis-shards: --shards must be >= 3 (a Redis Cluster has at least 3 primaries)");
+    if (o.only) die("redis-shards runs sioc only: no --only");
+  }
   if (!["auto", "on", "off"].includes(o.proxy)) die("--proxy auto|on|off");
   if (o.only && !KINDS.includes(o.only)) die("--only sioc|peer|floor");
   if (o.only === "floor" && o.scenario !== "fanout") die("--only floor: the floor runs the fanout scenario only");
@@ -331,7 +370,9 @@ function cpuOf(pids) {
 
 /** Role of each pid of a cluster, in the order of c.pids (= sioc-bench --pid). */
 function rolesOf(c) {
-  return c.pids.map((p) => (p === c.proxyPid ? "proxy" : p === c.redisPid ? "redis" : "worker"));
+  const primaries = c.redisPrimaryPids || [c.redisPid];
+  return c.pids.map((p) => (p === c.proxyPid ? "proxy" : primaries.includes(p) ? "redis"
+    : (c.redisPids || []).includes(p) ? "redis-replica" : "worker"));
 }
 
 /**
@@ -361,14 +402,30 @@ function serversCpu(servers) {
 // ------------------------------------------------------------------ scenarios
 
 async function withCluster(kind, o, fn) {
-  const logDir = path.join(o.logRoot, kind);
+  const logDir = path.join(o.logRoot, o.logTag || kind);
   log(kind === "floor" ? "floor: starting sioc-floor" :
-    `${kind}: starting ${o.workers} worker(s)${o.useProxy ? " + proxy" : ""}${o.workers > 1 ? " + redis" : ""}`);
-  const c = await startCluster(kind, { workers: o.workers, proxy: o.useProxy, secret: SECRET, buildDir: o.buildDir, logDir });
+    `${kind}: starting ${o.workers} worker(s)${o.useProxy ? " + proxy" : ""}${o.workers > 1 ? (o.redisCluster ? " + redis cluster" : " + redis") : ""}`);
+  const c = await startCluster(kind, { workers: o.workers, proxy: o.useProxy, secret: SECRET, buildDir: o.buildDir, logDir,
+    adapterMode: o.adapterMode, redisCluster: o.redisCluster });
   log(`${kind}: ${c.topology}; urls ${c.urls.join(",")}; pids ${c.pids.join(",")}`);
   try {
     await sleep(500);
-    return await fn(c);
+    // o.idleRedisS: each Redis process's CPU over that many seconds with the workers
+    // connected and no client yet (% of one core), before the load.
+    let idle = null;
+    if (o.idleRedisS && c.redisPids && c.redisPids.length) {
+      const before = c.redisPids.map(cpuTimes);
+      const t0 = Date.now();
+      await sleep(o.idleRedisS * 1000);
+      const s = (Date.now() - t0) / 1000;
+      idle = c.redisPids.map((p, i) => {
+        const t = cpuTimes(p);
+        return Math.max(0, ((t.user + t.sys - before[i].user - before[i].sys) / s) * 100);
+      });
+    }
+    const res = await fn(c);
+    if (idle) res.idleRedisPct = idle;
+    return res;
   } finally {
     await c.stop();
     log(`${kind}: stopped`);
@@ -414,6 +471,7 @@ async function scenarioFanout(o, kind) {
     }
     return {
       topology: c.topology, connected: d.connect.connected, attempted: d.connect.attempted, rooms: f.rooms,
+      redisPids: c.redisPids,
       roomSize: f.room_size, publishers: f.publishers, steps, attempts, maxSustainable: best ? best.delivered : 0,
       maxSustainableOffered: best ? best.offered : 0, stopReason: f.stop_reason,
       clientBound: best ? best.client_cpu > 0.9 : false, command: `sioc-bench ${args.join(" ")}`, profile,
@@ -1031,6 +1089,100 @@ function resultKey(o) {
     (o.transport !== "websocket" ? `-${o.transport}` : "");
 }
 
+// ------------------------------------------------------------------ redis-shards
+
+/**
+ * The Redis processes' CPU at one fan-out step, as % of one core over the step's
+ * sending window: [{role, pct}] in the cluster's order (primaries first).
+ */
+function redisCpuPct(step, stepS) {
+  return (step.procs || []).filter((x) => x.role.startsWith("redis")).map((x) => ({ role: x.role, pct: ((x.cpu_s || 0) / stepS) * 100 }));
+}
+
+/** The worker processes' CPU at one step, % of one core summed over the workers. */
+function workerCpuPct(step, stepS) {
+  return ((step.procs || []).filter((x) => x.role === "worker").reduce((a, x) => a + (x.cpu_s || 0), 0) / stepS) * 100;
+}
+
+async function mainRedisShards(o) {
+  mkdirSync(path.join(o.logRoot), { recursive: true });
+  const layouts = [
+    { key: "node", title: "1 Redis node", cluster: null },
+    { key: "cluster", title: `Redis Cluster, ${o.shards} primaries${o.replicas ? ` + ${o.replicas} replica(s) each` : ""}`,
+      cluster: { primaries: o.shards, replicas: o.replicas } },
+  ];
+  const runs = { node: [], cluster: [] };
+  for (let rep = 0; rep < o.repeat; rep++) {
+    for (const l of layouts) {
+      log(`redis-shards: ${l.title}${o.repeat > 1 ? `, run ${rep + 1} of ${o.repeat}` : ""}`);
+      runs[l.key].push(await scenarioFanout({ ...o, adapterMode: "sharded", redisCluster: l.cluster, logTag: `${l.key}-${rep + 1}`,
+        idleRedisS: 2 }, "sioc"));
+    }
+  }
+  const res = {};
+  for (const l of layouts) {
+    const list = runs[l.key];
+    const agg = list.length > 1 ? aggregateFanout(list) : list[0];
+    // Redis and worker CPU by offered rate: the median over the runs, per Redis process.
+    const rows = agg.steps.map((x) => {
+      const per = list.map((r) => r.steps.find((y) => y.offered === x.offered)).filter(Boolean);
+      const shards = per.length ? redisCpuPct(per[0], o.step).map((sh, i) => ({
+        role: sh.role, pct: median(per.map((y) => (redisCpuPct(y, o.step)[i] || { pct: 0 }).pct)),
+      })) : [];
+      return { offered: x.offered, delivered: x.delivered, p99_ms: x.p99_ms, ok: x.ok, loss: x.loss, runs: x.runs ?? 1, of: x.of ?? 1,
+        redis: shards, workersPct: median(per.map((y) => workerCpuPct(y, o.step))), clientCpu: x.client_cpu };
+    });
+    const idle = list[0].idleRedisPct.map((_, i) => median(list.map((r) => r.idleRedisPct[i] || 0)));
+    res[l.key] = { title: l.title, topology: agg.topology, maxSustainable: agg.maxSustainable, idleRedisPct: idle,
+      maxSustainableOffered: agg.maxSustainableOffered, stopReason: agg.stopReason, rows, command: list[0].command };
+  }
+  const doc = {
+    scenario: "redis-shards", started: o.started, finished: new Date().toISOString(), loadBefore: o.loadBefore, loadAfter: os.loadavg(),
+    machine: machineInfo(), versions: versions(o),
+    options: { workers: o.workers, proxy: o.useProxy, conns: o.conns, roomSize: o.roomSize, step: o.step, repeat: o.repeat,
+      shards: o.shards, replicas: o.replicas, rates: o.rates },
+    reproduce: `bench/compare ${process.argv.slice(2).join(" ")}`.trim(), results: res,
+  };
+  const jsonPath = path.join(o.logRoot, "redis-shards.json");
+  writeFileSync(jsonPath, JSON.stringify(doc, null, 1) + "\n");
+
+  const W = (v, n) => String(v).padStart(n);
+  const pct = (v) => `${v.toFixed(0)}%`;
+  const out = [];
+  out.push("");
+  out.push(`redis-shards: sharded fan-out (--adapter-mode sharded) on each Redis layout, same ladder, same run`);
+  out.push(`  ${res.node.topology.replace(/ \+ redis-server \(adapter\)/, "")}; ${o.conns} subscribers in rooms of ${o.roomSize}; ${o.step} s per step; ${o.repeat} run(s) per layout` +
+    `${o.repeat > 1 ? ", interleaved (medians)" : ""}; load average before ${o.loadBefore.map((x) => x.toFixed(2)).join(" ")}, after ${doc.loadAfter.map((x) => x.toFixed(2)).join(" ")}`);
+  out.push("  CPU: % of one core over each step (utime + stime from /proc/<pid>/stat), the workers summed, Redis per process");
+  out.push("  (primaries first); Redis µs/msg: the Redis processes' CPU summed, less their idle CPU (measured 2 s before the");
+  out.push("  load, workers connected), per published message (deliveries ÷ room size)");
+  for (const l of layouts) {
+    const x = res[l.key];
+    out.push("");
+    const idleSum = x.idleRedisPct.reduce((a, v) => a + v, 0);
+    out.push(`  ${l.title}: max sustainable ${fmt(x.maxSustainable, "/s")} (p99 <= ${P99_LIMIT_MS} ms, no loss); Redis idle ` +
+      `${x.idleRedisPct.map(pct).join(" ")}`);
+    out.push(`  ${W("offered/s", 10)} ${W("deliv/s", 8)} ${W("p99 ms", 8)} ${W("runs", 5)} ${W("workers", 8)}  ${"redis".padEnd(6 * o.shards)} ${W("sum", 5)} ${W("µs/msg", 7)}`);
+    for (const row of x.rows) {
+      const sum = row.redis.reduce((a, sh) => a + sh.pct, 0);
+      const msgs = row.delivered / o.roomSize;
+      out.push(`  ${W(fmt(row.offered), 10)} ${W(fmt(row.delivered), 8)} ${W(Number.isFinite(row.p99_ms) ? row.p99_ms.toFixed(1) : "-", 8)} ` +
+        `${W(`${row.runs}/${row.of}`, 5)} ${W(pct(row.workersPct), 8)}  ` +
+        `${row.redis.map((sh) => W(pct(sh.pct), 4) + (sh.role === "redis" ? "  " : "r ")).join("").padEnd(6 * o.shards)} ` +
+        `${W(pct(sum), 5)} ${W(msgs > 0 ? ((Math.max(0, sum - idleSum) / 100) * 1e6 / msgs).toFixed(1) : "-", 7)}  ${row.ok ? "ok" : "FAIL"}`);
+    }
+  }
+  const r = ratio(res.cluster.maxSustainable, res.node.maxSustainable);
+  out.push("");
+  out.push(`  max sustainable, cluster ÷ 1 node: ${r ? `${r.toFixed(2)}x` : "n/a"}`);
+  if (o.replicas) out.push("  (r: a replica)");
+  out.push("");
+  out.push(`  sioc-bench, 1 node:  ${res.node.command}`);
+  out.push(`  sioc-bench, cluster: ${res.cluster.command}`);
+  out.push(`  results: ${jsonPath}`);
+  process.stdout.write(out.join("\n") + "\n");
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (o.scenario === "report") {
@@ -1038,6 +1190,15 @@ async function main() {
     return;
   }
   ensureDeps(o);
+  if (o.scenario === "redis-shards") {
+    o.useProxy = o.proxy === "on" || (o.proxy === "auto" && siocProxyAvailable(o.buildDir));
+    o.logRoot = mkdtempSync(path.join(os.tmpdir(), "sioc-compare-redis-shards-"));
+    o.started = new Date().toISOString();
+    o.loadBefore = os.loadavg();
+    log(`redis-shards: logs in ${o.logRoot}; load average ${o.loadBefore.map((x) => x.toFixed(2)).join(" ")}`);
+    await mainRedisShards(o);
+    return;
+  }
   o.useProxy = o.proxy === "on" || (o.proxy === "auto" && siocProxyAvailable(o.buildDir));
   if (o.proxy === "on" && !siocProxyAvailable(o.buildDir)) die(`--proxy on: no sioc-proxy in ${o.buildDir}`);
   mkdirSync(o.out, { recursive: true });

@@ -161,7 +161,7 @@ async function main() {
   const loadBefore = os.loadavg(); /* the machine may be shared */
   const c = await startCluster("sioc", {
     workers: o.workers, proxy: true, secret: SECRET, buildDir: o.buildDir, logDir,
-    workerFlags: ["--adapter-mode", "streams", "--max-disconnection-duration", String(o.window)],
+    adapterMode: "streams", workerFlags: ["--max-disconnection-duration", String(o.window)],
   });
   log(`${c.topology}; proxy ${c.urls[0]}; workers ${c.workerUrls.join(",")}`);
   const victim = c.workerPids[c.workerPids.length - 1];

@@ -33,7 +33,7 @@
 #include "sio/jscan.h"
 
 #define HEALTH_TIMEOUT_MS 3000
-#define MEMBERSHIP_KEY "sioc:workers"
+#define SUBSCRIBED_KEEP_MS 300000
 typedef struct waiter {
     sioc_list_t link;
     adapter_t *a;
@@ -114,7 +114,7 @@ static nsp_state_t *ns_by_channel(adapter_t *a, sioc_iov_t ch, int *which)
 
 /* A publish that Redis did not confirm: its link dropped with it in flight, or an error
  * (a cluster slot without a primary). Other workers got it at most once: counted. */
-static void on_publish_reply(redis_client_t *c, redisReply *r, void *data)
+void adapter__on_publish_reply(redis_client_t *c, redisReply *r, void *data)
 {
     (void)c;
     adapter_t *a = data;
@@ -133,8 +133,8 @@ static int publish_to(adapter_t *a, const char *channel, const char *msg, size_t
 {
     const char *argv[] = {a->sharded ? "SPUBLISH" : "PUBLISH", channel, msg};
     size_t lens[] = {strlen(argv[0]), strlen(channel), len};
-    int r = queued ? adapter__pub_cmd(a, on_publish_reply, a, 3, argv, lens)
-                   : redis_client_cmd(a->pub, on_publish_reply, a, 3, argv, lens);
+    int r = queued ? adapter__pub_cmd(a, adapter__on_publish_reply, a, 3, argv, lens)
+                   : redis_client_cmd(a->pub, adapter__on_publish_reply, a, 3, argv, lens);
     if (r != 0) {
         a->publish_dropped++;
         static long long last;
@@ -1068,12 +1068,29 @@ static void flush_waiters(sioc_list_t *list, int ok)
         waiter_done(container_of(list->next, waiter_t, link), ok);
 }
 
+/* On a Redis Cluster, a worker whose subscriptions are all confirmed again after its
+ * subscriber link came back says so in SUBSCRIBED_KEY: a peer's outage queue waits for it
+ * (adapter_queue.c), since one primary's failover cuts only the channels on that primary. */
+void adapter__announce_subscribed(adapter_t *a)
+{
+    if (!a->announce_pending || a->subs_confirmed < a->subs_expected ||
+        a->room_subs_unconfirmed > 0 || !redis_client_up(a->pub))
+        return;
+    char ts[32];
+    snprintf(ts, sizeof(ts), "%lld", clock_unix_ms());
+    const char *zadd[] = {"ZADD", SUBSCRIBED_KEY, ts, a->member};
+    if (redis_client_cmdv(a->pub, NULL, NULL, 4, zadd) == 0)
+        a->announce_pending = 0;
+}
+
 static void room_sub_confirmed(adapter_t *a, sioc_iov_t channel)
 {
     hmap_node_t *hn = hmap_get(&a->room_subs, channel);
     if (hn == NULL)
         return;
     room_sub_t *rs = container_of(hn, room_sub_t, node);
+    if (!rs->confirmed && a->room_subs_unconfirmed > 0)
+        a->room_subs_unconfirmed--;
     rs->confirmed = 1;
     if (a->ready)
         flush_waiters(&rs->waiters, 1);
@@ -1115,6 +1132,8 @@ static void subscribe_all(adapter_t *a)
 {
     a->subs_expected = 0;
     a->subs_confirmed = 0;
+    a->announce_pending = redis_client_is_cluster(a->sub);
+    a->room_subs_unconfirmed = a->room_subs.count;
     subscribe(a, "SUBSCRIBE", a->health_ch);
     for (size_t i = 0; i < a->n_ns; i++) {
         nsp_state_t *n = &a->ns[i];
@@ -1167,6 +1186,7 @@ static void on_push(redis_client_t *c, redisReply *r, void *data)
                 flush_waiters(&dn->dyn_waiters, 1);
         } else if (a->subs_confirmed < a->subs_expected && ++a->subs_confirmed == a->subs_expected)
             send_health(a); /* every subscription confirmed: prove the path end to end now */
+        adapter__announce_subscribed(a);
         adapter__update_ready(a);
         return;
     }
@@ -1245,6 +1265,8 @@ void adapter__links_kick(adapter_t *a)
         redis_client_retry_now(a->readers[k].link);
 }
 
+static void write_membership(adapter_t *a);
+
 static void on_state(redis_client_t *c, int up, void *data)
 {
     adapter_t *a = data;
@@ -1254,6 +1276,10 @@ static void on_state(redis_client_t *c, int up, void *data)
         subscribe_all(a);
     if (c == a->pub)
         adapter__queue_link(a, up);
+    if (c == a->pub && up) {
+        write_membership(a);    /* at once: the proxy and the peers' outage queues count it */
+        adapter__queue_tick(a); /* count the other servers now, not a second later */
+    }
     if (c == a->pub && up && a->streams)
         adapter__streams_pub_up(a);
     if (c == a->pub && up && !a->cluster) {
@@ -1276,6 +1302,16 @@ static void send_health(adapter_t *a)
         a->health_sent_ms = clock_ms();
 }
 
+/* The membership the proxy discovers workers by, and the outage queue counts them by. */
+static void write_membership(adapter_t *a)
+{
+    char ts[32];
+    snprintf(ts, sizeof(ts), "%lld", clock_unix_ms());
+    const char *zadd[] = {"ZADD", MEMBERSHIP_KEY, ts, a->member};
+    if (!a->w->draining)
+        (void)redis_client_cmdv(a->pub, NULL, NULL, 4, zadd);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -1286,11 +1322,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         adapter__streams_tick(a);
     adapter__queue_tick(a);
     if (redis_client_up(a->pub)) {
-        char ts[32];
-        snprintf(ts, sizeof(ts), "%lld", clock_unix_ms());
-        const char *zadd[] = {"ZADD", MEMBERSHIP_KEY, ts, a->member};
-        if (!a->w->draining)
-            (void)redis_client_cmdv(a->pub, NULL, NULL, 4, zadd);
+        write_membership(a);
+        if (redis_client_is_cluster(a->pub)) {
+            char old[32];
+            snprintf(old, sizeof(old), "%lld", clock_unix_ms() - SUBSCRIBED_KEEP_MS);
+            const char *trim[] = {"ZREMRANGEBYSCORE", SUBSCRIBED_KEY, "-inf", old};
+            (void)redis_client_cmdv(a->pub, NULL, NULL, 4, trim);
+            adapter__announce_subscribed(a);
+        }
         send_health(a);
     }
     /* Subscribed, publishing, but our own health message does not come back: the
@@ -1322,10 +1361,14 @@ static void room_hook(worker_t *w, sio_nsp_t *nsp, sioc_iov_t room, int created)
         rs->node.key = iov_make(rs->channel, key.len);
         list_init(&rs->waiters);
         hmap_put(&a->room_subs, &rs->node);
+        if (a->announce_pending)
+            a->room_subs_unconfirmed++;
         const char *argv[] = {"SSUBSCRIBE", rs->channel};
         (void)redis_client_cmdv(a->sub, NULL, NULL, 2, argv);
     } else if (!created && hn != NULL) {
         room_sub_t *rs = container_of(hn, room_sub_t, node);
+        if (!rs->confirmed && a->room_subs_unconfirmed > 0)
+            a->room_subs_unconfirmed--;
         hmap_del(&a->room_subs, hn);
         const char *argv[] = {"SUNSUBSCRIBE", rs->channel};
         (void)redis_client_cmdv(a->sub, NULL, NULL, 2, argv);

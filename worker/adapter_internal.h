@@ -75,8 +75,8 @@ struct adapter {
     adapter_msg_ctx_t ctx;
     sioc_buf_t json;
     sioc_iov_t att_v[MAX_ATT];
-    unsigned long long published, publish_dropped, publish_unconfirmed, received, decode_errors, requests_timed_out,
-        link_downs;
+    unsigned long long published, publish_dropped, publish_unconfirmed, received, decode_errors,
+        requests_timed_out, link_downs;
     /* the publisher's outage queue (adapter_queue.c) */
     sioc_list_t queue;
     size_t queue_n, queue_bytes;
@@ -84,6 +84,11 @@ struct adapter {
     int gate_polling; /* a PUBSUB NUMSUB of the gate is in flight */
     int queue_logged;
     long long gate_since_ms;
+    long long gate_closed_unix_ms; /* when the publisher link went down (cluster gate) */
+    int gate_answers;              /* cluster gate: replies still awaited */
+    long long gate_subs, gate_live, gate_announced;
+    int announce_pending;         /* cluster: subscribed again, not yet announced */
+    size_t room_subs_unconfirmed; /* room channels subscribed again, not confirmed yet */
     long long peers; /* servers subscribed to the namespace's channel before the outage */
     struct event queue_timer;
     unsigned long long queued_total, queue_dropped;
@@ -125,6 +130,18 @@ void adapter__queue_tick(adapter_t *a);
 void adapter__queue_free(adapter_t *a);
 /** Appends the queue's metrics. */
 void adapter__queue_metrics(const adapter_t *a, sioc_buf_t *b);
+/** The reply to a publish: counts it in sioc_redis_publish_unconfirmed_total when Redis did not
+ * confirm it (NULL: the link dropped with it in flight; or an error). `data` is the adapter. */
+void adapter__on_publish_reply(redis_client_t *c, struct redisReply *r, void *data);
+/** On a Redis Cluster: tells the peers (SUBSCRIBED_KEY) that every subscription is back, once
+ * it is. */
+void adapter__announce_subscribed(adapter_t *a);
+
+/* Keys of every sioc worker on this Redis (ZSETs, member "<id>@<host>:<port>[@<path>]"):
+ * the live ones (score: unix ms of the last tick; the proxy's discovery reads it), and those
+ * whose subscriptions are back after their subscriber link dropped (score: when). */
+#define MEMBERSHIP_KEY "sioc:workers"
+#define SUBSCRIBED_KEY "sioc:subscribed"
 
 /* adapter_streams.c */
 

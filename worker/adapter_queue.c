@@ -36,6 +36,7 @@
 #define QUEUE_POLL_MS 50
 #define QUEUE_WAIT_MS 3000
 #define QUEUE_MAX_ARGC 16
+#define LIVE_MEMBER_MS 5000 /* a worker is live while its membership is this recent */
 
 /* One command: its argument lengths and bytes follow in the same allocation. */
 typedef struct queued {
@@ -157,27 +158,71 @@ static void gate_open(adapter_t *a)
 
 static void gate_poll(adapter_t *a);
 
-static void on_gate_numsub(redis_client_t *c, redisReply *r, void *data)
+/* Every answer of one poll is in: open the gate or poll again. On a Redis Cluster the count of
+ * subscribers to one channel says nothing of the channels on the primary that failed over:
+ * there the gate also waits until every live sioc worker (MEMBERSHIP_KEY) has said that its
+ * subscriptions are back (SUBSCRIBED_KEY, adapter.c) since the link went down. */
+static void gate_decide(adapter_t *a)
 {
-    (void)c;
-    adapter_t *a = data;
     a->gate_polling = 0;
     if (!a->queue_gate)
         return;
-    long long subs = -1;
-    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
-        r->element[1]->type == REDIS_REPLY_INTEGER)
-        subs = r->element[1]->integer;
-    if ((subs >= 0 && subs >= a->peers) || clock_ms() - a->gate_since_ms >= QUEUE_WAIT_MS) {
+    int cluster = redis_client_is_cluster(a->pub);
+    long long subs = a->gate_subs;
+    int all_back = !cluster || (a->gate_announced >= 0 && a->gate_announced >= a->gate_live);
+    if ((subs >= 0 && subs >= a->peers && all_back) ||
+        clock_ms() - a->gate_since_ms >= QUEUE_WAIT_MS) {
         if (subs >= 0 && subs < a->peers)
             log_warn("redis publisher back: %lld of %lld servers subscribed again after %d ms; "
                      "sending the queue",
                      subs, a->peers, QUEUE_WAIT_MS);
+        else if (!all_back)
+            log_warn("redis publisher back: %lld of %lld workers said their subscriptions are "
+                     "back after %d ms; sending the queue",
+                     a->gate_announced, a->gate_live, QUEUE_WAIT_MS);
+        else
+            log_info("redis publisher back: %lld of %lld servers subscribed%s after %lld ms", subs,
+                     a->peers, cluster ? ", every worker's subscriptions back" : "",
+                     clock_ms() - a->gate_since_ms);
         gate_open(a);
         return;
     }
     struct timeval tv = {0, QUEUE_POLL_MS * 1000};
     event_add(&a->queue_timer, &tv);
+}
+
+static long long reply_int(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+}
+
+static void on_gate_numsub(redis_client_t *c, redisReply *r, void *data)
+{
+    (void)c;
+    adapter_t *a = data;
+    a->gate_subs = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2
+                       ? reply_int(r->element[1])
+                       : -1;
+    if (--a->gate_answers == 0)
+        gate_decide(a);
+}
+
+static void on_gate_live(redis_client_t *c, redisReply *r, void *data)
+{
+    (void)c;
+    adapter_t *a = data;
+    a->gate_live = reply_int(r);
+    if (--a->gate_answers == 0)
+        gate_decide(a);
+}
+
+static void on_gate_announced(redis_client_t *c, redisReply *r, void *data)
+{
+    (void)c;
+    adapter_t *a = data;
+    a->gate_announced = reply_int(r);
+    if (--a->gate_answers == 0)
+        gate_decide(a);
 }
 
 static const char *gate_channel(adapter_t *a)
@@ -190,9 +235,26 @@ static void gate_poll(adapter_t *a)
 {
     if (a->gate_polling || !redis_client_up(a->pub))
         return;
+    a->gate_answers = 1; /* held until every request is sent */
+    a->gate_subs = a->gate_live = a->gate_announced = -1;
+    a->gate_polling = 1;
     const char *argv[] = {"PUBSUB", a->sharded ? "SHARDNUMSUB" : "NUMSUB", gate_channel(a)};
     if (redis_client_cmdv(a->pub, on_gate_numsub, a, 3, argv) == 0)
-        a->gate_polling = 1;
+        a->gate_answers++;
+    if (redis_client_is_cluster(a->pub)) {
+        char live[32], since[32];
+        /* the workers that were live when the outage began */
+        snprintf(live, sizeof(live), "%lld", a->gate_closed_unix_ms - LIVE_MEMBER_MS);
+        snprintf(since, sizeof(since), "%lld", a->gate_closed_unix_ms);
+        const char *zl[] = {"ZCOUNT", MEMBERSHIP_KEY, live, "+inf"};
+        const char *za[] = {"ZCOUNT", SUBSCRIBED_KEY, since, "+inf"};
+        if (redis_client_cmdv(a->pub, on_gate_live, a, 4, zl) == 0)
+            a->gate_answers++;
+        if (redis_client_cmdv(a->pub, on_gate_announced, a, 4, za) == 0)
+            a->gate_answers++;
+    }
+    if (--a->gate_answers == 0)
+        gate_decide(a);
 }
 
 static void on_queue_timer(evutil_socket_t fd, short what, void *arg)
@@ -229,13 +291,18 @@ int adapter__pub_cmd(adapter_t *a, redis_reply_cb cb, void *data, int argc, cons
 void adapter__queue_link(adapter_t *a, int up)
 {
     if (!up) {
-        if (a->w->conf->adapter_queue_max > 0)
+        if (a->w->conf->adapter_queue_max > 0 && !a->queue_gate) {
             a->queue_gate = 1;
+            a->gate_closed_unix_ms = clock_unix_ms();
+        }
         return;
     }
     if (!a->queue_gate)
         return;
-    if (a->streams || a->peers <= 1) {
+    /* On a cluster the gate also waits for the workers' word, even if no other server was
+     * counted yet (peers is learned each second). */
+    if (a->streams || (a->peers <= 1 && !redis_client_is_cluster(a->pub))) {
+        log_info("redis publisher back: %s", a->streams ? "streams mode" : "no other server");
         gate_open(a); /* streams: readers resume from their last entry id */
         return;
     }

@@ -38,6 +38,10 @@ int adapter__stream_add(adapter_t *a, nsp_state_t *n, const adapter_msg_shard_t 
 {
     stream_reader_t *sr = n->stream;
     char type[8], maxlen[24];
+    if (cb == NULL) { /* an XADD in flight when its link drops is counted, not lost silently */
+        cb = adapter__on_publish_reply;
+        data = a;
+    }
     snprintf(type, sizeof(type), "%d", m->type);
     snprintf(maxlen, sizeof(maxlen), "%ld", a->w->conf->redis_stream_maxlen);
     buf_reset(&a->entry_data);

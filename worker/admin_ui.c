@@ -840,6 +840,7 @@ admin_ui_t *admin_ui_new(worker_t *w, const sio_app_t *app)
     a->app.on_event = wrap_event;
     a->app.on_disconnect = wrap_disconnect;
     a->app.data_json = wrap_data_json;
+    a->app.on_deadline = app->on_deadline; /* admin sockets set no deadline */
     a->crypt = xcalloc(1, sizeof(*a->crypt));
     a->started_ms = clock_ms();
     if (gethostname(a->hostname, sizeof(a->hostname) - 1) != 0)

@@ -3,8 +3,9 @@
  *
  * Middleware: when the worker has a JWT verifier, handshake.auth.token must
  * verify (auth.h); any failure is refused with "Authentication error" and
- * the reason is logged at info level without the token. A token's exp arms
- * a timer that disconnects the socket when it passes.
+ * the reason is logged at info level without the token. A token's exp becomes
+ * the socket's deadline (sio_socket_set_deadline): the socket is disconnected
+ * when it passes. Of the claims only "sub" is kept (list-members shows it).
  *
  * Events:
  *   join-room (roomId, ack?)            -> join; ack {"ok":true}
@@ -19,7 +20,6 @@
  */
 #include "app.h"
 
-#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,13 +37,12 @@
 #define MAX_ROOM_ID 256
 #define MAX_TOKEN 8192
 
+/* A socket's data, allocated by the JWT middleware or by its first list request. */
 typedef struct chat_user {
-    char *sub;
-    char *claims_json;
-    long long exp_ms; /* token expiry (wall clock ms); 0 = none */
-    struct event *exp_timer;
     long long list_window_ms; /* list-rooms / list-members rate window */
     unsigned lists;
+    uint8_t has_sub;
+    char sub[]; /* the token's "sub" claim when has_sub */
 } chat_user_t;
 
 /* list-rooms and list-members ask every worker of the cluster: a socket may ask
@@ -53,21 +52,15 @@ typedef struct chat_user {
 
 static const char auth_error[] = "Authentication error";
 
-static void on_expired(evutil_socket_t fd, short what, void *arg)
+static const char *user_name(const sio_socket_t *s)
 {
-    (void)fd;
-    (void)what;
-    sio_socket_t *s = arg;
-    chat_user_t *u = sio_socket_data(s);
-    long long left_ms = u != NULL ? u->exp_ms - clock_unix_ms() : 0;
-    if (left_ms > 0) {
-        /* libevent measures from its cached loop time: the timer may fire a little early. */
-        struct timeval tv = {(time_t)(left_ms / 1000), (suseconds_t)((left_ms % 1000) * 1000)};
-        event_add(u->exp_timer, &tv);
-        return;
-    }
-    log_info("socket %s: token of user %s expired: disconnected", sio_socket_id(s),
-             u && u->sub ? u->sub : "?");
+    const chat_user_t *u = sio_socket_data(s);
+    return u != NULL && u->has_sub ? u->sub : "?";
+}
+
+static void expired(sio_socket_t *s)
+{
+    log_info("socket %s: token of user %s expired: disconnected", sio_socket_id(s), user_name(s));
     sio_disconnect(s, 0);
 }
 
@@ -110,18 +103,15 @@ static const char *chat_authorize(sio_socket_t *s, sioc_iov_t auth_json)
         return auth_error;
     }
     free(token);
-    chat_user_t *u = xcalloc(1, sizeof(*u));
-    u->sub = claims.sub;
-    u->claims_json = claims.claims_json;
-    if (claims.exp_ms > 0) {
-        u->exp_ms = claims.exp_ms;
-        long long left_ms = claims.exp_ms - clock_unix_ms();
-        if (left_ms < 0)
-            left_ms = 0;
-        u->exp_timer = event_new(net_loop_base(w->loop), -1, 0, on_expired, s);
-        struct timeval tv = {(time_t)(left_ms / 1000), (suseconds_t)((left_ms % 1000) * 1000)};
-        event_add(u->exp_timer, &tv);
+    size_t sub_len = claims.sub != NULL ? strlen(claims.sub) : 0;
+    chat_user_t *u = xcalloc(1, sizeof(*u) + sub_len + 1);
+    if (claims.sub != NULL) {
+        u->has_sub = 1;
+        memcpy(u->sub, claims.sub, sub_len);
     }
+    if (claims.exp_ms > 0)
+        sio_socket_set_deadline(s, claims.exp_ms);
+    auth_claims_free(&claims);
     sio_socket_set_data(s, u);
     return NULL;
 }
@@ -132,10 +122,6 @@ static void chat_disconnect(sio_socket_t *s, const char *reason)
     chat_user_t *u = sio_socket_data(s);
     if (u == NULL)
         return;
-    if (u->exp_timer != NULL)
-        event_free(u->exp_timer);
-    free(u->sub);
-    free(u->claims_json);
     free(u);
     sio_socket_set_data(s, NULL);
 }
@@ -271,13 +257,11 @@ static int list_limited(sio_socket_t *s)
 
 static void chat_event(sio_socket_t *s, const sio_event_t *ev)
 {
-    const chat_user_t *u = sio_socket_data(s);
-    if (u != NULL && u->exp_ms > 0 && clock_unix_ms() >= u->exp_ms) {
-        /* The expiry timer may not have run yet in this loop turn: an event that
+    long long exp_ms = sio_socket_deadline(s);
+    if (exp_ms > 0 && clock_unix_ms() >= exp_ms) {
+        /* The deadline timer may not have run yet in this loop turn: an event that
          * arrives after exp is never processed. */
-        log_info("socket %s: token of user %s expired: disconnected", sio_socket_id(s),
-                 u->sub ? u->sub : "?");
-        sio_disconnect(s, 0);
+        expired(s);
         return;
     }
     if (jscan_string_eq(ev->name, "send-message"))
@@ -307,7 +291,7 @@ static void chat_event(sio_socket_t *s, const sio_event_t *ev)
 static int chat_data_json(const sio_socket_t *s, sioc_buf_t *b)
 {
     const chat_user_t *u = sio_socket_data(s);
-    if (u == NULL || u->sub == NULL)
+    if (u == NULL || !u->has_sub)
         return buf_append_str(b, "{}");
     int r = buf_append_str(b, "{\"user\":");
     r |= sio_json_append_iov(b, iov_make(u->sub, strlen(u->sub)));
@@ -315,7 +299,8 @@ static int chat_data_json(const sio_socket_t *s, sioc_buf_t *b)
     return r;
 }
 
-static const sio_app_t chat = {chat_authorize, NULL, chat_event, chat_disconnect, chat_data_json};
+static const sio_app_t chat = {chat_authorize,  NULL,           chat_event,
+                               chat_disconnect, chat_data_json, expired};
 
 const sio_app_t *app_chat(void)
 {

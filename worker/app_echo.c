@@ -46,7 +46,7 @@ static void echo_event(sio_socket_t *s, const sio_event_t *ev)
     buf_free(&b);
 }
 
-static const sio_app_t echo = {NULL, echo_connect, echo_event, NULL, NULL};
+static const sio_app_t echo = {NULL, echo_connect, echo_event, NULL, NULL, NULL};
 
 const sio_app_t *app_echo(void)
 {
@@ -61,7 +61,7 @@ static void eio_echo(eio_session_t *s, const char *data, size_t len, int binary)
         (void)eio_send_text(s, data, len);
 }
 
-static const eio_handler_t echo_engine = {NULL, eio_echo, NULL, NULL, NULL};
+static const eio_handler_t echo_engine = {NULL, eio_echo, NULL, NULL, NULL, 0};
 
 const eio_handler_t *app_echo_engine(void)
 {

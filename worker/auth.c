@@ -168,7 +168,6 @@ int auth_verify(const auth_t *a, const char *token, size_t len, long long now_ms
     }
     const char *sub = jwt_get_grant(jwt, "sub");
     out->sub = sub ? xstrdup(sub) : NULL;
-    out->claims_json = xstrdup(claims);
     free(claims);
     jwt_free(jwt);
     return 0;
@@ -183,7 +182,6 @@ fail:
 void auth_claims_free(auth_claims_t *c)
 {
     free(c->sub);
-    free(c->claims_json);
     memset(c, 0, sizeof(*c));
 }
 

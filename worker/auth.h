@@ -17,10 +17,10 @@
 
 typedef struct auth auth_t;
 
+/* What the worker reads of a token's claims. */
 typedef struct {
-    long long exp_ms;  /* exp in ms since the epoch (fraction kept); 0 when the token has none */
-    char *sub;         /* the "sub" claim, owned; NULL when absent */
-    char *claims_json; /* every claim as compact JSON, owned */
+    long long exp_ms; /* exp in ms since the epoch (fraction kept); 0 when the token has none */
+    char *sub;        /* the "sub" claim, owned; NULL when absent */
 } auth_claims_t;
 
 /** Minimum HS256 secret length in bytes (RFC 8725 §3.5). */

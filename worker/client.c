@@ -200,7 +200,7 @@ void client_free(client_t *cl)
     list_remove(&cl->link);
     e->conns--;
     addrcount_release(cl->ip);
-    if (cl->ws != NULL) {
+    if (cl->mode == CLIENT_WS && cl->ws != NULL) {
         ws_reader_free(cl->ws);
         free(cl->ws);
     }

@@ -49,8 +49,11 @@ typedef struct client {
     uint8_t coding;     /* HTTP_COMPRESS_* the request being answered accepts */
     uint8_t ws_bits;    /* websocket: permessage-deflate window of our messages, 0 = off */
     long long since_ms; /* HTTP mode: start of the pending head, or of the idle period */
-    ws_reader_t *ws;
-    struct sse_client *sse; /* CLIENT_SSE: its event stream (sse.c) */
+    union {
+        ws_reader_t *ws;        /* CLIENT_WS: its own frame reader between the frames of a
+                                 * message, else NULL (the engine's shared one serves it) */
+        struct sse_client *sse; /* CLIENT_SSE: its event stream (sse.c) */
+    };
 } client_t;
 
 struct engine {
@@ -71,6 +74,8 @@ struct engine {
     struct sse *sse;            /* the Server-Sent Events endpoint (chat app), or NULL */
     struct ws_deflate *deflate; /* permessage-deflate (--per-message-deflate), else NULL */
     sioc_buf_t zscratch;        /* one compressed websocket frame being written */
+    ws_reader_t reader;         /* frame reader of the websocket being read, when idle */
+    uint8_t reader_busy;        /* `reader` is lent out */
     worker_stats_t *stats;
 };
 

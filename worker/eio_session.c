@@ -3,7 +3,11 @@
  *
  * A session holds at most one websocket (the transport, or the probe during an upgrade:
  * a websocket attached to a session still on polling is a probe), at most one held GET,
- * the polling output buffer and one list node for its heartbeat.
+ * the polling output buffer and one list node for its heartbeat. The polling side (held
+ * GET, output buffer, upgrade timeout) is allocated at the end of sessions opened by a
+ * polling handshake only: a session opened on a websocket never polls, and an idle one is
+ * the bulk of a worker's memory. The handler's per-session state (the Socket.IO client)
+ * follows in the same allocation.
  *
  * Heartbeats without a timer per session: every session waits either for its next ping
  * (ping_fifo) or for its pong (pong_fifo). All sessions share one interval and one
@@ -59,35 +63,56 @@ struct eio_session_table {
     size_t zombies;
     long long armed_due;
     int armed;
+    /* msgpack parser: the packet text of session mp_owner waiting for its attachments
+     * (mp_need more), and the attachments so far, each as an 8-byte length then its bytes.
+     * sio_emit hands a packet and its attachments over in one call, so one session at a
+     * time has a packet in the making and the sessions share this. */
+    eio_session_t *mp_owner;
+    sioc_buf_t mp_text, mp_att;
+    size_t mp_need, mp_have;
 };
+
+/* The polling side of a session opened by a polling handshake. */
+typedef struct eio_poll {
+    void *get;           /* held polling GET */
+    sioc_buf_t pending;  /* polling output: records joined by 0x1e */
+    sioc_list_t up;      /* in upgrade_fifo while a probe is attached */
+    long long up_due_ms; /* the upgrade times out */
+} eio_poll_t;
 
 struct eio_session {
     hmap_node_t node;
     eio_session_table_t *t;
     void *ws;          /* websocket transport, or the probe while upgrading */
-    void *get;         /* held polling GET */
+    uint8_t polled;    /* opened by a polling handshake: poll[0] exists */
     uint8_t websocket; /* transport is websocket */
     uint8_t upgrading; /* probe answered, waiting for "5" */
     uint8_t closed;
     uint8_t awaiting_pong;
     uint8_t zombie;           /* closed, kept to answer the next poll with a close packet */
     uint8_t ws_bits;          /* permessage-deflate window of the websocket, 0 = off */
-    uint8_t pending_compress; /* some record of `pending` may be compressed */
-    sioc_buf_t pending;       /* polling output: records joined by 0x1e */
-    /* msgpack parser: a packet text waiting for its attachments (mp_need more), and the
-     * attachments so far, each as an 8-byte length then its bytes. */
-    sioc_buf_t mp_text, mp_att;
-    size_t mp_need, mp_have;
-    net_deferred_t turn; /* the flush to a held GET; once closed, the free */
-    sioc_list_t hb;      /* in ping_fifo, pong_fifo or (closed) zombie_fifo */
-    long long hb_due_ms; /* next ping due, pong late, or zombie forgotten */
-    sioc_list_t up;      /* in upgrade_fifo while a probe is attached */
-    long long up_due_ms; /* the upgrade times out */
+    uint8_t pending_compress; /* some record of poll->pending may be compressed */
+    net_deferred_t turn;      /* the flush to a held GET; once closed, the free */
+    sioc_list_t hb;           /* in ping_fifo, pong_fifo or (closed) zombie_fifo */
+    long long hb_due_ms;      /* next ping due, pong late, or zombie forgotten */
     void *data;
     void *peer;
     const char *addr;
     char sid[EIO_SESSION_SID_MAX];
+    eio_poll_t poll[]; /* one when `polled`, none otherwise */
 };
+
+/* The polling side, or NULL for a session opened on a websocket. */
+static eio_poll_t *poll_of(eio_session_t *s)
+{
+    return s->polled ? s->poll : NULL;
+}
+
+static eio_session_t *session_of_up(sioc_list_t *up)
+{
+    eio_poll_t *p = container_of(up, eio_poll_t, up);
+    return container_of(p, eio_session_t, poll);
+}
 
 struct eio_msg {
     size_t refs;
@@ -136,19 +161,30 @@ static void arm_ping(eio_session_t *s)
 
 static void upgrade_timer_stop(eio_session_t *s)
 {
-    if (list_linked(&s->up))
-        list_remove(&s->up);
+    eio_poll_t *p = poll_of(s);
+    if (p != NULL && list_linked(&p->up))
+        list_remove(&p->up);
 }
 
 /* ------------------------------------------------------------------ */
 /* Lifetime                                                             */
 
+/* Drops the packet in the making; `owner` (or NULL) starts the next one. */
+static void mp_reset(eio_session_table_t *t, eio_session_t *owner)
+{
+    buf_free(&t->mp_text);
+    buf_free(&t->mp_att);
+    t->mp_need = t->mp_have = 0;
+    t->mp_owner = owner;
+}
+
 static void session_reap(net_deferred_t *d)
 {
     eio_session_t *s = container_of(d, eio_session_t, turn);
-    buf_free(&s->pending);
-    buf_free(&s->mp_text);
-    buf_free(&s->mp_att);
+    if (s->polled)
+        buf_free(&s->poll->pending);
+    if (s->t->mp_owner == s)
+        mp_reset(s->t, NULL);
     free(s);
 }
 
@@ -166,7 +202,8 @@ static void session_finalize(eio_session_t *s)
         t->hooks->peer_release(s->peer, t->data);
     s->peer = NULL;
     s->addr = NULL;
-    buf_free(&s->pending);
+    if (s->polled)
+        buf_free(&s->poll->pending);
     t->hooks->cancel(&s->turn, t->data);
     s->turn.cb = session_reap;
     t->hooks->defer(&s->turn, t->data);
@@ -175,8 +212,8 @@ static void session_finalize(eio_session_t *s)
 /* Answers the held GET of `s` with a one-packet body (a close "1" or a noop "6"). */
 static void release_get(eio_session_t *s, const char *packet)
 {
-    void *g = s->get;
-    s->get = NULL;
+    void *g = s->poll->get;
+    s->poll->get = NULL;
     s->t->hooks->get_answer(g, packet, 1, 1, s->t->data);
 }
 
@@ -200,7 +237,7 @@ void eio_session_close(eio_session_t *s, const char *reason)
     if (t->h != NULL && t->h->on_close != NULL)
         t->h->on_close(s, reason);
     int told = 0;
-    if (s->get != NULL) {
+    if (s->polled && s->poll->get != NULL) {
         release_get(s, "1");
         told = 1;
     }
@@ -231,20 +268,22 @@ void eio_session_close(eio_session_t *s, const char *reason)
 
 static void answer_get(eio_session_t *s)
 {
-    void *g = s->get;
-    s->get = NULL;
+    eio_poll_t *p = s->poll;
+    void *g = p->get;
+    p->get = NULL;
     s->t->stats->packets_out++;
-    s->t->hooks->get_answer(g, s->pending.base, s->pending.len, s->pending_compress, s->t->data);
+    s->t->hooks->get_answer(g, p->pending.base, p->pending.len, s->pending_compress, s->t->data);
     /* Idle sessions hold no output storage. */
-    buf_free(&s->pending);
+    buf_free(&p->pending);
     s->pending_compress = 0;
-    s->pending.limit = (size_t)s->t->cf->max_output_buffer;
+    p->pending.limit = (size_t)s->t->cf->max_output_buffer;
 }
 
 static void session_flush(net_deferred_t *d)
 {
     eio_session_t *s = container_of(d, eio_session_t, turn);
-    if (!s->closed && s->get != NULL && s->pending.len > 0)
+    eio_poll_t *p = poll_of(s);
+    if (!s->closed && p != NULL && p->get != NULL && p->pending.len > 0)
         answer_get(s);
 }
 
@@ -262,20 +301,23 @@ void eio_session_slow_consumer(eio_session_t *s, const char *transport)
 static int poll_append(eio_session_t *s, const char *prefix, size_t prefix_len, const char *rec,
                        size_t len, int compress)
 {
+    eio_poll_t *p = poll_of(s);
+    if (p == NULL) /* a websocket session between its websocket's end and its own */
+        return SIOC_ECANCELED;
     int r = 0;
-    if (s->pending.len > 0)
-        r = buf_append_byte(&s->pending, EIO_PAYLOAD_SEP);
+    if (p->pending.len > 0)
+        r = buf_append_byte(&p->pending, EIO_PAYLOAD_SEP);
     if (r == 0 && prefix_len > 0)
-        r = buf_append(&s->pending, prefix, prefix_len);
+        r = buf_append(&p->pending, prefix, prefix_len);
     if (r == 0)
-        r = buf_append(&s->pending, rec, len);
+        r = buf_append(&p->pending, rec, len);
     if (r != 0) {
         eio_session_slow_consumer(s, "polling");
         return SIOC_EMSGSIZE;
     }
     if (compress)
         s->pending_compress = 1;
-    if (s->get != NULL)
+    if (p->get != NULL)
         s->t->hooks->defer(&s->turn, s->t->data);
     return 0;
 }
@@ -316,21 +358,20 @@ static int mp_send(eio_session_t *s, const char *text, size_t len, const sioc_io
     return r;
 }
 
-/* The attachments gathered for mp_text, as slices of mp_att, then the packet sent. */
+/* The attachments gathered for t->mp_text, as slices of t->mp_att, then the packet sent. */
 static int mp_flush(eio_session_t *s)
 {
+    eio_session_table_t *t = s->t;
     sioc_iov_t att[64];
     size_t n = 0, off = 0;
-    while (off < s->mp_att.len && n < 64) {
+    while (off < t->mp_att.len && n < 64) {
         size_t l;
-        memcpy(&l, s->mp_att.base + off, sizeof(l));
-        att[n++] = iov_make(s->mp_att.base + off + sizeof(l), l);
+        memcpy(&l, t->mp_att.base + off, sizeof(l));
+        att[n++] = iov_make(t->mp_att.base + off + sizeof(l), l);
         off += sizeof(l) + l;
     }
-    int r = mp_send(s, s->mp_text.base, s->mp_text.len, att, n);
-    buf_free(&s->mp_text);
-    buf_free(&s->mp_att);
-    s->mp_need = s->mp_have = 0;
+    int r = mp_send(s, t->mp_text.base, t->mp_text.len, att, n);
+    mp_reset(t, NULL);
     return r;
 }
 
@@ -349,23 +390,23 @@ int eio_send_text(eio_session_t *s, const char *p, size_t len)
     if (pkt.attachments > 64)
         return SIOC_EMSGSIZE;
     /* Its attachments follow through eio_send_binary() (sio_emit's order). */
-    buf_free(&s->mp_text);
-    buf_free(&s->mp_att);
-    s->mp_need = pkt.attachments;
-    s->mp_have = 0;
-    return buf_append(&s->mp_text, p, len);
+    eio_session_table_t *t = s->t;
+    mp_reset(t, s);
+    t->mp_need = pkt.attachments;
+    return buf_append(&t->mp_text, p, len);
 }
 
 int eio_send_binary(eio_session_t *s, const void *p, size_t len)
 {
-    if (!s->t->cf->parser_msgpack || s->mp_need == 0)
+    eio_session_table_t *t = s->t;
+    if (!t->cf->parser_msgpack || t->mp_owner != s)
         return send_binary(s, p, len);
-    int r = buf_append(&s->mp_att, &len, sizeof(len));
+    int r = buf_append(&t->mp_att, &len, sizeof(len));
     if (r == 0)
-        r = buf_append(&s->mp_att, p, len);
+        r = buf_append(&t->mp_att, p, len);
     if (r != 0)
         return r;
-    if (++s->mp_have < s->mp_need)
+    if (++t->mp_have < t->mp_need)
         return 0;
     return mp_flush(s);
 }
@@ -569,7 +610,7 @@ int eio_session_writable(const eio_session_t *s)
     if (s->websocket)
         return s->ws != NULL &&
                (t->hooks->ws_writable == NULL || t->hooks->ws_writable(s->ws, t->data));
-    return s->get != NULL && s->pending.len == 0;
+    return s->polled && s->poll->get != NULL && s->poll->pending.len == 0;
 }
 
 void eio_msg_set_compress(eio_msg_t *m, int compress)
@@ -654,10 +695,20 @@ int eio_session_ws_is_probe(const eio_session_t *s)
 
 eio_session_t *eio_session_new(eio_session_table_t *t, int websocket, void *peer, const char *addr)
 {
-    eio_session_t *s = xcalloc(1, sizeof(*s));
+    /* One allocation: the session, its polling side, the handler's data (8-byte aligned). */
+    size_t data_at =
+        (sizeof(eio_session_t) + (websocket ? 0 : sizeof(eio_poll_t)) + 7) & ~(size_t)7;
+    size_t data_size = t->h != NULL ? t->h->data_size : 0;
+    eio_session_t *s = xcalloc(1, data_at + data_size);
+    if (data_size > 0)
+        s->data = (char *)s + data_at;
     s->t = t;
     s->websocket = (uint8_t)websocket;
-    s->pending.limit = (size_t)t->cf->max_output_buffer;
+    if (!websocket) {
+        s->polled = 1;
+        s->poll->pending.limit = (size_t)t->cf->max_output_buffer;
+        list_init(&s->poll->up);
+    }
     s->turn.cb = session_flush;
     char rnd[21];
     rand_id(rnd, 20);
@@ -667,7 +718,6 @@ eio_session_t *eio_session_new(eio_session_table_t *t, int websocket, void *peer
     s->peer = peer;
     s->addr = addr;
     list_init(&s->hb);
-    list_init(&s->up);
     arm_ping(s);
     t->stats->sessions_total++;
     t->stats->sessions_open++;
@@ -751,7 +801,7 @@ void eio_session_packet(eio_session_t *s, const eio_packet_t *pk)
         return;
     case EIO_CLOSE:
         /* Close while polling: the held GET is released with a noop first. */
-        if (s->get != NULL)
+        if (s->polled && s->poll->get != NULL)
             release_get(s, "6");
         eio_session_close(s, eio_reason_transport_close);
         return;
@@ -767,19 +817,21 @@ void eio_session_packet(eio_session_t *s, const eio_packet_t *pk)
 
 int eio_session_poll_get(eio_session_t *s, void *get)
 {
-    if (s->get != NULL)
-        return EIO_POLL_DUPLICATE;
-    if (s->upgrading && s->pending.len == 0)
+    eio_poll_t *p = poll_of(s);
+    if (p == NULL || p->get != NULL)
+        return EIO_POLL_DUPLICATE; /* the engine sends no GET to a websocket session */
+    if (s->upgrading && p->pending.len == 0)
         return EIO_POLL_NOOP; /* releases the client's poll loop so it can send "5" (§1.7) */
-    s->get = get;
-    if (s->pending.len > 0)
+    p->get = get;
+    if (p->pending.len > 0)
         s->t->hooks->defer(&s->turn, s->t->data);
     return EIO_POLL_HELD;
 }
 
 void eio_session_get_lost(eio_session_t *s)
 {
-    s->get = NULL;
+    if (s->polled)
+        s->poll->get = NULL;
     /* A GET cancelled by the client ends the session (PROTOCOL.md §1.4). */
     eio_session_close(s, eio_reason_transport_close);
 }
@@ -793,9 +845,10 @@ void eio_session_ws_attach(eio_session_t *s, void *ws)
     if (s->websocket)
         return;
     eio_session_table_t *t = s->t;
-    s->up_due_ms = now_ms(t) + t->cf->upgrade_timeout;
-    list_insert_tail(&t->upgrade_fifo, &s->up);
-    arm_timer(t, s->up_due_ms);
+    eio_poll_t *p = s->poll;
+    p->up_due_ms = now_ms(t) + t->cf->upgrade_timeout;
+    list_insert_tail(&t->upgrade_fifo, &p->up);
+    arm_timer(t, p->up_due_ms);
 }
 
 void eio_session_ws_detach(eio_session_t *s)
@@ -830,16 +883,17 @@ static void upgrade_complete(eio_session_t *s)
     t->stats->ws_upgrades++;
     t->stats->polling_sessions_open--;
     t->stats->ws_sessions_open++;
-    if (s->get != NULL)
+    eio_poll_t *p = s->poll;
+    if (p->get != NULL)
         release_get(s, "6");
     if (t->h != NULL && t->h->on_upgrade != NULL)
         t->h->on_upgrade(s);
-    if (s->pending.len == 0)
+    if (p->pending.len == 0)
         return;
     eio_payload_iter_t it;
     eio_payload_item_t item;
     const char *reason;
-    eio_payload_iter_init(&it, s->pending.base, s->pending.len);
+    eio_payload_iter_init(&it, p->pending.base, p->pending.len);
     while (eio_payload_next(&it, &item, &reason) > 0) {
         if (item.binary) {
             uint8_t *bin = try_malloc(item.binary_len ? item.binary_len : 1);
@@ -855,8 +909,8 @@ static void upgrade_complete(eio_session_t *s)
                                      item.record.len, t->data);
         }
     }
-    buf_free(&s->pending);
-    s->pending.limit = (size_t)t->cf->max_output_buffer;
+    buf_free(&p->pending);
+    p->pending.limit = (size_t)t->cf->max_output_buffer;
 }
 
 void eio_session_probe_packet(eio_session_t *s, const eio_packet_t *pk)
@@ -864,7 +918,7 @@ void eio_session_probe_packet(eio_session_t *s, const eio_packet_t *pk)
     if (pk->type == EIO_PING && iov_eq_str(pk->data, "probe") && !s->upgrading) {
         s->upgrading = 1;
         (void)s->t->hooks->ws_frame(s->ws, WS_FRAME_OP_TEXT, NULL, 0, "3probe", 6, s->t->data);
-        if (s->get != NULL && s->pending.len == 0)
+        if (s->poll->get != NULL && s->poll->pending.len == 0)
             release_get(s, "6");
     } else if (pk->type == EIO_UPGRADE && s->upgrading) {
         upgrade_complete(s);
@@ -899,6 +953,7 @@ void eio_session_table_free(eio_session_table_t *t)
     if (t == NULL)
         return;
     hmap_free(&t->sessions);
+    mp_reset(t, NULL);
     free(t);
 }
 
@@ -928,8 +983,8 @@ void eio_session_table_tick(eio_session_table_t *t)
         session_queue(s, EIO_PING, NULL, 0);
     }
     while (!list_empty(&t->upgrade_fifo)) {
-        eio_session_t *s = container_of(t->upgrade_fifo.next, eio_session_t, up);
-        if (s->up_due_ms > now)
+        eio_session_t *s = session_of_up(t->upgrade_fifo.next);
+        if (s->poll->up_due_ms > now)
             break;
         eio_session_upgrade_abort(s);
     }
@@ -939,7 +994,7 @@ void eio_session_table_tick(eio_session_table_t *t)
     if (!list_empty(&t->ping_fifo))
         next = earliest(next, container_of(t->ping_fifo.next, eio_session_t, hb)->hb_due_ms);
     if (!list_empty(&t->upgrade_fifo))
-        next = earliest(next, container_of(t->upgrade_fifo.next, eio_session_t, up)->up_due_ms);
+        next = earliest(next, session_of_up(t->upgrade_fifo.next)->poll->up_due_ms);
     if (next >= 0) {
         t->armed = 0;
         arm_timer(t, next);

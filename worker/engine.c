@@ -642,6 +642,7 @@ void engine_free(engine_t *e)
     eio_session_table_free(e->sessions);
     ws_deflate_free(e->deflate);
     buf_free(&e->zscratch);
+    ws_reader_free(&e->reader);
     addrcount_free(e->per_ip);
     free(e);
 }

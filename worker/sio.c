@@ -38,6 +38,7 @@
 #include "base/hmap.h"
 #include "base/log.h"
 #include "base/rand.h"
+#include "base/timeheap.h"
 #include "eio_session.h"
 #include "recovery.h"
 #include "sio/jscan.h"
@@ -75,6 +76,8 @@ struct sio_server {
     sio_nsp_hook nsp_hook;
     sioc_list_t handshake_fifo; /* clients without a namespace yet (connect timeout) */
     struct event *connect_timer;
+    timeheap_t deadlines; /* sockets by deadline (sio_socket_set_deadline), wall-clock ms */
+    struct event *deadline_timer;
 };
 
 struct sio_nsp {
@@ -115,9 +118,9 @@ typedef struct membership {
  * rooms and pay no table). */
 #define ROOM_INDEX_AT 8
 
+/* Kept in its Engine.IO session's allocation (eio_handler_t.data_size): freed with it. */
 typedef struct sio_client {
     eio_session_t *eio;
-    worker_t *w;
     sioc_list_t sockets;
     sioc_list_t fifo;   /* in sio_server->handshake_fifo until the first namespace connect */
     sioc_list_t parked; /* CONNECTs waiting for the recovery store (sio_restore_t) */
@@ -148,23 +151,44 @@ struct sio_socket {
     hmap_node_t node; /* in nsp->sockets */
     sio_nsp_t *nsp;
     sio_client_t *client;
-    sioc_list_t link;   /* in client->sockets */
+    union {
+        sioc_list_t link;           /* connected: in client->sockets */
+        struct sio_restore *parked; /* before: its CONNECT waits for the app's middleware */
+    };
     sioc_list_t rooms;  /* memberships */
-    size_t n_rooms;     /* entries of `rooms` */
     hmap_t *room_index; /* memberships by room name; NULL until n_rooms > ROOM_INDEX_AT */
     sioc_list_t acks;   /* pending server->client acks */
     unsigned long long gen;
     unsigned long long next_ack;
     long long rate_window_ms;
     unsigned rate_count;
-    uint8_t connected;
+    unsigned n_rooms; /* entries of `rooms` */
     void *data;
-    char *pid;                  /* private session id, with recovery on */
-    struct sio_restore *parked; /* its CONNECT waits for the app's middleware */
-    net_deferred_t reap;
-    net_deferred_t session_write; /* store mode: rewrite the session at the end of the turn */
+    char *pid; /* private session id, with recovery on */
+    /* Store mode: rewrite the session at the end of the turn; after the disconnect, the free. */
+    net_deferred_t turn;
+    timeheap_node_t deadline; /* in srv->deadlines while set */
     char id[SOCKET_ID_LEN + 1];
+    uint8_t connected;
 };
+
+/* The client of an Engine.IO session: NULL before on_open (a session can end before it
+ * opens) and after on_close. */
+static sio_client_t *client_of(eio_session_t *e)
+{
+    sio_client_t *c = eio_session_data(e);
+    return c != NULL && c->eio != NULL ? c : NULL;
+}
+
+static worker_t *client_worker(const sio_client_t *c)
+{
+    return eio_session_owner(c->eio);
+}
+
+static worker_t *socket_worker(const sio_socket_t *s)
+{
+    return s->nsp->srv->w;
+}
 
 static sio_nsp_t *nsp_find(struct sio_server *srv, sioc_iov_t name);
 static void nsp_check_later(sio_nsp_t *n);
@@ -206,7 +230,7 @@ static int send_packet(sio_socket_t *s, int type, int has_ack, unsigned long lon
         r = eio_send_binary(s->client->eio, att[i].base, att[i].len);
     buf_free(&b);
     if (r == 0 && type == SIO_EVENT)
-        s->client->w->stats.sio_events_out++;
+        socket_worker(s)->stats.sio_events_out++;
     return r;
 }
 
@@ -275,7 +299,7 @@ const char *sio_socket_pid(const sio_socket_t *s)
 
 static void session_write(net_deferred_t *d)
 {
-    sio_socket_t *s = container_of(d, sio_socket_t, session_write);
+    sio_socket_t *s = container_of(d, sio_socket_t, turn);
     const sio_recovery_store_t *st = &s->nsp->srv->store;
     if (s->connected && st->save != NULL)
         st->save(st->ctx, s);
@@ -285,8 +309,8 @@ static void session_write(net_deferred_t *d)
 static void session_touch(sio_socket_t *s)
 {
     if (s->connected && s->pid != NULL && s->nsp->srv->store.save != NULL) {
-        s->session_write.cb = session_write;
-        net_loop_defer(s->client->w->loop, &s->session_write);
+        s->turn.cb = session_write;
+        net_loop_defer(socket_worker(s)->loop, &s->turn);
     }
 }
 
@@ -329,7 +353,7 @@ int sio_emit_ack_att(sio_socket_t *s, sioc_iov_t json_array, const sioc_iov_t *a
     a->cb = cb;
     a->data = data;
     a->socket = s;
-    worker_t *w = s->client->w;
+    worker_t *w = socket_worker(s);
     a->timer = event_new(net_loop_base(w->loop), -1, 0, on_ack_timeout, a);
     long ms = w->conf->ack_timeout;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
@@ -444,7 +468,7 @@ int sio_join(sio_socket_t *s, sioc_iov_t name)
         return SIOC_ECANCELED;
     if (iov_eq_str(name, s->id) || membership_find(s, name) != NULL)
         return 0;
-    long max = s->client->w->conf->max_rooms_per_socket;
+    long max = socket_worker(s)->conf->max_rooms_per_socket;
     if (max > 0 && s->n_rooms >= (size_t)max) {
         s->nsp->srv->joins_refused++;
         return SIOC_ENOSPC;
@@ -559,10 +583,10 @@ static int deliver(sio_socket_t *s, eio_msg_t *m, unsigned long long gen, unsign
     /* socket.io Client.writeToEngine: "volatile packet is discarded since the transport is
      * not currently writable". */
     if ((flags & SIO_BROADCAST_VOLATILE) && !eio_session_writable(s->client->eio)) {
-        s->client->w->stats.eio.volatile_dropped++;
+        socket_worker(s)->stats.eio.volatile_dropped++;
         return 0;
     }
-    s->client->w->stats.sio_events_out++;
+    socket_worker(s)->stats.sio_events_out++;
     /* A full output queue closes that client, not the broadcast. */
     (void)eio_send_msg(s->client->eio, m);
     return 1;
@@ -793,7 +817,7 @@ sioc_iov_t sio_socket_nsp(const sio_socket_t *s)
 
 worker_t *sio_socket_worker(const sio_socket_t *s)
 {
-    return s->client->w;
+    return socket_worker(s);
 }
 
 void *sio_socket_data(const sio_socket_t *s)
@@ -813,14 +837,69 @@ int sio_socket_connected(const sio_socket_t *s)
 
 static void socket_free(sio_socket_t *s)
 {
-    net_loop_cancel(&s->session_write);
+    net_loop_cancel(&s->turn);
+    /* A closed socket has no deadline left (socket_close), and may be reaped after the
+     * server is gone: only a socket that never connected reaches the heap from here. */
+    if (timeheap_queued(&s->deadline))
+        timeheap_remove(&s->nsp->srv->deadlines, &s->deadline);
     free(s->pid);
     free(s);
 }
 
 static void socket_reap(net_deferred_t *d)
 {
-    socket_free(container_of(d, sio_socket_t, reap));
+    socket_free(container_of(d, sio_socket_t, turn));
+}
+
+static void arm_deadline_timer(struct sio_server *srv)
+{
+    const timeheap_node_t *top = timeheap_top(&srv->deadlines);
+    if (top == NULL) {
+        event_del(srv->deadline_timer);
+        return;
+    }
+    long long left = top->due - clock_unix_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000)};
+    event_add(srv->deadline_timer, &tv);
+}
+
+void sio_socket_set_deadline(sio_socket_t *s, long long unix_ms)
+{
+    struct sio_server *srv = s->nsp->srv;
+    int was_first = timeheap_top(&srv->deadlines) == &s->deadline;
+    if (unix_ms > 0)
+        timeheap_push(&srv->deadlines, &s->deadline, unix_ms);
+    else
+        timeheap_remove(&srv->deadlines, &s->deadline);
+    if (was_first || timeheap_top(&srv->deadlines) == &s->deadline)
+        arm_deadline_timer(srv);
+}
+
+long long sio_socket_deadline(const sio_socket_t *s)
+{
+    return timeheap_queued(&s->deadline) ? s->deadline.due : 0;
+}
+
+/* Runs the passed deadlines. libevent measures from its cached loop time, so the timer may
+ * fire a little early: what is not due yet waits for the re-armed timer. */
+static void on_deadline_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sio_server *srv = arg;
+    timeheap_node_t *n;
+    while ((n = timeheap_pop_due(&srv->deadlines, clock_unix_ms())) != NULL) {
+        sio_socket_t *s = container_of(n, sio_socket_t, deadline);
+        if (!s->connected)
+            continue;
+        if (srv->app->on_deadline != NULL)
+            srv->app->on_deadline(s);
+        else
+            sio_disconnect(s, 0);
+    }
+    arm_deadline_timer(srv);
 }
 
 /* The reasons after which Node keeps a socket's session for recovery (socket.ts). */
@@ -839,7 +918,7 @@ static void session_save(sio_socket_t *s, const char *reason)
 {
     const sio_recovery_store_t *st = &s->nsp->srv->store;
     if (st->save != NULL && s->pid != NULL) {
-        net_loop_cancel(&s->session_write);
+        net_loop_cancel(&s->turn);
         if (reason != NULL && recoverable(reason))
             st->save(st->ctx, s);
         else
@@ -866,7 +945,7 @@ static void socket_close(sio_socket_t *s, const char *reason)
 {
     if (!s->connected)
         return;
-    worker_t *w = s->client->w;
+    worker_t *w = socket_worker(s);
     s->connected = 0;
     hmap_del(&s->nsp->sockets, &s->node);
     list_remove(&s->link);
@@ -881,13 +960,15 @@ static void socket_close(sio_socket_t *s, const char *reason)
     while (!list_empty(&s->acks))
         ack_finish(container_of(s->acks.next, pending_ack_t, link), NULL, reason);
     w->stats.sockets_open--;
+    sio_socket_set_deadline(s, 0);
     if (s->nsp->dynamic && s->nsp->sockets.count == 0)
         nsp_check_later(s->nsp);
     const sio_app_t *app = s->nsp->srv->app;
     if (app->on_disconnect != NULL)
         app->on_disconnect(s, reason);
-    s->reap.cb = socket_reap;
-    net_loop_defer(w->loop, &s->reap);
+    net_loop_cancel(&s->turn);
+    s->turn.cb = socket_reap;
+    net_loop_defer(w->loop, &s->turn);
 }
 
 void sio_disconnect(sio_socket_t *s, int close)
@@ -1248,7 +1329,7 @@ void sio_restore_done(sio_restore_t *r, int recovered, sioc_iov_t sid)
 /* The client is gone: its parked CONNECTs end when the store answers. */
 static void orphan_parked(sio_client_t *c)
 {
-    const sio_app_t *app = server_of(c->w)->app;
+    const sio_app_t *app = server_of(client_worker(c))->app;
     while (!list_empty(&c->parked)) {
         sio_restore_t *r = container_of(c->parked.next, sio_restore_t, link);
         list_remove(&r->link);
@@ -1261,7 +1342,7 @@ static void orphan_parked(sio_client_t *c)
 
 static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
 {
-    struct sio_server *srv = server_of(c->w);
+    struct sio_server *srv = server_of(client_worker(c));
     sio_nsp_t *nsp = nsp_find(srv, pk->nsp);
     sioc_buf_t b = {0};
     const char *why = "Invalid namespace";
@@ -1277,7 +1358,7 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
         client_fail(c, "CONNECT for a connected namespace");
         return;
     }
-    if (c->w->draining) {
+    if (client_worker(c)->draining) {
         if (sio_packet_write_connect_error(&b, pk->nsp, "Server shutting down", SIOC_IOV_NULL) == 0)
             (void)eio_send_text(c->eio, b.base, b.len);
         buf_free(&b);
@@ -1320,9 +1401,9 @@ static void handle_connect(sio_client_t *c, const sio_packet_t *pk)
  * socket is freed. */
 static void refuse(sio_client_t *c, sio_socket_t *s, const char *refused)
 {
-    struct sio_server *srv = server_of(c->w);
+    struct sio_server *srv = server_of(client_worker(c));
     sioc_buf_t b = {0};
-    c->w->stats.auth_failures++;
+    client_worker(c)->stats.auth_failures++;
     if (sio_packet_write_connect_error(&b, s->nsp->name_iov, refused, SIOC_IOV_NULL) == 0)
         (void)eio_send_text(c->eio, b.base, b.len);
     buf_free(&b);
@@ -1337,7 +1418,7 @@ void sio_authorize_done(sio_socket_t *s, const char *refused)
 {
     sio_restore_t *r = s->parked;
     assert(r != NULL && r->s == s);
-    s->parked = NULL;
+    list_init(&s->link);
     list_remove(&r->link);
     if (--s->nsp->parked == 0 && s->nsp->dynamic)
         nsp_check_later(s->nsp);
@@ -1354,7 +1435,7 @@ void sio_authorize_done(sio_socket_t *s, const char *refused)
 /* After the middleware: a recovery (possibly parked for the store), then the CONNECT reply. */
 static void connect_admitted(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth)
 {
-    struct sio_server *srv = server_of(c->w);
+    struct sio_server *srv = server_of(client_worker(c));
     restored_t rs = {0};
     if (srv->recovery != NULL) {
         s->pid = xmalloc(RECOVERY_PID_LEN + 1);
@@ -1370,15 +1451,15 @@ static void connect_admitted(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth)
  * CONNECT reply, the app's on_connect. */
 static void connect_finish(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth, restored_t *rs)
 {
-    struct sio_server *srv = server_of(c->w);
+    struct sio_server *srv = server_of(client_worker(c));
     sio_nsp_t *nsp = s->nsp;
     sioc_buf_t b = {0};
     s->connected = 1;
     hmap_put(&nsp->sockets, &s->node);
     list_insert_tail(&c->sockets, &s->link);
     client_connected(c);
-    c->w->stats.sockets_open++;
-    c->w->stats.sockets_total++;
+    client_worker(c)->stats.sockets_open++;
+    client_worker(c)->stats.sockets_total++;
     /* A recovered socket rejoins its rooms and gets the packets it missed before the
      * CONNECT reply; socket.io-client delivers them right after "connect". */
     for (size_t i = 0; i < rs->n_rooms; i++)
@@ -1397,7 +1478,7 @@ static void connect_finish(sio_client_t *c, sio_socket_t *s, sioc_iov_t auth, re
 
 static int rate_limited(sio_socket_t *s)
 {
-    long max = s->client->w->conf->max_events_per_second;
+    long max = socket_worker(s)->conf->max_events_per_second;
     if (max <= 0)
         return 0;
     long long now = clock_ms();
@@ -1425,10 +1506,10 @@ static void dispatch(sio_client_t *c, const sio_packet_t *pk, const sioc_iov_t *
         return;
     case SIO_EVENT:
     case SIO_BINARY_EVENT: {
-        c->w->stats.sio_events_in++;
+        client_worker(c)->stats.sio_events_in++;
         if (rate_limited(s)) {
-            c->w->stats.drops_rate_limited++;
-            if (s->rate_count > 2u * (unsigned)c->w->conf->max_events_per_second) {
+            client_worker(c)->stats.drops_rate_limited++;
+            if (s->rate_count > 2u * (unsigned)client_worker(c)->conf->max_events_per_second) {
                 static long long last;
                 if (log_ratelimited(&last))
                     log_warn("socket %s: event rate over twice the limit: disconnected", s->id);
@@ -1479,7 +1560,7 @@ static void partial_reset(sio_client_t *c)
 
 static void on_message(eio_session_t *e, const char *data, size_t len, int binary)
 {
-    sio_client_t *c = eio_session_data(e);
+    sio_client_t *c = client_of(e);
     if (c == NULL)
         return;
     if (binary) {
@@ -1489,7 +1570,7 @@ static void on_message(eio_session_t *e, const char *data, size_t len, int binar
             return;
         }
         p->bytes += len;
-        if (p->bytes > (size_t)c->w->conf->max_http_buffer_size) {
+        if (p->bytes > (size_t)client_worker(c)->conf->max_http_buffer_size) {
             partial_reset(c);
             client_fail(c, "binary attachments over max-http-buffer-size");
             return;
@@ -1596,22 +1677,20 @@ static int admit(void *owner, const char *addr)
 static void on_open(eio_session_t *e)
 {
     worker_t *w = eio_session_owner(e);
-    sio_client_t *c = xcalloc(1, sizeof(*c));
+    sio_client_t *c = eio_session_data(e); /* zeroed, in the session (handler.data_size) */
     const char *addr = eio_session_addr(e);
     c->pending = addrcount_acquire(w->sio->pending, addr, strlen(addr), 0);
     c->eio = e;
-    c->w = w;
     list_init(&c->sockets);
     list_init(&c->parked);
     c->created_ms = clock_ms();
     list_insert_tail(&w->sio->handshake_fifo, &c->fifo);
-    eio_session_set_data(e, c);
     arm_connect_timer(w->sio);
 }
 
 static void on_close(eio_session_t *e, const char *reason)
 {
-    sio_client_t *c = eio_session_data(e);
+    sio_client_t *c = client_of(e);
     if (c == NULL)
         return;
     eio_session_set_data(e, NULL);
@@ -1620,12 +1699,11 @@ static void on_close(eio_session_t *e, const char *reason)
         socket_close(container_of(c->sockets.next, sio_socket_t, link), reason);
     orphan_parked(c);
     partial_reset(c);
-    free(c);
 }
 
 static void on_upgrade(eio_session_t *e)
 {
-    sio_client_t *c = eio_session_data(e);
+    sio_client_t *c = client_of(e);
     struct sio_server *srv = server_of(eio_session_owner(e));
     if (c == NULL || srv == NULL || srv->transport_hook == NULL)
         return;
@@ -1636,7 +1714,8 @@ static void on_upgrade(eio_session_t *e)
     }
 }
 
-static const eio_handler_t handler = {on_open, on_message, on_close, admit, on_upgrade};
+static const eio_handler_t handler = {on_open, on_message, on_close,
+                                      admit,   on_upgrade, sizeof(sio_client_t)};
 
 const eio_handler_t *sio_engine_handler(void)
 {
@@ -1693,6 +1772,7 @@ struct sio_server *sio_server_new(worker_t *w, const sio_app_t *app)
     }
     list_init(&srv->handshake_fifo);
     srv->connect_timer = event_new(net_loop_base(w->loop), -1, 0, on_connect_timer, srv);
+    srv->deadline_timer = event_new(net_loop_base(w->loop), -1, 0, on_deadline_timer, srv);
     return srv;
 }
 
@@ -1719,5 +1799,7 @@ void sio_server_free(struct sio_server *srv)
     recovery_free(srv->recovery);
     addrcount_free(srv->pending);
     event_free(srv->connect_timer);
+    event_free(srv->deadline_timer);
+    timeheap_free(&srv->deadlines);
     free(srv);
 }

@@ -45,6 +45,9 @@ typedef struct sio_app {
     void (*on_disconnect)(sio_socket_t *s, const char *reason);
     /** Appends the socket's application data as a JSON object (fetchSockets); optional. */
     int (*data_json)(const sio_socket_t *s, sioc_buf_t *b);
+    /** The socket's deadline (sio_socket_set_deadline) has passed while it is connected;
+     * NULL: sio_disconnect(s, 0). */
+    void (*on_deadline)(sio_socket_t *s);
 } sio_app_t;
 
 /** Server-to-client ack callback: `args` is NULL on timeout or disconnect (then
@@ -267,5 +270,12 @@ const char *sio_socket_client_id(const sio_socket_t *s);
 /** Server-side disconnect of one socket (reason "server namespace disconnect"); with
  * `close`, the whole Engine.IO connection is closed too. */
 void sio_disconnect(sio_socket_t *s, int close);
+
+/** Sets the wall-clock time (clock_unix_ms) at which the application's on_deadline runs for
+ * the socket (a token's exp); 0 clears it. Legal from authorize. Every socket's deadline
+ * shares one timer of the process: a deadline costs the socket nothing more. */
+void sio_socket_set_deadline(sio_socket_t *s, long long unix_ms);
+/** The socket's deadline, or 0. */
+long long sio_socket_deadline(const sio_socket_t *s);
 
 #endif

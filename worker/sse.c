@@ -320,7 +320,7 @@ static void client_release(sse_client_t *c)
 
 void sse_client_gone(client_t *cl)
 {
-    if (cl->sse != NULL)
+    if (cl->mode == CLIENT_SSE && cl->sse != NULL)
         client_release(cl->sse);
 }
 

@@ -185,25 +185,67 @@ static uint16_t inflate_event(client_t *cl, ws_event_t *ev)
     return 0;
 }
 
-static size_t ws_on_data(conn_t *c, uint8_t *buf, size_t len)
+/* The frame reader for the bytes of `cl`: its own when it is between the frames of a
+ * message, else the engine's, set up for it (a reader holds nothing between messages, and
+ * one per idle connection would be most of its memory). While lent out, for instance to a
+ * connection read from inside another's callback, the next one gets a reader of its own. */
+static ws_reader_t *reader_take(client_t *cl)
 {
-    client_t *cl = conn_data(c);
+    struct engine *e = cl->e;
+    ws_reader_t *r = cl->ws;
+    if (r == NULL && !e->reader_busy) {
+        r = &e->reader;
+        e->reader_busy = 1;
+    } else if (r == NULL) {
+        r = cl->ws = xmalloc(sizeof(*r));
+    } else {
+        return r;
+    }
+    ws_reader_init(r, WS_READER_SERVER, (size_t)e->conf->max_http_buffer_size);
+    if (cl->ws_bits != 0) /* permessage-deflate negotiated */
+        ws_reader_allow_compressed(r);
+    return r;
+}
+
+/* After a read: a reader left in the middle of a message stays with the connection. */
+static void reader_put(client_t *cl, ws_reader_t *r)
+{
+    struct engine *e = cl->e;
+    int idle = ws_reader_idle(r);
+    if (r == &e->reader) {
+        e->reader_busy = 0;
+        if (idle) {
+            ws_reader_free(r);
+        } else {
+            cl->ws = xmalloc(sizeof(*cl->ws));
+            *cl->ws = *r; /* takes over its storage */
+        }
+    } else if (idle) {
+        ws_reader_free(r);
+        free(r);
+        cl->ws = NULL;
+    }
+}
+
+static size_t ws_read(client_t *cl, ws_reader_t *r, uint8_t *buf, size_t len)
+{
+    conn_t *c = cl->conn;
     size_t used = 0;
     while (used < len && !conn_closing(c)) {
         ws_event_t ev;
-        int n = ws_reader_next(cl->ws, buf + used, len - used, &ev);
+        int n = ws_reader_next(r, buf + used, len - used, &ev);
         if (n == SIOC_INCOMPLETE)
             break;
         if (n < 0) {
             static long long last;
             if (log_ratelimited(&last))
-                log_info("websocket closed: %s (%u)", cl->ws->reason, cl->ws->close_code);
-            if (cl->ws->close_code == WS_CLOSE_TOO_BIG)
+                log_info("websocket closed: %s (%u)", r->reason, r->close_code);
+            if (r->close_code == WS_CLOSE_TOO_BIG)
                 cl->e->stats->drops_too_large++;
-            send_close(cl, cl->ws->close_code);
+            send_close(cl, r->close_code);
             conn_close(c, 1);
-            leave_session(cl, cl->ws->close_code == WS_CLOSE_TOO_BIG ? eio_reason_too_large
-                                                                     : eio_reason_transport_error);
+            leave_session(cl, r->close_code == WS_CLOSE_TOO_BIG ? eio_reason_too_large
+                                                                : eio_reason_transport_error);
             return len;
         }
         used += (size_t)n;
@@ -251,6 +293,15 @@ static size_t ws_on_data(conn_t *c, uint8_t *buf, size_t len)
             break;
         }
     }
+    return used;
+}
+
+static size_t ws_on_data(conn_t *c, uint8_t *buf, size_t len)
+{
+    client_t *cl = conn_data(c);
+    ws_reader_t *r = reader_take(cl);
+    size_t used = ws_read(cl, r, buf, len);
+    reader_put(cl, r);
     return used;
 }
 
@@ -353,12 +404,9 @@ void websocket_upgrade(client_t *cl, const http_request_t *req, sioc_iov_t sid)
     cl->mode = CLIENT_WS;
     list_remove(&cl->link);
     list_insert_tail(&e->ws_clients, &cl->link);
-    cl->ws = xmalloc(sizeof(*cl->ws));
-    ws_reader_init(cl->ws, WS_READER_SERVER, (size_t)e->conf->max_http_buffer_size);
-    if (deflate) {
-        ws_reader_allow_compressed(cl->ws);
+    cl->ws = NULL; /* the engine's reader serves it until a message arrives in pieces */
+    if (deflate)
         cl->ws_bits = pmd.server_max_window_bits;
-    }
     conn_set_hooks(cl->conn, &ws_hooks);
     conn_set_limits(cl->conn, (size_t)e->conf->max_http_buffer_size + 64,
                     (size_t)e->conf->max_output_buffer);

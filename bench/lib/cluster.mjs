@@ -1,7 +1,8 @@
 // Starts and stops the two systems under comparison, as local processes on
 // free 127.0.0.1 ports, every one tracked by PID:
 //   sioc: N sioc-worker processes (+ redis-server when N > 1, for the Redis
-//         adapter) (+ sioc-proxy in front when asked);
+//         adapter, or a local Redis Cluster when asked) (+ sioc-proxy in front
+//         when asked);
 //   peer: N Node.js socket.io 4.8 workers running bench/peer/server.mjs with the
 //         @socket.io/redis-adapter (+ redis-server when N > 1) (+ HAProxy in
 //         front when asked, configured from bench/peer/haproxy.cfg.in);
@@ -18,6 +19,7 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startProcess, freePort, waitHttp, waitTcp, HOST } from "./procs.mjs";
+import { startRedisCluster } from "../../tests/lib/redis-cluster.mjs";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -37,6 +39,7 @@ function workerArgs(port, i, o, redisUrl) {
   if (o.secret) a.push("--jwt-secret", o.secret);
   if (o.pingInterval) a.push("--ping-interval", String(o.pingInterval));
   if (redisUrl) a.push("--redis-url", redisUrl);
+  if (redisUrl && o.adapterMode) a.push("--adapter-mode", o.adapterMode);
   if (o.handoffDir) a.push("--handoff-path", path.join(o.handoffDir, `w${i}.sock`));
   // sioc only: more flags for every worker (e.g. the streams adapter and recovery)
   if (o.workerFlags) a.push(...o.workerFlags);
@@ -70,25 +73,44 @@ function require_help(bin) {
 
 /**
  * Start one system. kind: "sioc" | "peer". Options: workers (count), secret,
- * proxy (bool), pingInterval, logDir, buildDir (sioc binaries), workerFlags (more
- * arguments for every worker).
- * Returns {kind, urls (what clients connect to), workerPids, proxyPid, redisPid,
- * pids (all), topology (text), stop()}.
+ * proxy (bool), pingInterval, logDir, buildDir (sioc binaries); for sioc also
+ * adapterMode (the workers' --adapter-mode), workerFlags (more arguments for every
+ * worker) and redisCluster ({primaries, replicas}: a local Redis Cluster instead of
+ * one redis-server, given to the workers as seed list).
+ * Returns {kind, urls (what clients connect to), workerPids, proxyPid, redisPid
+ * (the first Redis), redisPort (one redis-server's port), redisPids (every Redis
+ * node), pids (all), topology (text), stop()}.
  */
 export async function startCluster(kind, o) {
   if (kind === "floor") return startFloor(o);
   const procs = [];
   mkdirSync(o.logDir, { recursive: true });
-  const out = { kind, workerPids: [], proxyPid: null, redisPid: null };
+  const out = { kind, workerPids: [], proxyPid: null, redisPid: null, redisPids: [] };
   if (kind === "sioc" && o.proxy && process.env.SIOC_BENCH_HANDOFF === "1")
     o = { ...o, handoffDir: mkdtempSync(path.join(tmpdir(), "sioc-bench-handoff-")) };
+  let rcluster = null;
   try {
     let redis = null;
-    if (o.workers > 1) {
+    if (o.workers > 1 && kind === "sioc" && o.redisCluster) {
+      const { primaries, replicas = 0 } = o.redisCluster;
+      rcluster = await startRedisCluster({
+        nodes: primaries * (replicas + 1), replicas, logFile: (port) => path.join(o.logDir, `redis-${kind}-${port}.log`),
+      });
+      // The nodes in the order the bench reports them: the primaries first.
+      const prim = new Set((await rcluster.primaries()).map((n) => n.port));
+      const nodes = [...rcluster.nodes.filter((n) => prim.has(n.port)), ...rcluster.nodes.filter((n) => !prim.has(n.port))];
+      for (const n of nodes) procs.push(n.h);
+      out.redisPids = nodes.map((n) => n.pid);
+      out.redisPrimaryPids = nodes.filter((n) => prim.has(n.port)).map((n) => n.pid);
+      out.redisPid = out.redisPids[0];
+      redis = { url: rcluster.url };
+    } else if (o.workers > 1) {
       redis = await startRedis(o.logDir, kind);
       procs.push(redis.proc);
       out.redisPid = redis.proc.pid;
       out.redisPort = redis.port;
+      out.redisPids = [redis.proc.pid];
+      out.redisPrimaryPids = [redis.proc.pid];
     }
     const workers = [];
     for (let i = 0; i < o.workers; i++) {
@@ -141,16 +163,20 @@ export async function startCluster(kind, o) {
     out.pids = procs.map((p) => p.pid);
     out.topology =
       `${o.workers} ${kind === "sioc" ? "sioc-worker" : "Node socket.io"} process${o.workers > 1 ? "es" : ""}` +
-      (o.workers > 1 ? " + redis-server (adapter)" : "") +
+      (rcluster ? ` + Redis Cluster of ${o.redisCluster.primaries} primaries${o.redisCluster.replicas ? ` with ${o.redisCluster.replicas} replica(s) each` : ""} (adapter)`
+        : o.workers > 1 ? " + redis-server (adapter)" : "") +
+      (o.adapterMode && o.workers > 1 ? `, ${o.adapterMode} mode` : "") +
       (o.proxy ? (kind === "sioc" ? ` behind sioc-proxy${o.handoffDir ? " (websocket hand-off)" : ""}` : " behind HAProxy") : ", clients connect directly");
     out.stop = async () => {
       for (const p of procs.slice().reverse()) await p.stop();
+      if (rcluster) await rcluster.stop();
       if (o.handoffDir) rmSync(o.handoffDir, { recursive: true, force: true });
     };
     out.procs = procs;
     return out;
   } catch (e) {
     for (const p of procs.slice().reverse()) await p.stop();
+    if (rcluster) await rcluster.stop();
     throw e;
   }
 }

@@ -36,6 +36,7 @@
 struct conn {
     int fd;
     uint8_t flags;
+    uint8_t close_reason; /* enum conn_close_reason, for on_close */
     uint32_t max_input;
     uint32_t max_output;
     net_loop_t *loop;
@@ -44,7 +45,6 @@ struct conn {
     struct evbuffer *out; /* NULL while nothing is pending */
     sioc_buf_t in;        /* unconsumed input; empty (no storage) when idle */
     net_deferred_t turn;  /* queued for a flush or rescan; once closing, for the free */
-    uint8_t close_reason; /* enum conn_close_reason, for on_close */
     struct event ev;
 };
 

@@ -815,3 +815,8 @@ void redis_client_retry_now(redis_client_t *c)
     struct timeval tv = {0, 0};
     event_add(&c->retry, &tv);
 }
+
+int redis_client_is_cluster(const redis_client_t *c)
+{
+    return c->cl != NULL;
+}

@@ -97,5 +97,7 @@ void redis_client_reset(redis_client_t *c);
 /** A link waiting to reconnect tries again now (from the next loop turn) and restarts its
  * backoff: for the owner's other links when one of them has just come up. No-op otherwise. */
 void redis_client_retry_now(redis_client_t *c);
+/** Whether the client found a Redis Cluster (commands are routed by hash slot). */
+int redis_client_is_cluster(const redis_client_t *c);
 
 #endif

@@ -66,6 +66,7 @@ typedef struct numsub {
 } numsub_t;
 
 struct redis_cluster {
+    sioc_list_t all;   /* every cluster client of the process */
     redis_client_t *c; /* the client the owner holds; its own link is the control link */
     net_loop_t *loop;
     redis_url_t url;
@@ -84,6 +85,11 @@ struct redis_cluster {
 };
 
 static void refresh(redis_cluster_t *cl);
+
+/* A process's cluster clients share what one of them learns: when one finds the map changed
+ * (a failover, a slot moved), the others read it at once instead of at their next check, so a
+ * publisher follows as soon as a subscriber is told its channel moved. */
+static sioc_list_t all_clusters = {&all_clusters, &all_clusters};
 
 /* ------------------------------------------------------------------ */
 
@@ -191,9 +197,30 @@ static int ccmd_send(cnode_t *n, ccmd_t *cc)
     return redis_client_cmd(n->link, on_node_reply, cc, cc->argc, cc->argv, cc->lens);
 }
 
+static int arg_eq(const char *a, size_t n, const char *word)
+{
+    return strlen(word) == n && strncasecmp(a, word, n) == 0;
+}
+
+/* Classic pub/sub (PUBLISH, SUBSCRIBE, PSUBSCRIBE and their undoing) is cluster-wide: any node
+ * serves it. All of it goes to the primary of one anchor slot, so that publishers and
+ * subscribers share one node, as on a single Redis: a primary that fails takes either all of
+ * it (publishes in flight fail and are counted; the subscriptions go and come back together)
+ * or none of it, never a publish confirmed by one node for subscribers lost with another. */
+#define PUBSUB_ANCHOR_SLOT 0
+
+static int is_classic_pubsub(const char *cmd, size_t n)
+{
+    return arg_eq(cmd, n, "PUBLISH") || arg_eq(cmd, n, "SUBSCRIBE") ||
+           arg_eq(cmd, n, "PSUBSCRIBE") || arg_eq(cmd, n, "UNSUBSCRIBE") ||
+           arg_eq(cmd, n, "PUNSUBSCRIBE");
+}
+
 /* The node a command goes to by the current map. */
 static cnode_t *route(const redis_cluster_t *cl, int argc, const char **argv, const size_t *lens)
 {
+    if (is_classic_pubsub(argv[0], lens != NULL ? lens[0] : strlen(argv[0])))
+        return node_for_slot(cl, PUBSUB_ANCHOR_SLOT);
     int k = redis_cmd_key_index(argc, argv, lens);
     if (k < 0 || k >= argc)
         return any_up_node(cl);
@@ -215,7 +242,11 @@ static void on_node_reply(redis_client_t *link, redisReply *r, void *data)
             cl->want_refresh = 1;
             refresh(cl);
         }
-        if (parsed && cc->redirects < MAX_REDIRECTS) {
+        /* A sharded publish to a slot being migrated: the importing primary that ASK names
+         * has none of the channel's subscribers yet (they move with the slot), so following
+         * it would deliver to nobody. The error goes to the caller, which counts it. */
+        int spublish = arg_eq(cc->argv[0], cc->lens[0], "SPUBLISH");
+        if (parsed && cc->redirects < MAX_REDIRECTS && !(ask && spublish)) {
             cc->redirects++;
             cnode_t *n = node_by_addr(cl, &to);
             if (ask && node_up(n)) {
@@ -329,11 +360,6 @@ static int numsub_all(redis_cluster_t *cl, redis_reply_cb cb, void *data, int ar
 /* ------------------------------------------------------------------ */
 /* Subscriptions                                                        */
 
-static int arg_eq(const char *a, size_t n, const char *word)
-{
-    return strlen(word) == n && strncasecmp(a, word, n) == 0;
-}
-
 static shard_sub_t *shard_get(redis_cluster_t *cl, const char *ch, size_t len)
 {
     hmap_node_t *hn = hmap_get(&cl->shard_subs, iov_make(ch, len));
@@ -385,7 +411,8 @@ static int sub_cmd(redis_cluster_t *cl, int argc, const char **argv, const size_
     int rc = 0;
     for (int i = 1; i < argc; i++) {
         size_t len = lens != NULL ? lens[i] : strlen(argv[i]);
-        cnode_t *n = node_for_key(cl, argv[i], len);
+        cnode_t *n =
+            ssub || sunsub ? node_for_key(cl, argv[i], len) : node_for_slot(cl, PUBSUB_ANCHOR_SLOT);
         shard_sub_t *s = shard_get(cl, argv[i], len);
         if (sunsub && s != NULL) {
             if (node_up(s->on))
@@ -512,6 +539,7 @@ static void apply_map(redis_cluster_t *cl, redis_cluster_map_t *m)
     cnode_t *old[REDIS_CLUSTER_MAX_NODES];
     size_t n_old = cl->n_nodes;
     memcpy(old, cl->nodes, sizeof(cnode_t *) * n_old);
+    int had_map = cl->map != NULL;
     int changed = cl->map == NULL || m->n_nodes != cl->n_nodes ||
                   memcmp(m->slot_node, cl->map->slot_node, sizeof(m->slot_node)) != 0;
     for (size_t i = 0; i < m->n_nodes; i++) {
@@ -557,6 +585,16 @@ static void apply_map(redis_cluster_t *cl, redis_cluster_map_t *m)
         if (log_ratelimited(&last))
             log_warn("redis %s: the cluster map covers %zu of %d slots", cl->opts.name,
                      m->n_assigned, REDIS_CLUSTER_SLOTS);
+    }
+    if (changed && had_map) {
+        sioc_list_t *l;
+        for (l = all_clusters.next; l != &all_clusters; l = l->next) {
+            redis_cluster_t *o = container_of(l, redis_cluster_t, all);
+            if (o != cl) {
+                o->want_refresh = 1;
+                refresh(o);
+            }
+        }
     }
     update_state(cl);
     if (cl->up) /* also the channels a node dropped while the map still named it */
@@ -626,6 +664,7 @@ redis_cluster_t *redis_cluster_new(redis_client_t *c, net_loop_t *loop, const re
     redis_url_format(&cl->url, cl->shown, sizeof(cl->shown));
     hmap_init(&cl->shard_subs);
     list_init(&cl->waiting);
+    list_insert_tail(&all_clusters, &cl->all);
     event_assign(&cl->tick, net_loop_base(loop), -1, EV_PERSIST, on_tick, cl);
     struct timeval tv = {0, TICK_MS * 1000};
     event_add(&cl->tick, &tv);
@@ -638,6 +677,7 @@ void redis_cluster_free(redis_cluster_t *cl)
     if (cl == NULL)
         return;
     event_del(&cl->tick);
+    list_remove(&cl->all);
     for (size_t i = 0; i < cl->n_nodes; i++) {
         redis_client_t *l = cl->nodes[i]->link;
         cl->nodes[i]->link = NULL;

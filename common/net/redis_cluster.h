@@ -15,8 +15,11 @@
  *    subscriber counts are per node);
  *  - MOVED refreshes the map and resends the command where it points, ASK
  *    resends it once with ASKING; at most a few redirections per command;
- *  - subscriptions go to the node of the channel's slot, one channel per
- *    command. Sharded ones (SSUBSCRIBE) are remembered: when a slot moves
+ *  - classic pub/sub (PUBLISH, SUBSCRIBE, PSUBSCRIBE) is cluster-wide: all
+ *    of it goes to the primary of one anchor slot, so publishers and
+ *    subscribers fail together, as on one Redis;
+ *  - sharded subscriptions go to the node of the channel's slot, one channel
+ *    per command. Sharded ones (SSUBSCRIBE) are remembered: when a slot moves
  *    the channel is subscribed on its new primary (the old one drops it with
  *    an unsolicited sunsubscribe, which the owner does not see), and the
  *    owner is told nothing. When a primary's link drops the client goes

@@ -45,6 +45,11 @@ void ws_reader_free(ws_reader_t *r)
     r->_pend_active = 0;
 }
 
+int ws_reader_idle(const ws_reader_t *r)
+{
+    return !r->_failed && r->_msg_op == 0 && !r->_pend_active;
+}
+
 static int fail(ws_reader_t *r, uint16_t code, const char *why)
 {
     r->_failed = 1;

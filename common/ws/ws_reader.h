@@ -77,22 +77,23 @@ typedef struct {
 /** A reader; embed it in the connection. Public members are read only. */
 typedef struct {
     uint16_t close_code; /* after SIOC_EPROTO: the code to close with */
-    const char *reason;  /* after SIOC_EPROTO: static text */
-    /* private */
-    size_t _max;
+    /* private (the small members first, packed: one reader per websocket connection) */
     uint8_t _server;
     uint8_t _failed;
-    uint8_t _msg_op;   /* opcode of the fragmented message in progress, 0 = none */
-    uint8_t _msg_done; /* _msg holds a delivered message: reset before reuse */
-    uint8_t _rsv1_ok;  /* permessage-deflate negotiated */
-    uint8_t _msg_z;    /* the fragmented message in progress is compressed */
+    uint8_t _msg_op;      /* opcode of the fragmented message in progress, 0 = none */
+    uint8_t _msg_done;    /* _msg holds a delivered message: reset before reuse */
+    uint8_t _rsv1_ok;     /* permessage-deflate negotiated */
+    uint8_t _msg_z;       /* the fragmented message in progress is compressed */
+    uint8_t _pend_active; /* _pend_*: incremental UTF-8 check of a text frame still arriving */
     utf8_state_t _msg_utf8;
+    utf8_state_t _pend_utf8;
+    /* public */
+    const char *reason; /* after SIOC_EPROTO: static text */
+    /* private */
+    size_t _max;
     sioc_buf_t _msg;
-    /* Incremental UTF-8 check of a text frame whose payload is still arriving. */
-    uint8_t _pend_active;
     ws_frame_header_t _pend_h;
     size_t _pend_checked;
-    utf8_state_t _pend_utf8;
 } ws_reader_t;
 
 /**
@@ -117,5 +118,13 @@ void ws_reader_allow_compressed(ws_reader_t *r);
 
 /** Frees the reassembly storage; `r` may be initialised again afterwards. */
 void ws_reader_free(ws_reader_t *r);
+
+/**
+ * Whether `r` holds nothing a later call needs: no fragmented message in progress, no
+ * partial text frame being checked, no failure. Only a delivered message's storage may
+ * remain (ws_reader_free releases it). Such a reader may be initialised again, so idle
+ * connections can share one and keep their own only between the frames of a message.
+ */
+int ws_reader_idle(const ws_reader_t *r);
 
 #endif

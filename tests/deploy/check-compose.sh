@@ -6,7 +6,9 @@
 #      with JWT_SECRET set, with deploy/conf/compose.env.example, and refused
 #      without JWT_SECRET; its resolved form has the promised shape (redis, worker,
 #      proxy; health checks; only the proxy publishes a port; discovery in Redis;
-#      workers scalable).
+#      workers scalable; the profile redis-cluster: six cluster-enabled nodes and a
+#      one-shot job whose script parses and joins them, 3 primaries + 3 replicas;
+#      REDIS_URL reaches the workers and the proxy).
 #   2. deploy/Dockerfile: both stages on debian:bookworm-slim; the packages each
 #      stage installs, evaluated from the Dockerfile's own shell text, are exactly
 #      the "build" / "runtime" groups of deploy/packages.txt; non-root user,
@@ -54,6 +56,8 @@ if ! command -v docker-compose >/dev/null 2>&1; then
 fi
 dummy_secret=check-compose-secret-0123456789abcdef
 : >"$scratch/empty.env" # no .env of the working tree takes part
+# REDIS_URL of the caller's environment would replace the default the checks expect.
+unset REDIS_URL COMPOSE_PROFILES
 check "docker-compose config -q accepts $compose (JWT_SECRET set)" \
     env JWT_SECRET=$dummy_secret docker-compose --env-file "$scratch/empty.env" -f "$compose" config -q
 check "docker-compose config -q accepts it with deploy/conf/compose.env.example" \
@@ -67,16 +71,55 @@ else
 fi
 env JWT_SECRET=$dummy_secret docker-compose --env-file "$scratch/empty.env" -f "$compose" config >"$scratch/resolved.yml" 2>"$scratch/err" ||
     { not_ok "docker-compose config"; cat "$scratch/err"; }
-check "resolved compose file has the promised shape" python3 - "$scratch/resolved.yml" "$root" <<'EOF'
+seed=redis://redis-node-1:6379,redis-node-2:6379,redis-node-3:6379,redis-node-4:6379,redis-node-5:6379,redis-node-6:6379
+env JWT_SECRET=$dummy_secret REDIS_URL=$seed docker-compose --env-file "$scratch/empty.env" -f "$compose" config >"$scratch/resolved-seed.yml" 2>"$scratch/err" ||
+    { not_ok "docker-compose config with REDIS_URL"; cat "$scratch/err"; }
+check "REDIS_URL (the redis-cluster profile's seed list) reaches the workers and the proxy" python3 - "$scratch/resolved-seed.yml" "$seed" <<'EOF'
 import sys, yaml
+s = yaml.safe_load(open(sys.argv[1]))["services"]
+bad = {n: s[n]["environment"].get("REDIS_URL") for n in ("worker", "proxy") if s[n]["environment"].get("REDIS_URL") != sys.argv[2]}
+print(bad or "", end="")
+sys.exit(1 if bad else 0)
+EOF
+check "resolved compose file has the promised shape" python3 - "$scratch/resolved.yml" "$root" "$scratch" <<'EOF'
+import re, subprocess, sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 root = sys.argv[2]
+scratch = sys.argv[3]
 s = c["services"]
 errors = []
 def need(cond, msg):
     if not cond:
         errors.append(msg)
-need(set(s) == {"redis", "worker", "proxy"}, f"services are redis, worker, proxy (got {sorted(s)})")
+base = {n for n, v in s.items() if not v.get("profiles")}
+need(base == {"redis", "worker", "proxy"}, f"services without a profile are redis, worker, proxy (got {sorted(base)})")
+nodes = [f"redis-node-{i}" for i in range(1, 7)]
+profiled = {n for n, v in s.items() if v.get("profiles")}
+need(profiled == set(nodes) | {"redis-cluster-create"},
+     f"the profiled services are redis-node-1..6 and redis-cluster-create (got {sorted(profiled)})")
+for n in sorted(profiled):
+    need(s[n].get("profiles") == ["redis-cluster"], f"{n} is in the profile redis-cluster only (got {s[n].get('profiles')})")
+    need(s[n].get("image", "").startswith("redis:7"), f"{n} is redis:7")
+for n in nodes:
+    v = s.get(n, {})
+    cmd = v.get("command") or []
+    need(cmd[:1] == ["redis-server"] and "--cluster-enabled" in cmd and cmd[cmd.index("--cluster-enabled") + 1] == "yes",
+         f"{n} runs redis-server --cluster-enabled yes (got {cmd})")
+    hc = v.get("healthcheck", {})
+    need(hc.get("test") and not hc.get("disable"), f"{n} has a health check")
+job = s.get("redis-cluster-create", {})
+need(job.get("restart") == "no", "redis-cluster-create runs once (restart: \"no\")")
+need({k: d.get("condition") for k, d in job.get("depends_on", {}).items()} == {n: "service_healthy" for n in nodes},
+     "redis-cluster-create waits for the six nodes to be healthy")
+# The job's script as the container's /bin/sh sees it (compose turns $$ into $).
+script = "".join(job.get("command") or []).replace("$$", "$")
+open(f"{scratch}/create.sh", "w").write(script)
+sh = subprocess.run(["sh", "-n", f"{scratch}/create.sh"], capture_output=True, text=True)
+need(sh.returncode == 0, f"redis-cluster-create's script parses: {sh.stderr.strip()}")
+need(re.search(r"redis-cli --cluster create .*--cluster-replicas 1 --cluster-yes", script),
+     "redis-cluster-create runs redis-cli --cluster create --cluster-replicas 1 --cluster-yes")
+need(re.search(r"for n in 1 2 3 4 5 6;", script) and "redis-node-$n" in script, "redis-cluster-create names the six nodes")
+need("cluster_state:ok" in script, "redis-cluster-create waits for cluster_state:ok")
 for name in ("redis", "worker", "proxy"):
     hc = s.get(name, {}).get("healthcheck", {})
     need(hc.get("test") and not hc.get("disable"), f"{name} has a health check")

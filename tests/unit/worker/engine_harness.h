@@ -104,7 +104,7 @@ static void hh_on_close(eio_session_t *s, const char *reason)
     H->reason = reason;
 }
 
-static const eio_handler_t hh_handler = {hh_on_open, hh_on_message, hh_on_close, NULL, NULL};
+static const eio_handler_t hh_handler = {hh_on_open, hh_on_message, hh_on_close, NULL, NULL, 0};
 
 static size_t hh_on_data(conn_t *c, uint8_t *buf, size_t len)
 {

@@ -58,7 +58,6 @@ static void test_valid_token(void **state)
     assert_int_equal(verify(a, tok, &c, &reason), 0);
     assert_string_equal(c.sub, "alice");
     assert_int_equal(c.exp_ms, (NOW + 60) * 1000);
-    assert_non_null(strstr(c.claims_json, "\"sub\":\"alice\""));
     auth_claims_free(&c);
     free(tok);
     auth_free(a);

@@ -164,7 +164,7 @@ static void on_close(eio_session_t *s, const char *reason)
     F->reason = reason;
 }
 
-static const eio_handler_t handler = {on_open, on_message, on_close, NULL, NULL};
+static const eio_handler_t handler = {on_open, on_message, on_close, NULL, NULL, 0};
 
 static void run_turn(fake_t *f)
 {
@@ -654,10 +654,64 @@ static void test_send_msg(void **state)
     assert_int_equal(f->stats.packets_out, 5); /* 2 x (text + attachment), one payload */
 }
 
+/* A handler's data_size: its state lives in the session's allocation, zeroed at open, after
+ * the polling side of a polling session, intact through on_close and until the free. */
+typedef struct {
+    unsigned long long magic;
+    unsigned char bytes[40];
+} hdata_t;
+
+static void d_on_open(eio_session_t *s)
+{
+    hdata_t *d = eio_session_data(s);
+    assert_non_null(d);
+    assert_int_equal(d->magic, 0);
+    for (size_t i = 0; i < sizeof(d->bytes); i++)
+        assert_int_equal(d->bytes[i], 0);
+    d->magic = 0x5e55;
+    memset(d->bytes, 0xab, sizeof(d->bytes));
+    F->opened++;
+}
+
+static void d_on_close(eio_session_t *s, const char *reason)
+{
+    const hdata_t *d = eio_session_data(s);
+    assert_int_equal(d->magic, 0x5e55);
+    assert_int_equal(d->bytes[sizeof(d->bytes) - 1], 0xab);
+    F->closes++;
+    F->reason = reason;
+}
+
+static const eio_handler_t data_handler = {d_on_open, on_message, d_on_close,
+                                           NULL,      NULL,       sizeof(hdata_t)};
+
+static void test_handler_data(void **state)
+{
+    fake_t *f = *state;
+    eio_session_table_t *outer = f->t;
+    f->t = eio_session_table_new(&f->cf, &hooks, f, &data_handler, &f->stats);
+    eio_session_t *a = open_session(f, 1, new_tr(f));
+    eio_session_t *b = open_session(f, 0, NULL);
+    assert_int_equal(f->opened, 2);
+    assert_ptr_not_equal(eio_session_data(a), eio_session_data(b));
+    /* Polling output goes to the polling side, not over the handler's data. */
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(eio_send_text(b, "some polling output", 19), 0);
+    assert_int_equal(((hdata_t *)eio_session_data(b))->magic, 0x5e55);
+    eio_session_close(a, eio_reason_transport_close);
+    eio_session_close(b, eio_reason_transport_close);
+    assert_int_equal(f->closes, 2);
+    run_turn(f);
+    assert_int_equal(eio_session_table_count(f->t), 0);
+    eio_session_table_free(f->t);
+    f->t = outer;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handler_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ping_on_interval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ping_websocket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pong_resets, setup, teardown),

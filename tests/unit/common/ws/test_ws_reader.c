@@ -1251,6 +1251,47 @@ static void test_storage_and_contract(void **state)
     free(p);
 }
 
+/* A reader is idle between messages only: not with a fragmented message in progress, a
+ * text frame partly checked, or after a failure. An idle reader can be re-initialised (the
+ * worker's connections share one while idle). */
+static void test_idle(void **state)
+{
+    (void)state;
+    sioc_buf_t b = {0};
+    cfs(&b, WS_FRAME_OP_TEXT, 0, "one ");
+    size_t first = b.len;
+    cfs(&b, WS_FRAME_OP_CONT, 1, "two");
+    size_t whole = b.len;
+    cfs(&b, WS_FRAME_OP_TEXT, 1, "a text frame long enough to arrive in pieces");
+    ws_reader_t r;
+    ws_event_t ev;
+    ws_reader_init(&r, WS_READER_SERVER, 0);
+    assert_true(ws_reader_idle(&r));
+    uint8_t *in = (uint8_t *)b.base;
+    assert_int_equal(ws_reader_next(&r, in, b.len, &ev), (int)first);
+    assert_false(ws_reader_idle(&r));
+    assert_int_equal(ws_reader_next(&r, in + first, b.len - first, &ev), (int)(whole - first));
+    assert_int_equal(ev.type, WS_EVENT_TEXT);
+    assert_memory_equal(ev.payload.base, "one two", 7);
+    assert_true(ws_reader_idle(&r));
+    /* Part of a text frame: its UTF-8 check is under way. */
+    assert_int_equal(ws_reader_next(&r, in + whole, 12, &ev), SIOC_INCOMPLETE);
+    assert_false(ws_reader_idle(&r));
+    /* A reader moved elsewhere (a struct copy) carries on with the frame. */
+    ws_reader_t moved = r;
+    assert_int_equal(ws_reader_next(&moved, in + whole, b.len - whole, &ev), (int)(b.len - whole));
+    assert_int_equal(ev.type, WS_EVENT_TEXT);
+    assert_true(ws_reader_idle(&moved));
+    ws_reader_free(&moved);
+    /* A failure is not idle: the reader keeps refusing. */
+    ws_reader_init(&r, WS_READER_SERVER, 0);
+    uint8_t bad[2] = {0x83, 0x80}; /* reserved opcode 3 */
+    assert_int_equal(ws_reader_next(&r, bad, 2, &ev), SIOC_EPROTO);
+    assert_false(ws_reader_idle(&r));
+    ws_reader_free(&r);
+    buf_free(&b);
+}
+
 /* permessage-deflate (RFC 7692 §6.1): RSV1 marks the first frame of a compressed message;
  * it is refused without ws_reader_allow_compressed(), on continuations and on control
  * frames; compressed text is not UTF-8 checked (it is not text until inflated). */
@@ -1340,6 +1381,7 @@ int main(void)
         cmocka_unit_test(test_size_limit),
         cmocka_unit_test(test_family10_autofragmentation),
         cmocka_unit_test(test_storage_and_contract),
+        cmocka_unit_test(test_idle),
         cmocka_unit_test(test_rsv1_compressed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
