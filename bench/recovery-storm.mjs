@@ -33,7 +33,7 @@ import os from "node:os";
 import path from "node:path";
 import { startCluster, REPO } from "./lib/cluster.mjs";
 import { cpuTimes, sleep } from "./lib/procs.mjs";
-import { respQuery } from "../tests/lib/proc.mjs";
+import { httpGet, respQuery } from "../tests/lib/proc.mjs";
 
 const SECRET = "sioc-bench-recovery-secret-0123456789abcdef";
 const FD_LIMIT_MARGIN = 100;
@@ -213,6 +213,11 @@ async function main() {
     clearInterval(sampler);
     samples.push(cpuSample(pids));
     const stats1 = await commandStats(c.redisPort);
+    // each worker left: its recoveries by result and the packets it replayed (/metrics)
+    const perWorker = await Promise.all(c.workerUrls.slice(0, -1).map(async (u) => {
+      const body = await httpGet(Number(new URL(u).port), "/metrics").then((r) => r.body, () => "");
+      return Object.fromEntries([...String(body).matchAll(/^(sioc_recovery_(?:total\{[^}]*\}|replayed_total)) (\S+)/gm)].map((m) => [m[1], Number(m[2])]));
+    }));
     const docs = kids.map((k, i) => {
       const f = path.join(tmp, `bench-${i}.json`);
       if (!existsSync(f)) throw new Error(`sioc-bench exited ${codes[i]} without a result:\n${k.out}`);
@@ -236,7 +241,9 @@ async function main() {
       max_disconnection_duration_ms: o.window,
       connected: docs.reduce((a, d) => a + d.connect.connected, 0),
       dropped: sum("dropped"), recovered: sum("recovered"), not_recovered: sum("not_recovered"), gave_up: sum("gave_up"),
-      replayed: sum("replayed"), tries: sum("tries"),
+      replayed: sum("replayed"), tries: sum("tries"), unparsed: sum("unparsed"),
+      unexpected_messages: docs.reduce((a, d) => a + d.errors.unexpected_messages, 0),
+      protocol_errors: docs.reduce((a, d) => a + d.errors.protocol, 0),
       // the successful try alone: connect() to the CONNECT reply (what the cluster adds to the backoff)
       try_p50_ms: quantile(docs, 0.5) / 1e3, try_p99_ms: quantile(docs, 0.99) / 1e3,
       try_max_ms: Math.max(...docs.map((d) => d.recovery.try_latency_us.max)) / 1e3,
@@ -250,6 +257,7 @@ async function main() {
       workers_cpu: survivors.map((_, i) => cpuRow(1 + i)),
       proxy_cpu: cpuRow(1 + survivors.length),
       lossy: docs.flatMap((d, i) => d.recovery.lossy_members.map((x) => ({ process: i, ...x }))),
+      recovery_metrics_per_worker: perWorker,
       redis_commands: commandDelta(stats0, stats1), /* from the kill to the end of the run */
       exit_codes: codes,
       command: argsList.map((a) => `sioc-bench ${a.join(" ")}`).join(" & "),
@@ -279,7 +287,7 @@ function printTable(r) {
     ["recovered / not / gave up", `${r.recovered} / ${r.not_recovered} / ${r.gave_up}`],
     ["time from the kill to recovery", `first ${f(r.first_ms)} ms, median ${f(r.median_ms)} ms, p99 ${f(r.p99_ms)} ms, last ${f(r.last_ms)} ms`],
     ["reconnection handshake (connect to CONNECT)", `p50 ${f(r.try_p50_ms, 1)} ms, p99 ${f(r.try_p99_ms, 1)} ms, max ${f(r.try_max_ms, 1)} ms; ${r.tries} tries`],
-    ["packets replayed before CONNECT", r.replayed],
+    ["packets replayed before CONNECT", `${r.replayed}${r.unparsed ? ` (${r.unparsed} deliveries not understood)` : ""}`],
     ["messages checked", `${r.checked} clients: expected ${r.expected}, received ${r.received}, lost ${r.loss}, duplicated ${r.duplicates}`],
     [`Redis CPU, kill to last recovery (${f(r.cpu_span_s, 1)} s)`, cpu(r.redis_cpu)],
     [`Redis CPU, as long before the kill`, cpu(r.redis_cpu_before)],

@@ -64,12 +64,13 @@ enum { REC_LIVE, REC_WAIT, REC_TRYING, REC_RECOVERED, REC_FRESH, REC_GAVE_UP };
 /* Recovery: one member's session and what it received, kept across its connections. */
 typedef struct {
     char sid[32], pid[48], offset[64];
-    uint32_t next_seq;    /* next sequence number expected from the room */
-    uint32_t lost;        /* sequence numbers skipped */
-    uint32_t dups;        /* sequence numbers received again */
-    uint32_t replayed;    /* events before the CONNECT reply of the reconnection */
-    uint32_t first_gap;   /* the first sequence number skipped + 1, 0 = none */
-    uint32_t seq_at_drop; /* next_seq when the connection dropped */
+    uint32_t next_seq;          /* next sequence number expected from the room */
+    uint32_t lost;              /* sequence numbers skipped */
+    uint32_t dups;              /* sequence numbers received again */
+    uint32_t replayed;          /* events before the CONNECT reply of the reconnection */
+    uint32_t first_gap;         /* the first sequence number skipped + 1, 0 = none */
+    uint32_t seq_at_drop;       /* next_seq when the connection dropped */
+    uint32_t unparsed_replayed; /* replayed events not in the bench's layout or room */
     uint32_t tries;
     long long t_drop, t_retry, t_try, t_back; /* t_try: start of the latest try */
     uint8_t state;
@@ -105,7 +106,8 @@ typedef struct {
     rec_t *rec;               /* recovery: one per member */
     unsigned rec_dropped, rec_recovered, rec_fresh, rec_gave_up, rec_waiting;
     uint64_t rec_replayed;
-    hist_t rec_try_lat; /* recovery: the successful try's connect() to its CONNECT reply */
+    uint64_t rec_unparsed; /* receive-message events not in the bench's layout or room */
+    hist_t rec_try_lat;    /* recovery: the successful try's connect() to its CONNECT reply */
     long long t_kill, t_first_drop, t_settled, t_checked;
 } run_t;
 
@@ -330,6 +332,9 @@ static void recovery_delivery(run_t *r, bclient_t *c, sioc_iov_t args, long long
     if (fast_parse(msg, &room, &seq, &t, &step) != 0 || room < 0 || seq < 0 ||
         (uint32_t)room != s->room) {
         b->msgs_rx_other++;
+        r->rec_unparsed++;
+        if (rc->state == REC_TRYING)
+            rc->unparsed_replayed++;
         return;
     }
     if (rc->state == REC_TRYING) {
@@ -1186,6 +1191,7 @@ static json_t *recovery_json(run_t *r, double cpu_total, int *ok)
             json_object_set_new(x, "duplicates", json_integer(rc->dups));
             json_object_set_new(x, "replayed", json_integer(rc->replayed));
             json_object_set_new(x, "received_before_drop", json_integer(rc->seq_at_drop));
+            json_object_set_new(x, "unparsed_replayed", json_integer(rc->unparsed_replayed));
             json_array_append_new(bad, x);
         }
     }
@@ -1198,6 +1204,7 @@ static json_t *recovery_json(run_t *r, double cpu_total, int *ok)
     json_object_set_new(o, "not_recovered", json_integer(r->rec_fresh));
     json_object_set_new(o, "gave_up", json_integer(r->rec_gave_up + r->rec_waiting));
     json_object_set_new(o, "replayed", json_integer((json_int_t)r->rec_replayed));
+    json_object_set_new(o, "unparsed", json_integer((json_int_t)r->rec_unparsed));
     json_object_set_new(o, "kill_at_us", r->t_kill ? json_integer(r->t_kill) : json_null());
     json_object_set_new(o, "first_drop_at_us",
                         r->t_first_drop ? json_integer(r->t_first_drop) : json_null());
