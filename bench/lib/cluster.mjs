@@ -41,6 +41,8 @@ function workerArgs(port, i, o, redisUrl) {
   if (redisUrl) a.push("--redis-url", redisUrl);
   if (redisUrl && o.adapterMode) a.push("--adapter-mode", o.adapterMode);
   if (o.handoffDir) a.push("--handoff-path", path.join(o.handoffDir, `w${i}.sock`));
+  // sioc only: more flags for every worker (e.g. the streams adapter and recovery)
+  if (o.workerFlags) a.push(...o.workerFlags);
   return a;
 }
 
@@ -72,11 +74,12 @@ function require_help(bin) {
 /**
  * Start one system. kind: "sioc" | "peer". Options: workers (count), secret,
  * proxy (bool), pingInterval, logDir, buildDir (sioc binaries); for sioc also
- * adapterMode (the workers' --adapter-mode) and redisCluster ({primaries,
- * replicas}: a local Redis Cluster instead of one redis-server, given to the
- * workers as seed list).
+ * adapterMode (the workers' --adapter-mode), workerFlags (more arguments for every
+ * worker) and redisCluster ({primaries, replicas}: a local Redis Cluster instead of
+ * one redis-server, given to the workers as seed list).
  * Returns {kind, urls (what clients connect to), workerPids, proxyPid, redisPid
- * (the first Redis), redisPids (every Redis node), pids (all), topology (text), stop()}.
+ * (the first Redis), redisPort (one redis-server's port), redisPids (every Redis
+ * node), pids (all), topology (text), stop()}.
  */
 export async function startCluster(kind, o) {
   if (kind === "floor") return startFloor(o);
@@ -106,6 +109,7 @@ export async function startCluster(kind, o) {
       redis = await startRedis(o.logDir, kind);
       procs.push(redis.proc);
       out.redisPid = redis.proc.pid;
+      out.redisPort = redis.port;
       out.redisPids = [redis.proc.pid];
       out.redisPrimaryPids = [redis.proc.pid];
     }

@@ -25,7 +25,15 @@
 #include "net/loop.h"
 #include "ws/ws_reader.h"
 
-enum bench_scenario { SCN_IDLE, SCN_ECHO, SCN_FANOUT, SCN_CONNECT, SCN_CHAT, SCN_STORM };
+enum bench_scenario {
+    SCN_IDLE,
+    SCN_ECHO,
+    SCN_FANOUT,
+    SCN_CONNECT,
+    SCN_CHAT,
+    SCN_STORM,
+    SCN_RECOVERY
+};
 enum bench_transport { TR_WEBSOCKET, TR_POLLING };
 
 /** A server address to connect to. */
@@ -40,6 +48,7 @@ typedef struct {
     int transport;
     bench_target_t *targets;
     size_t ntargets;
+    bench_target_t *pub_target; /* recovery: where the publisher connects (NULL = --url) */
     const char *path;
     unsigned conns;       /* clients (fanout: subscribers; publishers come on top) */
     double connect_rate;  /* new connections per second; 0 = as fast as max_pending allows */
@@ -71,8 +80,14 @@ typedef struct {
     size_t npids;
     const char *json_path;
     const char *label;
-    int sync;     /* print @ready and wait for SIGUSR1 before the measured phase */
-    int progress; /* live progress line (default: when stderr is a terminal) */
+    double msg_rate;           /* recovery: messages published per second */
+    double reconnect_ms;       /* recovery: first reconnection delay, +-50 % (doubles per try) */
+    double reconnect_max_ms;   /* recovery: longest delay between tries */
+    double recovery_timeout_s; /* recovery: a dropped client gives up after this */
+    pid_t kill_pid;            /* recovery: SIGKILL this process ... */
+    double kill_after_s;       /* ... this long into the run */
+    int sync;                  /* print @ready and wait for SIGUSR1 before the measured phase */
+    int progress;              /* live progress line (default: when stderr is a terminal) */
     int quiet;
 } bench_conf_t;
 
@@ -169,8 +184,11 @@ client_slot_t *client_slot(bclient_t *c);
 
 /* main.c: what client.c reports ------------------------------------------------------------- */
 
-/** The Socket.IO CONNECT succeeded (handshake latency known). */
-void bench_on_connected(bench_t *b, bclient_t *c, long long now_us);
+/** The Socket.IO CONNECT succeeded (handshake latency known); `data` is the reply's JSON. */
+void bench_on_connected(bench_t *b, bclient_t *c, sioc_iov_t data, long long now_us);
+/** Writes the members the scenario adds to the CONNECT payload (`"pid":"…","offset":"…"`,
+ * no leading comma) into `out`; returns their length, 0 for none. */
+size_t bench_connect_extra(bench_t *b, bclient_t *c, char *out, size_t cap);
 /** The server refused the namespace (CONNECT_ERROR, e.g. "Authentication error"). */
 void bench_on_refused(bench_t *b, bclient_t *c, sioc_iov_t data);
 /** An EVENT arrived: `event` is the JSON string token of its name, `args` the remaining elements.

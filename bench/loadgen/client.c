@@ -88,6 +88,8 @@ static const conn_hooks_t post_hooks = {.on_data = post_on_data, .on_close = any
 static const bench_target_t *target_of(const bclient_t *c)
 {
     const bench_conf_t *cf = c->b->conf;
+    if (cf->pub_target != NULL && c->idx >= cf->conns)
+        return cf->pub_target;
     return &cf->targets[c->idx % cf->ntargets];
 }
 
@@ -290,7 +292,7 @@ int client_emit(bclient_t *c, const char *event, sioc_iov_t args_json, unsigned 
 static void send_sio_connect(bclient_t *c)
 {
     const bench_conf_t *cf = c->b->conf;
-    char pkt[JWTMINT_MAX + 32];
+    char pkt[JWTMINT_MAX + 256];
     const char *tok = cf->token;
     char minted[JWTMINT_MAX];
     if (tok == NULL && cf->secret != NULL) {
@@ -303,8 +305,16 @@ static void send_sio_connect(bclient_t *c)
         }
         tok = minted;
     }
-    int n = tok ? snprintf(pkt, sizeof(pkt), "40{\"token\":\"%s\"}", tok)
-                : snprintf(pkt, sizeof(pkt), "40");
+    char extra[192];
+    size_t el = bench_connect_extra(c->b, c, extra, sizeof(extra));
+    int n;
+    if (tok != NULL)
+        n = snprintf(pkt, sizeof(pkt), "40{\"token\":\"%s\"%s%.*s}", tok, el ? "," : "", (int)el,
+                     extra);
+    else if (el > 0)
+        n = snprintf(pkt, sizeof(pkt), "40{%.*s}", (int)el, extra);
+    else
+        n = snprintf(pkt, sizeof(pkt), "40");
     if (n < 0 || (size_t)n >= sizeof(pkt)) {
         fail(c, "token too long");
         return;
@@ -330,7 +340,7 @@ static void on_sio(bclient_t *c, sioc_iov_t data, long long now)
         if (c->state == ST_SIO_CONNECT) {
             c->state = ST_READY;
             c->was_ready = 1;
-            bench_on_connected(b, c, now);
+            bench_on_connected(b, c, sp.data, now);
         }
         break;
     case SIO_CONNECT_ERROR:

@@ -54,8 +54,27 @@
 enum { PH_CONNECT, PH_SYNC, PH_RUN, PH_FINISH, PH_DONE };
 enum { STEP_SEND, STEP_DRAIN };
 
-static const char *const scenario_names[] = {"idle", "echo", "fanout", "connect", "chat", "storm"};
+static const char *const scenario_names[] = {"idle", "echo",  "fanout",  "connect",
+                                             "chat", "storm", "recovery"};
 #define NSCENARIOS (sizeof(scenario_names) / sizeof(scenario_names[0]))
+
+/* Recovery: where a member stands with its worker. */
+enum { REC_LIVE, REC_WAIT, REC_TRYING, REC_RECOVERED, REC_FRESH, REC_GAVE_UP };
+
+/* Recovery: one member's session and what it received, kept across its connections. */
+typedef struct {
+    char sid[32], pid[48], offset[64];
+    uint32_t next_seq;          /* next sequence number expected from the room */
+    uint32_t lost;              /* sequence numbers skipped */
+    uint32_t dups;              /* sequence numbers received again */
+    uint32_t replayed;          /* events before the CONNECT reply of the reconnection */
+    uint32_t first_gap;         /* the first sequence number skipped + 1, 0 = none */
+    uint32_t seq_at_drop;       /* next_seq when the connection dropped */
+    uint32_t unparsed_replayed; /* replayed events not in the bench's layout or room */
+    uint32_t tries;
+    long long t_drop, t_retry, t_try, t_back; /* t_try: start of the latest try */
+    uint8_t state;
+} rec_t;
 
 /* Run-time state of main.c that is not in bench_t. */
 typedef struct {
@@ -84,6 +103,12 @@ typedef struct {
     const char *stop_reason;
     double best_p99_ms;       /* best p99 among the attempts at the current rate */
     long long rss_sampled_us; /* storm: last server RSS sample */
+    rec_t *rec;               /* recovery: one per member */
+    unsigned rec_dropped, rec_recovered, rec_fresh, rec_gave_up, rec_waiting;
+    uint64_t rec_replayed;
+    uint64_t rec_unparsed; /* receive-message events not in the bench's layout or room */
+    hist_t rec_try_lat;    /* recovery: the successful try's connect() to its CONNECT reply */
+    long long t_kill, t_first_drop, t_settled, t_checked;
 } run_t;
 
 uint64_t bench_rand(bench_t *b)
@@ -104,7 +129,8 @@ static run_t *run_of(bench_t *b)
 static int is_member(const run_t *r, unsigned idx)
 {
     int s = r->b.conf->scenario;
-    return (s == SCN_FANOUT || s == SCN_CHAT || s == SCN_STORM) && idx < r->members;
+    return (s == SCN_FANOUT || s == SCN_CHAT || s == SCN_STORM || s == SCN_RECOVERY) &&
+           idx < r->members;
 }
 
 /* ------------------------------------------------------------------ client reports */
@@ -119,9 +145,62 @@ static void send_join(bench_t *b, bclient_t *c)
     client_emit(c, "join-room", iov_make(args, (size_t)n), s->ack_pending);
 }
 
-void bench_on_connected(bench_t *b, bclient_t *c, long long now_us)
+/* Copies the string member `name` of the CONNECT reply `data` into out (empty if absent). */
+static void connect_member(sioc_iov_t data, const char *name, char *out, size_t cap)
+{
+    jscan_iter_t it;
+    sioc_iov_t k, v;
+    out[0] = '\0';
+    if (data.len == 0 || jscan_iter_init(&it, data) != 0)
+        return;
+    while (jscan_next(&it, &k, &v) > 0)
+        if (jscan_string_eq(k, name) && jscan_token_kind(v) == JSCAN_STRING) {
+            int n = jscan_string_unescape(v, out, cap - 1);
+            out[n > 0 ? n : 0] = '\0';
+            return;
+        }
+}
+
+size_t bench_connect_extra(bench_t *b, bclient_t *c, char *out, size_t cap)
 {
     run_t *r = run_of(b);
+    unsigned idx = client_index(c);
+    if (r->rec == NULL || idx >= r->members)
+        return 0;
+    const rec_t *rc = &r->rec[idx];
+    if (rc->state != REC_TRYING || rc->pid[0] == '\0')
+        return 0;
+    /* As socket.io-client: no offset when no event ever arrived (no recovery then). */
+    int n = rc->offset[0]
+                ? snprintf(out, cap, "\"pid\":\"%s\",\"offset\":\"%s\"", rc->pid, rc->offset)
+                : snprintf(out, cap, "\"pid\":\"%s\"", rc->pid);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+void bench_on_connected(bench_t *b, bclient_t *c, sioc_iov_t data, long long now_us)
+{
+    run_t *r = run_of(b);
+    unsigned idx = client_index(c);
+    if (r->rec != NULL && idx < r->members) {
+        rec_t *rc = &r->rec[idx];
+        char sid[sizeof(rc->sid)];
+        connect_member(data, "sid", sid, sizeof(sid));
+        if (rc->state == REC_TRYING) {
+            rc->t_back = now_us;
+            hist_add(&r->rec_try_lat, (uint64_t)(now_us - rc->t_try));
+            r->rec_waiting--;
+            if (sid[0] != '\0' && strcmp(sid, rc->sid) == 0) {
+                rc->state = REC_RECOVERED;
+                r->rec_recovered++;
+            } else {
+                rc->state = REC_FRESH; /* a new session: not checked for loss */
+                r->rec_fresh++;
+            }
+            return;
+        }
+        memcpy(rc->sid, sid, sizeof(sid));
+        connect_member(data, "pid", rc->pid, sizeof(rc->pid));
+    }
     b->connected++;
     b->pending--;
     long long lat = now_us - client_t0_us(c);
@@ -225,9 +304,67 @@ static void on_delivery(bench_t *b, bclient_t *c, sioc_iov_t msg, long long now)
     hist_add(&st->lat, (uint64_t)(now > t ? now - t : 0));
 }
 
+/* Recovery: a delivery `{msg},"<offset>"`. Every member must get each sequence number of its
+ * room once and in order, across its reconnection. */
+static void recovery_delivery(run_t *r, bclient_t *c, sioc_iov_t args, long long now)
+{
+    bench_t *b = &r->b;
+    unsigned idx = client_index(c);
+    if (idx >= r->members) {
+        b->msgs_rx_other++;
+        return;
+    }
+    rec_t *rc = &r->rec[idx];
+    sioc_iov_t msg = args;
+    if (args.len >= 3 && args.base[args.len - 1] == '"') {
+        const char *close = args.base + args.len - 1, *q = close - 1;
+        while (q > args.base && *q != '"')
+            q--;
+        size_t ol = (size_t)(close - q - 1);
+        if (q > args.base && q[-1] == ',' && ol < sizeof(rc->offset)) {
+            memcpy(rc->offset, q + 1, ol);
+            rc->offset[ol] = '\0';
+            msg = iov_make(args.base, (size_t)(q - 1 - args.base));
+        }
+    }
+    long long room = -1, seq = -1, t = -1, step = -1;
+    client_slot_t *s = client_slot(c);
+    if (fast_parse(msg, &room, &seq, &t, &step) != 0 || room < 0 || seq < 0 ||
+        (uint32_t)room != s->room) {
+        b->msgs_rx_other++;
+        r->rec_unparsed++;
+        if (rc->state == REC_TRYING)
+            rc->unparsed_replayed++;
+        return;
+    }
+    if (rc->state == REC_TRYING) {
+        rc->replayed++;
+        r->rec_replayed++;
+    }
+    bench_step_t *st = &b->steps[0];
+    uint32_t q = (uint32_t)seq;
+    if (q < rc->next_seq) {
+        rc->dups++;
+        st->duplicates++;
+        return;
+    }
+    if (q > rc->next_seq) {
+        if (rc->first_gap == 0)
+            rc->first_gap = rc->next_seq + 1;
+        rc->lost += q - rc->next_seq;
+        st->out_of_order++;
+    }
+    rc->next_seq = q + 1;
+    st->received++;
+    st->t_last_rx_us = now;
+    hist_add(&st->lat, (uint64_t)(now > t ? now - t : 0));
+}
+
 void bench_on_event(bench_t *b, bclient_t *c, sioc_iov_t event, sioc_iov_t args, long long now_us)
 {
-    if (jscan_string_eq(event, "receive-message"))
+    if (b->conf->scenario == SCN_RECOVERY && jscan_string_eq(event, "receive-message"))
+        recovery_delivery(run_of(b), c, args, now_us);
+    else if (jscan_string_eq(event, "receive-message"))
         on_delivery(b, c, args, now_us);
     else
         b->msgs_rx_other++;
@@ -274,6 +411,19 @@ void bench_on_ack(bench_t *b, bclient_t *c, unsigned long long id, sioc_iov_t ar
     }
 }
 
+/* Recovery: when a dropped member tries again, as socket.io-client's backoff does: the delay
+ * doubles per try up to --reconnect-max, randomised by +-50 %. */
+static void schedule_retry(run_t *r, rec_t *rc, long long now)
+{
+    const bench_conf_t *cf = r->b.conf;
+    double d = cf->reconnect_ms * (double)(1u << (rc->tries < 16 ? rc->tries : 16));
+    if (d > cf->reconnect_max_ms)
+        d = cf->reconnect_max_ms;
+    d *= 0.5 + (double)(bench_rand(&r->b) >> 11) / 9007199254740992.0;
+    rc->t_retry = now + (long long)(d * 1e3);
+    rc->state = REC_WAIT;
+}
+
 void bench_on_closed(bench_t *b, bclient_t *c, int reason, const char *why)
 {
     run_t *r = run_of(b);
@@ -281,6 +431,30 @@ void bench_on_closed(bench_t *b, bclient_t *c, int reason, const char *why)
     r->nclosed++;
     if (reason >= 0 && reason < 8)
         b->close_reasons[reason]++;
+    unsigned idx = client_index(c);
+    if (r->rec != NULL && idx < r->members && r->phase >= PH_FINISH &&
+        r->rec[idx].state != REC_LIVE && r->rec[idx].state != REC_RECOVERED)
+        return; /* a try cut short by the end of the run */
+    if (r->rec != NULL && idx < r->members && r->phase == PH_RUN) {
+        rec_t *rc = &r->rec[idx];
+        long long now = clock_us();
+        if (rc->state == REC_LIVE && client_was_ready(c)) {
+            rc->t_drop = now;
+            rc->seq_at_drop = rc->next_seq;
+            if (r->t_first_drop == 0)
+                r->t_first_drop = now;
+            r->rec_dropped++;
+            r->rec_waiting++;
+            schedule_retry(r, rc, now);
+            return;
+        }
+        if (rc->state == REC_TRYING) { /* this try failed: the next one after the backoff */
+            schedule_retry(r, rc, now);
+            return;
+        }
+        if (rc->state == REC_GAVE_UP)
+            return;
+    }
     if (!client_was_ready(c)) {
         b->failed++;
         b->pending--;
@@ -495,6 +669,121 @@ static void storm_burst(run_t *r, bench_step_t *st, long long now)
 
 static void finish(run_t *r, const char *why);
 
+/* Recovery: the publisher sends --msg-rate messages per second, round-robin over the rooms. */
+static void recovery_publish(run_t *r, long long now)
+{
+    bench_t *b = &r->b;
+    const bench_conf_t *cf = b->conf;
+    bench_step_t *st = &b->steps[0];
+    long long end = r->t_run_start + (long long)(cf->duration_s * 1e6);
+    long long upto = now < end ? now : end;
+    uint64_t due = (uint64_t)(cf->msg_rate * (double)(upto - r->t_run_start) / 1e6);
+    bclient_t *c = b->clients[r->members];
+    while (st->sent < due) {
+        uint32_t room = (uint32_t)(r->room_cursor++ % b->nrooms);
+        bench_room_t *rm = &b->rooms[room];
+        st->sent++;
+        char args[600];
+        int n = message_args(cf, args, sizeof(args), room, rm->next_seq, now, 0);
+        if (c == NULL || !client_ready(c) ||
+            client_emit(c, "send-message", iov_make(args, (size_t)n), 0) != 0) {
+            st->publish_failed++;
+            continue;
+        }
+        rm->next_seq++;
+        st->expected += rm->members;
+    }
+}
+
+/* Recovery: opens the tries that are due and gives up on members dropped too long ago. */
+static void recovery_retries(run_t *r, long long now)
+{
+    bench_t *b = &r->b;
+    const bench_conf_t *cf = b->conf;
+    long long limit = (long long)(cf->recovery_timeout_s * 1e6);
+    for (unsigned i = 0; i < r->members && r->rec_waiting > 0; i++) {
+        rec_t *rc = &r->rec[i];
+        if (rc->state != REC_WAIT && rc->state != REC_TRYING)
+            continue;
+        if (now - rc->t_drop > limit) {
+            int trying = rc->state == REC_TRYING;
+            rc->state = REC_GAVE_UP;
+            r->rec_gave_up++;
+            r->rec_waiting--;
+            if (trying)
+                client_close(b->clients[i]);
+            continue;
+        }
+        if (rc->state != REC_WAIT || now < rc->t_retry)
+            continue;
+        const char *err = NULL;
+        bclient_t *c = client_start(b, i, &err);
+        if (c == NULL) {
+            rc->tries++;
+            schedule_retry(r, rc, now);
+            continue;
+        }
+        client_free(b->clients[i]); /* closed and reported */
+        b->clients[i] = c;
+        client_slot(c)->room = i / cf->room_size;
+        r->nstarted++;
+        rc->tries++;
+        rc->t_try = now;
+        rc->state = REC_TRYING;
+    }
+}
+
+/* Recovery: whether every member still followed (never dropped, or recovered) has every
+ * sequence number published to its room. */
+static int recovery_caught_up(run_t *r)
+{
+    bench_t *b = &r->b;
+    for (unsigned i = 0; i < r->members; i++) {
+        const rec_t *rc = &r->rec[i];
+        if (rc->state != REC_LIVE && rc->state != REC_RECOVERED)
+            continue;
+        const client_slot_t *s = client_slot(b->clients[i]);
+        if (s->room < b->nrooms && rc->next_seq < b->rooms[s->room].next_seq)
+            return 0;
+    }
+    return 1;
+}
+
+static void recovery_tick(run_t *r, long long now)
+{
+    bench_t *b = &r->b;
+    const bench_conf_t *cf = b->conf;
+    if (cf->kill_pid > 0 && r->t_kill == 0 &&
+        now >= r->t_run_start + (long long)(cf->kill_after_s * 1e6)) {
+        r->t_kill = now;
+        if (kill(cf->kill_pid, SIGKILL) != 0 && b->first_error == NULL)
+            b->first_error = "kill of --kill-pid failed";
+    }
+    recovery_publish(r, now);
+    if (r->rec_waiting > 0)
+        recovery_retries(r, now);
+    long long pub_end = r->t_run_start + (long long)(cf->duration_s * 1e6);
+    int done = r->stop;
+    if (now >= pub_end && r->rec_waiting == 0) {
+        if (r->t_settled == 0) {
+            r->t_settled = now;
+            b->steps[0].t_send_end_us = pub_end;
+        }
+        /* everyone caught up (checked every 100 ms), or --drain after the last reconnection */
+        if (now - r->t_checked >= 100000) {
+            r->t_checked = now;
+            done = done || recovery_caught_up(r);
+        }
+        done = done || now >= r->t_settled + (long long)(cf->drain_s * 1e6);
+    }
+    if (done) {
+        sample_cpu(cf, r->cpu_run_end, r->usr_run_end);
+        r->t_run_end = now;
+        b->steps[0].t_end_us = now;
+        finish(r, NULL);
+    }
+}
+
 static void end_step(run_t *r, long long now)
 {
     bench_t *b = &r->b;
@@ -568,6 +857,11 @@ static void run_start(run_t *r, long long now)
         b->cur_step = 0;
         start_step(r, now);
         break;
+    case SCN_RECOVERY:
+        b->cur_step = 0;
+        start_step(r, now);
+        sample_cpu(cf, r->cpu_run_start, r->usr_run_start);
+        break;
     case SCN_STORM:
         r->step_state = 0; /* next burst */
         r->t_phase = now + (long long)(cf->settle_s * 1e6);
@@ -636,6 +930,9 @@ static void run_tick(run_t *r, long long now)
             end_step(r, now);
         break;
     }
+    case SCN_RECOVERY:
+        recovery_tick(r, now);
+        break;
     case SCN_STORM: {
         long long gap = (long long)(cf->duration_s * 1e6);
         while ((size_t)r->step_state < b->nsteps && now >= r->t_phase + r->step_state * gap)
@@ -835,7 +1132,9 @@ static json_t *servers_json(run_t *r, double *cpu_total)
             json_object_set_new(o, "rss_end_kb", json_integer(r->rss_end_kb[i]));
         }
         double cpu = r->cpu_run_end[i] - r->cpu_run_start[i];
-        if (cf->scenario != SCN_FANOUT && cf->scenario != SCN_CHAT) {
+        if (r->cpu_run_end[i] < 0 || r->cpu_run_start[i] < 0) {
+            json_object_set_new(o, "cpu_s", json_null()); /* gone (recovery: the killed one) */
+        } else if (cf->scenario != SCN_FANOUT && cf->scenario != SCN_CHAT) {
             double usr = r->usr_run_end[i] - r->usr_run_start[i];
             json_object_set_new(o, "cpu_s", json_real(cpu));
             json_object_set_new(o, "user_s", json_real(usr));
@@ -845,6 +1144,94 @@ static json_t *servers_json(run_t *r, double *cpu_total)
         json_array_append_new(a, o);
     }
     return a;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Recovery: what happened to the members dropped by the kill, and the loss check of every
+ * member still followed. Times are CLOCK_MONOTONIC microseconds, as the driver's clock. */
+static json_t *recovery_json(run_t *r, double cpu_total, int *ok)
+{
+    bench_t *b = &r->b;
+    const bench_step_t *st = &b->steps[0];
+    long long ref = r->t_kill ? r->t_kill : r->t_first_drop;
+    long long *back = xcalloc(r->members + 1, sizeof(*back));
+    size_t nback = 0;
+    uint64_t expected = 0, received = 0, lost = 0, dups = 0, tries = 0;
+    unsigned checked = 0;
+    json_t *at = json_array(), *bad = json_array();
+    for (unsigned i = 0; i < r->members; i++) {
+        const rec_t *rc = &r->rec[i];
+        tries += rc->tries;
+        if (rc->state == REC_RECOVERED) {
+            back[nback++] = rc->t_back - ref;
+            json_array_append_new(at, json_integer(rc->t_back));
+        }
+        if (rc->state != REC_LIVE && rc->state != REC_RECOVERED)
+            continue;
+        uint32_t room = i / b->conf->room_size;
+        uint32_t want = room < b->nrooms ? b->rooms[room].next_seq : 0;
+        checked++;
+        expected += want;
+        received += rc->next_seq - rc->lost;
+        uint32_t tail = want > rc->next_seq ? want - rc->next_seq : 0;
+        lost += rc->lost + tail;
+        dups += rc->dups;
+        if ((rc->lost || tail || rc->dups) && json_array_size(bad) < 20) {
+            json_t *x = json_object();
+            json_object_set_new(x, "client", json_integer(i));
+            json_object_set_new(x, "dropped", json_boolean(rc->state == REC_RECOVERED));
+            json_object_set_new(x, "gaps", json_integer(rc->lost));
+            json_object_set_new(x, "first_gap", json_integer(rc->first_gap));
+            json_object_set_new(x, "missing_at_end", json_integer(tail));
+            json_object_set_new(x, "duplicates", json_integer(rc->dups));
+            json_object_set_new(x, "replayed", json_integer(rc->replayed));
+            json_object_set_new(x, "received_before_drop", json_integer(rc->seq_at_drop));
+            json_object_set_new(x, "unparsed_replayed", json_integer(rc->unparsed_replayed));
+            json_array_append_new(bad, x);
+        }
+    }
+    qsort(back, nback, sizeof(*back), cmp_ll);
+    json_t *o = json_object();
+    json_object_set_new(o, "members", json_integer(r->members));
+    json_object_set_new(o, "rooms", json_integer(b->nrooms));
+    json_object_set_new(o, "dropped", json_integer(r->rec_dropped));
+    json_object_set_new(o, "recovered", json_integer(r->rec_recovered));
+    json_object_set_new(o, "not_recovered", json_integer(r->rec_fresh));
+    json_object_set_new(o, "gave_up", json_integer(r->rec_gave_up + r->rec_waiting));
+    json_object_set_new(o, "replayed", json_integer((json_int_t)r->rec_replayed));
+    json_object_set_new(o, "unparsed", json_integer((json_int_t)r->rec_unparsed));
+    json_object_set_new(o, "kill_at_us", r->t_kill ? json_integer(r->t_kill) : json_null());
+    json_object_set_new(o, "first_drop_at_us",
+                        r->t_first_drop ? json_integer(r->t_first_drop) : json_null());
+    json_object_set_new(o, "recovered_at_us", at);
+    json_object_set_new(o, "time_from", json_string(r->t_kill ? "kill" : "first drop"));
+    json_object_set_new(o, "first_ms", nback ? json_real((double)back[0] / 1e3) : json_null());
+    json_object_set_new(o, "median_ms",
+                        nback ? json_real((double)back[nback / 2] / 1e3) : json_null());
+    json_object_set_new(o, "last_ms",
+                        nback ? json_real((double)back[nback - 1] / 1e3) : json_null());
+    json_object_set_new(o, "tries", json_integer((json_int_t)tries));
+    json_object_set_new(o, "try_latency_us", hist_json(&r->rec_try_lat));
+    json_object_set_new(o, "published", json_integer((json_int_t)st->sent));
+    json_object_set_new(o, "publish_failed", json_integer((json_int_t)st->publish_failed));
+    json_object_set_new(o, "rate_per_s", json_real(b->conf->msg_rate));
+    json_object_set_new(o, "checked_members", json_integer(checked));
+    json_object_set_new(o, "expected", json_integer((json_int_t)expected));
+    json_object_set_new(o, "received", json_integer((json_int_t)received));
+    json_object_set_new(o, "loss", json_integer((json_int_t)lost));
+    json_object_set_new(o, "duplicates", json_integer((json_int_t)dups));
+    json_object_set_new(o, "latency_us", hist_json(&st->lat));
+    json_object_set_new(o, "lossy_members", bad); /* the first 20 */
+    json_object_set_new(o, "server_cpu_s", json_real(cpu_total));
+    free(back);
+    if (r->rec_recovered != r->rec_dropped || lost > 0 || dups > 0 || st->publish_failed > 0)
+        *ok = 0;
+    return o;
 }
 
 static json_t *report_json(run_t *r, int *ok)
@@ -1021,6 +1408,8 @@ static json_t *report_json(run_t *r, int *ok)
         if (te != tr || td > 0)
             *ok = 0;
     }
+    if (cf->scenario == SCN_RECOVERY)
+        json_object_set_new(o, "recovery", recovery_json(r, cpu_total, ok));
     if (b->connected < b->opened || b->opened < cf->conns + cf->publishers)
         json_object_set_new(o, "setup_complete", json_false());
     else
@@ -1147,6 +1536,38 @@ static void print_summary(json_t *o)
                    ? json_string_value(json_object_get(x, "stop_reason"))
                    : "");
     }
+    if ((x = json_object_get(o, "recovery")) != NULL) {
+        printf("  %lld members in %lld rooms, %lld messages published (%.0f/s), %lld failed\n",
+               (long long)json_integer_value(json_object_get(x, "members")),
+               (long long)json_integer_value(json_object_get(x, "rooms")),
+               (long long)json_integer_value(json_object_get(x, "published")),
+               json_real_value(json_object_get(x, "rate_per_s")),
+               (long long)json_integer_value(json_object_get(x, "publish_failed")));
+        printf("  dropped %lld: recovered %lld, not recovered %lld, gave up %lld (%lld tries); "
+               "replayed %lld packets\n",
+               (long long)json_integer_value(json_object_get(x, "dropped")),
+               (long long)json_integer_value(json_object_get(x, "recovered")),
+               (long long)json_integer_value(json_object_get(x, "not_recovered")),
+               (long long)json_integer_value(json_object_get(x, "gave_up")),
+               (long long)json_integer_value(json_object_get(x, "tries")),
+               (long long)json_integer_value(json_object_get(x, "replayed")));
+        if (json_is_real(json_object_get(x, "last_ms")))
+            printf("  recovered after the %s: first %.0f ms, median %.0f ms, last %.0f ms\n",
+                   json_string_value(json_object_get(x, "time_from")),
+                   json_real_value(json_object_get(x, "first_ms")),
+                   json_real_value(json_object_get(x, "median_ms")),
+                   json_real_value(json_object_get(x, "last_ms")));
+        if (json_integer_value(json_object_get(x, "recovered")) > 0)
+            print_hist_line("reconnection handshake",
+                            json_object_get(x, "try_latency_us")); /* connect() to CONNECT */
+        printf("  %lld members checked: expected %lld received %lld loss %lld duplicates %lld\n",
+               (long long)json_integer_value(json_object_get(x, "checked_members")),
+               (long long)json_integer_value(json_object_get(x, "expected")),
+               (long long)json_integer_value(json_object_get(x, "received")),
+               (long long)json_integer_value(json_object_get(x, "loss")),
+               (long long)json_integer_value(json_object_get(x, "duplicates")));
+        print_hist_line("delivery latency", json_object_get(x, "latency_us"));
+    }
     json_t *cl = json_object_get(o, "client");
     printf("  bench client: %.2f s CPU, %lld KiB RSS; result %s\n",
            json_real_value(json_object_get(cl, "cpu_s")),
@@ -1180,6 +1601,13 @@ static void usage(FILE *f)
         "           to its first, median and last delivery, loss, server RSS peak; run with\n"
         "           the same --bursts, --settle, --duration and --drain in every process,\n"
         "           lined up with --sync\n"
+        "  recovery connection state recovery storm: members in rooms of --room-size, one\n"
+        "           publisher (--publish-url, a worker that stays up) sends --msg-rate msgs/s\n"
+        "           for --duration; members dropped meanwhile (--kill-pid, or a worker killed\n"
+        "           by the caller) reconnect after a socket.io-client backoff with their pid\n"
+        "           and last offset; recovered (same sid), packets replayed before the CONNECT\n"
+        "           reply, time from the kill (else the first drop) to each recovery; every\n"
+        "           member never dropped or recovered must get each message once, in order\n"
         "\n"
         "Target:\n"
         "  --url URL[,URL...]      http://127.x.x.x:PORT (loopback only); clients are spread\n"
@@ -1218,6 +1646,14 @@ static void usage(FILE *f)
         "  --echo-app              echo scenario against the echo app (message-with-ack)\n"
         "  --bursts N[,N...]       storm: messages in each burst [1,10]\n"
         "  --publish               storm: this process publishes the bursts (one more client)\n"
+        "  --publish-url URL       recovery: where the publisher connects [the first --url]\n"
+        "  --msg-rate M            recovery: messages published per second [20]\n"
+        "  --reconnect-delay MS    recovery: first reconnection delay, +-50 %%, doubling per\n"
+        "                          try [1000]\n"
+        "  --reconnect-max MS      recovery: longest reconnection delay [5000]\n"
+        "  --recovery-timeout S    recovery: a dropped member gives up after S [60]\n"
+        "  --kill-pid PID          recovery: SIGKILL this process --kill-after S into the run\n"
+        "  --kill-after S          [3]\n"
         "Measurement and output:\n"
         "  --pid PID[,PID...]      server processes to sample (RSS, utime+stime) from /proc\n"
         "  --json FILE             write the result document (histograms included)\n"
@@ -1295,7 +1731,9 @@ static int parse_url(const char *u, bench_target_t *t)
  * are borrowed from argv or the environment, which outlive the run. */
 typedef struct {
     const char *url, *path, *transport, *source_base, *token, *secret, *user_prefix;
-    const char *room_prefix, *publishers, *rate, *bursts, *pid, *json, *label;
+    const char *room_prefix, *publishers, *rate, *bursts, *pid, *json, *label, *publish_url;
+    unsigned kill_pid;
+    double reconnect_ms, reconnect_max_ms, recovery_timeout, kill_after, msg_rate;
     unsigned conns, max_pending, sources, ttl, room_size, msg_size, retries;
     double connect_rate, connect_timeout, duration, drain, settle, stop_p99, sustain_p99;
     int echo_app, publish, sync, progress, no_progress, quiet;
@@ -1374,6 +1812,13 @@ static const opts_spec_t bench_opts[] = {
     B("--echo-app", echo_app),
     S("--bursts", NULL, bursts, "1,10"),
     B("--publish", publish),
+    S("--publish-url", NULL, publish_url, NULL),
+    D("--msg-rate", msg_rate, "20"),
+    D("--reconnect-delay", reconnect_ms, "1000"),
+    D("--reconnect-max", reconnect_max_ms, "5000"),
+    D("--recovery-timeout", recovery_timeout, "60"),
+    U("--kill-pid", kill_pid, NULL),
+    D("--kill-after", kill_after, "3"),
     S("--pid", NULL, pid, NULL),
     S("--json", NULL, json, NULL),
     S("--label", NULL, label, NULL),
@@ -1422,6 +1867,12 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
     cf->sync = o.sync;
     cf->quiet = o.quiet;
     cf->progress = o.no_progress ? 0 : o.progress ? 1 : -1;
+    cf->reconnect_ms = o.reconnect_ms;
+    cf->msg_rate = o.msg_rate;
+    cf->reconnect_max_ms = o.reconnect_max_ms;
+    cf->recovery_timeout_s = o.recovery_timeout;
+    cf->kill_pid = (pid_t)o.kill_pid;
+    cf->kill_after_s = o.kill_after;
     const char *urls = o.url, *rates = o.rate, *pids = o.pid, *tr = o.transport;
     const char *sbase = o.source_base;
     unsigned ttl = o.ttl;
@@ -1469,6 +1920,13 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
     free(list);
     if (cf->ntargets == 0)
         return -1;
+    if (o.publish_url != NULL) {
+        cf->pub_target = xcalloc(1, sizeof(*cf->pub_target));
+        if (parse_url(o.publish_url, cf->pub_target) != 0) {
+            fprintf(stderr, "sioc-bench: --publish-url: expected http://127.x.x.x:PORT\n");
+            return -1;
+        }
+    }
     /* rates (storm: burst sizes) */
     if (cf->scenario == SCN_STORM)
         rates = o.bursts;
@@ -1530,6 +1988,12 @@ static int parse_args(bench_conf_t *cf, int argc, char **argv)
     unsigned rooms = (cf->conns + cf->room_size - 1) / cf->room_size;
     if (cf->scenario == SCN_STORM) {
         cf->publishers = cf->publish ? 1 : 0;
+    } else if (cf->scenario == SCN_RECOVERY) {
+        cf->publishers = 1;
+        if (cf->transport != TR_WEBSOCKET) {
+            fprintf(stderr, "sioc-bench: recovery runs over websocket only\n");
+            return -1;
+        }
     } else if (cf->scenario == SCN_FANOUT) {
         if (!pubs_set)
             cf->publishers = rooms < 16 ? rooms : 16;
@@ -1576,9 +2040,13 @@ int main(int argc, char **argv)
     b->rng = rand_u64() | 1;
     b->cur_step = -1;
     r->total = total;
-    r->members = (cf.scenario == SCN_FANOUT || cf.scenario == SCN_CHAT || cf.scenario == SCN_STORM)
+    r->members = (cf.scenario == SCN_FANOUT || cf.scenario == SCN_CHAT ||
+                  cf.scenario == SCN_STORM || cf.scenario == SCN_RECOVERY)
                      ? cf.conns
                      : 0;
+    if (cf.scenario == SCN_RECOVERY)
+        r->rec = xcalloc(cf.conns, sizeof(*r->rec));
+    hist_reset(&r->rec_try_lat);
     r->tty = isatty(2);
     hist_reset(&b->connect_lat);
     hist_reset(&b->echo_lat);
@@ -1590,7 +2058,7 @@ int main(int argc, char **argv)
         b->steps = xcalloc(b->step_cap, sizeof(*b->steps));
         for (size_t i = 0; i < b->step_cap; i++)
             hist_reset(&b->steps[i].lat);
-        b->steps[0].offered = cf.rates[0];
+        b->steps[0].offered = cf.scenario == SCN_RECOVERY ? cf.msg_rate : cf.rates[0];
         b->nsteps = 1;
         if (cf.scenario == SCN_STORM) {
             /* Every burst counts from the start: another process may publish first. */
@@ -1642,6 +2110,7 @@ int main(int argc, char **argv)
     free(b->clients);
     free(b->rooms);
     free(b->steps);
+    free(r->rec);
     buf_free(&b->tx);
     buf_free(&b->frame);
     event_free(r->tick);
@@ -1653,6 +2122,7 @@ int main(int argc, char **argv)
         net_loop_free(b->loop); /* otherwise connections are still open: the exit reclaims them */
     free(r);
     free(cf.targets);
+    free(cf.pub_target);
     free(cf.rates);
     free(cf.pids);
     return status;

@@ -1,7 +1,10 @@
 // Smoke test of the load generator (bench/loadgen, sioc-bench): a tiny fan-out
 // against the server under test over websocket and over long-polling, with
 // minted JWTs, must connect every client and lose nothing. Then the same
-// fan-out against sioc-floor (bench/floor), bench/compare's floor.
+// fan-out against sioc-floor (bench/floor), bench/compare's floor. Then a small
+// recovery storm: three streams-mode workers behind sioc-proxy, one killed with
+// SIGKILL by sioc-bench; its clients must all come back with their sid and miss
+// nothing.
 //
 // sioc-bench is looked up in SIOC_BENCH_BIN, then next to the worker binary
 // (<build>/bench/sioc-bench), then in build/release; the test is skipped when
@@ -16,7 +19,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import http from "node:http";
 import { startServer, workerCommand, freePort, REPO_ROOT, HOST } from "./lib/server.mjs";
+import { startProxy, untilWorkersUp } from "./lib/proxy.mjs";
 import { TEST_SECRET } from "./lib/token.mjs";
+import { startRedis } from "../lib/proc.mjs";
 
 function benchBinary() {
   const cands = [];
@@ -126,6 +131,60 @@ describe("sioc-bench smoke", { skip: BENCH ? false : "sioc-bench is not built" }
   it("a wrong secret is refused: non-zero exit, every client counted as refused", { timeout: 30000 }, async () => {
     const r = await runBench(["--url", server.url, "-n", "5", "--jwt-secret", "x".repeat(40), "--no-progress", "--quiet", "connect"]);
     assert.equal(r.code, 3);
+  });
+});
+
+describe("sioc-bench recovery", { skip: BENCH ? false : "sioc-bench is not built" }, () => {
+  let redis;
+  const workers = [];
+  let proxy;
+  let dir;
+  before(async () => {
+    redis = await startRedis();
+    for (const id of ["w1", "w2", "w3"]) {
+      const w = await startServer({
+        flags: { app: "chat", "jwt-secret": TEST_SECRET, "worker-id": id, "redis-url": redis.url, "adapter-mode": "streams", "max-disconnection-duration": 120000 },
+      });
+      workers.push(Object.assign(w, { id }));
+    }
+    proxy = await startProxy({ workers, flags: { "max-handshake-rate-per-ip": 0 } });
+    await untilWorkersUp(proxy, 3);
+    dir = mkdtempSync(path.join(tmpdir(), "sioc-bench-recovery-"));
+  });
+  after(async () => {
+    await proxy?.stop();
+    await Promise.all(workers.map((w) => w.stop()));
+    await redis?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("200 clients through the proxy, a worker killed: every one of its clients recovers its sid, nothing lost or duplicated", { timeout: 60000 }, async () => {
+    const json = path.join(dir, "recovery.json");
+    const victim = workers[2];
+    const r = await runBench([
+      "--url", proxy.url, "--publish-url", workers[0].url, "-n", "200", "--room-size", "50", "--msg-rate", "40",
+      "--duration", "5", "--drain", "5", "--kill-pid", String(victim.pid), "--kill-after", "2", "--reconnect-delay", "300",
+      "--sources", "64", "--json", json, "--no-progress", "recovery",
+    ]);
+    assert.equal(r.code, 0, `sioc-bench failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+    const doc = JSON.parse(readFileSync(json, "utf8"));
+    const x = doc.recovery;
+    assert.equal(doc.connect.connected, 201, "200 members + the publisher");
+    assert.equal((await victim.exited).signal, "SIGKILL", "the worker was killed by sioc-bench");
+    assert.ok(x.dropped > 0 && x.dropped < 200, `the killed worker held some of the clients: ${x.dropped}`);
+    assert.equal(x.recovered, x.dropped, JSON.stringify(x, (k, v) => (k === "recovered_at_us" ? undefined : v)));
+    assert.equal(x.not_recovered, 0);
+    assert.equal(x.recovered_at_us.length, x.dropped);
+    assert.ok(x.replayed > 0, "missed packets were replayed before the CONNECT replies");
+    assert.equal(x.checked_members, 200);
+    assert.equal(x.published, 200, "40/s for 5 s");
+    assert.equal(x.publish_failed, 0);
+    assert.equal(x.expected, 200 * 50, "each member gets every message of its room");
+    assert.equal(x.received, x.expected);
+    assert.equal(x.loss, 0);
+    assert.equal(x.duplicates, 0);
+    assert.ok(x.first_ms >= 0 && x.first_ms <= x.median_ms && x.median_ms <= x.last_ms, JSON.stringify([x.first_ms, x.median_ms, x.last_ms]));
+    assert.equal(doc.ok, true);
   });
 });
 
