@@ -42,6 +42,7 @@ struct stream_reader {
     redis_client_t *link;
     char *key;
     char last_id[48];    /* the last entry delivered ("" until the first XREVRANGE) */
+    char own_last[48];   /* our newest entry delivered here at its XADD reply ("": none) */
     sioc_list_t waiting; /* restores waiting for this reader to reach their last entry */
     unsigned long long read, added;
     long long lag_ms; /* age of the last entry read when it was read */

@@ -360,9 +360,14 @@ static void on_emit_logged(redis_client_t *c, redisReply *r, void *data)
     sio_nsp_t *nsp = a->ns[pe->nsp_index].nsp;
     sioc_iov_t json = pe->json;
     sioc_buf_t b = {0};
-    if (r != NULL && r->type == REDIS_REPLY_STRING &&
-        adapter__with_offset(&b, json, iov_make(r->str, r->len)) == 0)
+    stream_reader_t *sr = a->ns[pe->nsp_index].stream;
+    if (r != NULL && r->type == REDIS_REPLY_STRING && r->len < sizeof(sr->own_last) &&
+        adapter__with_offset(&b, json, iov_make(r->str, r->len)) == 0) {
         json = iov_make(b.base, b.len);
+        /* Delivered here now, skipped by the reader: a restore must replay it (op_catch_up). */
+        if (sr != NULL && id_cmp(r->str, sr->own_last) > 0)
+            memcpy(sr->own_last, r->str, r->len + 1);
+    }
     const sioc_iov_t *rooms = pe->v, *except = pe->v + pe->n_rooms,
                      *att = pe->v + pe->n_rooms + pe->n_except;
     (void)sio_broadcast(nsp, rooms, pe->n_rooms, except, pe->n_except, json, att, pe->n_att);
@@ -514,7 +519,9 @@ typedef struct restore_op {
     size_t n_rooms;
     sioc_buf_t room_bytes;
     char sid[24];
-    char last[48]; /* the last entry read */
+    char last[48];      /* the last entry read */
+    char own_done[48];  /* the last of our own entries replayed */
+    char own_until[48]; /* the end of the read of our own entries in flight */
     long long wait_since_ms;
 } restore_op_t;
 
@@ -552,7 +559,7 @@ static int included(const restore_op_t *op, const adapter_msg_opts_t *o)
     return in;
 }
 
-static void op_replay(restore_op_t *op, const redisReply *e)
+static void op_replay(restore_op_t *op, const redisReply *e, int own_only)
 {
     adapter_t *a = op->a;
     nsp_state_t *n = &a->ns[op->nsp_index];
@@ -562,6 +569,14 @@ static void op_replay(restore_op_t *op, const redisReply *e)
     sioc_iov_t uid = ef.uid, nsp = ef.nsp, type = ef.type, data = ef.data;
     if (!iov_eq(nsp, sio_nsp_name(n->nsp)) || !iov_eq_str(type, "3"))
         return;
+    if (iov_eq_str(uid, n->uid)) { /* ours: each once, whichever read finds it */
+        if (id.len >= sizeof(op->own_done) || id_cmp(id.base, op->own_done) <= 0)
+            return;
+        memcpy(op->own_done, id.base, id.len);
+        op->own_done[id.len] = '\0';
+    } else if (own_only) {
+        return;
+    }
     adapter_msg_att_t att;
     adapter__reset_scratch(a, &att);
     adapter_msg_shard_t m;
@@ -581,6 +596,7 @@ static void op_replay(restore_op_t *op, const redisReply *e)
 }
 
 static void op_read(restore_op_t *op, const char *until);
+static void op_read_own(restore_op_t *op);
 
 /* Lines the replay up with the live reader of the stream (see the section comment). */
 static void op_catch_up(restore_op_t *op)
@@ -597,7 +613,50 @@ static void op_catch_up(restore_op_t *op)
         }
         return;
     }
+    /* Our own entries are delivered here at their XADD reply and skipped by the reader: those
+     * delivered while this restore waited, past where it read, are replayed now, or the
+     * socket would get them neither way. */
+    const char *done = id_cmp(op->own_done, op->last) > 0 ? op->own_done : op->last;
+    if (id_cmp(op->sr->own_last, done) > 0) {
+        op_read_own(op);
+        return;
+    }
     op_finish(op, 1);
+}
+
+static void on_restore_own(redis_client_t *c, redisReply *r, void *data)
+{
+    (void)c;
+    restore_op_t *op = data;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        op_finish(op, 1); /* what was read stands */
+        return;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_ARRAY && e->elements >= 2 &&
+            e->element[0]->type == REDIS_REPLY_STRING)
+            op_replay(op, e, 1);
+    }
+    /* Nothing up to the end of the range is read again, whatever it held. */
+    if (id_cmp(op->own_until, op->own_done) > 0)
+        memcpy(op->own_done, op->own_until, sizeof(op->own_done));
+    op_catch_up(op);
+}
+
+/* XRANGE <stream> <past what was read> <our newest delivered entry>: our own entries only. */
+static void op_read_own(restore_op_t *op)
+{
+    const char *done = id_cmp(op->own_done, op->last) > 0 ? op->own_done : op->last;
+    char start[48];
+    memcpy(op->own_until, op->sr->own_last, sizeof(op->own_until));
+    if (adapter_streams_next_id(iov_make(done, strlen(done)), start, sizeof(start)) < 0) {
+        op_finish(op, 1);
+        return;
+    }
+    const char *argv[] = {"XRANGE", op->sr->key, start, op->own_until};
+    if (redis_client_cmdv(op->a->pub, on_restore_own, op, 4, argv) != 0)
+        op_finish(op, 1);
 }
 
 static void restores_wake(stream_reader_t *sr)
@@ -647,7 +706,7 @@ static void on_restore_page(redis_client_t *c, redisReply *r, void *data)
             e->element[0]->type != REDIS_REPLY_STRING || e->element[0]->len >= sizeof(op->last))
             continue;
         memcpy(op->last, e->element[0]->str, e->element[0]->len + 1);
-        op_replay(op, e);
+        op_replay(op, e, 0);
     }
     if (r->elements == RESTORE_PAGE && ++op->pages < RESTORE_MAX_PAGES)
         op_read(op, "+");
