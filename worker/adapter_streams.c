@@ -522,6 +522,7 @@ typedef struct restore_op {
     char last[48];      /* the last entry read */
     char own_done[48];  /* the last of our own entries replayed */
     char own_until[48]; /* the end of the read of our own entries in flight */
+    int own_reads;      /* reads of our own entries made (bounded: they chase a moving end) */
     long long wait_since_ms;
 } restore_op_t;
 
@@ -598,6 +599,10 @@ static void op_replay(restore_op_t *op, const redisReply *e, int own_only)
 static void op_read(restore_op_t *op, const char *until);
 static void op_read_own(restore_op_t *op);
 
+/* Reads of our own entries a restore makes at most before it ends: each one takes what was
+ * delivered here up to its start, while this worker may go on publishing. */
+#define RESTORE_OWN_READS 3
+
 /* Lines the replay up with the live reader of the stream (see the section comment). */
 static void op_catch_up(restore_op_t *op)
 {
@@ -617,7 +622,8 @@ static void op_catch_up(restore_op_t *op)
      * delivered while this restore waited, past where it read, are replayed now, or the
      * socket would get them neither way. */
     const char *done = id_cmp(op->own_done, op->last) > 0 ? op->own_done : op->last;
-    if (id_cmp(op->sr->own_last, done) > 0) {
+    if (id_cmp(op->sr->own_last, done) > 0 && op->own_reads < RESTORE_OWN_READS) {
+        op->own_reads++;
         op_read_own(op);
         return;
     }
