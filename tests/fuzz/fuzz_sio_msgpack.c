@@ -19,14 +19,7 @@
 #include "base/err.h"
 #include "sio/sio_msgpack.h"
 #include "sio/sio_packet.h"
-
-#define check(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 #define CAP 16
 
@@ -38,18 +31,18 @@ static int round_trip(const char *in, size_t len, sioc_buf_t *text, sioc_buf_t *
     text->len = 0;
     int n = sio_msgpack_decode(in, len, text, att, CAP, &why);
     if (n < 0) {
-        check(n == SIOC_EPROTO || n == SIOC_ENOMEM);
-        check(n != SIOC_EPROTO || why != NULL);
-        check(text->len == 0);
+        CHECK(n == SIOC_EPROTO || n == SIOC_ENOMEM);
+        CHECK(n != SIOC_EPROTO || why != NULL);
+        CHECK(text->len == 0);
         return 0;
     }
-    check(n <= CAP);
+    CHECK(n <= CAP);
     for (int i = 0; i < n; i++)
-        check(att[i].base >= in && att[i].base + att[i].len <= in + len);
+        CHECK(att[i].base >= in && att[i].base + att[i].len <= in + len);
     sio_packet_t pkt;
     const char *reason;
-    check(sio_packet_parse(text->base, text->len, &pkt, &reason) >= 0);
-    check(pkt.attachments == (unsigned)n);
+    CHECK(sio_packet_parse(text->base, text->len, &pkt, &reason) >= 0);
+    CHECK(pkt.attachments == (unsigned)n);
     mp->len = 0;
     return sio_msgpack_encode(text->base, text->len, att, (size_t)n, mp) == 0;
 }
@@ -59,8 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sioc_buf_t t1 = {0}, m1 = {0}, t2 = {0}, m2 = {0}, t3 = {0}, m3 = {0};
     if (round_trip((const char *)data, size, &t1, &m1) && round_trip(m1.base, m1.len, &t2, &m2) &&
         round_trip(m2.base, m2.len, &t3, &m3)) {
-        check(t2.len == t3.len && memcmp(t2.base, t3.base, t2.len) == 0);
-        check(m2.len == m3.len && memcmp(m2.base, m3.base, m2.len) == 0);
+        CHECK(t2.len == t3.len && memcmp(t2.base, t3.base, t2.len) == 0);
+        CHECK(m2.len == m3.len && memcmp(m2.base, m3.base, m2.len) == 0);
     }
     buf_free(&t1);
     buf_free(&m1);

@@ -16,6 +16,7 @@
 
 #include "base/err.h"
 #include "base/utf8.h"
+#include "tests/fuzz/fuzz_check.h"
 #include "tests/unit/common/base/utf8_ref.h"
 
 #undef __SSE2__
@@ -28,15 +29,6 @@
 #undef utf8_feed
 #undef utf8_seq
 #undef utf8_repair_append
-
-/* Aborts with the broken invariant's line, so a crash names its cause. */
-#define check(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* Feeds `p` in pieces cut by `next_cut`; returns the status and the global
  * failure offset (len when none). */
@@ -54,15 +46,15 @@ static int feed_split(const uint8_t *p, size_t len, uint32_t seed, size_t max_pi
         size_t w = (size_t)-1;
         rc = utf8_feed(&st, p + off, n, &w);
         if (rc == SIOC_EPROTO) {
-            check(w < n);
+            CHECK(w < n);
             *where = off + w;
             size_t w2 = 7;
-            check(utf8_feed(&st, (const uint8_t *)"a", 1, &w2) == SIOC_EPROTO && w2 == 0);
-            check(!utf8_state_complete(&st));
+            CHECK(utf8_feed(&st, (const uint8_t *)"a", 1, &w2) == SIOC_EPROTO && w2 == 0);
+            CHECK(!utf8_state_complete(&st));
             return rc;
         }
-        check(w == n);
-        check((rc == 0) == utf8_state_complete(&st));
+        CHECK(w == n);
+        CHECK((rc == 0) == utf8_state_complete(&st));
         off += n;
     } while (off < len);
     *where = len;
@@ -75,13 +67,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int r = utf8_validate(data, size, &w);
     int rr = utf8_ref_validate(data, size, &wr);
     int rp = portable_utf8_validate(data, size, &wp);
-    check(r == rr && w == wr);
-    check(rp == rr && wp == wr);
-    check(r == 0 || r == SIOC_EPROTO || r == SIOC_INCOMPLETE);
-    check(w <= size);
-    check(utf8_is_valid(data, size) == (r == 0));
+    CHECK(r == rr && w == wr);
+    CHECK(rp == rr && wp == wr);
+    CHECK(r == 0 || r == SIOC_EPROTO || r == SIOC_INCOMPLETE);
+    CHECK(w <= size);
+    CHECK(utf8_is_valid(data, size) == (r == 0));
     if (r == SIOC_INCOMPLETE)
-        check(size - w >= 1 && size - w <= 3);
+        CHECK(size - w >= 1 && size - w <= 3);
 
     size_t want = r == SIOC_EPROTO ? w : size;
     uint32_t seed = (uint32_t)size;
@@ -90,14 +82,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const size_t pieces[] = {1, 3, 17, 64};
     for (size_t k = 0; k < sizeof(pieces) / sizeof(pieces[0]); k++) {
         size_t fw;
-        check(feed_split(data, size, seed + (uint32_t)k, pieces[k], &fw) == r);
-        check(fw == want);
+        CHECK(feed_split(data, size, seed + (uint32_t)k, pieces[k], &fw) == r);
+        CHECK(fw == want);
     }
     /* The incremental path is unaffected by splitting the portable build. */
     utf8_state_t st;
     utf8_init(&st);
     size_t pw;
     int prc = portable_utf8_feed(&st, data, size, &pw);
-    check(prc == r && (r != SIOC_EPROTO || pw == w));
+    CHECK(prc == r && (r != SIOC_EPROTO || pw == w));
     return 0;
 }

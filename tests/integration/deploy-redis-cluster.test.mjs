@@ -24,7 +24,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,6 +33,7 @@ import { io } from "socket.io-client";
 import { until } from "./lib/util.mjs";
 import { respQuery } from "../lib/proc.mjs";
 import { startRedisCluster } from "../lib/redis-cluster.mjs";
+import { bindable, accepting, pidRunning, pidFiles, cmdline } from "./lib/deploy.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const CLUSTER = join(ROOT, "deploy/cluster");
@@ -41,27 +42,6 @@ const NODES = 6;
 const ROOMS = Array.from({ length: 12 }, (_, i) => `room-${i}`);
 
 // ---- ports and processes ----------------------------------------------------------
-
-function bindable(port) {
-  return new Promise((res) => {
-    const s = net.createServer();
-    s.once("error", () => res(false));
-    s.listen({ port, host: "127.0.0.1", exclusive: true }, () => s.close(() => res(true)));
-  });
-}
-
-function accepting(port) {
-  return new Promise((res) => {
-    const c = net.connect({ port, host: "127.0.0.1" });
-    const done = (v) => {
-      c.destroy();
-      res(v);
-    };
-    c.setTimeout(1000, () => done(true));
-    c.once("connect", () => done(true));
-    c.once("error", () => done(false));
-  });
-}
 
 /**
  * PORT, ADMIN_PORT (+3: one per proxy process), REDIS_PORT (+5, and each + 10000 for
@@ -82,38 +62,6 @@ async function pickPorts() {
       return { PORT: base, ADMIN_PORT: base + 3, REDIS_PORT: base + 10, WORKER_PORT_BASE: base + 20 };
   }
   throw new Error("no free block of ports found");
-}
-
-function pidRunning(pid) {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-function pidFiles(runDir) {
-  const out = {};
-  if (!existsSync(runDir)) return out;
-  for (const f of readdirSync(runDir)) {
-    if (f.endsWith(".pid")) out[f.slice(0, -4)] = Number(readFileSync(join(runDir, f), "utf8").trim());
-  }
-  return out;
-}
-
-/** argv of a running process. */
-function cmdline(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean);
-  } catch {
-    return [];
-  }
 }
 
 // ---- deploy/cluster -----------------------------------------------------------------

@@ -25,7 +25,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,6 +33,7 @@ import net from "node:net";
 import { io } from "socket.io-client";
 import { sleep, until } from "./lib/util.mjs";
 import { httpGet as httpGetShared } from "../lib/proc.mjs";
+import { bindable, accepting, pidRunning, pidFiles } from "./lib/deploy.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const CLUSTER = join(ROOT, "deploy/cluster");
@@ -40,29 +41,6 @@ const BUILD_DIR = process.env.SIOC_BUILD_DIR ?? join(ROOT, "build", process.env.
 const DRAIN_RACE_MS = Number(process.env.SIOC_DRAIN_RACE_MS ?? 10);
 
 // ---- ports ----------------------------------------------------------------
-
-/** Resolves true when 127.0.0.1:port can be bound right now. */
-function bindable(port) {
-  return new Promise((res) => {
-    const s = net.createServer();
-    s.once("error", () => res(false));
-    s.listen({ port, host: "127.0.0.1", exclusive: true }, () => s.close(() => res(true)));
-  });
-}
-
-/** Resolves true when something accepts on 127.0.0.1:port. */
-function accepting(port) {
-  return new Promise((res) => {
-    const c = net.connect({ port, host: "127.0.0.1" });
-    const done = (v) => {
-      c.destroy();
-      res(v);
-    };
-    c.setTimeout(1000, () => done(true)); // neither refused nor accepted: treat as taken
-    c.once("connect", () => done(true));
-    c.once("error", () => done(false));
-  });
-}
 
 /**
  * Picks the ports of one cluster below the kernel's ephemeral range (so client
@@ -87,31 +65,6 @@ async function pickPorts() {
 }
 
 // ---- processes --------------------------------------------------------------
-
-function pidRunning(pid) {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    // exited but not reaped yet (a zombie) is not running
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-/** name -> pid of every pid file in the run directory. */
-function pidFiles(runDir) {
-  const out = {};
-  if (!existsSync(runDir)) return out;
-  for (const f of readdirSync(runDir)) {
-    if (f.endsWith(".pid")) out[f.slice(0, -4)] = Number(readFileSync(join(runDir, f), "utf8").trim());
-  }
-  return out;
-}
 
 const httpGet = (port, path) => httpGetShared(port, path, { timeoutMs: 1000 });
 
