@@ -22,14 +22,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "ws/ws_deflate.h"
-
-#define check(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 static const size_t caps[] = {0, 1, 16, 1000, 4096, 65536, 100000, 1000000};
 
@@ -54,28 +47,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Inflate twice: the same verdict and the same bytes. */
     sioc_iov_t out;
     int r = ws_deflate_inflate(d, in, len, cap, &out);
-    check(r == 0 || r == SIOC_EMSGSIZE || r == SIOC_EPROTO || r == SIOC_ENOMEM);
+    CHECK(r == 0 || r == SIOC_EMSGSIZE || r == SIOC_EPROTO || r == SIOC_ENOMEM);
     char *first = NULL;
     size_t first_len = 0;
     if (r == 0) {
-        check(out.len <= cap);
+        CHECK(out.len <= cap);
         first_len = out.len;
         first = malloc(first_len ? first_len : 1);
         memcpy(first, out.base, first_len);
     }
     sioc_iov_t again;
     int r2 = ws_deflate_inflate(d, in, len, cap, &again);
-    check(r2 == r || r == SIOC_ENOMEM || r2 == SIOC_ENOMEM);
+    CHECK(r2 == r || r == SIOC_ENOMEM || r2 == SIOC_ENOMEM);
     if (r == 0 && r2 == 0)
-        check(again.len == first_len && memcmp(again.base, first, first_len) == 0);
+        CHECK(again.len == first_len && memcmp(again.base, first, first_len) == 0);
 
     /* What was inflated round-trips through the compressor. */
     if (first != NULL) {
         sioc_buf_t z = {0};
         if (ws_deflate_compress(d, bits, NULL, 0, first, first_len, &z) == 0) {
             sioc_iov_t back;
-            check(ws_deflate_inflate(d, z.base, z.len, first_len, &back) == 0);
-            check(back.len == first_len && memcmp(back.base, first, first_len) == 0);
+            CHECK(ws_deflate_inflate(d, z.base, z.len, first_len, &back) == 0);
+            CHECK(back.len == first_len && memcmp(back.base, first, first_len) == 0);
         }
         buf_free(&z);
         free(first);
@@ -86,8 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t cut = len ? data[0] % (len + 1) : 0;
     if (ws_deflate_compress(d, bits, in, cut, in + cut, len - cut, &z) == 0) {
         sioc_iov_t back;
-        check(ws_deflate_inflate(d, z.base, z.len, len, &back) == 0);
-        check(back.len == len && memcmp(back.base, in, len) == 0);
+        CHECK(ws_deflate_inflate(d, z.base, z.len, len, &back) == 0);
+        CHECK(back.len == len && memcmp(back.base, in, len) == 0);
     }
     buf_free(&z);
 
@@ -95,11 +88,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sioc_iov_t v = iov_make((const char *)in, len);
     ws_deflate_params_t p;
     if (ws_deflate_negotiate(&v, 1, &p)) {
-        check(p.server_max_window_bits >= 9 && p.server_max_window_bits <= 15);
+        CHECK(p.server_max_window_bits >= 9 && p.server_max_window_bits <= 15);
         sioc_buf_t line = {0};
-        check(ws_deflate_response(&p, &line) == 0);
-        check(line.len > 2 && memcmp(line.base + line.len - 2, "\r\n", 2) == 0);
-        check(memchr(line.base, '\n', line.len - 1) == NULL);
+        CHECK(ws_deflate_response(&p, &line) == 0);
+        CHECK(line.len > 2 && memcmp(line.base + line.len - 2, "\r\n", 2) == 0);
+        CHECK(memchr(line.base, '\n', line.len - 1) == NULL);
         buf_free(&line);
     }
     return 0;

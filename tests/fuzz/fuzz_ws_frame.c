@@ -31,15 +31,7 @@
 #include "ws/ws_close.h"
 #include "ws/ws_frame.h"
 #include "ws/ws_reader.h"
-
-/* Aborts with the broken invariant's line, so a crash names its cause. */
-#define check(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 static const size_t caps[] = {1, 5, 16, 125, 126, 300, 1000, 65536};
 
@@ -76,35 +68,35 @@ static void check_event(const ws_reader_t *r, const ws_event_t *ev, const uint8_
         int in_buf = pb >= (const char *)buf && pb + pl <= (const char *)buf + len;
         int in_msg =
             r->_msg.base != NULL && pb >= r->_msg.base && pb + pl <= r->_msg.base + r->_msg.len;
-        check(in_buf || in_msg);
+        CHECK(in_buf || in_msg);
     }
     switch (ev->type) {
     case WS_EVENT_NONE:
-        check(pl == 0);
+        CHECK(pl == 0);
         break;
     case WS_EVENT_TEXT:
-        check(utf8_is_valid((const uint8_t *)pb, pl));
+        CHECK(utf8_is_valid((const uint8_t *)pb, pl));
         /* fall through */
     case WS_EVENT_BINARY:
-        check(pl <= max);
+        CHECK(pl <= max);
         break;
     case WS_EVENT_PING:
     case WS_EVENT_PONG:
-        check(pl <= WS_FRAME_MAX_CONTROL);
+        CHECK(pl <= WS_FRAME_MAX_CONTROL);
         break;
     case WS_EVENT_CLOSE:
-        check(pl <= WS_FRAME_MAX_CONTROL);
+        CHECK(pl <= WS_FRAME_MAX_CONTROL);
         if (pl == 0) {
-            check(ev->close_code == WS_CLOSE_NO_STATUS && ev->close_reason.len == 0);
+            CHECK(ev->close_code == WS_CLOSE_NO_STATUS && ev->close_reason.len == 0);
         } else {
-            check(ws_close_code_valid(ev->close_code));
-            check(ev->close_reason.len == pl - 2);
-            check(ev->close_reason.len == 0 || ev->close_reason.base == pb + 2);
-            check(utf8_is_valid((const uint8_t *)pb + 2, pl - 2));
+            CHECK(ws_close_code_valid(ev->close_code));
+            CHECK(ev->close_reason.len == pl - 2);
+            CHECK(ev->close_reason.len == 0 || ev->close_reason.base == pb + 2);
+            CHECK(utf8_is_valid((const uint8_t *)pb + 2, pl - 2));
         }
         break;
     default:
-        check(0);
+        CHECK(0);
     }
 }
 
@@ -113,7 +105,7 @@ static void push(trace_t *t, const ws_event_t *ev)
     if (t->n == t->cap) {
         t->cap = t->cap ? 2 * t->cap : 64;
         t->ev = realloc(t->ev, t->cap * sizeof(*t->ev));
-        check(t->ev != NULL);
+        CHECK(t->ev != NULL);
     }
     evrec_t *e = &t->ev[t->n++];
     e->type = ev->type;
@@ -127,8 +119,8 @@ static void on_fail(trace_t *t, const ws_reader_t *r)
     t->failed = 1;
     t->code = r->close_code;
     t->reason = r->reason;
-    check(r->reason != NULL);
-    check(r->close_code == WS_CLOSE_PROTOCOL_ERROR || r->close_code == WS_CLOSE_INVALID_DATA ||
+    CHECK(r->reason != NULL);
+    CHECK(r->close_code == WS_CLOSE_PROTOCOL_ERROR || r->close_code == WS_CLOSE_INVALID_DATA ||
           r->close_code == WS_CLOSE_TOO_BIG || r->close_code == WS_CLOSE_INTERNAL_ERROR);
 }
 
@@ -138,7 +130,7 @@ static void run(int role, size_t max, const uint8_t *in, size_t len, uint32_t se
 {
     memset(t, 0, sizeof(*t));
     uint8_t *work = malloc(len ? len : 1);
-    check(work != NULL);
+    CHECK(work != NULL);
     ws_reader_t r;
     ws_reader_init(&r, role, max);
     size_t start = 0, end = 0, delivered = 0;
@@ -157,7 +149,7 @@ static void run(int role, size_t max, const uint8_t *in, size_t len, uint32_t se
             ws_event_t ev;
             int rc = ws_reader_next(&r, work + start, end - start, &ev);
             if (rc > 0) {
-                check((size_t)rc <= end - start);
+                CHECK((size_t)rc <= end - start);
                 check_event(&r, &ev, work + start, end - start, max);
                 push(t, &ev);
                 start += (size_t)rc;
@@ -166,7 +158,7 @@ static void run(int role, size_t max, const uint8_t *in, size_t len, uint32_t se
             if (rc == SIOC_EPROTO)
                 on_fail(t, &r);
             else
-                check(rc == SIOC_INCOMPLETE);
+                CHECK(rc == SIOC_INCOMPLETE);
             break;
         }
         if (start) {
@@ -186,32 +178,32 @@ static void check_header_prefixes(const uint8_t *p, size_t len, int require_mask
     uint16_t code = 0;
     int rc = ws_frame_parse_header(p, len, &h, require_mask, &reason, &code);
     if (rc > 0) {
-        check(rc >= 2 && rc <= WS_FRAME_MAX_HEADER && (size_t)rc <= len);
-        check(h.masked == (require_mask != 0) && h.payload_len >> 63 == 0);
-        check(!WS_FRAME_IS_CONTROL(h.opcode) || (h.fin && h.payload_len <= 125));
+        CHECK(rc >= 2 && rc <= WS_FRAME_MAX_HEADER && (size_t)rc <= len);
+        CHECK(h.masked == (require_mask != 0) && h.payload_len >> 63 == 0);
+        CHECK(!WS_FRAME_IS_CONTROL(h.opcode) || (h.fin && h.payload_len <= 125));
         /* Re-encoding gives the same header, unless the input used a longer
          * length form than needed. */
         uint8_t out[WS_FRAME_MAX_HEADER];
         size_t hl =
             ws_frame_write_header(out, h.opcode, h.fin, h.payload_len, h.masked ? h.mask : NULL);
-        check(hl <= (size_t)rc);
+        CHECK(hl <= (size_t)rc);
         if (hl == (size_t)rc)
-            check(memcmp(out, p, hl) == 0);
+            CHECK(memcmp(out, p, hl) == 0);
     } else if (rc == SIOC_EPROTO) {
-        check(reason != NULL && code == WS_CLOSE_PROTOCOL_ERROR);
+        CHECK(reason != NULL && code == WS_CLOSE_PROTOCOL_ERROR);
     } else {
-        check(rc == SIOC_INCOMPLETE);
+        CHECK(rc == SIOC_INCOMPLETE);
     }
     /* Prefix consistency: a shorter prefix is INCOMPLETE or the same failure. */
     if (len > 0 && len <= WS_FRAME_MAX_HEADER + 1) {
         const char *r2 = NULL;
         int rc2 = ws_frame_parse_header(p, len - 1, &h, require_mask, &r2, NULL);
         if (rc > 0)
-            check(rc2 == SIOC_INCOMPLETE || rc2 == rc);
+            CHECK(rc2 == SIOC_INCOMPLETE || rc2 == rc);
         else if (rc == SIOC_INCOMPLETE)
-            check(rc2 == SIOC_INCOMPLETE);
+            CHECK(rc2 == SIOC_INCOMPLETE);
         else
-            check(rc2 == SIOC_INCOMPLETE || (rc2 == SIOC_EPROTO && r2 == reason));
+            CHECK(rc2 == SIOC_INCOMPLETE || (rc2 == SIOC_EPROTO && r2 == reason));
     }
 }
 
@@ -230,19 +222,19 @@ static void round_trip(const uint8_t *p, size_t len, int role, size_t max)
     if (WS_FRAME_IS_CONTROL(op) && n > WS_FRAME_MAX_CONTROL)
         n = WS_FRAME_MAX_CONTROL;
     sioc_buf_t b = {0};
-    check(ws_frame_append(&b, op, fin, pl, n, mask) == 0);
+    CHECK(ws_frame_append(&b, op, fin, pl, n, mask) == 0);
     ws_frame_header_t h;
     int hl = ws_frame_parse_header((const uint8_t *)b.base, b.len, &h, role == WS_READER_SERVER,
                                    NULL, NULL);
-    check(hl > 0 && (size_t)hl + n == b.len);
-    check(h.opcode == op && h.fin == fin && h.payload_len == n);
-    check(h.masked == (mask != NULL) && (mask == NULL || memcmp(h.mask, mask, 4) == 0));
+    CHECK(hl > 0 && (size_t)hl + n == b.len);
+    CHECK(h.opcode == op && h.fin == fin && h.payload_len == n);
+    CHECK(h.masked == (mask != NULL) && (mask == NULL || memcmp(h.mask, mask, 4) == 0));
     uint8_t *copy = malloc(b.len ? b.len : 1);
-    check(copy != NULL);
+    CHECK(copy != NULL);
     memcpy(copy, b.base, b.len);
     if (h.masked)
         ws_frame_unmask(copy + hl, n, h.mask, 0);
-    check(n == 0 || memcmp(copy + hl, pl, n) == 0);
+    CHECK(n == 0 || memcmp(copy + hl, pl, n) == 0);
 
     /* The reader's verdict on this single frame. */
     ws_reader_t r;
@@ -251,54 +243,54 @@ static void round_trip(const uint8_t *p, size_t len, int role, size_t max)
     memcpy(copy, b.base, b.len);
     int rc = ws_reader_next(&r, copy, b.len, &ev);
     if (op == WS_FRAME_OP_CONT) {
-        check(rc == SIOC_EPROTO && r.close_code == WS_CLOSE_PROTOCOL_ERROR);
+        CHECK(rc == SIOC_EPROTO && r.close_code == WS_CLOSE_PROTOCOL_ERROR);
     } else if (!WS_FRAME_IS_CONTROL(op) && n > max) {
-        check(rc == SIOC_EPROTO && r.close_code == WS_CLOSE_TOO_BIG);
+        CHECK(rc == SIOC_EPROTO && r.close_code == WS_CLOSE_TOO_BIG);
     } else if (op == WS_FRAME_OP_TEXT) {
         utf8_state_t st;
         utf8_init(&st);
         int u = utf8_feed(&st, pl, n, NULL);
         int ok = fin ? u == 0 : u != SIOC_EPROTO;
         if (ok)
-            check(rc == (int)b.len && ev.type == (fin ? WS_EVENT_TEXT : WS_EVENT_NONE));
+            CHECK(rc == (int)b.len && ev.type == (fin ? WS_EVENT_TEXT : WS_EVENT_NONE));
         else
-            check(rc == SIOC_EPROTO && r.close_code == WS_CLOSE_INVALID_DATA);
+            CHECK(rc == SIOC_EPROTO && r.close_code == WS_CLOSE_INVALID_DATA);
     } else if (op == WS_FRAME_OP_CLOSE) {
         uint16_t code = 0;
         sioc_iov_t txt;
         const char *why;
         int c = ws_close_parse(pl, n, &code, &txt, &why);
         if (c == 0)
-            check(rc == (int)b.len && ev.type == WS_EVENT_CLOSE && ev.close_code == code);
+            CHECK(rc == (int)b.len && ev.type == WS_EVENT_CLOSE && ev.close_code == code);
         else
-            check(rc == SIOC_EPROTO &&
+            CHECK(rc == SIOC_EPROTO &&
                   r.close_code == (ws_close_code_valid(code) && n >= 2 ? WS_CLOSE_INVALID_DATA
                                                                        : WS_CLOSE_PROTOCOL_ERROR));
     } else {
-        check(rc == (int)b.len);
+        CHECK(rc == (int)b.len);
         if (op == WS_FRAME_OP_BINARY)
-            check(ev.type == (fin ? WS_EVENT_BINARY : WS_EVENT_NONE));
+            CHECK(ev.type == (fin ? WS_EVENT_BINARY : WS_EVENT_NONE));
         else
-            check(ev.type == (op == WS_FRAME_OP_PING ? WS_EVENT_PING : WS_EVENT_PONG));
+            CHECK(ev.type == (op == WS_FRAME_OP_PING ? WS_EVENT_PING : WS_EVENT_PONG));
     }
     if (rc > 0 && ev.type != WS_EVENT_NONE)
-        check(ev.payload.len == n && (n == 0 || memcmp(ev.payload.base, pl, n) == 0));
+        CHECK(ev.payload.len == n && (n == 0 || memcmp(ev.payload.base, pl, n) == 0));
     ws_reader_free(&r);
 
     /* Close payloads: write then parse. */
     uint16_t code = (uint16_t)(p[1] << 8 | p[2]);
     uint8_t cp[WS_CLOSE_MAX_PAYLOAD];
     size_t cl = ws_close_write(cp, code, iov_make((const char *)pl, n));
-    check(cl <= WS_CLOSE_MAX_PAYLOAD);
+    CHECK(cl <= WS_CLOSE_MAX_PAYLOAD);
     if (code == 0) {
-        check(cl == 0);
+        CHECK(cl == 0);
     } else if (ws_close_code_valid(code) && utf8_is_valid(pl, n)) {
         uint16_t c2;
         sioc_iov_t t2;
         const char *why;
-        check(ws_close_parse(cp, cl, &c2, &t2, &why) == 0 && c2 == code);
-        check(t2.len <= n && memcmp(t2.base, pl, t2.len) == 0);
-        check(n > WS_CLOSE_MAX_REASON || t2.len == n);
+        CHECK(ws_close_parse(cp, cl, &c2, &t2, &why) == 0 && c2 == code);
+        CHECK(t2.len <= n && memcmp(t2.base, pl, t2.len) == 0);
+        CHECK(n > WS_CLOSE_MAX_REASON || t2.len == n);
     }
     free(copy);
     buf_free(&b);
@@ -317,9 +309,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     trace_t a, b;
     run(role, max, in, len, seed, 1, &a);
     run(role, max, in, len, seed, 0, &b);
-    check(a.failed == b.failed && a.code == b.code && a.reason == b.reason && a.n == b.n);
+    CHECK(a.failed == b.failed && a.code == b.code && a.reason == b.reason && a.n == b.n);
     for (size_t i = 0; i < a.n; i++)
-        check(a.ev[i].type == b.ev[i].type && a.ev[i].len == b.ev[i].len &&
+        CHECK(a.ev[i].type == b.ev[i].type && a.ev[i].len == b.ev[i].len &&
               a.ev[i].hash == b.ev[i].hash && a.ev[i].code == b.ev[i].code);
     free(a.ev);
     free(b.ev);

@@ -21,15 +21,7 @@
 #include "base/err.h"
 #include "base/iov.h"
 #include "ws/ws_handshake.h"
-
-/* Aborts with the broken invariant's line, so a crash names its cause. */
-#define check(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 static int lower(int c)
 {
@@ -88,9 +80,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     int minor = f[1].len > 0 ? (unsigned char)f[1].base[0] % 4 : 1;
 
-    check(ws_handshake_has_token(f[2], SIOC_LIT("websocket")) == ref_has_token(f[2], "websocket"));
+    CHECK(ws_handshake_has_token(f[2], SIOC_LIT("websocket")) == ref_has_token(f[2], "websocket"));
     int conn = ws_handshake_has_token(f[3], SIOC_LIT("upgrade"));
-    check(conn == ref_has_token(f[3], "upgrade"));
+    CHECK(conn == ref_has_token(f[3], "upgrade"));
 
     const char *reason = NULL;
     int rc = ws_handshake_validate(f[0], minor, f[2], conn, f[4], f[5], &reason);
@@ -99,34 +91,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         key_ok = b64char(f[4].base[i]);
     int want = f[0].len == 3 && memcmp(f[0].base, "GET", 3) == 0 && minor >= 1 &&
                ref_has_token(f[2], "websocket") && conn && iov_eq(f[5], SIOC_LIT("13")) && key_ok;
-    check((rc == 0) == want);
+    CHECK((rc == 0) == want);
     if (rc != 0) {
-        check(rc == SIOC_EPROTO && reason != NULL);
+        CHECK(rc == SIOC_EPROTO && reason != NULL);
         /* The 426 answer exactly when everything before the version passed
          * and the version is wrong. */
         int before = f[0].len == 3 && memcmp(f[0].base, "GET", 3) == 0 && minor >= 1 &&
                      ref_has_token(f[2], "websocket") && conn;
-        check((reason == ws_handshake_err_version) == (before && !iov_eq(f[5], SIOC_LIT("13"))));
+        CHECK((reason == ws_handshake_err_version) == (before && !iov_eq(f[5], SIOC_LIT("13"))));
     }
 
     char acc[WS_HANDSHAKE_ACCEPT_LEN + 1], acc2[WS_HANDSHAKE_ACCEPT_LEN + 1];
     ws_handshake_accept(f[4].base, f[4].len, acc);
     ws_handshake_accept(f[4].base, f[4].len, acc2);
-    check(acc[WS_HANDSHAKE_ACCEPT_LEN] == '\0' && memcmp(acc, acc2, sizeof(acc)) == 0);
+    CHECK(acc[WS_HANDSHAKE_ACCEPT_LEN] == '\0' && memcmp(acc, acc2, sizeof(acc)) == 0);
     for (size_t i = 0; i < 27; i++)
-        check(b64char(acc[i]));
-    check(acc[27] == '=');
+        CHECK(b64char(acc[i]));
+    CHECK(acc[27] == '=');
 
     sioc_buf_t b = {0};
     if (ws_handshake_write_response(&b, f[4], f[3]) == 0) {
         static const char head[] = "HTTP/1.1 101 Switching Protocols\r\n";
-        check(b.len >= sizeof(head) - 1 + 4);
-        check(memcmp(b.base, head, sizeof(head) - 1) == 0);
-        check(memcmp(b.base + b.len - 2, "\r\n", 2) == 0);
+        CHECK(b.len >= sizeof(head) - 1 + 4);
+        CHECK(memcmp(b.base, head, sizeof(head) - 1) == 0);
+        CHECK(memcmp(b.base + b.len - 2, "\r\n", 2) == 0);
         const char *a = find(b.base, b.len, "Sec-WebSocket-Accept: ");
-        check(a != NULL && memcmp(a + 22, acc, WS_HANDSHAKE_ACCEPT_LEN) == 0);
-        check(memcmp(a + 22 + 28, "\r\n", 2) == 0);
-        check(b.len == (size_t)(a + 22 + 28 + 2 - b.base) + f[3].len + 2);
+        CHECK(a != NULL && memcmp(a + 22, acc, WS_HANDSHAKE_ACCEPT_LEN) == 0);
+        CHECK(memcmp(a + 22 + 28, "\r\n", 2) == 0);
+        CHECK(b.len == (size_t)(a + 22 + 28 + 2 - b.base) + f[3].len + 2);
     }
     buf_free(&b);
     return 0;
