@@ -218,7 +218,8 @@ static void reader_put(client_t *cl, ws_reader_t *r)
             ws_reader_free(r);
         } else {
             cl->ws = xmalloc(sizeof(*cl->ws));
-            *cl->ws = *r; /* takes over its storage */
+            *cl->ws = *r; /* takes over its storage: the engine's reader keeps none of it */
+            ws_reader_init(r, WS_READER_SERVER, (size_t)e->conf->max_http_buffer_size);
         }
     } else if (idle) {
         ws_reader_free(r);
