@@ -85,9 +85,14 @@ struct adapter {
     int gate_polling; /* a PUBSUB NUMSUB of the gate is in flight */
     int queue_logged;
     long long gate_since_ms;
-    long long gate_closed_unix_ms; /* when the publisher link went down (cluster gate) */
-    int gate_answers;              /* cluster gate: replies still awaited */
-    long long gate_subs, gate_live, gate_announced;
+    long long gate_closed_unix_ms; /* when the publisher link went down */
+    int gate_answers;              /* replies of one gate poll still awaited */
+    /* one gate poll's counts (-1: no answer): subscribers to the namespace's channel, workers
+     * live when the outage began, workers that said their subscriptions are back (cluster) */
+    struct gate_count {
+        struct adapter *a;
+        long long n;
+    } gate_subs, gate_live, gate_announced;
     int announce_pending;         /* cluster: subscribed again, not yet announced */
     size_t room_subs_unconfirmed; /* room channels subscribed again, not confirmed yet */
     long long peers; /* servers subscribed to the namespace's channel before the outage */

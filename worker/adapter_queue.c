@@ -158,31 +158,35 @@ static void gate_open(adapter_t *a)
 
 static void gate_poll(adapter_t *a);
 
-/* Every answer of one poll is in: open the gate or poll again. On a Redis Cluster the count of
- * subscribers to one channel says nothing of the channels on the primary that failed over:
- * there the gate also waits until every live sioc worker (MEMBERSHIP_KEY) has said that its
- * subscriptions are back (SUBSCRIBED_KEY, adapter.c) since the link went down. */
+/* Every answer of one poll is in: open the gate or poll again. The gate waits until as many
+ * servers subscribe to the namespace's channel as before the outage: the most counted by the
+ * last PUBSUB NUMSUB before it (peers, learned each second) or live in the membership when it
+ * began (written at once by a worker whose publisher comes up, so a worker started a moment
+ * before the outage is counted too). On a Redis Cluster the count of subscribers to one channel
+ * says nothing of the channels on the primary that failed over: there the gate also waits until
+ * every live worker has said that its subscriptions are back (SUBSCRIBED_KEY, adapter.c). */
 static void gate_decide(adapter_t *a)
 {
     a->gate_polling = 0;
     if (!a->queue_gate)
         return;
     int cluster = redis_client_is_cluster(a->pub);
-    long long subs = a->gate_subs;
-    int all_back = !cluster || (a->gate_announced >= 0 && a->gate_announced >= a->gate_live);
-    if ((subs >= 0 && subs >= a->peers && all_back) ||
-        clock_ms() - a->gate_since_ms >= QUEUE_WAIT_MS) {
-        if (subs >= 0 && subs < a->peers)
+    long long subs = a->gate_subs.n, live = a->gate_live.n, announced = a->gate_announced.n;
+    long long need = a->peers > live ? a->peers : live;
+    int subs_back = need <= 1 || subs >= need; /* alone: nobody else to wait for */
+    int all_back = !cluster || (announced >= 0 && announced >= live);
+    if ((subs_back && all_back) || clock_ms() - a->gate_since_ms >= QUEUE_WAIT_MS) {
+        if (!subs_back)
             log_warn("redis publisher back: %lld of %lld servers subscribed again after %d ms; "
                      "sending the queue",
-                     subs, a->peers, QUEUE_WAIT_MS);
+                     subs, need, QUEUE_WAIT_MS);
         else if (!all_back)
             log_warn("redis publisher back: %lld of %lld workers said their subscriptions are "
                      "back after %d ms; sending the queue",
-                     a->gate_announced, a->gate_live, QUEUE_WAIT_MS);
+                     announced, live, QUEUE_WAIT_MS);
         else
             log_info("redis publisher back: %lld of %lld servers subscribed%s after %lld ms", subs,
-                     a->peers, cluster ? ", every worker's subscriptions back" : "",
+                     need, cluster ? ", every worker's subscriptions back" : "",
                      clock_ms() - a->gate_since_ms);
         gate_open(a);
         return;
@@ -191,38 +195,16 @@ static void gate_decide(adapter_t *a)
     event_add(&a->queue_timer, &tv);
 }
 
-static long long reply_int(const redisReply *r)
-{
-    return r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-}
-
-static void on_gate_numsub(redis_client_t *c, redisReply *r, void *data)
+/* One answer of a gate poll: an integer, or PUBSUB NUMSUB's [channel, count]. */
+static void on_gate_count(redis_client_t *c, redisReply *r, void *data)
 {
     (void)c;
-    adapter_t *a = data;
-    a->gate_subs = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2
-                       ? reply_int(r->element[1])
-                       : -1;
-    if (--a->gate_answers == 0)
-        gate_decide(a);
-}
-
-static void on_gate_live(redis_client_t *c, redisReply *r, void *data)
-{
-    (void)c;
-    adapter_t *a = data;
-    a->gate_live = reply_int(r);
-    if (--a->gate_answers == 0)
-        gate_decide(a);
-}
-
-static void on_gate_announced(redis_client_t *c, redisReply *r, void *data)
-{
-    (void)c;
-    adapter_t *a = data;
-    a->gate_announced = reply_int(r);
-    if (--a->gate_answers == 0)
-        gate_decide(a);
+    struct gate_count *g = data;
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 2)
+        r = r->element[1];
+    g->n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (--g->a->gate_answers == 0)
+        gate_decide(g->a);
 }
 
 static const char *gate_channel(adapter_t *a)
@@ -231,27 +213,32 @@ static const char *gate_channel(adapter_t *a)
     return a->cluster ? n->ch_main : n->ch_request;
 }
 
+static void gate_ask(adapter_t *a, struct gate_count *g, int argc, const char **argv)
+{
+    g->a = a;
+    g->n = -1;
+    if (redis_client_cmdv(a->pub, on_gate_count, g, argc, argv) == 0)
+        a->gate_answers++;
+}
+
 static void gate_poll(adapter_t *a)
 {
     if (a->gate_polling || !redis_client_up(a->pub))
         return;
     a->gate_answers = 1; /* held until every request is sent */
-    a->gate_subs = a->gate_live = a->gate_announced = -1;
     a->gate_polling = 1;
-    const char *argv[] = {"PUBSUB", a->sharded ? "SHARDNUMSUB" : "NUMSUB", gate_channel(a)};
-    if (redis_client_cmdv(a->pub, on_gate_numsub, a, 3, argv) == 0)
-        a->gate_answers++;
+    const char *numsub[] = {"PUBSUB", a->sharded ? "SHARDNUMSUB" : "NUMSUB", gate_channel(a)};
+    gate_ask(a, &a->gate_subs, 3, numsub);
+    char live[32], since[32];
+    /* the workers that were live when the outage began */
+    snprintf(live, sizeof(live), "%lld", a->gate_closed_unix_ms - LIVE_MEMBER_MS);
+    const char *zl[] = {"ZCOUNT", MEMBERSHIP_KEY, live, "+inf"};
+    gate_ask(a, &a->gate_live, 4, zl);
+    a->gate_announced.n = -1;
     if (redis_client_is_cluster(a->pub)) {
-        char live[32], since[32];
-        /* the workers that were live when the outage began */
-        snprintf(live, sizeof(live), "%lld", a->gate_closed_unix_ms - LIVE_MEMBER_MS);
         snprintf(since, sizeof(since), "%lld", a->gate_closed_unix_ms);
-        const char *zl[] = {"ZCOUNT", MEMBERSHIP_KEY, live, "+inf"};
         const char *za[] = {"ZCOUNT", SUBSCRIBED_KEY, since, "+inf"};
-        if (redis_client_cmdv(a->pub, on_gate_live, a, 4, zl) == 0)
-            a->gate_answers++;
-        if (redis_client_cmdv(a->pub, on_gate_announced, a, 4, za) == 0)
-            a->gate_answers++;
+        gate_ask(a, &a->gate_announced, 4, za);
     }
     if (--a->gate_answers == 0)
         gate_decide(a);
@@ -283,8 +270,16 @@ int adapter__pub_cmd(adapter_t *a, redis_reply_cb cb, void *data, int argc, cons
                      const size_t *lens)
 {
     if (a->w->conf->adapter_queue_max == 0 ||
-        (!a->queue_gate && list_empty(&a->queue) && redis_client_up(a->pub)))
-        return redis_client_cmd(a->pub, cb, data, argc, argv, lens);
+        (!a->queue_gate && list_empty(&a->queue) && redis_client_up(a->pub))) {
+        int r = redis_client_cmd(a->pub, cb, data, argc, argv, lens);
+        if (r != SIOC_ECANCELED && r != SIOC_ECONNRESET)
+            return r;
+        if (a->w->conf->adapter_queue_max == 0)
+            return r;
+        /* The link is closing and its owner is not told yet: the publish waits for it to be
+         * back, as those that follow will. */
+        adapter__queue_link(a, 0);
+    }
     return queue_push(a, cb, data, argc, argv, lens);
 }
 
@@ -299,11 +294,9 @@ void adapter__queue_link(adapter_t *a, int up)
     }
     if (!a->queue_gate)
         return;
-    /* On a cluster the gate also waits for the workers' word, even if no other server was
-     * counted yet (peers is learned each second). */
-    if (a->streams || (a->peers <= 1 && !redis_client_is_cluster(a->pub))) {
-        log_info("redis publisher back: %s", a->streams ? "streams mode" : "no other server");
-        gate_open(a); /* streams: readers resume from their last entry id */
+    if (a->streams) {
+        log_info("redis publisher back: streams mode");
+        gate_open(a); /* readers resume from their last entry id */
         return;
     }
     a->gate_since_ms = clock_ms();

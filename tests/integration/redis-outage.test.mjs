@@ -60,9 +60,7 @@ describe("Redis outage: publishes queued and sent when it is back", { skip: IS_N
       const timer = setInterval(send, 50);
       try {
         await sleep(1200); // A counts the subscribed servers every second
-        // Publishes Redis had taken but not yet answered when it was killed are not resent
-        // (that could duplicate them; see the README): those sent from 500 ms before the
-        // kill until it has landed may miss (a loaded loop delays them), nothing else.
+        // Those sent from 500 ms before the kill until 100 ms after it may be in flight.
         const tKill = Date.now();
         await redis.stop("SIGKILL");
         const tDown = Date.now();
@@ -77,16 +75,21 @@ describe("Redis outage: publishes queued and sent when it is back", { skip: IS_N
         const last = seq - 1;
         await until(() => got.length > 0 && got[got.length - 1] >= last, 5000, 20, `B got up to ${last}`).catch(() => {});
         assert.ok(queued >= 20, `${queued} publishes queued during the outage`);
-        const expected = Array.from({ length: seq }, (_, i) => i).filter((i) => got.includes(i) || !inFlight.has(i));
-        const missing = expected.filter((i) => !got.includes(i));
-        assert.deepEqual(missing, [], `B missed ${missing.length} of ${seq}: ${missing.slice(0, 20)}`);
-        assert.deepEqual(got, expected, "once each, in order");
-        const lostInFlight = [...inFlight].filter((i) => i < seq && !got.includes(i));
-        if (lostInFlight.length) process.stderr.write(`redis-outage ${mode}: in flight at the kill, not resent: ${lostInFlight}\n`);
         const m = await metrics(wa);
+        // Publishes written to the link before A saw it close are not resent (that could
+        // duplicate them; see the README): they may miss, but never silently, each is counted.
+        const unconfirmed = metricValue(m, "sioc_redis_publish_unconfirmed_total");
+        const lost = Array.from({ length: seq }, (_, i) => i).filter((i) => !got.includes(i));
+        const outside = lost.filter((i) => !inFlight.has(i));
+        assert.ok(lost.length <= unconfirmed,
+          `B missed ${lost.length} of ${seq} (${lost.slice(0, 20)}; ${outside.length} sent more than 100 ms after the kill), A counted ${unconfirmed} unconfirmed`);
+        assert.ok(outside.length <= 2, `${outside.length} lost long after the kill: ${outside}`);
+        assert.deepEqual(got, [...new Set(got)].sort((x, y) => x - y), "once each, in order");
+        if (lost.length) process.stderr.write(`redis-outage ${mode}: lost at the kill, counted as unconfirmed (${unconfirmed}): ${lost}\n`);
         assert.equal(metricValue(m, "sioc_adapter_queued"), 0);
         assert.ok(metricValue(m, "sioc_adapter_queued_total") >= queued);
         assert.equal(metricValue(m, "sioc_adapter_queue_dropped_total"), 0);
+        assert.equal(metricValue(m, "sioc_redis_publish_dropped_total"), 0, "none dropped: a publish on a closing link is queued too");
       } finally {
         clearInterval(timer);
       }
