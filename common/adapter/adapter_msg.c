@@ -10,9 +10,10 @@
  *
  * Envelopes: keys may come in any order and unknown keys are skipped; a
  * repeated key is read again (the last wins). Envelope strings (uid, nsp,
- * requestId, rooms) from msgpack are raw slices of the message; from JSON they
- * are slices too unless escapes had to be decoded (lone surrogates -> U+FFFD,
- * as Buffer.from(str) does). Numeric room names become JS number strings.
+ * requestId, rooms) from msgpack are raw slices of the message unless they are
+ * not UTF-8 (then each ill-formed part becomes U+FFFD, as notepack's decoding
+ * does); from JSON they are slices too unless escapes had to be decoded (lone
+ * surrogates -> U+FFFD, as Buffer.from(str) does). Numeric room names become JS number strings.
  * The sharded adapter's BROADCAST packet carries no nsp (ClusterAdapter
  * publishes before the namespace is set); it is left absent there, while the
  * classic decoders default a missing nsp to "/" as the adapter does.
@@ -31,6 +32,7 @@
 #include "adapter/js_value.h"
 #include "adapter/mp_json.h"
 #include "base/err.h"
+#include "base/utf8.h"
 #include "sio/sio_json.h"
 
 typedef const unsigned char *cptr;
@@ -346,8 +348,19 @@ static int rd_str(rd_t *r, sioc_iov_t *out, int numok)
         mp_json__item_t mi;
         if ((e = mp_json__head(r->ctx, &r->p, r->end, &mi)))
             return e;
-        *out = iov_make((const char *)mi.data, mi.len);
-        return 0;
+        if (utf8_is_valid(mi.data, mi.len)) {
+            *out = iov_make((const char *)mi.data, mi.len);
+            return 0;
+        }
+        /* As Node reads it: each ill-formed subpart becomes U+FFFD. */
+        sioc_buf_t fixed = {0};
+        char *k = NULL;
+        if ((e = utf8_repair_append(&fixed, mi.data, mi.len)) == 0 &&
+            (k = rd_alloc(r, fixed.len)) != NULL)
+            memcpy(k, fixed.base, fixed.len);
+        *out = iov_make(k, fixed.len);
+        buf_free(&fixed);
+        return e ? e : k == NULL ? SIOC_ENOMEM : 0;
     }
     mp_json__str_t s;
     if ((e = mp_json__str_scan(r->ctx, &r->p, r->end, &s)))

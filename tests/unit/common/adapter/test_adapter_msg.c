@@ -818,6 +818,31 @@ static void test_encoders(void **state)
 
 /* Lists as long as Node peers send them: 5,000 rooms, numbers among them, and
  * ALL_ROOMS answers listing every socket id; storage follows the message. */
+/* msgpack room names that are not UTF-8 are read as Node reads them (Buffer.toString): each
+ * ill-formed part becomes U+FFFD, so they name the same rooms and re-encode unchanged. */
+static void test_room_not_utf8(void **state)
+{
+    (void)state;
+    adapter_msg_ctx_t ctx;
+    adapter_msg_ctx_init(&ctx, NULL);
+    sioc_buf_t out = {0};
+    sioc_iov_t av[1];
+    adapter_msg_att_t att = {av, 1, 0};
+    /* [uid, {type, data: []}, {rooms: ["\x82", "ok\xc3", "\xe2\x82\xac"]}] */
+    static const char msg[] = "\x93\xa1u\x82\xa4type\x02\xa4"
+                              "data\x90\x81\xa5rooms\x93\xa1\x82\xa3ok\xc3\xa3\xe2\x82\xac";
+    adapter_msg_broadcast_t m;
+    assert_int_equal(adapter_msg_broadcast_decode(&ctx, msg, sizeof(msg) - 1, &out, &att, &m),
+                     (int)sizeof(msg) - 1);
+    assert_int_equal(m.opts.nrooms, 3);
+    assert_true(iov_eq_str(m.opts.rooms[0], "\xef\xbf\xbd"));
+    assert_true(iov_eq_str(m.opts.rooms[1], "ok\xef\xbf\xbd"));
+    assert_true(iov_eq_str(m.opts.rooms[2], "\xe2\x82\xac")); /* valid: the message's own bytes */
+    assert_ptr_equal(m.opts.rooms[2].base, msg + sizeof(msg) - 4);
+    buf_free(&out);
+    adapter_msg_ctx_free(&ctx);
+}
+
 static void test_long_lists(void **state)
 {
     (void)state;
@@ -892,7 +917,7 @@ int main(void)
         cmocka_unit_test(test_json_str),       cmocka_unit_test(test_channels),
         cmocka_unit_test(test_rejects),        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_placeholders),   cmocka_unit_test(test_encoders),
-        cmocka_unit_test(test_long_lists),
+        cmocka_unit_test(test_long_lists),     cmocka_unit_test(test_room_not_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
