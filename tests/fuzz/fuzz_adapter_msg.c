@@ -157,8 +157,8 @@ static void fuzz_broadcast(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
         CHECK(ambiguous); /* everything else that decodes must re-encode */
         goto out;
     }
-    /* m's room slices may point into ctx storage that the next decode reuses: compare first */
-    sioc_iov_t rooms[64], except[64];
+    /* m's string slices may point into ctx storage that the next decode reuses: keep them */
+    sioc_iov_t rooms[64], except[64], names[2] = {m.uid, m.packet.nsp};
     size_t nr = m.opts.nrooms < 64 ? m.opts.nrooms : 64,
            ne = m.opts.nexcept < 64 ? m.opts.nexcept : 64;
     if (nr)
@@ -167,14 +167,14 @@ static void fuzz_broadcast(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
         memcpy(except, m.opts.except, ne * sizeof(sioc_iov_t));
     /* copy strings that live in ctx storage (anything outside the message) */
     sioc_buf_t keep = {0};
-    size_t total = 1;
+    size_t total = 1 + names[0].len + names[1].len;
     for (size_t i = 0; i < nr; i++)
         total += rooms[i].len;
     for (size_t i = 0; i < ne; i++)
         total += except[i].len;
     CHECK(buf_reserve(&keep, total) == 0);
-    for (size_t i = 0; i < nr + ne; i++) {
-        sioc_iov_t *v = i < nr ? &rooms[i] : &except[i - nr];
+    for (size_t i = 0; i < nr + ne + 2; i++) {
+        sioc_iov_t *v = i < nr ? &rooms[i] : i < nr + ne ? &except[i - nr] : &names[i - nr - ne];
         if (v->base != NULL && (v->base < msg || v->base >= msg + len)) {
             memcpy(keep.base + keep.len, v->base, v->len);
             v->base = keep.base + keep.len;
@@ -184,7 +184,7 @@ static void fuzz_broadcast(adapter_msg_ctx_t *ctx, const char *msg, size_t len)
 
     r = adapter_msg_broadcast_decode(ctx, enc.base, enc.len, &json2, &att2, &m2);
     CHECK(r == (int)enc.len);
-    CHECK(iov_eq(m.uid, m2.uid) && iov_eq(m.packet.nsp, m2.packet.nsp));
+    CHECK(iov_eq(names[0], m2.uid) && iov_eq(names[1], m2.packet.nsp));
     CHECK(m.packet.type == m2.packet.type && m.packet.has_id == m2.packet.has_id &&
           m.packet.id == m2.packet.id);
     CHECK(m.opts.flags.present == m2.opts.flags.present &&
