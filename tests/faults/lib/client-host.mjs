@@ -1,9 +1,10 @@
 // Child process hosting LedgerClients for ledger.mjs's ClientHost: many
 // clients per process keep each process under its open-files limit, and a
 // whole host can be frozen with SIGSTOP (a slow consumer). Commands arrive
-// over IPC as {id, cmd, arg}; each is answered {id, result}.
+// over IPC as {id, cmd, arg}; each is answered {id, result}. Long runs check their
+// clients here ("latency", then "check") rather than send every record back.
 
-import { LedgerClient, summarizeStates } from "./ledger.mjs";
+import { LedgerClient, summarizeStates, check, hostLatency } from "./ledger.mjs";
 
 const clients = [];
 let nextClose = 0; // churn closes the oldest clients first
@@ -28,6 +29,12 @@ process.on("message", async ({ id, cmd, arg }) => {
     result = summarizeStates(clients);
   } else if (cmd === "collect") {
     result = clients.map((c) => c.record());
+  } else if (cmd === "latency") {
+    result = hostLatency.toJSON();
+  } else if (cmd === "check") {
+    // this host's share of checkHosts(): its compact clients against the whole ledger
+    const ledger = { pubs: new Map(arg.pubs.map((p) => [p.id, p])) };
+    result = check(ledger, clients.map((c) => c.record()), { tEnd: arg.tEnd, tailGraceMs: arg.tailGraceMs, latency: hostLatency, partial: true });
   } else if (cmd === "stop") {
     for (const c of clients) c.close();
     process.send({ id, result: true });

@@ -221,10 +221,80 @@ export class EmitterPublisher {
   }
 }
 
+/** Latencies in whole milliseconds (0 .. 120 s, longer ones in the last bucket). */
+export class LatencyHist {
+  constructor() {
+    this.b = new Float64Array(120001);
+    this.n = 0;
+    this.max = 0;
+  }
+  add(ms) {
+    const i = Math.min(this.b.length - 1, Math.max(0, Math.round(ms)));
+    this.b[i]++;
+    this.n++;
+    if (ms > this.max) this.max = ms;
+  }
+  /** [[ms, count], ...] of the non-empty buckets, and the max: small enough for IPC. */
+  toJSON() {
+    const out = [];
+    for (let i = 0; i < this.b.length; i++) if (this.b[i]) out.push([i, this.b[i]]);
+    return { buckets: out, max: this.max };
+  }
+  merge({ buckets, max }) {
+    for (const [i, n] of buckets) {
+      this.b[i] += n;
+      this.n += n;
+    }
+    if (max > this.max) this.max = max;
+    return this;
+  }
+  percentile(p) {
+    if (!this.n) return NaN;
+    const want = Math.max(1, Math.ceil((p / 100) * this.n));
+    let seen = 0;
+    for (let i = 0; i < this.b.length; i++) if ((seen += this.b[i]) >= want) return i;
+    return this.b.length - 1;
+  }
+}
+
+/** The latencies of this process's compact clients. */
+export const hostLatency = new LatencyHist();
+
+/** Is seq in the sorted, disjoint [a0, b0, a1, b1, ...] ranges? */
+function inRanges(r, seq) {
+  let lo = 0;
+  let hi = r.length / 2 - 1;
+  while (lo <= hi) {
+    const m = (lo + hi) >> 1;
+    if (seq < r[2 * m]) hi = m - 1;
+    else if (seq > r[2 * m + 1]) lo = m + 1;
+    else return true;
+  }
+  return false;
+}
+
+/** Adds seq (not yet in them) to the ranges; false when it is not after all of them. */
+function addToRanges(r, seq) {
+  const n = r.length;
+  if (n === 0 || seq > r[n - 1]) {
+    if (n && seq === r[n - 1] + 1) r[n - 1] = seq;
+    else r.push(seq, seq);
+    return true;
+  }
+  let k = 0; // first range that starts after seq
+  while (k < n / 2 && r[2 * k] < seq) k++;
+  r.splice(2 * k, 0, seq, seq);
+  return false;
+}
+
 /**
  * A recording client. opts: {id, url, rooms, transports, localAddress,
- * reconnection (default true), token / tokenOpts, clientOpts, recordPad}. A session
+ * reconnection (default true), token / tokenOpts, clientOpts, recordPad, compact}. A session
  * ended by a websocket close frame also records its closeCode and closeReason.
+ *
+ * compact (long runs): each delivery is kept as a range of seqs per session and publisher,
+ * its latency in this process's hostLatency; duplicates and reordering are counted as they
+ * arrive. check() reads either form.
  */
 export class LedgerClient {
   constructor(opts) {
@@ -234,6 +304,7 @@ export class LedgerClient {
     this.recv = [];
     this.errors = [];
     this.recordPad = !!opts.recordPad; // recv entries get a sixth field: the length of msg.pad
+    this.compact = opts.compact ? { runs: [], n: 0, duplicates: 0, reordered: 0, examples: [] } : null;
     this.socket = io(opts.url, {
       forceNew: true,
       transports: opts.transports || ["websocket"],
@@ -267,6 +338,10 @@ export class LedgerClient {
       if (this.errors.length < 50) this.errors.push([now(), String(err && err.message)]);
     });
     s.on("receive-message", (m) => {
+      if (this.compact && m && typeof m === "object" && typeof m.pub === "string") {
+        this.receiveCompact(m);
+        return;
+      }
       if (m && typeof m === "object" && typeof m.pub === "string") {
         const r = [m.pub, m.seq, m.t, now(), this.sessions.length - 1];
         if (this.recordPad) r.push(typeof m.pad === "string" ? m.pad.length : -1);
@@ -296,6 +371,26 @@ export class LedgerClient {
     }
   }
 
+  receiveCompact(m) {
+    const c = this.compact;
+    const si = this.sessions.length - 1;
+    c.n++;
+    hostLatency.add(now() - m.t);
+    if (si < 0) return;
+    const note = (x) => c.examples.length < 4 && c.examples.push({ client: this.id, pub: m.pub, seq: m.seq, ...x });
+    if (c.runs.some((runs) => runs && runs.has(m.pub) && inRanges(runs.get(m.pub), m.seq))) {
+      c.duplicates++;
+      note({ kind: "duplicate" });
+      return;
+    }
+    const runs = c.runs[si] || (c.runs[si] = new Map());
+    if (!runs.has(m.pub)) runs.set(m.pub, []);
+    if (!addToRanges(runs.get(m.pub), m.seq)) {
+      c.reordered++;
+      note({ kind: "reordered" });
+    }
+  }
+
   state() {
     if (this.socket === null) return { connected: false, joined: false, w: null };
     const sess = this.sessions[this.sessions.length - 1];
@@ -303,7 +398,12 @@ export class LedgerClient {
   }
 
   record() {
-    return { id: this.id, rooms: this.rooms, sessions: this.sessions, recv: this.recv, errors: this.errors };
+    const rec = { id: this.id, rooms: this.rooms, sessions: this.sessions, recv: this.recv, errors: this.errors };
+    if (this.compact) {
+      const { runs, ...counts } = this.compact;
+      rec.compact = { ...counts, runs: this.sessions.map((_, si) => (runs[si] ? [...runs[si]] : [])) };
+    }
+    return rec;
   }
 
   close() {
@@ -530,7 +630,7 @@ const round = (x, d = 1) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 *
  *   exclude       Set of client ids not checked (a deliberate victim)
  *   latencyWindows {name: [from, to]} latency percentiles of sends inside each window
  */
-export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [], exclude = new Set(), latencyWindows = {} } = {}) {
+export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [], exclude = new Set(), latencyWindows = {}, latency = null, partial = false } = {}) {
   const windowDeliveries = Object.fromEntries(excused.map((w) => [w.label || "window", { local: 0, cross: 0 }]));
   const pubs = new Map();
   for (const p of ledger.pubs.values()) {
@@ -562,30 +662,43 @@ export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [],
     if (w) lostByWindow[w.label || "window"]++;
     return !!w;
   };
-  {
+  if (latency === null) {
     // the run's latency first: it bounds how long a message can be on its way
     const all = [];
     for (const rec of records) for (const [, , t, tr] of rec.recv) all.push(tr - t);
     all.sort((a, b) => a - b);
     const p99 = percentile(all, 99);
     if (Number.isFinite(p99)) tailGraceMs = Math.max(tailGraceMs, 2 * p99);
-  }
+  } else if (!partial && Number.isFinite(latency.percentile(99))) tailGraceMs = Math.max(tailGraceMs, 2 * latency.percentile(99));
   const note = (x) => {
     if (res.examples.length < 12) res.examples.push(x);
   };
   const winLat = Object.fromEntries(Object.keys(latencyWindows).map((k) => [k, []]));
 
-  for (const rec of records) {
-    res.clients++;
-    res.sessions += rec.sessions.length;
-    for (let i = 1; i < rec.sessions.length; i++) {
-      const prev = rec.sessions[i - 1];
-      if (prev.td) res.reconnectMs.push(rec.sessions[i].tc - prev.td);
-    }
-    res.disconnects += rec.sessions.filter((s) => s.td).length;
-    if (exclude.has(rec.id)) continue;
-    res.checked++;
-    const myPubs = [...pubs.values()].filter((p) => rec.rooms.includes(p.room));
+  /** Per session: pub -> {has(seq), last}, from a compact record. */
+  const compactSessions = (rec) => {
+    const c = rec.compact;
+    res.deliveries += c.n;
+    res.duplicates += c.duplicates;
+    res.reordered += c.reordered;
+    for (const x of c.examples) note(x);
+    return c.runs.map((list) => {
+      const m = new Map();
+      for (const [pub, r] of list) {
+        const p = pubs.get(pub);
+        if (!p || !rec.rooms.includes(p.room)) {
+          for (let i = 0; i < r.length; i += 2) res.foreign += r[i + 1] - r[i] + 1;
+          note({ kind: "foreign", client: rec.id, pub });
+          continue;
+        }
+        m.set(pub, { has: (seq) => inRanges(r, seq), last: r.length ? r[r.length - 1] : -Infinity });
+      }
+      return m;
+    });
+  };
+
+  /** The same from a full record, counting its deliveries on the way. */
+  const fullSessions = (rec) => {
     const seen = new Set();
     const perSession = rec.sessions.map(() => new Map()); // pub -> [seq...]
     for (const [pub, seq, t, tr, si] of rec.recv) {
@@ -620,20 +733,53 @@ export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [],
       }
       list.push(seq);
     }
+    return perSession.map((m) => {
+      const out = new Map();
+      for (const [pub, got] of m) {
+        const gotSet = new Set(got);
+        out.set(pub, { has: (seq) => gotSet.has(seq), last: got.reduce((a, b) => (b > a ? b : a), -Infinity) });
+      }
+      return out;
+    });
+  };
+
+  /** First index of the entries (sorted by t) sent at or after t. */
+  const firstAt = (entries, t) => {
+    let lo = 0;
+    let hi = entries.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (entries[m].t < t) lo = m + 1;
+      else hi = m;
+    }
+    return lo;
+  };
+
+  for (const rec of records) {
+    res.clients++;
+    res.sessions += rec.sessions.length;
+    for (let i = 1; i < rec.sessions.length; i++) {
+      const prev = rec.sessions[i - 1];
+      if (prev.td) res.reconnectMs.push(rec.sessions[i].tc - prev.td);
+    }
+    res.disconnects += rec.sessions.filter((s) => s.td).length;
+    if (exclude.has(rec.id)) continue;
+    res.checked++;
+    const myPubs = [...pubs.values()].filter((p) => rec.rooms.includes(p.room));
+    const perSession = rec.compact ? compactSessions(rec) : fullSessions(rec);
     rec.sessions.forEach((s, si) => {
       if (!s.tj) return;
       const from = s.tj;
       const to = s.td || tEnd;
       for (const p of myPubs) {
-        const got = perSession[si].get(p.id) || [];
-        const gotSet = new Set(got);
-        const lastGot = got.reduce((a, b) => (b > a ? b : a), -Infinity);
-        for (const e of p.entries) {
-          if (e.st !== ST_OK || e.t < from || e.t > to) continue;
+        const got = perSession[si]?.get(p.id) ?? { has: () => false, last: -Infinity };
+        for (let i = firstAt(p.entries, from); i < p.entries.length && p.entries[i].t <= to; i++) {
+          const e = p.entries[i];
+          if (e.st !== ST_OK) continue;
           res.expected++;
-          if (gotSet.has(e.seq)) continue;
+          if (got.has(e.seq)) continue;
           if (isExcused(e, s.w)) res.lostExcused++;
-          else if (s.td && e.seq > lastGot && e.t >= s.td - tailGraceMs) res.lostAtDisconnect++;
+          else if (s.td && e.seq > got.last && e.t >= s.td - tailGraceMs) res.lostAtDisconnect++;
           else {
             res.silentLoss++;
             note({ kind: "silent-loss", client: rec.id, worker: s.w, session: si, pub: p.id, via: e.via, seq: e.seq, sentAgoMs: round((s.td || tEnd) - e.t), sessionEnd: s.td ? s.why : "open" });
@@ -642,8 +788,15 @@ export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [],
       }
     });
   }
+  if (partial) {
+    delete res.lat;
+    res.tailGraceMs = Math.round(tailGraceMs);
+    return res; // mergeChecks() finishes it
+  }
   res.lat.sort((a, b) => a - b);
-  res.latency = { p50: round(percentile(res.lat, 50), 2), p99: round(percentile(res.lat, 99), 2), max: round(res.lat[res.lat.length - 1], 2) };
+  res.latency = latency
+    ? { p50: latency.percentile(50), p99: latency.percentile(99), max: round(latency.max, 2) }
+    : { p50: round(percentile(res.lat, 50), 2), p99: round(percentile(res.lat, 99), 2), max: round(res.lat[res.lat.length - 1], 2) };
   for (const [k, xs] of Object.entries(winLat)) {
     xs.sort((a, b) => a - b);
     res.latencyWindows[k] = { n: xs.length, p50: round(percentile(xs, 50), 2), p99: round(percentile(xs, 99), 2) };
@@ -655,6 +808,39 @@ export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [],
   res.reconnect = res.reconnectMs.length
     ? { n: res.reconnectMs.length, min: round(res.reconnectMs[0], 0), p50: round(percentile(res.reconnectMs, 50), 0), p99: round(percentile(res.reconnectMs, 99), 0), max: round(res.reconnectMs[res.reconnectMs.length - 1], 0) }
     : { n: 0 };
+  delete res.reconnectMs;
+  res.tailGraceMs = Math.round(tailGraceMs);
+  res.ok = res.silentLoss === 0 && res.duplicates === 0 && res.reordered === 0 && res.foreign === 0;
+  return res;
+}
+
+/** The publications of a ledger, small enough to send to client hosts: [{id, room, entries}]. */
+export function ledgerPubs(ledger) {
+  return [...ledger.pubs.values()].map((p) => ({ id: p.id, room: p.room, kind: p.kind, entries: p.entries.map(({ seq, t, st, via }) => ({ seq, t, st, via })) }));
+}
+
+/**
+ * check() run by every client host on its own compact clients (long runs: the records stay
+ * where they are). The latencies of all hosts set the tail grace first, as check() does.
+ */
+export async function checkHosts(ledger, hosts, { tEnd, tailGraceMs = 1000, timeoutMs = 600000 } = {}) {
+  const latency = new LatencyHist();
+  for (const h of await Promise.all(hosts.map((x) => x.call("latency", undefined, timeoutMs)))) latency.merge(h);
+  const p99 = latency.percentile(99);
+  if (Number.isFinite(p99)) tailGraceMs = Math.max(tailGraceMs, 2 * p99);
+  const arg = { pubs: ledgerPubs(ledger), tEnd, tailGraceMs };
+  const parts = await Promise.all(hosts.map((x) => x.call("check", arg, timeoutMs)));
+  const res = { examples: [], reconnectMs: [] };
+  for (const part of parts)
+    for (const [k, v] of Object.entries(part)) {
+      if (typeof v === "number" && k !== "tailGraceMs") res[k] = (res[k] ?? 0) + v;
+      else if (k === "examples") res.examples.push(...v.slice(0, 12 - res.examples.length));
+      else if (k === "reconnectMs") for (const x of v) res.reconnectMs.push(x);
+    }
+  res.latency = { p50: latency.percentile(50), p99: latency.percentile(99), max: round(latency.max, 2) };
+  res.reconnectMs.sort((a, b) => a - b);
+  const r = res.reconnectMs;
+  res.reconnect = r.length ? { n: r.length, min: round(r[0], 0), p50: round(percentile(r, 50), 0), p99: round(percentile(r, 99), 0), max: round(r[r.length - 1], 0) } : { n: 0 };
   delete res.reconnectMs;
   res.tailGraceMs = Math.round(tailGraceMs);
   res.ok = res.silentLoss === 0 && res.duplicates === 0 && res.reordered === 0 && res.foreign === 0;
