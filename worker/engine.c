@@ -586,6 +586,12 @@ fail_web:
     return NULL;
 }
 
+void engine_stop_handoff(engine_t *e)
+{
+    handoff_listener_close(e->handoff);
+    e->handoff = NULL;
+}
+
 void engine_close_some(engine_t *e, size_t n)
 {
     eio_session_table_close_some(e->sessions, n);

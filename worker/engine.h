@@ -26,6 +26,10 @@ struct eio_handler;
 engine_t *engine_start(worker_t *w, const struct eio_handler *h, int *err);
 /** Closes every session (reason "server shutting down"). */
 void engine_close_all(engine_t *e);
+/** Takes no more hand-offs (drain): the clients already queued are served (a new session
+ * gets the draining 503), then the hand-off socket goes, so a proxy serves the next ones
+ * through its tunnel, which places a refused new session on another worker. */
+void engine_stop_handoff(engine_t *e);
 /** Closes up to `n` sessions (reason "server shutting down"). */
 void engine_close_some(engine_t *e, size_t n);
 /** Ends every session and connection now (exit path); their memory is released by the

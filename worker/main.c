@@ -74,6 +74,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     w->draining = 1;
     if (w->adapter != NULL)
         adapter_leave(w->adapter);
+    engine_stop_handoff(w->engine);
     /* The listening socket stays open until the exit: new sessions are refused with a
      * 503 (a proxy places them elsewhere), while the polls of sessions closed by the
      * drain still arrive and collect their close packet. */

@@ -70,23 +70,23 @@ static void drop(handoff_listener_t *h, const char *why)
         log_warn("hand-off: message dropped: %s", why);
 }
 
-static void on_peer(evutil_socket_t fd, short what, void *arg)
+/* Up to MAX_PER_WAKEUP messages of one proxy's connection: 1 when more may be queued, 0 when
+ * none is, -1 when the connection is gone (pr freed). */
+static int peer_read(hpeer_t *pr)
 {
-    (void)what;
-    hpeer_t *pr = arg;
     handoff_listener_t *h = pr->h;
     for (int i = 0; i < MAX_PER_WAKEUP; i++) {
         int cfd = -1;
-        int n = fdpass_recv(fd, h->buf, FDPASS_MAX_MSG, &cfd);
+        int n = fdpass_recv(pr->fd, h->buf, FDPASS_MAX_MSG, &cfd);
         if (n == SIOC_EAGAIN)
-            return;
+            return 0;
         if (n == SIOC_EMSGSIZE) {
             drop(h, "too long");
             continue;
         }
         if (n <= 0) {
             peer_free(pr); /* the proxy closed its end, or the connection failed */
-            return;
+            return -1;
         }
         fdpass_msg_t m;
         const char *reason = "truncated";
@@ -106,6 +106,14 @@ static void on_peer(evutil_socket_t fd, short what, void *arg)
         h->received++;
         h->cb(h, cfd, (const struct sockaddr *)&m.peer, m.peer_len, m.data, m.data_len, h->data);
     }
+    return 1;
+}
+
+static void on_peer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)peer_read(arg);
 }
 
 static void on_accept(evutil_socket_t fd, short what, void *arg)
@@ -174,6 +182,22 @@ unsigned long long handoff_listener_received(const handoff_listener_t *h)
 unsigned long long handoff_listener_dropped(const handoff_listener_t *h)
 {
     return h->dropped;
+}
+
+void handoff_listener_close(handoff_listener_t *h)
+{
+    if (h == NULL)
+        return;
+    /* The clients already queued are the owner's; then the proxies find the path gone. */
+    while (!list_empty(&h->peers)) {
+        hpeer_t *pr = container_of(h->peers.next, hpeer_t, link);
+        int r;
+        while ((r = peer_read(pr)) > 0)
+            ;
+        if (r == 0)
+            peer_free(pr);
+    }
+    handoff_listener_free(h);
 }
 
 void handoff_listener_free(handoff_listener_t *h)

@@ -46,6 +46,11 @@ unsigned long long handoff_listener_dropped(const handoff_listener_t *h);
  * the kernel), removes the path and frees. NULL is a no-op. */
 void handoff_listener_free(handoff_listener_t *h);
 
+/** The same, after giving the callback every client already queued in the proxies'
+ * connections (a draining worker: the proxies then find no socket at the path and serve
+ * their clients another way). NULL is a no-op. */
+void handoff_listener_close(handoff_listener_t *h);
+
 /**
  * Hands `fd` (with `peer` and data[0..len)) to the worker listening on `path` through the
  * connection *sock (-1: none yet; connected here, and kept for the next call). Returns 0

@@ -268,6 +268,31 @@ describe("proxy hand-off to co-located workers", () => {
     }
   });
 
+  it("a draining worker takes no more hand-offs: the proxy places its new sessions on another worker", async () => {
+    const d1 = await startWorker("d1", { flags: { "drain-timeout": 4000 } });
+    const d2 = await startWorker("d2");
+    // /health stays green while d1 drains: this proxy keeps routing new sessions to it.
+    const px = await startProxy({ workers: [d1, d2], flags: { placement: "least-loaded" } });
+    try {
+      await pollingHandshake(d1, "/socket.io/"); // never polls again: d1 waits for it until its deadline
+      d1.child.kill("SIGTERM");
+      await until(async () => (await httpGet(d1.port, "/ready").catch(() => ({ status: 0 }))).status === 503, 2000, 20, "d1 draining");
+      const socks = [];
+      for (let i = 0; i < 6; i++) socks.push(await pool.connect(px, TRANSPORT_MODES.websocket));
+      for (const s of socks) assert.ok(s.io.engine.id.startsWith("d2."), `session ${s.io.engine.id} on the draining worker`);
+      await roundTrip(socks[0], "after-drain");
+      const h = await handoffs(px);
+      const m = await px.metrics();
+      assert.ok(h.failed >= 1, `the proxy tried d1 (hand-offs failed: ${h.failed})`);
+      assert.ok(metricValue(m, 'sioc_proxy_upstream_failures_total{kind="refused_new_session"}') >= 1, "d1's 503 placed elsewhere");
+      assert.ok(d1.alive(), "d1 still draining");
+      for (const s of socks) pool.close(s);
+    } finally {
+      await px.stop();
+      await stopAll(d1, d2);
+    }
+  });
+
   it("a mix of a co-located worker and a remote one (another address, no path)", async () => {
     const local = await startWorker("m1");
     // Bound on every address (its health check comes from 127.0.0.1), listed at 127.0.0.2.
