@@ -35,6 +35,15 @@
 //            default (2 workers, 1000 clients in rooms of 2, one member on each
 //            worker, 3 s steps): a few minutes. Its results go to the log
 //            directory, not to bench/results.
+//   adapter-modes
+//            sioc only: the same fan-out ladder through the proxy with the workers'
+//            classic Redis adapter (Pub/Sub, no recovery) and with the streams
+//            adapter with connection state recovery on (as deploy/cluster runs it),
+//            in the same run (--repeat times, interleaved); per mode the max
+//            sustainable deliveries/s, CPU per delivery, each process's CPU, and
+//            Redis's memory after the ladder (used_memory, the stream's length and
+//            MEMORY USAGE: what MAXLEN entries cost). Its summary goes to
+//            bench/results/adapter-modes.json and a section of bench/RESULTS.md.
 //
 // The fanout ladder runs --repeat times per side (3 by default), interleaved
 // (sioc, peer, floor, sioc, peer, floor, ...), and every figure is the median of
@@ -59,7 +68,7 @@ import { rssKiB, cpuTimes, sleep, which, startProcess } from "./lib/procs.mjs";
 
 const SCENARIOS = ["fanout", "idle", "echo", "connect", "chat", "storm"];
 // Scenarios of sioc alone, outside the sioc ÷ peer results (bench/results, RESULTS.md).
-const SIOC_SCENARIOS = ["redis-shards"];
+const SIOC_SCENARIOS = ["redis-shards", "adapter-modes"];
 const SHARDS_LADDER = [5e3, 1e4, 2e4, 3e4, 4e4, 6e4, 8e4, 1e5, 1.5e5];
 const KINDS = ["sioc", "peer", "floor"];
 const KIND_TITLE = { sioc: "sioc", peer: "Node.js peer", floor: "floor (sioc-floor)" };
@@ -70,7 +79,8 @@ const FD_LIMIT_MARGIN = 100;
 function usage(out) {
   out.write(`usage: bench/compare SCENARIO [options]
 SCENARIO: ${SCENARIOS.join(" | ")}, or "report" to regenerate RESULTS.md from the results only,
-          or redis-shards (sioc only: sharded fan-out on one Redis node vs a Redis Cluster)
+          or redis-shards (sioc only: sharded fan-out on one Redis node vs a Redis Cluster),
+          or adapter-modes (sioc only: fan-out through the proxy, classic vs streams adapter)
   --workers N          worker processes on each side [1; storm: enough for --conns under the
                        open-files limit]; > 1 adds a redis-server (adapter)
   --proxy auto|on|off  sioc-proxy vs HAProxy in front [auto: on when sioc-proxy is built]
@@ -104,7 +114,8 @@ SCENARIO: ${SCENARIOS.join(" | ")}, or "report" to regenerate RESULTS.md from th
                        hottest symbols (self time) to the results
   --shards N           redis-shards: primaries of the Redis Cluster [3]
   --replicas N         redis-shards: replicas per primary [0]
-redis-shards defaults: --workers 2 --proxy off --conns 1000 --room-size 2 --step 3
+redis-shards and adapter-modes defaults: --workers 2 --conns 1000 --room-size 2 --step 3
+  (redis-shards --proxy off, adapter-modes --proxy on)
   --repeat 1 --rates ${SHARDS_LADDER.join(",")}
 `);
 }
@@ -164,9 +175,9 @@ function parseArgs(argv) {
     usage(process.stderr);
     process.exit(2);
   }
-  if (o.scenario === "redis-shards") {
+  if (o.scenario === "redis-shards" || o.scenario === "adapter-modes") {
     if (!o.workersSet) o.workers = 2;
-    if (!o.proxySet) o.proxy = "off";
+    if (!o.proxySet) o.proxy = o.scenario === "adapter-modes" ? "on" : "off";
     if (!o.conns) o.conns = 1000;
     // Rooms of 2, one member on each worker: a Redis message for every two deliveries.
     if (!o.roomSizeSet) o.roomSize = 2;
@@ -175,9 +186,9 @@ function parseArgs(argv) {
     if (!o.repeatSet) o.repeat = 1;
     o.shards = o.shards ?? 3;
     o.replicas = o.replicas ?? 0;
-    if (!(o.workers >= 2)) die("redis-shards: --workers must be >= 2 (a single worker never publishes to Redis)");
+    if (!(o.workers >= 2)) die(`${o.scenario}: --workers must be >= 2 (a single worker never publishes to Redis)`);
     if (!(o.shards >= 3)) die("redis-shards: --shards must be >= 3 (a Redis Cluster has at least 3 primaries)");
-    if (o.only) die("redis-shards runs sioc only: no --only");
+    if (o.only) die(`${o.scenario} runs sioc only: no --only`);
   }
   if (!["auto", "on", "off"].includes(o.proxy)) die("--proxy auto|on|off");
   if (o.only && !KINDS.includes(o.only)) die("--only sioc|peer|floor");
@@ -406,7 +417,7 @@ async function withCluster(kind, o, fn) {
   log(kind === "floor" ? "floor: starting sioc-floor" :
     `${kind}: starting ${o.workers} worker(s)${o.useProxy ? " + proxy" : ""}${o.workers > 1 ? (o.redisCluster ? " + redis cluster" : " + redis") : ""}`);
   const c = await startCluster(kind, { workers: o.workers, proxy: o.useProxy, secret: SECRET, buildDir: o.buildDir, logDir,
-    adapterMode: o.adapterMode, redisCluster: o.redisCluster });
+    adapterMode: o.adapterMode, redisCluster: o.redisCluster, workerFlags: kind === "sioc" ? o.workerFlags : undefined });
   log(`${kind}: ${c.topology}; urls ${c.urls.join(",")}; pids ${c.pids.join(",")}`);
   try {
     await sleep(500);
@@ -425,6 +436,7 @@ async function withCluster(kind, o, fn) {
     }
     const res = await fn(c);
     if (idle) res.idleRedisPct = idle;
+    if (o.redisMemory && c.redisPort) res.redisMemory = redisMemory(c.redisPort);
     return res;
   } finally {
     await c.stop();
@@ -1017,8 +1029,9 @@ function scenarioDetails(scn, doc) {
 
 function writeResultsMd(o) {
   const order = (k) => SCENARIOS.indexOf(k.split("-")[0]);
-  const docs = readdirSync(o.out).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(readFileSync(path.join(o.out, f), "utf8")))
-    .filter((d) => d.key && d.results).sort((a, b) => order(a.key) - order(b.key) || a.key.localeCompare(b.key));
+  const files = readdirSync(o.out).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(readFileSync(path.join(o.out, f), "utf8")));
+  const docs = files.filter((d) => d.key && d.results).sort((a, b) => order(a.key) - order(b.key) || a.key.localeCompare(b.key));
+  const layoutDocs = files.filter((d) => SIOC_SCENARIOS.includes(d.scenario) && d.text);
   if (!docs.length) return;
   const latest = docs.reduce((a, b) => (a.finished > b.finished ? a : b));
   const L = [];
@@ -1072,6 +1085,16 @@ function writeResultsMd(o) {
       L.push("");
     }
   }
+  for (const d of layoutDocs) {
+    L.push(`## ${d.scenario} (sioc only)`);
+    L.push("");
+    L.push(`Run ${d.started} → ${d.finished}. Reproduce: \`${d.reproduce}\``);
+    L.push("");
+    L.push("```");
+    L.push(d.text);
+    L.push("```");
+    L.push("");
+  }
   // The default results directory feeds bench/RESULTS.md; any other gets its own RESULTS.md.
   const md = o.out === path.join(REPO, "bench/results") ? path.join(REPO, "bench/RESULTS.md") : path.join(o.out, "RESULTS.md");
   const rel = (p) => path.relative(path.dirname(md), p);
@@ -1104,19 +1127,47 @@ function workerCpuPct(step, stepS) {
   return ((step.procs || []).filter((x) => x.role === "worker").reduce((a, x) => a + (x.cpu_s || 0), 0) / stepS) * 100;
 }
 
-async function mainRedisShards(o) {
+/** Redis's memory now: used_memory, and the default stream's length and MEMORY USAGE. */
+function redisMemory(port) {
+  const cli = (...args) => execFileSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...args], { encoding: "utf8" }).trim();
+  try {
+    const info = cli("INFO", "memory");
+    const used = Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? NaN);
+    return { usedBytes: used, streamEntries: Number(cli("XLEN", "socket.io")) || 0, streamBytes: Number(cli("MEMORY", "USAGE", "socket.io")) || 0 };
+  } catch (e) {
+    return { error: String(e.message).split("\n")[0] };
+  }
+}
+
+/** The sioc-only comparisons: one fan-out ladder per layout (sioc configuration), interleaved. */
+const LAYOUTS = {
+  "redis-shards": (o) => ({
+    what: "sharded fan-out (--adapter-mode sharded) on each Redis layout, same ladder, same run",
+    layouts: [
+      { key: "node", title: "1 Redis node", run: { adapterMode: "sharded", redisCluster: null } },
+      { key: "cluster", title: `Redis Cluster, ${o.shards} primaries${o.replicas ? ` + ${o.replicas} replica(s) each` : ""}`,
+        run: { adapterMode: "sharded", redisCluster: { primaries: o.shards, replicas: o.replicas } } },
+    ],
+  }),
+  "adapter-modes": () => ({
+    what: "fan-out through the proxy with each adapter mode, same ladder, same run",
+    layouts: [
+      { key: "classic", title: "classic adapter (Pub/Sub), no recovery", run: { adapterMode: "classic", redisMemory: true } },
+      { key: "streams", title: "streams adapter, connection state recovery on (120 s)",
+        run: { adapterMode: "streams", workerFlags: ["--max-disconnection-duration", "120000"], redisMemory: true } },
+    ],
+  }),
+};
+
+async function mainLayouts(o) {
   mkdirSync(path.join(o.logRoot), { recursive: true });
-  const layouts = [
-    { key: "node", title: "1 Redis node", cluster: null },
-    { key: "cluster", title: `Redis Cluster, ${o.shards} primaries${o.replicas ? ` + ${o.replicas} replica(s) each` : ""}`,
-      cluster: { primaries: o.shards, replicas: o.replicas } },
-  ];
-  const runs = { node: [], cluster: [] };
+  const { what, layouts } = LAYOUTS[o.scenario](o);
+  const [A, B] = layouts;
+  const runs = Object.fromEntries(layouts.map((l) => [l.key, []]));
   for (let rep = 0; rep < o.repeat; rep++) {
     for (const l of layouts) {
-      log(`redis-shards: ${l.title}${o.repeat > 1 ? `, run ${rep + 1} of ${o.repeat}` : ""}`);
-      runs[l.key].push(await scenarioFanout({ ...o, adapterMode: "sharded", redisCluster: l.cluster, logTag: `${l.key}-${rep + 1}`,
-        idleRedisS: 2 }, "sioc"));
+      log(`${o.scenario}: ${l.title}${o.repeat > 1 ? `, run ${rep + 1} of ${o.repeat}` : ""}`);
+      runs[l.key].push(await scenarioFanout({ ...o, ...l.run, logTag: `${l.key}-${rep + 1}`, idleRedisS: 2 }, "sioc"));
     }
   }
   const res = {};
@@ -1130,57 +1181,64 @@ async function mainRedisShards(o) {
         role: sh.role, pct: median(per.map((y) => (redisCpuPct(y, o.step)[i] || { pct: 0 }).pct)),
       })) : [];
       return { offered: x.offered, delivered: x.delivered, p99_ms: x.p99_ms, ok: x.ok, loss: x.loss, runs: x.runs ?? 1, of: x.of ?? 1,
-        redis: shards, workersPct: median(per.map((y) => workerCpuPct(y, o.step))), clientCpu: x.client_cpu };
+        redis: shards, workersPct: median(per.map((y) => workerCpuPct(y, o.step))), clientCpu: x.client_cpu,
+        cpuUsPerDelivery: median(per.map((y) => y.cpu_us_per_delivery)) };
     });
     const idle = list[0].idleRedisPct.map((_, i) => median(list.map((r) => r.idleRedisPct[i] || 0)));
     res[l.key] = { title: l.title, topology: agg.topology, maxSustainable: agg.maxSustainable, idleRedisPct: idle,
-      maxSustainableOffered: agg.maxSustainableOffered, stopReason: agg.stopReason, rows, command: list[0].command };
+      maxSustainableOffered: agg.maxSustainableOffered, stopReason: agg.stopReason, rows, command: list[0].command,
+      redisMemory: list.map((r) => r.redisMemory).filter(Boolean) };
   }
   const doc = {
-    scenario: "redis-shards", started: o.started, finished: new Date().toISOString(), loadBefore: o.loadBefore, loadAfter: os.loadavg(),
+    scenario: o.scenario, started: o.started, finished: new Date().toISOString(), loadBefore: o.loadBefore, loadAfter: os.loadavg(),
     machine: machineInfo(), versions: versions(o),
     options: { workers: o.workers, proxy: o.useProxy, conns: o.conns, roomSize: o.roomSize, step: o.step, repeat: o.repeat,
       shards: o.shards, replicas: o.replicas, rates: o.rates },
     reproduce: `bench/compare ${process.argv.slice(2).join(" ")}`.trim(), results: res,
   };
-  const jsonPath = path.join(o.logRoot, "redis-shards.json");
-  writeFileSync(jsonPath, JSON.stringify(doc, null, 1) + "\n");
 
   const W = (v, n) => String(v).padStart(n);
   const pct = (v) => `${v.toFixed(0)}%`;
+  const nRedis = Math.max(1, ...layouts.map((l) => (res[l.key].rows[0]?.redis.length ?? 1)));
   const out = [];
-  out.push("");
-  out.push(`redis-shards: sharded fan-out (--adapter-mode sharded) on each Redis layout, same ladder, same run`);
-  out.push(`  ${res.node.topology.replace(/ \+ redis-server \(adapter\)/, "")}; ${o.conns} subscribers in rooms of ${o.roomSize}; ${o.step} s per step; ${o.repeat} run(s) per layout` +
+  out.push(`${o.scenario}: ${what}`);
+  out.push(`  ${res[A.key].topology.replace(/ \+ redis-server \(adapter\)/, "").replace(/, \w+ mode$/, "")}; ${o.conns} subscribers in rooms of ${o.roomSize}; ${o.step} s per step; ${o.repeat} run(s) per layout` +
     `${o.repeat > 1 ? ", interleaved (medians)" : ""}; load average before ${o.loadBefore.map((x) => x.toFixed(2)).join(" ")}, after ${doc.loadAfter.map((x) => x.toFixed(2)).join(" ")}`);
   out.push("  CPU: % of one core over each step (utime + stime from /proc/<pid>/stat), the workers summed, Redis per process");
-  out.push("  (primaries first); Redis µs/msg: the Redis processes' CPU summed, less their idle CPU (measured 2 s before the");
-  out.push("  load, workers connected), per published message (deliveries ÷ room size)");
+  out.push("  (primaries first); µs/deliv: every server process's CPU per delivery; Redis µs/msg: the Redis processes' CPU");
+  out.push("  summed, less their idle CPU (measured 2 s before the load, workers connected), per published message");
+  out.push("  (deliveries ÷ room size)");
   for (const l of layouts) {
     const x = res[l.key];
     out.push("");
     const idleSum = x.idleRedisPct.reduce((a, v) => a + v, 0);
     out.push(`  ${l.title}: max sustainable ${fmt(x.maxSustainable, "/s")} (p99 <= ${P99_LIMIT_MS} ms, no loss); Redis idle ` +
       `${x.idleRedisPct.map(pct).join(" ")}`);
-    out.push(`  ${W("offered/s", 10)} ${W("deliv/s", 8)} ${W("p99 ms", 8)} ${W("runs", 5)} ${W("workers", 8)}  ${"redis".padEnd(6 * o.shards)} ${W("sum", 5)} ${W("µs/msg", 7)}`);
+    for (const m of x.redisMemory)
+      if (!m.error) out.push(`  Redis memory after the ladder: used_memory ${fmt(m.usedBytes)} B; stream socket.io: ${fmt(m.streamEntries)} entries, ${fmt(m.streamBytes)} B` +
+        `${m.streamEntries ? ` (${(m.streamBytes / m.streamEntries).toFixed(0)} B per entry)` : ""}`);
+    out.push(`  ${W("offered/s", 10)} ${W("deliv/s", 8)} ${W("p99 ms", 8)} ${W("runs", 5)} ${W("µs/deliv", 9)} ${W("workers", 8)}  ${"redis".padEnd(6 * nRedis)} ${W("sum", 5)} ${W("µs/msg", 7)}`);
     for (const row of x.rows) {
       const sum = row.redis.reduce((a, sh) => a + sh.pct, 0);
       const msgs = row.delivered / o.roomSize;
       out.push(`  ${W(fmt(row.offered), 10)} ${W(fmt(row.delivered), 8)} ${W(Number.isFinite(row.p99_ms) ? row.p99_ms.toFixed(1) : "-", 8)} ` +
-        `${W(`${row.runs}/${row.of}`, 5)} ${W(pct(row.workersPct), 8)}  ` +
-        `${row.redis.map((sh) => W(pct(sh.pct), 4) + (sh.role === "redis" ? "  " : "r ")).join("").padEnd(6 * o.shards)} ` +
+        `${W(`${row.runs}/${row.of}`, 5)} ${W(Number.isFinite(row.cpuUsPerDelivery) ? row.cpuUsPerDelivery.toFixed(2) : "-", 9)} ${W(pct(row.workersPct), 8)}  ` +
+        `${row.redis.map((sh) => W(pct(sh.pct), 4) + (sh.role === "redis" ? "  " : "r ")).join("").padEnd(6 * nRedis)} ` +
         `${W(pct(sum), 5)} ${W(msgs > 0 ? ((Math.max(0, sum - idleSum) / 100) * 1e6 / msgs).toFixed(1) : "-", 7)}  ${row.ok ? "ok" : "FAIL"}`);
     }
   }
-  const r = ratio(res.cluster.maxSustainable, res.node.maxSustainable);
+  const r = ratio(res[B.key].maxSustainable, res[A.key].maxSustainable);
   out.push("");
-  out.push(`  max sustainable, cluster ÷ 1 node: ${r ? `${r.toFixed(2)}x` : "n/a"}`);
+  out.push(`  max sustainable, ${B.key} ÷ ${A.key}: ${r ? `${r.toFixed(2)}x` : "n/a"}`);
   if (o.replicas) out.push("  (r: a replica)");
   out.push("");
-  out.push(`  sioc-bench, 1 node:  ${res.node.command}`);
-  out.push(`  sioc-bench, cluster: ${res.cluster.command}`);
-  out.push(`  results: ${jsonPath}`);
-  process.stdout.write(out.join("\n") + "\n");
+  for (const l of layouts) out.push(`  sioc-bench, ${l.key}: ${res[l.key].command.replace(/ --pid \S+/, "")}`);
+  doc.text = out.join("\n");
+  const jsonPath = o.scenario === "adapter-modes" ? path.join(o.out, "adapter-modes.json") : path.join(o.logRoot, `${o.scenario}.json`);
+  mkdirSync(path.dirname(jsonPath), { recursive: true });
+  writeFileSync(jsonPath, JSON.stringify(doc, null, 1) + "\n");
+  process.stdout.write(`\n${doc.text}\n  results: ${jsonPath}\n`);
+  if (o.scenario === "adapter-modes" && o.resultsMd) writeResultsMd(o);
 }
 
 async function main() {
@@ -1190,13 +1248,14 @@ async function main() {
     return;
   }
   ensureDeps(o);
-  if (o.scenario === "redis-shards") {
+  if (SIOC_SCENARIOS.includes(o.scenario)) {
     o.useProxy = o.proxy === "on" || (o.proxy === "auto" && siocProxyAvailable(o.buildDir));
-    o.logRoot = mkdtempSync(path.join(os.tmpdir(), "sioc-compare-redis-shards-"));
+    if (o.proxy === "on" && !siocProxyAvailable(o.buildDir)) die(`--proxy on: no sioc-proxy in ${o.buildDir}`);
+    o.logRoot = mkdtempSync(path.join(os.tmpdir(), `sioc-compare-${o.scenario}-`));
     o.started = new Date().toISOString();
     o.loadBefore = os.loadavg();
-    log(`redis-shards: logs in ${o.logRoot}; load average ${o.loadBefore.map((x) => x.toFixed(2)).join(" ")}`);
-    await mainRedisShards(o);
+    log(`${o.scenario}: logs in ${o.logRoot}; load average ${o.loadBefore.map((x) => x.toFixed(2)).join(" ")}`);
+    await mainLayouts(o);
     return;
   }
   o.useProxy = o.proxy === "on" || (o.proxy === "auto" && siocProxyAvailable(o.buildDir));

@@ -248,8 +248,26 @@ static int fast_parse(sioc_iov_t msg, long long *room, long long *seq, long long
            fast_field(&p, end, 't', ',', t) | fast_field(&p, end, 'k', ',', step);
 }
 
-static void on_delivery(bench_t *b, bclient_t *c, sioc_iov_t msg, long long now)
+/* With connection state recovery on, a delivery's last argument is its offset:
+ * `{msg},"<offset>"`. Returns the message; *offset (when not NULL) gets the offset's
+ * characters, or stays as it was when there is none. */
+static sioc_iov_t strip_offset(sioc_iov_t args, sioc_iov_t *offset)
 {
+    if (args.len < 3 || args.base[args.len - 1] != '"')
+        return args;
+    const char *close = args.base + args.len - 1, *q = close - 1;
+    while (q > args.base && *q != '"')
+        q--;
+    if (q <= args.base || q[-1] != ',')
+        return args;
+    if (offset != NULL)
+        *offset = iov_make(q + 1, (size_t)(close - q - 1));
+    return iov_make(args.base, (size_t)(q - 1 - args.base));
+}
+
+static void on_delivery(bench_t *b, bclient_t *c, sioc_iov_t args, long long now)
+{
+    sioc_iov_t msg = strip_offset(args, NULL);
     long long room = -1, seq = -1, t = -1, step = -1;
     if (fast_parse(msg, &room, &seq, &t, &step) != 0) {
         room = seq = t = step = -1;
@@ -315,17 +333,11 @@ static void recovery_delivery(run_t *r, bclient_t *c, sioc_iov_t args, long long
         return;
     }
     rec_t *rc = &r->rec[idx];
-    sioc_iov_t msg = args;
-    if (args.len >= 3 && args.base[args.len - 1] == '"') {
-        const char *close = args.base + args.len - 1, *q = close - 1;
-        while (q > args.base && *q != '"')
-            q--;
-        size_t ol = (size_t)(close - q - 1);
-        if (q > args.base && q[-1] == ',' && ol < sizeof(rc->offset)) {
-            memcpy(rc->offset, q + 1, ol);
-            rc->offset[ol] = '\0';
-            msg = iov_make(args.base, (size_t)(q - 1 - args.base));
-        }
+    sioc_iov_t off = SIOC_IOV_NULL;
+    sioc_iov_t msg = strip_offset(args, &off);
+    if (off.base != NULL && off.len < sizeof(rc->offset)) {
+        memcpy(rc->offset, off.base, off.len);
+        rc->offset[off.len] = '\0';
     }
     long long room = -1, seq = -1, t = -1, step = -1;
     client_slot_t *s = client_slot(c);
