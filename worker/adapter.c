@@ -34,6 +34,7 @@
 
 #define HEALTH_TIMEOUT_MS 3000
 #define SUBSCRIBED_KEEP_MS 300000
+#define SUBSCRIBED_TRIM_MS 60000 /* how often a worker trims the announcements older than that */
 typedef struct waiter {
     sioc_list_t link;
     adapter_t *a;
@@ -1324,10 +1325,13 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (redis_client_up(a->pub)) {
         write_membership(a);
         if (redis_client_is_cluster(a->pub)) {
-            char old[32];
-            snprintf(old, sizeof(old), "%lld", clock_unix_ms() - SUBSCRIBED_KEEP_MS);
-            const char *trim[] = {"ZREMRANGEBYSCORE", SUBSCRIBED_KEY, "-inf", old};
-            (void)redis_client_cmdv(a->pub, NULL, NULL, 4, trim);
+            if (now - a->subscribed_trim_ms >= SUBSCRIBED_TRIM_MS) {
+                char old[32];
+                snprintf(old, sizeof(old), "%lld", clock_unix_ms() - SUBSCRIBED_KEEP_MS);
+                const char *trim[] = {"ZREMRANGEBYSCORE", SUBSCRIBED_KEY, "-inf", old};
+                (void)redis_client_cmdv(a->pub, NULL, NULL, 4, trim);
+                a->subscribed_trim_ms = now;
+            }
             adapter__announce_subscribed(a);
         }
         send_health(a);

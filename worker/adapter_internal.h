@@ -94,6 +94,7 @@ struct adapter {
         long long n;
     } gate_subs, gate_live, gate_announced;
     int announce_pending;         /* cluster: subscribed again, not yet announced */
+    long long subscribed_trim_ms; /* cluster: when SUBSCRIBED_KEY was last trimmed */
     size_t room_subs_unconfirmed; /* room channels subscribed again, not confirmed yet */
     long long peers; /* servers subscribed to the namespace's channel before the outage */
     struct event queue_timer;
