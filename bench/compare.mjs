@@ -1098,7 +1098,7 @@ function writeResultsMd(o) {
   // The default results directory feeds bench/RESULTS.md; any other gets its own RESULTS.md.
   const md = o.out === path.join(REPO, "bench/results") ? path.join(REPO, "bench/RESULTS.md") : path.join(o.out, "RESULTS.md");
   const rel = (p) => path.relative(path.dirname(md), p);
-  writeFileSync(md, L.join("\n").replaceAll("@PLOT@", "").replace(/\]\(PLOTREL:([^)]*)\)/g, (_, p) => `](${rel(p)})`));
+  writeFileSync(md, L.join("\n").replaceAll("@PLOT@", "").replace(/\]\(PLOTREL:([^)]*)\)/g, (_, p) => `](${rel(path.join(o.out, path.basename(p)))})`));
   log(`wrote ${md}`);
 }
 
