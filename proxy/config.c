@@ -14,6 +14,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "base/opts.h"
+#include "net/redis_opts.h"
 #include "net/connect.h"
 #include "route.h"
 
@@ -49,19 +50,7 @@ static const opts_spec_t opts[] = {
      "discover workers in Redis: redis://[[user]:password@]host:port[,host:port...][/db] | "
      "rediss://... (TLS) | redis-sentinel://...host:port[,...]/<primary name>[/db]",
      NULL},
-    {"--redis-tls-ca", "REDIS_TLS_CA", OPTS_STR, OFF(redis_tls_ca), 0, 0, 0, "",
-     "rediss://: PEM CA file the Redis certificates are checked against (empty = system store)",
-     NULL},
-    {"--redis-tls-cert", "REDIS_TLS_CERT", OPTS_STR, OFF(redis_tls_cert), 0, 0, 0, "",
-     "rediss://: PEM client certificate (with --redis-tls-key) for Redis", NULL},
-    {"--redis-tls-key", "REDIS_TLS_KEY", OPTS_STR, OFF(redis_tls_key), 0, 0, 0, "",
-     "rediss://: PEM private key of --redis-tls-cert", NULL},
-    {"--redis-sentinel-user", "REDIS_SENTINEL_USER", OPTS_STR, OFF(redis_sentinel_user), 0, 0, 0,
-     "",
-     "redis-sentinel://: ACL user for the sentinels (the URL's credentials are the data nodes')",
-     NULL},
-    {"--redis-sentinel-password", "REDIS_SENTINEL_PASSWORD", OPTS_STR, OFF(redis_sentinel_password),
-     0, 0, 0, "", "redis-sentinel://: password for the sentinels (their requirepass)", NULL},
+    REDIS_LINK_OPTS(OFF),
     {"--redis-workers-key", "REDIS_WORKERS_KEY", OPTS_STR, OFF(redis_key), 0, 0, 0, "sioc:workers",
      "sorted set of <id>@<host>:<port>[@<hand-off path>] scored by heartbeat time (ms)", NULL},
     {"--discovery-interval", "DISCOVERY_INTERVAL", OPTS_LONG, OFF(discovery_interval), 0, 50,
