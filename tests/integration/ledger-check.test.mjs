@@ -58,6 +58,21 @@ describe("the ledger's verdict", () => {
     assert.equal(compact.ok, false);
   });
 
+  it("widens the tail of a session its client closed while its process lagged, and only that one", () => {
+    // p1 seqs 5 and 6 (t 5000, 6000) never came; session 0 ended at 6500 by its own client
+    const recv = [[0, "p1", 1], [0, "p1", 2], [0, "p1", 3], [0, "p1", 4], [1, "p1", 8], [1, "p1", 9], [1, "p1", 10]];
+    const rec = (s0) => ({ ...fullRecord(), sessions: [s0, sessions[1]], recv: recv.map(([si, pub, seq]) => [pub, seq, seq * 1000, seq * 1000 + 5, si]) });
+    const closed = { ...sessions[0], why: "io client disconnect" };
+    const plain = check(ledger(), [rec(closed)], { tEnd: 10500, tailGraceMs: 1000 });
+    assert.equal(plain.silentLoss, 1, "6 is in the 1 s tail, 5 is not");
+    assert.equal(plain.lostAtDisconnect, 1);
+    const lagged = check(ledger(), [rec({ ...closed, hostLagMs: 2000 })], { tEnd: 10500, tailGraceMs: 1000 });
+    assert.equal(lagged.silentLoss, 0);
+    assert.equal(lagged.lostAtDisconnect, 2);
+    const tooOld = check(ledger(), [rec({ ...closed, hostLagMs: 200 })], { tEnd: 10500, tailGraceMs: 1000 });
+    assert.equal(tooOld.silentLoss, 1, "a short lag does not excuse a message sent 1.5 s before the close");
+  });
+
   it("passes a clean run in both forms", () => {
     const clean = [[0, "p1", 1], [0, "p1", 2], [0, "p1", 3], [0, "p1", 4], [0, "p1", 5], [0, "p1", 6], [1, "p1", 8], [1, "p1", 9], [1, "p1", 10]];
     const full = { ...fullRecord(), recv: clean.map(([si, pub, seq]) => [pub, seq, seq * 1000, seq * 1000 + 5, si]) };

@@ -34,7 +34,7 @@ process.on("message", async ({ id, cmd, arg }) => {
   } else if (cmd === "check") {
     // this host's share of checkHosts(): its compact clients against the whole ledger
     const ledger = { pubs: new Map(arg.pubs.map((p) => [p.id, p])) };
-    result = check(ledger, clients.map((c) => c.record()), { tEnd: arg.tEnd, tailGraceMs: arg.tailGraceMs, latency: hostLatency, partial: true });
+    result = check(ledger, clients.map((c) => c.record()), { tEnd: arg.tEnd, tailGraceMs: arg.tailGraceMs, p99Ms: arg.p99Ms, latency: hostLatency, partial: true });
   } else if (cmd === "stop") {
     for (const c of clients) c.close();
     process.send({ id, result: true });

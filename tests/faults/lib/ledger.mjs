@@ -26,7 +26,9 @@
 //     workers; same-worker delivery is never excused;
 //   - "at disconnect" when it is part of the tail of the interval that a
 //     visible disconnect ended (nothing later from that publisher arrived in
-//     the session, and it was sent at most tailGraceMs before the disconnect);
+//     the session, and it was sent at most tailGraceMs before the disconnect, or,
+//     when the session's own client closed it while its process's event loop
+//     lagged, at most that lag plus the run's p99 latency before it);
 //   - a SILENT LOSS otherwise, which fails the test. Duplicates and
 //     reordering fail it too.
 // Sampler records RSS and open fds of every process and Redis client output
@@ -260,6 +262,27 @@ export class LatencyHist {
 /** The latencies of this process's compact clients. */
 export const hostLatency = new LatencyHist();
 
+// How far this process's event loop fell behind lately: a client host that stalls (a burst of
+// connects, a collection) leaves deliveries unread in its sockets, and a client it closes
+// then never reads them. close() records it with the session; check() widens that session's
+// tail by it.
+const loopLag = { timer: null, spikes: [] }; // [[t, lag ms], ...] of the last 10 s
+function watchLoop() {
+  if (loopLag.timer) return;
+  let expect = now() + 50;
+  loopLag.timer = setInterval(() => {
+    const t = now();
+    if (t - expect > 20) loopLag.spikes.push([t, t - expect]);
+    expect = t + 50;
+    while (loopLag.spikes.length && loopLag.spikes[0][0] < t - 10000) loopLag.spikes.shift();
+  }, 50);
+  loopLag.timer.unref();
+}
+function recentLoopLagMs() {
+  const cut = now() - 10000;
+  return loopLag.spikes.reduce((a, [t, l]) => (t >= cut && l > a ? l : a), 0);
+}
+
 /** Is seq in the sorted, disjoint [a0, b0, a1, b1, ...] ranges? */
 function inRanges(r, seq) {
   let lo = 0;
@@ -305,6 +328,7 @@ export class LedgerClient {
     this.errors = [];
     this.recordPad = !!opts.recordPad; // recv entries get a sixth field: the length of msg.pad
     this.compact = opts.compact ? { runs: [], n: 0, duplicates: 0, reordered: 0, examples: [] } : null;
+    if (this.compact) watchLoop();
     this.socket = io(opts.url, {
       forceNew: true,
       transports: opts.transports || ["websocket"],
@@ -408,6 +432,8 @@ export class LedgerClient {
 
   close() {
     if (this.socket === null) return;
+    const sess = this.sessions[this.sessions.length - 1];
+    if (this.compact && sess && !sess.td) sess.hostLagMs = Math.round(recentLoopLagMs());
     this.socket.io.opts.reconnection = false;
     this.socket.disconnect();
   }
@@ -630,7 +656,7 @@ const round = (x, d = 1) => (Number.isFinite(x) ? Math.round(x * 10 ** d) / 10 *
  *   exclude       Set of client ids not checked (a deliberate victim)
  *   latencyWindows {name: [from, to]} latency percentiles of sends inside each window
  */
-export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [], exclude = new Set(), latencyWindows = {}, latency = null, partial = false } = {}) {
+export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [], exclude = new Set(), latencyWindows = {}, latency = null, partial = false, p99Ms = NaN } = {}) {
   const windowDeliveries = Object.fromEntries(excused.map((w) => [w.label || "window", { local: 0, cross: 0 }]));
   const pubs = new Map();
   for (const p of ledger.pubs.values()) {
@@ -667,9 +693,12 @@ export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [],
     const all = [];
     for (const rec of records) for (const [, , t, tr] of rec.recv) all.push(tr - t);
     all.sort((a, b) => a - b);
-    const p99 = percentile(all, 99);
-    if (Number.isFinite(p99)) tailGraceMs = Math.max(tailGraceMs, 2 * p99);
-  } else if (!partial && Number.isFinite(latency.percentile(99))) tailGraceMs = Math.max(tailGraceMs, 2 * latency.percentile(99));
+    p99Ms = percentile(all, 99);
+    if (Number.isFinite(p99Ms)) tailGraceMs = Math.max(tailGraceMs, 2 * p99Ms);
+  } else if (!partial) {
+    p99Ms = latency.percentile(99);
+    if (Number.isFinite(p99Ms)) tailGraceMs = Math.max(tailGraceMs, 2 * p99Ms);
+  }
   const note = (x) => {
     if (res.examples.length < 12) res.examples.push(x);
   };
@@ -755,6 +784,10 @@ export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [],
     return lo;
   };
 
+  // A session its client closed while its process lagged: what was sent up to that lag plus the
+  // run's p99 before the close may still have been unread in the socket.
+  const tail = (s) => (s.hostLagMs && Number.isFinite(p99Ms) ? Math.max(tailGraceMs, s.hostLagMs + p99Ms) : tailGraceMs);
+
   for (const rec of records) {
     res.clients++;
     res.sessions += rec.sessions.length;
@@ -779,10 +812,10 @@ export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [],
           res.expected++;
           if (got.has(e.seq)) continue;
           if (isExcused(e, s.w)) res.lostExcused++;
-          else if (s.td && e.seq > got.last && e.t >= s.td - tailGraceMs) res.lostAtDisconnect++;
+          else if (s.td && e.seq > got.last && e.t >= s.td - tail(s)) res.lostAtDisconnect++;
           else {
             res.silentLoss++;
-            note({ kind: "silent-loss", client: rec.id, worker: s.w, session: si, pub: p.id, via: e.via, seq: e.seq, sentAgoMs: round((s.td || tEnd) - e.t), sessionEnd: s.td ? s.why : "open" });
+            note({ kind: "silent-loss", client: rec.id, worker: s.w, session: si, pub: p.id, via: e.via, seq: e.seq, sentAgoMs: round((s.td || tEnd) - e.t), sessionEnd: s.td ? s.why : "open", hostLagMs: s.hostLagMs });
           }
         }
       }
@@ -828,7 +861,7 @@ export async function checkHosts(ledger, hosts, { tEnd, tailGraceMs = 1000, time
   for (const h of await Promise.all(hosts.map((x) => x.call("latency", undefined, timeoutMs)))) latency.merge(h);
   const p99 = latency.percentile(99);
   if (Number.isFinite(p99)) tailGraceMs = Math.max(tailGraceMs, 2 * p99);
-  const arg = { pubs: ledgerPubs(ledger), tEnd, tailGraceMs };
+  const arg = { pubs: ledgerPubs(ledger), tEnd, tailGraceMs, p99Ms: p99 };
   const parts = await Promise.all(hosts.map((x) => x.call("check", arg, timeoutMs)));
   const res = { examples: [], reconnectMs: [] };
   for (const part of parts)
