@@ -166,6 +166,9 @@ static int decode_packet(dec_t *d, const msgpack_object *root)
     d->b = &json;
     int r = data != NULL ? to_json(d, data, 1) : 0;
     d->b = b;
+    /* Only events and acks carry binary in the text form the packet is handed on in. */
+    if (r == 0 && d->n > 0 && t != SIO_EVENT && t != SIO_ACK)
+        r = fail(d, "binary data in a packet that cannot carry it");
     if (r == 0) {
         if (d->n > 0 && t == SIO_EVENT)
             t = SIO_BINARY_EVENT;

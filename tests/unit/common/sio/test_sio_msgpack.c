@@ -77,6 +77,16 @@ static void test_decode(void **state)
         assert_non_null(why);
         assert_int_equal(t.len, 0);
     }
+    /* Binary in a CONNECT_ERROR or a CONNECT: the text form has no attachments there. */
+    const char *nobin[] = {"83a47479706504a36e7370a12fa46461746181a162c40101",
+                           "83a47479706500a36e7370a12fa46461746181a162c40101"};
+    for (size_t i = 0; i < 2; i++) {
+        t.len = 0;
+        n = unhex(nobin[i], mp);
+        assert_int_equal(sio_msgpack_decode(mp, n, &t, att, 4, &why), SIOC_EPROTO);
+        assert_string_equal(why, "binary data in a packet that cannot carry it");
+        assert_int_equal(t.len, 0);
+    }
     buf_free(&t);
     buf_free(&t2);
     buf_free(&m);
