@@ -837,10 +837,13 @@ export function check(ledger, records, { tEnd, tailGraceMs = 1000, excused = [],
   delete res.lat;
   res.windowDeliveries = windowDeliveries;
   res.lostByWindow = lostByWindow;
-  res.reconnectMs.sort((a, b) => a - b);
-  res.reconnect = res.reconnectMs.length
-    ? { n: res.reconnectMs.length, min: round(res.reconnectMs[0], 0), p50: round(percentile(res.reconnectMs, 50), 0), p99: round(percentile(res.reconnectMs, 99), 0), max: round(res.reconnectMs[res.reconnectMs.length - 1], 0) }
-    : { n: 0 };
+  return finish(res, tailGraceMs);
+}
+
+/** The end of a verdict: reconnect times summarized, the tail used, pass or fail. */
+function finish(res, tailGraceMs) {
+  const r = res.reconnectMs.sort((a, b) => a - b);
+  res.reconnect = r.length ? { n: r.length, min: round(r[0], 0), p50: round(percentile(r, 50), 0), p99: round(percentile(r, 99), 0), max: round(r[r.length - 1], 0) } : { n: 0 };
   delete res.reconnectMs;
   res.tailGraceMs = Math.round(tailGraceMs);
   res.ok = res.silentLoss === 0 && res.duplicates === 0 && res.reordered === 0 && res.foreign === 0;
@@ -871,11 +874,5 @@ export async function checkHosts(ledger, hosts, { tEnd, tailGraceMs = 1000, time
       else if (k === "reconnectMs") for (const x of v) res.reconnectMs.push(x);
     }
   res.latency = { p50: latency.percentile(50), p99: latency.percentile(99), max: round(latency.max, 2) };
-  res.reconnectMs.sort((a, b) => a - b);
-  const r = res.reconnectMs;
-  res.reconnect = r.length ? { n: r.length, min: round(r[0], 0), p50: round(percentile(r, 50), 0), p99: round(percentile(r, 99), 0), max: round(r[r.length - 1], 0) } : { n: 0 };
-  delete res.reconnectMs;
-  res.tailGraceMs = Math.round(tailGraceMs);
-  res.ok = res.silentLoss === 0 && res.duplicates === 0 && res.reordered === 0 && res.foreign === 0;
-  return res;
+  return finish(res, tailGraceMs);
 }
