@@ -1345,6 +1345,11 @@ export async function drainHandshake({ probes = 20 } = {}) {
     await until(() => hold.every((s) => s.connected), 5000, 20, "holders connected");
     const tF = now();
     c.workers[0].kill("SIGTERM");
+    // the signal is handled in the worker's next loop turn: a request read in the
+    // same turn is still a new session of its own (and drained with the rest), so
+    // the handshakes go once the worker has begun draining; the proxy's health
+    // tick (1 s) has not yet taken it out of the live set by then
+    await until(async () => !(await c.workers[0].ready()), 2000, 2, "w1 /ready red after SIGTERM");
     const rs = await Promise.all(addrs.map((a) => rawGet(c.proxy.port, hs, { localAddress: a })));
     const tDone = now();
     const by = {};
