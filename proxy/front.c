@@ -50,6 +50,7 @@
 #define RESPONSE_MAX_HEAD 65536
 #define RESPONSE_MAX_HEADERS 128
 #define CLIENT_MAX_READ 65536
+#define ACCEPT_READ 16384 /* read at accept (read_at_accept) */
 #define FLUSH_DEADLINE_MS 5000
 #define LINGER_MS 2000
 #define MAX_REROUTES 3
@@ -72,6 +73,8 @@ typedef struct client {
     uint8_t closing;
     uint8_t got_bytes;  /* C_HEAD: bytes of the next head have arrived */
     uint8_t keep_alive; /* keep the connection after this exchange */
+    uint8_t eager;      /* its first bytes are read at accept: events are noted in `want` */
+    uint8_t want;       /* EV_READ | EV_WRITE wanted once the accept-time read is done */
     size_t scanned;     /* head bytes already seen by http_head_ready */
     size_t head_len;    /* C_HANDOFF: bytes of the client's head in the input */
     size_t fwd_len;     /* C_HANDOFF: bytes of the forwarded head in `head` */
@@ -149,6 +152,25 @@ static void client_free(client_t *cl)
     net_loop_defer(p->loop, &cl->reap);
 }
 
+/* bufferevent_enable / _disable of the client side. While front_accept reads and routes
+ * its first bytes, the events are only noted, and set once after: a client handed off in
+ * that read never enters the event loop's interest list. */
+static void client_enable(client_t *cl, short what)
+{
+    if (cl->eager)
+        cl->want |= (uint8_t)what;
+    else
+        bufferevent_enable(cl->bev, what);
+}
+
+static void client_disable(client_t *cl, short what)
+{
+    if (cl->eager)
+        cl->want &= (uint8_t)~what;
+    else
+        bufferevent_disable(cl->bev, what);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
 static void arm(client_t *cl, long long ms)
@@ -171,7 +193,7 @@ static void client_close(client_t *cl, int flush)
         return;
     }
     cl->state = C_FLUSH;
-    bufferevent_disable(cl->bev, EV_READ);
+    client_disable(cl, EV_READ);
     /* Unread input would make close() send a reset. */
     evbuffer_drain(bufferevent_get_input(cl->bev),
                    evbuffer_get_length(bufferevent_get_input(cl->bev)));
@@ -195,7 +217,7 @@ static void finish_flush(client_t *cl)
         return;
     }
     cl->state = C_LINGER;
-    bufferevent_enable(cl->bev, EV_READ);
+    client_enable(cl, EV_READ);
     evtimer_del(&cl->timer);
     arm(cl, LINGER_MS);
 }
@@ -224,7 +246,7 @@ static void back_to_head(client_t *cl)
     cl->req_left = 0;
     if (cl->paused_client) {
         cl->paused_client = 0;
-        bufferevent_enable(cl->bev, EV_READ);
+        client_enable(cl, EV_READ);
     }
     arm(cl, cl->p->conf->keepalive_timeout);
 }
@@ -312,7 +334,7 @@ static void pump_body(client_t *cl)
     }
     if (evbuffer_get_length(out) > (size_t)cl->p->conf->tunnel_buffer && !cl->paused_client) {
         cl->paused_client = 1;
-        bufferevent_disable(cl->bev, EV_READ);
+        client_disable(cl, EV_READ);
     }
 }
 
@@ -465,7 +487,7 @@ static void handoff_wait(client_t *cl)
     handoff_watch(w, cl->p->base);
     cl->state = C_HANDOFF;
     list_insert_tail(&w->handoff_wait, &cl->wait);
-    bufferevent_disable(cl->bev, EV_READ);
+    client_disable(cl, EV_READ);
     arm(cl, cl->p->conf->server_timeout);
 }
 
@@ -486,7 +508,7 @@ static void handoff_writable(evutil_socket_t fd, short what, void *arg)
         }
         list_remove(&cl->wait);
         cl->state = C_EXCHANGE;
-        bufferevent_enable(cl->bev, EV_READ);
+        client_enable(cl, EV_READ);
         handoff_failed(cl, r);
         continue_exchange(cl, cl->head_len);
     }
@@ -991,7 +1013,7 @@ static void up_write(struct bufferevent *bev, void *arg)
     /* Upstream output drained: the client may send more body. */
     if (cl->paused_client && cl->state == C_EXCHANGE) {
         cl->paused_client = 0;
-        bufferevent_enable(cl->bev, EV_READ);
+        client_enable(cl, EV_READ);
         pump_body(cl);
     }
 }
@@ -1183,6 +1205,28 @@ static void peer_addr(const struct sockaddr *sa, affinity_addr_t *a)
     }
 }
 
+/* The bytes that came with a connection, read into its input before it is registered with
+ * the loop: > 0 bytes read, 0 end of stream, < 0 nothing yet (the loop's read event then
+ * takes over). */
+static int read_at_accept(client_t *cl, int fd)
+{
+    struct evbuffer *in = bufferevent_get_input(cl->bev);
+    struct evbuffer_iovec v;
+    int r = -1;
+    evbuffer_unfreeze(in, 0); /* a socket bufferevent's input is closed to writers but itself */
+    if (evbuffer_reserve_space(in, ACCEPT_READ, &v, 1) == 1) {
+        ssize_t n;
+        do {
+            n = read(fd, v.iov_base, v.iov_len < ACCEPT_READ ? v.iov_len : ACCEPT_READ);
+        } while (n < 0 && errno == EINTR);
+        v.iov_len = n > 0 ? (size_t)n : 0;
+        evbuffer_commit_space(in, &v, 1);
+        r = n > 0 ? 1 : n == 0 ? 0 : -1;
+    }
+    evbuffer_freeze(in, 0);
+    return r;
+}
+
 void front_accept(struct net_listener *l, int fd, const struct sockaddr *peer, socklen_t peer_len,
                   void *data)
 {
@@ -1249,8 +1293,23 @@ void front_accept(struct net_listener *l, int fd, const struct sockaddr *peer, s
     /* Pipelined requests wait in the input buffer: cap it. */
     bufferevent_setwatermark(bev, EV_READ, 0, (size_t)c->max_head_size + CLIENT_MAX_READ);
     bufferevent_set_max_single_read(bev, CLIENT_MAX_READ);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
     arm(cl, c->head_timeout);
+    if (!cl->tls && p->defer_accept) {
+        /* TCP_DEFER_ACCEPT: the connection came with its first bytes. */
+        cl->eager = 1;
+        cl->want = EV_READ | EV_WRITE;
+        int r = read_at_accept(cl, fd);
+        if (r > 0)
+            process_heads(cl);
+        cl->eager = 0;
+        if (r == 0 && !cl->closing)
+            client_free(cl); /* closed before sending anything */
+        if (cl->closing)
+            return;
+        bufferevent_enable(bev, cl->want);
+        return;
+    }
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
 void front_drain(proxy_t *p)

@@ -20,6 +20,8 @@
  */
 #include <errno.h>
 #include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +155,11 @@ static int serve(proxy_config_t *conf, const affinity_secret_t *secret, int lfd,
         }
     }
     int e = 0;
+    /* A connection is accepted once its first bytes are in (or after about a second without
+     * any): the request is read and routed at accept, and a websocket handed off then never
+     * enters this loop's interest list. */
+    int defer_s = 1;
+    p.defer_accept = setsockopt(lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof(defer_s)) == 0;
     p.listener = net_listener_adopt(p.loop, lfd, front_accept, &p);
     if (conf->admin_port != 0) {
         int aport = conf->admin_port + index;

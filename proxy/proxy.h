@@ -97,6 +97,7 @@ typedef struct proxy {
     sioc_list_t tunnels; /* every tunnel_t (tunnel.c) */
     size_t nclients, ntunnels;
     int draining;
+    int defer_accept; /* the listener has TCP_DEFER_ACCEPT: read a new client at once */
     proxy_stats_t stats;
 } proxy_t;
 

@@ -374,8 +374,12 @@ describe("proxy in front of a real worker", () => {
     assert.match((await c.response()).body, /^40/);
     c.write(`GET /socket.io/?EIO=4&transport=polling&sid=${sid} HTTP/1.1\r\nHost: x\r\n\r\n`); // held
     await sleep(100);
+    // a kept-alive connection between two requests (one that never sent a byte is not yet
+    // accepted: the listener defers accepting until the first bytes)
     const idle = new RawConn(proxy.port);
     await idle.open();
+    idle.write("GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.equal((await idle.response()).status, 200);
     proxy.child.kill("SIGTERM");
     assert.ok(await idle.waitClosed(2000), "idle keep-alive connections close at once");
     await until(async () => (await httpGet(proxy.adminPort, "/ready")).status === 503, 2000, 20, "not ready while draining");
