@@ -6,6 +6,7 @@
  */
 #include "rand.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,19 @@
 
 #include "base/base64.h"
 
-void rand_fill(void *out, size_t n)
+#define POOL_SIZE 1024
+#define POOL_MAX_TAKE 64 /* larger requests go to the kernel directly */
+
+/* Bytes not yet handed out are pool[used..POOL_SIZE). One pool per thread; a forked child
+ * starts with an empty one, so no two processes hand out the same bytes. */
+static _Thread_local struct {
+    unsigned char bytes[POOL_SIZE];
+    size_t used;
+    int filled;
+} pool;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void kernel_fill(void *out, size_t n)
 {
     char *p = out;
     while (n > 0) {
@@ -25,6 +38,35 @@ void rand_fill(void *out, size_t n)
         p += r;
         n -= (size_t)r;
     }
+}
+
+static void pool_forget(void)
+{
+    explicit_bzero(pool.bytes, sizeof(pool.bytes));
+    pool.used = 0;
+    pool.filled = 0;
+}
+
+static void atfork_register(void)
+{
+    pthread_atfork(NULL, NULL, pool_forget);
+}
+
+void rand_fill(void *out, size_t n)
+{
+    if (n > POOL_MAX_TAKE) {
+        kernel_fill(out, n);
+        return;
+    }
+    if (!pool.filled || POOL_SIZE - pool.used < n) {
+        pthread_once(&atfork_once, atfork_register);
+        kernel_fill(pool.bytes, sizeof(pool.bytes));
+        pool.used = 0;
+        pool.filled = 1;
+    }
+    memcpy(out, pool.bytes + pool.used, n);
+    explicit_bzero(pool.bytes + pool.used, n); /* handed out once */
+    pool.used += n;
 }
 
 void rand_id(char *out, size_t len)

@@ -97,8 +97,10 @@ static int peer_read(hpeer_t *pr)
             drop(h, r == n ? "no descriptor" : r > 0 ? "trailing bytes" : reason);
             continue;
         }
+        /* O_NONBLOCK lives in the open file, shared with the sender's copy: a proxy that
+         * accepted it non-blocking spares the second call. */
         int fl = fcntl(cfd, F_GETFL);
-        if (fl < 0 || fcntl(cfd, F_SETFL, fl | O_NONBLOCK) != 0) {
+        if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(cfd, F_SETFL, fl | O_NONBLOCK) != 0)) {
             close(cfd);
             drop(h, "not a usable descriptor");
             continue;
