@@ -1,5 +1,9 @@
 /*
- * auth.h - JWT verification for the Socket.IO handshake (libjwt 1.10).
+ * auth.h - JWT verification for the Socket.IO handshake.
+ *
+ * HS256 is checked here with OpenSSL's HMAC-SHA256 (keyed once per process; the MAC
+ * compared in constant time in its canonical base64url form) and jansson, the claims parsed
+ * once; RS256 / ES256 go through libjwt 1.10.
  *
  * One algorithm is pinned per process (HS256 with a shared secret, or RS256 /
  * ES256 with a PEM public key). A token is accepted only if its signature

@@ -29,6 +29,18 @@ static const uint8_t b64_val1[256] = {
     ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['+'] = 63, ['/'] = 64,
 };
 
+/* The same for the base64url alphabet. */
+static const uint8_t b64url_val1[256] = {
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
+    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
+};
+
 /* The sextet of `c`, or a value above 63 when `c` is not in the alphabet. */
 static inline unsigned sextet(unsigned char c)
 {
@@ -154,4 +166,57 @@ int base64_decode(sioc_iov_t b64, uint8_t *out, size_t cap)
     if (cap < need)
         return SIOC_ENOSPC;
     return (int)run(b64.base, b64.len, out);
+}
+
+/* Validates canonical unpadded base64url (the last group's unused bits zero) and, when `out`
+ * is not NULL, decodes it. Returns the decoded length or (size_t)-1 when malformed. */
+static size_t run_url(const char *s, size_t n, uint8_t *out)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (n % 4 == 1)
+        return (size_t)-1;
+    size_t o = 0;
+    for (; n >= 4; n -= 4, u += 4) {
+        unsigned a = b64url_val1[u[0]] - 1u, b = b64url_val1[u[1]] - 1u,
+                 c = b64url_val1[u[2]] - 1u, d = b64url_val1[u[3]] - 1u;
+        if ((a | b | c | d) > 63)
+            return (size_t)-1;
+        if (out) {
+            uint32_t w = (a << 18) | (b << 12) | (c << 6) | d;
+            out[o] = (uint8_t)(w >> 16);
+            out[o + 1] = (uint8_t)(w >> 8);
+            out[o + 2] = (uint8_t)w;
+        }
+        o += 3;
+    }
+    if (n == 2) {
+        unsigned a = b64url_val1[u[0]] - 1u, b = b64url_val1[u[1]] - 1u;
+        if ((a | b) > 63 || (b & 0x0f) != 0)
+            return (size_t)-1;
+        if (out)
+            out[o] = (uint8_t)((a << 2) | (b >> 4));
+        o += 1;
+    } else if (n == 3) {
+        unsigned a = b64url_val1[u[0]] - 1u, b = b64url_val1[u[1]] - 1u, c = b64url_val1[u[2]] - 1u;
+        if ((a | b | c) > 63 || (c & 0x03) != 0)
+            return (size_t)-1;
+        if (out) {
+            out[o] = (uint8_t)((a << 2) | (b >> 4));
+            out[o + 1] = (uint8_t)((b << 4) | (c >> 2));
+        }
+        o += 2;
+    }
+    return o;
+}
+
+int base64url_decode(sioc_iov_t b64, uint8_t *out, size_t cap)
+{
+    size_t need = run_url(b64.base, b64.len, NULL);
+    if (need == (size_t)-1)
+        return SIOC_EPROTO;
+    if (need > (size_t)INT_MAX)
+        return SIOC_EMSGSIZE;
+    if (cap < need)
+        return SIOC_ENOSPC;
+    return (int)run_url(b64.base, b64.len, out);
 }

@@ -68,4 +68,11 @@ size_t base64_check(const char *s, size_t n);
  */
 int base64_decode(sioc_iov_t b64, uint8_t *out, size_t cap);
 
+/**
+ * As base64_decode for canonical unpadded base64url (RFC 4648 §5, as JWTs carry it: no
+ * `=`, a length that is not 1 more than a multiple of four, zero unused bits). The decoded
+ * length is at most b64.len * 3 / 4.
+ */
+int base64url_decode(sioc_iov_t b64, uint8_t *out, size_t cap);
+
 #endif

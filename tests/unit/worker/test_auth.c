@@ -118,10 +118,10 @@ static void test_alg_none_refused(void **state)
     auth_free(a);
 }
 
-/* An HS256 token over any payload (claims of any type), signed with SECRET. */
-static char *sign_hs256(const char *payload)
+/* A token of any header and payload, its MAC HMAC-SHA256 with SECRET. */
+static char *sign_with(const char *header, const char *payload)
 {
-    char *h = b64url("{\"alg\":\"HS256\",\"typ\":\"JWT\"}");
+    char *h = b64url(header);
     char *p = b64url(payload);
     char input[1024];
     snprintf(input, sizeof(input), "%s.%s", h, p);
@@ -136,6 +136,12 @@ static char *sign_hs256(const char *payload)
     free(h);
     free(p);
     return tok;
+}
+
+/* An HS256 token over any payload (claims of any type), signed with SECRET. */
+static char *sign_hs256(const char *payload)
+{
+    return sign_with("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload);
 }
 
 static int verify_at(const auth_t *a, const char *payload, long long now_ms, const char **reason)
@@ -235,6 +241,79 @@ static void test_algorithm_confusion_refused(void **state)
     unlink(pub_path);
 }
 
+static void expect_refused(const auth_t *a, const char *tok, const char *why)
+{
+    auth_claims_t c;
+    const char *reason = NULL;
+    assert_int_equal(auth_verify(a, tok, strlen(tok), NOW * 1000, &c, &reason), -1);
+    assert_non_null(reason);
+    if (why != NULL)
+        assert_string_equal(reason, why);
+}
+
+/* The HS256 path's own checks: the MAC in canonical base64url, exactly three segments, the
+ * header's alg, the claims a JSON object without duplicate names. */
+static void test_hs256_forms(void **state)
+{
+    (void)state;
+    char err[128];
+    auth_t *a = auth_new("HS256", SECRET, NULL, 0, err, sizeof(err));
+    assert_non_null(a);
+    const char *bad_sig = "invalid token or signature";
+    char *good = sign_hs256("{\"sub\":\"ann\"}");
+    auth_claims_t c;
+    const char *reason = NULL;
+    assert_int_equal(auth_verify(a, good, strlen(good), NOW * 1000, &c, &reason), 0);
+    assert_string_equal(c.sub, "ann");
+    auth_claims_free(&c);
+    char buf[1024];
+    size_t n = strlen(good);
+    /* one character of the MAC changed; its last character changed in the unused bits only
+     * (the same 32 bytes, not in canonical form); padded; cut; a fourth segment */
+    snprintf(buf, sizeof(buf), "%s", good);
+    buf[n - 5] = buf[n - 5] == 'A' ? 'B' : 'A';
+    expect_refused(a, buf, bad_sig);
+    snprintf(buf, sizeof(buf), "%s", good);
+    const char *alpha = base64url_alphabet;
+    size_t v = (size_t)(strchr(alpha, buf[n - 1]) - alpha);
+    buf[n - 1] = alpha[v ^ 1];
+    expect_refused(a, buf, bad_sig);
+    snprintf(buf, sizeof(buf), "%s=", good);
+    expect_refused(a, buf, bad_sig);
+    snprintf(buf, sizeof(buf), "%.*s", (int)(n - 1), good);
+    expect_refused(a, buf, bad_sig);
+    snprintf(buf, sizeof(buf), "%s.x", good);
+    expect_refused(a, buf, bad_sig);
+    /* signed with the secret, but the header names another algorithm, or none */
+    char *t = sign_with("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", "{\"sub\":\"ann\"}");
+    expect_refused(a, t, "token algorithm is not the configured one");
+    free(t);
+    t = sign_with("{\"typ\":\"JWT\"}", "{\"sub\":\"ann\"}");
+    expect_refused(a, t, "token algorithm is not the configured one");
+    free(t);
+    t = sign_with("[\"HS256\"]", "{\"sub\":\"ann\"}");
+    expect_refused(a, t, bad_sig);
+    free(t);
+    /* claims: not an object, a name twice, not JSON */
+    t = sign_hs256("[1,2]");
+    expect_refused(a, t, "claims are not a JSON object");
+    free(t);
+    t = sign_hs256("{\"sub\":\"ann\",\"sub\":\"root\"}");
+    expect_refused(a, t, "claims are not a JSON object");
+    free(t);
+    t = sign_hs256("{\"sub\":");
+    expect_refused(a, t, "claims are not a JSON object");
+    free(t);
+    /* a sub that is not a string is no sub */
+    t = sign_hs256("{\"sub\":42}");
+    assert_int_equal(auth_verify(a, t, strlen(t), NOW * 1000, &c, &reason), 0);
+    assert_null(c.sub);
+    auth_claims_free(&c);
+    free(t);
+    free(good);
+    auth_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_alg_none_refused),
         cmocka_unit_test(test_algorithm_confusion_refused),
         cmocka_unit_test(test_numeric_dates),
+        cmocka_unit_test(test_hs256_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,8 @@ static void test_rfc4648_vectors(void **state)
         assert_memory_equal(dec, in[i], n);
         assert_int_equal(base64_check(std[i], strlen(std[i])), n);
         assert_int_equal(base64_decoded_len(iov_make(std[i], strlen(std[i]))), n);
+        assert_int_equal(base64url_decode(iov_make(url[i], strlen(url[i])), dec, sizeof(dec)), (int)n);
+        assert_memory_equal(dec, in[i], n);
     }
 }
 
@@ -55,7 +57,28 @@ static void test_against_openssl(void **state)
             assert_int_equal(url[j], c);
         }
         assert_true(k == u || (k > u && out[u] == '='));
+        assert_int_equal(base64url_decode(iov_make(url, u), dec, n), (int)n);
+        assert_memory_equal(dec, in, n);
     }
+}
+
+/* base64url as JWTs carry it: no padding, canonical unused bits, its own alphabet. */
+static void test_url_strict_decoding(void **state)
+{
+    (void)state;
+    uint8_t out[8];
+    assert_int_equal(base64url_decode(SIOC_LIT("-_-_"), out, sizeof(out)), 3);
+    assert_memory_equal(out, "\xfb\xff\xbf", 3);
+    assert_int_equal(base64url_decode(SIOC_LIT(""), NULL, 0), 0);
+    assert_int_equal(base64url_decode(SIOC_LIT("AQIDBA"), out, sizeof(out)), 4);
+    assert_int_equal(base64url_decode(SIOC_LIT("AQIDBA=="), out, sizeof(out)), SIOC_EPROTO);
+    assert_int_equal(base64url_decode(SIOC_LIT("AQIDB"), out, sizeof(out)), SIOC_EPROTO);
+    assert_int_equal(base64url_decode(SIOC_LIT("AQIDBR"), out, sizeof(out)), SIOC_EPROTO);
+    assert_int_equal(base64url_decode(SIOC_LIT("AQIDBAV"), out, sizeof(out)), SIOC_EPROTO);
+    assert_int_equal(base64url_decode(SIOC_LIT("AQIDBAU"), out, sizeof(out)), 5);
+    assert_int_equal(base64url_decode(SIOC_LIT("AQ+/"), out, sizeof(out)), SIOC_EPROTO);
+    assert_int_equal(base64url_decode(SIOC_LIT("AQ I"), out, sizeof(out)), SIOC_EPROTO);
+    assert_int_equal(base64url_decode(SIOC_LIT("AQIDBA"), out, 3), SIOC_ENOSPC);
 }
 
 static void test_strict_decoding(void **state)
@@ -100,6 +123,7 @@ int main(void)
         cmocka_unit_test(test_rfc4648_vectors),
         cmocka_unit_test(test_against_openssl),
         cmocka_unit_test(test_strict_decoding),
+        cmocka_unit_test(test_url_strict_decoding),
         cmocka_unit_test(test_alphabets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
