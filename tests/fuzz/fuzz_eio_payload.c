@@ -12,7 +12,9 @@
  *   accepted payload (text records with eio_payload_append_text, binary
  *   ones decoded with base64_decode and re-encoded with
  *   eio_payload_append_binary);
- * - each text record decodes alike through eio_packet_decode.
+ * - each text record decodes alike through eio_packet_decode;
+ * - the whole input as base64url (base64url_decode) is accepted exactly when a naive
+ *   bit-by-bit decoder finds it canonical, and what it decodes re-encodes to the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +34,25 @@ static int b64_index(char c)
     static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const char *p = c ? strchr(alpha, c) : NULL;
     return p ? (int)(p - alpha) : -1;
+}
+
+/* Reference: canonical unpadded base64url, one sextet at a time: every character in the
+ * alphabet, no group of one character, and the bits left over after the last whole byte 0. */
+static int ref_b64url_ok(const char *s, size_t n)
+{
+    if (n % 4 == 1)
+        return 0;
+    unsigned bits = 0, acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *at = memchr(base64url_alphabet, s[i], 64);
+        if (s[i] == '\0' || at == NULL)
+            return 0;
+        acc = (acc << 6 | (unsigned)(at - base64url_alphabet)) & 0xff;
+        bits += 6;
+        if (bits >= 8)
+            bits -= 8;
+    }
+    return (acc & ((1u << bits) - 1)) == 0;
 }
 
 /* Reference: canonical padded base64 by naive decoding and re-encoding with OpenSSL. */
@@ -180,5 +201,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         buf_free(&enc);
     }
     free(bin);
+
+    /* The whole input as base64url (JWT segments): accepted exactly when canonical, and what
+     * decodes re-encodes to the input. */
+    size_t ucap = size / 4 * 3 + 2;
+    uint8_t *ubin = malloc(ucap);
+    CHECK(ubin != NULL);
+    r = base64url_decode(b64, ubin, ucap);
+    CHECK(r >= 0 || r == SIOC_EPROTO);
+    CHECK((r >= 0) == ref_b64url_ok(p, size));
+    if (r >= 0) {
+        char *renc = malloc(base64url_encoded_len((size_t)r) + 1);
+        CHECK(renc != NULL);
+        size_t k = base64url_encode(renc, ubin, (size_t)r);
+        CHECK(k == size && memcmp(renc, p, size) == 0);
+        free(renc);
+        if (r > 0)
+            CHECK(base64url_decode(b64, ubin, (size_t)r - 1) == SIOC_ENOSPC);
+    }
+    free(ubin);
     return 0;
 }
