@@ -645,8 +645,19 @@ async function scenarioConnect(o, kind) {
     const [d] = await runBench(o, [args], { label: `${kind} connect` });
     const split = serversCpu(d.servers);
     const per = (x) => (d.connect.connected ? (x * 1e6) / d.connect.connected : 0);
+    // where the CPU went: the proxy, the workers, and the load generator itself
+    const roles = rolesOf(c);
+    const byRole = {};
+    (d.servers || []).forEach((x, i) => {
+      const r = (byRole[roles[i]] ||= { cpu: 0, user: 0, sys: 0 });
+      r.cpu += x.cpu_s || 0;
+      r.user += x.user_s || 0;
+      r.sys += x.sys_s || 0;
+    });
+    const cpuSplit = Object.entries(byRole).map(([role, x]) => ({ role, us_per_conn: per(x.cpu), user: per(x.user), sys: per(x.sys) }));
+    if (d.client && d.client.cpu_s !== undefined) cpuSplit.push({ role: "sioc-bench", us_per_conn: per(d.client.cpu_s) });
     return {
-      cpu_us_per_conn: per(split.cpu), user_us_per_conn: per(split.user), sys_us_per_conn: per(split.sys),
+      cpu_us_per_conn: per(split.cpu), user_us_per_conn: per(split.user), sys_us_per_conn: per(split.sys), cpuSplit,
       topology: c.topology, attempted: d.connect.attempted, connected: d.connect.connected, rate: d.connect.rate_per_s,
       p50_ms: d.connect.latency_us.p50 / 1e3, p99_ms: d.connect.latency_us.p99 / 1e3,
       firstError: d.errors.first, command: `sioc-bench ${args.join(" ")}`,
@@ -999,6 +1010,15 @@ function scenarioDetails(scn, doc) {
       L.push(`${r.connected} clients, one request in flight each: ${fmt(r.rate)}/s, p50 ${fmt(r.p50_ms, "ms")}, p99 ${fmt(r.p99_ms, "ms")}, ${r.errors} errors.`);
     } else if (scn === "connect") {
       L.push(`${r.connected}/${r.attempted} connected at ${fmt(r.rate)}/s; handshake p50 ${fmt(r.p50_ms, "ms")}, p99 ${fmt(r.p99_ms, "ms")}.${r.firstError ? ` First error: ${r.firstError}.` : ""}`);
+      if (r.cpuSplit && r.cpuSplit.length) {
+        L.push("");
+        L.push("CPU per connection set up, by process (the load generator shares the machine):");
+        L.push("");
+        L.push("| process | µs per connection | user | system |");
+        L.push("|---|---:|---:|---:|");
+        const u = (v) => (v === undefined ? "n/a" : v.toFixed(1));
+        for (const x of r.cpuSplit) L.push(`| ${x.role} | ${u(x.us_per_conn)} | ${u(x.user)} | ${u(x.sys)} |`);
+      }
     } else if (scn === "storm") {
       L.push(`${r.joined} clients in one room (${r.connected} connected of ${r.attempted}, the publisher included) spread over ${r.workers} worker(s) by ${r.benchProcesses} sioc-bench processes.${r.firstError ? ` First error: ${r.firstError}.` : ""}`);
       L.push("");
