@@ -572,9 +572,11 @@ function split(total, perBench) {
 }
 
 async function scenarioIdle(o, kind) {
-  // Each server process can hold at most (open-files limit - a margin) sockets; a proxy two per client.
+  // Each server process can hold at most (open-files limit - a margin) sockets; a proxy two
+  // per client it tunnels, none for a client it handed off to a worker (SIOC_BENCH_HANDOFF=1).
   const perServer = fdLimit() - FD_LIMIT_MARGIN;
-  const capacity = o.useProxy ? Math.floor(perServer / 2) : perServer * o.workers;
+  const handoff = kind === "sioc" && o.useProxy && process.env.SIOC_BENCH_HANDOFF === "1";
+  const capacity = o.useProxy && !handoff ? Math.floor(perServer / 2) : perServer * o.workers;
   const total = o.conns || capacity;
   return withCluster(kind, o, async (c) => {
     const parts = split(total, o.perBench);
