@@ -41,12 +41,6 @@ static const uint8_t b64url_val1[256] = {
     ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
 };
 
-/* The sextet of `c`, or a value above 63 when `c` is not in the alphabet. */
-static inline unsigned sextet(unsigned char c)
-{
-    return (unsigned)b64_val1[c] - 1u;
-}
-
 static size_t encode(char *out, const uint8_t *in, size_t n, const char *tab, int pad)
 {
     size_t o = 0, i = 0;
@@ -106,21 +100,16 @@ size_t base64_decoded_len(sioc_iov_t b64)
 }
 
 /*
- * Validates canonical padded base64 and, when `out` is not NULL, decodes it.
- * Returns the decoded length or (size_t)-1 when malformed.
+ * Decodes `quads` groups of four sextets at `u`, then a tail of 0, 2 or 3 sextets whose
+ * unused bits must be zero, with the sextet table `val1` (value + 1, 0 outside the
+ * alphabet); only validates when `out` is NULL. Returns the decoded length or (size_t)-1.
  */
-static size_t run(const char *s, size_t n, uint8_t *out)
+static size_t decode(const uint8_t *val1, const unsigned char *u, size_t quads, size_t tail,
+                     uint8_t *out)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    if (n % 4 != 0)
-        return (size_t)-1;
-    if (n == 0)
-        return 0;
-    size_t pad = (u[n - 1] == '=') + (u[n - 1] == '=' && u[n - 2] == '=');
-    size_t quads = n / 4 - (pad != 0);
     size_t o = 0;
     for (size_t i = 0; i < quads; i++, u += 4) {
-        unsigned a = sextet(u[0]), b = sextet(u[1]), c = sextet(u[2]), d = sextet(u[3]);
+        unsigned a = val1[u[0]] - 1u, b = val1[u[1]] - 1u, c = val1[u[2]] - 1u, d = val1[u[3]] - 1u;
         if ((a | b | c | d) > 63)
             return (size_t)-1;
         if (out) {
@@ -131,15 +120,15 @@ static size_t run(const char *s, size_t n, uint8_t *out)
         }
         o += 3;
     }
-    if (pad == 2) {
-        unsigned a = sextet(u[0]), b = sextet(u[1]);
+    if (tail == 2) {
+        unsigned a = val1[u[0]] - 1u, b = val1[u[1]] - 1u;
         if ((a | b) > 63 || (b & 0x0f) != 0)
             return (size_t)-1;
         if (out)
             out[o] = (uint8_t)((a << 2) | (b >> 4));
         o += 1;
-    } else if (pad == 1) {
-        unsigned a = sextet(u[0]), b = sextet(u[1]), c = sextet(u[2]);
+    } else if (tail == 3) {
+        unsigned a = val1[u[0]] - 1u, b = val1[u[1]] - 1u, c = val1[u[2]] - 1u;
         if ((a | b | c) > 63 || (c & 0x03) != 0)
             return (size_t)-1;
         if (out) {
@@ -149,6 +138,18 @@ static size_t run(const char *s, size_t n, uint8_t *out)
         o += 2;
     }
     return o;
+}
+
+/* Canonical padded base64: whole groups of four, "xx==" or "xxx=" last. */
+static size_t run(const char *s, size_t n, uint8_t *out)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (n % 4 != 0)
+        return (size_t)-1;
+    if (n == 0)
+        return 0;
+    size_t pad = (u[n - 1] == '=') + (u[n - 1] == '=' && u[n - 2] == '=');
+    return decode(b64_val1, u, n / 4 - (pad != 0), pad == 2 ? 2 : pad == 1 ? 3 : 0, out);
 }
 
 size_t base64_check(const char *s, size_t n)
@@ -168,45 +169,12 @@ int base64_decode(sioc_iov_t b64, uint8_t *out, size_t cap)
     return (int)run(b64.base, b64.len, out);
 }
 
-/* Validates canonical unpadded base64url (the last group's unused bits zero) and, when `out`
- * is not NULL, decodes it. Returns the decoded length or (size_t)-1 when malformed. */
+/* Canonical unpadded base64url: whole groups of four, then 2 or 3 characters or none. */
 static size_t run_url(const char *s, size_t n, uint8_t *out)
 {
-    const unsigned char *u = (const unsigned char *)s;
     if (n % 4 == 1)
         return (size_t)-1;
-    size_t o = 0;
-    for (; n >= 4; n -= 4, u += 4) {
-        unsigned a = b64url_val1[u[0]] - 1u, b = b64url_val1[u[1]] - 1u,
-                 c = b64url_val1[u[2]] - 1u, d = b64url_val1[u[3]] - 1u;
-        if ((a | b | c | d) > 63)
-            return (size_t)-1;
-        if (out) {
-            uint32_t w = (a << 18) | (b << 12) | (c << 6) | d;
-            out[o] = (uint8_t)(w >> 16);
-            out[o + 1] = (uint8_t)(w >> 8);
-            out[o + 2] = (uint8_t)w;
-        }
-        o += 3;
-    }
-    if (n == 2) {
-        unsigned a = b64url_val1[u[0]] - 1u, b = b64url_val1[u[1]] - 1u;
-        if ((a | b) > 63 || (b & 0x0f) != 0)
-            return (size_t)-1;
-        if (out)
-            out[o] = (uint8_t)((a << 2) | (b >> 4));
-        o += 1;
-    } else if (n == 3) {
-        unsigned a = b64url_val1[u[0]] - 1u, b = b64url_val1[u[1]] - 1u, c = b64url_val1[u[2]] - 1u;
-        if ((a | b | c) > 63 || (c & 0x03) != 0)
-            return (size_t)-1;
-        if (out) {
-            out[o] = (uint8_t)((a << 2) | (b >> 4));
-            out[o + 1] = (uint8_t)((b << 4) | (c >> 2));
-        }
-        o += 2;
-    }
-    return o;
+    return decode(b64url_val1, (const unsigned char *)s, n / 4, n % 4, out);
 }
 
 int base64url_decode(sioc_iov_t b64, uint8_t *out, size_t cap)
