@@ -31,7 +31,8 @@ static void test_rfc4648_vectors(void **state)
         assert_memory_equal(dec, in[i], n);
         assert_int_equal(base64_check(std[i], strlen(std[i])), n);
         assert_int_equal(base64_decoded_len(iov_make(std[i], strlen(std[i]))), n);
-        assert_int_equal(base64url_decode(iov_make(url[i], strlen(url[i])), dec, sizeof(dec)), (int)n);
+        assert_int_equal(base64url_decode(iov_make(url[i], strlen(url[i])), dec, sizeof(dec)),
+                         (int)n);
         assert_memory_equal(dec, in[i], n);
     }
 }
@@ -120,10 +121,8 @@ static void test_alphabets(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc4648_vectors),
-        cmocka_unit_test(test_against_openssl),
-        cmocka_unit_test(test_strict_decoding),
-        cmocka_unit_test(test_url_strict_decoding),
+        cmocka_unit_test(test_rfc4648_vectors), cmocka_unit_test(test_against_openssl),
+        cmocka_unit_test(test_strict_decoding), cmocka_unit_test(test_url_strict_decoding),
         cmocka_unit_test(test_alphabets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
