@@ -62,6 +62,10 @@ function proxyArgs(bin, port, workers, handoffDir) {
   if (/--log-level\b/.test(help)) a.push("--log-level", "warn");
   // One process, as the benchmarks measure the CPU of that PID.
   if (/--processes\b/.test(help)) a.push("--processes", process.env.SIOC_BENCH_PROXY_PROCESSES || "1");
+  // SIOC_BENCH_PLACEMENT=least-loaded: the load generator's clients come from a few hundred
+  // loopback addresses, which rendezvous hashing spreads unevenly; near the workers' open-files
+  // limit, placing by load keeps every worker under it.
+  if (process.env.SIOC_BENCH_PLACEMENT && /--placement\b/.test(help)) a.push("--placement", process.env.SIOC_BENCH_PLACEMENT);
   // Every load-generator client comes from loopback: one address, thousands of sessions.
   if (/--max-handshake-rate-per-ip\b/.test(help)) a.push("--max-handshake-rate-per-ip", "0");
   return a;
