@@ -32,7 +32,40 @@ export async function until(pred, timeoutMs = 5000, stepMs = 20, label = "condit
 }
 
 /** A free TCP port on 127.0.0.1 (bound, then released). */
-export function freePort() {
+/** Whether `port` can be listened on at HOST right now. */
+function canListen(port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", () => resolve(false));
+    srv.listen(port, HOST, () => srv.close(() => resolve(true)));
+  });
+}
+
+// A server a test starts gets a port below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), which every outgoing connection on the machine draws its
+// local port from: a port that listen(0) handed out could be taken by some client's
+// connection before the server bound it ("Address already in use", seen with two suites
+// running side by side). Random in [FREE_PORT_LO, start of the range), checked by listening,
+// never the same twice in one process; listen(0) when the range leaves no room below it.
+const FREE_PORT_LO = 10000;
+const handedOut = new Set();
+const ephemeralLo = (() => {
+  try {
+    return Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || 0;
+  } catch {
+    return 0;
+  }
+})();
+
+export async function freePort() {
+  const span = ephemeralLo - FREE_PORT_LO;
+  for (let i = 0; span >= 1000 && i < 200; i++) {
+    const port = FREE_PORT_LO + Math.floor(Math.random() * span);
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
