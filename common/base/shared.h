@@ -2,8 +2,8 @@
  * shared.h - reference-counted immutable byte blocks.
  *
  * A broadcast is encoded once into a shared block and the same bytes are
- * queued to every recipient (evbuffer_add_reference with shared_release as
- * the cleanup). Loop thread only: the count is not atomic.
+ * queued to every recipient (net/outq holds one reference per queued copy and
+ * drops it once written). Loop thread only: the count is not atomic.
  */
 #ifndef SIOC_COMMON_BASE_SHARED_H
 #define SIOC_COMMON_BASE_SHARED_H

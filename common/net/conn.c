@@ -9,7 +9,6 @@
 #include "conn.h"
 
 #include <errno.h>
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "outq.h"
 
 #define CONN_READING 0x01     /* read interest wanted by the owner */
 #define CONN_WANT_WRITE 0x02  /* EV_WRITE registered */
@@ -42,9 +42,9 @@ struct conn {
     net_loop_t *loop;
     const conn_hooks_t *hooks;
     void *data;
-    struct evbuffer *out; /* NULL while nothing is pending */
-    sioc_buf_t in;        /* unconsumed input; empty (no storage) when idle */
-    net_deferred_t turn;  /* queued for a flush or rescan; once closing, for the free */
+    outq_t *out;         /* NULL while nothing is pending */
+    sioc_buf_t in;       /* unconsumed input; empty (no storage) when idle */
+    net_deferred_t turn; /* queued for a flush or rescan; once closing, for the free */
     struct event ev;
 };
 
@@ -99,8 +99,7 @@ static void reap(net_deferred_t *d)
     conn_t *c = container_of(d, conn_t, turn);
     if (c->hooks->on_close != NULL)
         c->hooks->on_close(c, c->close_reason);
-    if (c->out != NULL)
-        evbuffer_free(c->out);
+    outq_free(c->out);
     buf_free(&c->in);
     free(c);
 }
@@ -134,8 +133,8 @@ static void fail(conn_t *c, int reason)
  * -1 after a fatal error (the connection failed). */
 static int write_out(conn_t *c)
 {
-    while (c->out != NULL && evbuffer_get_length(c->out) > 0) {
-        int n = evbuffer_write(c->out, c->fd);
+    while (outq_len(c->out) > 0) {
+        ssize_t n = outq_write(c->out, c->fd);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 return 1;
@@ -155,8 +154,8 @@ static void after_write(conn_t *c, int r)
         return;
     if (r == 0) {
         if (c->out != NULL) {
-            /* Nothing pending: give the buffer back so idle costs nothing. */
-            evbuffer_free(c->out);
+            /* Nothing pending: give the queue back so idle costs nothing. */
+            outq_free(c->out);
             c->out = NULL;
         }
         if (c->flags & CONN_FLUSH_CLOSE) {
@@ -334,8 +333,8 @@ static void overflow(conn_t *c)
 {
     net_loop_stats(c->loop)->overflows++;
     const conn_hooks_t *h = c->hooks;
-    if (h->overflow_tail == NULL || (c->out == NULL && (c->out = evbuffer_new()) == NULL) ||
-        evbuffer_add_reference(c->out, h->overflow_tail, h->overflow_tail_len, NULL, NULL) != 0) {
+    if (h->overflow_tail == NULL ||
+        outq_ref(&c->out, h->overflow_tail, h->overflow_tail_len, NULL) != 0) {
         fail(c, CONN_CLOSE_OVERFLOW);
         return;
     }
@@ -347,13 +346,10 @@ static int queue_check(conn_t *c, size_t n)
 {
     if (c->flags & (CONN_CLOSING | CONN_FLUSH_CLOSE))
         return SIOC_ECANCELED;
-    size_t pending = c->out != NULL ? evbuffer_get_length(c->out) : 0;
-    if (pending + n > c->max_output) {
+    if (outq_len(c->out) + n > c->max_output) {
         overflow(c);
         return SIOC_EMSGSIZE;
     }
-    if (c->out == NULL && (c->out = evbuffer_new()) == NULL)
-        return SIOC_ENOMEM;
     return 0;
 }
 
@@ -367,7 +363,7 @@ int conn_write(conn_t *c, const void *p, size_t n)
     int r = queue_check(c, n);
     if (r)
         return r;
-    if (evbuffer_add(c->out, p, n) != 0)
+    if (outq_copy(&c->out, p, n) != 0)
         return SIOC_ENOMEM;
     net_loop_defer(c->loop, &c->turn);
     return 0;
@@ -378,7 +374,7 @@ int conn_write_static(conn_t *c, const void *p, size_t n)
     int r = queue_check(c, 0);
     if (r)
         return r;
-    if (evbuffer_add_reference(c->out, p, n, NULL, NULL) != 0)
+    if (outq_ref(&c->out, p, n, NULL) != 0)
         return SIOC_ENOMEM;
     net_loop_defer(c->loop, &c->turn);
     return 0;
@@ -390,7 +386,7 @@ int conn_write_shared(conn_t *c, sioc_shared_t *s, size_t off, size_t len)
     if (r)
         return r;
     shared_ref(s);
-    if (evbuffer_add_reference(c->out, s->data + off, len, shared_release, s) != 0) {
+    if (outq_ref(&c->out, s->data + off, len, s) != 0) {
         shared_unref(s);
         return SIOC_ENOMEM;
     }
@@ -405,7 +401,7 @@ size_t conn_buffered(const conn_t *c)
 
 size_t conn_pending(const conn_t *c)
 {
-    return c->out != NULL ? evbuffer_get_length(c->out) : 0;
+    return outq_len(c->out);
 }
 
 int conn_closing(const conn_t *c)

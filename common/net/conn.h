@@ -5,10 +5,10 @@
  * and nothing else while idle. Reads go into the loop's scratch buffer and
  * are handed to the owner's on_data hook; only bytes the owner leaves
  * unconsumed are copied into a per-connection input buffer (allocated on
- * demand, capped). Writes are queued into a per-connection evbuffer that
- * exists only while output is pending and are flushed once per loop turn
- * (one writev for everything queued during the turn); shared broadcast
- * blocks are queued by reference, never copied.
+ * demand, capped). Writes are queued into a per-connection output queue
+ * (outq.h) that exists only while output is pending and are flushed once per
+ * loop turn (one writev for everything queued during the turn); shared
+ * broadcast blocks are queued by reference, never copied.
  *
  * Lifetime: however a connection ends (conn_close() by the owner, a peer
  * close, an I/O error, an output overflow), on_close runs exactly once, at
