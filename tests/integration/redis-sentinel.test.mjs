@@ -84,7 +84,10 @@ describe("Redis Sentinel failover", { skip: IS_NODE_PEER ? "sioc's Redis links o
   });
 
   it("a Redis Cluster node whose slots are not all served is not ready, and /ready says why", async () => {
-    const node = await startRedis({ extraArgs: ["--dir", dir, "--cluster-enabled", "yes", "--cluster-config-file", path.join(dir, "nodes.conf")] });
+    // the bus port given, not left at port + 10000 (which may lie in the ephemeral range)
+    const node = await startRedis({
+      extraArgs: ["--dir", dir, "--cluster-enabled", "yes", "--cluster-config-file", path.join(dir, "nodes.conf"), "--cluster-port", String(await freePort())],
+    });
     const w = await startServer({ flags: { app: "chat", "redis-url": node.url, "worker-id": "rc" }, env: { JWT_SECRET: TEST_SECRET } });
     try {
       await until(async () => /covers 0 of 16384 slots/.test((await httpGet(w.port, "/ready")).body), 5000, 50, "/ready names the uncovered slots");
