@@ -95,7 +95,6 @@ struct eio_session {
     net_deferred_t turn;      /* the flush to a held GET; once closed, the free */
     sioc_list_t hb;           /* in ping_fifo, pong_fifo or (closed) zombie_fifo */
     long long hb_due_ms;      /* next ping due, pong late, or zombie forgotten */
-    void *data;
     void *peer;
     const char *addr;
     char sid[EIO_SESSION_SID_MAX];
@@ -106,6 +105,15 @@ struct eio_session {
 static eio_poll_t *poll_of(eio_session_t *s)
 {
     return s->polled ? s->poll : NULL;
+}
+
+/* The handler's data (eio_handler_t.data_size) sits in front of the session, in the same
+ * allocation: [data][session][polling side], so that the session finds it at a fixed
+ * offset. Rounded to keep the session aligned. */
+static size_t data_room(const eio_session_table_t *t)
+{
+    size_t n = t->h != NULL ? t->h->data_size : 0;
+    return (n + 15) & ~(size_t)15;
 }
 
 static eio_session_t *session_of_up(sioc_list_t *up)
@@ -185,7 +193,7 @@ static void session_reap(net_deferred_t *d)
         buf_free(&s->poll->pending);
     if (s->t->mp_owner == s)
         mp_reset(s->t, NULL);
-    free(s);
+    free((char *)s - data_room(s->t));
 }
 
 /* Removes a closed session from the table and frees it at turn end. */
@@ -642,12 +650,8 @@ void eio_msg_unref(eio_msg_t *m)
 
 void *eio_session_data(const eio_session_t *s)
 {
-    return s->data;
-}
-
-void eio_session_set_data(eio_session_t *s, void *data)
-{
-    s->data = data;
+    size_t room = data_room(s->t);
+    return room > 0 ? (char *)s - room : NULL;
 }
 
 const char *eio_session_sid(const eio_session_t *s)
@@ -695,13 +699,10 @@ int eio_session_ws_is_probe(const eio_session_t *s)
 
 eio_session_t *eio_session_new(eio_session_table_t *t, int websocket, void *peer, const char *addr)
 {
-    /* One allocation: the session, its polling side, the handler's data (8-byte aligned). */
-    size_t data_at =
-        (sizeof(eio_session_t) + (websocket ? 0 : sizeof(eio_poll_t)) + 7) & ~(size_t)7;
-    size_t data_size = t->h != NULL ? t->h->data_size : 0;
-    eio_session_t *s = xcalloc(1, data_at + data_size);
-    if (data_size > 0)
-        s->data = (char *)s + data_at;
+    /* One allocation: the handler's data, the session, its polling side. */
+    size_t room = data_room(t);
+    char *block = xcalloc(1, room + sizeof(eio_session_t) + (websocket ? 0 : sizeof(eio_poll_t)));
+    eio_session_t *s = (eio_session_t *)(block + room);
     s->t = t;
     s->websocket = (uint8_t)websocket;
     if (!websocket) {

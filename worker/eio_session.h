@@ -61,7 +61,7 @@ typedef struct eio_handler {
     void (*on_upgrade)(eio_session_t *s);
     /** Bytes of handler state kept in the session's own allocation: eio_session_data()
      * points at them (zeroed) from the start, and they live until the session is freed,
-     * after on_close. 0: none (eio_session_set_data() attaches the handler's own). */
+     * after on_close. 0: none. */
     size_t data_size;
 } eio_handler_t;
 
@@ -213,9 +213,8 @@ void eio_session_upgrade_abort(eio_session_t *s);
  * logged, and the session ends. */
 void eio_session_slow_consumer(eio_session_t *s, const char *transport);
 
-/** The handler's data: its `data_size` bytes in the session, or what it set (NULL first). */
+/** The handler's data: its `data_size` bytes in the session's allocation (NULL if 0). */
 void *eio_session_data(const eio_session_t *s);
-void eio_session_set_data(eio_session_t *s, void *data);
 const char *eio_session_sid(const eio_session_t *s);
 /** The table's config.owner (the worker). */
 void *eio_session_owner(const eio_session_t *s);

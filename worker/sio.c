@@ -92,7 +92,7 @@ struct sio_nsp {
     sioc_iov_t name_iov;
     hmap_t sockets; /* by id */
     hmap_t rooms;   /* by name */
-    unsigned long long gen;
+    uint32_t gen;   /* of the last broadcast (next_gen()) */
     struct sio_server *srv;
 };
 
@@ -125,7 +125,7 @@ typedef struct sio_client {
     sioc_list_t fifo;   /* in sio_server->handshake_fifo until the first namespace connect */
     sioc_list_t parked; /* CONNECTs waiting for the recovery store (sio_restore_t) */
     addrcount_entry_t *pending; /* its address's count of sessions not yet connected */
-    long long created_ms;
+    long long created_ms;       /* on_open; 0 before it and from on_close on (client_of()) */
     /* A binary packet waiting for its attachments (allocated only then). */
     struct partial *partial;
 } sio_client_t;
@@ -158,8 +158,8 @@ struct sio_socket {
     sioc_list_t rooms;  /* memberships */
     hmap_t *room_index; /* memberships by room name; NULL until n_rooms > ROOM_INDEX_AT */
     sioc_list_t acks;   /* pending server->client acks */
-    unsigned long long gen;
-    unsigned long long next_ack;
+    uint32_t gen;       /* the last broadcast that reached or skipped it (next_gen()) */
+    uint32_t next_ack;  /* ids of server->client acks, wrapping at 2^32 */
     long long rate_window_ms;
     unsigned rate_count;
     unsigned n_rooms; /* entries of `rooms` */
@@ -173,11 +173,11 @@ struct sio_socket {
 };
 
 /* The client of an Engine.IO session: NULL before on_open (a session can end before it
- * opens) and after on_close. */
+ * opens) and once on_close began. */
 static sio_client_t *client_of(eio_session_t *e)
 {
     sio_client_t *c = eio_session_data(e);
-    return c != NULL && c->eio != NULL ? c : NULL;
+    return c->created_ms != 0 ? c : NULL;
 }
 
 static worker_t *client_worker(const sio_client_t *c)
@@ -563,7 +563,20 @@ unsigned long long sio_room_count(worker_t *w)
 /* ------------------------------------------------------------------ */
 /* Broadcast                                                            */
 
-static void mark(sio_nsp_t *nsp, sioc_iov_t room, unsigned long long gen)
+/* A new broadcast generation. At wrap-around every socket's mark is cleared, so that none
+ * holds a mark equal to a generation still to come (it would be skipped). */
+static uint32_t next_gen(sio_nsp_t *nsp)
+{
+    if (++nsp->gen == 0) {
+        hmap_node_t *n;
+        for (hmap_iter_t it = hmap_iter(&nsp->sockets); (n = hmap_next(&it)) != NULL;)
+            container_of(n, sio_socket_t, node)->gen = 0;
+        nsp->gen = 1;
+    }
+    return nsp->gen;
+}
+
+static void mark(sio_nsp_t *nsp, sioc_iov_t room, uint32_t gen)
 {
     hmap_node_t *sn = hmap_get(&nsp->sockets, room);
     if (sn != NULL)
@@ -575,7 +588,7 @@ static void mark(sio_nsp_t *nsp, sioc_iov_t room, unsigned long long gen)
     list_foreach(p, &r->members) container_of(p, membership_t, in_room)->socket->gen = gen;
 }
 
-static int deliver(sio_socket_t *s, eio_msg_t *m, unsigned long long gen, unsigned flags)
+static int deliver(sio_socket_t *s, eio_msg_t *m, uint32_t gen, unsigned flags)
 {
     if (s->gen == gen || !s->connected)
         return 0;
@@ -602,7 +615,7 @@ typedef struct {
     void *data;
 } each_ctx_t;
 
-static int visit(sio_socket_t *s, unsigned long long gen, each_ctx_t *e)
+static int visit(sio_socket_t *s, uint32_t gen, each_ctx_t *e)
 {
     if (s->gen == gen || !s->connected)
         return 0;
@@ -615,7 +628,7 @@ void sio_each(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms, const sio
               size_t n_except, sio_each_cb cb, void *data)
 {
     each_ctx_t e = {cb, data};
-    unsigned long long gen = ++nsp->gen;
+    uint32_t gen = next_gen(nsp);
     for (size_t i = 0; i < n_except; i++)
         mark(nsp, except[i], gen);
     if (n_rooms == 0) {
@@ -770,7 +783,7 @@ int sio_broadcast_flags(sio_nsp_t *nsp, const sioc_iov_t *rooms, size_t n_rooms,
         return SIOC_ENOMEM;
     if (flags & SIO_BROADCAST_NO_COMPRESS)
         eio_msg_set_compress(m, 0);
-    unsigned long long gen = ++nsp->gen;
+    uint32_t gen = next_gen(nsp);
     for (size_t i = 0; i < n_except; i++)
         mark(nsp, except[i], gen);
     int count = 0;
@@ -1683,7 +1696,7 @@ static void on_open(eio_session_t *e)
     c->eio = e;
     list_init(&c->sockets);
     list_init(&c->parked);
-    c->created_ms = clock_ms();
+    c->created_ms = clock_ms() | 1; /* never 0, which marks a closed client */
     list_insert_tail(&w->sio->handshake_fifo, &c->fifo);
     arm_connect_timer(w->sio);
 }
@@ -1693,7 +1706,7 @@ static void on_close(eio_session_t *e, const char *reason)
     sio_client_t *c = client_of(e);
     if (c == NULL)
         return;
-    eio_session_set_data(e, NULL);
+    c->created_ms = 0;
     client_connected(c);
     while (!list_empty(&c->sockets))
         socket_close(container_of(c->sockets.next, sio_socket_t, link), reason);

@@ -3,6 +3,7 @@
  */
 #include "hmap.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,11 +41,15 @@ uint64_t hmap_hash(const char *p, size_t len)
     return siphash24(hash_key, p, len);
 }
 
+static hmap_node_t **bucket_of(hmap_node_t **buckets, size_t mask, sioc_iov_t key)
+{
+    return &buckets[hmap_hash(key.base, key.len) & mask];
+}
+
 hmap_node_t *hmap_get(const hmap_t *m, sioc_iov_t key)
 {
-    uint64_t h = hmap_hash(key.base, key.len);
-    for (hmap_node_t *n = m->_buckets[h & m->_mask]; n != NULL; n = n->_next)
-        if (n->_hash == h && iov_eq(n->key, key))
+    for (hmap_node_t *n = *bucket_of(m->_buckets, m->_mask, key); n != NULL; n = n->_next)
+        if (iov_eq(n->key, key))
             return n;
     return NULL;
 }
@@ -57,8 +62,9 @@ static void grow(hmap_t *m)
         hmap_node_t *n = m->_buckets[i];
         while (n != NULL) {
             hmap_node_t *next = n->_next;
-            n->_next = b[n->_hash & (size - 1)];
-            b[n->_hash & (size - 1)] = n;
+            hmap_node_t **to = bucket_of(b, size - 1, n->key);
+            n->_next = *to;
+            *to = n;
             n = next;
         }
     }
@@ -71,8 +77,7 @@ void hmap_put(hmap_t *m, hmap_node_t *n)
 {
     if (m->count >= m->_mask + 1)
         grow(m);
-    n->_hash = hmap_hash(n->key.base, n->key.len);
-    hmap_node_t **b = &m->_buckets[n->_hash & m->_mask];
+    hmap_node_t **b = bucket_of(m->_buckets, m->_mask, n->key);
     n->_next = *b;
     *b = n;
     m->count++;
@@ -80,9 +85,10 @@ void hmap_put(hmap_t *m, hmap_node_t *n)
 
 void hmap_del(hmap_t *m, hmap_node_t *n)
 {
-    hmap_node_t **p = &m->_buckets[n->_hash & m->_mask];
+    hmap_node_t **p = bucket_of(m->_buckets, m->_mask, n->key);
     while (*p != NULL && *p != n)
         p = &(*p)->_next;
+    assert(*p == n); /* in the table, under the key it was put with */
     if (*p == n) {
         *p = n->_next;
         m->count--;

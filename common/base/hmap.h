@@ -16,9 +16,10 @@
 
 #include "iov.h"
 
+/* No hash is kept in the node (24 bytes, embedded in every session and socket): a lookup
+ * compares keys, and a resize or a removal hashes the key again. */
 typedef struct hmap_node {
     struct hmap_node *_next;
-    uint64_t _hash;
     sioc_iov_t key;
 } hmap_node_t;
 
@@ -40,7 +41,7 @@ uint64_t hmap_hash(const char *p, size_t len);
 hmap_node_t *hmap_get(const hmap_t *m, sioc_iov_t key);
 /** Inserts `n` (its key set by the caller). The key must not be present. */
 void hmap_put(hmap_t *m, hmap_node_t *n);
-/** Removes `n`, which must be in the table. */
+/** Removes `n`, which must be in the table with its key unchanged. */
 void hmap_del(hmap_t *m, hmap_node_t *n);
 
 /** Iteration: `for (hmap_iter_t it = hmap_iter(m); (n = hmap_next(&it)) != NULL;)`.

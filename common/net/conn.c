@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
-#include "base/buf.h"
 #include "base/err.h"
 #include "outq.h"
 
@@ -33,6 +32,13 @@
 #define FLUSH_CLOSE_DEADLINE_S 5
 #define LINGER_DEADLINE_S 2
 
+/* Received bytes the owner has not consumed yet (a partial request or frame): one
+ * allocation, made only while there are some. */
+typedef struct {
+    size_t len, cap;
+    uint8_t data[];
+} inbuf_t;
+
 struct conn {
     int fd;
     uint8_t flags;
@@ -43,12 +49,46 @@ struct conn {
     const conn_hooks_t *hooks;
     void *data;
     outq_t *out;         /* NULL while nothing is pending */
-    sioc_buf_t in;       /* unconsumed input; empty (no storage) when idle */
+    inbuf_t *in;         /* unconsumed input; NULL (no storage) when there is none */
     net_deferred_t turn; /* queued for a flush or rescan; once closing, for the free */
     struct event ev;
 };
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
+
+static size_t in_len(const conn_t *c)
+{
+    return c->in != NULL ? c->in->len : 0;
+}
+
+static void in_free(conn_t *c)
+{
+    free(c->in);
+    c->in = NULL;
+}
+
+/* Appends to the unconsumed input: 0, or -1 past the input cap (max_input plus one
+ * read, so that the owner sees what overflowed it) or out of memory. */
+static int in_append(conn_t *c, const void *p, size_t n)
+{
+    size_t have = in_len(c), most = (size_t)c->max_input + net_loop_scratch_size();
+    if (have > most || n > most - have)
+        return -1;
+    if (c->in == NULL || c->in->cap - have < n) {
+        size_t cap = c->in != NULL ? c->in->cap * 2 : 512;
+        if (cap < have + n)
+            cap = have + n;
+        inbuf_t *b = realloc(c->in, sizeof(*b) + cap);
+        if (b == NULL)
+            return -1;
+        b->len = have;
+        b->cap = cap;
+        c->in = b;
+    }
+    memcpy(c->in->data + have, p, n);
+    c->in->len = have + n;
+    return 0;
+}
 
 static void update_event(conn_t *c)
 {
@@ -100,7 +140,7 @@ static void reap(net_deferred_t *d)
     if (c->hooks->on_close != NULL)
         c->hooks->on_close(c, c->close_reason);
     outq_free(c->out);
-    buf_free(&c->in);
+    in_free(c);
     free(c);
 }
 
@@ -185,17 +225,19 @@ static void deliver(conn_t *c, uint8_t *buf, size_t len)
         return;
     if (used > len)
         used = len;
-    if (buf == (uint8_t *)c->in.base) {
-        buf_consume(&c->in, used);
-        if (c->in.len == 0)
-            buf_free(&c->in);
+    if (c->in != NULL && buf == c->in->data) {
+        if (used < len)
+            memmove(c->in->data, c->in->data + used, len - used);
+        c->in->len = len - used;
+        if (c->in->len == 0)
+            in_free(c);
     } else if (used < len) {
-        if (buf_append(&c->in, buf + used, len - used) != 0) {
+        if (in_append(c, buf + used, len - used) != 0) {
             fail(c, CONN_CLOSE_INPUT_CAP);
             return;
         }
     }
-    if (c->in.len > c->max_input)
+    if (in_len(c) > c->max_input)
         fail(c, CONN_CLOSE_INPUT_CAP);
 }
 
@@ -206,8 +248,8 @@ static void flush_cb(net_deferred_t *d)
         return;
     if (c->flags & CONN_RESCAN) {
         c->flags &= (uint8_t)~CONN_RESCAN;
-        if (c->in.len > 0)
-            deliver(c, (uint8_t *)c->in.base, c->in.len);
+        if (c->in != NULL)
+            deliver(c, c->in->data, c->in->len);
         if (c->flags & CONN_CLOSING)
             return;
     }
@@ -230,15 +272,15 @@ static void do_read(conn_t *c)
         return;
     }
     net_loop_stats(c->loop)->bytes_in += (unsigned long long)n;
-    if (c->in.len == 0) {
+    if (c->in == NULL) {
         deliver(c, scratch, (size_t)n);
         return;
     }
-    if (buf_append(&c->in, scratch, (size_t)n) != 0) {
+    if (in_append(c, scratch, (size_t)n) != 0) {
         fail(c, CONN_CLOSE_INPUT_CAP);
         return;
     }
-    deliver(c, (uint8_t *)c->in.base, c->in.len);
+    deliver(c, c->in->data, c->in->len);
 }
 
 static void linger_read(conn_t *c)
@@ -325,7 +367,6 @@ void conn_set_limits(conn_t *c, size_t max_input, size_t max_output)
 {
     c->max_input = max_input > UINT32_MAX ? UINT32_MAX : (uint32_t)max_input;
     c->max_output = max_output > UINT32_MAX ? UINT32_MAX : (uint32_t)max_output;
-    c->in.limit = max_input + net_loop_scratch_size();
 }
 
 /* Output above the limit: closed at once, or flushed with the hooks' tail after it. */
@@ -396,7 +437,7 @@ int conn_write_shared(conn_t *c, sioc_shared_t *s, size_t off, size_t len)
 
 size_t conn_buffered(const conn_t *c)
 {
-    return c->in.len;
+    return in_len(c);
 }
 
 size_t conn_pending(const conn_t *c)
@@ -432,7 +473,7 @@ int conn_prefill(conn_t *c, const void *p, size_t n)
     if (n == 0)
         return 0;
     /* Nothing has been read yet, so these bytes come first. */
-    if (c->in.len != 0 || n > c->max_input || buf_append(&c->in, p, n) != 0)
+    if (c->in != NULL || n > c->max_input || in_append(c, p, n) != 0)
         return SIOC_EMSGSIZE;
     net_loop_stats(c->loop)->bytes_in += n;
     conn_rescan(c);
