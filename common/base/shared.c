@@ -35,10 +35,3 @@ void shared_unref(sioc_shared_t *s)
     if (s != NULL && --s->refs == 0)
         free(s);
 }
-
-void shared_release(const void *data, size_t len, void *arg)
-{
-    (void)data;
-    (void)len;
-    shared_unref(arg);
-}

@@ -26,7 +26,5 @@ SIOC_WUR sioc_shared_t *shared_copy(const void *p, size_t len);
 sioc_shared_t *shared_ref(sioc_shared_t *s);
 /** Drops a reference; frees on the last. */
 void shared_unref(sioc_shared_t *s);
-/** Cleanup callback shape of evbuffer_add_reference: `arg` is the block. */
-void shared_release(const void *data, size_t len, void *arg);
 
 #endif

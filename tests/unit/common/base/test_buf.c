@@ -43,7 +43,7 @@ static void test_shared_refcount(void **state)
     assert_non_null(s);
     shared_ref(s);
     assert_int_equal(s->refs, 2);
-    shared_release(s->data, s->len, s);
+    shared_unref(s);
     assert_int_equal(s->refs, 1);
     assert_memory_equal(s->data, "abc", 3);
     shared_unref(s);
