@@ -17,12 +17,11 @@
 #define POOL_SIZE 1024
 #define POOL_MAX_TAKE 64 /* larger requests go to the kernel directly */
 
-/* Bytes not yet handed out are pool[used..POOL_SIZE). One pool per thread; a forked child
- * starts with an empty one, so no two processes hand out the same bytes. */
+/* Bytes not yet handed out are the last `left` of the pool (0: empty). One pool per thread;
+ * a forked child starts with an empty one, so no two processes hand out the same bytes. */
 static _Thread_local struct {
     unsigned char bytes[POOL_SIZE];
-    size_t used;
-    int filled;
+    size_t left;
 } pool;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
@@ -43,8 +42,7 @@ static void kernel_fill(void *out, size_t n)
 static void pool_forget(void)
 {
     explicit_bzero(pool.bytes, sizeof(pool.bytes));
-    pool.used = 0;
-    pool.filled = 0;
+    pool.left = 0;
 }
 
 static void atfork_register(void)
@@ -58,15 +56,15 @@ void rand_fill(void *out, size_t n)
         kernel_fill(out, n);
         return;
     }
-    if (!pool.filled || POOL_SIZE - pool.used < n) {
+    if (pool.left < n) {
         pthread_once(&atfork_once, atfork_register);
         kernel_fill(pool.bytes, sizeof(pool.bytes));
-        pool.used = 0;
-        pool.filled = 1;
+        pool.left = POOL_SIZE;
     }
-    memcpy(out, pool.bytes + pool.used, n);
-    explicit_bzero(pool.bytes + pool.used, n); /* handed out once */
-    pool.used += n;
+    unsigned char *p = pool.bytes + POOL_SIZE - pool.left;
+    memcpy(out, p, n);
+    explicit_bzero(p, n); /* handed out once */
+    pool.left -= n;
 }
 
 void rand_id(char *out, size_t len)
