@@ -133,21 +133,17 @@ ssize_t outq_write(outq_t *q, int fd)
         return w;
     size_t left = (size_t)w;
     q->bytes -= left;
-    while (left > 0 || (q->n > 0 && q->piece[q->head].len == q->off)) {
+    /* Release the pieces the write covered (an empty one is covered by any write); what
+     * is left of it falls inside the head piece. */
+    while (q->n > 0 && left >= q->piece[q->head].len - q->off) {
         piece_t *x = &q->piece[q->head];
-        size_t rest = x->len - q->off;
-        if (left < rest) {
-            q->off += (uint32_t)left;
-            break;
-        }
-        left -= rest;
+        left -= x->len - q->off;
         release(x);
         q->head = (q->head + 1) & q->mask;
         q->n--;
         q->off = 0;
-        if (q->n == 0)
-            break;
     }
+    q->off += (uint32_t)left;
     return w;
 }
 
