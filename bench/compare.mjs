@@ -95,8 +95,11 @@ SCENARIO: ${SCENARIOS.join(" | ")}, or "report" to regenerate RESULTS.md from th
   --step S             seconds per fanout step / echo, chat run / between storm bursts [4]
   --repeat N           fanout: ladders per side, interleaved; figures are medians with
                        their spread [3]
-  --via direct|proxy   storm: clients connect to the workers, or through the proxy (which
-                       must hold them all) [direct]
+  --via direct|proxy   storm: clients connect to the workers, or through sioc-proxy, which
+                       must hold them all (two descriptors each) unless it hands them
+                       off (SIOC_BENCH_HANDOFF=1: then the peer's clients connect to its
+                       processes directly, as no single HAProxy process could hold them)
+                       [direct]
   --bursts LIST        storm: messages in each burst [1,10]
   --drain S            storm: wait after the last burst; what has not arrived is lost [10]
   --hold S             idle: seconds to hold after sampling (servers ping every 25 s) [30]
@@ -202,8 +205,11 @@ function parseArgs(argv) {
     o.proxy = o.via === "proxy" ? "on" : "off";
     // Enough workers that none holds more sockets than the open-files limit allows.
     if (!o.workersSet) o.workers = Math.max(1, Math.ceil((o.conns + 1) / (fdLimit() - FD_LIMIT_MARGIN)));
-    if (o.via === "proxy" && o.conns > Math.floor((fdLimit() - FD_LIMIT_MARGIN) / 2))
-      die(`--via proxy: one proxy process holds at most ${Math.floor((fdLimit() - FD_LIMIT_MARGIN) / 2)} clients here (two descriptors each); use --via direct or fewer --clients`);
+    const handoff = process.env.SIOC_BENCH_HANDOFF === "1";
+    if (o.via === "proxy" && !handoff && o.conns > Math.floor((fdLimit() - FD_LIMIT_MARGIN) / 2))
+      die(`--via proxy: one proxy process holds at most ${Math.floor((fdLimit() - FD_LIMIT_MARGIN) / 2)} clients here (two descriptors each); use SIOC_BENCH_HANDOFF=1, --via direct or fewer --clients`);
+    // Handed off, the clients need no proxy descriptor; the peer's HAProxy would need two.
+    o.peerDirect = o.via === "proxy" && handoff && o.conns > Math.floor((fdLimit() - FD_LIMIT_MARGIN) / 2);
   }
   o.perBench = Math.min(o.perBench, fdLimit() - FD_LIMIT_MARGIN);
   return o;
@@ -414,9 +420,10 @@ function serversCpu(servers) {
 
 async function withCluster(kind, o, fn) {
   const logDir = path.join(o.logRoot, o.logTag || kind);
+  const proxy = o.useProxy && !(kind === "peer" && o.peerDirect);
   log(kind === "floor" ? "floor: starting sioc-floor" :
-    `${kind}: starting ${o.workers} worker(s)${o.useProxy ? " + proxy" : ""}${o.workers > 1 ? (o.redisCluster ? " + redis cluster" : " + redis") : ""}`);
-  const c = await startCluster(kind, { workers: o.workers, proxy: o.useProxy, secret: SECRET, buildDir: o.buildDir, logDir,
+    `${kind}: starting ${o.workers} worker(s)${proxy ? " + proxy" : ""}${o.workers > 1 ? (o.redisCluster ? " + redis cluster" : " + redis") : ""}`);
+  const c = await startCluster(kind, { workers: o.workers, proxy, secret: SECRET, buildDir: o.buildDir, logDir,
     adapterMode: o.adapterMode, redisCluster: o.redisCluster, workerFlags: kind === "sioc" ? o.workerFlags : undefined });
   log(`${kind}: ${c.topology}; urls ${c.urls.join(",")}; pids ${c.pids.join(",")}`);
   try {
