@@ -20,6 +20,8 @@
 #include "net/conn.h"
 #include "net/loop.h"
 
+#include "drain.h"
+
 typedef struct {
     char seen[256]; /* the bytes of the last on_data call */
     size_t seen_len;
@@ -54,18 +56,6 @@ static const conn_hooks_t hooks = {on_lines, on_closed, NULL, NULL, 0};
 static void turn(net_loop_t *l)
 {
     event_base_loop(net_loop_base(l), EVLOOP_NONBLOCK);
-}
-
-/* Everything the peer can read now (non-blocking). */
-static size_t drain(int fd, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fd, out + n, cap - n);
-        if (r <= 0)
-            return n;
-        n += (size_t)r;
-    }
 }
 
 static void pair(int sv[2])

@@ -17,17 +17,7 @@
 #include "base/shared.h"
 #include "net/outq.h"
 
-/* Reads everything available from fd into out (non-blocking); returns the count. */
-static size_t drain(int fd, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (;;) {
-        ssize_t r = read(fd, out + n, cap - n);
-        if (r <= 0)
-            return n;
-        n += (size_t)r;
-    }
-}
+#include "drain.h"
 
 static void test_order_and_partial_writes(void **state)
 {
