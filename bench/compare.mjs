@@ -1087,7 +1087,7 @@ function writeResultsMd(o) {
     L.push("- The storm holds its clients directly on the workers unless it says \"behind sioc-proxy\": one proxy process holds at most half the open-files limit of clients. A storm delivery is timed from the publishing of its burst to its arrival, across every sioc-bench process (one monotonic clock); what has not arrived --drain seconds after the last burst is lost.");
   L.push("");
   L.push("- The floor (fan-out only) is sioc-floor (bench/floor/): one raw-epoll process that joins rooms and copies one precomputed frame per message to every member, one write per connection per loop turn, with no protocol work: what the kernel and the event loop alone cost here. sioc ÷ floor compares the worker processes' CPU (no proxy, no redis) with it.");
-  L.push("- CPU figures come from utime and stime in /proc: user is the program's own code, system is mostly the kernel's TCP send and receive path.");
+  L.push("- CPU figures come from utime and stime in /proc: user is the program's own code, system is mostly the kernel's TCP send and receive path. Their sum is exact (the scheduler's runtime); the split is not: Linux divides that runtime by the timer-tick samples of each side and never lets either go backwards, so when a step's mix is more kernel-heavy than the process's past, its user share can stay frozen for the step (user 0 µs at high fan-out rates). The split at the reference rate (20k/s, early in the ladder) is the one to read.");
   L.push("");
   L.push("## Ratios (sioc ÷ peer and sioc ÷ floor, same run)");
   L.push("");
