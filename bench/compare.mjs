@@ -215,6 +215,12 @@ function parseArgs(argv) {
   return o;
 }
 
+/** The SIOC_BENCH_* settings of this run, as a prefix of its command line ("" for none). */
+function benchEnv() {
+  return ["SIOC_BENCH_HANDOFF", "SIOC_BENCH_PLACEMENT", "SIOC_BENCH_PROXY_PROCESSES"]
+    .filter((k) => process.env[k] !== undefined).map((k) => `${k}=${process.env[k]} `).join("");
+}
+
 function die(msg) {
   process.stderr.write(`compare: ${msg}\n`);
   process.exit(2);
@@ -1084,7 +1090,7 @@ function writeResultsMd(o) {
     ? `- The machine is shared: other work running at the same time shows as latency spikes and in the load averages recorded per run. So each fan-out ladder runs ${fan.options.repeat} times per side, interleaved (sioc, Node, floor, sioc, …): a figure is the median of the runs, followed by its spread (min–max), a rate is sustainable when its median p99 is <= ${P99_LIMIT_MS} ms with no loss in any run, and the ratios and their targets are judged on the medians.`
     : "- The machine is shared: other work running at the same time shows as latency spikes (a step is retried once when its p99 passes 50 ms) and in the load averages recorded per run.");
   if (docs.some((d) => d.scenario === "storm"))
-    L.push("- The storm holds its clients directly on the workers unless it says \"behind sioc-proxy\": one proxy process holds at most half the open-files limit of clients. A storm delivery is timed from the publishing of its burst to its arrival, across every sioc-bench process (one monotonic clock); what has not arrived --drain seconds after the last burst is lost.");
+    L.push("- The storm's clients connect to the workers directly, or through sioc-proxy where its topology says so. A proxy that hands websockets off to the workers (SIOC_BENCH_HANDOFF=1, \"websocket hand-off\") keeps no descriptor per client, so one proxy process passes all 100,000; the Node peer's clients then connect to its processes directly, as one HAProxy process holds at most half the open-files limit of clients. Runs through sioc-proxy use hand-off, as deploy/cluster does. A storm delivery is timed from the publishing of its burst to its arrival, across every sioc-bench process (one monotonic clock); what has not arrived --drain seconds after the last burst is lost.");
   L.push("");
   L.push("- The floor (fan-out only) is sioc-floor (bench/floor/): one raw-epoll process that joins rooms and copies one precomputed frame per message to every member, one write per connection per loop turn, with no protocol work: what the kernel and the event loop alone cost here. sioc ÷ floor compares the worker processes' CPU (no proxy, no redis) with it.");
   L.push("- CPU figures come from utime and stime in /proc: user is the program's own code, system is mostly the kernel's TCP send and receive path. Their sum is exact (the scheduler's runtime); the split is not: Linux divides that runtime by the timer-tick samples of each side and never lets either go backwards, so when a step's mix is more kernel-heavy than the process's past, its user share can stay frozen for the step (user 0 µs at high fan-out rates). The split at the reference rate (20k/s, early in the ladder) is the one to read.");
@@ -1223,7 +1229,7 @@ async function mainLayouts(o) {
     machine: machineInfo(), versions: versions(o),
     options: { workers: o.workers, proxy: o.useProxy, conns: o.conns, roomSize: o.roomSize, step: o.step, repeat: o.repeat,
       shards: o.shards, replicas: o.replicas, rates: o.rates },
-    reproduce: `bench/compare ${process.argv.slice(2).join(" ")}`.trim(), results: res,
+    reproduce: `${benchEnv()}bench/compare ${process.argv.slice(2).join(" ")}`.trim(), results: res,
   };
 
   const W = (v, n) => String(v).padStart(n);
@@ -1338,7 +1344,7 @@ async function main() {
     machine: machineInfo(), versions: versions(o),
     options: { workers: o.workers, proxy: o.useProxy, transport: o.transport, roomSize: o.roomSize, msgSize: o.msgSize,
       repeat: reps, conns: o.conns },
-    reproduce: `bench/compare ${process.argv.slice(2).map((a) => (/[\s,]/.test(a) && !/^[\d.,e]+$/.test(a) ? `'${a}'` : a)).join(" ").replace(/--build-dir \S+ ?/, "").replace(/--out \S+ ?/, "").trim()}`,
+    reproduce: `${benchEnv()}bench/compare ${process.argv.slice(2).map((a) => (/[\s,]/.test(a) && !/^[\d.,e]+$/.test(a) ? `'${a}'` : a)).join(" ").replace(/--build-dir \S+ ?/, "").replace(/--out \S+ ?/, "").trim()}`,
     results, ratios, notes,
   };
   if (o.scenario === "fanout") {
