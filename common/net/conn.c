@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/err.h"
 #include "outq.h"
 
@@ -32,13 +33,6 @@
 #define FLUSH_CLOSE_DEADLINE_S 5
 #define LINGER_DEADLINE_S 2
 
-/* Received bytes the owner has not consumed yet (a partial request or frame): one
- * allocation, made only while there are some. */
-typedef struct {
-    size_t len, cap;
-    uint8_t data[];
-} inbuf_t;
-
 struct conn {
     int fd;
     uint8_t flags;
@@ -49,7 +43,7 @@ struct conn {
     const conn_hooks_t *hooks;
     void *data;
     outq_t *out;         /* NULL while nothing is pending */
-    inbuf_t *in;         /* unconsumed input; NULL (no storage) when there is none */
+    sioc_buf_t *in;      /* unconsumed input; NULL (no storage) when there is none */
     net_deferred_t turn; /* queued for a flush or rescan; once closing, for the free */
     struct event ev;
 };
@@ -63,31 +57,23 @@ static size_t in_len(const conn_t *c)
 
 static void in_free(conn_t *c)
 {
-    free(c->in);
-    c->in = NULL;
+    if (c->in != NULL) {
+        buf_free(c->in);
+        free(c->in);
+        c->in = NULL;
+    }
 }
 
-/* Appends to the unconsumed input: 0, or -1 past the input cap (max_input plus one
- * read, so that the owner sees what overflowed it) or out of memory. */
+/* Appends to the unconsumed input, a buffer made only while there is some (a partial
+ * request or frame), capped at max_input plus one read so that the owner sees what
+ * overflowed it. 0, or an error as buf_append(). */
 static int in_append(conn_t *c, const void *p, size_t n)
 {
-    size_t have = in_len(c), most = (size_t)c->max_input + net_loop_scratch_size();
-    if (have > most || n > most - have)
-        return -1;
-    if (c->in == NULL || c->in->cap - have < n) {
-        size_t cap = c->in != NULL ? c->in->cap * 2 : 512;
-        if (cap < have + n)
-            cap = have + n;
-        inbuf_t *b = realloc(c->in, sizeof(*b) + cap);
-        if (b == NULL)
-            return -1;
-        b->len = have;
-        b->cap = cap;
-        c->in = b;
+    if (c->in == NULL) {
+        c->in = xcalloc(1, sizeof(*c->in));
+        c->in->limit = (size_t)c->max_input + net_loop_scratch_size();
     }
-    memcpy(c->in->data + have, p, n);
-    c->in->len = have + n;
-    return 0;
+    return buf_append(c->in, p, n);
 }
 
 static void update_event(conn_t *c)
@@ -225,10 +211,8 @@ static void deliver(conn_t *c, uint8_t *buf, size_t len)
         return;
     if (used > len)
         used = len;
-    if (c->in != NULL && buf == c->in->data) {
-        if (used < len)
-            memmove(c->in->data, c->in->data + used, len - used);
-        c->in->len = len - used;
+    if (c->in != NULL && buf == (uint8_t *)c->in->base) {
+        buf_consume(c->in, used);
         if (c->in->len == 0)
             in_free(c);
     } else if (used < len) {
@@ -249,7 +233,7 @@ static void flush_cb(net_deferred_t *d)
     if (c->flags & CONN_RESCAN) {
         c->flags &= (uint8_t)~CONN_RESCAN;
         if (c->in != NULL)
-            deliver(c, c->in->data, c->in->len);
+            deliver(c, (uint8_t *)c->in->base, c->in->len);
         if (c->flags & CONN_CLOSING)
             return;
     }
@@ -280,7 +264,7 @@ static void do_read(conn_t *c)
         fail(c, CONN_CLOSE_INPUT_CAP);
         return;
     }
-    deliver(c, c->in->data, c->in->len);
+    deliver(c, (uint8_t *)c->in->base, c->in->len);
 }
 
 static void linger_read(conn_t *c)
@@ -367,6 +351,8 @@ void conn_set_limits(conn_t *c, size_t max_input, size_t max_output)
 {
     c->max_input = max_input > UINT32_MAX ? UINT32_MAX : (uint32_t)max_input;
     c->max_output = max_output > UINT32_MAX ? UINT32_MAX : (uint32_t)max_output;
+    if (c->in != NULL)
+        c->in->limit = max_input + net_loop_scratch_size();
 }
 
 /* Output above the limit: closed at once, or flushed with the hooks' tail after it. */
