@@ -58,21 +58,28 @@ static void turn(net_loop_t *l)
     event_base_loop(net_loop_base(l), EVLOOP_NONBLOCK);
 }
 
-static void pair(int sv[2])
+/* A connection on one end of a socket pair (its send buffer `sndbuf` bytes when > 0), on
+ * a new loop; *peer is the other end. */
+static conn_t *start(net_loop_t **l, int *peer, owner_t *o, int sndbuf)
 {
+    int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
     fcntl(sv[1], F_SETFL, O_NONBLOCK);
+    if (sndbuf > 0)
+        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    *l = net_loop_new();
+    *peer = sv[1];
+    return conn_new(*l, sv[0], &hooks, o);
 }
 
 static void test_writes_of_a_turn_leave_together(void **state)
 {
     (void)state;
-    int sv[2];
-    pair(sv);
-    net_loop_t *l = net_loop_new();
+    net_loop_t *l;
+    int peer;
     owner_t o = {0};
-    conn_t *c = conn_new(l, sv[0], &hooks, &o);
+    conn_t *c = start(&l, &peer, &o, 0);
     sioc_shared_t *a = shared_copy("AAAA", 4);
     assert_non_null(a);
     char got[64];
@@ -83,9 +90,9 @@ static void test_writes_of_a_turn_leave_together(void **state)
     assert_int_equal(conn_write_static(c, "ss", 2), 0);
     assert_int_equal(conn_pending(c), 6);
     assert_int_equal(a->refs, 2);
-    assert_int_equal(drain(sv[1], got, sizeof(got)), 0);
+    assert_int_equal(drain(peer, got, sizeof(got)), 0);
     turn(l);
-    assert_int_equal(drain(sv[1], got, sizeof(got)), 6);
+    assert_int_equal(drain(peer, got, sizeof(got)), 6);
     assert_memory_equal(got, "1AAAss", 6);
     assert_int_equal(conn_pending(c), 0);
     assert_int_equal(a->refs, 1); /* released once written */
@@ -95,9 +102,9 @@ static void test_writes_of_a_turn_leave_together(void **state)
     conn_close(c, 1);
     turn(l);
     turn(l);
-    assert_int_equal(drain(sv[1], got, sizeof(got)), 4);
+    assert_int_equal(drain(peer, got, sizeof(got)), 4);
     assert_memory_equal(got, "AAAA", 4);
-    close(sv[1]); /* the peer's EOF ends the lingering close */
+    close(peer); /* the peer's EOF ends the lingering close */
     for (int i = 0; i < 100 && !o.closed; i++)
         turn(l);
     assert_int_equal(o.closed, 1);
@@ -109,13 +116,10 @@ static void test_writes_of_a_turn_leave_together(void **state)
 static void test_partial_writes(void **state)
 {
     (void)state;
-    int sv[2];
-    pair(sv);
-    int small = 4096;
-    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-    net_loop_t *l = net_loop_new();
+    net_loop_t *l;
+    int peer;
     owner_t o = {0};
-    conn_t *c = conn_new(l, sv[0], &hooks, &o);
+    conn_t *c = start(&l, &peer, &o, 4096);
     const size_t n = 1 << 20;
     sioc_shared_t *big = shared_new(n);
     assert_non_null(big);
@@ -131,7 +135,7 @@ static void test_partial_writes(void **state)
     char *got = malloc(n);
     size_t have = 0;
     for (int i = 0; i < 100000 && have < n; i++) {
-        have += drain(sv[1], got + have, n - have);
+        have += drain(peer, got + have, n - have);
         turn(l);
     }
     assert_int_equal(have, n);
@@ -143,32 +147,31 @@ static void test_partial_writes(void **state)
     conn_close(c, 0);
     turn(l);
     shared_unref(big);
-    close(sv[1]);
+    close(peer);
     net_loop_free(l);
 }
 
 static void test_input_kept_until_consumed(void **state)
 {
     (void)state;
-    int sv[2];
-    pair(sv);
-    net_loop_t *l = net_loop_new();
+    net_loop_t *l;
+    int peer;
     owner_t o = {0};
-    conn_t *c = conn_new(l, sv[0], &hooks, &o);
+    conn_t *c = start(&l, &peer, &o, 0);
 
-    assert_int_equal(write(sv[1], "ab", 2), 2);
+    assert_int_equal(write(peer, "ab", 2), 2);
     turn(l);
     assert_int_equal(o.calls, 1);
     assert_int_equal(conn_buffered(c), 2);
 
-    assert_int_equal(write(sv[1], "c\nd", 3), 3);
+    assert_int_equal(write(peer, "c\nd", 3), 3);
     turn(l);
     assert_int_equal(o.calls, 2);
     assert_int_equal(o.seen_len, 5);
     assert_memory_equal(o.seen, "abc\nd", 5); /* the kept bytes, then the new ones */
     assert_int_equal(conn_buffered(c), 1);
 
-    assert_int_equal(write(sv[1], "\n", 1), 1);
+    assert_int_equal(write(peer, "\n", 1), 1);
     turn(l);
     assert_memory_equal(o.seen, "d\n", 2);
     assert_int_equal(conn_buffered(c), 0);
@@ -178,12 +181,12 @@ static void test_input_kept_until_consumed(void **state)
     char junk[100];
     memset(junk, 'x', sizeof(junk));
     for (int i = 0; i < 20 && !o.closed; i++) {
-        (void)!write(sv[1], junk, sizeof(junk));
+        (void)!write(peer, junk, sizeof(junk));
         turn(l);
     }
     assert_int_equal(o.closed, 1);
     assert_int_equal(o.reason, CONN_CLOSE_INPUT_CAP);
-    close(sv[1]);
+    close(peer);
     net_loop_free(l);
 }
 
