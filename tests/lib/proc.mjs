@@ -31,7 +31,6 @@ export async function until(pred, timeoutMs = 5000, stepMs = 20, label = "condit
   }
 }
 
-/** A free TCP port on 127.0.0.1 (bound, then released). */
 /** Whether `port` can be listened on at HOST right now. */
 function canListen(port) {
   return new Promise((resolve) => {
@@ -58,6 +57,7 @@ const ephemeralLo = (() => {
   }
 })();
 
+/** A free TCP port on 127.0.0.1 (bound, then released). */
 export async function freePort() {
   const span = ephemeralLo - FREE_PORT_LO;
   for (let i = 0; span >= 1000 && i < 200; i++) {
