@@ -662,14 +662,10 @@ async function scenarioConnect(o, kind) {
     const per = (x) => (d.connect.connected ? (x * 1e6) / d.connect.connected : 0);
     // where the CPU went: the proxy, the workers, and the load generator itself
     const roles = rolesOf(c);
-    const byRole = {};
-    (d.servers || []).forEach((x, i) => {
-      const r = (byRole[roles[i]] ||= { cpu: 0, user: 0, sys: 0 });
-      r.cpu += x.cpu_s || 0;
-      r.user += x.user_s || 0;
-      r.sys += x.sys_s || 0;
+    const cpuSplit = [...new Set(roles)].map((role) => {
+      const x = serversCpu((d.servers || []).filter((_, i) => roles[i] === role));
+      return { role, us_per_conn: per(x.cpu), user: per(x.user), sys: per(x.sys) };
     });
-    const cpuSplit = Object.entries(byRole).map(([role, x]) => ({ role, us_per_conn: per(x.cpu), user: per(x.user), sys: per(x.sys) }));
     if (d.client && d.client.cpu_s !== undefined) cpuSplit.push({ role: "sioc-bench", us_per_conn: per(d.client.cpu_s) });
     return {
       cpu_us_per_conn: per(split.cpu), user_us_per_conn: per(split.user), sys_us_per_conn: per(split.sys), cpuSplit,
